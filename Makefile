@@ -1,0 +1,43 @@
+# squall's two entry points: `make demo` and `make test`. Everything they need is installed here.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+# Cargo's build directory: reused when the caller sets CARGO_TARGET_DIR.
+export CARGO_TARGET_DIR ?= $(CURDIR)/target
+# The lean optimised profile of Cargo.toml: no LTO, parallel codegen (see README, Development).
+PROFILE ?= ci
+CARGO_TEST := cargo test --profile $(PROFILE) --workspace --exclude squall-python
+
+.PHONY: demo test lint build bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "maturin>=1.9.4,<2"
+	touch $@
+
+build: $(VENV)/.installed
+	VIRTUAL_ENV=$(VENV) PATH=$(VENV)/bin:$$PATH maturin develop --quiet --profile $(PROFILE) --extras test > $(VENV)/build.log
+
+demo: build
+	$(PY) -m squall.demo
+
+lint: build
+	cargo fmt --all --check
+	cargo clippy --profile $(PROFILE) --workspace --all-targets -- -D warnings
+	$(VENV)/bin/ruff check python tests
+	$(VENV)/bin/ruff format --check python tests
+	$(VENV)/bin/mypy
+	$(PY) -m mypy.stubtest squall._native
+
+test: lint
+	$(CARGO_TEST)
+	$(PY) -m pytest tests
+
+bench: build
+	$(PY) -m pip install --quiet -r bench/requirements.txt
+	$(PY) bench/map_overhead.py
+
+clean:
+	rm -rf $(VENV) target

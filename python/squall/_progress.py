@@ -1,0 +1,62 @@
+"""The progress bar shown while a caller waits on a job (tqdm.auto, so it renders in Jupyter)."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+from . import _native
+
+#: Seconds of waiting before a bar appears: short jobs stay quiet.
+DELAY = 1.0
+
+
+def _make_bar(total: int, desc: str) -> Any:
+    from tqdm import TqdmWarning
+
+    with warnings.catch_warnings():
+        # Without ipywidgets, tqdm.auto warns and falls back to text: the text bar is fine.
+        warnings.simplefilter("ignore", TqdmWarning)
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=desc, unit="task", dynamic_ncols=True)
+
+
+class Progress:
+    """Tasks done / running / failed / retried across some jobs, drawn after :data:`DELAY` s."""
+
+    def __init__(self, jobs: Sequence[_native.Job], desc: str, enabled: bool) -> None:
+        self._jobs = jobs
+        self._desc = desc
+        self._enabled = enabled
+        self._start = time.monotonic()
+        self._bar: Any = None
+
+    def update(self) -> None:
+        """Redraws the bar (creating it once the delay has passed)."""
+        if not self._enabled:
+            return
+        if self._bar is None and time.monotonic() - self._start < DELAY:
+            return
+        total = finished = failed = running = retried = 0
+        for job in self._jobs:
+            t, ok, bad, cancelled, run, retry = job.progress()
+            total += t
+            finished += ok + bad + cancelled
+            failed += bad
+            running += run
+            retried += retry
+        if self._bar is None:
+            self._bar = _make_bar(total, self._desc)
+            self._bar.start_t -= time.monotonic() - self._start  # count the quiet first second
+        self._bar.n = finished
+        self._bar.set_postfix(running=running, failed=failed, retried=retried, refresh=False)
+        self._bar.refresh()
+
+    def close(self) -> None:
+        """Draws the final state and closes the bar."""
+        if self._bar is not None:
+            self.update()
+            self._bar.close()

@@ -1,0 +1,74 @@
+"""The exceptions squall raises. Every one derives from :class:`SquallError`."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from typing import Any
+
+
+class SquallError(Exception):
+    """Base class of every error squall raises."""
+
+
+class TaskError(SquallError):
+    """A task's function raised an exception on a worker.
+
+    The message names the task and its input and carries the remote traceback. The original
+    exception is ``__cause__`` (and :attr:`original`) when it could be unpickled. Such errors are
+    not retried: a function that raised once would raise again.
+
+    Attributes:
+        task: Index of the task within its job.
+        input_repr: ``repr`` of the task's input, shortened.
+        error_type: Qualified name of the remote exception's type.
+        remote_traceback: The traceback formatted on the worker.
+        original: The remote exception, or None when it could not be unpickled.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        task: int | None = None,
+        input_repr: str = "",
+        error_type: str = "",
+        remote_traceback: str = "",
+        original: BaseException | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.task = task
+        self.input_repr = input_repr
+        self.error_type = error_type
+        self.remote_traceback = remote_traceback
+        self.original = original
+        if original is not None:
+            self.__cause__ = original
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        kwargs = {
+            "task": self.task,
+            "input_repr": self.input_repr,
+            "error_type": self.error_type,
+            "remote_traceback": self.remote_traceback,
+        }
+        return (_rebuild_task_error, (str(self), kwargs))
+
+
+def _rebuild_task_error(message: str, kwargs: dict[str, Any]) -> TaskError:
+    return TaskError(message, **kwargs)
+
+
+class WorkerLostError(SquallError):
+    """A task's worker died (crash, ``os._exit``, killed, out of memory) on every attempt."""
+
+
+class TaskTimeoutError(SquallError, TimeoutError):
+    """A task ran past its ``timeout`` on every attempt; each attempt's worker was killed."""
+
+
+class WorkerStartError(SquallError):
+    """No worker process could be started (e.g. squall is not importable by its interpreter)."""
+
+
+class CancelledError(SquallError, concurrent.futures.CancelledError):
+    """The task was cancelled (``cancel()``, Ctrl-C or a closed session) before it finished."""

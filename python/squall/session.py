@@ -1,0 +1,242 @@
+"""Sessions: where squall runs work. The module-level functions use a default session."""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import hashlib
+import os
+import sys
+import threading
+import weakref
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import cloudpickle
+
+from . import _native
+from ._task import run_chunk
+from .futures import Future, FutureList, _Job
+
+#: Extra attempts after an infrastructure failure (a worker died or timed out).
+DEFAULT_RETRIES = 2
+
+_sessions: weakref.WeakSet[Session] = weakref.WeakSet()
+
+
+def _worker_pythonpath() -> str:
+    # Workers must import what the caller can: modules beside a script or notebook included.
+    entries = [os.path.abspath(p or os.curdir) for p in sys.path]
+    return os.pathsep.join(dict.fromkeys(entries))
+
+
+def _label(fn: Callable[..., Any], verb: str) -> str:
+    name = getattr(fn, "__name__", None) or type(fn).__name__
+    return f"squall.{verb}({name})"
+
+
+class Session:
+    """A place to run work: the embedded default runs local worker processes.
+
+    Workers start on first use and stay warm, like Lambda containers, until :meth:`close`.
+
+    Args:
+        backend: ``"local"`` (worker processes on this machine).
+        workers: Number of worker processes; defaults to the number of CPUs.
+        python: Interpreter for the workers; defaults to the caller's.
+        startup_timeout: Seconds a worker may take to start.
+
+    Example:
+        >>> with squall.Session(workers=2) as s:
+        ...     s.map(abs, [-1, -2]).results()
+        [1, 2]
+    """
+
+    def __init__(
+        self,
+        backend: str = "local",
+        *,
+        workers: int | None = None,
+        python: str | None = None,
+        startup_timeout: float = 60.0,
+    ) -> None:
+        if backend != "local":
+            raise ValueError(f"backend={backend!r} is not available: use backend='local'")
+        if workers is not None and workers < 1:
+            raise ValueError(f"workers={workers}: a session needs at least one worker")
+        count = workers or os.cpu_count() or 1
+        env = [("PYTHONPATH", _worker_pythonpath())]
+        self._native = _native.Scheduler(python or sys.executable, count, env, startup_timeout)
+        self._unclaimed: list[Future] = []
+        self._closed = False
+        _sessions.add(self)
+
+    @property
+    def workers(self) -> int:
+        """Number of worker processes."""
+        return self._native.workers
+
+    def map(
+        self,
+        fn: Callable[[Any], Any],
+        iterable: Iterable[Any],
+        *,
+        chunksize: int = 1,
+        timeout: float | None = None,
+        retries: int = DEFAULT_RETRIES,
+        progress: bool = True,
+    ) -> FutureList:
+        """Calls ``fn(item)`` for every item, in parallel; returns their futures at once.
+
+        Args:
+            fn: A function of one argument; closures, lambdas and notebook functions work.
+            iterable: The inputs.
+            chunksize: Items per task; raise it when each call is tiny.
+            timeout: Seconds one task may run before its worker is killed.
+            retries: Extra attempts when a worker dies or times out (never for exceptions).
+            progress: Draw a progress bar while waiting on the results.
+
+        Returns:
+            One future per item, in input order; ``.results()`` waits for all of them.
+        """
+        if chunksize < 1:
+            raise ValueError(f"chunksize={chunksize}: use 1 or more items per task")
+        items = list(iterable)
+        label = _label(fn, "map")
+        if chunksize == 1:
+            job = self._submit(fn, [((item,), {}) for item in items], label, timeout, retries)
+            futures = [Future(job, i, None, item) for i, item in enumerate(items)]
+        else:
+            chunks = [items[i : i + chunksize] for i in range(0, len(items), chunksize)]
+            runner = functools.partial(run_chunk, fn)
+            job = self._submit(runner, [((c,), {}) for c in chunks], label, timeout, retries, True)
+            futures = [Future(job, i // chunksize, i % chunksize, x) for i, x in enumerate(items)]
+        self._unclaimed.extend(futures)
+        return FutureList(futures, [job], progress)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        """Calls ``fn(*args, **kwargs)`` on a worker; returns its future at once.
+
+        Uses the default retries and no timeout; use :meth:`map` to set them.
+        """
+        job = self._submit(fn, [(args, kwargs)], _label(fn, "submit"), None, DEFAULT_RETRIES)
+        future = Future(job, 0, None, (args, kwargs) if kwargs else args)
+        self._unclaimed.append(future)
+        return future
+
+    def call_async(self, fn: Callable[..., Any], data: Any = (), **kwargs: Any) -> Future:
+        """Lithops/PyWren-style single call: ``data`` is one argument, a tuple of arguments,
+        or a dict of keyword arguments."""
+        if isinstance(data, dict):
+            return self.submit(fn, **data, **kwargs)
+        if isinstance(data, tuple):
+            return self.submit(fn, *data, **kwargs)
+        return self.submit(fn, data, **kwargs)
+
+    def get_result(
+        self,
+        fs: Future | Iterable[Future] | None = None,
+        *,
+        timeout: float | None = None,
+        progress: bool = True,
+    ) -> Any:
+        """Lithops/PyWren-style: results of ``fs`` (default: every future not yet collected).
+
+        A single future gives its result; several give a list in order.
+        """
+        if isinstance(fs, Future):
+            return fs.result(timeout)
+        futures = list(fs) if fs is not None else self._unclaimed
+        jobs = list({id(f._job): f._job for f in futures}.values())
+        results = FutureList(futures, jobs, progress).results(timeout)
+        if fs is None:
+            self._unclaimed = []
+        return results
+
+    def close(self) -> None:
+        """Cancels running work and stops the workers."""
+        if not self._closed:
+            self._closed = True
+            self._native.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _submit(
+        self,
+        fn: Callable[..., Any],
+        calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
+        label: str,
+        timeout: float | None,
+        retries: int,
+        chunked: bool = False,
+    ) -> _Job:
+        if self._closed:
+            raise ValueError("this session is closed: create a new squall.Session")
+        if timeout is not None and timeout <= 0:
+            raise ValueError(f"timeout={timeout}: use a positive number of seconds, or None")
+        if retries < 0:
+            raise ValueError(f"retries={retries}: use 0 or more")
+        try:
+            func = cloudpickle.dumps(fn)
+        except Exception as exc:
+            raise TypeError(f"{label}: the function cannot be pickled: {exc}") from exc
+        inputs = []
+        for i, call in enumerate(calls):
+            try:
+                inputs.append(cloudpickle.dumps(call))
+            except Exception as exc:
+                raise TypeError(f"{label}: input {i} cannot be pickled: {exc}") from exc
+        digest = hashlib.blake2b(func, digest_size=16).hexdigest()
+        native = self._native.submit(digest, func, inputs, timeout, retries)
+        return _Job(native, self._native, label, chunked)
+
+
+#: Lithops-style name for a session.
+Executor = Session
+
+_default: Session | None = None
+_default_lock = threading.Lock()
+
+
+def default_session() -> Session:
+    """The session the module-level functions use, created on first use."""
+    global _default
+    with _default_lock:
+        if _default is None or _default._closed:
+            _default = Session()
+        return _default
+
+
+def map(
+    fn: Callable[[Any], Any],
+    iterable: Iterable[Any],
+    *,
+    chunksize: int = 1,
+    timeout: float | None = None,
+    retries: int = DEFAULT_RETRIES,
+    progress: bool = True,
+) -> FutureList:
+    """Calls ``fn(item)`` for every item on the default session; see :meth:`Session.map`.
+
+    Example:
+        >>> squall.map(lambda x: x * x, range(4)).results()
+        [0, 1, 4, 9]
+    """
+    return default_session().map(
+        fn, iterable, chunksize=chunksize, timeout=timeout, retries=retries, progress=progress
+    )
+
+
+def submit(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+    """Calls ``fn(*args, **kwargs)`` on the default session; see :meth:`Session.submit`."""
+    return default_session().submit(fn, *args, **kwargs)
+
+
+@atexit.register
+def _close_all() -> None:
+    for session in list(_sessions):
+        session.close()

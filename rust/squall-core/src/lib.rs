@@ -1,0 +1,12 @@
+//! squall-core: task specs, task reports and the frame format that carries them.
+//!
+//! This crate has no async runtime, no AWS and no Python: the same types are read by the
+//! scheduler (`squall-exec`), the binding (`squall-python`) and, through JSON, by the Python
+//! worker (`squall._worker`).
+
+pub mod error;
+pub mod frame;
+pub mod spec;
+
+pub use error::{Error, Result};
+pub use spec::{TaskReport, TaskSpec, UserError, WorkerHello};

@@ -1,0 +1,90 @@
+//! The contract between the scheduler and whatever runs task attempts.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use squall_core::{TaskReport, TaskSpec};
+use tokio::sync::watch;
+
+/// A boxed, sendable future.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A pickled function, stored once per job and cached by workers under its content hash.
+#[derive(Debug)]
+pub struct Function {
+    /// Content hash of `bytes`.
+    pub hash: String,
+    /// The pickled function.
+    pub bytes: Vec<u8>,
+}
+
+/// One attempt to run, handed to a backend.
+#[derive(Debug)]
+pub struct Invocation {
+    /// The spec; the backend fills in `func_len`.
+    pub spec: TaskSpec,
+    /// The function to call.
+    pub func: Arc<Function>,
+    /// The pickled arguments.
+    pub input: Arc<Vec<u8>>,
+    /// Kill the attempt after this long.
+    pub timeout: Option<Duration>,
+    /// Becomes `true` when the job is cancelled: the backend stops the attempt.
+    pub cancel: watch::Receiver<bool>,
+}
+
+/// A finished attempt: the function returned or raised.
+#[derive(Debug)]
+pub struct Reply {
+    /// The worker's report.
+    pub report: TaskReport,
+    /// Pickled result, or pickled exception.
+    pub body: Vec<u8>,
+    /// Which worker ran it.
+    pub worker: String,
+}
+
+/// An attempt that did not produce a reply: an infrastructure failure, or a cancellation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Failure {
+    /// The worker died (crash, `os._exit`, killed, out of memory) or broke the protocol.
+    WorkerLost(String),
+    /// The attempt ran past its timeout and was killed.
+    Timeout(Duration),
+    /// No worker could be started.
+    Spawn(String),
+    /// The job was cancelled while the attempt ran.
+    Cancelled,
+}
+
+impl Failure {
+    /// Whether the scheduler may try the task again.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, Failure::Cancelled)
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::WorkerLost(why) => write!(f, "worker lost: {why}"),
+            Failure::Timeout(t) => {
+                write!(f, "timed out after {:.3} s and was killed", t.as_secs_f64())
+            }
+            Failure::Spawn(why) => write!(f, "could not start a worker: {why}"),
+            Failure::Cancelled => write!(f, "cancelled"),
+        }
+    }
+}
+
+/// Runs attempts. `slots` attempts may be in flight at once.
+pub trait Backend: Send + Sync + 'static {
+    /// How many attempts may run at once.
+    fn slots(&self) -> usize;
+    /// Runs one attempt to its end.
+    fn invoke(&self, inv: Invocation) -> BoxFuture<'_, Result<Reply, Failure>>;
+    /// Stops every worker; later invocations fail.
+    fn shutdown(&self) -> BoxFuture<'_, ()>;
+}

@@ -1,0 +1,18 @@
+//! squall-exec: the scheduler and the backends that run task attempts.
+//!
+//! The [`Scheduler`] owns the task queue, retries, timeouts and cancellation; a [`Backend`]
+//! runs one attempt at a time per slot (a local worker process today; Lambda invocations and a
+//! simulated fleet later). Results land on a [`Board`] that callers wait on from any thread.
+
+pub mod backend;
+pub mod board;
+pub mod error;
+pub mod local;
+pub mod runtime;
+pub mod scheduler;
+
+pub use backend::{Backend, Failure, Function, Invocation, Reply};
+pub use board::{Board, JobProgress, Outcome};
+pub use error::{Error, Result};
+pub use local::{LocalBackend, LocalConfig};
+pub use scheduler::{JobId, JobSpec, Scheduler};

@@ -1,0 +1,307 @@
+//! The embedded default backend: long-lived local worker processes (`python -m squall._worker`),
+//! like warm Lambda containers, fed one task at a time over their stdin and answering on stdout.
+
+use std::collections::{HashSet, VecDeque};
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use squall_core::frame::{decode_header, decode_prefix, encode_header, encode_prefix, PREFIX_LEN};
+use squall_core::{TaskReport, WorkerHello};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::Semaphore;
+
+use crate::backend::BoxFuture;
+use crate::{Backend, Failure, Invocation, Reply};
+
+/// Lines of a worker's stderr kept to explain its death.
+const STDERR_TAIL: usize = 20;
+
+/// How to start local workers.
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    /// The Python interpreter that runs `-m squall._worker`.
+    pub python: PathBuf,
+    /// Number of worker processes.
+    pub workers: usize,
+    /// Extra environment for the workers (e.g. `PYTHONPATH`).
+    pub env: Vec<(String, String)>,
+    /// How long a worker may take to start.
+    pub startup_timeout: Duration,
+}
+
+/// A pool of local worker processes, started on first use and restarted when one dies.
+pub struct LocalBackend {
+    config: LocalConfig,
+    idle: Mutex<Vec<Option<Worker>>>,
+    permits: Semaphore,
+    closed: AtomicBool,
+    spawned: AtomicUsize,
+}
+
+impl LocalBackend {
+    /// A pool of `config.workers` workers; none is started until the first task.
+    pub fn new(config: LocalConfig) -> Self {
+        let n = config.workers.max(1);
+        LocalBackend {
+            idle: Mutex::new((0..n).map(|_| None).collect()),
+            permits: Semaphore::new(n),
+            closed: AtomicBool::new(false),
+            spawned: AtomicUsize::new(0),
+            config,
+        }
+    }
+
+    /// Worker processes started so far, restarts included.
+    pub fn spawned(&self) -> usize {
+        self.spawned.load(Ordering::Relaxed)
+    }
+
+    fn put_back(&self, worker: Option<Worker>) {
+        let worker = worker.filter(|_| !self.closed.load(Ordering::Relaxed));
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(worker);
+    }
+
+    async fn run(&self, inv: Invocation) -> Result<Reply, Failure> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| Failure::Spawn("the session was closed".into()))?;
+        let slot = self
+            .idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .flatten();
+        let mut worker = match slot {
+            Some(w) => w,
+            None => match Worker::spawn(&self.config, self.spawned.fetch_add(1, Ordering::Relaxed))
+                .await
+            {
+                Ok(w) => w,
+                Err(f) => {
+                    self.put_back(None);
+                    return Err(f);
+                }
+            },
+        };
+        match worker.run(inv).await {
+            Ok(reply) => {
+                self.put_back(Some(worker));
+                Ok(reply)
+            }
+            Err(failure) => {
+                worker.kill().await;
+                self.put_back(None);
+                Err(failure)
+            }
+        }
+    }
+}
+
+impl Backend for LocalBackend {
+    fn slots(&self) -> usize {
+        self.config.workers.max(1)
+    }
+
+    fn invoke(&self, inv: Invocation) -> BoxFuture<'_, Result<Reply, Failure>> {
+        Box::pin(self.run(inv))
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            self.closed.store(true, Ordering::Relaxed);
+            let idle: Vec<_> =
+                std::mem::take(&mut *self.idle.lock().unwrap_or_else(|e| e.into_inner()));
+            for mut w in idle.into_iter().flatten() {
+                w.kill().await;
+            }
+        })
+    }
+}
+
+struct Worker {
+    name: String,
+    child: Child,
+    stdin: BufWriter<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    functions: HashSet<String>,
+    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl Worker {
+    async fn spawn(config: &LocalConfig, index: usize) -> Result<Worker, Failure> {
+        let python = config.python.display().to_string();
+        let mut child = Command::new(&config.python)
+            .args(["-m", "squall._worker"])
+            .envs(config.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own process group: a Ctrl-C in the terminal reaches the driver only, which
+            // then decides what to stop.
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| {
+                Failure::Spawn(format!("`{python} -m squall._worker` did not start: {e}"))
+            })?;
+        let stdin = BufWriter::new(child.stdin.take().expect("stdin is piped"));
+        let stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
+        tokio::spawn(forward_stderr(stderr, stderr_tail.clone()));
+        let name = format!("local-{index}");
+        let mut worker = Worker {
+            name,
+            child,
+            stdin,
+            stdout,
+            functions: HashSet::new(),
+            stderr_tail,
+        };
+        let hello =
+            tokio::time::timeout(config.startup_timeout, read_frame(&mut worker.stdout)).await;
+        let why = match hello {
+            Ok(Ok((header, _))) => match decode_header::<WorkerHello>(&header) {
+                Ok(_) => return Ok(worker),
+                Err(e) => format!("its first message was not a greeting ({e})"),
+            },
+            Ok(Err(e)) => format!("it stopped during start-up ({e})"),
+            Err(_) => format!("it did not answer within {:?}", config.startup_timeout),
+        };
+        let detail = worker.death().await;
+        Err(Failure::Spawn(format!(
+            "`{python} -m squall._worker` failed: {why}; {detail}. Is squall installed for that interpreter?"
+        )))
+    }
+
+    async fn run(&mut self, inv: Invocation) -> Result<Reply, Failure> {
+        let Invocation {
+            mut spec,
+            func,
+            input,
+            timeout,
+            mut cancel,
+        } = inv;
+        let send_func = !self.functions.contains(&func.hash);
+        spec.func_len = if send_func {
+            func.bytes.len() as u64
+        } else {
+            0
+        };
+        let header = encode_header(&spec).map_err(|e| Failure::WorkerLost(e.to_string()))?;
+        let exchange = async {
+            let body_len = spec.func_len as usize + input.len();
+            self.stdin
+                .write_all(&encode_prefix(header.len(), body_len))
+                .await?;
+            self.stdin.write_all(&header).await?;
+            if send_func {
+                self.stdin.write_all(&func.bytes).await?;
+            }
+            self.stdin.write_all(&input).await?;
+            self.stdin.flush().await?;
+            read_frame(&mut self.stdout).await
+        };
+        let deadline = async {
+            match timeout {
+                Some(t) => tokio::time::sleep(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        let cancelled = async {
+            if cancel.wait_for(|c| *c).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        let frame = tokio::select! {
+            frame = exchange => frame,
+            _ = deadline => return Err(Failure::Timeout(timeout.unwrap_or_default())),
+            _ = cancelled => return Err(Failure::Cancelled),
+        };
+        let (header, body) = match frame {
+            Ok(frame) => frame,
+            Err(e) => {
+                let death = self.death().await;
+                return Err(Failure::WorkerLost(format!("{}: {e}; {death}", self.name)));
+            }
+        };
+        let report: TaskReport = decode_header(&header).map_err(|e| {
+            Failure::WorkerLost(format!("{} sent a malformed report: {e}", self.name))
+        })?;
+        if send_func {
+            self.functions.insert(func.hash.clone());
+        }
+        Ok(Reply {
+            report,
+            body,
+            worker: self.name.clone(),
+        })
+    }
+
+    /// Waits briefly for the process to end and describes how it ended.
+    async fn death(&mut self) -> String {
+        let status = tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await;
+        let how = match status {
+            Ok(Ok(s)) => match (s.code(), s.signal()) {
+                (Some(code), _) => format!("the process exited with code {code}"),
+                (None, Some(9)) => {
+                    "the process was killed by signal 9 (SIGKILL; out of memory, or killed by hand)"
+                        .to_string()
+                }
+                (None, Some(sig)) => format!("the process was killed by signal {sig}"),
+                _ => "the process ended".to_string(),
+            },
+            Ok(Err(e)) => format!("its exit status is unknown ({e})"),
+            Err(_) => "the process is still running but stopped answering".to_string(),
+        };
+        // Give the stderr forwarder a moment to collect the last words.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let tail = self.stderr_tail.lock().unwrap_or_else(|e| e.into_inner());
+        if tail.is_empty() {
+            how
+        } else {
+            let lines: Vec<&str> = tail.iter().map(String::as_str).collect();
+            format!("{how}; its last output:\n{}", lines.join("\n"))
+        }
+    }
+
+    async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// Reads one frame: (header, body).
+async fn read_frame(r: &mut BufReader<ChildStdout>) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+    let mut prefix = [0u8; PREFIX_LEN];
+    r.read_exact(&mut prefix).await?;
+    let (h, b) = decode_prefix(&prefix)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    let mut header = vec![0u8; h];
+    r.read_exact(&mut header).await?;
+    let mut body = vec![0u8; b];
+    r.read_exact(&mut body).await?;
+    Ok((header, body))
+}
+
+/// Copies a worker's stderr to ours line by line, keeping the last lines for error messages.
+async fn forward_stderr(stderr: tokio::process::ChildStderr, tail: Arc<Mutex<VecDeque<String>>>) {
+    let mut lines = BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        eprintln!("{line}");
+        let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
+        if tail.len() == STDERR_TAIL {
+            tail.pop_front();
+        }
+        tail.push_back(line);
+    }
+}

@@ -1,0 +1,274 @@
+//! Bindings of the scheduler (`squall_exec::Scheduler`) and of its jobs' outcomes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use squall_exec::{Failure, Function, JobSpec, LocalBackend, LocalConfig};
+
+use crate::errors::exec_error;
+
+/// Longest single wait with the GIL released; callers loop, so signals are seen in time.
+const MAX_WAIT: Duration = Duration::from_millis(200);
+
+fn wait_slice(timeout: f64) -> Duration {
+    Duration::try_from_secs_f64(timeout.max(0.0))
+        .unwrap_or(MAX_WAIT)
+        .min(MAX_WAIT)
+}
+
+/// A scheduler over a pool of local worker processes.
+#[pyclass(frozen, module = "squall._native")]
+pub struct Scheduler {
+    inner: Arc<squall_exec::Scheduler>,
+    workers: usize,
+}
+
+#[pymethods]
+impl Scheduler {
+    #[new]
+    #[pyo3(signature = (python, workers, env, startup_timeout = 60.0))]
+    fn new(
+        python: PathBuf,
+        workers: usize,
+        env: Vec<(String, String)>,
+        startup_timeout: f64,
+    ) -> PyResult<Self> {
+        let startup_timeout = Duration::try_from_secs_f64(startup_timeout).map_err(|e| {
+            pyo3::exceptions::PyValueError::new_err(format!("startup_timeout: {e}"))
+        })?;
+        let backend = LocalBackend::new(LocalConfig {
+            python,
+            workers,
+            env,
+            startup_timeout,
+        });
+        let inner = squall_exec::Scheduler::new(Arc::new(backend))
+            .map_err(|e| Python::attach(|py| exec_error(py, e)))?;
+        Ok(Scheduler {
+            inner: Arc::new(inner),
+            workers,
+        })
+    }
+
+    /// Number of worker processes.
+    #[getter]
+    fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// Queues one task per input; returns the job at once.
+    #[pyo3(signature = (func_hash, func, inputs, timeout, retries))]
+    fn submit(
+        &self,
+        py: Python<'_>,
+        func_hash: String,
+        func: &Bound<'_, PyBytes>,
+        inputs: Vec<Bound<'_, PyBytes>>,
+        timeout: Option<f64>,
+        retries: u32,
+    ) -> PyResult<Job> {
+        let timeout = match timeout {
+            Some(t) => Some(Duration::try_from_secs_f64(t).map_err(|e| {
+                pyo3::exceptions::PyValueError::new_err(format!("timeout={t}: {e}"))
+            })?),
+            None => None,
+        };
+        let len = inputs.len();
+        let spec = JobSpec {
+            func: Arc::new(Function {
+                hash: func_hash,
+                bytes: func.as_bytes().to_vec(),
+            }),
+            inputs: inputs
+                .iter()
+                .map(|b| Arc::new(b.as_bytes().to_vec()))
+                .collect(),
+            timeout,
+            retries,
+        };
+        let id = self.inner.submit(spec).map_err(|e| exec_error(py, e))?;
+        Ok(Job {
+            sched: self.inner.clone(),
+            id,
+            len,
+        })
+    }
+
+    /// The change counter of the outcome board.
+    fn seq(&self) -> u64 {
+        self.inner.board().seq()
+    }
+
+    /// Waits (GIL released, at most 0.2 s) until the counter passes `seq`; returns the counter.
+    fn wait_change(&self, py: Python<'_>, seq: u64, timeout: f64) -> u64 {
+        let board = self.inner.board().clone();
+        py.detach(move || board.wait_change(seq, wait_slice(timeout)))
+    }
+
+    /// Cancels every job and stops the workers.
+    fn close(&self, py: Python<'_>) {
+        let inner = self.inner.clone();
+        py.detach(move || inner.shutdown(Duration::from_secs(5)));
+    }
+}
+
+/// A submitted job: one task per input.
+#[pyclass(frozen, module = "squall._native")]
+pub struct Job {
+    sched: Arc<squall_exec::Scheduler>,
+    id: u64,
+    len: usize,
+}
+
+#[pymethods]
+impl Job {
+    /// The job's id within its scheduler.
+    #[getter]
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn __len__(&self) -> usize {
+        self.len
+    }
+
+    /// (total, succeeded, failed, cancelled, running, retried).
+    fn progress(&self, py: Python<'_>) -> PyResult<(usize, usize, usize, usize, usize, usize)> {
+        let p = self
+            .sched
+            .board()
+            .progress(self.id)
+            .map_err(|e| exec_error(py, e))?;
+        Ok((
+            p.total,
+            p.succeeded,
+            p.failed,
+            p.cancelled,
+            p.running,
+            p.retried,
+        ))
+    }
+
+    /// Waits (GIL released, at most 0.2 s) for every task to finish; true when they have.
+    fn wait(&self, py: Python<'_>, timeout: f64) -> PyResult<bool> {
+        let (board, id) = (self.sched.board().clone(), self.id);
+        py.detach(move || board.wait_job(id, wait_slice(timeout)))
+            .map_err(|e| exec_error(py, e))
+    }
+
+    /// Indices of finished tasks in finishing order, from position `start`.
+    fn finished_since(&self, py: Python<'_>, start: usize) -> PyResult<Vec<u32>> {
+        self.sched
+            .board()
+            .finished_since(self.id, start)
+            .map_err(|e| exec_error(py, e))
+    }
+
+    /// Whether task `task` is finished.
+    fn is_finished(&self, py: Python<'_>, task: usize) -> PyResult<bool> {
+        self.sched
+            .board()
+            .is_finished(self.id, task)
+            .map_err(|e| exec_error(py, e))
+    }
+
+    /// Whether an attempt of task `task` is running.
+    fn is_running(&self, py: Python<'_>, task: usize) -> PyResult<bool> {
+        self.sched
+            .board()
+            .is_running(self.id, task)
+            .map_err(|e| exec_error(py, e))
+    }
+
+    /// Hands out the outcome of a finished task once; None while it runs.
+    fn take(&self, py: Python<'_>, task: usize) -> PyResult<Option<Outcome>> {
+        let outcome = self
+            .sched
+            .board()
+            .take(self.id, task)
+            .map_err(|e| exec_error(py, e))?;
+        Ok(outcome.map(|o| Outcome::from_exec(py, o)))
+    }
+
+    /// Cancels the job: queued tasks never start, running attempts are stopped.
+    fn cancel(&self) {
+        self.sched.cancel(self.id);
+    }
+
+    /// Cancels one queued task; false if it already runs or finished.
+    fn cancel_task(&self, task: usize) -> bool {
+        self.sched.cancel_task(self.id, task)
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        self.sched.board().forget_job(self.id);
+    }
+}
+
+/// The final outcome of one task.
+#[pyclass(frozen, get_all, module = "squall._native")]
+pub struct Outcome {
+    /// "returned", "raised", "lost", "timeout", "spawn" or "cancelled".
+    kind: &'static str,
+    /// Pickled result ("returned") or pickled exception ("raised"; may be empty).
+    body: Py<PyBytes>,
+    /// Qualified exception type ("raised").
+    error_type: String,
+    /// What went wrong (every kind but "returned").
+    message: String,
+    /// The remote traceback ("raised").
+    traceback: String,
+    /// Attempts made.
+    attempts: u32,
+    /// Start of the call on the worker, seconds since the epoch ("returned").
+    started: f64,
+    /// End of the call on the worker, seconds since the epoch ("returned").
+    finished: f64,
+}
+
+impl Outcome {
+    fn from_exec(py: Python<'_>, o: squall_exec::Outcome) -> Self {
+        let empty = || PyBytes::new(py, b"").unbind();
+        let mut out = Outcome {
+            kind: "cancelled",
+            body: empty(),
+            error_type: String::new(),
+            message: String::new(),
+            traceback: String::new(),
+            attempts: 1,
+            started: 0.0,
+            finished: 0.0,
+        };
+        match o {
+            squall_exec::Outcome::Returned { body, report } => {
+                out.kind = "returned";
+                out.body = PyBytes::new(py, &body).unbind();
+                out.started = report.started;
+                out.finished = report.finished;
+            }
+            squall_exec::Outcome::Raised { body, error } => {
+                out.kind = "raised";
+                out.body = PyBytes::new(py, &body).unbind();
+                out.error_type = error.error_type;
+                out.message = error.message;
+                out.traceback = error.traceback;
+            }
+            squall_exec::Outcome::Failed { failure, attempts } => {
+                out.kind = match failure {
+                    Failure::Timeout(_) => "timeout",
+                    Failure::Spawn(_) => "spawn",
+                    _ => "lost",
+                };
+                out.message = failure.to_string();
+                out.attempts = attempts;
+            }
+            squall_exec::Outcome::Cancelled => out.message = "the task was cancelled".into(),
+        }
+        out
+    }
+}
