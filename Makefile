@@ -35,9 +35,16 @@ test: lint
 	$(CARGO_TEST)
 	$(PY) -m pytest tests
 
-bench: build
-	$(PY) -m pip install --quiet -r bench/requirements.txt
-	$(PY) bench/map_overhead.py
+BENCH_VENV := $(CURDIR)/.venv-bench
+
+$(BENCH_VENV)/.installed: bench/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r bench/requirements.txt
+	touch $@
+
+# Peers live in their own virtualenv, so their dependencies never touch squall's.
+bench: build $(BENCH_VENV)/.installed
+	$(PY) bench/map_overhead.py --lithops-python $(BENCH_VENV)/bin/python
 
 clean:
-	rm -rf $(VENV) target
+	rm -rf $(VENV) $(BENCH_VENV) target
