@@ -29,7 +29,7 @@ lint: build
 	$(VENV)/bin/ruff check python tests
 	$(VENV)/bin/ruff format --check python tests
 	$(VENV)/bin/mypy
-	$(PY) -m mypy.stubtest squall._native
+	$(PY) -m mypy.stubtest --mypy-config-file pyproject.toml squall._native
 
 test: lint
 	$(CARGO_TEST)

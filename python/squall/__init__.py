@@ -1,13 +1,20 @@
 """squall: a serverless supercomputer for scientists.
 
-``squall.map(fn, items)`` fans calls out to workers and returns futures; the embedded default
-runs local worker processes, with the same code that will run on AWS Lambda.
+``squall.map(fn, items)`` fans calls out to workers and returns futures;
+``squall.read_parquet(url)`` and friends build lazy datasets of Arrow record batches. The
+embedded default runs local worker processes, with the same code that will run on AWS Lambda.
 """
 
 from ._native import __version__
+from .dataset import Dataset
 from .errors import (
     CancelledError,
+    DataError,
+    PlanError,
     SquallError,
+    StoreError,
+    StoreNotFoundError,
+    StorePermissionError,
     TaskError,
     TaskTimeoutError,
     WorkerLostError,
@@ -23,19 +30,37 @@ from .futures import (
     as_completed,
     wait,
 )
-from .session import Executor, Session, default_session, map, submit
+from .session import (
+    Executor,
+    Session,
+    default_session,
+    from_arrow,
+    from_items,
+    from_pandas,
+    map,
+    range,
+    read_ipc,
+    read_parquet,
+    submit,
+)
 
 __all__ = [
     "ALL_COMPLETED",
     "FIRST_COMPLETED",
     "FIRST_EXCEPTION",
     "CancelledError",
+    "DataError",
+    "Dataset",
     "DoneAndNotDone",
     "Executor",
     "Future",
     "FutureList",
+    "PlanError",
     "Session",
     "SquallError",
+    "StoreError",
+    "StoreNotFoundError",
+    "StorePermissionError",
     "TaskError",
     "TaskTimeoutError",
     "WorkerLostError",
@@ -43,7 +68,13 @@ __all__ = [
     "__version__",
     "as_completed",
     "default_session",
+    "from_arrow",
+    "from_items",
+    "from_pandas",
     "map",
+    "range",
+    "read_ipc",
+    "read_parquet",
     "submit",
     "wait",
 ]

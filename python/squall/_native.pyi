@@ -1,9 +1,26 @@
 """Type stub of the compiled module ``squall._native`` (rust/squall-python)."""
 
 from os import PathLike
-from typing import final
+from typing import Any, final
 
-__all__ = ["Job", "Outcome", "Scheduler", "__version__"]
+import pyarrow as pa
+
+__all__ = [
+    "ArrowBatch",
+    "ArrowStream",
+    "Job",
+    "Outcome",
+    "Plan",
+    "Scheduler",
+    "__version__",
+    "delete",
+    "execute_partition",
+    "read_bytes",
+    "read_ipc",
+    "resolve",
+    "write_bytes",
+    "write_table",
+]
 
 __version__: str
 
@@ -90,3 +107,65 @@ class Outcome:
     @property
     def finished(self) -> float:
         """End of the call on the worker, seconds since the epoch."""
+
+@final
+class Plan:
+    """A lazy dataset plan (held by ``squall.Dataset``)."""
+
+    @staticmethod
+    def scan(inputs: list[tuple[str, str, int]], source: str) -> Plan:
+        """A scan of ``inputs``, given as (url, format, size)."""
+    def then_udf(self, index: int, kind: str, name: str) -> Plan:
+        """This plan followed by the ``index``-th Python function."""
+    def then_select(self, columns: list[str]) -> Plan:
+        """This plan followed by a column selection."""
+    def then_limit(self, rows: int) -> Plan:
+        """This plan followed by a per-partition row limit."""
+    def slice_partitions(self, start: int, count: int) -> Plan:
+        """The same plan over only ``count`` inputs from ``start`` on."""
+    @property
+    def num_partitions(self) -> int:
+        """Number of partitions (input objects)."""
+    @property
+    def input_bytes(self) -> int:
+        """Total bytes of the inputs."""
+    @property
+    def udf_count(self) -> int:
+        """Number of Python functions the plan calls."""
+    def tasks(self, sink: str) -> list[str]:
+        """Partition tasks (JSON) that run the plan into ``sink`` (JSON)."""
+    def explain(self, sink: str) -> str:
+        """How the plan runs into ``sink`` (JSON), as text."""
+
+@final
+class ArrowBatch:
+    """One record batch, exported once through ``__arrow_c_array__``."""
+
+    def __arrow_c_array__(self, requested_schema: Any = None) -> tuple[Any, Any]: ...
+
+@final
+class ArrowStream:
+    """Record batches exported once through ``__arrow_c_stream__``."""
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any: ...
+
+def execute_partition(task: str, attempt: int, udfs: list[Any]) -> str:
+    """Runs one partition task (JSON) in this process; returns the report as JSON."""
+
+def resolve(url: str) -> list[tuple[str, int]]:
+    """Objects that ``url`` names (a file, a prefix or a glob), as (url, size), sorted."""
+
+def read_ipc(urls: list[str]) -> ArrowStream:
+    """Reads Arrow IPC objects into one stream; their schemas must agree."""
+
+def write_table(table: pa.Table, url: str, format: str) -> int:
+    """Writes a table to ``url`` as parquet or ipc; returns the bytes written."""
+
+def write_bytes(url: str, data: bytes) -> None:
+    """Writes bytes to ``url`` atomically."""
+
+def read_bytes(url: str) -> bytes:
+    """Reads the object at ``url``."""
+
+def delete(urls: list[str]) -> None:
+    """Deletes the objects at ``urls`` (missing ones are fine)."""

@@ -16,6 +16,12 @@ from typing import Any, cast
 import cloudpickle
 
 _functions: dict[str, Callable[..., Any]] = {}
+_attempt = 0
+
+
+def current_attempt() -> int:
+    """The attempt number of the task running in this process (0 for the first)."""
+    return _attempt
 
 
 def describe_error(exc: BaseException) -> dict[str, Any]:
@@ -80,7 +86,9 @@ def execute_task(spec: dict[str, Any], payload: bytes) -> tuple[dict[str, Any], 
         The report (``task``, ``ok``, ``error``, ``started``, ``finished``) and the pickled result,
         or the pickled exception when the function raised.
     """
+    global _attempt
     started = time.time()
+    _attempt = spec.get("attempt", 0)
     view = memoryview(payload)
     try:
         fn = _load_function(spec, view)

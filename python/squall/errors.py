@@ -72,3 +72,24 @@ class WorkerStartError(SquallError):
 
 class CancelledError(SquallError, concurrent.futures.CancelledError):
     """The task was cancelled (``cancel()``, Ctrl-C or a closed session) before it finished."""
+
+
+class StoreError(SquallError):
+    """Reading or writing a store (memory://, file://, s3://) failed."""
+
+
+class StoreNotFoundError(StoreError, FileNotFoundError):
+    """No object exists at the URL (or no object matches the prefix or glob)."""
+
+
+class StorePermissionError(StoreError, PermissionError):
+    """The store refused access to the URL."""
+
+
+class DataError(SquallError, ValueError):
+    """Data could not be read, converted or written: corrupt files, missing columns,
+    mismatched schemas."""
+
+
+class PlanError(SquallError, ValueError):
+    """A dataset operation that cannot run as asked (e.g. selecting a column twice)."""

@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import atexit
+import builtins
 import functools
 import hashlib
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import weakref
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
 from . import _native
 from ._task import run_chunk
 from .futures import Future, FutureList, _Job
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+    from .dataset import Dataset
 
 #: Extra attempts after an infrastructure failure (a worker died or timed out).
 DEFAULT_RETRIES = 2
@@ -69,6 +78,7 @@ class Session:
         self._native = _native.Scheduler(python or sys.executable, count, env, startup_timeout)
         self._unclaimed: list[Future] = []
         self._closed = False
+        self._scratch_dir: str | None = None
         _sessions.add(self)
 
     @property
@@ -107,7 +117,7 @@ class Session:
             job = self._submit(fn, [((item,), {}) for item in items], label, timeout, retries)
             futures = [Future(job, i, None, item) for i, item in enumerate(items)]
         else:
-            chunks = [items[i : i + chunksize] for i in range(0, len(items), chunksize)]
+            chunks = [items[i : i + chunksize] for i in builtins.range(0, len(items), chunksize)]
             runner = functools.partial(run_chunk, fn)
             job = self._submit(runner, [((c,), {}) for c in chunks], label, timeout, retries, True)
             futures = [Future(job, i // chunksize, i % chunksize, x) for i, x in enumerate(items)]
@@ -154,10 +164,74 @@ class Session:
         return results
 
     def close(self) -> None:
-        """Cancels running work and stops the workers."""
+        """Cancels running work, stops the workers and deletes the session's scratch data."""
         if not self._closed:
             self._closed = True
             self._native.close()
+            if self._scratch_dir is not None:
+                shutil.rmtree(self._scratch_dir, ignore_errors=True)
+
+    # -- datasets ---------------------------------------------------------------------------
+
+    def read_parquet(self, urls: str | Sequence[str]) -> Dataset:
+        """A dataset of Parquet files: a file, a prefix (directory), a glob, or a list of them.
+
+        Example:
+            >>> ds = session.read_parquet("file:///data/events/*.parquet")
+        """
+        from .dataset import read_parquet_in
+
+        return read_parquet_in(self, urls)
+
+    def read_ipc(self, urls: str | Sequence[str]) -> Dataset:
+        """A dataset of Arrow IPC files (file or stream format, any compression)."""
+        from .dataset import read_ipc_in
+
+        return read_ipc_in(self, urls)
+
+    def from_arrow(self, table: pa.Table, num_partitions: int | None = None) -> Dataset:
+        """A dataset of an in-memory pyarrow.Table, cut into ``num_partitions`` partitions."""
+        from .dataset import from_arrow_in
+
+        return from_arrow_in(self, table, num_partitions)
+
+    def from_pandas(self, df: pd.DataFrame, num_partitions: int | None = None) -> Dataset:
+        """A dataset of a pandas.DataFrame (its index is dropped)."""
+        import pyarrow as pa
+
+        return self.from_arrow(pa.Table.from_pandas(df, preserve_index=False), num_partitions)
+
+    def from_items(
+        self, items: Iterable[dict[str, Any]], num_partitions: int | None = None
+    ) -> Dataset:
+        """A dataset of rows given as dicts."""
+        from .dataset import from_items_in
+
+        return from_items_in(self, items, num_partitions)
+
+    def range(self, n: int, num_partitions: int | None = None) -> Dataset:
+        """A dataset with one int64 column ``id`` holding 0 .. n-1."""
+        from .dataset import range_in
+
+        return range_in(self, n, num_partitions)
+
+    def _scratch(self) -> str:
+        """URL of the session's scratch space (a temporary directory on the local backend)."""
+        if self._scratch_dir is None:
+            self._scratch_dir = tempfile.mkdtemp(prefix="squall-scratch-")
+        return f"file://{self._scratch_dir}"
+
+    def _run_tasks(
+        self,
+        fn: Callable[[Any], Any],
+        items: list[Any],
+        descriptions: list[Any],
+        label: str,
+        progress: bool,
+    ) -> FutureList:
+        job = self._submit(fn, [((item,), {}) for item in items], label, None, DEFAULT_RETRIES)
+        futures = [Future(job, i, None, d) for i, d in enumerate(descriptions)]
+        return FutureList(futures, [job], progress)
 
     def __enter__(self) -> Session:
         return self
@@ -240,3 +314,33 @@ def submit(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
 def _close_all() -> None:
     for session in list(_sessions):
         session.close()
+
+
+def read_parquet(urls: str | Sequence[str]) -> Dataset:
+    """A dataset of Parquet files on the default session; see :meth:`Session.read_parquet`."""
+    return default_session().read_parquet(urls)
+
+
+def read_ipc(urls: str | Sequence[str]) -> Dataset:
+    """A dataset of Arrow IPC files on the default session; see :meth:`Session.read_ipc`."""
+    return default_session().read_ipc(urls)
+
+
+def from_arrow(table: pa.Table, num_partitions: int | None = None) -> Dataset:
+    """A dataset of a pyarrow.Table on the default session; see :meth:`Session.from_arrow`."""
+    return default_session().from_arrow(table, num_partitions)
+
+
+def from_pandas(df: pd.DataFrame, num_partitions: int | None = None) -> Dataset:
+    """A dataset of a pandas.DataFrame on the default session."""
+    return default_session().from_pandas(df, num_partitions)
+
+
+def from_items(items: Iterable[dict[str, Any]], num_partitions: int | None = None) -> Dataset:
+    """A dataset of rows given as dicts, on the default session."""
+    return default_session().from_items(items, num_partitions)
+
+
+def range(n: int, num_partitions: int | None = None) -> Dataset:
+    """A dataset of the integers 0 .. n-1 (column ``id``) on the default session."""
+    return default_session().range(n, num_partitions)

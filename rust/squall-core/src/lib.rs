@@ -1,11 +1,13 @@
-//! squall-core: task specs, task reports and the frame format that carries them.
+//! squall-core: plans, task specs, task reports, the frame format and Arrow kernels.
 //!
 //! This crate has no async runtime, no AWS and no Python: the same types are read by the
 //! scheduler (`squall-exec`), the binding (`squall-python`) and, through JSON, by the Python
 //! worker (`squall._worker`).
 
+pub mod codec;
 pub mod error;
 pub mod frame;
+pub mod plan;
 pub mod spec;
 
 pub use error::{Error, Result};

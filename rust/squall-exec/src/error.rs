@@ -28,6 +28,12 @@ pub enum Error {
         /// The task.
         task: usize,
     },
+    /// A store operation failed.
+    #[error(transparent)]
+    Store(#[from] squall_store::Error),
+    /// Data could not be read, converted or written.
+    #[error(transparent)]
+    Core(#[from] squall_core::Error),
     /// The scheduler was shut down.
     #[error("the session is closed: create a new one to run more work")]
     Closed,

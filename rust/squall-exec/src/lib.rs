@@ -8,6 +8,7 @@ pub mod backend;
 pub mod board;
 pub mod error;
 pub mod local;
+pub mod partition;
 pub mod runtime;
 pub mod scheduler;
 

@@ -3,6 +3,8 @@
 
 use pyo3::prelude::*;
 
+mod arrow;
+mod dataset;
 mod errors;
 mod scheduler;
 
@@ -12,6 +14,16 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<scheduler::Scheduler>()?;
     m.add_class::<scheduler::Job>()?;
     m.add_class::<scheduler::Outcome>()?;
+    m.add_class::<dataset::Plan>()?;
+    m.add_class::<arrow::ArrowBatch>()?;
+    m.add_class::<arrow::ArrowStream>()?;
+    m.add_function(wrap_pyfunction!(dataset::execute_partition, m)?)?;
+    m.add_function(wrap_pyfunction!(dataset::resolve, m)?)?;
+    m.add_function(wrap_pyfunction!(dataset::read_ipc, m)?)?;
+    m.add_function(wrap_pyfunction!(dataset::write_table, m)?)?;
+    m.add_function(wrap_pyfunction!(dataset::write_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(dataset::read_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(dataset::delete, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,4 +1,65 @@
-//! squall-store: every byte that leaves a process goes through a `Store`.
+//! squall-store: every byte that leaves a process goes through a [`Store`].
 //!
-//! The store trait and its `memory://`, `file://` and `s3://` implementations arrive with
-//! datasets; the local backend of the foundation moves task data over worker pipes only.
+//! A store holds immutable objects under string keys. Writes are atomic: a reader sees either
+//! nothing or the whole object. URLs pick the store: `memory://name/key` (one process only),
+//! `file:///abs/path` or a bare path (a local directory); `s3://` arrives next.
+
+mod error;
+mod glob;
+mod local;
+mod memory;
+mod url;
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::ops::Range;
+use std::pin::Pin;
+
+pub use bytes::Bytes;
+pub use error::{Error, Result};
+pub use glob::glob_match;
+pub use local::LocalStore;
+pub use memory::MemoryStore;
+pub use url::{open, resolve, StoreUrl};
+
+/// A boxed, sendable future.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// An object's key and size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// Key within the store.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// Immutable objects under string keys (`a/b/c.parquet`), written atomically.
+pub trait Store: Send + Sync + Debug {
+    /// The URL of `key` in this store, for messages and manifests.
+    fn url_of(&self, key: &str) -> String;
+    /// Writes an object whole; readers never see a partial object.
+    fn put<'a>(&'a self, key: &'a str, data: Bytes) -> BoxFuture<'a, Result<()>>;
+    /// Reads a whole object.
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Bytes>>;
+    /// Reads the bytes `range` of an object.
+    fn get_range<'a>(&'a self, key: &'a str, range: Range<u64>) -> BoxFuture<'a, Result<Bytes>>;
+    /// Size of an object.
+    fn head<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<ObjectMeta>>;
+    /// Objects whose key starts with `prefix`, sorted by key.
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<ObjectMeta>>>;
+    /// Deletes an object; deleting a missing object is not an error.
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<()>>;
+}
+
+fn check_range(url: String, range: &Range<u64>, size: u64) -> Result<()> {
+    if range.start > range.end || range.end > size {
+        return Err(Error::BadRange {
+            url,
+            start: range.start,
+            end: range.end,
+            size,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,96 @@
+"""Adapters that turn a user's function into one from pyarrow.RecordBatch to pyarrow.RecordBatch.
+
+They are classes (picklable by reference) holding the user's function (pickled by value).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+
+BATCH_FORMATS = ("pyarrow", "pandas", "numpy")
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__name__", None) or type(fn).__name__
+
+
+def to_batch(out: Any, where: str) -> pa.RecordBatch:
+    """Converts what a function returned into a RecordBatch, or says why it cannot."""
+    if isinstance(out, pa.RecordBatch):
+        return out
+    if isinstance(out, dict):
+        out = pa.Table.from_pydict(out)
+    elif type(out).__module__.startswith("pandas") and hasattr(out, "columns"):
+        out = pa.Table.from_pandas(out, preserve_index=False)
+    if isinstance(out, pa.Table):
+        batches = out.combine_chunks().to_batches()
+        return batches[0] if batches else _empty(out.schema)
+    raise TypeError(
+        f"{where} must return a pyarrow.RecordBatch or Table, a pandas.DataFrame or a dict of "
+        f"columns; it returned {type(out).__module__}.{type(out).__qualname__}"
+    )
+
+
+def _empty(schema: pa.Schema) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pylist([], schema=schema)
+
+
+def from_batch(batch: pa.RecordBatch, batch_format: str) -> Any:
+    """The batch in the format a function asked for."""
+    if batch_format == "pandas":
+        return batch.to_pandas()
+    if batch_format == "numpy":
+        return {
+            name: col.to_numpy(zero_copy_only=False)
+            for name, col in zip(batch.schema.names, batch.columns, strict=True)
+        }
+    return batch
+
+
+class MapBatches:
+    """``fn(batch) -> batch`` in the user's chosen batch format."""
+
+    def __init__(self, fn: Callable[[Any], Any], batch_format: str) -> None:
+        if batch_format not in BATCH_FORMATS:
+            raise ValueError(
+                f"batch_format={batch_format!r}: use one of {', '.join(BATCH_FORMATS)}"
+            )
+        self.fn = fn
+        self.batch_format = batch_format
+        self.name = _name(fn)
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        out = self.fn(from_batch(batch, self.batch_format))
+        return to_batch(out, f"map_batches({self.name})")
+
+
+class Filter:
+    """Keeps the rows where ``fn(batch)`` is true (a boolean array, one value per row)."""
+
+    def __init__(self, fn: Callable[[Any], Any], batch_format: str = "pyarrow") -> None:
+        if batch_format not in BATCH_FORMATS:
+            raise ValueError(
+                f"batch_format={batch_format!r}: use one of {', '.join(BATCH_FORMATS)}"
+            )
+        self.fn = fn
+        self.batch_format = batch_format
+        self.name = _name(fn)
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        mask = self.fn(from_batch(batch, self.batch_format))
+        where = f"filter({self.name})"
+        try:
+            mask = pa.array(mask) if not isinstance(mask, pa.Array | pa.ChunkedArray) else mask
+        except (TypeError, pa.ArrowInvalid) as exc:
+            raise TypeError(
+                f"{where} must return a boolean array, one value per row: {exc}"
+            ) from exc
+        if not pa.types.is_boolean(mask.type) or len(mask) != batch.num_rows:
+            raise TypeError(
+                f"{where} must return a boolean array with one value per row ({batch.num_rows}); "
+                f"it returned {len(mask)} values of type {mask.type}"
+            )
+        return batch.filter(mask)

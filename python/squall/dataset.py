@@ -1,0 +1,254 @@
+"""Lazy datasets of Arrow record batches, read from and written to stores.
+
+Operations build a plan (in Rust); nothing runs until :meth:`Dataset.collect`,
+:meth:`Dataset.write_parquet`, :meth:`Dataset.count`, :meth:`Dataset.show` or
+:meth:`Dataset.to_pandas`. Each input file is one partition; narrow operations fuse into one
+stage of tasks that run on the session's workers.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+import uuid
+from builtins import sum as builtins_sum
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from . import _native
+from ._udf import Filter, MapBatches
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .session import Session
+
+_FORMATS = {"parquet": "parquet", "ipc": "ipc"}
+
+
+class Dataset:
+    """A lazy, partitioned collection of Arrow record batches.
+
+    Build one with :func:`squall.read_parquet`, :func:`squall.read_ipc`,
+    :func:`squall.from_arrow`, :func:`squall.from_pandas`, :func:`squall.from_items` or
+    :func:`squall.range`.
+    """
+
+    def __init__(
+        self, session: Session, plan: _native.Plan, udfs: tuple[Callable[..., Any], ...]
+    ) -> None:
+        self._session = session
+        self._plan = plan
+        self._udfs = udfs
+
+    def __repr__(self) -> str:
+        n = self._plan.num_partitions
+        return f"<squall.Dataset: {n} partition{'s' if n != 1 else ''}, lazy>"
+
+    @property
+    def num_partitions(self) -> int:
+        """Number of partitions (one per input file)."""
+        return self._plan.num_partitions
+
+    # -- building ---------------------------------------------------------------------------
+
+    def map_batches(self, fn: Callable[[Any], Any], *, batch_format: str = "pyarrow") -> Dataset:
+        """Applies ``fn`` to every batch.
+
+        Args:
+            fn: Takes a batch and returns one: a pyarrow.RecordBatch or Table, a
+                pandas.DataFrame, or a dict of columns.
+            batch_format: What ``fn`` receives: ``"pyarrow"`` (a RecordBatch), ``"pandas"``
+                (a DataFrame) or ``"numpy"`` (a dict of arrays).
+        """
+        return self._with_udf(MapBatches(fn, batch_format), "map_batches")
+
+    def filter(self, fn: Callable[[Any], Any], *, batch_format: str = "pyarrow") -> Dataset:
+        """Keeps the rows where ``fn(batch)`` is true.
+
+        Args:
+            fn: Takes a batch and returns a boolean array with one value per row, e.g.
+                ``lambda b: pc.greater(b["temp"], 0)``.
+            batch_format: What ``fn`` receives, as in :meth:`map_batches`.
+        """
+        return self._with_udf(Filter(fn, batch_format), "filter")
+
+    def select(self, columns: str | Sequence[str]) -> Dataset:
+        """Keeps ``columns``, in that order. Right after a read, only they are read."""
+        cols = [columns] if isinstance(columns, str) else list(columns)
+        return Dataset(self._session, self._plan.then_select(cols), self._udfs)
+
+    def _with_udf(self, udf: MapBatches | Filter, kind: str) -> Dataset:
+        plan = self._plan.then_udf(len(self._udfs), kind, udf.name)
+        return Dataset(self._session, plan, (*self._udfs, udf))
+
+    # -- running ----------------------------------------------------------------------------
+
+    def explain(self) -> None:
+        """Prints the stages, partitions, and each stage's inputs and outputs."""
+        print(self._plan.explain(json.dumps({"kind": "collect", "prefix": "scratch"})))
+
+    def collect(self) -> pa.Table:
+        """Runs the plan and returns the result as one pyarrow.Table, partitions in order."""
+        return self._collect(self._plan, "collect")
+
+    def to_pandas(self) -> pd.DataFrame:
+        """Runs the plan and returns a pandas.DataFrame."""
+        return self.collect().to_pandas()
+
+    def count(self) -> int:
+        """Runs the plan and returns the number of rows."""
+        reports = self._run(self._plan, {"kind": "count"}, "count")
+        return builtins_sum(int(r["rows"]) for r in reports)
+
+    def show(self, n: int = 5) -> None:
+        """Prints the first ``n`` rows, running only as many partitions as needed."""
+        print(self.head(n).to_pandas().to_string() if _has_pandas() else self.head(n))
+
+    def head(self, n: int = 5) -> pa.Table:
+        """The first ``n`` rows, running only as many partitions as needed."""
+        parts: list[pa.Table] = []
+        rows = 0
+        done = 0
+        plan = self._plan.then_limit(n)
+        while rows < n and done < self._plan.num_partitions:
+            take = min(max(1, done), self._plan.num_partitions - done)  # 1, 1, 2, 4, ... partitions
+            part = self._collect(plan.slice_partitions(done, take), "head", progress=False)
+            parts.append(part)
+            rows += part.num_rows
+            done += take
+        if not parts:
+            return pa.table({})
+        return pa.concat_tables(parts).slice(0, n)
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The schema of the result (runs the plan on the first partition)."""
+        return self.head(1).schema
+
+    def write_parquet(self, url: str) -> dict[str, Any]:
+        """Writes one Parquet file per partition under ``url``, then ``_manifest.json``.
+
+        The manifest is written last, so a directory with a manifest is complete.
+
+        Returns:
+            The manifest: the files written with their rows and bytes.
+        """
+        return self._write(url, "parquet")
+
+    def write_ipc(self, url: str) -> dict[str, Any]:
+        """Writes one Arrow IPC file (zstd) per partition under ``url``, then ``_manifest.json``."""
+        return self._write(url, "ipc")
+
+    def _write(self, url: str, format: str) -> dict[str, Any]:
+        directory = url.rstrip("/")
+        sink = {"kind": "write", "format": format, "dir": directory}
+        reports = self._run(self._plan, sink, f"write_{format}")
+        manifest = {
+            "format": format,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "rows": sum(int(r["rows"]) for r in reports),
+            "files": [
+                {"url": r["url"], "rows": r["rows"], "bytes": r["bytes_written"]} for r in reports
+            ],
+        }
+        _native.write_bytes(f"{directory}/_manifest.json", json.dumps(manifest, indent=1).encode())
+        return manifest
+
+    def _collect(self, plan: _native.Plan, verb: str, progress: bool = True) -> pa.Table:
+        prefix = f"{self._session._scratch()}/collect-{uuid.uuid4().hex}"
+        reports = self._run(plan, {"kind": "collect", "prefix": prefix}, verb, progress)
+        urls = [r["url"] for r in reports]
+        try:
+            return pa.table(_native.read_ipc(urls))
+        finally:
+            _native.delete(urls)
+
+    def _run(
+        self, plan: _native.Plan, sink: dict[str, Any], verb: str, progress: bool = True
+    ) -> list[dict[str, Any]]:
+        tasks = plan.tasks(json.dumps(sink))
+        inputs = [json.loads(t)["input"]["url"] for t in tasks]
+        descriptions = [_Described(f"partition {i}: {u}") for i, u in enumerate(inputs)]
+        fn = functools.partial(_run_partition, self._udfs)
+        label = f"squall.{verb}"
+        futures = self._session._run_tasks(fn, tasks, descriptions, label, progress)
+        return [json.loads(r) for r in futures.results()]
+
+
+class _Described(str):
+    """A task's description, shown without quotes in error messages."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _run_partition(udfs: tuple[Callable[..., Any], ...], task: str) -> str:
+    from ._task import current_attempt
+
+    report: str = _native.execute_partition(task, current_attempt(), list(udfs))
+    return report
+
+
+def _has_pandas() -> bool:
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# -- sources ------------------------------------------------------------------------------
+
+
+def _scan(session: Session, urls: str | Sequence[str], format: str) -> Dataset:
+    sources = [urls] if isinstance(urls, str) else list(urls)
+    if not sources:
+        raise ValueError(f"read_{format}() needs at least one URL")
+    found: list[tuple[str, str, int]] = []
+    for source in sources:
+        found.extend((url, format, size) for url, size in _native.resolve(source))
+    label = sources[0] if len(sources) == 1 else f"{len(sources)} locations"
+    return Dataset(session, _native.Plan.scan(found, label), ())
+
+
+def read_parquet_in(session: Session, urls: str | Sequence[str]) -> Dataset:
+    return _scan(session, urls, "parquet")
+
+
+def read_ipc_in(session: Session, urls: str | Sequence[str]) -> Dataset:
+    return _scan(session, urls, "ipc")
+
+
+def from_arrow_in(session: Session, table: pa.Table, num_partitions: int | None) -> Dataset:
+    if isinstance(table, pa.RecordBatch):
+        table = pa.Table.from_batches([table])
+    if not isinstance(table, pa.Table):
+        raise TypeError(f"from_arrow() takes a pyarrow.Table, got {type(table).__qualname__}")
+    n = num_partitions or max(1, min(session.workers * 2, table.num_rows // 100_000 + 1))
+    if n < 1:
+        raise ValueError(f"num_partitions={num_partitions}: use 1 or more")
+    prefix = f"{session._scratch()}/table-{uuid.uuid4().hex}"
+    step = -(-table.num_rows // n) if table.num_rows else 0
+    inputs = []
+    for i in range(n):
+        part = table.slice(i * step, step) if step else table.slice(0, 0)
+        url = f"{prefix}/part-{i:05}.arrow"
+        size = _native.write_table(part, url, "ipc")
+        inputs.append((url, "ipc", size))
+    return Dataset(session, _native.Plan.scan(inputs, "an in-memory table"), ())
+
+
+def from_items_in(
+    session: Session, items: Iterable[dict[str, Any]], num_partitions: int | None
+) -> Dataset:
+    return from_arrow_in(session, pa.Table.from_pylist(list(items)), num_partitions)
+
+
+def range_in(session: Session, n: int, num_partitions: int | None) -> Dataset:
+    return from_arrow_in(session, pa.table({"id": pa.array(range(n), pa.int64())}), num_partitions)

@@ -1,0 +1,235 @@
+//! Bindings for datasets: plans, partition tasks, and reading and writing objects in stores.
+
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use squall_core::codec::{decode_ipc, encode, Format};
+use squall_core::plan::{Input, Op, PartitionTask, Plan as CorePlan, Sink};
+use squall_exec::partition::{read_object, run_partition, write_object, PartitionError};
+use squall_exec::runtime::runtime;
+
+use crate::arrow::{batch_from_py, batch_to_py, stream_from_py, ArrowStream};
+use crate::errors::{exec_error, json_error};
+
+fn parse_format(format: &str) -> PyResult<Format> {
+    match format {
+        "parquet" => Ok(Format::Parquet),
+        "ipc" | "arrow" => Ok(Format::Ipc),
+        other => Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "format={other:?}: use \"parquet\" or \"ipc\""
+        ))),
+    }
+}
+
+/// A lazy dataset plan (held by `squall.Dataset`).
+#[pyclass(frozen, module = "squall._native")]
+pub struct Plan {
+    inner: CorePlan,
+}
+
+#[pymethods]
+impl Plan {
+    /// A scan of `inputs`, given as (url, format, size).
+    #[staticmethod]
+    fn scan(inputs: Vec<(String, String, u64)>, source: String) -> PyResult<Plan> {
+        let inputs = inputs
+            .into_iter()
+            .map(|(url, format, size)| {
+                Ok(Input {
+                    url,
+                    format: parse_format(&format)?,
+                    size,
+                })
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(Plan {
+            inner: CorePlan::scan(inputs, source),
+        })
+    }
+
+    /// This plan followed by the `index`-th Python function (`kind`: map_batches or filter).
+    fn then_udf(&self, py: Python<'_>, index: usize, kind: String, name: String) -> PyResult<Plan> {
+        self.then(py, Op::Udf { index, kind, name })
+    }
+
+    /// This plan followed by a column selection.
+    fn then_select(&self, py: Python<'_>, columns: Vec<String>) -> PyResult<Plan> {
+        self.then(py, Op::Select { columns })
+    }
+
+    /// This plan followed by a per-partition row limit.
+    fn then_limit(&self, py: Python<'_>, rows: usize) -> PyResult<Plan> {
+        self.then(py, Op::Limit { rows })
+    }
+
+    /// The same plan over only `count` inputs from `start` on.
+    fn slice_partitions(&self, start: usize, count: usize) -> Plan {
+        let mut inner = self.inner.clone();
+        inner.inputs = inner.inputs.into_iter().skip(start).take(count).collect();
+        Plan { inner }
+    }
+
+    /// Number of partitions (input objects).
+    #[getter]
+    fn num_partitions(&self) -> usize {
+        self.inner.inputs.len()
+    }
+
+    /// Total bytes of the inputs.
+    #[getter]
+    fn input_bytes(&self) -> u64 {
+        self.inner.inputs.iter().map(|i| i.size).sum()
+    }
+
+    /// Number of Python functions the plan calls.
+    #[getter]
+    fn udf_count(&self) -> usize {
+        self.inner.udf_count()
+    }
+
+    /// Partition tasks (JSON) that run the plan into `sink` (JSON).
+    fn tasks(&self, py: Python<'_>, sink: &str) -> PyResult<Vec<String>> {
+        let sink: Sink = serde_json::from_str(sink).map_err(|e| json_error(py, "sink", e))?;
+        self.inner
+            .tasks(&sink)
+            .iter()
+            .map(|t| serde_json::to_string(t).map_err(|e| json_error(py, "task", e)))
+            .collect()
+    }
+
+    /// How the plan runs into `sink` (JSON), as text.
+    fn explain(&self, py: Python<'_>, sink: &str) -> PyResult<String> {
+        let sink: Sink = serde_json::from_str(sink).map_err(|e| json_error(py, "sink", e))?;
+        Ok(self.inner.explain(&sink))
+    }
+}
+
+impl Plan {
+    fn then(&self, py: Python<'_>, op: Op) -> PyResult<Plan> {
+        let inner = self.inner.then(op).map_err(|e| exec_error(py, e.into()))?;
+        Ok(Plan { inner })
+    }
+}
+
+/// Runs one partition task (JSON) in this process; `udfs[i]` maps a pyarrow.RecordBatch to
+/// another. Returns the report as JSON.
+#[pyfunction]
+pub fn execute_partition(
+    py: Python<'_>,
+    task: &str,
+    attempt: u32,
+    udfs: Vec<Bound<'_, PyAny>>,
+) -> PyResult<String> {
+    let task: PartitionTask =
+        serde_json::from_str(task).map_err(|e| json_error(py, "partition task", e))?;
+    let report = run_partition(&task, attempt, |index, batch| -> PyResult<_> {
+        let udf = udfs.get(index).ok_or_else(|| {
+            pyo3::exceptions::PyIndexError::new_err(format!(
+                "the task calls function {index}, which was not sent"
+            ))
+        })?;
+        batch_from_py(&udf.call1((batch_to_py(py, batch)?,))?)
+    });
+    match report {
+        Ok(report) => serde_json::to_string(&report).map_err(|e| json_error(py, "report", e)),
+        Err(PartitionError::Udf(e)) => Err(e),
+        Err(PartitionError::Engine(e)) => Err(exec_error(py, e)),
+    }
+}
+
+/// Objects that `url` names (a file, a prefix or a glob), as (url, size), sorted.
+#[pyfunction]
+pub fn resolve(py: Python<'_>, url: String) -> PyResult<Vec<(String, u64)>> {
+    let found = py.detach(|| -> squall_exec::Result<_> {
+        let (store, objects) = runtime()?.block_on(squall_store::resolve(&url))?;
+        Ok(objects
+            .into_iter()
+            .map(|o| (store.url_of(&o.key), o.size))
+            .collect())
+    });
+    found.map_err(|e| exec_error(py, e))
+}
+
+/// Reads Arrow IPC objects into one stream; their schemas must agree.
+#[pyfunction]
+pub fn read_ipc(py: Python<'_>, urls: Vec<String>) -> PyResult<ArrowStream> {
+    let read = py.detach(|| -> squall_exec::Result<_> {
+        let mut schema = None;
+        let mut batches = Vec::new();
+        let mut first_url = String::new();
+        for url in &urls {
+            let decoded = decode_ipc(read_object(url)?, url)?;
+            match &schema {
+                None => {
+                    schema = Some(decoded.schema.clone());
+                    first_url = url.clone();
+                }
+                Some(s) if *s != decoded.schema => {
+                    return Err(squall_core::Error::Data {
+                        url: url.clone(),
+                        what: "combine".into(),
+                        message: format!(
+                            "its schema differs from that of {first_url}:\n  {}\nvs\n  {}",
+                            decoded.schema, s
+                        ),
+                    }
+                    .into())
+                }
+                Some(_) => {}
+            }
+            batches.extend(decoded.batches);
+        }
+        Ok((schema, batches))
+    });
+    let (schema, batches) = read.map_err(|e| exec_error(py, e))?;
+    let schema = schema.unwrap_or_else(|| std::sync::Arc::new(arrow_schema::Schema::empty()));
+    Ok(ArrowStream::new(schema, batches))
+}
+
+/// Writes a pyarrow.Table (any `__arrow_c_stream__` object) to `url` as parquet or ipc; returns
+/// the bytes written.
+#[pyfunction]
+pub fn write_table(
+    py: Python<'_>,
+    table: &Bound<'_, PyAny>,
+    url: String,
+    format: &str,
+) -> PyResult<u64> {
+    let format = parse_format(format)?;
+    let (schema, batches) = stream_from_py(table)?;
+    py.detach(|| -> squall_exec::Result<u64> {
+        let bytes = encode(format, &schema, &batches, &url)?;
+        let n = bytes.len() as u64;
+        write_object(&url, bytes)?;
+        Ok(n)
+    })
+    .map_err(|e| exec_error(py, e))
+}
+
+/// Writes bytes to `url` atomically.
+#[pyfunction]
+pub fn write_bytes(py: Python<'_>, url: String, data: Vec<u8>) -> PyResult<()> {
+    py.detach(|| write_object(&url, data.into()))
+        .map_err(|e| exec_error(py, e))
+}
+
+/// Reads the object at `url`.
+#[pyfunction]
+pub fn read_bytes<'py>(py: Python<'py>, url: String) -> PyResult<Bound<'py, PyBytes>> {
+    let data = py
+        .detach(|| read_object(&url))
+        .map_err(|e| exec_error(py, e))?;
+    Ok(PyBytes::new(py, &data))
+}
+
+/// Deletes the objects at `urls` (missing ones are fine).
+#[pyfunction]
+pub fn delete(py: Python<'_>, urls: Vec<String>) -> PyResult<()> {
+    py.detach(|| -> squall_exec::Result<()> {
+        for url in &urls {
+            let (store, key) = squall_store::open(url)?;
+            runtime()?.block_on(store.delete(&key))?;
+        }
+        Ok(())
+    })
+    .map_err(|e| exec_error(py, e))
+}

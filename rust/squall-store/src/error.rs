@@ -1,0 +1,69 @@
+//! Errors of `squall-store`.
+
+/// What can go wrong reading or writing a store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No object at this URL.
+    #[error("{url} does not exist")]
+    NotFound {
+        /// The object's URL.
+        url: String,
+    },
+    /// The store refused access.
+    #[error("access to {url} was denied: check permissions or credentials")]
+    PermissionDenied {
+        /// The object's URL.
+        url: String,
+    },
+    /// A URL squall cannot use.
+    #[error("cannot use {url:?} as a store location: {why}")]
+    BadUrl {
+        /// The URL.
+        url: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A byte range outside the object.
+    #[error("byte range {start}..{end} is outside {url} ({size} bytes)")]
+    BadRange {
+        /// The object's URL.
+        url: String,
+        /// Range start.
+        start: u64,
+        /// Range end (exclusive).
+        end: u64,
+        /// Object size.
+        size: u64,
+    },
+    /// Any other I/O failure.
+    #[error("{op} {url} failed: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The object's URL.
+        url: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Maps an I/O error on `url`, keeping "not found" and "permission denied" distinct.
+    pub fn io(op: &'static str, url: String, source: std::io::Error) -> Self {
+        match source.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound { url },
+            std::io::ErrorKind::PermissionDenied => Error::PermissionDenied { url },
+            _ => Error::Io { op, url, source },
+        }
+    }
+
+    /// Whether the error means "no such object".
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::NotFound { .. })
+    }
+}
+
+/// `Result` with [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
