@@ -9,7 +9,7 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 PROFILE ?= ci
 CARGO_TEST := cargo test --profile $(PROFILE) --workspace --exclude squall-python
 
-.PHONY: demo test lint build bench clean
+.PHONY: demo test lint fmt build bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,8 @@ demo: build
 lint: build
 	cargo fmt --all --check
 	cargo clippy --profile $(PROFILE) --workspace --all-targets -- -D warnings
-	$(VENV)/bin/ruff check python tests
-	$(VENV)/bin/ruff format --check python tests
+	$(VENV)/bin/ruff check python tests bench
+	$(VENV)/bin/ruff format --check python tests bench
 	$(VENV)/bin/mypy
 	$(PY) -m mypy.stubtest --mypy-config-file pyproject.toml squall._native
 
@@ -48,3 +48,9 @@ bench: build $(BENCH_VENV)/.installed
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) target
+
+# Rewrites the code into the shape `make lint` checks.
+fmt: $(VENV)/.installed
+	cargo fmt --all
+	$(VENV)/bin/ruff check --fix --quiet python tests bench
+	$(VENV)/bin/ruff format --quiet python tests bench

@@ -113,8 +113,10 @@ def main() -> None:
         results["lithops localhost"] = run_lithops(args.lithops_python, n, args.lithops_repeats)
 
     base = results["squall"]
-    print(f"\n{n} no-op tasks, {WORKERS} workers, median of {args.repeats} runs (Lithops: "
-          f"{args.lithops_repeats})")
+    print(
+        f"\n{n} no-op tasks, {WORKERS} workers, median of {args.repeats} runs (Lithops: "
+        f"{args.lithops_repeats})"
+    )
     print(f"{'system':<22}{'mode':<6}{'total s':>10}{'ms/task':>10}{'÷ squall':>11}")
     for name, modes in results.items():
         for mode, t in modes.items():

@@ -155,8 +155,9 @@ def execute_partition(task: str, attempt: int, udfs: list[Any]) -> str:
 def resolve(url: str) -> list[tuple[str, int]]:
     """Objects that ``url`` names (a file, a prefix or a glob), as (url, size), sorted."""
 
-def read_ipc(urls: list[str]) -> ArrowStream:
-    """Reads Arrow IPC objects into one stream; their schemas must agree."""
+def read_ipc(urls: list[str], names: list[str] | None = None) -> ArrowStream:
+    """Reads Arrow IPC objects into one stream; their schemas must agree (errors name each
+    object by its entry in ``names``)."""
 
 def write_table(table: pa.Table, url: str, format: str) -> int:
     """Writes a table to ``url`` as parquet or ipc; returns the bytes written."""

@@ -12,8 +12,8 @@ import functools
 import json
 import time
 import uuid
-from builtins import sum as builtins_sum
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -102,7 +102,7 @@ class Dataset:
     def count(self) -> int:
         """Runs the plan and returns the number of rows."""
         reports = self._run(self._plan, {"kind": "count"}, "count")
-        return builtins_sum(int(r["rows"]) for r in reports)
+        return sum(int(r["rows"]) for r in reports)
 
     def show(self, n: int = 5) -> None:
         """Prints the first ``n`` rows, running only as many partitions as needed."""
@@ -163,7 +163,7 @@ class Dataset:
         reports = self._run(plan, {"kind": "collect", "prefix": prefix}, verb, progress)
         urls = [r["url"] for r in reports]
         try:
-            return pa.table(_native.read_ipc(urls))
+            return pa.table(_native.read_ipc(urls, [r["input"] for r in reports]))
         finally:
             _native.delete(urls)
 
@@ -171,12 +171,17 @@ class Dataset:
         self, plan: _native.Plan, sink: dict[str, Any], verb: str, progress: bool = True
     ) -> list[dict[str, Any]]:
         tasks = plan.tasks(json.dumps(sink))
-        inputs = [json.loads(t)["input"]["url"] for t in tasks]
-        descriptions = [_Described(f"partition {i}: {u}") for i, u in enumerate(inputs)]
         fn = functools.partial(_run_partition, self._udfs)
-        label = f"squall.{verb}"
-        futures = self._session._run_tasks(fn, tasks, descriptions, label, progress)
-        return [json.loads(r) for r in futures.results()]
+        inputs = [json.loads(t)["input"]["url"] for t in tasks]
+        if any("memory://" in t for t in tasks):
+            # memory:// objects live in this process only: run the stage on its threads.
+            with ThreadPoolExecutor(self._session.workers) as pool:
+                results = list(pool.map(fn, tasks))
+        else:
+            descriptions = [_Described(f"partition {i}: {u}") for i, u in enumerate(inputs)]
+            label = f"squall.{verb}"
+            results = self._session._run_tasks(fn, tasks, descriptions, label, progress).results()
+        return [json.loads(r) | {"input": u} for r, u in zip(results, inputs, strict=True)]
 
 
 class _Described(str):

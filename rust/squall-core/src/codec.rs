@@ -51,20 +51,11 @@ pub struct Decoded {
 
 fn arrow_err<'a>(url: &'a str, what: &str) -> impl Fn(ArrowError) -> Error + 'a {
     let what = what.to_string();
-    move |e| Error::Data {
-        url: url.to_string(),
-        what: what.clone(),
-        message: e.to_string(),
-    }
+    move |e| Error::Data { url: url.to_string(), what: what.clone(), message: e.to_string() }
 }
 
 /// Decodes `data` in `format`, keeping only `columns` when given.
-pub fn decode(
-    format: Format,
-    data: Bytes,
-    columns: Option<&[String]>,
-    url: &str,
-) -> Result<Decoded> {
+pub fn decode(format: Format, data: Bytes, columns: Option<&[String]>, url: &str) -> Result<Decoded> {
     match format {
         Format::Parquet => decode_parquet(data, columns, url),
         Format::Ipc => {
@@ -83,18 +74,12 @@ fn decode_parquet(data: Bytes, columns: Option<&[String]>, url: &str) -> Result<
         what: "read Parquet".into(),
         message: e.to_string(),
     };
-    let mut builder = ParquetRecordBatchReaderBuilder::try_new(data)
-        .map_err(bad)?
-        .with_batch_size(BATCH_ROWS);
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(data).map_err(bad)?.with_batch_size(BATCH_ROWS);
     if let Some(cols) = columns {
         let schema = builder.schema().clone();
         let indices = cols
             .iter()
-            .map(|c| {
-                schema
-                    .index_of(c)
-                    .map_err(|_| missing_column(url, c, &schema))
-            })
+            .map(|c| schema.index_of(c).map_err(|_| missing_column(url, c, &schema)))
             .collect::<Result<Vec<_>>>()?;
         let mask = ProjectionMask::roots(builder.parquet_schema(), indices.clone());
         builder = builder.with_projection(mask);
@@ -112,9 +97,7 @@ fn collect(
     batches: impl Iterator<Item = std::result::Result<RecordBatch, ArrowError>>,
     url: &str,
 ) -> Result<Decoded> {
-    let batches = batches
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(arrow_err(url, "decode"))?;
+    let batches = batches.collect::<std::result::Result<Vec<_>, _>>().map_err(arrow_err(url, "decode"))?;
     Ok(Decoded { schema, batches })
 }
 
@@ -131,19 +114,9 @@ fn missing_column(url: &str, column: &str, schema: &arrow_schema::Schema) -> Err
 pub fn project(decoded: Decoded, columns: &[String], url: &str) -> Result<Decoded> {
     let indices = columns
         .iter()
-        .map(|c| {
-            decoded
-                .schema
-                .index_of(c)
-                .map_err(|_| missing_column(url, c, &decoded.schema))
-        })
+        .map(|c| decoded.schema.index_of(c).map_err(|_| missing_column(url, c, &decoded.schema)))
         .collect::<Result<Vec<_>>>()?;
-    let schema = Arc::new(
-        decoded
-            .schema
-            .project(&indices)
-            .map_err(arrow_err(url, "select columns"))?,
-    );
+    let schema = Arc::new(decoded.schema.project(&indices).map_err(arrow_err(url, "select columns"))?);
     let batches = decoded
         .batches
         .iter()
@@ -156,12 +129,10 @@ pub fn project(decoded: Decoded, columns: &[String], url: &str) -> Result<Decode
 /// Decodes Arrow IPC bytes in the file or the stream format.
 pub fn decode_ipc(data: Bytes, url: &str) -> Result<Decoded> {
     if data.starts_with(b"ARROW1") {
-        let reader = FileReader::try_new(Cursor::new(data), None)
-            .map_err(arrow_err(url, "read Arrow IPC"))?;
+        let reader = FileReader::try_new(Cursor::new(data), None).map_err(arrow_err(url, "read Arrow IPC"))?;
         collect(reader.schema(), reader, url)
     } else {
-        let reader = StreamReader::try_new(Cursor::new(data), None)
-            .map_err(arrow_err(url, "read Arrow IPC"))?;
+        let reader = StreamReader::try_new(Cursor::new(data), None).map_err(arrow_err(url, "read Arrow IPC"))?;
         collect(reader.schema(), reader, url)
     }
 }
@@ -169,9 +140,7 @@ pub fn decode_ipc(data: Bytes, url: &str) -> Result<Decoded> {
 /// Encodes batches as Parquet (zstd).
 pub fn encode_parquet(schema: &SchemaRef, batches: &[RecordBatch], url: &str) -> Result<Bytes> {
     let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(1).expect("valid level"),
-        ))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid level")))
         .build();
     let bad = |e: parquet::errors::ParquetError| Error::Data {
         url: url.to_string(),
@@ -192,30 +161,17 @@ pub fn encode_ipc(
     compression: Option<CompressionType>,
     url: &str,
 ) -> Result<Bytes> {
-    let options = IpcWriteOptions::default()
-        .try_with_compression(compression)
-        .map_err(arrow_err(url, "write"))?;
-    let mut writer = FileWriter::try_new_with_options(Vec::new(), schema, options)
-        .map_err(arrow_err(url, "write Arrow IPC"))?;
+    let options = IpcWriteOptions::default().try_with_compression(compression).map_err(arrow_err(url, "write"))?;
+    let mut writer =
+        FileWriter::try_new_with_options(Vec::new(), schema, options).map_err(arrow_err(url, "write Arrow IPC"))?;
     for batch in batches {
-        writer
-            .write(batch)
-            .map_err(arrow_err(url, "write Arrow IPC"))?;
+        writer.write(batch).map_err(arrow_err(url, "write Arrow IPC"))?;
     }
-    Ok(Bytes::from(
-        writer
-            .into_inner()
-            .map_err(arrow_err(url, "write Arrow IPC"))?,
-    ))
+    Ok(Bytes::from(writer.into_inner().map_err(arrow_err(url, "write Arrow IPC"))?))
 }
 
 /// Encodes in `format` (IPC compressed with zstd).
-pub fn encode(
-    format: Format,
-    schema: &SchemaRef,
-    batches: &[RecordBatch],
-    url: &str,
-) -> Result<Bytes> {
+pub fn encode(format: Format, schema: &SchemaRef, batches: &[RecordBatch], url: &str) -> Result<Bytes> {
     match format {
         Format::Parquet => encode_parquet(schema, batches, url),
         Format::Ipc => encode_ipc(schema, batches, Some(CompressionType::ZSTD), url),
@@ -241,30 +197,16 @@ mod tests {
             let bytes = encode(format, &schema, std::slice::from_ref(&batch), "mem").unwrap();
             let all = decode(format, bytes.clone(), None, "mem").unwrap();
             assert_eq!(all.batches, vec![batch.clone()]);
-            let only_b = decode(
-                format,
-                bytes.clone(),
-                Some(&["b".to_string(), "a".to_string()]),
-                "mem",
-            )
-            .unwrap();
+            let only_b = decode(format, bytes.clone(), Some(&["b".to_string(), "a".to_string()]), "mem").unwrap();
             assert_eq!(only_b.schema.field(0).name(), "b");
             let err = decode(format, bytes, Some(&["nope".to_string()]), "file:///x").unwrap_err();
-            assert!(
-                err.to_string().contains("nope") && err.to_string().contains("file:///x"),
-                "{err}"
-            );
+            assert!(err.to_string().contains("nope") && err.to_string().contains("file:///x"), "{err}");
         }
     }
 
     #[test]
     fn corrupt_bytes_name_the_file() {
-        let err = decode(
-            Format::Parquet,
-            Bytes::from_static(b"not parquet"),
-            None,
-            "file:///bad.parquet",
-        );
+        let err = decode(Format::Parquet, Bytes::from_static(b"not parquet"), None, "file:///bad.parquet");
         assert!(err.unwrap_err().to_string().contains("file:///bad.parquet"));
     }
 }

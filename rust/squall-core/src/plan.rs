@@ -123,12 +123,7 @@ pub struct Plan {
 impl Plan {
     /// A scan of `inputs`.
     pub fn scan(inputs: Vec<Input>, source: String) -> Self {
-        Plan {
-            inputs,
-            source,
-            columns: None,
-            ops: Vec::new(),
-        }
+        Plan { inputs, source, columns: None, ops: Vec::new() }
     }
 
     /// This plan followed by `op`; a select right after the scan becomes the scan's projection.
@@ -139,9 +134,7 @@ impl Plan {
             }
             let mut seen = std::collections::HashSet::new();
             if let Some(dup) = columns.iter().find(|c| !seen.insert(*c)) {
-                return Err(Error::Plan(format!(
-                    "select() names the column {dup:?} twice"
-                )));
+                return Err(Error::Plan(format!("select() names the column {dup:?} twice")));
             }
         }
         let mut next = self.clone();
@@ -154,10 +147,7 @@ impl Plan {
 
     /// Number of Python functions the plan calls.
     pub fn udf_count(&self) -> usize {
-        self.ops
-            .iter()
-            .filter(|o| matches!(o, Op::Udf { .. }))
-            .count()
+        self.ops.iter().filter(|o| matches!(o, Op::Udf { .. })).count()
     }
 
     /// The tasks that run the plan into `sink`, one per input.
@@ -178,11 +168,7 @@ impl Plan {
                     }),
                     Sink::Write { format, dir } => Some(Output {
                         format: *format,
-                        url: format!(
-                            "{}/part-{partition:05}.{}",
-                            dir.trim_end_matches('/'),
-                            format.extension()
-                        ),
+                        url: format!("{}/part-{partition:05}.{}", dir.trim_end_matches('/'), format.extension()),
                         per_attempt: false,
                     }),
                     Sink::Count => None,
@@ -201,17 +187,10 @@ impl Plan {
             Some(_) => "mixed",
             None => "no",
         };
-        let runs_on = if self.udf_count() > 0 {
-            "worker processes (Python functions)"
-        } else {
-            "worker processes"
-        };
+        let runs_on = if self.udf_count() > 0 { "worker processes (Python functions)" } else { "worker processes" };
         let mut out = vec![
             "squall plan: 1 stage (every operator is narrow: no shuffle)".to_string(),
-            format!(
-                "stage 0: {n} task{}, one per input, on {runs_on}",
-                if n == 1 { "" } else { "s" }
-            ),
+            format!("stage 0: {n} task{}, one per input, on {runs_on}", if n == 1 { "" } else { "s" }),
             format!(
                 "  read    {n} {format} file{} ({}) from {}",
                 if n == 1 { "" } else { "s" },
@@ -230,23 +209,15 @@ impl Plan {
             });
         }
         out.push(match sink {
-            Sink::Collect { .. } => format!(
-                "  write   {n} Arrow IPC object{} to scratch; the driver reads them back",
-                s(n)
-            ),
+            Sink::Collect { .. } => {
+                format!("  write   {n} Arrow IPC object{} to scratch; the driver reads them back", s(n))
+            }
             Sink::Write { format, dir } => {
-                format!(
-                    "  write   {n} {} file{} to {dir}, then _manifest.json",
-                    format.extension(),
-                    s(n)
-                )
+                format!("  write   {n} {} file{} to {dir}, then _manifest.json", format.extension(), s(n))
             }
             Sink::Count => "  count   rows (nothing written)".to_string(),
         });
-        out.push(format!(
-            "requests: {n} GET, {} PUT",
-            if matches!(sink, Sink::Count) { 0 } else { n }
-        ));
+        out.push(format!("requests: {n} GET, {} PUT", if matches!(sink, Sink::Count) { 0 } else { n }));
         out.join("\n")
     }
 }
@@ -280,63 +251,28 @@ mod tests {
     use super::*;
 
     fn plan() -> Plan {
-        let input = |i: usize| Input {
-            url: format!("file:///d/{i}.parquet"),
-            format: Format::Parquet,
-            size: 1500,
-        };
+        let input = |i: usize| Input { url: format!("file:///d/{i}.parquet"), format: Format::Parquet, size: 1500 };
         Plan::scan((0..3).map(input).collect(), "file:///d/".into())
     }
 
     #[test]
     fn a_select_after_the_scan_is_pushed_into_it() {
-        let p = plan()
-            .then(Op::Select {
-                columns: vec!["b".into()],
-            })
-            .unwrap();
+        let p = plan().then(Op::Select { columns: vec!["b".into()] }).unwrap();
         assert_eq!(p.columns, Some(vec!["b".to_string()]));
         assert!(p.ops.is_empty());
-        let udf = Op::Udf {
-            index: 0,
-            kind: "map_batches".into(),
-            name: "f".into(),
-        };
-        let p = p
-            .then(udf)
-            .unwrap()
-            .then(Op::Select {
-                columns: vec!["c".into()],
-            })
-            .unwrap();
-        assert_eq!(
-            p.ops.len(),
-            2,
-            "a select after a function stays an operator"
-        );
-        assert!(plan()
-            .then(Op::Select {
-                columns: vec!["a".into(), "a".into()]
-            })
-            .is_err());
+        let udf = Op::Udf { index: 0, kind: "map_batches".into(), name: "f".into() };
+        let p = p.then(udf).unwrap().then(Op::Select { columns: vec!["c".into()] }).unwrap();
+        assert_eq!(p.ops.len(), 2, "a select after a function stays an operator");
+        assert!(plan().then(Op::Select { columns: vec!["a".into(), "a".into()] }).is_err());
     }
 
     #[test]
     fn tasks_name_their_outputs_and_explain_counts_them() {
-        let sink = Sink::Write {
-            format: Format::Parquet,
-            dir: "file:///out/".into(),
-        };
+        let sink = Sink::Write { format: Format::Parquet, dir: "file:///out/".into() };
         let tasks = plan().tasks(&sink);
         assert_eq!(tasks.len(), 3);
-        assert_eq!(
-            tasks[2].output.as_ref().unwrap().url,
-            "file:///out/part-00002.parquet"
-        );
+        assert_eq!(tasks[2].output.as_ref().unwrap().url, "file:///out/part-00002.parquet");
         let text = plan().explain(&sink);
-        assert!(
-            text.contains("3 parquet files (4.5 KB)") && text.contains("3 GET, 3 PUT"),
-            "{text}"
-        );
+        assert!(text.contains("3 parquet files (4.5 KB)") && text.contains("3 GET, 3 PUT"), "{text}");
     }
 }

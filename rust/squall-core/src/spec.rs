@@ -60,8 +60,7 @@ mod tests {
 
     #[test]
     fn report_without_error_field_parses() {
-        let r: TaskReport =
-            serde_json::from_str(r#"{"task":3,"ok":true,"started":1.0,"finished":2.0}"#).unwrap();
+        let r: TaskReport = serde_json::from_str(r#"{"task":3,"ok":true,"started":1.0,"finished":2.0}"#).unwrap();
         assert_eq!(r.task, 3);
         assert!(r.ok && r.error.is_none());
     }

@@ -105,10 +105,7 @@ impl Board {
         let board = JobBoard {
             slots: (0..tasks).map(|_| Slot::Queued).collect(),
             order: Vec::new(),
-            progress: JobProgress {
-                total: tasks,
-                ..JobProgress::default()
-            },
+            progress: JobProgress { total: tasks, ..JobProgress::default() },
         };
         self.lock().jobs.insert(job, board);
     }
@@ -215,10 +212,8 @@ impl Board {
     /// Blocks until the change counter passes `seq` or `timeout` elapses; returns the counter.
     pub fn wait_change(&self, seq: u64, timeout: Duration) -> u64 {
         let state = self.lock();
-        let (state, _) = self
-            .changed
-            .wait_timeout_while(state, timeout, |s| s.seq <= seq)
-            .unwrap_or_else(|e| e.into_inner());
+        let (state, _) =
+            self.changed.wait_timeout_while(state, timeout, |s| s.seq <= seq).unwrap_or_else(|e| e.into_inner());
         state.seq
     }
 
@@ -235,22 +230,13 @@ impl Board {
             if now >= deadline {
                 return Ok(false);
             }
-            state = self
-                .changed
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            state = self.changed.wait_timeout(state, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
         }
     }
 
     /// Counts of a job's tasks.
     pub fn progress(&self, job: u64) -> Result<JobProgress> {
-        Ok(self
-            .lock()
-            .jobs
-            .get(&job)
-            .ok_or(Error::UnknownJob(job))?
-            .progress)
+        Ok(self.lock().jobs.get(&job).ok_or(Error::UnknownJob(job))?.progress)
     }
 
     /// Tasks of `job` that finished, in the order they finished, from position `from` on.
@@ -266,11 +252,7 @@ impl Board {
         let b = state.jobs.get(&job).ok_or(Error::UnknownJob(job))?;
         match b.slots.get(task) {
             Some(s) => Ok(matches!(s, Slot::Done(_) | Slot::Taken)),
-            None => Err(Error::UnknownTask {
-                job,
-                task,
-                len: b.slots.len(),
-            }),
+            None => Err(Error::UnknownTask { job, task, len: b.slots.len() }),
         }
     }
 
@@ -286,10 +268,7 @@ impl Board {
         let mut state = self.lock();
         let b = state.jobs.get_mut(&job).ok_or(Error::UnknownJob(job))?;
         let len = b.slots.len();
-        let slot = b
-            .slots
-            .get_mut(task)
-            .ok_or(Error::UnknownTask { job, task, len })?;
+        let slot = b.slots.get_mut(task).ok_or(Error::UnknownTask { job, task, len })?;
         match std::mem::replace(slot, Slot::Taken) {
             Slot::Done(outcome) => Ok(Some(outcome)),
             Slot::Taken => Err(Error::AlreadyTaken { job, task }),
@@ -306,17 +285,8 @@ mod tests {
     use super::*;
 
     fn returned() -> Outcome {
-        let report = TaskReport {
-            task: 0,
-            ok: true,
-            error: None,
-            started: 0.0,
-            finished: 0.0,
-        };
-        Outcome::Returned {
-            body: vec![1],
-            report,
-        }
+        let report = TaskReport { task: 0, ok: true, error: None, started: 0.0, finished: 0.0 };
+        Outcome::Returned { body: vec![1], report }
     }
 
     #[test]
@@ -328,10 +298,7 @@ mod tests {
         b.finish(1, 0, returned());
         assert_eq!(b.progress(1).unwrap().succeeded, 1);
         assert_eq!(b.finished_since(1, 0).unwrap(), vec![0]);
-        assert!(matches!(
-            b.take(1, 0).unwrap(),
-            Some(Outcome::Returned { .. })
-        ));
+        assert!(matches!(b.take(1, 0).unwrap(), Some(Outcome::Returned { .. })));
         assert!(matches!(b.take(1, 0), Err(Error::AlreadyTaken { .. })));
         assert!(b.take(1, 1).unwrap().is_none());
     }

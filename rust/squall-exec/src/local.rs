@@ -63,29 +63,15 @@ impl LocalBackend {
 
     fn put_back(&self, worker: Option<Worker>) {
         let worker = worker.filter(|_| !self.closed.load(Ordering::Relaxed));
-        self.idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(worker);
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(worker);
     }
 
     async fn run(&self, inv: Invocation) -> Result<Reply, Failure> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| Failure::Spawn("the session was closed".into()))?;
-        let slot = self
-            .idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop()
-            .flatten();
+        let _permit = self.permits.acquire().await.map_err(|_| Failure::Spawn("the session was closed".into()))?;
+        let slot = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop().flatten();
         let mut worker = match slot {
             Some(w) => w,
-            None => match Worker::spawn(&self.config, self.spawned.fetch_add(1, Ordering::Relaxed))
-                .await
-            {
+            None => match Worker::spawn(&self.config, self.spawned.fetch_add(1, Ordering::Relaxed)).await {
                 Ok(w) => w,
                 Err(f) => {
                     self.put_back(None);
@@ -119,8 +105,7 @@ impl Backend for LocalBackend {
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             self.closed.store(true, Ordering::Relaxed);
-            let idle: Vec<_> =
-                std::mem::take(&mut *self.idle.lock().unwrap_or_else(|e| e.into_inner()));
+            let idle: Vec<_> = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|e| e.into_inner()));
             for mut w in idle.into_iter().flatten() {
                 w.kill().await;
             }
@@ -151,25 +136,15 @@ impl Worker {
             .process_group(0)
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| {
-                Failure::Spawn(format!("`{python} -m squall._worker` did not start: {e}"))
-            })?;
+            .map_err(|e| Failure::Spawn(format!("`{python} -m squall._worker` did not start: {e}")))?;
         let stdin = BufWriter::new(child.stdin.take().expect("stdin is piped"));
         let stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
         let stderr = child.stderr.take().expect("stderr is piped");
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
         tokio::spawn(forward_stderr(stderr, stderr_tail.clone()));
         let name = format!("local-{index}");
-        let mut worker = Worker {
-            name,
-            child,
-            stdin,
-            stdout,
-            functions: HashSet::new(),
-            stderr_tail,
-        };
-        let hello =
-            tokio::time::timeout(config.startup_timeout, read_frame(&mut worker.stdout)).await;
+        let mut worker = Worker { name, child, stdin, stdout, functions: HashSet::new(), stderr_tail };
+        let hello = tokio::time::timeout(config.startup_timeout, read_frame(&mut worker.stdout)).await;
         let why = match hello {
             Ok(Ok((header, _))) => match decode_header::<WorkerHello>(&header) {
                 Ok(_) => return Ok(worker),
@@ -185,25 +160,13 @@ impl Worker {
     }
 
     async fn run(&mut self, inv: Invocation) -> Result<Reply, Failure> {
-        let Invocation {
-            mut spec,
-            func,
-            input,
-            timeout,
-            mut cancel,
-        } = inv;
+        let Invocation { mut spec, func, input, timeout, mut cancel } = inv;
         let send_func = !self.functions.contains(&func.hash);
-        spec.func_len = if send_func {
-            func.bytes.len() as u64
-        } else {
-            0
-        };
+        spec.func_len = if send_func { func.bytes.len() as u64 } else { 0 };
         let header = encode_header(&spec).map_err(|e| Failure::WorkerLost(e.to_string()))?;
         let exchange = async {
             let body_len = spec.func_len as usize + input.len();
-            self.stdin
-                .write_all(&encode_prefix(header.len(), body_len))
-                .await?;
+            self.stdin.write_all(&encode_prefix(header.len(), body_len)).await?;
             self.stdin.write_all(&header).await?;
             if send_func {
                 self.stdin.write_all(&func.bytes).await?;
@@ -235,17 +198,12 @@ impl Worker {
                 return Err(Failure::WorkerLost(format!("{}: {e}; {death}", self.name)));
             }
         };
-        let report: TaskReport = decode_header(&header).map_err(|e| {
-            Failure::WorkerLost(format!("{} sent a malformed report: {e}", self.name))
-        })?;
+        let report: TaskReport = decode_header(&header)
+            .map_err(|e| Failure::WorkerLost(format!("{} sent a malformed report: {e}", self.name)))?;
         if send_func {
             self.functions.insert(func.hash.clone());
         }
-        Ok(Reply {
-            report,
-            body,
-            worker: self.name.clone(),
-        })
+        Ok(Reply { report, body, worker: self.name.clone() })
     }
 
     /// Waits briefly for the process to end and describes how it ended.
@@ -255,8 +213,7 @@ impl Worker {
             Ok(Ok(s)) => match (s.code(), s.signal()) {
                 (Some(code), _) => format!("the process exited with code {code}"),
                 (None, Some(9)) => {
-                    "the process was killed by signal 9 (SIGKILL; out of memory, or killed by hand)"
-                        .to_string()
+                    "the process was killed by signal 9 (SIGKILL; out of memory, or killed by hand)".to_string()
                 }
                 (None, Some(sig)) => format!("the process was killed by signal {sig}"),
                 _ => "the process ended".to_string(),
@@ -284,8 +241,7 @@ impl Worker {
 async fn read_frame(r: &mut BufReader<ChildStdout>) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
     let mut prefix = [0u8; PREFIX_LEN];
     r.read_exact(&mut prefix).await?;
-    let (h, b) = decode_prefix(&prefix)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    let (h, b) = decode_prefix(&prefix).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
     let mut header = vec![0u8; h];
     r.read_exact(&mut header).await?;
     let mut body = vec![0u8; b];

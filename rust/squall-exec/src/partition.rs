@@ -45,13 +45,8 @@ pub fn run_partition<E>(
 ) -> Result<PartitionReport, PartitionError<E>> {
     let data = read_object(&task.input.url)?;
     let bytes_read = data.len() as u64;
-    let decoded = decode(
-        task.input.format,
-        data,
-        task.columns.as_deref(),
-        &task.input.url,
-    )
-    .map_err(crate::Error::from)?;
+    let decoded =
+        decode(task.input.format, data, task.columns.as_deref(), &task.input.url).map_err(crate::Error::from)?;
     let rows_in: u64 = decoded.batches.iter().map(|b| b.num_rows() as u64).sum();
     let mut schema = decoded.schema;
     let mut batches = decoded.batches;
@@ -69,12 +64,9 @@ pub fn run_partition<E>(
                 out
             }
             Op::Select { columns } => {
-                let decoded = squall_core::codec::Decoded {
-                    schema: schema.clone(),
-                    batches,
-                };
-                let projected = squall_core::codec::project(decoded, columns, &task.input.url)
-                    .map_err(crate::Error::from)?;
+                let decoded = squall_core::codec::Decoded { schema: schema.clone(), batches };
+                let projected =
+                    squall_core::codec::project(decoded, columns, &task.input.url).map_err(crate::Error::from)?;
                 schema = projected.schema;
                 projected.batches
             }
@@ -86,20 +78,11 @@ pub fn run_partition<E>(
     }
     check_schemas(&batches, &task.input.url)?;
     let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
-    let mut report = PartitionReport {
-        partition: task.partition,
-        rows_in,
-        rows,
-        bytes_read,
-        ..Default::default()
-    };
+    let mut report = PartitionReport { partition: task.partition, rows_in, rows, bytes_read, ..Default::default() };
     if let Some(output) = &task.output {
         let url = if output.per_attempt {
             let ext = output.format.extension();
-            let stem = output
-                .url
-                .strip_suffix(&format!(".{ext}"))
-                .unwrap_or(&output.url);
+            let stem = output.url.strip_suffix(&format!(".{ext}")).unwrap_or(&output.url);
             format!("{stem}.attempt-{attempt}.{ext}")
         } else {
             output.url.clone()
@@ -143,11 +126,7 @@ fn check_schemas(batches: &[RecordBatch], url: &str) -> crate::Result<()> {
                         .iter()
                         .map(|f| format!("{}: {}", f.name(), f.data_type()))
                         .collect::<Vec<_>>(),
-                    b.schema()
-                        .fields()
-                        .iter()
-                        .map(|f| format!("{}: {}", f.name(), f.data_type()))
-                        .collect::<Vec<_>>()
+                    b.schema().fields().iter().map(|f| format!("{}: {}", f.name(), f.data_type())).collect::<Vec<_>>()
                 ),
             }));
         }

@@ -48,11 +48,7 @@ impl Scheduler {
         let board = Arc::new(Board::default());
         let (tx, rx) = mpsc::unbounded_channel();
         runtime()?.spawn(Dispatcher::new(backend, board.clone()).run(rx));
-        Ok(Scheduler {
-            tx,
-            board,
-            next_job: AtomicU64::new(1),
-        })
+        Ok(Scheduler { tx, board, next_job: AtomicU64::new(1) })
     }
 
     /// Queues a job's tasks and returns its id at once; outcomes appear on [`Scheduler::board`].
@@ -114,15 +110,7 @@ impl Dispatcher {
     fn new(backend: Arc<dyn Backend>, board: Arc<Board>) -> Self {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let (queue, jobs) = (VecDeque::new(), HashMap::new());
-        Dispatcher {
-            backend,
-            board,
-            queue,
-            jobs,
-            in_flight: 0,
-            done_tx,
-            done_rx,
-        }
+        Dispatcher { backend, board, queue, jobs, in_flight: 0, done_tx, done_rx }
     }
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
@@ -157,14 +145,7 @@ impl Dispatcher {
         }
         self.queue.extend((0..n).map(|task| (job, task, 0)));
         let (cancel, _) = watch::channel(false);
-        self.jobs.insert(
-            job,
-            JobRun {
-                spec: Arc::new(spec),
-                cancel,
-                outstanding: n,
-            },
-        );
+        self.jobs.insert(job, JobRun { spec: Arc::new(spec), cancel, outstanding: n });
     }
 
     fn dispatch(&mut self) {
@@ -180,13 +161,7 @@ impl Dispatcher {
                 continue;
             };
             let inv = Invocation {
-                spec: TaskSpec {
-                    job,
-                    task: task as u64,
-                    attempt,
-                    func: run.spec.func.hash.clone(),
-                    func_len: 0,
-                },
+                spec: TaskSpec { job, task: task as u64, attempt, func: run.spec.func.hash.clone(), func_len: 0 },
                 func: run.spec.func.clone(),
                 input: run.spec.inputs[task].clone(),
                 timeout: run.spec.timeout,
@@ -201,13 +176,7 @@ impl Dispatcher {
         }
     }
 
-    fn settle(
-        &mut self,
-        job: JobId,
-        task: usize,
-        attempt: u32,
-        result: std::result::Result<Reply, Failure>,
-    ) {
+    fn settle(&mut self, job: JobId, task: usize, attempt: u32, result: std::result::Result<Reply, Failure>) {
         let retries = match self.jobs.get(&job) {
             Some(run) if !*run.cancel.borrow() => run.spec.retries,
             _ => {
@@ -235,10 +204,7 @@ impl Dispatcher {
                 }
                 return;
             }
-            Err(failure) => Outcome::Failed {
-                failure,
-                attempts: attempt + 1,
-            },
+            Err(failure) => Outcome::Failed { failure, attempts: attempt + 1 },
         };
         self.board.finish(job, task, outcome);
         self.release(job);

@@ -41,30 +41,13 @@ impl Scripted {
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
         let task = inv.spec.task;
-        let report = |ok: bool, error: Option<UserError>| TaskReport {
-            task,
-            ok,
-            error,
-            started: 0.0,
-            finished: 0.0,
-        };
+        let report = |ok: bool, error: Option<UserError>| TaskReport { task, ok, error, started: 0.0, finished: 0.0 };
         let result = match (self.script)(task, inv.spec.attempt) {
-            Act::Echo => Ok(Reply {
-                report: report(true, None),
-                body: inv.input.to_vec(),
-                worker: "test".into(),
-            }),
+            Act::Echo => Ok(Reply { report: report(true, None), body: inv.input.to_vec(), worker: "test".into() }),
             Act::Raise => {
-                let error = UserError {
-                    error_type: "ValueError".into(),
-                    message: "bad".into(),
-                    traceback: "tb".into(),
-                };
-                Ok(Reply {
-                    report: report(false, Some(error)),
-                    body: vec![],
-                    worker: "test".into(),
-                })
+                let error =
+                    UserError { error_type: "ValueError".into(), message: "bad".into(), traceback: "tb".into() };
+                Ok(Reply { report: report(false, Some(error)), body: vec![], worker: "test".into() })
             }
             Act::Fail => Err(Failure::WorkerLost("scripted crash".into())),
             Act::Sleep(d) => tokio::select! {
@@ -91,23 +74,15 @@ impl Backend for Scripted {
 
 fn job(n: usize, retries: u32) -> JobSpec {
     JobSpec {
-        func: Arc::new(Function {
-            hash: "f".into(),
-            bytes: vec![1, 2, 3],
-        }),
-        inputs: (0..n)
-            .map(|i| Arc::new((i as u32).to_le_bytes().to_vec()))
-            .collect(),
+        func: Arc::new(Function { hash: "f".into(), bytes: vec![1, 2, 3] }),
+        inputs: (0..n).map(|i| Arc::new((i as u32).to_le_bytes().to_vec())).collect(),
         timeout: None,
         retries,
     }
 }
 
 fn finish(s: &Scheduler, job: u64) {
-    assert!(
-        s.board().wait_job(job, Duration::from_secs(30)).unwrap(),
-        "job did not finish"
-    );
+    assert!(s.board().wait_job(job, Duration::from_secs(30)).unwrap(), "job did not finish");
 }
 
 #[test]
@@ -128,13 +103,7 @@ fn every_task_returns_its_own_input_and_slots_are_respected() {
 
 #[test]
 fn infrastructure_failures_are_retried_then_succeed() {
-    let backend = Scripted::new(2, |task, attempt| {
-        if task % 2 == 0 && attempt < 2 {
-            Act::Fail
-        } else {
-            Act::Echo
-        }
-    });
+    let backend = Scripted::new(2, |task, attempt| if task % 2 == 0 && attempt < 2 { Act::Fail } else { Act::Echo });
     let s = Scheduler::new(backend.clone()).unwrap();
     let id = s.submit(job(10, 2)).unwrap();
     finish(&s, id);
@@ -166,10 +135,7 @@ fn user_errors_are_not_retried() {
     let id = s.submit(job(4, 5)).unwrap();
     finish(&s, id);
     assert_eq!(backend.calls.load(Ordering::SeqCst), 4);
-    assert!(matches!(
-        s.board().take(id, 0).unwrap(),
-        Some(Outcome::Raised { .. })
-    ));
+    assert!(matches!(s.board().take(id, 0).unwrap(), Some(Outcome::Raised { .. })));
 }
 
 #[test]
@@ -186,10 +152,7 @@ fn cancelling_stops_running_attempts_and_skips_queued_ones() {
     // The running attempts saw the cancellation and gave their slots back.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while backend.in_flight.load(Ordering::SeqCst) > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "attempts were not stopped"
-        );
+        assert!(std::time::Instant::now() < deadline, "attempts were not stopped");
         std::thread::sleep(Duration::from_millis(5));
     }
     assert_eq!(backend.calls.load(Ordering::SeqCst), 2);

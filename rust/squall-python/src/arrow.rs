@@ -20,18 +20,12 @@ fn arrow_error(e: arrow_schema::ArrowError) -> PyErr {
 pub fn batch_from_py(obj: &Bound<'_, PyAny>) -> PyResult<RecordBatch> {
     if !obj.hasattr("__arrow_c_array__")? {
         let kind = obj.get_type().name()?;
-        return Err(PyTypeError::new_err(format!(
-            "expected a pyarrow.RecordBatch, got {kind}"
-        )));
+        return Err(PyTypeError::new_err(format!("expected a pyarrow.RecordBatch, got {kind}")));
     }
     let pair = obj.call_method0("__arrow_c_array__")?;
     let (schema, array): (Bound<'_, PyCapsule>, Bound<'_, PyCapsule>) = pair.extract()?;
-    let schema = schema
-        .pointer_checked(Some(c"arrow_schema"))?
-        .cast::<FFI_ArrowSchema>();
-    let array = array
-        .pointer_checked(Some(c"arrow_array"))?
-        .cast::<FFI_ArrowArray>();
+    let schema = schema.pointer_checked(Some(c"arrow_schema"))?.cast::<FFI_ArrowSchema>();
+    let array = array.pointer_checked(Some(c"arrow_array"))?.cast::<FFI_ArrowArray>();
     // SAFETY: the capsules hold C Data Interface structs, as their names promise; `from_raw`
     // moves the array out and leaves the capsule's copy released.
     let data = unsafe {
@@ -45,14 +39,8 @@ pub fn batch_from_py(obj: &Bound<'_, PyAny>) -> PyResult<RecordBatch> {
 /// Hands a record batch to Python as a pyarrow.RecordBatch (no copy).
 pub fn batch_to_py<'py>(py: Python<'py>, batch: RecordBatch) -> PyResult<Bound<'py, PyAny>> {
     static RECORD_BATCH: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    let make = RECORD_BATCH.get_or_try_init(py, || {
-        py.import("pyarrow")?
-            .getattr("record_batch")
-            .map(Bound::unbind)
-    })?;
-    make.bind(py).call1((ArrowBatch {
-        batch: Mutex::new(Some(batch)),
-    },))
+    let make = RECORD_BATCH.get_or_try_init(py, || py.import("pyarrow")?.getattr("record_batch").map(Bound::unbind))?;
+    make.bind(py).call1((ArrowBatch { batch: Mutex::new(Some(batch)) },))
 }
 
 /// One record batch, exported once through `__arrow_c_array__`.
@@ -71,8 +59,7 @@ impl ArrowBatch {
     ) -> PyResult<Bound<'py, PyTuple>> {
         let _ = requested_schema;
         let batch = self.batch.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let batch =
-            batch.ok_or_else(|| PyValueError::new_err("this batch was already exported"))?;
+        let batch = batch.ok_or_else(|| PyValueError::new_err("this batch was already exported"))?;
         let (array, schema) = to_ffi(&StructArray::from(batch).to_data()).map_err(arrow_error)?;
         let schema = PyCapsule::new_with_value(py, schema, c"arrow_schema")?;
         let array = PyCapsule::new_with_value(py, array, c"arrow_array")?;
@@ -90,9 +77,7 @@ pub struct ArrowStream {
 impl ArrowStream {
     /// A stream over `batches`.
     pub fn new(schema: SchemaRef, batches: Vec<RecordBatch>) -> Self {
-        ArrowStream {
-            inner: Mutex::new(Some((schema, batches))),
-        }
+        ArrowStream { inner: Mutex::new(Some((schema, batches))) }
     }
 }
 
@@ -106,8 +91,7 @@ impl ArrowStream {
     ) -> PyResult<Bound<'py, PyCapsule>> {
         let _ = requested_schema;
         let taken = self.inner.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let (schema, batches) =
-            taken.ok_or_else(|| PyValueError::new_err("this stream was already read"))?;
+        let (schema, batches) = taken.ok_or_else(|| PyValueError::new_err("this stream was already read"))?;
         let reader = RecordBatchIterator::new(batches.into_iter().map(Ok), schema);
         let stream = FFI_ArrowArrayStream::new(Box::new(reader));
         PyCapsule::new_with_value(py, stream, c"arrow_array_stream")
@@ -118,15 +102,11 @@ impl ArrowStream {
 pub fn stream_from_py(obj: &Bound<'_, PyAny>) -> PyResult<(SchemaRef, Vec<RecordBatch>)> {
     if !obj.hasattr("__arrow_c_stream__")? {
         let kind = obj.get_type().name()?;
-        return Err(PyTypeError::new_err(format!(
-            "expected a pyarrow.Table, got {kind}"
-        )));
+        return Err(PyTypeError::new_err(format!("expected a pyarrow.Table, got {kind}")));
     }
     let capsule = obj.call_method0("__arrow_c_stream__")?;
     let capsule = capsule.cast::<PyCapsule>()?;
-    let ptr = capsule
-        .pointer_checked(Some(c"arrow_array_stream"))?
-        .cast::<FFI_ArrowArrayStream>();
+    let ptr = capsule.pointer_checked(Some(c"arrow_array_stream"))?.cast::<FFI_ArrowArrayStream>();
     // SAFETY: the capsule holds a C stream struct; `from_raw` moves it out.
     let stream = unsafe { FFI_ArrowArrayStream::from_raw(ptr.as_ptr()) };
     let reader = RecordBatchStreamReader::try_new(stream).map_err(arrow_error)?;

@@ -14,9 +14,7 @@ fn parse_format(format: &str) -> PyResult<Format> {
     match format {
         "parquet" => Ok(Format::Parquet),
         "ipc" | "arrow" => Ok(Format::Ipc),
-        other => Err(pyo3::exceptions::PyValueError::new_err(format!(
-            "format={other:?}: use \"parquet\" or \"ipc\""
-        ))),
+        other => Err(pyo3::exceptions::PyValueError::new_err(format!("format={other:?}: use \"parquet\" or \"ipc\""))),
     }
 }
 
@@ -33,17 +31,9 @@ impl Plan {
     fn scan(inputs: Vec<(String, String, u64)>, source: String) -> PyResult<Plan> {
         let inputs = inputs
             .into_iter()
-            .map(|(url, format, size)| {
-                Ok(Input {
-                    url,
-                    format: parse_format(&format)?,
-                    size,
-                })
-            })
+            .map(|(url, format, size)| Ok(Input { url, format: parse_format(&format)?, size }))
             .collect::<PyResult<Vec<_>>>()?;
-        Ok(Plan {
-            inner: CorePlan::scan(inputs, source),
-        })
+        Ok(Plan { inner: CorePlan::scan(inputs, source) })
     }
 
     /// This plan followed by the `index`-th Python function (`kind`: map_batches or filter).
@@ -111,23 +101,20 @@ impl Plan {
 }
 
 /// Runs one partition task (JSON) in this process; `udfs[i]` maps a pyarrow.RecordBatch to
-/// another. Returns the report as JSON.
+/// another. The GIL is released except while a function runs. Returns the report as JSON.
 #[pyfunction]
-pub fn execute_partition(
-    py: Python<'_>,
-    task: &str,
-    attempt: u32,
-    udfs: Vec<Bound<'_, PyAny>>,
-) -> PyResult<String> {
-    let task: PartitionTask =
-        serde_json::from_str(task).map_err(|e| json_error(py, "partition task", e))?;
-    let report = run_partition(&task, attempt, |index, batch| -> PyResult<_> {
-        let udf = udfs.get(index).ok_or_else(|| {
-            pyo3::exceptions::PyIndexError::new_err(format!(
-                "the task calls function {index}, which was not sent"
-            ))
-        })?;
-        batch_from_py(&udf.call1((batch_to_py(py, batch)?,))?)
+pub fn execute_partition(py: Python<'_>, task: &str, attempt: u32, udfs: Vec<Py<PyAny>>) -> PyResult<String> {
+    let task: PartitionTask = serde_json::from_str(task).map_err(|e| json_error(py, "partition task", e))?;
+    let report = py.detach(|| {
+        run_partition(&task, attempt, |index, batch| -> PyResult<_> {
+            Python::attach(|py| {
+                let udf = udfs.get(index).ok_or_else(|| {
+                    let msg = format!("the task calls function {index}, which was not sent");
+                    pyo3::exceptions::PyIndexError::new_err(msg)
+                })?;
+                batch_from_py(&udf.bind(py).call1((batch_to_py(py, batch)?,))?)
+            })
+        })
     });
     match report {
         Ok(report) => serde_json::to_string(&report).map_err(|e| json_error(py, "report", e)),
@@ -141,32 +128,32 @@ pub fn execute_partition(
 pub fn resolve(py: Python<'_>, url: String) -> PyResult<Vec<(String, u64)>> {
     let found = py.detach(|| -> squall_exec::Result<_> {
         let (store, objects) = runtime()?.block_on(squall_store::resolve(&url))?;
-        Ok(objects
-            .into_iter()
-            .map(|o| (store.url_of(&o.key), o.size))
-            .collect())
+        Ok(objects.into_iter().map(|o| (store.url_of(&o.key), o.size)).collect())
     });
     found.map_err(|e| exec_error(py, e))
 }
 
-/// Reads Arrow IPC objects into one stream; their schemas must agree.
+/// Reads Arrow IPC objects into one stream; their schemas must agree. Errors name each object by
+/// its entry in `names` (e.g. the input a scratch object was computed from), or by its URL.
 #[pyfunction]
-pub fn read_ipc(py: Python<'_>, urls: Vec<String>) -> PyResult<ArrowStream> {
+#[pyo3(signature = (urls, names = None))]
+pub fn read_ipc(py: Python<'_>, urls: Vec<String>, names: Option<Vec<String>>) -> PyResult<ArrowStream> {
+    let names = names.unwrap_or_else(|| urls.clone());
     let read = py.detach(|| -> squall_exec::Result<_> {
         let mut schema = None;
         let mut batches = Vec::new();
         let mut first_url = String::new();
-        for url in &urls {
+        for (url, name) in urls.iter().zip(&names) {
             let decoded = decode_ipc(read_object(url)?, url)?;
             match &schema {
                 None => {
                     schema = Some(decoded.schema.clone());
-                    first_url = url.clone();
+                    first_url = name.clone();
                 }
                 Some(s) if *s != decoded.schema => {
                     return Err(squall_core::Error::Data {
-                        url: url.clone(),
-                        what: "combine".into(),
+                        url: name.clone(),
+                        what: "combine the result of".into(),
                         message: format!(
                             "its schema differs from that of {first_url}:\n  {}\nvs\n  {}",
                             decoded.schema, s
@@ -188,12 +175,7 @@ pub fn read_ipc(py: Python<'_>, urls: Vec<String>) -> PyResult<ArrowStream> {
 /// Writes a pyarrow.Table (any `__arrow_c_stream__` object) to `url` as parquet or ipc; returns
 /// the bytes written.
 #[pyfunction]
-pub fn write_table(
-    py: Python<'_>,
-    table: &Bound<'_, PyAny>,
-    url: String,
-    format: &str,
-) -> PyResult<u64> {
+pub fn write_table(py: Python<'_>, table: &Bound<'_, PyAny>, url: String, format: &str) -> PyResult<u64> {
     let format = parse_format(format)?;
     let (schema, batches) = stream_from_py(table)?;
     py.detach(|| -> squall_exec::Result<u64> {
@@ -208,16 +190,13 @@ pub fn write_table(
 /// Writes bytes to `url` atomically.
 #[pyfunction]
 pub fn write_bytes(py: Python<'_>, url: String, data: Vec<u8>) -> PyResult<()> {
-    py.detach(|| write_object(&url, data.into()))
-        .map_err(|e| exec_error(py, e))
+    py.detach(|| write_object(&url, data.into())).map_err(|e| exec_error(py, e))
 }
 
 /// Reads the object at `url`.
 #[pyfunction]
 pub fn read_bytes<'py>(py: Python<'py>, url: String) -> PyResult<Bound<'py, PyBytes>> {
-    let data = py
-        .detach(|| read_object(&url))
-        .map_err(|e| exec_error(py, e))?;
+    let data = py.detach(|| read_object(&url)).map_err(|e| exec_error(py, e))?;
     Ok(PyBytes::new(py, &data))
 }
 

@@ -4,10 +4,7 @@ use pyo3::prelude::*;
 
 /// Builds an exception of class `squall.errors.<class>` with `message`.
 pub fn squall_error(py: Python<'_>, class: &str, message: String) -> PyErr {
-    let built = py
-        .import("squall.errors")
-        .and_then(|m| m.getattr(class))
-        .and_then(|cls| cls.call1((message.clone(),)));
+    let built = py.import("squall.errors").and_then(|m| m.getattr(class)).and_then(|cls| cls.call1((message.clone(),)));
     match built {
         Ok(exc) => PyErr::from_value(exc),
         Err(_) => pyo3::exceptions::PyRuntimeError::new_err(message),

@@ -14,9 +14,7 @@ use crate::errors::exec_error;
 const MAX_WAIT: Duration = Duration::from_millis(200);
 
 fn wait_slice(timeout: f64) -> Duration {
-    Duration::try_from_secs_f64(timeout.max(0.0))
-        .unwrap_or(MAX_WAIT)
-        .min(MAX_WAIT)
+    Duration::try_from_secs_f64(timeout.max(0.0)).unwrap_or(MAX_WAIT).min(MAX_WAIT)
 }
 
 /// A scheduler over a pool of local worker processes.
@@ -30,27 +28,13 @@ pub struct Scheduler {
 impl Scheduler {
     #[new]
     #[pyo3(signature = (python, workers, env, startup_timeout = 60.0))]
-    fn new(
-        python: PathBuf,
-        workers: usize,
-        env: Vec<(String, String)>,
-        startup_timeout: f64,
-    ) -> PyResult<Self> {
-        let startup_timeout = Duration::try_from_secs_f64(startup_timeout).map_err(|e| {
-            pyo3::exceptions::PyValueError::new_err(format!("startup_timeout: {e}"))
-        })?;
-        let backend = LocalBackend::new(LocalConfig {
-            python,
-            workers,
-            env,
-            startup_timeout,
-        });
-        let inner = squall_exec::Scheduler::new(Arc::new(backend))
-            .map_err(|e| Python::attach(|py| exec_error(py, e)))?;
-        Ok(Scheduler {
-            inner: Arc::new(inner),
-            workers,
-        })
+    fn new(python: PathBuf, workers: usize, env: Vec<(String, String)>, startup_timeout: f64) -> PyResult<Self> {
+        let startup_timeout = Duration::try_from_secs_f64(startup_timeout)
+            .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("startup_timeout: {e}")))?;
+        let backend = LocalBackend::new(LocalConfig { python, workers, env, startup_timeout });
+        let inner =
+            squall_exec::Scheduler::new(Arc::new(backend)).map_err(|e| Python::attach(|py| exec_error(py, e)))?;
+        Ok(Scheduler { inner: Arc::new(inner), workers })
     }
 
     /// Number of worker processes.
@@ -71,30 +55,21 @@ impl Scheduler {
         retries: u32,
     ) -> PyResult<Job> {
         let timeout = match timeout {
-            Some(t) => Some(Duration::try_from_secs_f64(t).map_err(|e| {
-                pyo3::exceptions::PyValueError::new_err(format!("timeout={t}: {e}"))
-            })?),
+            Some(t) => Some(
+                Duration::try_from_secs_f64(t)
+                    .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("timeout={t}: {e}")))?,
+            ),
             None => None,
         };
         let len = inputs.len();
         let spec = JobSpec {
-            func: Arc::new(Function {
-                hash: func_hash,
-                bytes: func.as_bytes().to_vec(),
-            }),
-            inputs: inputs
-                .iter()
-                .map(|b| Arc::new(b.as_bytes().to_vec()))
-                .collect(),
+            func: Arc::new(Function { hash: func_hash, bytes: func.as_bytes().to_vec() }),
+            inputs: inputs.iter().map(|b| Arc::new(b.as_bytes().to_vec())).collect(),
             timeout,
             retries,
         };
         let id = self.inner.submit(spec).map_err(|e| exec_error(py, e))?;
-        Ok(Job {
-            sched: self.inner.clone(),
-            id,
-            len,
-        })
+        Ok(Job { sched: self.inner.clone(), id, len })
     }
 
     /// The change counter of the outcome board.
@@ -137,59 +112,34 @@ impl Job {
 
     /// (total, succeeded, failed, cancelled, running, retried).
     fn progress(&self, py: Python<'_>) -> PyResult<(usize, usize, usize, usize, usize, usize)> {
-        let p = self
-            .sched
-            .board()
-            .progress(self.id)
-            .map_err(|e| exec_error(py, e))?;
-        Ok((
-            p.total,
-            p.succeeded,
-            p.failed,
-            p.cancelled,
-            p.running,
-            p.retried,
-        ))
+        let p = self.sched.board().progress(self.id).map_err(|e| exec_error(py, e))?;
+        Ok((p.total, p.succeeded, p.failed, p.cancelled, p.running, p.retried))
     }
 
     /// Waits (GIL released, at most 0.2 s) for every task to finish; true when they have.
     fn wait(&self, py: Python<'_>, timeout: f64) -> PyResult<bool> {
         let (board, id) = (self.sched.board().clone(), self.id);
-        py.detach(move || board.wait_job(id, wait_slice(timeout)))
-            .map_err(|e| exec_error(py, e))
+        py.detach(move || board.wait_job(id, wait_slice(timeout))).map_err(|e| exec_error(py, e))
     }
 
     /// Indices of finished tasks in finishing order, from position `start`.
     fn finished_since(&self, py: Python<'_>, start: usize) -> PyResult<Vec<u32>> {
-        self.sched
-            .board()
-            .finished_since(self.id, start)
-            .map_err(|e| exec_error(py, e))
+        self.sched.board().finished_since(self.id, start).map_err(|e| exec_error(py, e))
     }
 
     /// Whether task `task` is finished.
     fn is_finished(&self, py: Python<'_>, task: usize) -> PyResult<bool> {
-        self.sched
-            .board()
-            .is_finished(self.id, task)
-            .map_err(|e| exec_error(py, e))
+        self.sched.board().is_finished(self.id, task).map_err(|e| exec_error(py, e))
     }
 
     /// Whether an attempt of task `task` is running.
     fn is_running(&self, py: Python<'_>, task: usize) -> PyResult<bool> {
-        self.sched
-            .board()
-            .is_running(self.id, task)
-            .map_err(|e| exec_error(py, e))
+        self.sched.board().is_running(self.id, task).map_err(|e| exec_error(py, e))
     }
 
     /// Hands out the outcome of a finished task once; None while it runs.
     fn take(&self, py: Python<'_>, task: usize) -> PyResult<Option<Outcome>> {
-        let outcome = self
-            .sched
-            .board()
-            .take(self.id, task)
-            .map_err(|e| exec_error(py, e))?;
+        let outcome = self.sched.board().take(self.id, task).map_err(|e| exec_error(py, e))?;
         Ok(outcome.map(|o| Outcome::from_exec(py, o)))
     }
 

@@ -54,12 +54,7 @@ pub trait Store: Send + Sync + Debug {
 
 fn check_range(url: String, range: &Range<u64>, size: u64) -> Result<()> {
     if range.start > range.end || range.end > size {
-        return Err(Error::BadRange {
-            url,
-            start: range.start,
-            end: range.end,
-            size,
-        });
+        return Err(Error::BadRange { url, start: range.start, end: range.end, size });
     }
     Ok(())
 }

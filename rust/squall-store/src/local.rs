@@ -35,12 +35,7 @@ impl Store for LocalStore {
             let path = self.path(key);
             let (dir, name) = match (path.parent(), path.file_name()) {
                 (Some(d), Some(n)) => (d.to_path_buf(), n.to_string_lossy().into_owned()),
-                _ => {
-                    return Err(Error::BadUrl {
-                        url,
-                        why: "it names a directory, not a file".into(),
-                    })
-                }
+                _ => return Err(Error::BadUrl { url, why: "it names a directory, not a file".into() }),
             };
             tokio::fs::create_dir_all(&dir)
                 .await
@@ -61,9 +56,7 @@ impl Store for LocalStore {
 
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Bytes>> {
         Box::pin(async move {
-            let data = tokio::fs::read(self.path(key))
-                .await
-                .map_err(|e| Error::io("reading", self.url_of(key), e))?;
+            let data = tokio::fs::read(self.path(key)).await.map_err(|e| Error::io("reading", self.url_of(key), e))?;
             Ok(Bytes::from(data))
         })
     }
@@ -71,14 +64,9 @@ impl Store for LocalStore {
     fn get_range<'a>(&'a self, key: &'a str, range: Range<u64>) -> BoxFuture<'a, Result<Bytes>> {
         Box::pin(async move {
             let url = self.url_of(key);
-            let mut f = tokio::fs::File::open(self.path(key))
-                .await
-                .map_err(|e| Error::io("opening", url.clone(), e))?;
-            let size = f
-                .metadata()
-                .await
-                .map_err(|e| Error::io("reading", url.clone(), e))?
-                .len();
+            let mut f =
+                tokio::fs::File::open(self.path(key)).await.map_err(|e| Error::io("opening", url.clone(), e))?;
+            let size = f.metadata().await.map_err(|e| Error::io("reading", url.clone(), e))?.len();
             check_range(url.clone(), &range, size)?;
             let mut buf = vec![0u8; (range.end - range.start) as usize];
             let read = async {
@@ -92,18 +80,12 @@ impl Store for LocalStore {
 
     fn head<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<ObjectMeta>> {
         Box::pin(async move {
-            let meta = tokio::fs::metadata(self.path(key))
-                .await
-                .map_err(|e| Error::io("inspecting", self.url_of(key), e))?;
+            let meta =
+                tokio::fs::metadata(self.path(key)).await.map_err(|e| Error::io("inspecting", self.url_of(key), e))?;
             if meta.is_dir() {
-                return Err(Error::NotFound {
-                    url: self.url_of(key),
-                });
+                return Err(Error::NotFound { url: self.url_of(key) });
             }
-            Ok(ObjectMeta {
-                key: key.to_string(),
-                size: meta.len(),
-            })
+            Ok(ObjectMeta { key: key.to_string(), size: meta.len() })
         })
     }
 
@@ -123,34 +105,19 @@ impl Store for LocalStore {
                     Err(e) => return Err(Error::io("listing", self.url_of(&dir), e)),
                 };
                 let url = self.url_of(&dir);
-                while let Some(entry) = entries
-                    .next_entry()
-                    .await
-                    .map_err(|e| Error::io("listing", url.clone(), e))?
-                {
+                while let Some(entry) = entries.next_entry().await.map_err(|e| Error::io("listing", url.clone(), e))? {
                     let name = entry.file_name().to_string_lossy().into_owned();
                     if name.starts_with(TEMP_PREFIX) {
                         continue;
                     }
-                    let key = if dir.is_empty() {
-                        name
-                    } else {
-                        format!("{dir}/{name}")
-                    };
-                    let kind = entry
-                        .file_type()
-                        .await
-                        .map_err(|e| Error::io("listing", url.clone(), e))?;
+                    let key = if dir.is_empty() { name } else { format!("{dir}/{name}") };
+                    let kind = entry.file_type().await.map_err(|e| Error::io("listing", url.clone(), e))?;
                     if kind.is_dir() {
                         if key.starts_with(prefix) || prefix.starts_with(&format!("{key}/")) {
                             pending.push(key);
                         }
                     } else if key.starts_with(prefix) {
-                        let size = entry
-                            .metadata()
-                            .await
-                            .map_err(|e| Error::io("listing", url.clone(), e))?
-                            .len();
+                        let size = entry.metadata().await.map_err(|e| Error::io("listing", url.clone(), e))?.len();
                         out.push(ObjectMeta { key, size });
                     }
                 }

@@ -19,18 +19,10 @@ impl MemoryStore {
     /// The store named `name`, created on first use and shared within the process.
     pub fn named(name: &str) -> Arc<MemoryStore> {
         static STORES: OnceLock<Mutex<HashMap<String, Arc<MemoryStore>>>> = OnceLock::new();
-        let mut stores = STORES
-            .get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut stores = STORES.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
         stores
             .entry(name.to_string())
-            .or_insert_with(|| {
-                Arc::new(MemoryStore {
-                    name: name.to_string(),
-                    ..Default::default()
-                })
-            })
+            .or_insert_with(|| Arc::new(MemoryStore { name: name.to_string(), ..Default::default() }))
             .clone()
     }
 
@@ -39,12 +31,7 @@ impl MemoryStore {
     }
 
     fn lookup(&self, key: &str) -> Result<Bytes> {
-        self.objects()
-            .get(key)
-            .cloned()
-            .ok_or_else(|| Error::NotFound {
-                url: self.url_of(key),
-            })
+        self.objects().get(key).cloned().ok_or_else(|| Error::NotFound { url: self.url_of(key) })
     }
 }
 
@@ -73,26 +60,14 @@ impl Store for MemoryStore {
     }
 
     fn head<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<ObjectMeta>> {
-        Box::pin(async move {
-            Ok(ObjectMeta {
-                key: key.to_string(),
-                size: self.lookup(key)?.len() as u64,
-            })
-        })
+        Box::pin(async move { Ok(ObjectMeta { key: key.to_string(), size: self.lookup(key)?.len() as u64 }) })
     }
 
     fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<ObjectMeta>>> {
         Box::pin(async move {
             let objects = self.objects();
-            let found = objects
-                .range(prefix.to_string()..)
-                .take_while(|(k, _)| k.starts_with(prefix));
-            Ok(found
-                .map(|(k, v)| ObjectMeta {
-                    key: k.clone(),
-                    size: v.len() as u64,
-                })
-                .collect())
+            let found = objects.range(prefix.to_string()..).take_while(|(k, _)| k.starts_with(prefix));
+            Ok(found.map(|(k, v)| ObjectMeta { key: k.clone(), size: v.len() as u64 }).collect())
         })
     }
 

@@ -25,43 +25,27 @@ pub enum StoreUrl {
 impl StoreUrl {
     /// Parses `url`. Bare paths are taken relative to the current directory.
     pub fn parse(url: &str) -> Result<StoreUrl> {
-        let bad = |why: &str| Error::BadUrl {
-            url: url.to_string(),
-            why: why.to_string(),
-        };
+        let bad = |why: &str| Error::BadUrl { url: url.to_string(), why: why.to_string() };
         if let Some(rest) = url.strip_prefix("memory://") {
             let (name, key) = rest.split_once('/').unwrap_or((rest, ""));
             if name.is_empty() {
                 return Err(bad("memory URLs look like memory://name/key"));
             }
-            return Ok(StoreUrl::Memory {
-                name: name.to_string(),
-                key: key.to_string(),
-            });
+            return Ok(StoreUrl::Memory { name: name.to_string(), key: key.to_string() });
         }
         let path = if let Some(rest) = url.strip_prefix("file://") {
             if !rest.starts_with('/') {
-                return Err(bad(
-                    "file URLs need an absolute path, as in file:///data/x.parquet",
-                ));
+                return Err(bad("file URLs need an absolute path, as in file:///data/x.parquet"));
             }
             std::path::PathBuf::from(rest)
         } else if let Some((scheme, _)) = url.split_once("://") {
-            return Err(bad(&format!(
-                "the scheme {scheme}:// is not supported; use memory://, file:// or a path"
-            )));
+            return Err(bad(&format!("the scheme {scheme}:// is not supported; use memory://, file:// or a path")));
         } else {
             std::path::absolute(url).map_err(|e| bad(&e.to_string()))?
         };
         let text = path.to_string_lossy();
-        let trailing = if url.ends_with('/') && !text.ends_with('/') {
-            "/"
-        } else {
-            ""
-        };
-        Ok(StoreUrl::Local {
-            key: format!("{}{trailing}", text.trim_start_matches('/')),
-        })
+        let trailing = if url.ends_with('/') && !text.ends_with('/') { "/" } else { "" };
+        Ok(StoreUrl::Local { key: format!("{}{trailing}", text.trim_start_matches('/')) })
     }
 
     /// The key within the store.
@@ -88,14 +72,12 @@ pub fn open(url: &str) -> Result<(Arc<dyn Store>, String)> {
 
 /// The objects `url` names: one object, every object under a prefix (a URL ending in `/`, or
 /// a directory), or the objects matching a glob. Sorted by key; an empty match is an error.
+/// Prefixes and globs skip objects whose name starts with `_` or `.` (manifests, markers).
 pub async fn resolve(url: &str) -> Result<(Arc<dyn Store>, Vec<ObjectMeta>)> {
     let (store, key) = open(url)?;
     let found = if key.contains(['*', '?', '[']) {
         let listed = store.list(literal_prefix(&key)).await?;
-        listed
-            .into_iter()
-            .filter(|o| glob_match(&key, &o.key))
-            .collect()
+        listed.into_iter().filter(|o| glob_match(&key, &o.key)).collect()
     } else if key.ends_with('/') || key.is_empty() {
         store.list(&key).await?
     } else {
@@ -105,12 +87,20 @@ pub async fn resolve(url: &str) -> Result<(Arc<dyn Store>, Vec<ObjectMeta>)> {
             Err(e) => return Err(e),
         }
     };
+    let found: Vec<ObjectMeta> = if found.len() == 1 && found[0].key == key {
+        found
+    } else {
+        found.into_iter().filter(|o| !is_hidden(&o.key)).collect()
+    };
     if found.is_empty() {
-        return Err(Error::NotFound {
-            url: url.to_string(),
-        });
+        return Err(Error::NotFound { url: url.to_string() });
     }
     Ok((store, found))
+}
+
+fn is_hidden(key: &str) -> bool {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    name.starts_with('_') || name.starts_with('.')
 }
 
 #[cfg(test)]
@@ -119,32 +109,13 @@ mod tests {
 
     #[test]
     fn urls_parse_to_stores_and_keys() {
-        assert_eq!(
-            StoreUrl::parse("file:///data/x.pq").unwrap(),
-            StoreUrl::Local {
-                key: "data/x.pq".into()
-            }
-        );
-        assert_eq!(
-            StoreUrl::parse("/data/run/").unwrap(),
-            StoreUrl::Local {
-                key: "data/run/".into()
-            }
-        );
+        assert_eq!(StoreUrl::parse("file:///data/x.pq").unwrap(), StoreUrl::Local { key: "data/x.pq".into() });
+        assert_eq!(StoreUrl::parse("/data/run/").unwrap(), StoreUrl::Local { key: "data/run/".into() });
         assert_eq!(
             StoreUrl::parse("memory://lab/a/b").unwrap(),
-            StoreUrl::Memory {
-                name: "lab".into(),
-                key: "a/b".into()
-            }
+            StoreUrl::Memory { name: "lab".into(), key: "a/b".into() }
         );
-        assert!(matches!(
-            StoreUrl::parse("file://relative"),
-            Err(Error::BadUrl { .. })
-        ));
-        assert!(matches!(
-            StoreUrl::parse("ftp://x/y"),
-            Err(Error::BadUrl { .. })
-        ));
+        assert!(matches!(StoreUrl::parse("file://relative"), Err(Error::BadUrl { .. })));
+        assert!(matches!(StoreUrl::parse("ftp://x/y"), Err(Error::BadUrl { .. })));
     }
 }

@@ -5,85 +5,35 @@ use std::sync::Arc;
 use squall_store::{open, resolve, Bytes, Error, Store};
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
 async fn contract(store: Arc<dyn Store>, root: &str) {
     let key = |k: &str| format!("{root}{k}");
     let data = Bytes::from_static(b"0123456789");
     store.put(&key("a/one.bin"), data.clone()).await.unwrap();
-    store
-        .put(&key("a/two.bin"), Bytes::from_static(b"xy"))
-        .await
-        .unwrap();
-    store
-        .put(&key("a/deeper/three.bin"), Bytes::new())
-        .await
-        .unwrap();
-    store
-        .put(&key("ab.bin"), Bytes::from_static(b"z"))
-        .await
-        .unwrap();
+    store.put(&key("a/two.bin"), Bytes::from_static(b"xy")).await.unwrap();
+    store.put(&key("a/deeper/three.bin"), Bytes::new()).await.unwrap();
+    store.put(&key("ab.bin"), Bytes::from_static(b"z")).await.unwrap();
 
     assert_eq!(store.get(&key("a/one.bin")).await.unwrap(), data);
-    assert_eq!(
-        store.get_range(&key("a/one.bin"), 2..5).await.unwrap(),
-        Bytes::from_static(b"234")
-    );
-    assert!(matches!(
-        store.get_range(&key("a/one.bin"), 5..11).await,
-        Err(Error::BadRange { .. })
-    ));
+    assert_eq!(store.get_range(&key("a/one.bin"), 2..5).await.unwrap(), Bytes::from_static(b"234"));
+    assert!(matches!(store.get_range(&key("a/one.bin"), 5..11).await, Err(Error::BadRange { .. })));
     assert_eq!(store.head(&key("a/one.bin")).await.unwrap().size, 10);
 
-    let listed: Vec<String> = store
-        .list(&key("a/"))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|o| o.key)
-        .collect();
-    assert_eq!(
-        listed,
-        vec![
-            key("a/deeper/three.bin"),
-            key("a/one.bin"),
-            key("a/two.bin")
-        ]
-    );
-    let listed: Vec<String> = store
-        .list(&key("a"))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|o| o.key)
-        .collect();
-    assert_eq!(
-        listed.len(),
-        4,
-        "a bare prefix matches ab.bin too: {listed:?}"
-    );
+    let listed: Vec<String> = store.list(&key("a/")).await.unwrap().into_iter().map(|o| o.key).collect();
+    assert_eq!(listed, vec![key("a/deeper/three.bin"), key("a/one.bin"), key("a/two.bin")]);
+    let listed: Vec<String> = store.list(&key("a")).await.unwrap().into_iter().map(|o| o.key).collect();
+    assert_eq!(listed.len(), 4, "a bare prefix matches ab.bin too: {listed:?}");
 
     // Overwrite is whole; delete is idempotent; missing objects say so.
-    store
-        .put(&key("a/one.bin"), Bytes::from_static(b"new"))
-        .await
-        .unwrap();
-    assert_eq!(
-        store.get(&key("a/one.bin")).await.unwrap(),
-        Bytes::from_static(b"new")
-    );
+    store.put(&key("a/one.bin"), Bytes::from_static(b"new")).await.unwrap();
+    assert_eq!(store.get(&key("a/one.bin")).await.unwrap(), Bytes::from_static(b"new"));
     store.delete(&key("a/one.bin")).await.unwrap();
     store.delete(&key("a/one.bin")).await.unwrap();
     let err = store.get(&key("a/one.bin")).await.unwrap_err();
     assert!(err.is_not_found(), "{err}");
-    assert!(
-        err.to_string().contains("one.bin"),
-        "the error names the object: {err}"
-    );
+    assert!(err.to_string().contains("one.bin"), "the error names the object: {err}");
 }
 
 #[test]
@@ -94,14 +44,8 @@ fn memory_store_keeps_the_contract() {
 #[test]
 fn local_store_keeps_the_contract() {
     let dir = tempfile::tempdir().unwrap();
-    let root = format!(
-        "{}/",
-        dir.path().display().to_string().trim_start_matches('/')
-    );
-    runtime().block_on(contract(
-        open(&format!("file://{}", dir.path().display())).unwrap().0,
-        &root,
-    ));
+    let root = format!("{}/", dir.path().display().to_string().trim_start_matches('/'));
+    runtime().block_on(contract(open(&format!("file://{}", dir.path().display())).unwrap().0, &root));
 }
 
 #[test]
@@ -111,39 +55,17 @@ fn resolve_takes_a_file_a_prefix_or_a_glob() {
     runtime().block_on(async {
         let (store, _) = open(&base).unwrap();
         let root = base.trim_start_matches('/');
-        for name in ["p/1.arrow", "p/2.arrow", "p/x.txt", "p/sub/3.arrow"] {
-            store
-                .put(&format!("{root}/{name}"), Bytes::from_static(b"-"))
-                .await
-                .unwrap();
+        for name in ["p/1.arrow", "p/2.arrow", "p/x.txt", "p/sub/3.arrow", "p/_manifest.json"] {
+            store.put(&format!("{root}/{name}"), Bytes::from_static(b"-")).await.unwrap();
         }
         let names = |found: Vec<squall_store::ObjectMeta>| -> Vec<String> {
-            found
-                .into_iter()
-                .map(|o| o.key.rsplit('/').next().unwrap().to_string())
-                .collect()
+            found.into_iter().map(|o| o.key.rsplit('/').next().unwrap().to_string()).collect()
         };
-        assert_eq!(
-            names(resolve(&format!("{base}/p/1.arrow")).await.unwrap().1),
-            ["1.arrow"]
-        );
-        assert_eq!(
-            names(
-                resolve(&format!("file://{base}/p/*.arrow"))
-                    .await
-                    .unwrap()
-                    .1
-            ),
-            ["1.arrow", "2.arrow"]
-        );
-        assert_eq!(
-            names(resolve(&format!("{base}/p")).await.unwrap().1).len(),
-            4
-        );
+        assert_eq!(names(resolve(&format!("{base}/p/1.arrow")).await.unwrap().1), ["1.arrow"]);
+        assert_eq!(names(resolve(&format!("file://{base}/p/*.arrow")).await.unwrap().1), ["1.arrow", "2.arrow"]);
+        assert_eq!(names(resolve(&format!("{base}/p")).await.unwrap().1).len(), 4, "the manifest is skipped");
+        assert_eq!(names(resolve(&format!("{base}/p/_manifest.json")).await.unwrap().1), ["_manifest.json"]);
         let err = resolve(&format!("{base}/p/*.parquet")).await.unwrap_err();
-        assert!(
-            err.is_not_found() && err.to_string().contains("*.parquet"),
-            "{err}"
-        );
+        assert!(err.is_not_found() && err.to_string().contains("*.parquet"), "{err}");
     });
 }

@@ -1,0 +1,248 @@
+"""Datasets against pyarrow as the oracle, on memory:// and file:// stores."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+import squall
+
+
+def awkward_table(rows: int = 1000) -> pa.Table:
+    """Nulls, unicode, binary, nested lists and structs, dictionaries, dates and timestamps."""
+    rng = np.random.default_rng(7)
+    ints = rng.integers(-1000, 1000, rows)
+    valid = rng.random(rows) > 0.2
+    names = ["ä", "β", "😀 emoji", "", "plain", "日本語"]
+    return pa.table(
+        {
+            "i": pa.array(ints, mask=~valid),
+            "f": pa.array(rng.standard_normal(rows)),
+            "s": pa.array([names[i % len(names)] if i % 7 else None for i in range(rows)]),
+            "b": pa.array([bytes([i % 256]) * (i % 5) for i in range(rows)], pa.binary()),
+            "flag": pa.array([i % 3 == 0 for i in range(rows)]),
+            "day": pa.array([dt.date(2020, 1, 1) + dt.timedelta(days=i) for i in range(rows)]),
+            "t": pa.array(np.arange(rows) * 1_000_000, pa.timestamp("us", tz="UTC")),
+            "tags": pa.array([[j for j in range(i % 4)] if i % 11 else None for i in range(rows)]),
+            "pos": pa.array([{"x": float(i), "y": None if i % 2 else str(i)} for i in range(rows)]),
+            "station": pa.array([f"st-{i % 5}" for i in range(rows)]).dictionary_encode(),
+        }
+    )
+
+
+def decoded(table: pa.Table) -> pa.Table:
+    """Dictionary columns decoded, so tables that chunk their dictionaries differently compare."""
+    columns = [
+        c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns
+    ]
+    return pa.table(columns, names=table.column_names)
+
+
+@pytest.fixture(params=["file", "memory"])
+def root(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "file":
+        return f"file://{tmp_path}"
+    return f"memory://test-{uuid.uuid4().hex}"
+
+
+def write_parts(session: squall.Session, table: pa.Table, url: str, parts: int, fmt: str) -> None:
+    session.from_arrow(table, parts).__getattribute__(f"write_{fmt}")(url)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "ipc"])
+def test_round_trip_equals_input(session: squall.Session, root: str, fmt: str) -> None:
+    table = awkward_table()
+    write_parts(session, table, f"{root}/data", 4, fmt)
+    reader = session.read_parquet if fmt == "parquet" else session.read_ipc
+    ds = reader(f"{root}/data/*.{'parquet' if fmt == 'parquet' else 'arrow'}")
+    assert ds.num_partitions == 4
+    assert ds.collect().equals(table)
+    assert ds.count() == table.num_rows
+
+
+def test_written_parquet_is_readable_by_pyarrow(session: squall.Session, tmp_path: Path) -> None:
+    table = awkward_table(500)
+    manifest = session.from_arrow(table, 3).write_parquet(f"file://{tmp_path}/out/")
+    files = sorted((tmp_path / "out").glob("part-*.parquet"))
+    assert [f.name for f in files] == [
+        "part-00000.parquet",
+        "part-00001.parquet",
+        "part-00002.parquet",
+    ]
+    assert decoded(pa.concat_tables([pq.read_table(f) for f in files])).equals(decoded(table))
+    on_disk = json.loads((tmp_path / "out" / "_manifest.json").read_text())
+    assert on_disk == manifest and manifest["rows"] == 500
+    assert [f["rows"] for f in manifest["files"]] == [167, 167, 166]
+
+
+def test_empty_partitions_and_zero_rows(session: squall.Session, root: str) -> None:
+    small = pa.table({"a": [1, 2, 3], "s": ["x", None, "z"]})
+    ds = session.from_arrow(small, 5)
+    assert ds.num_partitions == 5
+    assert ds.collect().equals(small)
+    ds.write_parquet(f"{root}/small")
+    assert session.read_parquet(f"{root}/small/").collect().equals(small)
+
+    empty = small.slice(0, 0)
+    assert session.from_arrow(empty, 2).collect().equals(empty)
+    empty_out = session.from_arrow(empty, 2).map_batches(
+        lambda b: b.append_column("c", pa.array([], pa.float64()))
+    )
+    assert empty_out.collect().schema.names == ["a", "s", "c"]
+
+
+def test_udfs_match_pyarrow(session: squall.Session, root: str) -> None:
+    table = awkward_table()
+    write_parts(session, table, f"{root}/events", 3, "parquet")
+    ds = session.read_parquet(f"{root}/events/")
+
+    out = (
+        ds.filter(lambda b: pc.greater(b["f"], 0))
+        .map_batches(lambda b: b.append_column("f2", pc.multiply(b["f"], 2)))
+        .select(["s", "f2", "i"])
+        .collect()
+    )
+    mask = pc.greater(table["f"], 0)
+    kept = table.filter(mask)
+    expected = pa.table({"s": kept["s"], "f2": pc.multiply(kept["f"], 2), "i": kept["i"]})
+    assert out.equals(expected)
+
+
+def test_batch_formats(session: squall.Session) -> None:
+    table = pa.table({"x": list(range(100)), "y": [float(v) for v in range(100)]})
+    ds = session.from_arrow(table, 3)
+
+    def add_pandas(df):  # type: ignore[no-untyped-def]
+        return df.assign(z=df.x + df.y)
+
+    def add_numpy(cols):  # type: ignore[no-untyped-def]
+        return {"x": cols["x"], "z": cols["x"] * 10}
+
+    pandas_out = ds.map_batches(add_pandas, batch_format="pandas").collect()
+    assert pandas_out["z"].to_pylist() == [2.0 * v for v in range(100)]
+    numpy_out = ds.map_batches(add_numpy, batch_format="numpy").collect()
+    assert numpy_out["z"].to_pylist() == [10 * v for v in range(100)]
+    odd = ds.filter(lambda df: df.x % 2 == 1, batch_format="pandas").collect()
+    assert odd["x"].to_pylist() == list(range(1, 100, 2))
+
+
+def test_count_head_show_schema_explain(
+    session: squall.Session, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ds = session.range(1000, 4).map_batches(
+        lambda b: b.append_column("sq", pc.multiply(b["id"], b["id"]))
+    )
+    assert ds.count() == 1000
+    head = ds.head(3)
+    assert head.to_pydict() == {"id": [0, 1, 2], "sq": [0, 1, 4]}
+    assert ds.schema.names == ["id", "sq"]
+    ds.show(2)
+    assert "sq" in capsys.readouterr().out
+    ds.select(["sq"]).explain()
+    text = capsys.readouterr().out
+    assert "stage 0: 4 tasks" in text and "map_batches(<lambda>)" in text and "select(sq)" in text
+    assert "4 GET, 4 PUT" in text
+
+
+def test_select_right_after_read_reads_only_those_columns(
+    session: squall.Session, tmp_path: Path
+) -> None:
+    table = awkward_table(200)
+    pq.write_table(table, tmp_path / "one.parquet")
+    ds = session.read_parquet(str(tmp_path / "one.parquet")).select(["station", "i"])
+    assert ds.collect().equals(table.select(["station", "i"]))
+
+
+def test_reading_a_list_of_urls(session: squall.Session, tmp_path: Path) -> None:
+    a, b = pa.table({"v": [1, 2]}), pa.table({"v": [3]})
+    pq.write_table(a, tmp_path / "a.parquet")
+    pq.write_table(b, tmp_path / "b.parquet")
+    ds = session.read_parquet([str(tmp_path / "b.parquet"), f"file://{tmp_path}/a.parquet"])
+    assert ds.collect()["v"].to_pylist() == [3, 1, 2]
+
+
+def test_missing_path_names_it(session: squall.Session, tmp_path: Path) -> None:
+    with pytest.raises(squall.StoreNotFoundError, match="nothing-here") as info:
+        session.read_parquet(f"file://{tmp_path}/nothing-here/*.parquet")
+    assert isinstance(info.value, FileNotFoundError)
+    with pytest.raises(squall.StoreNotFoundError):
+        session.read_parquet(str(tmp_path / "missing.parquet"))
+
+
+def test_corrupt_parquet_names_the_file(session: squall.Session, tmp_path: Path) -> None:
+    pq.write_table(pa.table({"v": [1]}), tmp_path / "good.parquet")
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 this is not parquet PAR1")
+    with pytest.raises(squall.TaskError, match=r"bad\.parquet") as info:
+        session.read_parquet(f"file://{tmp_path}/").collect()
+    assert isinstance(info.value.__cause__, squall.DataError)
+
+
+def test_schema_mismatch_across_files_is_named(session: squall.Session, tmp_path: Path) -> None:
+    pq.write_table(pa.table({"v": [1]}), tmp_path / "a.parquet")
+    pq.write_table(pa.table({"v": ["one"]}), tmp_path / "b.parquet")
+    with pytest.raises(squall.DataError, match=r"b\.parquet.*differs.*a\.parquet"):
+        session.read_parquet(f"file://{tmp_path}/").collect()
+
+
+def test_udf_returning_the_wrong_type(session: squall.Session) -> None:
+    def wrong(batch: pa.RecordBatch) -> list[int]:
+        return [1, 2, 3]
+
+    ds = session.range(10, 2)
+    with pytest.raises(squall.TaskError, match=r"map_batches\(wrong\) must return") as info:
+        ds.map_batches(wrong).collect()
+    assert isinstance(info.value.__cause__, TypeError)
+    with pytest.raises(squall.TaskError, match=r"filter\(<lambda>\) must return a boolean"):
+        ds.filter(lambda b: pc.add(b["id"], 1)).collect()
+    with pytest.raises(squall.TaskError, match="nope"):
+        ds.map_batches(lambda b: b).select(["nope"]).collect()
+    with pytest.raises(ValueError, match="batch_format"):
+        ds.map_batches(wrong, batch_format="polars")
+    with pytest.raises(squall.PlanError, match="twice"):
+        ds.select(["id", "id"])
+
+
+def test_a_failed_write_leaves_no_manifest(session: squall.Session, tmp_path: Path) -> None:
+    def fail_on_partition_two(batch: pa.RecordBatch) -> pa.RecordBatch:
+        if batch.num_rows and batch["id"][0].as_py() >= 20:
+            raise RuntimeError("instrument offline")
+        return batch
+
+    with pytest.raises(squall.TaskError, match="instrument offline"):
+        session.range(30, 3).map_batches(fail_on_partition_two).write_parquet(
+            f"file://{tmp_path}/out"
+        )
+    assert not (tmp_path / "out" / "_manifest.json").exists()
+
+
+def test_module_level_readers(tmp_path: Path) -> None:
+    items = [{"k": i, "name": f"n{i}"} for i in range(10)]
+    squall.from_items(items, 2).write_ipc(str(tmp_path / "ipc"))
+    back = squall.read_ipc(str(tmp_path / "ipc" / "*.arrow")).collect()
+    assert back.to_pylist() == items
+    import pandas as pd
+
+    df = pd.DataFrame({"a": [1.5, 2.5]})
+    assert squall.from_pandas(df).to_pandas().equals(df)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_one_500_mb_partition(session: squall.Session, tmp_path: Path) -> None:
+    rows = 5_000_000
+    payload = pa.array(np.full(rows, 100, np.int32).cumsum() - 100, pa.int32())
+    blob = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(100), rows, [None, pa.py_buffer(np.random.default_rng(3).bytes(rows * 100))]
+    )
+    table = pa.table({"offset": payload, "blob": blob})
+    assert table.nbytes >= 500_000_000
+    out = session.from_arrow(table, 1).map_batches(lambda b: b).collect()
+    assert out.equals(table)
