@@ -17,6 +17,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet "maturin>=1.9.4,<2"
 	touch $@
 
+# LocalStack (S3 for the tests) in its own virtualenv, with the dependency versions it needs.
+LOCALSTACK_VENV := $(CURDIR)/.venv-localstack
+LOCALSTACK_PINS := tests/emulators/localstack-core-4.13.1-py311.constraints.txt
+
+$(LOCALSTACK_VENV)/.installed: $(LOCALSTACK_PINS)
+	$(PYTHON) -m venv $(LOCALSTACK_VENV)
+	$(LOCALSTACK_VENV)/bin/python -m pip install --quiet "localstack-core[runtime]==4.13.1" -c $(LOCALSTACK_PINS)
+	touch $@
+
 build: $(VENV)/.installed
 	VIRTUAL_ENV=$(VENV) PATH=$(VENV)/bin:$$PATH maturin develop --quiet --profile $(PROFILE) --extras test > $(VENV)/build.log
 
@@ -31,9 +40,10 @@ lint: build
 	$(VENV)/bin/mypy
 	$(PY) -m mypy.stubtest --mypy-config-file pyproject.toml squall._native
 
-test: lint
+# pytest starts LocalStack on first use and stops it at the end (tests/conftest.py).
+test: lint $(LOCALSTACK_VENV)/.installed
 	$(CARGO_TEST)
-	$(PY) -m pytest tests
+	SQUALL_LOCALSTACK_PYTHON=$(LOCALSTACK_VENV)/bin/python $(PY) -m pytest tests
 
 BENCH_VENV := $(CURDIR)/.venv-bench
 
@@ -47,7 +57,7 @@ bench: build $(BENCH_VENV)/.installed
 	$(PY) bench/map_overhead.py --lithops-python $(BENCH_VENV)/bin/python
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) target
+	rm -rf $(VENV) $(BENCH_VENV) $(LOCALSTACK_VENV) target
 
 # Rewrites the code into the shape `make lint` checks.
 fmt: $(VENV)/.installed

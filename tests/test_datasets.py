@@ -1,4 +1,4 @@
-"""Datasets against pyarrow as the oracle, on memory:// and file:// stores."""
+"""Datasets against pyarrow as the oracle, on memory://, file:// and s3:// (LocalStack) stores."""
 
 from __future__ import annotations
 
@@ -46,10 +46,12 @@ def decoded(table: pa.Table) -> pa.Table:
     return pa.table(columns, names=table.column_names)
 
 
-@pytest.fixture(params=["file", "memory"])
+@pytest.fixture(params=["file", "memory", "s3"])
 def root(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "file":
         return f"file://{tmp_path}"
+    if request.param == "s3":
+        return str(request.getfixturevalue("s3_bucket"))
     return f"memory://test-{uuid.uuid4().hex}"
 
 

@@ -17,6 +17,7 @@ from .errors import (
     StorePermissionError,
     TaskError,
     TaskTimeoutError,
+    TransientError,
     WorkerLostError,
     WorkerStartError,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "StorePermissionError",
     "TaskError",
     "TaskTimeoutError",
+    "TransientError",
     "WorkerLostError",
     "WorkerStartError",
     "__version__",

@@ -17,6 +17,7 @@ __all__ = [
     "execute_partition",
     "read_bytes",
     "read_ipc",
+    "read_range",
     "resolve",
     "write_bytes",
     "write_table",
@@ -167,6 +168,9 @@ def write_bytes(url: str, data: bytes) -> None:
 
 def read_bytes(url: str) -> bytes:
     """Reads the object at ``url``."""
+
+def read_range(url: str, start: int, end: int) -> bytes:
+    """Reads bytes ``start..end`` of the object at ``url``."""
 
 def delete(urls: list[str]) -> None:
     """Deletes the objects at ``urls`` (missing ones are fine)."""

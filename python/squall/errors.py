@@ -78,6 +78,11 @@ class StoreError(SquallError):
     """Reading or writing a store (memory://, file://, s3://) failed."""
 
 
+class TransientError(StoreError):
+    """The store was throttled or failing (503 SlowDown, 5xx, timeouts) even after retries
+    with backoff; trying again later may succeed."""
+
+
 class StoreNotFoundError(StoreError, FileNotFoundError):
     """No object exists at the URL (or no object matches the prefix or glob)."""
 

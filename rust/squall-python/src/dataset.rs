@@ -200,6 +200,18 @@ pub fn read_bytes<'py>(py: Python<'py>, url: String) -> PyResult<Bound<'py, PyBy
     Ok(PyBytes::new(py, &data))
 }
 
+/// Reads bytes `start..end` of the object at `url`.
+#[pyfunction]
+pub fn read_range<'py>(py: Python<'py>, url: String, start: u64, end: u64) -> PyResult<Bound<'py, PyBytes>> {
+    let data = py
+        .detach(|| -> squall_exec::Result<_> {
+            let (store, key) = squall_store::open(&url)?;
+            Ok(runtime()?.block_on(store.get_range(&key, start..end))?)
+        })
+        .map_err(|e| exec_error(py, e))?;
+    Ok(PyBytes::new(py, &data))
+}
+
 /// Deletes the objects at `urls` (missing ones are fine).
 #[pyfunction]
 pub fn delete(py: Python<'_>, urls: Vec<String>) -> PyResult<()> {

@@ -17,6 +17,7 @@ pub fn exec_error(py: Python<'_>, err: squall_exec::Error) -> PyErr {
     let class = match &err {
         E::Store(s) if s.is_not_found() => "StoreNotFoundError",
         E::Store(squall_store::Error::PermissionDenied { .. }) => "StorePermissionError",
+        E::Store(s) if s.is_transient() => "TransientError",
         E::Store(_) => "StoreError",
         E::Core(squall_core::Error::Data { .. }) => "DataError",
         E::Core(squall_core::Error::Plan(_)) => "PlanError",

@@ -23,6 +23,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dataset::write_table, m)?)?;
     m.add_function(wrap_pyfunction!(dataset::write_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(dataset::read_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(dataset::read_range, m)?)?;
     m.add_function(wrap_pyfunction!(dataset::delete, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

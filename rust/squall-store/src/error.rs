@@ -10,6 +10,26 @@ pub enum Error {
         /// The object's URL.
         url: String,
     },
+    /// The bucket does not exist.
+    #[error("{url}: the bucket {bucket:?} does not exist (create it, or check the name and region)")]
+    NoSuchBucket {
+        /// The bucket.
+        bucket: String,
+        /// The object's URL.
+        url: String,
+    },
+    /// A remote store answered with an error, after the SDK's retries.
+    #[error("{op} {url} failed: {message}")]
+    Remote {
+        /// What was being done.
+        op: &'static str,
+        /// The object's URL.
+        url: String,
+        /// What the store said.
+        message: String,
+        /// Whether trying again later may succeed (throttling, 5xx, timeouts).
+        transient: bool,
+    },
     /// The store refused access.
     #[error("access to {url} was denied: check permissions or credentials")]
     PermissionDenied {
@@ -59,9 +79,14 @@ impl Error {
         }
     }
 
+    /// Whether trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Remote { transient: true, .. })
+    }
+
     /// Whether the error means "no such object".
     pub fn is_not_found(&self) -> bool {
-        matches!(self, Error::NotFound { .. })
+        matches!(self, Error::NotFound { .. } | Error::NoSuchBucket { .. })
     }
 }
 

@@ -2,12 +2,13 @@
 //!
 //! A store holds immutable objects under string keys. Writes are atomic: a reader sees either
 //! nothing or the whole object. URLs pick the store: `memory://name/key` (one process only),
-//! `file:///abs/path` or a bare path (a local directory); `s3://` arrives next.
+//! `file:///abs/path` or a bare path (a local directory), and `s3://bucket/key`.
 
 mod error;
 mod glob;
 mod local;
 mod memory;
+mod s3;
 mod url;
 
 use std::fmt::Debug;
@@ -20,6 +21,7 @@ pub use error::{Error, Result};
 pub use glob::glob_match;
 pub use local::LocalStore;
 pub use memory::MemoryStore;
+pub use s3::S3Store;
 pub use url::{open, resolve, StoreUrl};
 
 /// A boxed, sendable future.

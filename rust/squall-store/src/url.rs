@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::glob::literal_prefix;
-use crate::{glob_match, Error, LocalStore, MemoryStore, ObjectMeta, Result, Store};
+use crate::{glob_match, Error, LocalStore, MemoryStore, ObjectMeta, Result, S3Store, Store};
 
 /// A parsed store URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +12,13 @@ pub enum StoreUrl {
     Memory {
         /// The store's name.
         name: String,
+        /// The key.
+        key: String,
+    },
+    /// `s3://bucket/key`.
+    S3 {
+        /// The bucket.
+        bucket: String,
         /// The key.
         key: String,
     },
@@ -33,13 +40,22 @@ impl StoreUrl {
             }
             return Ok(StoreUrl::Memory { name: name.to_string(), key: key.to_string() });
         }
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(bad("S3 URLs look like s3://bucket/key"));
+            }
+            return Ok(StoreUrl::S3 { bucket: bucket.to_string(), key: key.to_string() });
+        }
         let path = if let Some(rest) = url.strip_prefix("file://") {
             if !rest.starts_with('/') {
                 return Err(bad("file URLs need an absolute path, as in file:///data/x.parquet"));
             }
             std::path::PathBuf::from(rest)
         } else if let Some((scheme, _)) = url.split_once("://") {
-            return Err(bad(&format!("the scheme {scheme}:// is not supported; use memory://, file:// or a path")));
+            return Err(bad(&format!(
+                "the scheme {scheme}:// is not supported; use s3://, file://, memory:// or a path"
+            )));
         } else {
             std::path::absolute(url).map_err(|e| bad(&e.to_string()))?
         };
@@ -51,7 +67,7 @@ impl StoreUrl {
     /// The key within the store.
     pub fn key(&self) -> &str {
         match self {
-            StoreUrl::Memory { key, .. } | StoreUrl::Local { key } => key,
+            StoreUrl::Memory { key, .. } | StoreUrl::S3 { key, .. } | StoreUrl::Local { key } => key,
         }
     }
 
@@ -59,6 +75,7 @@ impl StoreUrl {
     pub fn store(&self) -> Arc<dyn Store> {
         match self {
             StoreUrl::Memory { name, .. } => MemoryStore::named(name),
+            StoreUrl::S3 { bucket, .. } => Arc::new(S3Store::new(bucket)),
             StoreUrl::Local { .. } => Arc::new(LocalStore),
         }
     }
@@ -117,5 +134,9 @@ mod tests {
         );
         assert!(matches!(StoreUrl::parse("file://relative"), Err(Error::BadUrl { .. })));
         assert!(matches!(StoreUrl::parse("ftp://x/y"), Err(Error::BadUrl { .. })));
+        assert_eq!(
+            StoreUrl::parse("s3://lab/ev/x").unwrap(),
+            StoreUrl::S3 { bucket: "lab".into(), key: "ev/x".into() }
+        );
     }
 }
