@@ -55,6 +55,7 @@ $(BENCH_VENV)/.installed: bench/requirements.txt
 # Peers live in their own virtualenv, so their dependencies never touch squall's.
 bench: build $(BENCH_VENV)/.installed
 	$(PY) bench/map_overhead.py --lithops-python $(BENCH_VENV)/bin/python
+	$(PY) bench/scan_filter_write.py --peer-python $(BENCH_VENV)/bin/python
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) $(LOCALSTACK_VENV) target
@@ -62,5 +63,5 @@ clean:
 # Rewrites the code into the shape `make lint` checks.
 fmt: $(VENV)/.installed
 	cargo fmt --all
-	$(VENV)/bin/ruff check --fix --quiet python tests bench
 	$(VENV)/bin/ruff format --quiet python tests bench
+	$(VENV)/bin/ruff check --fix --quiet python tests bench

@@ -98,3 +98,13 @@ def s3_bucket(s3_server: str) -> str:
     with urllib.request.urlopen(request, timeout=10) as r:
         assert r.status == 200
     return f"s3://{name}"
+
+
+@pytest.fixture(params=["file", "memory", "s3"])
+def root(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh location on each store: file://, memory:// and s3:// (LocalStack)."""
+    if request.param == "file":
+        return f"file://{tmp_path}"
+    if request.param == "s3":
+        return str(request.getfixturevalue("s3_bucket"))
+    return f"memory://test-{uuid.uuid4().hex}"

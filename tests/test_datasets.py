@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -44,15 +43,6 @@ def decoded(table: pa.Table) -> pa.Table:
         c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns
     ]
     return pa.table(columns, names=table.column_names)
-
-
-@pytest.fixture(params=["file", "memory", "s3"])
-def root(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "file":
-        return f"file://{tmp_path}"
-    if request.param == "s3":
-        return str(request.getfixturevalue("s3_bucket"))
-    return f"memory://test-{uuid.uuid4().hex}"
 
 
 def write_parts(session: squall.Session, table: pa.Table, url: str, parts: int, fmt: str) -> None:

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import http.server
+import os
+import subprocess
+import sys
+import threading
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -55,3 +61,67 @@ def test_missing_bucket_and_key_are_named(s3_server: str, s3_bucket: str) -> Non
         squall.read_parquet(f"{s3_bucket}/missing.parquet")
     with pytest.raises(squall.StoreNotFoundError, match=r"nothing/\*\.parquet"):
         squall.read_parquet(f"{s3_bucket}/nothing/*.parquet")
+
+
+class _FlakyS3(http.server.BaseHTTPRequestHandler):
+    """Answers GETs with `script`'s statuses in turn, then 200 and the body."""
+
+    script: ClassVar[list[int]] = []
+    seen: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        status = self.script.pop(0) if self.script else 200
+        if status == 200:
+            body = b"payload after throttling"
+        else:
+            code = {503: "SlowDown", 403: "AccessDenied", 500: "InternalError"}[status]
+            body = f"<Error><Code>{code}</Code><Message>{code}</Message></Error>".encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _read_through(server_script: list[int]) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    _FlakyS3.script = list(server_script)
+    _FlakyS3.seen = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FlakyS3)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    env = dict(os.environ, AWS_ENDPOINT_URL=f"http://127.0.0.1:{server.server_port}")
+    code = (
+        "import squall\nfrom squall import _native\n"
+        "try:\n    print(_native.read_bytes('s3://lab/k').decode())\n"
+        "except squall.SquallError as e:\n    print(type(e).__name__, e)\n"
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    return done, list(_FlakyS3.seen)
+
+
+def test_throttling_and_5xx_are_retried_with_backoff() -> None:
+    done, seen = _read_through([503, 500, 503])
+    assert done.stdout.strip() == "payload after throttling", done.stderr
+    assert len(seen) == 4
+
+
+def test_retries_are_bounded_and_then_raise_a_transient_error() -> None:
+    done, seen = _read_through([503] * 20)
+    assert done.stdout.startswith("TransientError"), done.stdout + done.stderr
+    assert "s3://lab/k" in done.stdout and "SlowDown" in done.stdout
+    assert 2 <= len(seen) <= 10
+
+
+def test_access_denied_is_a_permission_error() -> None:
+    done, seen = _read_through([403])
+    assert done.stdout.startswith("StorePermissionError"), done.stdout + done.stderr
+    assert "s3://lab/k" in done.stdout and len(seen) == 1

@@ -13,6 +13,7 @@ __all__ = [
     "Plan",
     "Scheduler",
     "__version__",
+    "choose_splitters",
     "delete",
     "execute_partition",
     "read_bytes",
@@ -120,6 +121,20 @@ class Plan:
         """This plan followed by the ``index``-th Python function."""
     def then_select(self, columns: list[str]) -> Plan:
         """This plan followed by a column selection."""
+    def then_sort(self, keys: list[tuple[str, bool, bool]], partitions: int) -> Plan:
+        """This plan followed by a sample sort; keys are (column, descending, nulls_first)."""
+    @property
+    def has_sort(self) -> bool:
+        """Whether the plan has a sort (and so runs in three stages)."""
+    @property
+    def output_partitions(self) -> int:
+        """Partitions of the result."""
+    def sample_tasks(self, prefix: str) -> list[str]:
+        """Stage 0 of a sort (JSON tasks): samples of the keys, written under ``prefix``."""
+    def map_tasks(self, prefix: str, splitters: str) -> list[str]:
+        """Stage 1 of a sort (JSON tasks): sorted runs cut at the splitters at ``splitters``."""
+    def reduce_tasks(self, map_reports: list[str], sink: str) -> list[str]:
+        """Stage 2 of a sort (JSON tasks) from the map tasks' reports, into ``sink``."""
     def then_limit(self, rows: int) -> Plan:
         """This plan followed by a per-partition row limit."""
     def slice_partitions(self, start: int, count: int) -> Plan:
@@ -152,6 +167,9 @@ class ArrowStream:
 
 def execute_partition(task: str, attempt: int, udfs: list[Any]) -> str:
     """Runs one partition task (JSON) in this process; returns the report as JSON."""
+
+def choose_splitters(samples: list[str], partitions: int, out: str) -> int:
+    """Picks ``partitions - 1`` splitters from the key samples; writes them to ``out``."""
 
 def resolve(url: str) -> list[tuple[str, int]]:
     """Objects that ``url`` names (a file, a prefix or a glob), as (url, size), sorted."""

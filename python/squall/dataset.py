@@ -81,6 +81,43 @@ class Dataset:
         cols = [columns] if isinstance(columns, str) else list(columns)
         return Dataset(self._session, self._plan.then_select(cols), self._udfs)
 
+    def sort(
+        self,
+        by: str | Sequence[str],
+        *,
+        descending: bool | Sequence[bool] = False,
+        nulls_last: bool = True,
+        num_partitions: int | None = None,
+    ) -> Dataset:
+        """Sorts the rows globally: partition ``i`` holds keys before partition ``i + 1``.
+
+        A distributed sample sort: keys are sampled, splitters picked at the sample's
+        quantiles, each input sorted and cut into key ranges (one shuffle object per input),
+        and each output partition merges its range of every input.
+
+        Args:
+            by: Column name(s) to sort by, most significant first.
+            descending: One flag, or one per column.
+            nulls_last: Put nulls after every value (as pandas and pyarrow do); False puts
+                them first.
+            num_partitions: Output partitions; by default one per input file, or more when the
+                data exceeds the session's ``target_partition_bytes`` per partition.
+
+        Example:
+            >>> ds.sort(["station", "t"], descending=[False, True]).write_parquet(url)
+        """
+        cols = [by] if isinstance(by, str) else list(by)
+        desc = [descending] * len(cols) if isinstance(descending, bool) else list(descending)
+        if len(desc) != len(cols):
+            raise ValueError(f"descending has {len(desc)} flags for {len(cols)} sort columns")
+        if num_partitions is not None and num_partitions < 1:
+            raise ValueError(f"num_partitions={num_partitions}: use 1 or more")
+        target = self._session.target_partition_bytes
+        by_size = -(-self._plan.input_bytes // target) if target else 1
+        r = num_partitions or max(1, self._plan.num_partitions, by_size)
+        keys = [(c, d, not nulls_last) for c, d in zip(cols, desc, strict=True)]
+        return Dataset(self._session, self._plan.then_sort(keys, r), self._udfs)
+
     def _with_udf(self, udf: MapBatches | Filter, kind: str) -> Dataset:
         plan = self._plan.then_udf(len(self._udfs), kind, udf.name)
         return Dataset(self._session, plan, (*self._udfs, udf))
@@ -114,6 +151,8 @@ class Dataset:
         rows = 0
         done = 0
         plan = self._plan.then_limit(n)
+        if plan.has_sort:  # the first rows come from every input: run it all
+            return self._collect(plan, "head", progress=False).slice(0, n)
         while rows < n and done < self._plan.num_partitions:
             take = min(max(1, done), self._plan.num_partitions - done)  # 1, 1, 2, 4, ... partitions
             part = self._collect(plan.slice_partitions(done, take), "head", progress=False)
@@ -170,18 +209,45 @@ class Dataset:
     def _run(
         self, plan: _native.Plan, sink: dict[str, Any], verb: str, progress: bool = True
     ) -> list[dict[str, Any]]:
-        tasks = plan.tasks(json.dumps(sink))
+        if not plan.has_sort:
+            return self._stage(plan.tasks(json.dumps(sink)), f"squall.{verb}", progress)
+        base = f"{self._session._scratch()}/sort-{uuid.uuid4().hex}"
+        garbage: list[str] = []
+        try:
+            samples = self._stage(
+                plan.sample_tasks(f"{base}/samples"), "squall.sort (sample)", progress
+            )
+            garbage += [r["url"] for r in samples]
+            splitters = f"{base}/splitters.arrow"
+            garbage.append(splitters)
+            _native.choose_splitters([r["url"] for r in samples], plan.output_partitions, splitters)
+            maps = self._stage(
+                plan.map_tasks(f"{base}/shuffle", splitters), "squall.sort (map)", progress
+            )
+            garbage += [r["url"] for r in maps]
+            reduces = plan.reduce_tasks([json.dumps(r) for r in maps], json.dumps(sink))
+            return self._stage(reduces, f"squall.{verb} (merge)", progress)
+        finally:
+            _native.delete(garbage)
+
+    def _stage(self, tasks: list[str], label: str, progress: bool) -> list[dict[str, Any]]:
+        """Runs one stage's tasks; returns their reports in task order."""
         fn = functools.partial(_run_partition, self._udfs)
-        inputs = [json.loads(t)["input"]["url"] for t in tasks]
+        inputs = [json.loads(t)["input"].get("url", "") for t in tasks]
         if any("memory://" in t for t in tasks):
             # memory:// objects live in this process only: run the stage on its threads.
             with ThreadPoolExecutor(self._session.workers) as pool:
                 results = list(pool.map(fn, tasks))
         else:
-            descriptions = [_Described(f"partition {i}: {u}") for i, u in enumerate(inputs)]
-            label = f"squall.{verb}"
+            descriptions = [
+                _Described(f"partition {i}: {u}" if u else f"partition {i}")
+                for i, u in enumerate(inputs)
+            ]
             results = self._session._run_tasks(fn, tasks, descriptions, label, progress).results()
-        return [json.loads(r) | {"input": u} for r, u in zip(results, inputs, strict=True)]
+        return [
+            json.loads(r) | {"input": u or f"partition {i}"}
+            for i, (r, u) in enumerate(zip(results, inputs, strict=True))
+        ]
 
 
 class _Described(str):

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 #: Extra attempts after an infrastructure failure (a worker died or timed out).
 DEFAULT_RETRIES = 2
 
+#: Bytes of input per output partition that a shuffle aims for.
+TARGET_PARTITION_BYTES = 128 << 20
+
 _sessions: weakref.WeakSet[Session] = weakref.WeakSet()
 
 
@@ -54,6 +57,7 @@ class Session:
         workers: Number of worker processes; defaults to the number of CPUs.
         python: Interpreter for the workers; defaults to the caller's.
         startup_timeout: Seconds a worker may take to start.
+        target_partition_bytes: Input bytes per output partition that sorts aim for.
 
     Example:
         >>> with squall.Session(workers=2) as s:
@@ -68,6 +72,7 @@ class Session:
         workers: int | None = None,
         python: str | None = None,
         startup_timeout: float = 60.0,
+        target_partition_bytes: int = TARGET_PARTITION_BYTES,
     ) -> None:
         if backend != "local":
             raise ValueError(f"backend={backend!r} is not available: use backend='local'")
@@ -79,6 +84,7 @@ class Session:
         self._unclaimed: list[Future] = []
         self._closed = False
         self._scratch_dir: str | None = None
+        self.target_partition_bytes = target_partition_bytes
         _sessions.add(self)
 
     @property

@@ -8,6 +8,8 @@ pub mod codec;
 pub mod error;
 pub mod frame;
 pub mod plan;
+pub mod shuffle;
+pub mod sort;
 pub mod spec;
 
 pub use error::{Error, Result};

@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::codec::Format;
+use crate::shuffle::BucketSlice;
+use crate::sort::SortKey;
 use crate::{Error, Result};
 
 /// One input object.
@@ -64,6 +66,19 @@ pub enum Sink {
     Count,
 }
 
+/// A shuffle that ends a stage: rows are moved between partitions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Exchange {
+    /// Sample sort into `partitions` globally ordered partitions.
+    Sort {
+        /// The sort keys.
+        keys: Vec<SortKey>,
+        /// Output partitions (R).
+        partitions: usize,
+    },
+}
+
 /// Where one task writes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Output {
@@ -75,19 +90,62 @@ pub struct Output {
     pub per_attempt: bool,
 }
 
+/// Where a task's rows come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TaskInput {
+    /// One whole object.
+    File(Input),
+    /// One bucket of every map task's shuffle object, merged by `merge` (sorted runs) or
+    /// concatenated.
+    Shuffle {
+        /// (object URL, first byte, length) of each slice.
+        slices: Vec<(String, u64, u64)>,
+        /// Sort keys of the runs to merge.
+        merge: Option<Vec<SortKey>>,
+    },
+}
+
+/// What a task does with its rows after the operators.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TaskOutput {
+    /// Write them to one object.
+    File(Output),
+    /// Write a sample of their sort keys (per attempt) under `url`.
+    Sample {
+        /// Object URL (the attempt is added).
+        url: String,
+        /// Sort keys.
+        keys: Vec<SortKey>,
+        /// Keys to sample.
+        rows: usize,
+    },
+    /// Sort them, cut them at the splitters stored at `splitters`, write one shuffle object
+    /// (per attempt) under `url`.
+    Shuffle {
+        /// Object URL (the attempt is added).
+        url: String,
+        /// Sort keys.
+        keys: Vec<SortKey>,
+        /// URL of the splitters object.
+        splitters: String,
+    },
+}
+
 /// One task of a stage: read one input, apply the operators, write one output.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PartitionTask {
     /// Partition index.
     pub partition: usize,
-    /// The input object.
-    pub input: Input,
+    /// Where its rows come from.
+    pub input: TaskInput,
     /// Columns to read (None: all).
     pub columns: Option<Vec<String>>,
     /// Operators, in order.
     pub ops: Vec<Op>,
     /// Where the result goes (None: nowhere, rows are only counted).
-    pub output: Option<Output>,
+    pub output: Option<TaskOutput>,
 }
 
 /// What a partition task did.
@@ -105,6 +163,9 @@ pub struct PartitionReport {
     pub bytes_written: u64,
     /// The object written, if any.
     pub url: Option<String>,
+    /// The buckets of a shuffle object.
+    #[serde(default)]
+    pub buckets: Option<Vec<BucketSlice>>,
 }
 
 /// A lazy plan: a scan of `inputs` and narrow operators.
@@ -118,12 +179,33 @@ pub struct Plan {
     pub columns: Option<Vec<String>>,
     /// Operators after the scan.
     pub ops: Vec<Op>,
+    /// A shuffle after `ops`, and the operators on its output partitions.
+    pub exchange: Option<(Exchange, Vec<Op>)>,
 }
 
 impl Plan {
     /// A scan of `inputs`.
     pub fn scan(inputs: Vec<Input>, source: String) -> Self {
-        Plan { inputs, source, columns: None, ops: Vec::new() }
+        Plan { inputs, source, columns: None, ops: Vec::new(), exchange: None }
+    }
+
+    /// This plan followed by a shuffle.
+    pub fn then_exchange(&self, exchange: Exchange) -> Result<Plan> {
+        if self.exchange.is_some() {
+            return Err(Error::Plan(
+                "one shuffle (sort) per plan for now: collect() or write the first result and read it back".into(),
+            ));
+        }
+        let Exchange::Sort { keys, partitions } = &exchange;
+        if keys.is_empty() {
+            return Err(Error::Plan("sort() needs at least one key column".into()));
+        }
+        if *partitions == 0 {
+            return Err(Error::Plan("a sort needs at least one output partition".into()));
+        }
+        let mut next = self.clone();
+        next.exchange = Some((exchange, Vec::new()));
+        Ok(next)
     }
 
     /// This plan followed by `op`; a select right after the scan becomes the scan's projection.
@@ -138,48 +220,113 @@ impl Plan {
             }
         }
         let mut next = self.clone();
-        match op {
-            Op::Select { columns } if next.ops.is_empty() => next.columns = Some(columns),
-            op => next.ops.push(op),
+        match (&mut next.exchange, op) {
+            (Some((_, after)), op) => after.push(op),
+            (None, Op::Select { columns }) if next.ops.is_empty() => next.columns = Some(columns),
+            (None, op) => next.ops.push(op),
         }
         Ok(next)
     }
 
     /// Number of Python functions the plan calls.
     pub fn udf_count(&self) -> usize {
-        self.ops.iter().filter(|o| matches!(o, Op::Udf { .. })).count()
+        let after = self.exchange.iter().flat_map(|(_, ops)| ops);
+        self.ops.iter().chain(after).filter(|o| matches!(o, Op::Udf { .. })).count()
     }
 
-    /// The tasks that run the plan into `sink`, one per input.
-    pub fn tasks(&self, sink: &Sink) -> Vec<PartitionTask> {
+    /// Output partitions: the inputs, or the shuffle's partitions.
+    pub fn partitions(&self) -> usize {
+        match &self.exchange {
+            Some((Exchange::Sort { partitions, .. }, _)) => *partitions,
+            None => self.inputs.len(),
+        }
+    }
+
+    fn scan_tasks(&self, output: impl Fn(usize) -> Option<TaskOutput>) -> Vec<PartitionTask> {
+        let input = |i: &Input| TaskInput::File(i.clone());
         self.inputs
             .iter()
             .enumerate()
-            .map(|(partition, input)| PartitionTask {
+            .map(|(partition, i)| PartitionTask {
                 partition,
-                input: input.clone(),
+                input: input(i),
                 columns: self.columns.clone(),
                 ops: self.ops.clone(),
-                output: match sink {
-                    Sink::Collect { prefix } => Some(Output {
-                        format: Format::Ipc,
-                        url: format!("{}/part-{partition:05}.arrow", prefix.trim_end_matches('/')),
-                        per_attempt: true,
-                    }),
-                    Sink::Write { format, dir } => Some(Output {
-                        format: *format,
-                        url: format!("{}/part-{partition:05}.{}", dir.trim_end_matches('/'), format.extension()),
-                        per_attempt: false,
-                    }),
-                    Sink::Count => None,
-                },
+                output: output(partition),
             })
             .collect()
     }
 
+    fn sort_keys(&self) -> Result<&[SortKey]> {
+        match &self.exchange {
+            Some((Exchange::Sort { keys, .. }, _)) => Ok(keys),
+            None => Err(Error::Plan("this plan has no sort".into())),
+        }
+    }
+
+    /// Stage 0 of a sort: each input writes a sample of its keys under `prefix`.
+    pub fn sample_tasks(&self, prefix: &str) -> Result<Vec<PartitionTask>> {
+        let keys = self.sort_keys()?.to_vec();
+        let rows = SAMPLE_ROWS_PER_PARTITION.max(self.partitions() * 4);
+        let prefix = prefix.trim_end_matches('/');
+        Ok(self.scan_tasks(|p| {
+            Some(TaskOutput::Sample { url: format!("{prefix}/sample-{p:05}.arrow"), keys: keys.clone(), rows })
+        }))
+    }
+
+    /// Stage 1 of a sort: each input sorts its rows and cuts them at the splitters stored at
+    /// `splitters`, writing one shuffle object under `prefix` (keys spread over hashed prefixes).
+    pub fn map_tasks(&self, prefix: &str, splitters: &str) -> Result<Vec<PartitionTask>> {
+        let keys = self.sort_keys()?.to_vec();
+        let prefix = prefix.trim_end_matches('/');
+        Ok(self.scan_tasks(|p| {
+            let url = format!("{prefix}/{:02x}/map-{p:05}.arrow", spread(p));
+            Some(TaskOutput::Shuffle { url, keys: keys.clone(), splitters: splitters.to_string() })
+        }))
+    }
+
+    /// Stage 2 of a sort: reducer `r` merges bucket `r` of every map object; `maps` holds each
+    /// map task's (object URL, buckets).
+    pub fn reduce_tasks(&self, maps: &[(String, Vec<BucketSlice>)], sink: &Sink) -> Result<Vec<PartitionTask>> {
+        let keys = self.sort_keys()?.to_vec();
+        let after = self.exchange.as_ref().map(|(_, ops)| ops.clone()).unwrap_or_default();
+        let r = self.partitions();
+        if let Some((url, b)) = maps.iter().find(|(_, b)| b.len() != r) {
+            return Err(Error::Plan(format!("the shuffle object {url} has {} buckets, not {r}", b.len())));
+        }
+        Ok((0..r)
+            .map(|partition| {
+                let slice =
+                    |(url, b): &(String, Vec<BucketSlice>)| (url.clone(), b[partition].offset, b[partition].len);
+                let mut slices: Vec<_> = maps.iter().filter(|(_, b)| b[partition].rows > 0).map(slice).collect();
+                if slices.is_empty() {
+                    // An empty bucket still carries the schema: read one, so the output has it.
+                    slices.extend(maps.first().map(slice));
+                }
+                PartitionTask {
+                    partition,
+                    input: TaskInput::Shuffle { slices, merge: Some(keys.clone()) },
+                    columns: None,
+                    ops: after.clone(),
+                    output: sink_output(sink, partition),
+                }
+            })
+            .collect())
+    }
+
+    /// The tasks that run a plan without a shuffle into `sink`, one per input.
+    pub fn tasks(&self, sink: &Sink) -> Result<Vec<PartitionTask>> {
+        if self.exchange.is_some() {
+            return Err(Error::Plan(
+                "a plan with a sort runs in stages: use sample_tasks, map_tasks, reduce_tasks".into(),
+            ));
+        }
+        Ok(self.scan_tasks(|p| sink_output(sink, p)))
+    }
+
     /// A readable account of how the plan runs into `sink`.
     pub fn explain(&self, sink: &Sink) -> String {
-        let n = self.inputs.len();
+        let m = self.inputs.len();
         let bytes: u64 = self.inputs.iter().map(|i| i.size).sum();
         let formats: Vec<&str> = self.inputs.iter().map(|i| i.format.extension()).collect();
         let format = match formats.first() {
@@ -187,28 +334,22 @@ impl Plan {
             Some(_) => "mixed",
             None => "no",
         };
-        let runs_on = if self.udf_count() > 0 { "worker processes (Python functions)" } else { "worker processes" };
-        let mut out = vec![
-            "squall plan: 1 stage (every operator is narrow: no shuffle)".to_string(),
-            format!("stage 0: {n} task{}, one per input, on {runs_on}", if n == 1 { "" } else { "s" }),
-            format!(
-                "  read    {n} {format} file{} ({}) from {}",
-                if n == 1 { "" } else { "s" },
-                human(bytes),
-                self.source
-            ),
-        ];
+        let runs_on = if self.inputs.iter().any(|i| i.url.starts_with("memory://")) {
+            "the driver's threads (memory:// is visible in this process only)"
+        } else {
+            "worker processes"
+        };
+        let read = format!("  read    {m} {format} file{} ({}) from {}", s(m), human(bytes), self.source);
+        let mut narrow = vec![read];
         if let Some(cols) = &self.columns {
-            out.push(format!("          only columns {}", cols.join(", ")));
+            narrow.push(format!("          only columns {}", cols.join(", ")));
         }
-        for op in &self.ops {
-            out.push(match op {
-                Op::Udf { kind, name, .. } => format!("  then    {kind}({name})  [Python]"),
-                Op::Select { columns } => format!("  then    select({})", columns.join(", ")),
-                Op::Limit { rows } => format!("  then    limit({rows}) per partition"),
-            });
-        }
-        out.push(match sink {
+        narrow.extend(explain_ops(&self.ops));
+        let written = match sink {
+            Sink::Count => 0,
+            _ => self.partitions(),
+        };
+        let write = |n: usize| match sink {
             Sink::Collect { .. } => {
                 format!("  write   {n} Arrow IPC object{} to scratch; the driver reads them back", s(n))
             }
@@ -216,9 +357,85 @@ impl Plan {
                 format!("  write   {n} {} file{} to {dir}, then _manifest.json", format.extension(), s(n))
             }
             Sink::Count => "  count   rows (nothing written)".to_string(),
-        });
-        out.push(format!("requests: {n} GET, {} PUT", if matches!(sink, Sink::Count) { 0 } else { n }));
+        };
+        let mut out = Vec::new();
+        match &self.exchange {
+            None => {
+                out.push("squall plan: 1 stage (every operator is narrow: no shuffle)".to_string());
+                out.push(format!("stage 0: {m} task{}, one per input, on {runs_on}", s(m)));
+                out.extend(narrow);
+                out.push(write(m));
+                out.push(format!("requests: {m} GET, {written} PUT"));
+            }
+            Some((Exchange::Sort { keys, partitions: r }, after)) => {
+                let r = *r;
+                let by: Vec<String> = keys
+                    .iter()
+                    .map(|k| {
+                        let dir = if k.descending { "desc" } else { "asc" };
+                        let nulls = if k.nulls_first { "nulls first" } else { "nulls last" };
+                        format!("{} {dir} {nulls}", k.column)
+                    })
+                    .collect();
+                out.push(format!("squall plan: 3 stages (sort by {} is a shuffle, M={m} R={r})", by.join(", ")));
+                out.push(format!(
+                    "stage 0: {m} sample task{}: the same reads and operators, keep a sample of keys",
+                    s(m)
+                ));
+                out.push(format!("         the driver picks {} splitter{} at the sample's quantiles", r - 1, s(r - 1)));
+                out.push(format!("stage 1: {m} map task{}, on {runs_on}", s(m)));
+                out.extend(narrow);
+                out.push(format!("  sort    each run, cut it into {r} key range{}", s(r)));
+                out.push(format!("  write   {m} shuffle object{} (R buckets back to back, 256 hashed prefixes)", s(m)));
+                out.push(format!("stage 2: {r} reduce task{}", s(r)));
+                out.push(format!("  read    its bucket of every shuffle object: up to {} ranged GETs in all", m * r));
+                out.push(format!("  merge   {m} sorted run{} (k-way)", s(m)));
+                out.extend(explain_ops(after));
+                out.push(write(r));
+                out.push(format!(
+                    "requests: {} GET + {} PUT (samples), {} GET + {m} PUT (map), up to {} GET + {written} PUT (reduce)",
+                    m,
+                    m,
+                    m + m,
+                    m * r
+                ));
+            }
+        }
         out.join("\n")
+    }
+}
+
+fn explain_ops(ops: &[Op]) -> Vec<String> {
+    ops.iter()
+        .map(|op| match op {
+            Op::Udf { kind, name, .. } => format!("  then    {kind}({name})  [Python]"),
+            Op::Select { columns } => format!("  then    select({})", columns.join(", ")),
+            Op::Limit { rows } => format!("  then    limit({rows}) per partition"),
+        })
+        .collect()
+}
+
+/// Keys sampled per input partition for a sort (at least 4 per output partition).
+pub const SAMPLE_ROWS_PER_PARTITION: usize = 1024;
+
+/// Spreads shuffle objects over 256 key prefixes, so no one prefix takes every request.
+fn spread(p: usize) -> u8 {
+    (p as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17) as u8
+}
+
+fn sink_output(sink: &Sink, partition: usize) -> Option<TaskOutput> {
+    match sink {
+        Sink::Collect { prefix } => Some(TaskOutput::File(Output {
+            format: Format::Ipc,
+            url: format!("{}/part-{partition:05}.arrow", prefix.trim_end_matches('/')),
+            per_attempt: true,
+        })),
+        Sink::Write { format, dir } => Some(TaskOutput::File(Output {
+            format: *format,
+            url: format!("{}/part-{partition:05}.{}", dir.trim_end_matches('/'), format.extension()),
+            per_attempt: false,
+        })),
+        Sink::Count => None,
     }
 }
 
@@ -269,10 +486,35 @@ mod tests {
     #[test]
     fn tasks_name_their_outputs_and_explain_counts_them() {
         let sink = Sink::Write { format: Format::Parquet, dir: "file:///out/".into() };
-        let tasks = plan().tasks(&sink);
+        let tasks = plan().tasks(&sink).unwrap();
         assert_eq!(tasks.len(), 3);
-        assert_eq!(tasks[2].output.as_ref().unwrap().url, "file:///out/part-00002.parquet");
+        match &tasks[2].output {
+            Some(TaskOutput::File(o)) => assert_eq!(o.url, "file:///out/part-00002.parquet"),
+            other => panic!("{other:?}"),
+        }
         let text = plan().explain(&sink);
         assert!(text.contains("3 parquet files (4.5 KB)") && text.contains("3 GET, 3 PUT"), "{text}");
+    }
+
+    #[test]
+    fn a_sort_runs_in_three_stages_with_m_by_r_slices() {
+        let key = SortKey { column: "t".into(), descending: false, nulls_first: false };
+        let p = plan().then_exchange(Exchange::Sort { keys: vec![key], partitions: 2 }).unwrap();
+        assert!(p.then_exchange(Exchange::Sort { keys: vec![], partitions: 2 }).is_err());
+        assert!(p.tasks(&Sink::Count).is_err(), "a sort is not one stage");
+        let maps = p.map_tasks("file:///s", "file:///s/splitters.arrow").unwrap();
+        assert_eq!(maps.len(), 3);
+        let slices = vec![BucketSlice { offset: 0, len: 10, rows: 1 }, BucketSlice { offset: 10, len: 5, rows: 0 }];
+        let reports: Vec<_> = (0..3).map(|i| (format!("file:///s/m{i}"), slices.clone())).collect();
+        let reduces = p.reduce_tasks(&reports, &Sink::Count).unwrap();
+        assert_eq!(reduces.len(), 2);
+        match &reduces[1].input {
+            TaskInput::Shuffle { slices, .. } => {
+                assert_eq!(slices.len(), 1, "one empty bucket is read, for the schema")
+            }
+            other => panic!("{other:?}"),
+        }
+        let text = p.explain(&Sink::Count);
+        assert!(text.contains("M=3 R=2") && text.contains("up to 6 ranged GETs"), "{text}");
     }
 }

@@ -4,8 +4,11 @@
 //! for store I/O, so Python functions can be called back in between without crossing threads.
 
 use arrow_array::RecordBatch;
-use squall_core::codec::{decode, encode};
-use squall_core::plan::{Op, PartitionReport, PartitionTask};
+use arrow_schema::SchemaRef;
+use squall_core::codec::{decode, decode_ipc, encode, Decoded};
+use squall_core::plan::{Op, PartitionReport, PartitionTask, TaskInput, TaskOutput};
+use squall_core::shuffle::{decode_rows, encode_buckets, encode_rows};
+use squall_core::sort::{splitters, Sorter};
 use squall_store::{open, Bytes};
 
 use crate::runtime::runtime;
@@ -25,6 +28,12 @@ impl<E> From<crate::Error> for PartitionError<E> {
     }
 }
 
+impl<E> From<squall_core::Error> for PartitionError<E> {
+    fn from(e: squall_core::Error) -> Self {
+        PartitionError::Engine(e.into())
+    }
+}
+
 /// Reads `url` whole.
 pub fn read_object(url: &str) -> crate::Result<Bytes> {
     let (store, key) = open(url)?;
@@ -37,16 +46,81 @@ pub fn write_object(url: &str, data: Bytes) -> crate::Result<()> {
     Ok(runtime()?.block_on(store.put(&key, data))?)
 }
 
+/// Reads `(url, offset, len)` slices concurrently.
+pub fn read_slices(slices: &[(String, u64, u64)]) -> crate::Result<Vec<Bytes>> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let mut reads = tokio::task::JoinSet::new();
+        for (i, (url, offset, len)) in slices.iter().enumerate() {
+            let (store, key) = open(url)?;
+            let range = *offset..offset + len;
+            reads.spawn(async move { (i, store.get_range(&key, range).await) });
+        }
+        let mut out = vec![Bytes::new(); slices.len()];
+        while let Some(done) = reads.join_next().await {
+            let (i, data) = done.map_err(|e| crate::Error::Runtime(std::io::Error::other(e)))?;
+            out[i] = data?;
+        }
+        Ok(out)
+    })
+}
+
+/// Picks `partitions - 1` splitters from the key samples at `samples`; writes them to `out`.
+pub fn choose_splitters(samples: &[String], partitions: usize, out: &str) -> crate::Result<usize> {
+    let mut keys = Vec::new();
+    for url in samples {
+        keys.extend(decode_rows(read_object(url)?, url)?);
+    }
+    let chosen = splitters(keys, partitions);
+    write_object(out, encode_rows(&chosen, out)?)?;
+    Ok(chosen.len())
+}
+
+fn read_input(task: &PartitionTask) -> crate::Result<(Decoded, u64, String)> {
+    match &task.input {
+        TaskInput::File(input) => {
+            let data = read_object(&input.url)?;
+            let n = data.len() as u64;
+            Ok((decode(input.format, data, task.columns.as_deref(), &input.url)?, n, input.url.clone()))
+        }
+        TaskInput::Shuffle { slices, merge } => {
+            let where_ = format!("shuffle partition {}", task.partition);
+            let parts = read_slices(slices)?;
+            let n = parts.iter().map(|p| p.len() as u64).sum();
+            let mut schema: Option<SchemaRef> = None;
+            let mut runs = Vec::new();
+            for (part, (url, _, _)) in parts.into_iter().zip(slices) {
+                let decoded = decode_ipc(part, url)?;
+                let run = arrow_select::concat::concat_batches(&decoded.schema, &decoded.batches).map_err(|e| {
+                    squall_core::Error::Data { url: url.clone(), what: "read".into(), message: e.to_string() }
+                })?;
+                schema.get_or_insert(decoded.schema);
+                runs.push(run);
+            }
+            let Some(schema) = schema else {
+                // No map task sent rows here: nothing to merge, and no schema to give.
+                return Ok((
+                    Decoded { schema: SchemaRef::new(arrow_schema::Schema::empty()), batches: vec![] },
+                    0,
+                    where_,
+                ));
+            };
+            let batches = match merge {
+                Some(keys) => Sorter::new(&schema, keys)?.merge(runs)?,
+                None => runs,
+            };
+            Ok((Decoded { schema, batches }, n, where_))
+        }
+    }
+}
+
 /// Runs `task` (attempt `attempt`); `udf(index, batch)` calls the plan's `index`-th function.
 pub fn run_partition<E>(
     task: &PartitionTask,
     attempt: u32,
     mut udf: impl FnMut(usize, RecordBatch) -> Result<RecordBatch, E>,
 ) -> Result<PartitionReport, PartitionError<E>> {
-    let data = read_object(&task.input.url)?;
-    let bytes_read = data.len() as u64;
-    let decoded =
-        decode(task.input.format, data, task.columns.as_deref(), &task.input.url).map_err(crate::Error::from)?;
+    let (decoded, bytes_read, url) = read_input(task)?;
     let rows_in: u64 = decoded.batches.iter().map(|b| b.num_rows() as u64).sum();
     let mut schema = decoded.schema;
     let mut batches = decoded.batches;
@@ -65,8 +139,7 @@ pub fn run_partition<E>(
             }
             Op::Select { columns } => {
                 let decoded = squall_core::codec::Decoded { schema: schema.clone(), batches };
-                let projected =
-                    squall_core::codec::project(decoded, columns, &task.input.url).map_err(crate::Error::from)?;
+                let projected = squall_core::codec::project(decoded, columns, &url).map_err(crate::Error::from)?;
                 schema = projected.schema;
                 projected.batches
             }
@@ -76,23 +149,50 @@ pub fn run_partition<E>(
             schema = first.schema();
         }
     }
-    check_schemas(&batches, &task.input.url)?;
+    check_schemas(&batches, &url)?;
     let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
     let mut report = PartitionReport { partition: task.partition, rows_in, rows, bytes_read, ..Default::default() };
-    if let Some(output) = &task.output {
-        let url = if output.per_attempt {
-            let ext = output.format.extension();
-            let stem = output.url.strip_suffix(&format!(".{ext}")).unwrap_or(&output.url);
-            format!("{stem}.attempt-{attempt}.{ext}")
-        } else {
-            output.url.clone()
-        };
-        let bytes = encode(output.format, &schema, &batches, &url).map_err(crate::Error::from)?;
-        report.bytes_written = bytes.len() as u64;
-        write_object(&url, bytes)?;
-        report.url = Some(url);
+    let attempt_url = |url: &str| {
+        let (stem, ext) = url.rsplit_once('.').unwrap_or((url, "arrow"));
+        format!("{stem}.attempt-{attempt}.{ext}")
+    };
+    match &task.output {
+        None => {}
+        Some(TaskOutput::File(output)) => {
+            let url = if output.per_attempt { attempt_url(&output.url) } else { output.url.clone() };
+            let bytes = encode(output.format, &schema, &batches, &url)?;
+            report.bytes_written = bytes.len() as u64;
+            write_object(&url, bytes)?;
+            report.url = Some(url);
+        }
+        Some(TaskOutput::Sample { url, keys, rows }) => {
+            let url = attempt_url(url);
+            let sorter = Sorter::new(&schema, keys)?;
+            let all = arrow_select::concat::concat_batches(&schema, &batches).map_err(|e| data_error(&url, e))?;
+            let sample = sorter.sample(&all, *rows, task.partition as u64)?;
+            let bytes = encode_rows(&sample, &url)?;
+            report.bytes_written = bytes.len() as u64;
+            write_object(&url, bytes)?;
+            report.url = Some(url);
+        }
+        Some(TaskOutput::Shuffle { url, keys, splitters }) => {
+            let url = attempt_url(url);
+            let splitters = decode_rows(read_object(splitters)?, splitters)?;
+            let sorter = Sorter::new(&schema, keys)?;
+            let (sorted, rows) = sorter.sort(&schema, &batches)?;
+            let buckets = sorter.cut(&sorted, &rows, &splitters);
+            let (bytes, slices) = encode_buckets(&schema, &buckets, &url)?;
+            report.bytes_written = bytes.len() as u64;
+            write_object(&url, bytes.into())?;
+            report.url = Some(url);
+            report.buckets = Some(slices);
+        }
     }
     Ok(report)
+}
+
+fn data_error(url: &str, e: arrow_schema::ArrowError) -> crate::Error {
+    squall_core::Error::Data { url: url.to_string(), what: "process".into(), message: e.to_string() }.into()
 }
 
 fn limit(batches: Vec<RecordBatch>, rows: usize) -> Vec<RecordBatch> {

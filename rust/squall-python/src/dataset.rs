@@ -3,7 +3,8 @@
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use squall_core::codec::{decode_ipc, encode, Format};
-use squall_core::plan::{Input, Op, PartitionTask, Plan as CorePlan, Sink};
+use squall_core::plan::{Exchange, Input, Op, PartitionReport, PartitionTask, Plan as CorePlan, Sink};
+use squall_core::sort::SortKey;
 use squall_exec::partition::{read_object, run_partition, write_object, PartitionError};
 use squall_exec::runtime::runtime;
 
@@ -46,6 +47,52 @@ impl Plan {
         self.then(py, Op::Select { columns })
     }
 
+    /// This plan followed by a sample sort into `partitions` partitions; `keys` are
+    /// (column, descending, nulls_first).
+    fn then_sort(&self, py: Python<'_>, keys: Vec<(String, bool, bool)>, partitions: usize) -> PyResult<Plan> {
+        let keys =
+            keys.into_iter().map(|(column, descending, nulls_first)| SortKey { column, descending, nulls_first });
+        let exchange = Exchange::Sort { keys: keys.collect(), partitions };
+        let inner = self.inner.then_exchange(exchange).map_err(|e| exec_error(py, e.into()))?;
+        Ok(Plan { inner })
+    }
+
+    /// Whether the plan has a sort (and so runs in three stages).
+    #[getter]
+    fn has_sort(&self) -> bool {
+        self.inner.exchange.is_some()
+    }
+
+    /// Partitions of the result.
+    #[getter]
+    fn output_partitions(&self) -> usize {
+        self.inner.partitions()
+    }
+
+    /// Stage 0 of a sort (JSON tasks): samples of the keys, written under `prefix`.
+    fn sample_tasks(&self, py: Python<'_>, prefix: &str) -> PyResult<Vec<String>> {
+        let tasks = self.inner.sample_tasks(prefix).map_err(|e| exec_error(py, e.into()))?;
+        to_json(py, &tasks)
+    }
+
+    /// Stage 1 of a sort (JSON tasks): sorted runs cut at the splitters at `splitters`.
+    fn map_tasks(&self, py: Python<'_>, prefix: &str, splitters: &str) -> PyResult<Vec<String>> {
+        let tasks = self.inner.map_tasks(prefix, splitters).map_err(|e| exec_error(py, e.into()))?;
+        to_json(py, &tasks)
+    }
+
+    /// Stage 2 of a sort (JSON tasks) from the map tasks' reports (JSON), into `sink` (JSON).
+    fn reduce_tasks(&self, py: Python<'_>, map_reports: Vec<String>, sink: &str) -> PyResult<Vec<String>> {
+        let sink: Sink = serde_json::from_str(sink).map_err(|e| json_error(py, "sink", e))?;
+        let mut maps = Vec::with_capacity(map_reports.len());
+        for r in &map_reports {
+            let report: PartitionReport = serde_json::from_str(r).map_err(|e| json_error(py, "report", e))?;
+            maps.push((report.url.unwrap_or_default(), report.buckets.unwrap_or_default()));
+        }
+        let tasks = self.inner.reduce_tasks(&maps, &sink).map_err(|e| exec_error(py, e.into()))?;
+        to_json(py, &tasks)
+    }
+
     /// This plan followed by a per-partition row limit.
     fn then_limit(&self, py: Python<'_>, rows: usize) -> PyResult<Plan> {
         self.then(py, Op::Limit { rows })
@@ -79,11 +126,8 @@ impl Plan {
     /// Partition tasks (JSON) that run the plan into `sink` (JSON).
     fn tasks(&self, py: Python<'_>, sink: &str) -> PyResult<Vec<String>> {
         let sink: Sink = serde_json::from_str(sink).map_err(|e| json_error(py, "sink", e))?;
-        self.inner
-            .tasks(&sink)
-            .iter()
-            .map(|t| serde_json::to_string(t).map_err(|e| json_error(py, "task", e)))
-            .collect()
+        let tasks = self.inner.tasks(&sink).map_err(|e| exec_error(py, e.into()))?;
+        to_json(py, &tasks)
     }
 
     /// How the plan runs into `sink` (JSON), as text.
@@ -91,6 +135,10 @@ impl Plan {
         let sink: Sink = serde_json::from_str(sink).map_err(|e| json_error(py, "sink", e))?;
         Ok(self.inner.explain(&sink))
     }
+}
+
+fn to_json(py: Python<'_>, tasks: &[PartitionTask]) -> PyResult<Vec<String>> {
+    tasks.iter().map(|t| serde_json::to_string(t).map_err(|e| json_error(py, "task", e))).collect()
 }
 
 impl Plan {
@@ -121,6 +169,13 @@ pub fn execute_partition(py: Python<'_>, task: &str, attempt: u32, udfs: Vec<Py<
         Err(PartitionError::Udf(e)) => Err(e),
         Err(PartitionError::Engine(e)) => Err(exec_error(py, e)),
     }
+}
+
+/// Picks `partitions - 1` splitters from the key samples at `samples`, writes them to `out`;
+/// returns how many.
+#[pyfunction]
+pub fn choose_splitters(py: Python<'_>, samples: Vec<String>, partitions: usize, out: String) -> PyResult<usize> {
+    py.detach(|| squall_exec::partition::choose_splitters(&samples, partitions, &out)).map_err(|e| exec_error(py, e))
 }
 
 /// Objects that `url` names (a file, a prefix or a glob), as (url, size), sorted.

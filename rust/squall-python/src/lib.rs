@@ -19,6 +19,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<arrow::ArrowStream>()?;
     m.add_function(wrap_pyfunction!(dataset::execute_partition, m)?)?;
     m.add_function(wrap_pyfunction!(dataset::resolve, m)?)?;
+    m.add_function(wrap_pyfunction!(dataset::choose_splitters, m)?)?;
     m.add_function(wrap_pyfunction!(dataset::read_ipc, m)?)?;
     m.add_function(wrap_pyfunction!(dataset::write_table, m)?)?;
     m.add_function(wrap_pyfunction!(dataset::write_bytes, m)?)?;
