@@ -6,7 +6,7 @@ embedded default runs local worker processes, with the same code that will run o
 """
 
 from ._native import __version__
-from .dataset import Dataset
+from .dataset import Dataset, GroupedDataset
 from .errors import (
     CancelledError,
     DataError,
@@ -56,6 +56,7 @@ __all__ = [
     "Executor",
     "Future",
     "FutureList",
+    "GroupedDataset",
     "PlanError",
     "Session",
     "SquallError",

@@ -123,9 +123,13 @@ class Plan:
         """This plan followed by a column selection."""
     def then_sort(self, keys: list[tuple[str, bool, bool]], partitions: int) -> Plan:
         """This plan followed by a sample sort; keys are (column, descending, nulls_first)."""
+    def then_groupby(
+        self, keys: list[str], aggs: list[tuple[str, str | None, str]], partitions: int
+    ) -> Plan:
+        """This plan followed by a group-by; aggs are (name, column or None, function)."""
     @property
-    def has_sort(self) -> bool:
-        """Whether the plan has a sort (and so runs in three stages)."""
+    def shuffle(self) -> str | None:
+        """The plan's shuffle: "sort", "groupby", or None."""
     @property
     def output_partitions(self) -> int:
         """Partitions of the result."""

@@ -110,13 +110,30 @@ class Dataset:
         desc = [descending] * len(cols) if isinstance(descending, bool) else list(descending)
         if len(desc) != len(cols):
             raise ValueError(f"descending has {len(desc)} flags for {len(cols)} sort columns")
-        if num_partitions is not None and num_partitions < 1:
-            raise ValueError(f"num_partitions={num_partitions}: use 1 or more")
+        keys = [(c, d, not nulls_last) for c, d in zip(cols, desc, strict=True)]
+        plan = self._plan.then_sort(keys, self._partitions(num_partitions))
+        return Dataset(self._session, plan, self._udfs)
+
+    def groupby(
+        self, by: str | Sequence[str], *, num_partitions: int | None = None
+    ) -> GroupedDataset:
+        """Groups rows by the key column(s) ``by``; follow with :meth:`GroupedDataset.agg`.
+
+        Keys may be of any type (integers, floats, strings, binary, booleans, dates,
+        timestamps), several columns at once; null is a key of its own.
+        """
+        keys = [by] if isinstance(by, str) else list(by)
+        return GroupedDataset(self, keys, num_partitions)
+
+    def _partitions(self, asked: int | None) -> int:
+        """Output partitions of a shuffle: asked, or from the input size and file count."""
+        if asked is not None:
+            if asked < 1:
+                raise ValueError(f"num_partitions={asked}: use 1 or more")
+            return asked
         target = self._session.target_partition_bytes
         by_size = -(-self._plan.input_bytes // target) if target else 1
-        r = num_partitions or max(1, self._plan.num_partitions, by_size)
-        keys = [(c, d, not nulls_last) for c, d in zip(cols, desc, strict=True)]
-        return Dataset(self._session, self._plan.then_sort(keys, r), self._udfs)
+        return max(1, self._plan.num_partitions, by_size)
 
     def _with_udf(self, udf: MapBatches | Filter, kind: str) -> Dataset:
         plan = self._plan.then_udf(len(self._udfs), kind, udf.name)
@@ -151,7 +168,7 @@ class Dataset:
         rows = 0
         done = 0
         plan = self._plan.then_limit(n)
-        if plan.has_sort:  # the first rows come from every input: run it all
+        if plan.shuffle:  # the first rows come from every input: run it all
             return self._collect(plan, "head", progress=False).slice(0, n)
         while rows < n and done < self._plan.num_partitions:
             take = min(max(1, done), self._plan.num_partitions - done)  # 1, 1, 2, 4, ... partitions
@@ -209,24 +226,26 @@ class Dataset:
     def _run(
         self, plan: _native.Plan, sink: dict[str, Any], verb: str, progress: bool = True
     ) -> list[dict[str, Any]]:
-        if not plan.has_sort:
+        kind = plan.shuffle
+        if kind is None:
             return self._stage(plan.tasks(json.dumps(sink)), f"squall.{verb}", progress)
-        base = f"{self._session._scratch()}/sort-{uuid.uuid4().hex}"
+        base = f"{self._session._scratch()}/{kind}-{uuid.uuid4().hex}"
         garbage: list[str] = []
+        splitters = ""
         try:
-            samples = self._stage(
-                plan.sample_tasks(f"{base}/samples"), "squall.sort (sample)", progress
-            )
-            garbage += [r["url"] for r in samples]
-            splitters = f"{base}/splitters.arrow"
-            garbage.append(splitters)
-            _native.choose_splitters([r["url"] for r in samples], plan.output_partitions, splitters)
-            maps = self._stage(
-                plan.map_tasks(f"{base}/shuffle", splitters), "squall.sort (map)", progress
-            )
+            if kind == "sort":
+                sampling = plan.sample_tasks(f"{base}/samples")
+                samples = self._stage(sampling, "squall.sort (sample)", progress)
+                garbage += [r["url"] for r in samples]
+                splitters = f"{base}/splitters.arrow"
+                garbage.append(splitters)
+                urls = [r["url"] for r in samples]
+                _native.choose_splitters(urls, plan.output_partitions, splitters)
+            map_tasks = plan.map_tasks(f"{base}/shuffle", splitters)
+            maps = self._stage(map_tasks, f"squall.{kind} (map)", progress)
             garbage += [r["url"] for r in maps]
             reduces = plan.reduce_tasks([json.dumps(r) for r in maps], json.dumps(sink))
-            return self._stage(reduces, f"squall.{verb} (merge)", progress)
+            return self._stage(reduces, f"squall.{verb} (reduce)", progress)
         finally:
             _native.delete(garbage)
 
@@ -248,6 +267,43 @@ class Dataset:
             json.loads(r) | {"input": u or f"partition {i}"}
             for i, (r, u) in enumerate(zip(results, inputs, strict=True))
         ]
+
+
+class GroupedDataset:
+    """Rows grouped by key columns, waiting for :meth:`agg` (from :meth:`Dataset.groupby`)."""
+
+    def __init__(self, dataset: Dataset, keys: list[str], num_partitions: int | None) -> None:
+        if not keys:
+            raise ValueError("groupby() needs at least one key column")
+        self._dataset = dataset
+        self._keys = keys
+        self._num_partitions = num_partitions
+
+    def agg(self, **aggregates: tuple[str | None, str]) -> Dataset:
+        """One row per group: the keys, then each ``name=(column, function)``.
+
+        Functions: ``count`` (non-null values; with column None, rows), ``sum``, ``mean``,
+        ``min``, ``max``, ``std``, ``var`` (sample, ddof=1), ``first``, ``last`` (first/last
+        non-null value in input order). Nulls are skipped, as in polars and pandas.
+
+        Example:
+            >>> ds.groupby("station").agg(n=("temp", "count"), mean=("temp", "mean"))
+        """
+        if not aggregates:
+            raise ValueError("agg() needs at least one name=(column, function)")
+        specs = []
+        for name, spec in aggregates.items():
+            if not (isinstance(spec, tuple) and len(spec) == 2):
+                raise TypeError(f"{name}={spec!r}: give each aggregate as (column, function)")
+            column, func = spec
+            specs.append((name, None if column in (None, "*") else column, func))
+        ds = self._dataset
+        r = ds._partitions(self._num_partitions)
+        return Dataset(ds._session, ds._plan.then_groupby(self._keys, specs, r), ds._udfs)
+
+    def count(self) -> Dataset:
+        """One row per group: the keys and ``count``, the number of rows."""
+        return self.agg(count=(None, "count"))
 
 
 class _Described(str):

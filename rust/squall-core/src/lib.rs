@@ -7,6 +7,7 @@
 pub mod codec;
 pub mod error;
 pub mod frame;
+pub mod groupby;
 pub mod plan;
 pub mod shuffle;
 pub mod sort;

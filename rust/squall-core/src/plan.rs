@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::codec::Format;
+use crate::groupby::GroupBy;
 use crate::shuffle::BucketSlice;
 use crate::sort::SortKey;
 use crate::{Error, Result};
@@ -77,6 +78,29 @@ pub enum Exchange {
         /// Output partitions (R).
         partitions: usize,
     },
+    /// Hash aggregation: partial states per input, merged per key in `partitions` partitions.
+    GroupBy {
+        /// Keys and aggregates.
+        group: GroupBy,
+        /// Output partitions (R).
+        partitions: usize,
+    },
+}
+
+/// How a reducer combines the slices it reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Combine {
+    /// k-way merge of runs sorted by these keys.
+    Merge {
+        /// Sort keys.
+        keys: Vec<SortKey>,
+    },
+    /// Merge partial aggregation states and finish them.
+    Aggregate {
+        /// Keys and aggregates.
+        group: GroupBy,
+    },
 }
 
 /// Where one task writes.
@@ -96,13 +120,12 @@ pub struct Output {
 pub enum TaskInput {
     /// One whole object.
     File(Input),
-    /// One bucket of every map task's shuffle object, merged by `merge` (sorted runs) or
-    /// concatenated.
+    /// One bucket of every map task's shuffle object, combined.
     Shuffle {
         /// (object URL, first byte, length) of each slice.
         slices: Vec<(String, u64, u64)>,
-        /// Sort keys of the runs to merge.
-        merge: Option<Vec<SortKey>>,
+        /// How the slices become one partition.
+        combine: Combine,
     },
 }
 
@@ -120,6 +143,16 @@ pub enum TaskOutput {
         keys: Vec<SortKey>,
         /// Keys to sample.
         rows: usize,
+    },
+    /// Aggregate them partially, hash-partition the states into `partitions` buckets, write
+    /// one shuffle object (per attempt) under `url`.
+    Partial {
+        /// Object URL (the attempt is added).
+        url: String,
+        /// Keys and aggregates.
+        group: GroupBy,
+        /// Buckets (R).
+        partitions: usize,
     },
     /// Sort them, cut them at the splitters stored at `splitters`, write one shuffle object
     /// (per attempt) under `url`.
@@ -196,12 +229,15 @@ impl Plan {
                 "one shuffle (sort) per plan for now: collect() or write the first result and read it back".into(),
             ));
         }
-        let Exchange::Sort { keys, partitions } = &exchange;
-        if keys.is_empty() {
-            return Err(Error::Plan("sort() needs at least one key column".into()));
+        let (empty, partitions) = match &exchange {
+            Exchange::Sort { keys, partitions } => (keys.is_empty(), *partitions),
+            Exchange::GroupBy { group, partitions } => (group.keys.is_empty() || group.aggs.is_empty(), *partitions),
+        };
+        if empty {
+            return Err(Error::Plan("sort() and groupby().agg() need at least one key (and aggregate)".into()));
         }
-        if *partitions == 0 {
-            return Err(Error::Plan("a sort needs at least one output partition".into()));
+        if partitions == 0 {
+            return Err(Error::Plan("a shuffle needs at least one output partition".into()));
         }
         let mut next = self.clone();
         next.exchange = Some((exchange, Vec::new()));
@@ -237,7 +273,7 @@ impl Plan {
     /// Output partitions: the inputs, or the shuffle's partitions.
     pub fn partitions(&self) -> usize {
         match &self.exchange {
-            Some((Exchange::Sort { partitions, .. }, _)) => *partitions,
+            Some((Exchange::Sort { partitions, .. } | Exchange::GroupBy { partitions, .. }, _)) => *partitions,
             None => self.inputs.len(),
         }
     }
@@ -260,7 +296,7 @@ impl Plan {
     fn sort_keys(&self) -> Result<&[SortKey]> {
         match &self.exchange {
             Some((Exchange::Sort { keys, .. }, _)) => Ok(keys),
-            None => Err(Error::Plan("this plan has no sort".into())),
+            _ => Err(Error::Plan("this plan has no sort".into())),
         }
     }
 
@@ -277,18 +313,27 @@ impl Plan {
     /// Stage 1 of a sort: each input sorts its rows and cuts them at the splitters stored at
     /// `splitters`, writing one shuffle object under `prefix` (keys spread over hashed prefixes).
     pub fn map_tasks(&self, prefix: &str, splitters: &str) -> Result<Vec<PartitionTask>> {
-        let keys = self.sort_keys()?.to_vec();
         let prefix = prefix.trim_end_matches('/');
-        Ok(self.scan_tasks(|p| {
-            let url = format!("{prefix}/{:02x}/map-{p:05}.arrow", spread(p));
-            Some(TaskOutput::Shuffle { url, keys: keys.clone(), splitters: splitters.to_string() })
-        }))
+        let url = |p: usize| format!("{prefix}/{:02x}/map-{p:05}.arrow", spread(p));
+        match &self.exchange {
+            Some((Exchange::Sort { keys, .. }, _)) => Ok(self.scan_tasks(|p| {
+                Some(TaskOutput::Shuffle { url: url(p), keys: keys.clone(), splitters: splitters.to_string() })
+            })),
+            Some((Exchange::GroupBy { group, partitions }, _)) => Ok(self.scan_tasks(|p| {
+                Some(TaskOutput::Partial { url: url(p), group: group.clone(), partitions: *partitions })
+            })),
+            None => Err(Error::Plan("this plan has no shuffle".into())),
+        }
     }
 
     /// Stage 2 of a sort: reducer `r` merges bucket `r` of every map object; `maps` holds each
     /// map task's (object URL, buckets).
     pub fn reduce_tasks(&self, maps: &[(String, Vec<BucketSlice>)], sink: &Sink) -> Result<Vec<PartitionTask>> {
-        let keys = self.sort_keys()?.to_vec();
+        let combine = match &self.exchange {
+            Some((Exchange::Sort { keys, .. }, _)) => Combine::Merge { keys: keys.clone() },
+            Some((Exchange::GroupBy { group, .. }, _)) => Combine::Aggregate { group: group.clone() },
+            None => return Err(Error::Plan("this plan has no shuffle".into())),
+        };
         let after = self.exchange.as_ref().map(|(_, ops)| ops.clone()).unwrap_or_default();
         let r = self.partitions();
         if let Some((url, b)) = maps.iter().find(|(_, b)| b.len() != r) {
@@ -305,7 +350,7 @@ impl Plan {
                 }
                 PartitionTask {
                     partition,
-                    input: TaskInput::Shuffle { slices, merge: Some(keys.clone()) },
+                    input: TaskInput::Shuffle { slices, combine: combine.clone() },
                     columns: None,
                     ops: after.clone(),
                     output: sink_output(sink, partition),
@@ -366,6 +411,28 @@ impl Plan {
                 out.extend(narrow);
                 out.push(write(m));
                 out.push(format!("requests: {m} GET, {written} PUT"));
+            }
+            Some((Exchange::GroupBy { group, partitions: r }, after)) => {
+                let r = *r;
+                let aggs: Vec<String> = group
+                    .aggs
+                    .iter()
+                    .map(|a| format!("{}={:?}({})", a.name, a.func, a.column.as_deref().unwrap_or("*")).to_lowercase())
+                    .collect();
+                out.push(format!(
+                    "squall plan: 2 stages (group by {} is a shuffle, M={m} R={r})",
+                    group.keys.join(", ")
+                ));
+                out.push(format!("stage 0: {m} map task{}, on {runs_on}", s(m)));
+                out.extend(narrow);
+                out.push(format!("  aggregate partially: {}", aggs.join(", ")));
+                out.push(format!("  write   {m} shuffle object{} (states hashed into {r} buckets)", s(m)));
+                out.push(format!("stage 1: {r} reduce task{}", s(r)));
+                out.push(format!("  read    its bucket of every shuffle object: up to {} ranged GETs in all", m * r));
+                out.push("  merge   partial states per key, then finish".to_string());
+                out.extend(explain_ops(after));
+                out.push(write(r));
+                out.push(format!("requests: {m} GET + {m} PUT (map), up to {} GET + {written} PUT (reduce)", m * r));
             }
             Some((Exchange::Sort { keys, partitions: r }, after)) => {
                 let r = *r;

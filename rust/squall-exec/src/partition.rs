@@ -6,7 +6,8 @@
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use squall_core::codec::{decode, decode_ipc, encode, Decoded};
-use squall_core::plan::{Op, PartitionReport, PartitionTask, TaskInput, TaskOutput};
+use squall_core::groupby::hash_buckets;
+use squall_core::plan::{Combine, Op, PartitionReport, PartitionTask, TaskInput, TaskOutput};
 use squall_core::shuffle::{decode_rows, encode_buckets, encode_rows};
 use squall_core::sort::{splitters, Sorter};
 use squall_store::{open, Bytes};
@@ -83,7 +84,7 @@ fn read_input(task: &PartitionTask) -> crate::Result<(Decoded, u64, String)> {
             let n = data.len() as u64;
             Ok((decode(input.format, data, task.columns.as_deref(), &input.url)?, n, input.url.clone()))
         }
-        TaskInput::Shuffle { slices, merge } => {
+        TaskInput::Shuffle { slices, combine } => {
             let where_ = format!("shuffle partition {}", task.partition);
             let parts = read_slices(slices)?;
             let n = parts.iter().map(|p| p.len() as u64).sum();
@@ -105,9 +106,14 @@ fn read_input(task: &PartitionTask) -> crate::Result<(Decoded, u64, String)> {
                     where_,
                 ));
             };
-            let batches = match merge {
-                Some(keys) => Sorter::new(&schema, keys)?.merge(runs)?,
-                None => runs,
+            let (schema, batches) = match combine {
+                Combine::Merge { keys } => (schema.clone(), Sorter::new(&schema, keys)?.merge(runs)?),
+                Combine::Aggregate { group } => {
+                    let states =
+                        arrow_select::concat::concat_batches(&schema, &runs).map_err(|e| data_error(&where_, e))?;
+                    let done = group.finish(&group.merge(&states)?)?;
+                    (done.schema(), vec![done])
+                }
             };
             Ok((Decoded { schema, batches }, n, where_))
         }
@@ -174,6 +180,17 @@ pub fn run_partition<E>(
             report.bytes_written = bytes.len() as u64;
             write_object(&url, bytes)?;
             report.url = Some(url);
+        }
+        Some(TaskOutput::Partial { url, group, partitions }) => {
+            let url = attempt_url(url);
+            let all = arrow_select::concat::concat_batches(&schema, &batches).map_err(|e| data_error(&url, e))?;
+            let states = group.partial(&all, task.partition as u64)?;
+            let buckets = hash_buckets(&states, &group.keys, *partitions)?;
+            let (bytes, slices) = encode_buckets(&states.schema(), &buckets, &url)?;
+            report.bytes_written = bytes.len() as u64;
+            write_object(&url, bytes.into())?;
+            report.url = Some(url);
+            report.buckets = Some(slices);
         }
         Some(TaskOutput::Shuffle { url, keys, splitters }) => {
             let url = attempt_url(url);

@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use squall_core::codec::{decode_ipc, encode, Format};
+use squall_core::groupby::{Agg, AggFunc, GroupBy};
 use squall_core::plan::{Exchange, Input, Op, PartitionReport, PartitionTask, Plan as CorePlan, Sink};
 use squall_core::sort::SortKey;
 use squall_exec::partition::{read_object, run_partition, write_object, PartitionError};
@@ -57,10 +58,38 @@ impl Plan {
         Ok(Plan { inner })
     }
 
-    /// Whether the plan has a sort (and so runs in three stages).
+    /// This plan followed by a group-by; `aggs` are (name, column or None, function).
+    fn then_groupby(
+        &self,
+        py: Python<'_>,
+        keys: Vec<String>,
+        aggs: Vec<(String, Option<String>, String)>,
+        partitions: usize,
+    ) -> PyResult<Plan> {
+        let aggs = aggs
+            .into_iter()
+            .map(|(name, column, func)| {
+                let func: AggFunc = serde_json::from_value(serde_json::Value::String(func.clone())).map_err(|_| {
+                    pyo3::exceptions::PyValueError::new_err(format!(
+                        "{name}=({column:?}, {func:?}): the aggregations are count, sum, mean, min, max, std, var, first, last"
+                    ))
+                })?;
+                Ok(Agg { name, column, func })
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let exchange = Exchange::GroupBy { group: GroupBy { keys, aggs }, partitions };
+        let inner = self.inner.then_exchange(exchange).map_err(|e| exec_error(py, e.into()))?;
+        Ok(Plan { inner })
+    }
+
+    /// The plan's shuffle: "sort", "groupby", or None.
     #[getter]
-    fn has_sort(&self) -> bool {
-        self.inner.exchange.is_some()
+    fn shuffle(&self) -> Option<&'static str> {
+        match &self.inner.exchange {
+            Some((Exchange::Sort { .. }, _)) => Some("sort"),
+            Some((Exchange::GroupBy { .. }, _)) => Some("groupby"),
+            None => None,
+        }
     }
 
     /// Partitions of the result.

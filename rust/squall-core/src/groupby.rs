@@ -1,0 +1,443 @@
+//! Hash aggregation on row-encoded keys, in two phases that share one kernel.
+//!
+//! Every aggregate has a *state* (e.g. mean: sum and count). A map task lifts each row into a
+//! state and merges states per group (partial aggregation); a reducer merges the partial states
+//! of its groups and finishes them into the answer. Nulls are skipped, as in polars and pandas:
+//! `count` counts non-null values, `sum` of nothing is 0, `mean`/`min`/`std` of nothing is null.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type, UInt64Type};
+use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, UInt32Array, UInt64Array};
+use arrow_cast::cast;
+use arrow_row::{RowConverter, Rows, SortField};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, SortOptions};
+use arrow_select::take::{take, take_record_batch};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// An aggregate function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AggFunc {
+    /// Non-null values (or rows, without a column).
+    Count,
+    /// Sum of values (0 when none).
+    Sum,
+    /// Arithmetic mean.
+    Mean,
+    /// Smallest value.
+    Min,
+    /// Largest value.
+    Max,
+    /// Sample standard deviation (ddof = 1).
+    Std,
+    /// Sample variance (ddof = 1).
+    Var,
+    /// First non-null value in input order.
+    First,
+    /// Last non-null value in input order.
+    Last,
+}
+
+/// One named aggregate: `name = func(column)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agg {
+    /// Output column name.
+    pub name: String,
+    /// Input column; None counts rows.
+    pub column: Option<String>,
+    /// The function.
+    pub func: AggFunc,
+}
+
+/// A group-by: key columns and aggregates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupBy {
+    /// Key columns.
+    pub keys: Vec<String>,
+    /// Aggregates.
+    pub aggs: Vec<Agg>,
+}
+
+fn plan_err(e: arrow_schema::ArrowError) -> Error {
+    Error::Plan(format!("group by: {e}"))
+}
+
+fn column(batch: &RecordBatch, name: &str) -> Result<ArrayRef> {
+    batch.column_by_name(name).cloned().ok_or_else(|| {
+        let names: Vec<&str> = batch.schema_ref().fields().iter().map(|f| f.name().as_str()).collect();
+        Error::Plan(format!("no column named {name:?} to group or aggregate; the columns are {names:?}"))
+    })
+}
+
+/// Groups of a batch: each row's group, and each group's first row.
+struct Groups {
+    of_row: Vec<u32>,
+    first: Vec<u32>,
+    rows: Rows,
+}
+
+fn group(keys: &[ArrayRef]) -> Result<Groups> {
+    let fields = keys.iter().map(|k| SortField::new(k.data_type().clone())).collect();
+    let rows = RowConverter::new(fields).and_then(|c| c.convert_columns(keys)).map_err(plan_err)?;
+    let mut ids: HashMap<&[u8], u32, foldhash::fast::FixedState> = HashMap::default();
+    let mut of_row = Vec::with_capacity(rows.num_rows());
+    let mut first = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        let next = first.len() as u32;
+        let id = *ids.entry(row.data()).or_insert(next);
+        if id == next {
+            first.push(i as u32);
+        }
+        of_row.push(id);
+    }
+    drop(ids);
+    Ok(Groups { of_row, first, rows })
+}
+
+/// Output buckets for rows by the hash of their key rows.
+pub fn hash_buckets(batch: &RecordBatch, keys: &[String], buckets: usize) -> Result<Vec<RecordBatch>> {
+    let cols = keys.iter().map(|k| column(batch, k)).collect::<Result<Vec<_>>>()?;
+    let fields = cols.iter().map(|k| SortField::new(k.data_type().clone())).collect();
+    let rows = RowConverter::new(fields).and_then(|c| c.convert_columns(&cols)).map_err(plan_err)?;
+    let hasher = foldhash::fast::FixedState::with_seed(0x5eed);
+    let mut picks = vec![Vec::new(); buckets];
+    for (i, row) in rows.iter().enumerate() {
+        picks[(hasher.hash_one(row.data()) % buckets as u64) as usize].push(i as u32);
+    }
+    picks.into_iter().map(|p| take_record_batch(batch, &UInt32Array::from(p)).map_err(plan_err)).collect()
+}
+
+fn state_fields(agg: &Agg, value: Option<&DataType>) -> Result<Vec<Field>> {
+    let f = |suffix: &str, t: DataType| Field::new(format!("{}__{suffix}", agg.name), t, true);
+    let numeric = |t: Option<&DataType>| -> Result<DataType> {
+        match t {
+            Some(t) if t.is_integer() => Ok(DataType::Int64),
+            Some(t) if t.is_floating() || matches!(t, DataType::Decimal128(..)) => Ok(DataType::Float64),
+            Some(t) => Err(Error::Plan(format!("{} of {:?} needs numbers, not {t}", agg_name(agg.func), agg.column))),
+            None => Err(Error::Plan(format!("{} needs a column", agg_name(agg.func)))),
+        }
+    };
+    Ok(match agg.func {
+        AggFunc::Count => vec![f("n", DataType::UInt64)],
+        AggFunc::Sum => vec![f("sum", numeric(value)?)],
+        AggFunc::Mean => {
+            numeric(value)?;
+            vec![f("sum", DataType::Float64), f("n", DataType::UInt64)]
+        }
+        AggFunc::Std | AggFunc::Var => {
+            numeric(value)?;
+            vec![f("n", DataType::UInt64), f("mean", DataType::Float64), f("m2", DataType::Float64)]
+        }
+        AggFunc::Min | AggFunc::Max => {
+            let t = value.ok_or_else(|| Error::Plan(format!("{} needs a column", agg_name(agg.func))))?;
+            vec![f("v", t.clone())]
+        }
+        AggFunc::First | AggFunc::Last => {
+            let t = value.ok_or_else(|| Error::Plan(format!("{} needs a column", agg_name(agg.func))))?;
+            vec![f("v", t.clone()), f("ord", DataType::UInt64)]
+        }
+    })
+}
+
+fn agg_name(f: AggFunc) -> &'static str {
+    match f {
+        AggFunc::Count => "count",
+        AggFunc::Sum => "sum",
+        AggFunc::Mean => "mean",
+        AggFunc::Min => "min",
+        AggFunc::Max => "max",
+        AggFunc::Std => "std",
+        AggFunc::Var => "var",
+        AggFunc::First => "first",
+        AggFunc::Last => "last",
+    }
+}
+
+impl GroupBy {
+    /// Partial aggregation of one input partition: key columns, then each aggregate's state.
+    /// `partition` orders `first`/`last` across partitions.
+    pub fn partial(&self, batch: &RecordBatch, partition: u64) -> Result<RecordBatch> {
+        let n = batch.num_rows();
+        let mut lifted: Vec<ArrayRef> = self.keys.iter().map(|k| column(batch, k)).collect::<Result<_>>()?;
+        let mut fields: Vec<Field> =
+            lifted.iter().zip(&self.keys).map(|(a, k)| Field::new(k, a.data_type().clone(), true)).collect();
+        for agg in &self.aggs {
+            let value = agg.column.as_deref().map(|c| column(batch, c)).transpose()?;
+            let valid = |i: usize| value.as_ref().is_none_or(|v| v.is_valid(i));
+            let as_f64 = || -> Result<Float64Array> {
+                let v = value.as_ref().expect("checked by state_fields");
+                Ok(cast(v, &DataType::Float64).map_err(plan_err)?.as_primitive::<Float64Type>().clone())
+            };
+            fields.extend(state_fields(agg, value.as_ref().map(|v| v.data_type()))?);
+            let ones: ArrayRef = Arc::new(UInt64Array::from_iter_values((0..n).map(|i| valid(i) as u64)));
+            match agg.func {
+                AggFunc::Count => lifted.push(ones),
+                AggFunc::Sum => {
+                    let v = value.as_ref().expect("checked");
+                    let t = if v.data_type().is_integer() { DataType::Int64 } else { DataType::Float64 };
+                    // Nulls add nothing.
+                    lifted.push(fill_null_zero(&cast(v, &t).map_err(plan_err)?)?);
+                }
+                AggFunc::Mean => {
+                    lifted.push(fill_null_zero(&(Arc::new(as_f64()?) as ArrayRef))?);
+                    lifted.push(ones);
+                }
+                AggFunc::Std | AggFunc::Var => {
+                    lifted.push(ones);
+                    lifted.push(fill_null_zero(&(Arc::new(as_f64()?) as ArrayRef))?);
+                    lifted.push(Arc::new(Float64Array::from(vec![0.0; n])));
+                }
+                AggFunc::Min | AggFunc::Max => lifted.push(value.clone().expect("checked")),
+                AggFunc::First | AggFunc::Last => {
+                    lifted.push(value.clone().expect("checked"));
+                    let ord = (0..n as u64).map(|i| (partition << 40) | i);
+                    lifted.push(Arc::new(UInt64Array::from_iter_values(ord)));
+                }
+            }
+        }
+        let lifted = RecordBatch::try_new(Arc::new(Schema::new(fields)), lifted).map_err(plan_err)?;
+        self.merge(&lifted)
+    }
+
+    /// Merges states (rows of partial results) by key: the same layout, one row per group.
+    pub fn merge(&self, states: &RecordBatch) -> Result<RecordBatch> {
+        let keys = self.keys.iter().map(|k| column(states, k)).collect::<Result<Vec<_>>>()?;
+        let g = group(&keys)?;
+        let groups = g.first.len();
+        let firsts = UInt32Array::from(g.first.clone());
+        let mut out: Vec<ArrayRef> =
+            keys.iter().map(|k| take(k, &firsts, None).map_err(plan_err)).collect::<Result<_>>()?;
+        let mut at = self.keys.len();
+        for agg in &self.aggs {
+            let col = |j: usize| states.column(at + j).clone();
+            match agg.func {
+                AggFunc::Count => out.push(sum_u64(&col(0), &g.of_row, groups)),
+                AggFunc::Sum => out.push(sum_numeric(&col(0), &g.of_row, groups)),
+                AggFunc::Mean => {
+                    out.push(sum_numeric(&col(0), &g.of_row, groups));
+                    out.push(sum_u64(&col(1), &g.of_row, groups));
+                }
+                AggFunc::Std | AggFunc::Var => out.extend(merge_moments(&col(0), &col(1), &col(2), &g.of_row, groups)),
+                AggFunc::Min | AggFunc::Max => {
+                    let best = pick(&col(0), None, &g.of_row, groups, agg.func == AggFunc::Max)?;
+                    out.push(take(&col(0), &best, None).map_err(plan_err)?);
+                }
+                AggFunc::First | AggFunc::Last => {
+                    let best = pick(&col(1), Some(&col(0)), &g.of_row, groups, agg.func == AggFunc::Last)?;
+                    out.push(take(&col(0), &best, None).map_err(plan_err)?);
+                    out.push(take(&col(1), &best, None).map_err(plan_err)?);
+                }
+            }
+            at += match agg.func {
+                AggFunc::Count | AggFunc::Sum | AggFunc::Min | AggFunc::Max => 1,
+                AggFunc::Mean | AggFunc::First | AggFunc::Last => 2,
+                AggFunc::Std | AggFunc::Var => 3,
+            };
+        }
+        drop(g.rows);
+        RecordBatch::try_new(states.schema(), out).map_err(plan_err)
+    }
+
+    /// Turns merged states into the answer: key columns, then one column per aggregate.
+    pub fn finish(&self, states: &RecordBatch) -> Result<RecordBatch> {
+        let mut fields: Vec<Field> = Vec::new();
+        let mut out: Vec<ArrayRef> = Vec::new();
+        for k in &self.keys {
+            let c = column(states, k)?;
+            fields.push(Field::new(k, c.data_type().clone(), true));
+            out.push(c);
+        }
+        let mut at = self.keys.len();
+        for agg in &self.aggs {
+            let col = |j: usize| states.column(at + j).clone();
+            let result: ArrayRef = match agg.func {
+                AggFunc::Count => cast(&col(0), &DataType::Int64).map_err(plan_err)?,
+                AggFunc::Sum | AggFunc::Min | AggFunc::Max | AggFunc::First | AggFunc::Last => col(0),
+                AggFunc::Mean => {
+                    let (s, n) = (col(0), col(1));
+                    let (s, n) = (s.as_primitive::<Float64Type>(), n.as_primitive::<UInt64Type>());
+                    Arc::new(
+                        s.iter()
+                            .zip(n.iter())
+                            .map(|(s, n)| match (s, n) {
+                                (Some(s), Some(n)) if n > 0 => Some(s / n as f64),
+                                _ => None,
+                            })
+                            .collect::<Float64Array>(),
+                    )
+                }
+                AggFunc::Std | AggFunc::Var => {
+                    let (n, m2) = (col(0), col(2));
+                    let (n, m2) = (n.as_primitive::<UInt64Type>(), m2.as_primitive::<Float64Type>());
+                    let sqrt = agg.func == AggFunc::Std;
+                    Arc::new(
+                        n.iter()
+                            .zip(m2.iter())
+                            .map(|(n, m2)| match (n, m2) {
+                                (Some(n), Some(m2)) if n > 1 => {
+                                    let var = m2 / (n - 1) as f64;
+                                    Some(if sqrt { var.sqrt() } else { var })
+                                }
+                                _ => None,
+                            })
+                            .collect::<Float64Array>(),
+                    )
+                }
+            };
+            fields.push(Field::new(&agg.name, result.data_type().clone(), true));
+            out.push(result);
+            at += match agg.func {
+                AggFunc::Count | AggFunc::Sum | AggFunc::Min | AggFunc::Max => 1,
+                AggFunc::Mean | AggFunc::First | AggFunc::Last => 2,
+                AggFunc::Std | AggFunc::Var => 3,
+            };
+        }
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), out).map_err(plan_err)
+    }
+
+    /// The schema of the answer for input `schema` (checks columns and types).
+    pub fn check(&self, schema: &SchemaRef) -> Result<()> {
+        let empty = RecordBatch::new_empty(schema.clone());
+        self.partial(&empty, 0).map(|_| ())
+    }
+}
+
+fn fill_null_zero(a: &ArrayRef) -> Result<ArrayRef> {
+    Ok(match a.data_type() {
+        DataType::Int64 => {
+            Arc::new(a.as_primitive::<Int64Type>().iter().map(|v| v.unwrap_or(0)).collect::<Int64Array>())
+        }
+        _ => Arc::new(a.as_primitive::<Float64Type>().iter().map(|v| v.unwrap_or(0.0)).collect::<Float64Array>()),
+    })
+}
+
+fn sum_u64(a: &ArrayRef, of_row: &[u32], groups: usize) -> ArrayRef {
+    let mut acc = vec![0u64; groups];
+    for (v, &g) in a.as_primitive::<UInt64Type>().values().iter().zip(of_row) {
+        acc[g as usize] += v;
+    }
+    Arc::new(UInt64Array::from(acc))
+}
+
+fn sum_numeric(a: &ArrayRef, of_row: &[u32], groups: usize) -> ArrayRef {
+    match a.data_type() {
+        DataType::Int64 => {
+            let mut acc = vec![0i64; groups];
+            for (v, &g) in a.as_primitive::<Int64Type>().values().iter().zip(of_row) {
+                acc[g as usize] = acc[g as usize].wrapping_add(*v);
+            }
+            Arc::new(Int64Array::from(acc))
+        }
+        _ => {
+            let mut acc = vec![0f64; groups];
+            for (v, &g) in a.as_primitive::<Float64Type>().values().iter().zip(of_row) {
+                acc[g as usize] += v;
+            }
+            Arc::new(Float64Array::from(acc))
+        }
+    }
+}
+
+/// Chan et al.'s parallel merge of (count, mean, M2).
+fn merge_moments(n: &ArrayRef, mean: &ArrayRef, m2: &ArrayRef, of_row: &[u32], groups: usize) -> [ArrayRef; 3] {
+    let (n, mean, m2) =
+        (n.as_primitive::<UInt64Type>(), mean.as_primitive::<Float64Type>(), m2.as_primitive::<Float64Type>());
+    let mut acc = vec![(0u64, 0f64, 0f64); groups];
+    for i in 0..of_row.len() {
+        let (nb, mb, qb) = (n.value(i), mean.value(i), m2.value(i));
+        if nb == 0 {
+            continue;
+        }
+        let a = &mut acc[of_row[i] as usize];
+        let total = a.0 + nb;
+        let delta = mb - a.1;
+        a.1 += delta * nb as f64 / total as f64;
+        a.2 += qb + delta * delta * a.0 as f64 * nb as f64 / total as f64;
+        a.0 = total;
+    }
+    [
+        Arc::new(UInt64Array::from_iter_values(acc.iter().map(|a| a.0))),
+        Arc::new(Float64Array::from_iter_values(acc.iter().map(|a| a.1))),
+        Arc::new(Float64Array::from_iter_values(acc.iter().map(|a| a.2))),
+    ]
+}
+
+/// Per group, the row with the smallest (or largest) `by`, skipping rows where `by` (or
+/// `valid_of`) is null; groups with no such row pick a null row if any.
+fn pick(
+    by: &ArrayRef,
+    valid_of: Option<&ArrayRef>,
+    of_row: &[u32],
+    groups: usize,
+    largest: bool,
+) -> Result<UInt32Array> {
+    let options = SortOptions { descending: largest, nulls_first: false };
+    let rows = RowConverter::new(vec![SortField::new_with_options(by.data_type().clone(), options)])
+        .and_then(|c| c.convert_columns(std::slice::from_ref(by)))
+        .map_err(plan_err)?;
+    let mut best: Vec<Option<u32>> = vec![None; groups];
+    let mut any: Vec<u32> = vec![0; groups];
+    for (i, &g) in of_row.iter().enumerate() {
+        any[g as usize] = i as u32;
+        if !by.is_valid(i) || valid_of.is_some_and(|v| !v.is_valid(i)) {
+            continue;
+        }
+        let slot = &mut best[g as usize];
+        if slot.is_none_or(|b| rows.row(i) < rows.row(b as usize)) {
+            *slot = Some(i as u32);
+        }
+    }
+    Ok(best.iter().zip(any).map(|(b, a)| Some(b.unwrap_or(a))).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::StringArray;
+
+    #[test]
+    fn two_phase_aggregation_matches_one_phase() {
+        let k: ArrayRef = Arc::new(StringArray::from(vec![Some("a"), Some("b"), Some("a"), None, Some("a")]));
+        let v: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), Some(5), None, Some(7), Some(3)]));
+        let batch = RecordBatch::try_from_iter([("k", k), ("v", v)]).unwrap();
+        let agg = |name: &str, func| Agg { name: name.into(), column: Some("v".into()), func };
+        let gb = GroupBy {
+            keys: vec!["k".into()],
+            aggs: vec![
+                agg("n", AggFunc::Count),
+                Agg { name: "rows".into(), column: None, func: AggFunc::Count },
+                agg("sum", AggFunc::Sum),
+                agg("mean", AggFunc::Mean),
+                agg("min", AggFunc::Min),
+                agg("max", AggFunc::Max),
+                agg("var", AggFunc::Var),
+                agg("first", AggFunc::First),
+                agg("last", AggFunc::Last),
+            ],
+        };
+        let one = gb.finish(&gb.partial(&batch, 0).unwrap()).unwrap();
+        let parts = [gb.partial(&batch.slice(0, 2), 0).unwrap(), gb.partial(&batch.slice(2, 3), 1).unwrap()];
+        let states = arrow_select::concat::concat_batches(&parts[0].schema(), &parts).unwrap();
+        let two = gb.finish(&gb.merge(&states).unwrap()).unwrap();
+        assert_eq!(one, two);
+        // Group "a": values 1, null, 3.
+        let col = |name: &str| one.column_by_name(name).unwrap().clone();
+        assert_eq!(col("n").as_primitive::<Int64Type>().value(0), 2);
+        assert_eq!(col("rows").as_primitive::<Int64Type>().value(0), 3);
+        assert_eq!(col("sum").as_primitive::<Int64Type>().value(0), 4);
+        assert_eq!(col("mean").as_primitive::<Float64Type>().value(0), 2.0);
+        assert_eq!(col("min").as_primitive::<Int64Type>().value(0), 1);
+        assert_eq!(col("max").as_primitive::<Int64Type>().value(0), 3);
+        assert_eq!(col("var").as_primitive::<Float64Type>().value(0), 2.0);
+        assert_eq!(col("first").as_primitive::<Int64Type>().value(0), 1);
+        assert_eq!(col("last").as_primitive::<Int64Type>().value(0), 3);
+        assert!(col("var").is_null(1), "one value has no sample variance");
+        assert_eq!(one.num_rows(), 3, "null is a group of its own");
+    }
+}

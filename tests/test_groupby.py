@@ -1,0 +1,177 @@
+"""Distributed group-by aggregation against pyarrow's group_by as the oracle."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+import squall
+
+FUNCS = {
+    "count": "count",
+    "sum": "sum",
+    "mean": "mean",
+    "min": "min",
+    "max": "max",
+    "std": "stddev",
+    "var": "variance",
+    "first": "first",
+    "last": "last",
+}
+
+
+def oracle(table: pa.Table, keys: list[str], aggs: dict[str, tuple[str | None, str]]) -> pa.Table:
+    specs = []
+    names = []
+    for name, (column, func) in aggs.items():
+        if column is None:
+            specs.append(([], "count_all"))
+        elif func == "sum":  # polars and pandas: the sum of no values is 0
+            specs.append((column, "sum", pc.ScalarAggregateOptions(min_count=0)))
+        elif func in ("std", "var"):
+            specs.append((column, FUNCS[func], pc.VarianceOptions(ddof=1)))
+        else:
+            specs.append((column, FUNCS[func]))
+        names.append(name)
+    out = table.group_by(keys, use_threads=False).aggregate(specs)
+    got = out.select([*[c for c in out.column_names if c not in keys], *keys])
+    return pa.table(
+        [*[got.column(k) for k in keys], *got.columns[: len(names)]], names=[*keys, *names]
+    )
+
+
+def assert_same_groups(out: pa.Table, expected: pa.Table, keys: list[str]) -> None:
+    order = [(k, "ascending", "at_end") for k in keys]
+    out, expected = out.sort_by(order), expected.sort_by(order)
+    assert out.num_rows == expected.num_rows
+    assert out.column_names == expected.column_names
+    for name in out.column_names:
+        a, b = out[name].combine_chunks(), expected[name].combine_chunks()
+        if pa.types.is_floating(b.type):
+            x = a.cast(pa.float64()).to_numpy(zero_copy_only=False)
+            y = b.to_numpy(zero_copy_only=False)
+            np.testing.assert_allclose(x, y, rtol=1e-9, atol=1e-9, equal_nan=True, err_msg=name)
+        else:
+            assert a.cast(b.type).equals(b), f"{name}: {a} != {b}"
+
+
+ALL_AGGS: dict[str, tuple[str | None, str]] = {
+    "n": ("v", "count"),
+    "rows": (None, "count"),
+    "total": ("v", "sum"),
+    "mean": ("v", "mean"),
+    "lo": ("v", "min"),
+    "hi": ("v", "max"),
+    "sd": ("v", "std"),
+    "var": ("v", "var"),
+    "first": ("v", "first"),
+    "last": ("v", "last"),
+    "isum": ("i", "sum"),
+    "smin": ("s", "min"),
+    "smax": ("s", "max"),
+}
+
+
+def readings(n: int, keys: np.ndarray, seed: int = 1) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    words = ["ä", "β", "😀", "", "plain", "zebra"]
+    return pa.table(
+        {
+            "k": keys,
+            "v": pa.array(rng.standard_normal(n), mask=rng.random(n) < 0.1),
+            "i": pa.array(rng.integers(-1000, 1000, n), mask=rng.random(n) < 0.05),
+            "s": pa.array([words[j] for j in rng.integers(0, len(words), n)]),
+        }
+    )
+
+
+@pytest.mark.parametrize("distribution", ["uniform_100", "uniform_many", "zipf", "half_one_key"])
+def test_groupby_distributions(session: squall.Session, distribution: str) -> None:
+    rng = np.random.default_rng(4)
+    n = 50_000
+    keys = {
+        "uniform_100": rng.integers(0, 100, n),
+        "uniform_many": rng.integers(0, 40_000, n),
+        "zipf": rng.zipf(1.5, n) % 5000,
+        "half_one_key": np.where(rng.random(n) < 0.5, 7, rng.integers(0, 10_000, n)),
+    }[distribution]
+    table = readings(n, keys)
+    out = session.from_arrow(table, 5).groupby("k", num_partitions=3).agg(**ALL_AGGS).collect()
+    assert_same_groups(out, oracle(table, ["k"], ALL_AGGS), ["k"])
+
+
+def test_key_types_and_several_key_columns(session: squall.Session, root: str) -> None:
+    rng = np.random.default_rng(8)
+    n = 20_000
+    table = pa.table(
+        {
+            "station": pa.array([["Zürich", "Ωmega", None, "b"][i] for i in rng.integers(0, 4, n)]),
+            "day": pa.array(
+                [dt.date(2024, 1, 1) + dt.timedelta(days=int(d)) for d in rng.integers(0, 5, n)]
+            ),
+            "ok": pa.array(rng.random(n) < 0.5),
+            "ts": pa.array(rng.integers(0, 3, n) * 10**9, pa.timestamp("ns")),
+            "blob": pa.array([bytes([b]) for b in rng.integers(0, 3, n)], pa.binary()),
+            "f": pa.array(rng.integers(0, 3, n).astype(np.float64)),
+            "v": rng.standard_normal(n),
+        }
+    )
+    session.from_arrow(table, 4).write_parquet(f"{root}/in")
+    ds = session.read_parquet(f"{root}/in")
+    aggs: dict[str, tuple[str | None, str]] = {"n": (None, "count"), "mean": ("v", "mean")}
+    for keys in (["station", "day"], ["ok", "ts"], ["blob", "f"]):
+        out = ds.groupby(keys).agg(**aggs).collect()
+        assert_same_groups(out, oracle(table, keys, aggs), keys)
+    ds.groupby("station").agg(**aggs).write_parquet(f"{root}/out")
+    back = session.read_parquet(f"{root}/out").collect()
+    assert_same_groups(back, oracle(table, ["station"], aggs), ["station"])
+
+
+def test_all_null_keys_empty_input_single_row(session: squall.Session) -> None:
+    nulls = pa.table({"k": pa.array([None] * 50, pa.string()), "v": [float(i) for i in range(50)]})
+    out = session.from_arrow(nulls, 3).groupby("k").agg(s=("v", "sum"), n=(None, "count")).collect()
+    assert out.to_pylist() == [{"k": None, "s": float(sum(range(50))), "n": 50}]
+
+    empty = nulls.slice(0, 0)
+    out = session.from_arrow(empty, 2).groupby("k").agg(s=("v", "sum")).collect()
+    assert out.num_rows == 0 and out.column_names == ["k", "s"]
+
+    one = pa.table({"k": [3], "v": [2.5]})
+    out = session.from_arrow(one, 2).groupby("k").agg(sd=("v", "std"), m=("v", "max")).collect()
+    assert out.to_pylist() == [{"k": 3, "sd": None, "m": 2.5}]
+
+
+def test_groupby_count_and_following_operators(
+    session: squall.Session, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = pa.table({"k": [1, 2, 2, 3, 3, 3]})
+    out = (
+        session.from_arrow(table, 2)
+        .groupby("k")
+        .count()
+        .filter(lambda b: pc.greater(b["count"], 1))
+        .collect()
+    )
+    assert sorted(out.to_pylist(), key=lambda r: r["k"]) == [
+        {"k": 2, "count": 2},
+        {"k": 3, "count": 3},
+    ]
+    session.from_arrow(table, 2).groupby("k", num_partitions=3).count().explain()
+    text = capsys.readouterr().out
+    assert "2 stages (group by k is a shuffle, M=2 R=3)" in text and "up to 6 ranged GETs" in text
+
+
+def test_groupby_errors(session: squall.Session) -> None:
+    ds = session.from_arrow(pa.table({"k": [1], "s": ["x"]}), 1)
+    with pytest.raises(ValueError, match="the aggregations are"):
+        ds.groupby("k").agg(x=("s", "median"))
+    with pytest.raises(squall.TaskError, match="needs numbers"):
+        ds.groupby("k").agg(x=("s", "sum")).collect()
+    with pytest.raises(squall.TaskError, match="no column named"):
+        ds.groupby("nope").agg(x=("s", "min")).collect()
+    with pytest.raises(TypeError, match=r"\(column, function\)"):
+        ds.groupby("k").agg(x="sum")  # type: ignore[arg-type]
