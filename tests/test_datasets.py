@@ -238,3 +238,17 @@ def test_one_500_mb_partition(session: squall.Session, tmp_path: Path) -> None:
     assert table.nbytes >= 500_000_000
     out = session.from_arrow(table, 1).map_batches(lambda b: b).collect()
     assert out.equals(table)
+
+
+def test_selecting_columns_reads_only_their_bytes(session: squall.Session, root: str) -> None:
+    rng = np.random.default_rng(0)
+    n = 200_000
+    big = pa.array([rng.bytes(50) for _ in range(n)], pa.binary())  # incompressible
+    table = pa.table({"small": np.arange(n, dtype=np.int8) % 100, "big": big})
+    session.from_arrow(table, 1).write_parquet(f"{root}/wide")
+    size = sum(s for _, s in squall._native.resolve(f"{root}/wide/"))
+    ds = session.read_parquet(f"{root}/wide/").select(["small"])
+    report = ds._run(ds._plan, {"kind": "count"}, "count")[0]
+    assert report["rows"] == n
+    assert report["bytes_read"] < size / 4, f"read {report['bytes_read']} of {size} bytes"
+    assert ds.collect().equals(table.select(["small"]))

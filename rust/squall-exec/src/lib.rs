@@ -8,6 +8,7 @@ pub mod backend;
 pub mod board;
 pub mod error;
 pub mod local;
+pub mod parquet_scan;
 pub mod partition;
 pub mod runtime;
 pub mod scheduler;

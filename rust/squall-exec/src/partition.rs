@@ -5,13 +5,14 @@
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use squall_core::codec::{decode, decode_ipc, encode, Decoded};
+use squall_core::codec::{decode, decode_ipc, encode, Decoded, Format};
 use squall_core::groupby::hash_buckets;
 use squall_core::plan::{Combine, Op, PartitionReport, PartitionTask, TaskInput, TaskOutput};
 use squall_core::shuffle::{decode_rows, encode_buckets, encode_rows};
 use squall_core::sort::{splitters, Sorter};
 use squall_store::{open, Bytes};
 
+use crate::parquet_scan::read_parquet;
 use crate::runtime::runtime;
 
 /// A partition task failed: in a Python function, or in the engine.
@@ -79,6 +80,12 @@ pub fn choose_splitters(samples: &[String], partitions: usize, out: &str) -> cra
 
 fn read_input(task: &PartitionTask) -> crate::Result<(Decoded, u64, String)> {
     match &task.input {
+        TaskInput::File(input) if input.format == Format::Parquet => {
+            let (store, key) = open(&input.url)?;
+            let read = read_parquet(store, &key, input.size, task.columns.as_deref(), &input.url);
+            let (decoded, fetched) = runtime()?.block_on(read)?;
+            Ok((decoded, fetched, input.url.clone()))
+        }
         TaskInput::File(input) => {
             let data = read_object(&input.url)?;
             let n = data.len() as u64;
