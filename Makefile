@@ -56,6 +56,7 @@ $(BENCH_VENV)/.installed: bench/requirements.txt
 bench: build $(BENCH_VENV)/.installed
 	$(PY) bench/map_overhead.py --lithops-python $(BENCH_VENV)/bin/python
 	$(PY) bench/scan_filter_write.py --peer-python $(BENCH_VENV)/bin/python
+	$(PY) bench/sort_groupby.py --peer-python $(BENCH_VENV)/bin/python
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) $(LOCALSTACK_VENV) target

@@ -30,6 +30,14 @@ pub struct SortKey {
     pub nulls_first: bool,
 }
 
+/// A sorted batch, with the key rows of the unsorted input and the order that sorts them.
+pub struct SortedRun {
+    /// The rows in sorted order.
+    pub batch: RecordBatch,
+    rows: Rows,
+    order: UInt32Array,
+}
+
 /// Turns the key columns of batches of one schema into comparable rows.
 pub struct Sorter {
     converter: RowConverter,
@@ -78,24 +86,25 @@ impl Sorter {
         Ok((0..n).map(|_| rows.row((rng.next() % total as u64) as usize).as_ref().to_vec()).collect())
     }
 
-    /// Sorts `batches` (one schema) into one batch.
-    pub fn sort(&self, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<(RecordBatch, Rows)> {
+    /// Sorts `batches` (one schema) into one run.
+    pub fn sort(&self, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<SortedRun> {
         let all = concat_batches(schema, batches).map_err(arrow("sort"))?;
         let rows = self.rows(&all)?;
         let mut order: Vec<u32> = (0..all.num_rows() as u32).collect();
         order.sort_unstable_by(|&a, &b| rows.row(a as usize).cmp(&rows.row(b as usize)));
-        let sorted = take_record_batch(&all, &UInt32Array::from(order)).map_err(arrow("sort"))?;
-        let rows = self.rows(&sorted)?;
-        Ok((sorted, rows))
+        let order = UInt32Array::from(order);
+        let batch = take_record_batch(&all, &order).map_err(arrow("sort"))?;
+        Ok(SortedRun { batch, rows, order })
     }
 
-    /// Cuts a sorted batch into `splitters.len() + 1` contiguous buckets: bucket `b` holds the
+    /// Cuts a sorted run into `splitters.len() + 1` contiguous buckets: bucket `b` holds the
     /// keys from splitter `b - 1` to splitter `b`. Rows equal to a splitter repeated over several
     /// buckets are shared evenly between those buckets, so one heavy key cannot flood a reducer.
-    pub fn cut(&self, sorted: &RecordBatch, rows: &Rows, splitters: &[Vec<u8>]) -> Vec<RecordBatch> {
-        let n = rows.num_rows();
-        let below = |key: &[u8]| partition_point(n, |i| rows.row(i).as_ref() < key);
-        let upto = |key: &[u8]| partition_point(n, |i| rows.row(i).as_ref() <= key);
+    pub fn cut(&self, run: &SortedRun, splitters: &[Vec<u8>]) -> Vec<RecordBatch> {
+        let n = run.batch.num_rows();
+        let key = |i: usize| run.rows.row(run.order.value(i) as usize);
+        let below = |k: &[u8]| partition_point(n, |i| key(i).as_ref() < k);
+        let upto = |k: &[u8]| partition_point(n, |i| key(i).as_ref() <= k);
         let mut ends = Vec::with_capacity(splitters.len() + 1);
         let mut i = 0;
         while i < splitters.len() {
@@ -116,7 +125,7 @@ impl Sorter {
         ends.into_iter()
             .map(|end| {
                 let end = end.max(start);
-                let bucket = sorted.slice(start, end - start);
+                let bucket = run.batch.slice(start, end - start);
                 start = end;
                 bucket
             })
@@ -216,10 +225,11 @@ mod tests {
     fn sort_cut_merge_orders_descending_with_nulls_last() {
         let input = batch(vec![Some(3), None, Some(9), Some(1), Some(5), Some(7)]);
         let s = Sorter::new(&input.schema(), &key(true, false)).unwrap();
-        let (sorted, rows) = s.sort(&input.schema(), std::slice::from_ref(&input)).unwrap();
+        let run = s.sort(&input.schema(), std::slice::from_ref(&input)).unwrap();
+        let sorted = run.batch.clone();
         assert_eq!(keys(&sorted), vec![Some(9), Some(7), Some(5), Some(3), Some(1), None]);
         let split = s.sample(&batch(vec![Some(6)]), 1, 0).unwrap();
-        let buckets = s.cut(&sorted, &rows, &split);
+        let buckets = s.cut(&run, &split);
         assert_eq!(keys(&buckets[0]), vec![Some(9), Some(7)]);
         assert_eq!(keys(&buckets[1]), vec![Some(5), Some(3), Some(1), None]);
         let merged = s.merge(vec![buckets[1].clone(), buckets[0].clone()]).unwrap();
@@ -232,9 +242,10 @@ mod tests {
         values.extend((0..10).map(Some));
         let input = batch(values);
         let s = Sorter::new(&input.schema(), &key(false, true)).unwrap();
-        let (sorted, rows) = s.sort(&input.schema(), &[input]).unwrap();
+        let run = s.sort(&input.schema(), &[input]).unwrap();
+        let sorted = run.batch.clone();
         let five = s.sample(&batch(vec![Some(5)]), 1, 0).unwrap().remove(0);
-        let buckets = s.cut(&sorted, &rows, &[five.clone(), five.clone(), five]);
+        let buckets = s.cut(&run, &[five.clone(), five.clone(), five]);
         let sizes: Vec<usize> = buckets.iter().map(|b| b.num_rows()).collect();
         assert_eq!(sizes.iter().sum::<usize>(), 100);
         assert!(sizes.iter().all(|&n| n <= 30), "the 90 fives are spread: {sizes:?}");

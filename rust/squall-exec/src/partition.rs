@@ -203,8 +203,8 @@ pub fn run_partition<E>(
             let url = attempt_url(url);
             let splitters = decode_rows(read_object(splitters)?, splitters)?;
             let sorter = Sorter::new(&schema, keys)?;
-            let (sorted, rows) = sorter.sort(&schema, &batches)?;
-            let buckets = sorter.cut(&sorted, &rows, &splitters);
+            let run = sorter.sort(&schema, &batches)?;
+            let buckets = sorter.cut(&run, &splitters);
             let (bytes, slices) = encode_buckets(&schema, &buckets, &url)?;
             report.bytes_written = bytes.len() as u64;
             write_object(&url, bytes.into())?;

@@ -1,0 +1,228 @@
+"""Sort and group-by: squall (embedded default) against polars, DuckDB, Dask and Ray Data.
+
+- sort: 1e7 rows of a uint64 key and a 90-byte binary payload (about 1 GB), 16 Parquet files
+  in, globally sorted Parquet out.
+- groupby: 1e7 rows, an int64 key with 100 and with 1e6 distinct values, sum/mean/count of a
+  float64, collected.
+
+Side by side on the same generated data, median of ``--repeats`` runs (``--slow-repeats`` for
+Dask and Ray). Peers run in their own virtualenv (``--peer-python``), each as a subprocess.
+
+Usage: python bench/sort_groupby.py [--rows 10000000] [--repeats 3] [--slow-repeats 1]
+       [--peer-python PATH] [--only sort|groupby]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+OUT = Path(__file__).parent / "out"
+FILES = 16
+PEERS = ("polars", "duckdb", "dask", "ray")
+
+
+def generate(rows: int) -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    marker = OUT / f".sg-done-{rows}"
+    if marker.exists():
+        return
+    per = rows // FILES
+    for name in ("sg-sort", "sg-g100", "sg-g1m"):
+        shutil.rmtree(OUT / name, ignore_errors=True)
+        (OUT / name).mkdir(parents=True)
+    for i in range(FILES):
+        rng = np.random.default_rng(i)
+        payload = pa.FixedSizeBinaryArray.from_buffers(
+            pa.binary(90), per, [None, pa.py_buffer(rng.bytes(per * 90))]
+        ).cast(pa.binary())
+        key = pa.array(rng.integers(0, 2**63, per, dtype=np.uint64))
+        pq.write_table(
+            pa.table({"key": key, "payload": payload}), OUT / "sg-sort" / f"p{i:02}.parquet"
+        )
+        v = rng.standard_normal(per)
+        for name, groups in (("sg-g100", 100), ("sg-g1m", 1_000_000)):
+            k = rng.integers(0, groups, per, dtype=np.int64)
+            pq.write_table(pa.table({"k": k, "v": v}), OUT / name / f"p{i:02}.parquet")
+    marker.touch()
+
+
+def timed(fn: Callable[[], int], repeats: int) -> dict[str, float]:
+    times, rows = [], 0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        rows = fn()
+        times.append(time.perf_counter() - start)
+    return {"seconds": statistics.median(times), "rows": rows}
+
+
+def cases(system: str) -> dict[str, Callable[[], int]]:
+    src = {n: OUT / f"sg-{n}" for n in ("sort", "g100", "g1m")}
+    dst = OUT / f"sg-out-{system}"
+
+    def fresh() -> Path:
+        shutil.rmtree(dst, ignore_errors=True)
+        dst.mkdir(parents=True)
+        return dst
+
+    if system == "squall":
+        import squall
+
+        def sort() -> int:
+            out = fresh()
+            ds = squall.read_parquet(f"file://{src['sort']}/").sort("key", num_partitions=FILES)
+            return int(ds.write_parquet(f"file://{out}/")["rows"])
+
+        def group(name: str) -> Callable[[], int]:
+            def run() -> int:
+                ds = squall.read_parquet(f"file://{src[name]}/")
+                aggs = {"s": ("v", "sum"), "m": ("v", "mean"), "n": ("v", "count")}
+                return int(ds.groupby("k").agg(**aggs).collect().num_rows)
+
+            return run
+
+    elif system == "polars":
+        import polars as pl
+
+        def sort() -> int:
+            out = fresh() / "sorted.parquet"
+            pl.scan_parquet(str(src["sort"] / "*.parquet")).sort("key").sink_parquet(str(out))
+            return int(pl.scan_parquet(str(out)).select(pl.len()).collect().item())
+
+        def group(name: str) -> Callable[[], int]:
+            def run() -> int:
+                lazy = pl.scan_parquet(str(src[name] / "*.parquet")).group_by("k")
+                aggs = [
+                    pl.col("v").sum(),
+                    pl.col("v").mean().alias("m"),
+                    pl.col("v").count().alias("n"),
+                ]
+                return lazy.agg(aggs).collect().height
+
+            return run
+
+    elif system == "duckdb":
+        import duckdb
+
+        con = duckdb.connect()
+        con.execute("SET threads = 2")
+
+        def sort() -> int:
+            out = fresh()
+            con.execute(
+                f"COPY (SELECT * FROM read_parquet('{src['sort']}/*.parquet') ORDER BY key) "
+                f"TO '{out}/sorted.parquet' (FORMAT parquet)"
+            )
+            return int(con.execute(f"SELECT count(*) FROM '{out}/sorted.parquet'").fetchone()[0])
+
+        def group(name: str) -> Callable[[], int]:
+            def run() -> int:
+                files = f"read_parquet('{src[name]}/*.parquet')"
+                q = f"SELECT k, sum(v), avg(v), count(v) FROM {files} GROUP BY k"
+                return len(con.execute(q).fetchall())
+
+            return run
+
+    elif system == "dask":
+        import dask.dataframe as dd
+        from dask.distributed import Client, LocalCluster
+
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True)
+        Client(cluster)
+
+        def sort() -> int:
+            out = fresh()
+            # Arrow-backed columns: dask cannot infer a Parquet schema from object columns.
+            df = dd.read_parquet(str(src["sort"]), dtype_backend="pyarrow")
+            df.sort_values("key").to_parquet(str(out), write_index=False)
+            return len(dd.read_parquet(str(out)))
+
+        def group(name: str) -> Callable[[], int]:
+            def run() -> int:
+                df = dd.read_parquet(str(src[name]))
+                return len(df.groupby("k").v.agg(["sum", "mean", "count"]).compute())
+
+            return run
+
+    else:
+        import ray
+
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        from ray.data.aggregate import Count, Mean, Sum
+
+        def sort() -> int:
+            out = fresh()
+            ray.data.read_parquet(str(src["sort"])).sort("key").write_parquet(str(out))
+            return ray.data.read_parquet(str(out)).count()
+
+        def group(name: str) -> Callable[[], int]:
+            def run() -> int:
+                ds = ray.data.read_parquet(str(src[name]))
+                return ds.groupby("k").aggregate(Sum("v"), Mean("v"), Count()).count()
+
+            return run
+
+    return {"sort": sort, "groupby 100 keys": group("g100"), "groupby 1e6 keys": group("g1m")}
+
+
+def run_system(system: str, repeats: int, only: str | None) -> dict[str, dict[str, float]]:
+    out = {}
+    for name, fn in cases(system).items():
+        if only and not name.startswith(only):
+            continue
+        out[name] = timed(fn, repeats)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--slow-repeats", type=int, default=1)
+    parser.add_argument("--peer-python", default=None)
+    parser.add_argument("--only", choices=["sort", "groupby"], default=None)
+    parser.add_argument("--peer", choices=PEERS, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.peer:
+        print(json.dumps(run_system(args.peer, args.repeats, args.only)))
+        return
+    generate(args.rows)
+    results = {"squall": run_system("squall", args.repeats, args.only)}
+    for peer in PEERS if args.peer_python else ():
+        repeats = args.slow_repeats if peer in ("dask", "ray") else args.repeats
+        cmd = [args.peer_python, __file__, "--peer", peer, "--repeats", str(repeats)]
+        if args.only:
+            cmd += ["--only", args.only]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode:
+            print(f"{peer} failed:\n{done.stderr[-2000:]}")
+            continue
+        results[peer] = json.loads(done.stdout.strip().splitlines()[-1])
+    print(
+        f"\n{args.rows:.0e} rows, {FILES} Parquet files, 2 cores; median of {args.repeats} runs "
+        f"({args.slow_repeats} for Dask and Ray)"
+    )
+    print(f"{'case':<20}{'system':<10}{'seconds':>10}{'÷ squall':>10}{'rows':>10}")
+    for case, base in results["squall"].items():
+        for system, cases_ in results.items():
+            r = cases_.get(case)
+            if r is None:
+                continue
+            if r["rows"] != base["rows"]:
+                print(f"  ! {system} produced {r['rows']} rows, squall {base['rows']}")
+            ratio = r["seconds"] / base["seconds"]
+            print(f"{case:<20}{system:<10}{r['seconds']:>10.2f}{ratio:>9.2f}x{r['rows']:>10}")
+    (OUT / "sort_groupby.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
