@@ -175,3 +175,25 @@ def test_groupby_errors(session: squall.Session) -> None:
         ds.groupby("nope").agg(x=("s", "min")).collect()
     with pytest.raises(TypeError, match=r"\(column, function\)"):
         ds.groupby("k").agg(x="sum")  # type: ignore[arg-type]
+
+
+def test_map_groups_calls_the_function_once_per_group(session: squall.Session, root: str) -> None:
+    rng = np.random.default_rng(12)
+    n = 5_000
+    table = pa.table(
+        {
+            "station": pa.array([["x", "y", None, "z"][i] for i in rng.integers(0, 4, n)]),
+            "day": rng.integers(0, 3, n),
+            "temp": rng.standard_normal(n),
+        }
+    )
+    session.from_arrow(table, 3).write_parquet(f"{root}/in")
+
+    def fit(df):  # type: ignore[no-untyped-def]
+        return df.head(1)[["station", "day"]].assign(rows=len(df), slope=df.temp.mean())
+
+    out = session.read_parquet(f"{root}/in").groupby(["station", "day"]).map_groups(fit).collect()
+    expected = oracle(
+        table, ["station", "day"], {"rows": (None, "count"), "slope": ("temp", "mean")}
+    )
+    assert_same_groups(out, expected, ["station", "day"])

@@ -147,3 +147,19 @@ def test_sort_errors(session: squall.Session) -> None:
         ds.sort("id", descending=[True, False])
     with pytest.raises(squall.PlanError, match="one shuffle"):
         ds.sort("id").sort("id")
+
+
+def test_top_k_matches_a_full_sort(session: squall.Session, root: str) -> None:
+    rng = np.random.default_rng(21)
+    n = 30_000
+    table = pa.table(
+        {"temp": pa.array(rng.standard_normal(n), mask=rng.random(n) < 0.1), "row": np.arange(n)}
+    )
+    session.from_arrow(table, 5).write_parquet(f"{root}/in")
+    ds = session.read_parquet(f"{root}/in")
+    top = ds.top_k(10, by="temp").collect()
+    expected = table.sort_by([("temp", "descending", "at_end")]).slice(0, 10)
+    assert top.equals(expected)
+    low = ds.top_k(3, by=["temp"], descending=False).collect()
+    assert low.equals(table.sort_by([("temp", "ascending", "at_end")]).slice(0, 3))
+    assert ds.top_k(0, by="temp").collect().num_rows == 0

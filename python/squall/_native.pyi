@@ -127,9 +127,11 @@ class Plan:
         self, keys: list[str], aggs: list[tuple[str, str | None, str]], partitions: int
     ) -> Plan:
         """This plan followed by a group-by; aggs are (name, column or None, function)."""
+    def then_repartition(self, keys: list[str], partitions: int) -> Plan:
+        """This plan followed by a repartition by the hash of ``keys`` (round robin without)."""
     @property
     def shuffle(self) -> str | None:
-        """The plan's shuffle: "sort", "groupby", or None."""
+        """The plan's shuffle: "sort", "groupby", "repartition" or None."""
     @property
     def output_partitions(self) -> int:
         """Partitions of the result."""
@@ -139,6 +141,8 @@ class Plan:
         """Stage 1 of a sort (JSON tasks): sorted runs cut at the splitters at ``splitters``."""
     def reduce_tasks(self, map_reports: list[str], sink: str) -> list[str]:
         """Stage 2 of a sort (JSON tasks) from the map tasks' reports, into ``sink``."""
+    def then_top_k(self, keys: list[tuple[str, bool, bool]], rows: int) -> Plan:
+        """This plan followed by the first ``rows`` rows per partition in the order of keys."""
     def then_limit(self, rows: int) -> Plan:
         """This plan followed by a per-partition row limit."""
     def slice_partitions(self, start: int, count: int) -> Plan:

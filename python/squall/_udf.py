@@ -5,6 +5,7 @@ They are classes (picklable by reference) holding the user's function (pickled b
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -94,3 +95,51 @@ class Filter:
                 f"it returned {len(mask)} values of type {mask.type}"
             )
         return batch.filter(mask)
+
+
+class MapGroups:
+    """Calls ``fn`` once per group of equal ``keys`` in a partition; concatenates the results."""
+
+    def __init__(self, fn: Callable[[Any], Any], keys: list[str], batch_format: str) -> None:
+        if batch_format not in BATCH_FORMATS:
+            raise ValueError(
+                f"batch_format={batch_format!r}: use one of {', '.join(BATCH_FORMATS)}"
+            )
+        self.fn = fn
+        self.keys = keys
+        self.batch_format = batch_format
+        self.name = _name(fn)
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        import numpy as np
+        import pyarrow.compute as pc
+
+        if batch.num_rows == 0:
+            return batch
+        table = pa.Table.from_batches([batch]).sort_by([(k, "ascending") for k in self.keys])
+        n = table.num_rows
+        starts = np.zeros(n, dtype=bool)
+        starts[0] = True
+        for k in self.keys:
+            col = table[k].combine_chunks()
+            prev, cur = col.slice(0, n - 1), col.slice(1)
+            nulls_differ = pc.xor(pc.is_null(prev), pc.is_null(cur))
+            values_differ = pc.fill_null(pc.not_equal(prev, cur), False)
+            starts[1:] |= pc.or_(nulls_differ, values_differ).to_numpy(zero_copy_only=False)
+        bounds = [*np.flatnonzero(starts).tolist(), n]
+        where = f"map_groups({self.name})"
+        outs = []
+        for start, end in itertools.pairwise(bounds):
+            group = table.slice(start, end - start).combine_chunks().to_batches()[0]
+            outs.append(
+                pa.Table.from_batches(
+                    [to_batch(self.fn(from_batch(group, self.batch_format)), where)]
+                )
+            )
+        try:
+            # A group whose key is null may come back with null-typed columns: unify them.
+            return to_batch(pa.concat_tables(outs, promote_options="default"), where)
+        except pa.ArrowInvalid as exc:
+            raise TypeError(
+                f"{where} returned tables with different schemas for different groups: {exc}"
+            ) from exc

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from . import _native
-from ._udf import Filter, MapBatches
+from ._udf import Filter, MapBatches, MapGroups
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -114,6 +114,24 @@ class Dataset:
         plan = self._plan.then_sort(keys, self._partitions(num_partitions))
         return Dataset(self._session, plan, self._udfs)
 
+    def top_k(
+        self, k: int, by: str | Sequence[str], *, descending: bool | Sequence[bool] = True
+    ) -> Dataset:
+        """The ``k`` rows that come first in the order of ``by`` (largest first by default).
+
+        Each partition keeps its own top ``k``; only those rows are shuffled to one partition,
+        merged, and cut at ``k``. Nulls come last.
+        """
+        if k < 0:
+            raise ValueError(f"k={k}: use 0 or more")
+        cols = [by] if isinstance(by, str) else list(by)
+        desc = [descending] * len(cols) if isinstance(descending, bool) else list(descending)
+        if len(desc) != len(cols):
+            raise ValueError(f"descending has {len(desc)} flags for {len(cols)} sort columns")
+        keys = [(c, d, False) for c, d in zip(cols, desc, strict=True)]
+        plan = self._plan.then_top_k(keys, k).then_sort(keys, 1).then_limit(k)
+        return Dataset(self._session, plan, self._udfs)
+
     def groupby(
         self, by: str | Sequence[str], *, num_partitions: int | None = None
     ) -> GroupedDataset:
@@ -125,6 +143,21 @@ class Dataset:
         keys = [by] if isinstance(by, str) else list(by)
         return GroupedDataset(self, keys, num_partitions)
 
+    def repartition(self, num_partitions: int, *, by: str | Sequence[str] | None = None) -> Dataset:
+        """Moves rows into ``num_partitions`` partitions: by the hash of the ``by`` columns (rows
+        with equal keys land together), or round robin without ``by``."""
+        keys = [] if by is None else [by] if isinstance(by, str) else list(by)
+        plan = self._plan.then_repartition(keys, self._partitions(num_partitions))
+        return Dataset(self._session, plan, self._udfs)
+
+    def distinct(self, columns: str | Sequence[str] | None = None) -> Dataset:
+        """The distinct combinations of ``columns`` (default: all columns), one row each."""
+        keys = [columns] if isinstance(columns, str) else list(columns or [])
+        if not keys:
+            keys = self.schema.names
+        r = self._partitions(None)
+        return Dataset(self._session, self._plan.then_groupby(keys, [], r), self._udfs)
+
     def _partitions(self, asked: int | None) -> int:
         """Output partitions of a shuffle: asked, or from the input size and file count."""
         if asked is not None:
@@ -135,7 +168,7 @@ class Dataset:
         by_size = -(-self._plan.input_bytes // target) if target else 1
         return max(1, self._plan.num_partitions, by_size)
 
-    def _with_udf(self, udf: MapBatches | Filter, kind: str) -> Dataset:
+    def _with_udf(self, udf: MapBatches | Filter | MapGroups, kind: str) -> Dataset:
         plan = self._plan.then_udf(len(self._udfs), kind, udf.name)
         return Dataset(self._session, plan, (*self._udfs, udf))
 
@@ -304,6 +337,24 @@ class GroupedDataset:
     def count(self) -> Dataset:
         """One row per group: the keys and ``count``, the number of rows."""
         return self.agg(count=(None, "count"))
+
+    def map_groups(self, fn: Callable[[Any], Any], *, batch_format: str = "pandas") -> Dataset:
+        """Calls ``fn`` once per group, on a worker, and concatenates what it returns.
+
+        Rows are shuffled by the hash of the keys, so each group is whole in one partition.
+
+        Args:
+            fn: Takes one group (in ``batch_format``) and returns a pandas.DataFrame, a
+                pyarrow.Table or RecordBatch, or a dict of columns.
+            batch_format: ``"pandas"`` (default), ``"pyarrow"`` or ``"numpy"``.
+
+        Example:
+            >>> ds.groupby(["station", "day"]).map_groups(fit_model)
+        """
+        ds = self._dataset.repartition(
+            self._dataset._partitions(self._num_partitions), by=self._keys
+        )
+        return ds._with_udf(MapGroups(fn, self._keys, batch_format), "map_groups")
 
 
 class _Described(str):

@@ -100,8 +100,19 @@ fn group(keys: &[ArrayRef]) -> Result<Groups> {
     Ok(Groups { of_row, first, rows })
 }
 
-/// Output buckets for rows by the hash of their key rows.
+/// Output buckets for rows by the hash of their key rows; without keys, round robin from
+/// `start` (so inputs spread their first rows over different buckets).
 pub fn hash_buckets(batch: &RecordBatch, keys: &[String], buckets: usize) -> Result<Vec<RecordBatch>> {
+    if keys.is_empty() {
+        let n = batch.num_rows();
+        let start = n % buckets.max(1);
+        return (0..buckets)
+            .map(|b| {
+                let picks = ((b + buckets - start) % buckets..n).step_by(buckets).map(|i| i as u32);
+                take_record_batch(batch, &UInt32Array::from_iter_values(picks)).map_err(plan_err)
+            })
+            .collect();
+    }
     let cols = keys.iter().map(|k| column(batch, k)).collect::<Result<Vec<_>>>()?;
     let fields = cols.iter().map(|k| SortField::new(k.data_type().clone())).collect();
     let rows = RowConverter::new(fields).and_then(|c| c.convert_columns(&cols)).map_err(plan_err)?;

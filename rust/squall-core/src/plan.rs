@@ -45,6 +45,13 @@ pub enum Op {
         /// Row count.
         rows: usize,
     },
+    /// Keep the partition's first `rows` rows in the order of `keys`.
+    TopK {
+        /// Sort keys.
+        keys: Vec<SortKey>,
+        /// Row count.
+        rows: usize,
+    },
 }
 
 /// Where a stage's output goes.
@@ -78,6 +85,13 @@ pub enum Exchange {
         /// Output partitions (R).
         partitions: usize,
     },
+    /// Rows moved to `partitions` partitions by the hash of `keys` (round robin without keys).
+    Repartition {
+        /// Key columns; empty for round robin.
+        keys: Vec<String>,
+        /// Output partitions (R).
+        partitions: usize,
+    },
     /// Hash aggregation: partial states per input, merged per key in `partitions` partitions.
     GroupBy {
         /// Keys and aggregates.
@@ -96,6 +110,8 @@ pub enum Combine {
         /// Sort keys.
         keys: Vec<SortKey>,
     },
+    /// Concatenate the slices in map order.
+    Concat,
     /// Merge partial aggregation states and finish them.
     Aggregate {
         /// Keys and aggregates.
@@ -151,6 +167,16 @@ pub enum TaskOutput {
         url: String,
         /// Keys and aggregates.
         group: GroupBy,
+        /// Buckets (R).
+        partitions: usize,
+    },
+    /// Hash them by `keys` (round robin without keys) into `partitions` buckets, write one
+    /// shuffle object (per attempt) under `url`.
+    Partition {
+        /// Object URL (the attempt is added).
+        url: String,
+        /// Key columns.
+        keys: Vec<String>,
         /// Buckets (R).
         partitions: usize,
     },
@@ -231,10 +257,11 @@ impl Plan {
         }
         let (empty, partitions) = match &exchange {
             Exchange::Sort { keys, partitions } => (keys.is_empty(), *partitions),
-            Exchange::GroupBy { group, partitions } => (group.keys.is_empty() || group.aggs.is_empty(), *partitions),
+            Exchange::GroupBy { group, partitions } => (group.keys.is_empty(), *partitions),
+            Exchange::Repartition { partitions, .. } => (false, *partitions),
         };
         if empty {
-            return Err(Error::Plan("sort() and groupby().agg() need at least one key (and aggregate)".into()));
+            return Err(Error::Plan("sort() and groupby() need at least one key column".into()));
         }
         if partitions == 0 {
             return Err(Error::Plan("a shuffle needs at least one output partition".into()));
@@ -273,7 +300,12 @@ impl Plan {
     /// Output partitions: the inputs, or the shuffle's partitions.
     pub fn partitions(&self) -> usize {
         match &self.exchange {
-            Some((Exchange::Sort { partitions, .. } | Exchange::GroupBy { partitions, .. }, _)) => *partitions,
+            Some((
+                Exchange::Sort { partitions, .. }
+                | Exchange::GroupBy { partitions, .. }
+                | Exchange::Repartition { partitions, .. },
+                _,
+            )) => *partitions,
             None => self.inputs.len(),
         }
     }
@@ -322,6 +354,9 @@ impl Plan {
             Some((Exchange::GroupBy { group, partitions }, _)) => Ok(self.scan_tasks(|p| {
                 Some(TaskOutput::Partial { url: url(p), group: group.clone(), partitions: *partitions })
             })),
+            Some((Exchange::Repartition { keys, partitions }, _)) => Ok(self.scan_tasks(|p| {
+                Some(TaskOutput::Partition { url: url(p), keys: keys.clone(), partitions: *partitions })
+            })),
             None => Err(Error::Plan("this plan has no shuffle".into())),
         }
     }
@@ -332,6 +367,7 @@ impl Plan {
         let combine = match &self.exchange {
             Some((Exchange::Sort { keys, .. }, _)) => Combine::Merge { keys: keys.clone() },
             Some((Exchange::GroupBy { group, .. }, _)) => Combine::Aggregate { group: group.clone() },
+            Some((Exchange::Repartition { .. }, _)) => Combine::Concat,
             None => return Err(Error::Plan("this plan has no shuffle".into())),
         };
         let after = self.exchange.as_ref().map(|(_, ops)| ops.clone()).unwrap_or_default();
@@ -412,6 +448,19 @@ impl Plan {
                 out.push(write(m));
                 out.push(format!("requests: {m} GET, {written} PUT"));
             }
+            Some((Exchange::Repartition { keys, partitions: r }, after)) => {
+                let r = *r;
+                let how = if keys.is_empty() { "round robin".to_string() } else { format!("by {}", keys.join(", ")) };
+                out.push(format!("squall plan: 2 stages (repartition {how} is a shuffle, M={m} R={r})"));
+                out.push(format!("stage 0: {m} map task{}, on {runs_on}", s(m)));
+                out.extend(narrow);
+                out.push(format!("  write   {m} shuffle object{} ({r} buckets each)", s(m)));
+                out.push(format!("stage 1: {r} reduce task{}", s(r)));
+                out.push(format!("  read    its bucket of every shuffle object: up to {} ranged GETs in all", m * r));
+                out.extend(explain_ops(after));
+                out.push(write(r));
+                out.push(format!("requests: {m} GET + {m} PUT (map), up to {} GET + {written} PUT (reduce)", m * r));
+            }
             Some((Exchange::GroupBy { group, partitions: r }, after)) => {
                 let r = *r;
                 let aggs: Vec<String> = group
@@ -478,6 +527,7 @@ fn explain_ops(ops: &[Op]) -> Vec<String> {
             Op::Udf { kind, name, .. } => format!("  then    {kind}({name})  [Python]"),
             Op::Select { columns } => format!("  then    select({})", columns.join(", ")),
             Op::Limit { rows } => format!("  then    limit({rows}) per partition"),
+            Op::TopK { rows, .. } => format!("  then    top {rows} rows per partition"),
         })
         .collect()
 }

@@ -115,6 +115,7 @@ fn read_input(task: &PartitionTask) -> crate::Result<(Decoded, u64, String)> {
             };
             let (schema, batches) = match combine {
                 Combine::Merge { keys } => (schema.clone(), Sorter::new(&schema, keys)?.merge(runs)?),
+                Combine::Concat => (schema.clone(), runs),
                 Combine::Aggregate { group } => {
                     let states =
                         arrow_select::concat::concat_batches(&schema, &runs).map_err(|e| data_error(&where_, e))?;
@@ -139,6 +140,11 @@ pub fn run_partition<E>(
     let mut batches = decoded.batches;
     for op in &task.ops {
         batches = match op {
+            Op::Udf { index, kind, .. } if kind == "map_groups" => {
+                // A group may span batches: the function sees the whole partition at once.
+                let all = arrow_select::concat::concat_batches(&schema, &batches).map_err(|e| data_error(&url, e))?;
+                vec![udf(*index, all).map_err(PartitionError::Udf)?]
+            }
             Op::Udf { index, .. } => {
                 if batches.is_empty() {
                     // The function still decides the output schema of an empty partition.
@@ -157,6 +163,10 @@ pub fn run_partition<E>(
                 projected.batches
             }
             Op::Limit { rows } => limit(batches, *rows),
+            Op::TopK { keys, rows } => {
+                let run = Sorter::new(&schema, keys)?.sort(&schema, &batches)?;
+                vec![run.batch.slice(0, run.batch.num_rows().min(*rows))]
+            }
         };
         if let Some(first) = batches.first() {
             schema = first.schema();
@@ -194,6 +204,16 @@ pub fn run_partition<E>(
             let states = group.partial(&all, task.partition as u64)?;
             let buckets = hash_buckets(&states, &group.keys, *partitions)?;
             let (bytes, slices) = encode_buckets(&states.schema(), &buckets, &url)?;
+            report.bytes_written = bytes.len() as u64;
+            write_object(&url, bytes.into())?;
+            report.url = Some(url);
+            report.buckets = Some(slices);
+        }
+        Some(TaskOutput::Partition { url, keys, partitions }) => {
+            let url = attempt_url(url);
+            let all = arrow_select::concat::concat_batches(&schema, &batches).map_err(|e| data_error(&url, e))?;
+            let buckets = hash_buckets(&all, keys, *partitions)?;
+            let (bytes, slices) = encode_buckets(&schema, &buckets, &url)?;
             report.bytes_written = bytes.len() as u64;
             write_object(&url, bytes.into())?;
             report.url = Some(url);

@@ -82,12 +82,23 @@ impl Plan {
         Ok(Plan { inner })
     }
 
-    /// The plan's shuffle: "sort", "groupby", or None.
+    /// This plan followed by a repartition into `partitions` by the hash of `keys` (round robin
+    /// without keys).
+    fn then_repartition(&self, py: Python<'_>, keys: Vec<String>, partitions: usize) -> PyResult<Plan> {
+        let inner = self
+            .inner
+            .then_exchange(Exchange::Repartition { keys, partitions })
+            .map_err(|e| exec_error(py, e.into()))?;
+        Ok(Plan { inner })
+    }
+
+    /// The plan's shuffle: "sort", "groupby", "repartition" or None.
     #[getter]
     fn shuffle(&self) -> Option<&'static str> {
         match &self.inner.exchange {
             Some((Exchange::Sort { .. }, _)) => Some("sort"),
             Some((Exchange::GroupBy { .. }, _)) => Some("groupby"),
+            Some((Exchange::Repartition { .. }, _)) => Some("repartition"),
             None => None,
         }
     }
@@ -120,6 +131,13 @@ impl Plan {
         }
         let tasks = self.inner.reduce_tasks(&maps, &sink).map_err(|e| exec_error(py, e.into()))?;
         to_json(py, &tasks)
+    }
+
+    /// This plan followed by the first `rows` rows per partition in the order of `keys`.
+    fn then_top_k(&self, py: Python<'_>, keys: Vec<(String, bool, bool)>, rows: usize) -> PyResult<Plan> {
+        let keys =
+            keys.into_iter().map(|(column, descending, nulls_first)| SortKey { column, descending, nulls_first });
+        self.then(py, Op::TopK { keys: keys.collect(), rows })
     }
 
     /// This plan followed by a per-partition row limit.
@@ -229,8 +247,15 @@ pub fn read_ipc(py: Python<'_>, urls: Vec<String>, names: Option<Vec<String>>) -
         let mut first_url = String::new();
         for (url, name) in urls.iter().zip(&names) {
             let decoded = decode_ipc(read_object(url)?, url)?;
+            let rows: usize = decoded.batches.iter().map(|b| b.num_rows()).sum();
             match &schema {
                 None => {
+                    schema = Some(decoded.schema.clone());
+                    first_url = name.clone();
+                }
+                // A partition without rows may not know the schema a function would give.
+                Some(_) if rows == 0 => continue,
+                Some(s) if *s != decoded.schema && batches.is_empty() => {
                     schema = Some(decoded.schema.clone());
                     first_url = name.clone();
                 }
@@ -247,7 +272,7 @@ pub fn read_ipc(py: Python<'_>, urls: Vec<String>, names: Option<Vec<String>>) -
                 }
                 Some(_) => {}
             }
-            batches.extend(decoded.batches);
+            batches.extend(decoded.batches.into_iter().filter(|b| b.num_rows() > 0));
         }
         Ok((schema, batches))
     });
