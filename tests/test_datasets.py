@@ -227,17 +227,33 @@ def test_module_level_readers(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(600)
-def test_one_500_mb_partition(session: squall.Session, tmp_path: Path) -> None:
+@pytest.mark.timeout(900)
+def test_one_500_mb_partition(session: squall.Session, root: str) -> None:
     rows = 5_000_000
-    payload = pa.array(np.full(rows, 100, np.int32).cumsum() - 100, pa.int32())
-    blob = pa.FixedSizeBinaryArray.from_buffers(
-        pa.binary(100), rows, [None, pa.py_buffer(np.random.default_rng(3).bytes(rows * 100))]
-    )
-    table = pa.table({"offset": payload, "blob": blob})
+    offsets = pa.array(np.arange(rows, dtype=np.int32) * 100, pa.int32())
+    noise = np.random.default_rng(3).bytes(rows * 100)
+    blob = pa.FixedSizeBinaryArray.from_buffers(pa.binary(100), rows, [None, pa.py_buffer(noise)])
+    table = pa.table({"offset": offsets, "blob": blob})
     assert table.nbytes >= 500_000_000
-    out = session.from_arrow(table, 1).map_batches(lambda b: b).collect()
+    session.from_arrow(table, 1).write_ipc(f"{root}/big")
+    out = session.read_ipc(f"{root}/big/").map_batches(lambda b: b).collect()
     assert out.equals(table)
+
+
+def test_reads_ipc_written_by_pyarrow_with_lz4_and_zstd(
+    session: squall.Session, tmp_path: Path
+) -> None:
+    table = awkward_table(300)
+    for codec in ("lz4", "zstd"):
+        options = pa.ipc.IpcWriteOptions(compression=codec)
+        with pa.ipc.new_file(tmp_path / f"{codec}.arrow", table.schema, options=options) as w:
+            w.write_table(table)
+        with pa.ipc.new_stream(
+            tmp_path / f"{codec}-stream.arrow", table.schema, options=options
+        ) as w:
+            w.write_table(table)
+    back = session.read_ipc(f"file://{tmp_path}/*.arrow").collect()
+    assert back.equals(pa.concat_tables([table] * 4))
 
 
 def test_selecting_columns_reads_only_their_bytes(session: squall.Session, root: str) -> None:
