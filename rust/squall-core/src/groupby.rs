@@ -12,7 +12,7 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, UInt64Type};
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, UInt32Array, UInt64Array};
-use arrow_cast::cast;
+use arrow_cast::{cast, cast_with_options, CastOptions};
 use arrow_row::{RowConverter, Rows, SortField};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, SortOptions};
 use arrow_select::take::{take, take_record_batch};
@@ -193,7 +193,12 @@ impl GroupBy {
                     let v = value.as_ref().expect("checked");
                     let t = if v.data_type().is_integer() { DataType::Int64 } else { DataType::Float64 };
                     // Nulls add nothing.
-                    lifted.push(fill_null_zero(&cast(v, &t).map_err(plan_err)?)?);
+                    // A value that does not fit (a u64 above i64::MAX) is an error, never a null.
+                    let strict = CastOptions { safe: false, ..Default::default() };
+                    let widened = cast_with_options(v, &t, &strict).map_err(|e| {
+                        Error::Plan(format!("sum of {:?}: {e}; cast the column to float64 first", agg.column))
+                    })?;
+                    lifted.push(fill_null_zero(&widened)?);
                 }
                 AggFunc::Mean => {
                     lifted.push(fill_null_zero(&(Arc::new(as_f64()?) as ArrayRef))?);
@@ -450,5 +455,18 @@ mod tests {
         assert_eq!(col("last").as_primitive::<Int64Type>().value(0), 3);
         assert!(col("var").is_null(1), "one value has no sample variance");
         assert_eq!(one.num_rows(), 3, "null is a group of its own");
+    }
+
+    #[test]
+    fn a_sum_that_cannot_be_widened_is_an_error_not_a_null() {
+        let k: ArrayRef = Arc::new(Int64Array::from(vec![1, 1]));
+        let v: ArrayRef = Arc::new(UInt64Array::from(vec![u64::MAX, 1]));
+        let batch = RecordBatch::try_from_iter([("k", k), ("v", v)]).unwrap();
+        let gb = GroupBy {
+            keys: vec!["k".into()],
+            aggs: vec![Agg { name: "s".into(), column: Some("v".into()), func: AggFunc::Sum }],
+        };
+        let err = gb.partial(&batch, 0).unwrap_err().to_string();
+        assert!(err.contains("float64"), "{err}");
     }
 }
