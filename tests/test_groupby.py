@@ -13,6 +13,7 @@ import squall
 
 FUNCS = {
     "count": "count",
+    "count_distinct": "count_distinct",
     "sum": "sum",
     "mean": "mean",
     "min": "min",
@@ -73,6 +74,8 @@ ALL_AGGS: dict[str, tuple[str | None, str]] = {
     "isum": ("i", "sum"),
     "smin": ("s", "min"),
     "smax": ("s", "max"),
+    "nd": ("i", "count_distinct"),
+    "snd": ("s", "count_distinct"),
 }
 
 

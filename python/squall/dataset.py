@@ -315,7 +315,8 @@ class GroupedDataset:
     def agg(self, **aggregates: tuple[str | None, str]) -> Dataset:
         """One row per group: the keys, then each ``name=(column, function)``.
 
-        Functions: ``count`` (non-null values; with column None, rows), ``sum``, ``mean``,
+        Functions: ``count`` (non-null values; with column None, rows), ``count_distinct``
+        (exact, non-null), ``sum``, ``mean``,
         ``min``, ``max``, ``std``, ``var`` (sample, ddof=1), ``first``, ``last`` (first/last
         non-null value in input order). Nulls are skipped, as in polars and pandas.
 

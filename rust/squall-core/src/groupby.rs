@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, UInt64Type};
-use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, UInt32Array, UInt64Array};
+use arrow_array::{ArrayRef, Float64Array, Int64Array, ListArray, RecordBatch, UInt32Array, UInt64Array};
+use arrow_buffer::OffsetBuffer;
 use arrow_cast::{cast, cast_with_options, CastOptions};
 use arrow_row::{RowConverter, Rows, SortField};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, SortOptions};
@@ -26,6 +27,8 @@ use crate::{Error, Result};
 pub enum AggFunc {
     /// Non-null values (or rows, without a column).
     Count,
+    /// Distinct non-null values (exact).
+    CountDistinct,
     /// Sum of values (0 when none).
     Sum,
     /// Arithmetic mean.
@@ -136,6 +139,10 @@ fn state_fields(agg: &Agg, value: Option<&DataType>) -> Result<Vec<Field>> {
     };
     Ok(match agg.func {
         AggFunc::Count => vec![f("n", DataType::UInt64)],
+        AggFunc::CountDistinct => {
+            let t = value.ok_or_else(|| Error::Plan("count_distinct needs a column".into()))?;
+            vec![f("set", DataType::List(Arc::new(Field::new_list_field(t.clone(), true))))]
+        }
         AggFunc::Sum => vec![f("sum", numeric(value)?)],
         AggFunc::Mean => {
             numeric(value)?;
@@ -159,6 +166,7 @@ fn state_fields(agg: &Agg, value: Option<&DataType>) -> Result<Vec<Field>> {
 fn agg_name(f: AggFunc) -> &'static str {
     match f {
         AggFunc::Count => "count",
+        AggFunc::CountDistinct => "count_distinct",
         AggFunc::Sum => "sum",
         AggFunc::Mean => "mean",
         AggFunc::Min => "min",
@@ -189,6 +197,7 @@ impl GroupBy {
             let ones: ArrayRef = Arc::new(UInt64Array::from_iter_values((0..n).map(|i| valid(i) as u64)));
             match agg.func {
                 AggFunc::Count => lifted.push(ones),
+                AggFunc::CountDistinct => lifted.push(singletons(value.as_ref().expect("checked"))?),
                 AggFunc::Sum => {
                     let v = value.as_ref().expect("checked");
                     let t = if v.data_type().is_integer() { DataType::Int64 } else { DataType::Float64 };
@@ -234,6 +243,7 @@ impl GroupBy {
             let col = |j: usize| states.column(at + j).clone();
             match agg.func {
                 AggFunc::Count => out.push(sum_u64(&col(0), &g.of_row, groups)),
+                AggFunc::CountDistinct => out.push(union_sets(&col(0), &g.of_row, groups)?),
                 AggFunc::Sum => out.push(sum_numeric(&col(0), &g.of_row, groups)),
                 AggFunc::Mean => {
                     out.push(sum_numeric(&col(0), &g.of_row, groups));
@@ -250,11 +260,7 @@ impl GroupBy {
                     out.push(take(&col(1), &best, None).map_err(plan_err)?);
                 }
             }
-            at += match agg.func {
-                AggFunc::Count | AggFunc::Sum | AggFunc::Min | AggFunc::Max => 1,
-                AggFunc::Mean | AggFunc::First | AggFunc::Last => 2,
-                AggFunc::Std | AggFunc::Var => 3,
-            };
+            at += state_width(agg.func);
         }
         drop(g.rows);
         RecordBatch::try_new(states.schema(), out).map_err(plan_err)
@@ -274,6 +280,11 @@ impl GroupBy {
             let col = |j: usize| states.column(at + j).clone();
             let result: ArrayRef = match agg.func {
                 AggFunc::Count => cast(&col(0), &DataType::Int64).map_err(plan_err)?,
+                AggFunc::CountDistinct => {
+                    let sets = col(0);
+                    let sets = sets.as_list::<i32>();
+                    Arc::new(Int64Array::from_iter_values(sets.offsets().lengths().map(|n| n as i64)))
+                }
                 AggFunc::Sum | AggFunc::Min | AggFunc::Max | AggFunc::First | AggFunc::Last => col(0),
                 AggFunc::Mean => {
                     let (s, n) = (col(0), col(1));
@@ -308,11 +319,7 @@ impl GroupBy {
             };
             fields.push(Field::new(&agg.name, result.data_type().clone(), true));
             out.push(result);
-            at += match agg.func {
-                AggFunc::Count | AggFunc::Sum | AggFunc::Min | AggFunc::Max => 1,
-                AggFunc::Mean | AggFunc::First | AggFunc::Last => 2,
-                AggFunc::Std | AggFunc::Var => 3,
-            };
+            at += state_width(agg.func);
         }
         RecordBatch::try_new(Arc::new(Schema::new(fields)), out).map_err(plan_err)
     }
@@ -322,6 +329,50 @@ impl GroupBy {
         let empty = RecordBatch::new_empty(schema.clone());
         self.partial(&empty, 0).map(|_| ())
     }
+}
+
+/// Columns in an aggregate's state.
+fn state_width(f: AggFunc) -> usize {
+    match f {
+        AggFunc::Count | AggFunc::CountDistinct | AggFunc::Sum | AggFunc::Min | AggFunc::Max => 1,
+        AggFunc::Mean | AggFunc::First | AggFunc::Last => 2,
+        AggFunc::Std | AggFunc::Var => 3,
+    }
+}
+
+/// Each row's value as a set of one (or none, for null).
+fn singletons(values: &ArrayRef) -> Result<ArrayRef> {
+    let valid = arrow_arith::boolean::is_not_null(values).map_err(plan_err)?;
+    let kept = arrow_select::filter::filter(values, &valid).map_err(plan_err)?;
+    let lengths = (0..values.len()).map(|i| values.is_valid(i) as usize);
+    let offsets = OffsetBuffer::<i32>::from_lengths(lengths);
+    let field = Arc::new(Field::new_list_field(values.data_type().clone(), true));
+    Ok(Arc::new(ListArray::try_new(field, offsets, kept, None).map_err(plan_err)?))
+}
+
+/// The union of the sets of each group's rows.
+fn union_sets(sets: &ArrayRef, of_row: &[u32], groups: usize) -> Result<ArrayRef> {
+    let sets = sets.as_list::<i32>();
+    let values = sets.values();
+    let rows = RowConverter::new(vec![SortField::new(values.data_type().clone())])
+        .and_then(|c| c.convert_columns(std::slice::from_ref(values)))
+        .map_err(plan_err)?;
+    let mut seen: Vec<std::collections::HashSet<&[u8], foldhash::fast::FixedState>> =
+        (0..groups).map(|_| Default::default()).collect();
+    let mut members: Vec<Vec<u32>> = vec![Vec::new(); groups];
+    for (i, &g) in of_row.iter().enumerate() {
+        let (start, end) = (sets.value_offsets()[i] as usize, sets.value_offsets()[i + 1] as usize);
+        for v in start..end {
+            if seen[g as usize].insert(rows.row(v).data()) {
+                members[g as usize].push(v as u32);
+            }
+        }
+    }
+    let offsets = OffsetBuffer::<i32>::from_lengths(members.iter().map(Vec::len));
+    let picks = UInt32Array::from_iter_values(members.into_iter().flatten());
+    let picked = take(values, &picks, None).map_err(plan_err)?;
+    let field = Arc::new(Field::new_list_field(values.data_type().clone(), true));
+    Ok(Arc::new(ListArray::try_new(field, offsets, picked, None).map_err(plan_err)?))
 }
 
 fn fill_null_zero(a: &ArrayRef) -> Result<ArrayRef> {
@@ -435,6 +486,7 @@ mod tests {
                 agg("var", AggFunc::Var),
                 agg("first", AggFunc::First),
                 agg("last", AggFunc::Last),
+                agg("distinct", AggFunc::CountDistinct),
             ],
         };
         let one = gb.finish(&gb.partial(&batch, 0).unwrap()).unwrap();
@@ -453,6 +505,7 @@ mod tests {
         assert_eq!(col("var").as_primitive::<Float64Type>().value(0), 2.0);
         assert_eq!(col("first").as_primitive::<Int64Type>().value(0), 1);
         assert_eq!(col("last").as_primitive::<Int64Type>().value(0), 3);
+        assert_eq!(col("distinct").as_primitive::<Int64Type>().value(0), 2);
         assert!(col("var").is_null(1), "one value has no sample variance");
         assert_eq!(one.num_rows(), 3, "null is a group of its own");
     }

@@ -71,7 +71,7 @@ impl Plan {
             .map(|(name, column, func)| {
                 let func: AggFunc = serde_json::from_value(serde_json::Value::String(func.clone())).map_err(|_| {
                     pyo3::exceptions::PyValueError::new_err(format!(
-                        "{name}=({column:?}, {func:?}): the aggregations are count, sum, mean, min, max, std, var, first, last"
+                        "{name}=({column:?}, {func:?}): the aggregations are count, count_distinct, sum, mean, min, max, std, var, first, last"
                     ))
                 })?;
                 Ok(Agg { name, column, func })
