@@ -5,6 +5,7 @@
 //! byte strings whose `memcmp` order is the sort order, so nothing below knows about types.
 
 use arrow_array::{RecordBatch, UInt32Array};
+use arrow_ord::sort::sort_to_indices;
 use arrow_row::{RowConverter, Rows, SortField};
 use arrow_schema::{SchemaRef, SortOptions};
 use arrow_select::concat::concat_batches;
@@ -42,6 +43,7 @@ pub struct SortedRun {
 pub struct Sorter {
     converter: RowConverter,
     columns: Vec<usize>,
+    options: Vec<SortOptions>,
 }
 
 fn arrow(what: &str) -> impl Fn(arrow_schema::ArrowError) -> Error + '_ {
@@ -56,6 +58,7 @@ impl Sorter {
         }
         let mut columns = Vec::with_capacity(keys.len());
         let mut fields = Vec::with_capacity(keys.len());
+        let mut sort_options = Vec::with_capacity(keys.len());
         for key in keys {
             let index = schema.index_of(&key.column).map_err(|_| {
                 let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
@@ -63,10 +66,11 @@ impl Sorter {
             })?;
             let options = SortOptions { descending: key.descending, nulls_first: key.nulls_first };
             fields.push(SortField::new_with_options(schema.field(index).data_type().clone(), options));
+            sort_options.push(options);
             columns.push(index);
         }
         let converter = RowConverter::new(fields).map_err(arrow("sort keys"))?;
-        Ok(Sorter { converter, columns })
+        Ok(Sorter { converter, columns, options: sort_options })
     }
 
     /// The key rows of `batch`.
@@ -90,9 +94,20 @@ impl Sorter {
     pub fn sort(&self, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<SortedRun> {
         let all = concat_batches(schema, batches).map_err(arrow("sort"))?;
         let rows = self.rows(&all)?;
-        let mut order: Vec<u32> = (0..all.num_rows() as u32).collect();
-        order.sort_unstable_by(|&a, &b| rows.row(a as usize).cmp(&rows.row(b as usize)));
-        let order = UInt32Array::from(order);
+        let order = match (self.columns.as_slice(), self.options.as_slice()) {
+            // One integer or temporal column: arrow's type-specialised sort beats comparing
+            // encoded rows, and orders exactly as the row format does.
+            ([column], [options])
+                if all.column(*column).data_type().is_integer() || all.column(*column).data_type().is_temporal() =>
+            {
+                sort_to_indices(all.column(*column), Some(*options), None).map_err(arrow("sort"))?
+            }
+            _ => {
+                let mut order: Vec<u32> = (0..all.num_rows() as u32).collect();
+                order.sort_unstable_by(|&a, &b| rows.row(a as usize).cmp(&rows.row(b as usize)));
+                UInt32Array::from(order)
+            }
+        };
         let batch = take_record_batch(&all, &order).map_err(arrow("sort"))?;
         Ok(SortedRun { batch, rows, order })
     }
