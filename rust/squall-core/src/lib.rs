@@ -6,6 +6,7 @@
 
 pub mod codec;
 pub mod error;
+mod explain;
 pub mod frame;
 pub mod groupby;
 pub mod plan;

@@ -1,0 +1,155 @@
+//! `explain()`: a readable account of how a plan runs.
+
+use crate::plan::{Exchange, Op, Plan, Sink};
+
+impl Plan {
+    /// A readable account of how the plan runs into `sink`.
+    pub fn explain(&self, sink: &Sink) -> String {
+        let m = self.inputs.len();
+        let bytes: u64 = self.inputs.iter().map(|i| i.size).sum();
+        let formats: Vec<&str> = self.inputs.iter().map(|i| i.format.extension()).collect();
+        let format = match formats.first() {
+            Some(f) if formats.iter().all(|g| g == f) => *f,
+            Some(_) => "mixed",
+            None => "no",
+        };
+        let runs_on = if self.inputs.iter().any(|i| i.url.starts_with("memory://")) {
+            "the driver's threads (memory:// is visible in this process only)"
+        } else {
+            "worker processes"
+        };
+        let read = format!("  read    {m} {format} file{} ({}) from {}", s(m), human(bytes), self.source);
+        let mut narrow = vec![read];
+        if let Some(cols) = &self.columns {
+            narrow.push(format!("          only columns {}", cols.join(", ")));
+        }
+        narrow.extend(explain_ops(&self.ops));
+        let written = match sink {
+            Sink::Count => 0,
+            _ => self.partitions(),
+        };
+        let write = |n: usize| match sink {
+            Sink::Collect { .. } => {
+                format!("  write   {n} Arrow IPC object{} to scratch; the driver reads them back", s(n))
+            }
+            Sink::Write { format, dir } => {
+                format!("  write   {n} {} file{} to {dir}, then _manifest.json", format.extension(), s(n))
+            }
+            Sink::Count => "  count   rows (nothing written)".to_string(),
+        };
+        let mut out = Vec::new();
+        match &self.exchange {
+            None => {
+                out.push("squall plan: 1 stage (every operator is narrow: no shuffle)".to_string());
+                out.push(format!("stage 0: {m} task{}, one per input, on {runs_on}", s(m)));
+                out.extend(narrow);
+                out.push(write(m));
+                out.push(format!("requests: {m} GET, {written} PUT"));
+            }
+            Some((Exchange::Repartition { keys, partitions: r }, after)) => {
+                let r = *r;
+                let how = if keys.is_empty() { "round robin".to_string() } else { format!("by {}", keys.join(", ")) };
+                out.push(format!("squall plan: 2 stages (repartition {how} is a shuffle, M={m} R={r})"));
+                out.push(format!("stage 0: {m} map task{}, on {runs_on}", s(m)));
+                out.extend(narrow);
+                out.push(format!("  write   {m} shuffle object{} ({r} buckets each)", s(m)));
+                out.push(format!("stage 1: {r} reduce task{}", s(r)));
+                out.push(format!("  read    its bucket of every shuffle object: up to {} ranged GETs in all", m * r));
+                out.extend(explain_ops(after));
+                out.push(write(r));
+                out.push(format!("requests: {m} GET + {m} PUT (map), up to {} GET + {written} PUT (reduce)", m * r));
+            }
+            Some((Exchange::GroupBy { group, partitions: r }, after)) => {
+                let r = *r;
+                let aggs: Vec<String> = group
+                    .aggs
+                    .iter()
+                    .map(|a| format!("{}={:?}({})", a.name, a.func, a.column.as_deref().unwrap_or("*")).to_lowercase())
+                    .collect();
+                out.push(format!(
+                    "squall plan: 2 stages (group by {} is a shuffle, M={m} R={r})",
+                    group.keys.join(", ")
+                ));
+                out.push(format!("stage 0: {m} map task{}, on {runs_on}", s(m)));
+                out.extend(narrow);
+                out.push(format!("  aggregate partially: {}", aggs.join(", ")));
+                out.push(format!("  write   {m} shuffle object{} (states hashed into {r} buckets)", s(m)));
+                out.push(format!("stage 1: {r} reduce task{}", s(r)));
+                out.push(format!("  read    its bucket of every shuffle object: up to {} ranged GETs in all", m * r));
+                out.push("  merge   partial states per key, then finish".to_string());
+                out.extend(explain_ops(after));
+                out.push(write(r));
+                out.push(format!("requests: {m} GET + {m} PUT (map), up to {} GET + {written} PUT (reduce)", m * r));
+            }
+            Some((Exchange::Sort { keys, partitions: r }, after)) => {
+                let r = *r;
+                let by: Vec<String> = keys
+                    .iter()
+                    .map(|k| {
+                        let dir = if k.descending { "desc" } else { "asc" };
+                        let nulls = if k.nulls_first { "nulls first" } else { "nulls last" };
+                        format!("{} {dir} {nulls}", k.column)
+                    })
+                    .collect();
+                out.push(format!("squall plan: 3 stages (sort by {} is a shuffle, M={m} R={r})", by.join(", ")));
+                out.push(format!(
+                    "stage 0: {m} sample task{}: the same reads and operators, keep a sample of keys",
+                    s(m)
+                ));
+                out.push(format!("         the driver picks {} splitter{} at the sample's quantiles", r - 1, s(r - 1)));
+                out.push(format!("stage 1: {m} map task{}, on {runs_on}", s(m)));
+                out.extend(narrow);
+                out.push(format!("  sort    each run, cut it into {r} key range{}", s(r)));
+                out.push(format!("  write   {m} shuffle object{} (R buckets back to back, 256 hashed prefixes)", s(m)));
+                out.push(format!("stage 2: {r} reduce task{}", s(r)));
+                out.push(format!("  read    its bucket of every shuffle object: up to {} ranged GETs in all", m * r));
+                out.push(format!("  merge   {m} sorted run{} (k-way)", s(m)));
+                out.extend(explain_ops(after));
+                out.push(write(r));
+                out.push(format!(
+                    "requests: {} GET + {} PUT (samples), {} GET + {m} PUT (map), up to {} GET + {written} PUT (reduce)",
+                    m,
+                    m,
+                    m + m,
+                    m * r
+                ));
+            }
+        }
+        out.join("\n")
+    }
+}
+
+fn explain_ops(ops: &[Op]) -> Vec<String> {
+    ops.iter()
+        .map(|op| match op {
+            Op::Udf { kind, name, .. } => format!("  then    {kind}({name})  [Python]"),
+            Op::Select { columns } => format!("  then    select({})", columns.join(", ")),
+            Op::Limit { rows } => format!("  then    limit({rows}) per partition"),
+            Op::TopK { rows, .. } => format!("  then    top {rows} rows per partition"),
+        })
+        .collect()
+}
+
+fn s(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Bytes as B, KB, MB, GB.
+pub fn human(bytes: u64) -> String {
+    let units = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < units.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", units[unit])
+    }
+}
