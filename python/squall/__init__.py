@@ -5,8 +5,9 @@
 embedded default runs local worker processes, with the same code that will run on AWS Lambda.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._native import __version__
-from .dataset import Dataset, GroupedDataset
 from .errors import (
     CancelledError,
     DataError,
@@ -44,6 +45,19 @@ from .session import (
     read_parquet,
     submit,
 )
+
+if TYPE_CHECKING:
+    from .dataset import Dataset, GroupedDataset
+
+
+def __getattr__(name: str) -> Any:
+    # Datasets need pyarrow, slow to import: workers and map-only users never pay for it.
+    if name in ("Dataset", "GroupedDataset"):
+        from . import dataset
+
+        return getattr(dataset, name)
+    raise AttributeError(f"module 'squall' has no attribute {name!r}")
+
 
 __all__ = [
     "ALL_COMPLETED",

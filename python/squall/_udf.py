@@ -51,8 +51,8 @@ def from_batch(batch: pa.RecordBatch, batch_format: str) -> Any:
     return batch
 
 
-class MapBatches:
-    """``fn(batch) -> batch`` in the user's chosen batch format."""
+class _UserFunction:
+    """A user's function and the batch format it takes."""
 
     def __init__(self, fn: Callable[[Any], Any], batch_format: str) -> None:
         if batch_format not in BATCH_FORMATS:
@@ -63,22 +63,17 @@ class MapBatches:
         self.batch_format = batch_format
         self.name = _name(fn)
 
+
+class MapBatches(_UserFunction):
+    """``fn(batch) -> batch`` in the user's chosen batch format."""
+
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         out = self.fn(from_batch(batch, self.batch_format))
         return to_batch(out, f"map_batches({self.name})")
 
 
-class Filter:
+class Filter(_UserFunction):
     """Keeps the rows where ``fn(batch)`` is true (a boolean array, one value per row)."""
-
-    def __init__(self, fn: Callable[[Any], Any], batch_format: str = "pyarrow") -> None:
-        if batch_format not in BATCH_FORMATS:
-            raise ValueError(
-                f"batch_format={batch_format!r}: use one of {', '.join(BATCH_FORMATS)}"
-            )
-        self.fn = fn
-        self.batch_format = batch_format
-        self.name = _name(fn)
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         mask = self.fn(from_batch(batch, self.batch_format))
@@ -97,18 +92,12 @@ class Filter:
         return batch.filter(mask)
 
 
-class MapGroups:
+class MapGroups(_UserFunction):
     """Calls ``fn`` once per group of equal ``keys`` in a partition; concatenates the results."""
 
     def __init__(self, fn: Callable[[Any], Any], keys: list[str], batch_format: str) -> None:
-        if batch_format not in BATCH_FORMATS:
-            raise ValueError(
-                f"batch_format={batch_format!r}: use one of {', '.join(BATCH_FORMATS)}"
-            )
-        self.fn = fn
+        super().__init__(fn, batch_format)
         self.keys = keys
-        self.batch_format = batch_format
-        self.name = _name(fn)
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         import numpy as np

@@ -31,15 +31,12 @@ _short.maxother = 80
 class _Job:
     """A native job plus the decoded outcome of each finished task (shared by its futures)."""
 
-    __slots__ = ("chunked", "label", "native", "outcomes", "scheduler")
+    __slots__ = ("label", "native", "outcomes", "scheduler")
 
-    def __init__(
-        self, native: _native.Job, scheduler: _native.Scheduler, label: str, chunked: bool
-    ) -> None:
+    def __init__(self, native: _native.Job, scheduler: _native.Scheduler, label: str) -> None:
         self.native = native
         self.scheduler = scheduler
         self.label = label
-        self.chunked = chunked
         self.outcomes: dict[int, tuple[Any, ...]] = {}
 
     def outcome(self, task: int) -> tuple[Any, ...] | None:
@@ -151,12 +148,7 @@ class Future:
                     break
                 if deadline is not None and time.monotonic() >= deadline:
                     raise TimeoutError(f"{self!r} did not finish within {timeout} s")
-                remaining = 0.2 if deadline is None else deadline - time.monotonic()
-                try:
-                    self._job.scheduler.wait_change(seq, max(remaining, 0.0))
-                except KeyboardInterrupt:
-                    self._job.native.cancel()
-                    raise
+                _wait_for_change(self._job.scheduler, seq, deadline, [self._job])
         self._error = self._make_error(o)
         return self._error
 
@@ -250,6 +242,19 @@ class FutureList(list[Future]):
             job.native.cancel()
 
 
+def _wait_for_change(
+    sched: _native.Scheduler, seq: int, deadline: float | None, jobs: Iterable[_Job]
+) -> None:
+    """Waits up to 0.2 s (or to the deadline) for any outcome to change; Ctrl-C cancels `jobs`."""
+    remaining = 0.2 if deadline is None else deadline - time.monotonic()
+    try:
+        sched.wait_change(seq, max(remaining, 0.0))
+    except KeyboardInterrupt:
+        for job in jobs:
+            job.native.cancel()
+        raise
+
+
 class DoneAndNotDone(NamedTuple):
     """What :func:`wait` returns."""
 
@@ -280,9 +285,8 @@ class _Finishing:
                 out.extend(self.waiting.pop((job_id, task), ()))
         return out
 
-    def cancel_all(self) -> None:
-        for job, _ in self.jobs.values():
-            job.native.cancel()
+    def job_list(self) -> list[_Job]:
+        return [job for job, _ in self.jobs.values()]
 
 
 def as_completed(fs: Iterable[Future], timeout: float | None = None) -> Iterator[Future]:
@@ -301,12 +305,7 @@ def as_completed(fs: Iterable[Future], timeout: float | None = None) -> Iterator
             return
         if deadline is not None and time.monotonic() >= deadline:
             raise TimeoutError(f"{len(tracker.waiting)} tasks did not finish within {timeout} s")
-        remaining = 0.2 if deadline is None else deadline - time.monotonic()
-        try:
-            sched.wait_change(seq, max(remaining, 0.0))
-        except KeyboardInterrupt:
-            tracker.cancel_all()
-            raise
+        _wait_for_change(sched, seq, deadline, tracker.job_list())
 
 
 def wait(
@@ -343,12 +342,7 @@ def wait(
             break
         if deadline is not None and time.monotonic() >= deadline:
             break
-        remaining = 0.2 if deadline is None else deadline - time.monotonic()
-        try:
-            sched.wait_change(seq, max(remaining, 0.0))
-        except KeyboardInterrupt:
-            tracker.cancel_all()
-            raise
+        _wait_for_change(sched, seq, deadline, tracker.job_list())
     return DoneAndNotDone(done, {f for f in fs if f not in done})
 
 

@@ -120,15 +120,15 @@ class Session:
         items = list(iterable)
         label = _label(fn, "map")
         if chunksize == 1:
-            job = self._submit(fn, [((item,), {}) for item in items], label, timeout, retries)
-            futures = [Future(job, i, None, item) for i, item in enumerate(items)]
+            futures = self._run_tasks(fn, items, items, label, progress, timeout, retries)
         else:
             chunks = [items[i : i + chunksize] for i in builtins.range(0, len(items), chunksize)]
             runner = functools.partial(run_chunk, fn)
-            job = self._submit(runner, [((c,), {}) for c in chunks], label, timeout, retries, True)
-            futures = [Future(job, i // chunksize, i % chunksize, x) for i, x in enumerate(items)]
+            job = self._submit(runner, [((c,), {}) for c in chunks], label, timeout, retries)
+            slots = [Future(job, i // chunksize, i % chunksize, x) for i, x in enumerate(items)]
+            futures = FutureList(slots, [job], progress)
         self._unclaimed.extend(futures)
-        return FutureList(futures, [job], progress)
+        return futures
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         """Calls ``fn(*args, **kwargs)`` on a worker; returns its future at once.
@@ -234,8 +234,11 @@ class Session:
         descriptions: list[Any],
         label: str,
         progress: bool,
+        timeout: float | None = None,
+        retries: int = DEFAULT_RETRIES,
     ) -> FutureList:
-        job = self._submit(fn, [((item,), {}) for item in items], label, None, DEFAULT_RETRIES)
+        """One task per item, calling ``fn(item)``; errors show each item's description."""
+        job = self._submit(fn, [((item,), {}) for item in items], label, timeout, retries)
         futures = [Future(job, i, None, d) for i, d in enumerate(descriptions)]
         return FutureList(futures, [job], progress)
 
@@ -252,7 +255,6 @@ class Session:
         label: str,
         timeout: float | None,
         retries: int,
-        chunked: bool = False,
     ) -> _Job:
         if self._closed:
             raise ValueError("this session is closed: create a new squall.Session")
@@ -272,7 +274,7 @@ class Session:
                 raise TypeError(f"{label}: input {i} cannot be pickled: {exc}") from exc
         digest = hashlib.blake2b(func, digest_size=16).hexdigest()
         native = self._native.submit(digest, func, inputs, timeout, retries)
-        return _Job(native, self._native, label, chunked)
+        return _Job(native, self._native, label)
 
 
 #: Lithops-style name for a session.

@@ -3,14 +3,13 @@
 use std::io::Cursor;
 use std::sync::Arc;
 
-use arrow_array::{RecordBatch, RecordBatchReader};
+use arrow_array::RecordBatch;
 use arrow_ipc::reader::{FileReader, StreamReader};
 use arrow_ipc::writer::{FileWriter, IpcWriteOptions};
 use arrow_ipc::CompressionType;
 use arrow_schema::{ArrowError, SchemaRef};
 use bytes::Bytes;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::{ArrowWriter, ProjectionMask};
+use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
@@ -54,42 +53,14 @@ fn arrow_err<'a>(url: &'a str, what: &str) -> impl Fn(ArrowError) -> Error + 'a 
     move |e| Error::Data { url: url.to_string(), what: what.clone(), message: e.to_string() }
 }
 
-/// Decodes `data` in `format`, keeping only `columns` when given.
-pub fn decode(format: Format, data: Bytes, columns: Option<&[String]>, url: &str) -> Result<Decoded> {
-    match format {
-        Format::Parquet => decode_parquet(data, columns, url),
-        Format::Ipc => {
-            let decoded = decode_ipc(data, url)?;
-            match columns {
-                Some(cols) => project(decoded, cols, url),
-                None => Ok(decoded),
-            }
-        }
+/// Decodes Arrow IPC bytes, keeping only `columns` (in that order) when given. Parquet is read
+/// with ranged requests instead, by `squall_exec::parquet_scan`.
+pub fn decode_ipc_columns(data: Bytes, columns: Option<&[String]>, url: &str) -> Result<Decoded> {
+    let decoded = decode_ipc(data, url)?;
+    match columns {
+        Some(cols) => project(decoded, cols, url),
+        None => Ok(decoded),
     }
-}
-
-fn decode_parquet(data: Bytes, columns: Option<&[String]>, url: &str) -> Result<Decoded> {
-    let bad = |e: parquet::errors::ParquetError| Error::Data {
-        url: url.to_string(),
-        what: "read Parquet".into(),
-        message: e.to_string(),
-    };
-    let mut builder = ParquetRecordBatchReaderBuilder::try_new(data).map_err(bad)?.with_batch_size(BATCH_ROWS);
-    if let Some(cols) = columns {
-        let schema = builder.schema().clone();
-        let indices = cols
-            .iter()
-            .map(|c| schema.index_of(c).map_err(|_| missing_column(url, c, &schema)))
-            .collect::<Result<Vec<_>>>()?;
-        let mask = ProjectionMask::roots(builder.parquet_schema(), indices.clone());
-        builder = builder.with_projection(mask);
-        let reader = builder.build().map_err(bad)?;
-        let decoded = collect(reader.schema(), reader, url)?;
-        // Parquet keeps the file's column order; the caller asked for its own.
-        return project(decoded, cols, url);
-    }
-    let reader = builder.build().map_err(bad)?;
-    collect(reader.schema(), reader, url)
 }
 
 fn collect(
@@ -101,21 +72,26 @@ fn collect(
     Ok(Decoded { schema, batches })
 }
 
-fn missing_column(url: &str, column: &str, schema: &arrow_schema::Schema) -> Error {
-    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-    Error::Data {
-        url: url.to_string(),
-        what: "select columns".into(),
-        message: format!("no column named {column:?}; the columns are {names:?}"),
-    }
+/// The positions of `columns` in `schema`; a missing one is an error naming the object.
+pub fn column_indices(schema: &arrow_schema::Schema, columns: &[String], url: &str) -> Result<Vec<usize>> {
+    columns
+        .iter()
+        .map(|c| {
+            schema.index_of(c).map_err(|_| {
+                let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                Error::Data {
+                    url: url.to_string(),
+                    what: "select columns".into(),
+                    message: format!("no column named {c:?}; the columns are {names:?}"),
+                }
+            })
+        })
+        .collect()
 }
 
 /// Keeps `columns`, in that order.
 pub fn project(decoded: Decoded, columns: &[String], url: &str) -> Result<Decoded> {
-    let indices = columns
-        .iter()
-        .map(|c| decoded.schema.index_of(c).map_err(|_| missing_column(url, c, &decoded.schema)))
-        .collect::<Result<Vec<_>>>()?;
+    let indices = column_indices(&decoded.schema, columns, url)?;
     let schema = Arc::new(decoded.schema.project(&indices).map_err(arrow_err(url, "select columns"))?);
     let batches = decoded
         .batches
@@ -191,22 +167,14 @@ mod tests {
     }
 
     #[test]
-    fn both_formats_round_trip_and_project() {
+    fn ipc_round_trips_and_projects() {
         let (schema, batch) = sample();
-        for format in [Format::Parquet, Format::Ipc] {
-            let bytes = encode(format, &schema, std::slice::from_ref(&batch), "mem").unwrap();
-            let all = decode(format, bytes.clone(), None, "mem").unwrap();
-            assert_eq!(all.batches, vec![batch.clone()]);
-            let only_b = decode(format, bytes.clone(), Some(&["b".to_string(), "a".to_string()]), "mem").unwrap();
-            assert_eq!(only_b.schema.field(0).name(), "b");
-            let err = decode(format, bytes, Some(&["nope".to_string()]), "file:///x").unwrap_err();
-            assert!(err.to_string().contains("nope") && err.to_string().contains("file:///x"), "{err}");
-        }
-    }
-
-    #[test]
-    fn corrupt_bytes_name_the_file() {
-        let err = decode(Format::Parquet, Bytes::from_static(b"not parquet"), None, "file:///bad.parquet");
-        assert!(err.unwrap_err().to_string().contains("file:///bad.parquet"));
+        let bytes = encode(Format::Ipc, &schema, std::slice::from_ref(&batch), "mem").unwrap();
+        let all = decode_ipc_columns(bytes.clone(), None, "mem").unwrap();
+        assert_eq!(all.batches, vec![batch.clone()]);
+        let only_b = decode_ipc_columns(bytes.clone(), Some(&["b".to_string(), "a".to_string()]), "mem").unwrap();
+        assert_eq!(only_b.schema.field(0).name(), "b");
+        let err = decode_ipc_columns(bytes, Some(&["nope".to_string()]), "file:///x").unwrap_err();
+        assert!(err.to_string().contains("nope") && err.to_string().contains("file:///x"), "{err}");
     }
 }

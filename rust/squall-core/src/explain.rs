@@ -46,71 +46,87 @@ impl Plan {
                 out.push(write(m));
                 out.push(format!("requests: {m} GET, {written} PUT"));
             }
-            Some((Exchange::Repartition { keys, partitions: r }, after)) => {
-                let r = *r;
-                let how = if keys.is_empty() { "round robin".to_string() } else { format!("by {}", keys.join(", ")) };
-                out.push(format!("squall plan: 2 stages (repartition {how} is a shuffle, M={m} R={r})"));
-                out.push(format!("stage 0: {m} map task{}, on {runs_on}", s(m)));
+            Some((exchange, after)) => {
+                let r = self.partitions();
+                let (what, map_lines, combine) = match exchange {
+                    Exchange::Repartition { keys, .. } => {
+                        let how =
+                            if keys.is_empty() { "round robin".into() } else { format!("by {}", keys.join(", ")) };
+                        (
+                            format!("repartition {how}"),
+                            vec![format!("  write   {m} shuffle object{} ({r} buckets each)", s(m))],
+                            None,
+                        )
+                    }
+                    Exchange::GroupBy { group, .. } => {
+                        let aggs: Vec<String> = group
+                            .aggs
+                            .iter()
+                            .map(|a| {
+                                format!("{}={:?}({})", a.name, a.func, a.column.as_deref().unwrap_or("*"))
+                                    .to_lowercase()
+                            })
+                            .collect();
+                        let lines = vec![
+                            format!("  aggregate partially: {}", aggs.join(", ")),
+                            format!("  write   {m} shuffle object{} (states hashed into {r} buckets)", s(m)),
+                        ];
+                        (
+                            format!("group by {}", group.keys.join(", ")),
+                            lines,
+                            Some("  merge   partial states per key, then finish".to_string()),
+                        )
+                    }
+                    Exchange::Sort { keys, .. } => {
+                        let by: Vec<String> = keys
+                            .iter()
+                            .map(|k| {
+                                let dir = if k.descending { "desc" } else { "asc" };
+                                let nulls = if k.nulls_first { "nulls first" } else { "nulls last" };
+                                format!("{} {dir} {nulls}", k.column)
+                            })
+                            .collect();
+                        let lines = vec![
+                            format!("  sort    each run, cut it into {r} key range{}", s(r)),
+                            format!(
+                                "  write   {m} shuffle object{} (R buckets back to back, 256 hashed prefixes)",
+                                s(m)
+                            ),
+                        ];
+                        (
+                            format!("sort by {}", by.join(", ")),
+                            lines,
+                            Some(format!("  merge   {m} sorted run{} (k-way)", s(m))),
+                        )
+                    }
+                };
+                // A sort first samples its keys: one more stage, and the inputs are read twice.
+                let sampled = matches!(exchange, Exchange::Sort { .. });
+                let map_stage = usize::from(sampled);
+                out.push(format!("squall plan: {} stages ({what} is a shuffle, M={m} R={r})", map_stage + 2));
+                if sampled {
+                    out.push(format!(
+                        "stage 0: {m} sample task{}: the same reads and operators, keep a sample of keys",
+                        s(m)
+                    ));
+                    out.push(format!(
+                        "         the driver picks {} splitter{} at the sample's quantiles",
+                        r - 1,
+                        s(r - 1)
+                    ));
+                }
+                out.push(format!("stage {map_stage}: {m} map task{}, on {runs_on}", s(m)));
                 out.extend(narrow);
-                out.push(format!("  write   {m} shuffle object{} ({r} buckets each)", s(m)));
-                out.push(format!("stage 1: {r} reduce task{}", s(r)));
+                out.extend(map_lines);
+                out.push(format!("stage {}: {r} reduce task{}", map_stage + 1, s(r)));
                 out.push(format!("  read    its bucket of every shuffle object: up to {} ranged GETs in all", m * r));
+                out.extend(combine);
                 out.extend(explain_ops(after));
                 out.push(write(r));
-                out.push(format!("requests: {m} GET + {m} PUT (map), up to {} GET + {written} PUT (reduce)", m * r));
-            }
-            Some((Exchange::GroupBy { group, partitions: r }, after)) => {
-                let r = *r;
-                let aggs: Vec<String> = group
-                    .aggs
-                    .iter()
-                    .map(|a| format!("{}={:?}({})", a.name, a.func, a.column.as_deref().unwrap_or("*")).to_lowercase())
-                    .collect();
+                let samples = if sampled { format!("{m} GET + {m} PUT (samples), ") } else { String::new() };
                 out.push(format!(
-                    "squall plan: 2 stages (group by {} is a shuffle, M={m} R={r})",
-                    group.keys.join(", ")
-                ));
-                out.push(format!("stage 0: {m} map task{}, on {runs_on}", s(m)));
-                out.extend(narrow);
-                out.push(format!("  aggregate partially: {}", aggs.join(", ")));
-                out.push(format!("  write   {m} shuffle object{} (states hashed into {r} buckets)", s(m)));
-                out.push(format!("stage 1: {r} reduce task{}", s(r)));
-                out.push(format!("  read    its bucket of every shuffle object: up to {} ranged GETs in all", m * r));
-                out.push("  merge   partial states per key, then finish".to_string());
-                out.extend(explain_ops(after));
-                out.push(write(r));
-                out.push(format!("requests: {m} GET + {m} PUT (map), up to {} GET + {written} PUT (reduce)", m * r));
-            }
-            Some((Exchange::Sort { keys, partitions: r }, after)) => {
-                let r = *r;
-                let by: Vec<String> = keys
-                    .iter()
-                    .map(|k| {
-                        let dir = if k.descending { "desc" } else { "asc" };
-                        let nulls = if k.nulls_first { "nulls first" } else { "nulls last" };
-                        format!("{} {dir} {nulls}", k.column)
-                    })
-                    .collect();
-                out.push(format!("squall plan: 3 stages (sort by {} is a shuffle, M={m} R={r})", by.join(", ")));
-                out.push(format!(
-                    "stage 0: {m} sample task{}: the same reads and operators, keep a sample of keys",
-                    s(m)
-                ));
-                out.push(format!("         the driver picks {} splitter{} at the sample's quantiles", r - 1, s(r - 1)));
-                out.push(format!("stage 1: {m} map task{}, on {runs_on}", s(m)));
-                out.extend(narrow);
-                out.push(format!("  sort    each run, cut it into {r} key range{}", s(r)));
-                out.push(format!("  write   {m} shuffle object{} (R buckets back to back, 256 hashed prefixes)", s(m)));
-                out.push(format!("stage 2: {r} reduce task{}", s(r)));
-                out.push(format!("  read    its bucket of every shuffle object: up to {} ranged GETs in all", m * r));
-                out.push(format!("  merge   {m} sorted run{} (k-way)", s(m)));
-                out.extend(explain_ops(after));
-                out.push(write(r));
-                out.push(format!(
-                    "requests: {} GET + {} PUT (samples), {} GET + {m} PUT (map), up to {} GET + {written} PUT (reduce)",
-                    m,
-                    m,
-                    m + m,
+                    "requests: {samples}{} GET + {m} PUT (map), up to {} GET + {written} PUT (reduce)",
+                    m * (map_stage + 1),
                     m * r
                 ));
             }

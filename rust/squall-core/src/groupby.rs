@@ -82,12 +82,16 @@ fn column(batch: &RecordBatch, name: &str) -> Result<ArrayRef> {
 struct Groups {
     of_row: Vec<u32>,
     first: Vec<u32>,
-    rows: Rows,
+}
+
+/// Row-encoded `columns` (ascending, nulls last): equal keys give equal bytes.
+fn key_rows(columns: &[ArrayRef]) -> Result<Rows> {
+    let fields = columns.iter().map(|k| SortField::new(k.data_type().clone())).collect();
+    RowConverter::new(fields).and_then(|c| c.convert_columns(columns)).map_err(plan_err)
 }
 
 fn group(keys: &[ArrayRef]) -> Result<Groups> {
-    let fields = keys.iter().map(|k| SortField::new(k.data_type().clone())).collect();
-    let rows = RowConverter::new(fields).and_then(|c| c.convert_columns(keys)).map_err(plan_err)?;
+    let rows = key_rows(keys)?;
     let mut ids: HashMap<&[u8], u32, foldhash::fast::FixedState> = HashMap::default();
     let mut of_row = Vec::with_capacity(rows.num_rows());
     let mut first = Vec::new();
@@ -99,8 +103,7 @@ fn group(keys: &[ArrayRef]) -> Result<Groups> {
         }
         of_row.push(id);
     }
-    drop(ids);
-    Ok(Groups { of_row, first, rows })
+    Ok(Groups { of_row, first })
 }
 
 /// Output buckets for rows by the hash of their key rows; without keys, round robin from
@@ -117,8 +120,7 @@ pub fn hash_buckets(batch: &RecordBatch, keys: &[String], buckets: usize) -> Res
             .collect();
     }
     let cols = keys.iter().map(|k| column(batch, k)).collect::<Result<Vec<_>>>()?;
-    let fields = cols.iter().map(|k| SortField::new(k.data_type().clone())).collect();
-    let rows = RowConverter::new(fields).and_then(|c| c.convert_columns(&cols)).map_err(plan_err)?;
+    let rows = key_rows(&cols)?;
     let hasher = foldhash::fast::FixedState::with_seed(0x5eed);
     let mut picks = vec![Vec::new(); buckets];
     for (i, row) in rows.iter().enumerate() {
@@ -262,7 +264,6 @@ impl GroupBy {
             }
             at += state_width(agg.func);
         }
-        drop(g.rows);
         RecordBatch::try_new(states.schema(), out).map_err(plan_err)
     }
 
@@ -354,9 +355,7 @@ fn singletons(values: &ArrayRef) -> Result<ArrayRef> {
 fn union_sets(sets: &ArrayRef, of_row: &[u32], groups: usize) -> Result<ArrayRef> {
     let sets = sets.as_list::<i32>();
     let values = sets.values();
-    let rows = RowConverter::new(vec![SortField::new(values.data_type().clone())])
-        .and_then(|c| c.convert_columns(std::slice::from_ref(values)))
-        .map_err(plan_err)?;
+    let rows = key_rows(std::slice::from_ref(values))?;
     let mut seen: Vec<std::collections::HashSet<&[u8], foldhash::fast::FixedState>> =
         (0..groups).map(|_| Default::default()).collect();
     let mut members: Vec<Vec<u32>> = vec![Vec::new(); groups];

@@ -12,8 +12,8 @@ use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuil
 use parquet::arrow::ProjectionMask;
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
-use squall_core::codec::{project, Decoded, BATCH_ROWS};
-use squall_store::{BoxFuture, Store};
+use squall_core::codec::{column_indices, project, Decoded, BATCH_ROWS};
+use squall_store::{get_ranges, BoxFuture, Store};
 
 /// Bytes of the file's end fetched at once: the footer of most files fits.
 const FOOTER_HINT: usize = 64 * 1024;
@@ -40,19 +40,11 @@ impl AsyncFileReader for StoreReader {
 
     fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
         Box::pin(async move {
-            let mut reads = tokio::task::JoinSet::new();
-            for (i, range) in ranges.into_iter().enumerate() {
-                let (store, key) = (self.store.clone(), self.key.clone());
-                reads.spawn(async move { (i, store.get_range(&key, range).await) });
-            }
-            let mut out = vec![Bytes::new(); reads.len()];
-            while let Some(done) = reads.join_next().await {
-                let (i, data) = done.map_err(|e| ParquetError::External(Box::new(e)))?;
-                let data = data.map_err(external)?;
-                self.fetched.fetch_add(data.len() as u64, Ordering::Relaxed);
-                out[i] = data;
-            }
-            Ok(out)
+            let reads = ranges.into_iter().map(|r| (self.store.clone(), self.key.clone(), r)).collect();
+            let parts = get_ranges(reads).await.map_err(external)?;
+            let n: u64 = parts.iter().map(|p| p.len() as u64).sum();
+            self.fetched.fetch_add(n, Ordering::Relaxed);
+            Ok(parts)
         })
     }
 
@@ -91,14 +83,7 @@ pub async fn read_parquet(
     let mut builder = ParquetRecordBatchStreamBuilder::new(reader).await.map_err(bad)?.with_batch_size(BATCH_ROWS);
     let schema = builder.schema().clone();
     if let Some(cols) = columns {
-        let mut indices = Vec::with_capacity(cols.len());
-        for c in cols {
-            let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-            let i = schema
-                .index_of(c)
-                .map_err(|_| data_error(url, format!("no column named {c:?}; the columns are {names:?}")))?;
-            indices.push(i);
-        }
+        let indices = column_indices(&schema, cols, url)?;
         let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
         builder = builder.with_projection(mask);
     }
@@ -121,4 +106,45 @@ pub async fn read_parquet(
 
 fn data_error(url: &str, message: String) -> crate::Error {
     squall_core::Error::Data { url: url.to_string(), what: "read Parquet".into(), message }.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+    use squall_core::codec::{encode, Format};
+    use squall_store::{MemoryStore, Store};
+
+    use super::*;
+
+    fn read(data: Bytes, columns: Option<&[String]>, url: &str) -> crate::Result<Decoded> {
+        let store = MemoryStore::named("parquet-scan-tests");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            store.put(url, data.clone()).await.unwrap();
+            let store: Arc<dyn Store> = store;
+            read_parquet(store, url, data.len() as u64, columns, url).await.map(|(d, _)| d)
+        })
+    }
+
+    #[test]
+    fn parquet_round_trips_and_projects() {
+        let a: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), None, Some(3)]));
+        let b: ArrayRef = Arc::new(StringArray::from(vec!["x", "ü", "z"]));
+        let batch = RecordBatch::try_from_iter([("a", a), ("b", b)]).unwrap();
+        let bytes = encode(Format::Parquet, &batch.schema(), std::slice::from_ref(&batch), "mem").unwrap();
+        let all = read(bytes.clone(), None, "mem").unwrap();
+        assert_eq!(all.batches, vec![batch.clone()]);
+        let only_b = read(bytes.clone(), Some(&["b".to_string(), "a".to_string()]), "mem").unwrap();
+        assert_eq!(only_b.schema.field(0).name(), "b");
+        let err = read(bytes, Some(&["nope".to_string()]), "file:///x").unwrap_err();
+        assert!(err.to_string().contains("nope") && err.to_string().contains("file:///x"), "{err}");
+    }
+
+    #[test]
+    fn corrupt_bytes_name_the_file() {
+        let err = read(Bytes::from_static(b"not parquet"), None, "file:///bad.parquet");
+        assert!(err.unwrap_err().to_string().contains("file:///bad.parquet"));
+    }
 }

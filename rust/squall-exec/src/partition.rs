@@ -5,12 +5,12 @@
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use squall_core::codec::{decode, decode_ipc, encode, Decoded, Format};
+use squall_core::codec::{decode_ipc, decode_ipc_columns, encode, project, Decoded, Format};
 use squall_core::groupby::hash_buckets;
 use squall_core::plan::{Combine, Op, PartitionReport, PartitionTask, TaskInput, TaskOutput};
 use squall_core::shuffle::{decode_rows, encode_buckets, encode_rows};
 use squall_core::sort::{splitters, Sorter};
-use squall_store::{open, Bytes};
+use squall_store::{get_ranges, open, Bytes};
 
 use crate::parquet_scan::read_parquet;
 use crate::runtime::runtime;
@@ -48,23 +48,13 @@ pub fn write_object(url: &str, data: Bytes) -> crate::Result<()> {
     Ok(runtime()?.block_on(store.put(&key, data))?)
 }
 
-/// Reads `(url, offset, len)` slices concurrently.
+/// Reads `(url, offset, len)` slices, several at once.
 pub fn read_slices(slices: &[(String, u64, u64)]) -> crate::Result<Vec<Bytes>> {
-    let rt = runtime()?;
-    rt.block_on(async {
-        let mut reads = tokio::task::JoinSet::new();
-        for (i, (url, offset, len)) in slices.iter().enumerate() {
-            let (store, key) = open(url)?;
-            let range = *offset..offset + len;
-            reads.spawn(async move { (i, store.get_range(&key, range).await) });
-        }
-        let mut out = vec![Bytes::new(); slices.len()];
-        while let Some(done) = reads.join_next().await {
-            let (i, data) = done.map_err(|e| crate::Error::Runtime(std::io::Error::other(e)))?;
-            out[i] = data?;
-        }
-        Ok(out)
-    })
+    let reads = slices
+        .iter()
+        .map(|(url, offset, len)| open(url).map(|(store, key)| (store, key, *offset..offset + len)))
+        .collect::<squall_store::Result<Vec<_>>>()?;
+    Ok(runtime()?.block_on(get_ranges(reads))?)
 }
 
 /// Picks `partitions - 1` splitters from the key samples at `samples`; writes them to `out`.
@@ -89,7 +79,7 @@ fn read_input(task: &PartitionTask) -> crate::Result<(Decoded, u64, String)> {
         TaskInput::File(input) => {
             let data = read_object(&input.url)?;
             let n = data.len() as u64;
-            Ok((decode(input.format, data, task.columns.as_deref(), &input.url)?, n, input.url.clone()))
+            Ok((decode_ipc_columns(data, task.columns.as_deref(), &input.url)?, n, input.url.clone()))
         }
         TaskInput::Shuffle { slices, combine } => {
             let where_ = format!("shuffle partition {}", task.partition);
@@ -99,9 +89,7 @@ fn read_input(task: &PartitionTask) -> crate::Result<(Decoded, u64, String)> {
             let mut runs = Vec::new();
             for (part, (url, _, _)) in parts.into_iter().zip(slices) {
                 let decoded = decode_ipc(part, url)?;
-                let run = arrow_select::concat::concat_batches(&decoded.schema, &decoded.batches).map_err(|e| {
-                    squall_core::Error::Data { url: url.clone(), what: "read".into(), message: e.to_string() }
-                })?;
+                let run = concat(&decoded.schema, &decoded.batches, url)?;
                 schema.get_or_insert(decoded.schema);
                 runs.push(run);
             }
@@ -117,8 +105,7 @@ fn read_input(task: &PartitionTask) -> crate::Result<(Decoded, u64, String)> {
                 Combine::Merge { keys } => (schema.clone(), Sorter::new(&schema, keys)?.merge(runs)?),
                 Combine::Concat => (schema.clone(), runs),
                 Combine::Aggregate { group } => {
-                    let states =
-                        arrow_select::concat::concat_batches(&schema, &runs).map_err(|e| data_error(&where_, e))?;
+                    let states = concat(&schema, &runs, &where_)?;
                     let done = group.finish(&group.merge(&states)?)?;
                     (done.schema(), vec![done])
                 }
@@ -142,8 +129,7 @@ pub fn run_partition<E>(
         batches = match op {
             Op::Udf { index, kind, .. } if kind == "map_groups" => {
                 // A group may span batches: the function sees the whole partition at once.
-                let all = arrow_select::concat::concat_batches(&schema, &batches).map_err(|e| data_error(&url, e))?;
-                vec![udf(*index, all).map_err(PartitionError::Udf)?]
+                vec![udf(*index, concat(&schema, &batches, &url)?).map_err(PartitionError::Udf)?]
             }
             Op::Udf { index, .. } => {
                 if batches.is_empty() {
@@ -157,8 +143,7 @@ pub fn run_partition<E>(
                 out
             }
             Op::Select { columns } => {
-                let decoded = squall_core::codec::Decoded { schema: schema.clone(), batches };
-                let projected = squall_core::codec::project(decoded, columns, &url).map_err(crate::Error::from)?;
+                let projected = project(Decoded { schema: schema.clone(), batches }, columns, &url)?;
                 schema = projected.schema;
                 projected.batches
             }
@@ -184,55 +169,61 @@ pub fn run_partition<E>(
         Some(TaskOutput::File(output)) => {
             let url = if output.per_attempt { attempt_url(&output.url) } else { output.url.clone() };
             let bytes = encode(output.format, &schema, &batches, &url)?;
-            report.bytes_written = bytes.len() as u64;
-            write_object(&url, bytes)?;
-            report.url = Some(url);
+            publish(&mut report, url, bytes)?;
         }
         Some(TaskOutput::Sample { url, keys, rows }) => {
             let url = attempt_url(url);
-            let sorter = Sorter::new(&schema, keys)?;
-            let all = arrow_select::concat::concat_batches(&schema, &batches).map_err(|e| data_error(&url, e))?;
-            let sample = sorter.sample(&all, *rows, task.partition as u64)?;
+            let sample =
+                Sorter::new(&schema, keys)?.sample(&concat(&schema, &batches, &url)?, *rows, task.partition as u64)?;
             let bytes = encode_rows(&sample, &url)?;
-            report.bytes_written = bytes.len() as u64;
-            write_object(&url, bytes)?;
-            report.url = Some(url);
+            publish(&mut report, url, bytes)?;
         }
         Some(TaskOutput::Partial { url, group, partitions }) => {
             let url = attempt_url(url);
-            let all = arrow_select::concat::concat_batches(&schema, &batches).map_err(|e| data_error(&url, e))?;
-            let states = group.partial(&all, task.partition as u64)?;
+            let states = group.partial(&concat(&schema, &batches, &url)?, task.partition as u64)?;
             let buckets = hash_buckets(&states, &group.keys, *partitions)?;
-            let (bytes, slices) = encode_buckets(&states.schema(), &buckets, &url)?;
-            report.bytes_written = bytes.len() as u64;
-            write_object(&url, bytes.into())?;
-            report.url = Some(url);
-            report.buckets = Some(slices);
+            publish_shuffle(&mut report, url, &states.schema(), &buckets)?;
         }
         Some(TaskOutput::Partition { url, keys, partitions }) => {
             let url = attempt_url(url);
-            let all = arrow_select::concat::concat_batches(&schema, &batches).map_err(|e| data_error(&url, e))?;
-            let buckets = hash_buckets(&all, keys, *partitions)?;
-            let (bytes, slices) = encode_buckets(&schema, &buckets, &url)?;
-            report.bytes_written = bytes.len() as u64;
-            write_object(&url, bytes.into())?;
-            report.url = Some(url);
-            report.buckets = Some(slices);
+            let buckets = hash_buckets(&concat(&schema, &batches, &url)?, keys, *partitions)?;
+            publish_shuffle(&mut report, url, &schema, &buckets)?;
         }
         Some(TaskOutput::Shuffle { url, keys, splitters }) => {
             let url = attempt_url(url);
             let splitters = decode_rows(read_object(splitters)?, splitters)?;
             let sorter = Sorter::new(&schema, keys)?;
-            let run = sorter.sort(&schema, &batches)?;
-            let buckets = sorter.cut(&run, &splitters);
-            let (bytes, slices) = encode_buckets(&schema, &buckets, &url)?;
-            report.bytes_written = bytes.len() as u64;
-            write_object(&url, bytes.into())?;
-            report.url = Some(url);
-            report.buckets = Some(slices);
+            let buckets = sorter.cut(&sorter.sort(&schema, &batches)?, &splitters);
+            publish_shuffle(&mut report, url, &schema, &buckets)?;
         }
     }
     Ok(report)
+}
+
+/// Writes a task's output object and records it in the report.
+fn publish(report: &mut PartitionReport, url: String, bytes: Bytes) -> crate::Result<()> {
+    report.bytes_written = bytes.len() as u64;
+    write_object(&url, bytes)?;
+    report.url = Some(url);
+    Ok(())
+}
+
+/// Writes a shuffle object of `buckets` back to back and records where each bucket lies.
+fn publish_shuffle(
+    report: &mut PartitionReport,
+    url: String,
+    schema: &SchemaRef,
+    buckets: &[RecordBatch],
+) -> crate::Result<()> {
+    let (bytes, slices) = encode_buckets(schema, buckets, &url)?;
+    publish(report, url, bytes.into())?;
+    report.buckets = Some(slices);
+    Ok(())
+}
+
+/// All of a partition's batches as one.
+fn concat(schema: &SchemaRef, batches: &[RecordBatch], url: &str) -> crate::Result<RecordBatch> {
+    arrow_select::concat::concat_batches(schema, batches).map_err(|e| data_error(url, e))
 }
 
 fn data_error(url: &str, e: arrow_schema::ArrowError) -> crate::Error {
@@ -264,16 +255,15 @@ fn check_schemas(batches: &[RecordBatch], url: &str) -> crate::Result<()> {
                 what: "process".into(),
                 message: format!(
                     "a function returned batches with different schemas: {:?} and then {:?}",
-                    first
-                        .schema()
-                        .fields()
-                        .iter()
-                        .map(|f| format!("{}: {}", f.name(), f.data_type()))
-                        .collect::<Vec<_>>(),
-                    b.schema().fields().iter().map(|f| format!("{}: {}", f.name(), f.data_type())).collect::<Vec<_>>()
+                    fields(&first.schema()),
+                    fields(&b.schema())
                 ),
             }));
         }
     }
     Ok(())
+}
+
+fn fields(schema: &arrow_schema::Schema) -> Vec<String> {
+    schema.fields().iter().map(|f| format!("{}: {}", f.name(), f.data_type())).collect()
 }

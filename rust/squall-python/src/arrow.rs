@@ -16,6 +16,11 @@ fn arrow_error(e: arrow_schema::ArrowError) -> PyErr {
     PyValueError::new_err(format!("Arrow data could not cross into squall: {e}"))
 }
 
+/// Takes what an export object holds; the C interface moves data, so it goes out once.
+fn take_once<T>(slot: &Mutex<Option<T>>, spent: &'static str) -> PyResult<T> {
+    slot.lock().unwrap_or_else(|e| e.into_inner()).take().ok_or_else(|| PyValueError::new_err(spent))
+}
+
 /// Takes a record batch from any object with `__arrow_c_array__` (a pyarrow.RecordBatch).
 pub fn batch_from_py(obj: &Bound<'_, PyAny>) -> PyResult<RecordBatch> {
     if !obj.hasattr("__arrow_c_array__")? {
@@ -58,8 +63,7 @@ impl ArrowBatch {
         requested_schema: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyTuple>> {
         let _ = requested_schema;
-        let batch = self.batch.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let batch = batch.ok_or_else(|| PyValueError::new_err("this batch was already exported"))?;
+        let batch = take_once(&self.batch, "this batch was already exported")?;
         let (array, schema) = to_ffi(&StructArray::from(batch).to_data()).map_err(arrow_error)?;
         let schema = PyCapsule::new_with_value(py, schema, c"arrow_schema")?;
         let array = PyCapsule::new_with_value(py, array, c"arrow_array")?;
@@ -90,8 +94,7 @@ impl ArrowStream {
         requested_schema: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyCapsule>> {
         let _ = requested_schema;
-        let taken = self.inner.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let (schema, batches) = taken.ok_or_else(|| PyValueError::new_err("this stream was already read"))?;
+        let (schema, batches) = take_once(&self.inner, "this stream was already read")?;
         let reader = RecordBatchIterator::new(batches.into_iter().map(Ok), schema);
         let stream = FFI_ArrowArrayStream::new(Box::new(reader));
         PyCapsule::new_with_value(py, stream, c"arrow_array_stream")

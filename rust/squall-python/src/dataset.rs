@@ -51,9 +51,7 @@ impl Plan {
     /// This plan followed by a sample sort into `partitions` partitions; `keys` are
     /// (column, descending, nulls_first).
     fn then_sort(&self, py: Python<'_>, keys: Vec<(String, bool, bool)>, partitions: usize) -> PyResult<Plan> {
-        let keys =
-            keys.into_iter().map(|(column, descending, nulls_first)| SortKey { column, descending, nulls_first });
-        let exchange = Exchange::Sort { keys: keys.collect(), partitions };
+        let exchange = Exchange::Sort { keys: sort_keys(keys), partitions };
         let inner = self.inner.then_exchange(exchange).map_err(|e| exec_error(py, e.into()))?;
         Ok(Plan { inner })
     }
@@ -135,9 +133,7 @@ impl Plan {
 
     /// This plan followed by the first `rows` rows per partition in the order of `keys`.
     fn then_top_k(&self, py: Python<'_>, keys: Vec<(String, bool, bool)>, rows: usize) -> PyResult<Plan> {
-        let keys =
-            keys.into_iter().map(|(column, descending, nulls_first)| SortKey { column, descending, nulls_first });
-        self.then(py, Op::TopK { keys: keys.collect(), rows })
+        self.then(py, Op::TopK { keys: sort_keys(keys), rows })
     }
 
     /// This plan followed by a per-partition row limit.
@@ -182,6 +178,11 @@ impl Plan {
         let sink: Sink = serde_json::from_str(sink).map_err(|e| json_error(py, "sink", e))?;
         Ok(self.inner.explain(&sink))
     }
+}
+
+/// Sort keys given from Python as (column, descending, nulls_first).
+fn sort_keys(keys: Vec<(String, bool, bool)>) -> Vec<SortKey> {
+    keys.into_iter().map(|(column, descending, nulls_first)| SortKey { column, descending, nulls_first }).collect()
 }
 
 fn to_json(py: Python<'_>, tasks: &[PartitionTask]) -> PyResult<Vec<String>> {

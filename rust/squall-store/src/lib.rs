@@ -8,6 +8,7 @@ mod error;
 mod glob;
 mod local;
 mod memory;
+mod parallel;
 mod s3;
 mod url;
 
@@ -21,6 +22,7 @@ pub use error::{Error, Result};
 pub use glob::glob_match;
 pub use local::LocalStore;
 pub use memory::MemoryStore;
+pub use parallel::{get_ranges, in_parallel, MAX_IN_FLIGHT};
 pub use s3::S3Store;
 pub use url::{open, resolve, StoreUrl};
 

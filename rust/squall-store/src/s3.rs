@@ -15,16 +15,13 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 use bytes::{Bytes, BytesMut};
 use tokio::sync::OnceCell;
-use tokio::task::JoinSet;
 
-use crate::{check_range, BoxFuture, Error, ObjectMeta, Result, Store};
+use crate::{check_range, in_parallel, BoxFuture, Error, ObjectMeta, Result, Store};
 
 /// Objects larger than this are uploaded in parts.
 pub const MULTIPART_THRESHOLD: usize = 16 << 20;
 /// Size of one uploaded part and of one ranged GET of a large object.
 pub const PART_SIZE: usize = 8 << 20;
-/// Parts moved at once for one object.
-const PARALLEL_PARTS: usize = 8;
 /// Attempts per request (throttling and 5xx are retried with backoff).
 const MAX_ATTEMPTS: u32 = 6;
 
@@ -110,27 +107,16 @@ impl S3Store {
         Ok((body.into_bytes(), total))
     }
 
-    /// Reads `ranges` of an object with up to [`PARALLEL_PARTS`] requests in flight.
-    async fn get_parts(&self, key: &str, ranges: Vec<Range<u64>>) -> Result<Vec<Bytes>> {
-        let mut parts = vec![Bytes::new(); ranges.len()];
-        let mut pending = ranges.into_iter().enumerate();
-        let mut running = JoinSet::new();
-        loop {
-            while running.len() < PARALLEL_PARTS {
-                let Some((i, range)) = pending.next() else { break };
+    /// Reads `ranges` of an object, several at once; each part with the object's size.
+    async fn get_parts(&self, key: &str, ranges: Vec<Range<u64>>) -> Result<Vec<(Bytes, Option<u64>)>> {
+        let jobs = ranges
+            .into_iter()
+            .map(|range| -> BoxFuture<'static, Result<(Bytes, Option<u64>)>> {
                 let (store, key) = (self.clone(), key.to_string());
-                running.spawn(async move { (i, store.get_part(&key, range).await) });
-            }
-            let Some(done) = running.join_next().await else { break };
-            let (i, result) = done.map_err(|e| Error::Remote {
-                op: "reading",
-                url: self.url_of(key),
-                message: e.to_string(),
-                transient: false,
-            })?;
-            parts[i] = result?.0;
-        }
-        Ok(parts)
+                Box::pin(async move { store.get_part(&key, range).await })
+            })
+            .collect();
+        in_parallel(jobs).await
     }
 
     async fn put_multipart(&self, key: &str, data: Bytes) -> Result<()> {
@@ -166,16 +152,13 @@ impl S3Store {
     }
 
     async fn upload_parts(&self, key: &str, id: &str, data: Bytes) -> Result<Vec<CompletedPart>> {
-        let chunks: Vec<Bytes> =
-            (0..data.len()).step_by(PART_SIZE).map(|s| data.slice(s..(s + PART_SIZE).min(data.len()))).collect();
-        let mut parts = vec![None; chunks.len()];
-        let mut pending = chunks.into_iter().enumerate();
-        let mut running = JoinSet::new();
-        loop {
-            while running.len() < PARALLEL_PARTS {
-                let Some((i, chunk)) = pending.next() else { break };
+        let jobs = (0..data.len())
+            .step_by(PART_SIZE)
+            .enumerate()
+            .map(|(i, start)| -> BoxFuture<'static, Result<CompletedPart>> {
+                let chunk = data.slice(start..(start + PART_SIZE).min(data.len()));
                 let (store, key, id) = (self.clone(), key.to_string(), id.to_string());
-                running.spawn(async move {
+                Box::pin(async move {
                     let number = i as i32 + 1;
                     let sent = client()
                         .await
@@ -188,20 +171,11 @@ impl S3Store {
                         .send()
                         .await
                         .map_err(|e| store.error("writing", &key, e))?;
-                    let part = CompletedPart::builder().part_number(number).set_e_tag(sent.e_tag).build();
-                    Ok::<_, Error>((i, part))
-                });
-            }
-            let Some(done) = running.join_next().await else { break };
-            let (i, part) = done.map_err(|e| Error::Remote {
-                op: "writing",
-                url: self.url_of(key),
-                message: e.to_string(),
-                transient: false,
-            })??;
-            parts[i] = Some(part);
-        }
-        Ok(parts.into_iter().flatten().collect())
+                    Ok(CompletedPart::builder().part_number(number).set_e_tag(sent.e_tag).build())
+                })
+            })
+            .collect();
+        in_parallel(jobs).await
     }
 }
 
@@ -249,7 +223,7 @@ impl Store for S3Store {
             let parts = self.get_parts(key, ranges).await?;
             let mut out = BytesMut::with_capacity(total as usize);
             out.extend_from_slice(&head);
-            for p in parts {
+            for (p, _) in parts {
                 out.extend_from_slice(&p);
             }
             Ok(out.freeze())
@@ -258,18 +232,30 @@ impl Store for S3Store {
 
     fn get_range<'a>(&'a self, key: &'a str, range: Range<u64>) -> BoxFuture<'a, Result<Bytes>> {
         Box::pin(async move {
-            let size = self.head(key).await?.size;
-            check_range(self.url_of(key), &range, size)?;
+            if range.start > range.end {
+                return Err(Error::BadRange { url: self.url_of(key), start: range.start, end: range.end, size: 0 });
+            }
             if range.is_empty() {
                 return Ok(Bytes::new());
             }
-            if range.end - range.start <= PART_SIZE as u64 {
-                return Ok(self.get_part(key, range).await?.0);
+            // No HEAD first: S3 answers a range past the end short (or with InvalidRange).
+            let ranges = (range.start..range.end).step_by(PART_SIZE).map(|s| s..(s + PART_SIZE as u64).min(range.end));
+            let parts = match self.get_parts(key, ranges.collect()).await {
+                Err(Error::Remote { message, .. }) if message.contains("InvalidRange") => Vec::new(),
+                other => other?,
+            };
+            let data: Bytes = match parts.as_slice() {
+                [(one, _)] => one.clone(),
+                _ => parts.iter().map(|(p, _)| p.as_ref()).collect::<Vec<_>>().concat().into(),
+            };
+            if data.len() as u64 != range.end - range.start {
+                let size = match parts.first() {
+                    Some((_, Some(total))) => *total,
+                    _ => self.head(key).await?.size,
+                };
+                check_range(self.url_of(key), &range, size)?;
             }
-            let starts = (range.start..range.end).step_by(PART_SIZE);
-            let ranges = starts.map(|s| s..(s + PART_SIZE as u64).min(range.end)).collect();
-            let parts = self.get_parts(key, ranges).await?;
-            Ok(parts.concat().into())
+            Ok(data)
         })
     }
 
