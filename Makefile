@@ -9,25 +9,36 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 PROFILE ?= ci
 CARGO_TEST := cargo test --profile $(PROFILE) --workspace --exclude squall-python
 
-.PHONY: demo test lint fmt build bench clean
+.PHONY: demo test lint fmt build wheel bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "maturin>=1.9.4,<2"
+	$(PY) -m pip install --quiet "maturin>=1.9.4,<2" "ziglang==0.17.0"
 	touch $@
 
 # LocalStack (S3 for the tests) in its own virtualenv, with the dependency versions it needs.
 LOCALSTACK_VENV := $(CURDIR)/.venv-localstack
 LOCALSTACK_PINS := tests/emulators/localstack-core-4.13.1-py311.constraints.txt
 
-$(LOCALSTACK_VENV)/.installed: $(LOCALSTACK_PINS)
-	$(PYTHON) -m venv $(LOCALSTACK_VENV)
+# Its Lambda service runs functions through squall's runtime-executor plugin (tests/emulators).
+$(LOCALSTACK_VENV)/.installed: $(LOCALSTACK_PINS) tests/emulators/pyproject.toml tests/emulators/squall_lambda_executor/*.py
+	test -x $(LOCALSTACK_VENV)/bin/python || $(PYTHON) -m venv $(LOCALSTACK_VENV)
 	$(LOCALSTACK_VENV)/bin/python -m pip install --quiet "localstack-core[runtime]==4.13.1" -c $(LOCALSTACK_PINS)
+	$(LOCALSTACK_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall ./tests/emulators
 	touch $@
 
-build: $(VENV)/.installed
-	VIRTUAL_ENV=$(VENV) PATH=$(VENV)/bin:$$PATH maturin develop --quiet --profile $(PROFILE) --extras test > $(VENV)/build.log
+# The wheel is built for manylinux2014 (glibc 2.17, through zig), so the same file installs here
+# and on AWS Lambda, where squall.deploy ships it.
+WHEEL_DIR := $(CURDIR)/dist
+wheel: $(VENV)/.installed
+	rm -f $(WHEEL_DIR)/squall-*.whl
+	VIRTUAL_ENV=$(VENV) PATH=$(VENV)/bin:$$PATH maturin build --zig --compatibility manylinux2014 --strip \
+		--profile $(PROFILE) --out $(WHEEL_DIR) > $(VENV)/build.log 2>&1 || (tail -50 $(VENV)/build.log; exit 1)
+
+build: wheel
+	$(PY) -m pip install --quiet --force-reinstall --no-deps $(WHEEL_DIR)/squall-*.whl
+	$(PY) -m pip install --quiet "$$(ls $(WHEEL_DIR)/squall-*.whl)[test]"
 
 demo: build
 	$(PY) -m squall.demo
@@ -53,13 +64,14 @@ $(BENCH_VENV)/.installed: bench/requirements.txt
 	touch $@
 
 # Peers live in their own virtualenv, so their dependencies never touch squall's.
-bench: build $(BENCH_VENV)/.installed
+bench: build $(BENCH_VENV)/.installed $(LOCALSTACK_VENV)/.installed
 	$(PY) bench/map_overhead.py --lithops-python $(BENCH_VENV)/bin/python
 	$(PY) bench/scan_filter_write.py --peer-python $(BENCH_VENV)/bin/python
 	$(PY) bench/sort_groupby.py --peer-python $(BENCH_VENV)/bin/python
+	$(PY) bench/lambda_overhead.py --localstack-python $(LOCALSTACK_VENV)/bin/python
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) $(LOCALSTACK_VENV) target
+	rm -rf $(VENV) $(BENCH_VENV) $(LOCALSTACK_VENV) target $(WHEEL_DIR)
 
 # Rewrites the code into the shape `make lint` checks.
 fmt: $(VENV)/.installed

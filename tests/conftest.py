@@ -1,27 +1,27 @@
-"""Shared fixtures: one two-worker session for the whole run, and a LocalStack S3 server.
+"""Shared fixtures: one two-worker session for the whole run, and LocalStack (S3 and Lambda).
 
 LocalStack (``localstack-core``, host mode, its own virtualenv ``.venv-localstack`` that
-``make test`` installs) is started once, on first use, and stopped at the end of the run.
+``make test`` installs) is started once, on first use, and stopped at the end of the run. Its
+Lambda functions run as local processes through squall's runtime-executor plugin
+(``tests/emulators``), with this test run's Python: the squall installed here stands in for
+Lambda's own Python runtime, and the deployed package comes first on its path.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import time
-import urllib.error
-import urllib.request
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from emulators.localstack_server import ENDPOINT, localstack, make_bucket
 
 import squall
 
 ROOT = Path(__file__).resolve().parent.parent
-S3_ENDPOINT = "http://127.0.0.1:4566"
+S3_ENDPOINT = ENDPOINT
 LOCALSTACK_PYTHON = Path(
     os.environ.get("SQUALL_LOCALSTACK_PYTHON", ROOT / ".venv-localstack" / "bin" / "python")
 )
@@ -31,6 +31,10 @@ os.environ.setdefault("AWS_ENDPOINT_URL", S3_ENDPOINT)
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
 os.environ.setdefault("AWS_REGION", "us-east-1")
+# The wheel `make wheel` built for Lambda's Linux: what squall.deploy ships in these tests.
+_wheels = sorted((ROOT / "dist").glob("squall-*.whl"))
+if _wheels:
+    os.environ.setdefault("SQUALL_WHEEL", str(_wheels[-1]))
 
 
 @pytest.fixture(scope="session")
@@ -39,65 +43,20 @@ def session() -> Iterator[squall.Session]:
         yield s
 
 
-def _s3_running() -> bool:
-    try:
-        with urllib.request.urlopen(f"{S3_ENDPOINT}/_localstack/health", timeout=2) as r:
-            return json.load(r)["services"].get("s3") in ("running", "available")
-    except (OSError, ValueError, KeyError):
-        return False
-
-
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """LocalStack's S3 endpoint, started for this run (or reused if already up)."""
-    if _s3_running():
-        yield S3_ENDPOINT
-        return
-    if not LOCALSTACK_PYTHON.exists():
-        pytest.fail(f"LocalStack is not installed at {LOCALSTACK_PYTHON}: run `make test`")
-    log_path = tmp_path_factory.mktemp("localstack") / "localstack.log"
-    env = dict(
-        os.environ,
-        GATEWAY_LISTEN="127.0.0.1:4566",
-        SERVICES="s3",
-        EAGER_SERVICE_LOADING="1",
-        DNS_ADDRESS="0",
-        SKIP_SSL_CERT_DOWNLOAD="1",
-        LOCALSTACK_VOLUME_DIR=str(log_path.parent / "volume"),
-    )
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [str(LOCALSTACK_PYTHON), "-m", "localstack.runtime.main"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    """LocalStack's endpoint (S3 and Lambda), started for this run (or reused if already up)."""
     try:
-        deadline = time.monotonic() + 120
-        while not _s3_running():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                tail = log_path.read_text(errors="replace")[-3000:]
-                pytest.fail(f"LocalStack did not start (exit {proc.poll()}):\n{tail}")
-            time.sleep(0.5)
-        yield S3_ENDPOINT
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        with localstack(LOCALSTACK_PYTHON, sys.executable, tmp_path_factory.mktemp("ls")) as url:
+            yield url
+    except RuntimeError as e:
+        pytest.fail(str(e))
 
 
 @pytest.fixture
 def s3_bucket(s3_server: str) -> str:
     """A new, empty bucket; returns its s3:// URL."""
-    name = f"squall-test-{uuid.uuid4().hex[:12]}"
-    request = urllib.request.Request(f"{s3_server}/{name}", method="PUT")
-    with urllib.request.urlopen(request, timeout=10) as r:
-        assert r.status == 200
-    return f"s3://{name}"
+    return make_bucket(f"squall-test-{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture(params=["file", "memory", "s3"])

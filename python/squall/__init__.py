@@ -8,6 +8,7 @@ embedded default runs local worker processes, with the same code that will run o
 from typing import TYPE_CHECKING, Any
 
 from ._native import __version__
+from .aws import deploy
 from .errors import (
     CancelledError,
     DataError,
@@ -85,6 +86,7 @@ __all__ = [
     "__version__",
     "as_completed",
     "default_session",
+    "deploy",
     "from_arrow",
     "from_items",
     "from_pandas",

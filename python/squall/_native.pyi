@@ -15,6 +15,8 @@ __all__ = [
     "__version__",
     "choose_splitters",
     "delete",
+    "deploy_function",
+    "deployed_hash",
     "execute_partition",
     "read_bytes",
     "read_ipc",
@@ -28,7 +30,7 @@ __version__: str
 
 @final
 class Scheduler:
-    """A scheduler over a pool of local worker processes."""
+    """A scheduler over a pool of local worker processes, or over a deployed Lambda function."""
 
     def __new__(
         cls,
@@ -37,9 +39,12 @@ class Scheduler:
         env: list[tuple[str, str]],
         startup_timeout: float = 60.0,
     ) -> Scheduler: ...
+    @staticmethod
+    def lambda_function(function: str, concurrency: int, scratch: str) -> Scheduler:
+        """A scheduler invoking Lambda function ``function``, ``concurrency`` at once."""
     @property
     def workers(self) -> int:
-        """Number of worker processes."""
+        """Number of worker processes, or invocations in flight at once."""
     def submit(
         self,
         func_hash: str,
@@ -200,3 +205,23 @@ def read_range(url: str, start: int, end: int) -> bytes:
 
 def delete(urls: list[str]) -> None:
     """Deletes the objects at ``urls`` (missing ones are fine)."""
+
+def deployed_hash(name: str) -> str | None:
+    """The package hash recorded on function ``name`` ("" untagged, None when missing)."""
+
+def deploy_function(
+    name: str,
+    *,
+    runtime_id: str,
+    architecture: str,
+    handler: str,
+    memory_mb: int,
+    timeout_s: int,
+    role: str,
+    hash: str,
+    environment: dict[str, str],
+    reserved_concurrency: int | None,
+    zip: bytes | None = None,
+    s3: tuple[str, str] | None = None,
+) -> str:
+    """Creates or updates function ``name``; returns "created" or "updated"."""

@@ -11,6 +11,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import uuid
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,9 @@ DEFAULT_RETRIES = 2
 #: Bytes of input per output partition that a shuffle aims for.
 TARGET_PARTITION_BYTES = 128 << 20
 
+#: Lambda invocations in flight at once, by default (AWS accounts start with 1,000).
+DEFAULT_CONCURRENCY = 256
+
 _sessions: weakref.WeakSet[Session] = weakref.WeakSet()
 
 
@@ -48,39 +52,64 @@ def _label(fn: Callable[..., Any], verb: str) -> str:
 
 
 class Session:
-    """A place to run work: the embedded default runs local worker processes.
+    """A place to run work: local worker processes (the embedded default), or AWS Lambda.
 
-    Workers start on first use and stay warm, like Lambda containers, until :meth:`close`.
+    Local workers start on first use and stay warm, like Lambda containers, until
+    :meth:`close`. The ``lambda`` backend invokes the function :func:`squall.deploy` made, and
+    keeps intermediate data in ``store``.
 
     Args:
-        backend: ``"local"`` (worker processes on this machine).
-        workers: Number of worker processes; defaults to the number of CPUs.
-        python: Interpreter for the workers; defaults to the caller's.
-        startup_timeout: Seconds a worker may take to start.
+        backend: ``"local"`` (worker processes on this machine) or ``"lambda"``; default
+            ``$SQUALL_BACKEND`` or ``"local"``.
+        workers: Local worker processes (default: the number of CPUs); for ``lambda``,
+            invocations in flight at once (default 256).
+        python: Interpreter for local workers; defaults to the caller's.
+        startup_timeout: Seconds a local worker may take to start.
         target_partition_bytes: Input bytes per output partition that sorts aim for.
+        function: The Lambda function (default ``$SQUALL_FUNCTION`` or ``"squall"``).
+        store: Scratch space for ``lambda``: an ``s3://bucket/prefix`` the function can write
+            (default ``$SQUALL_STORE``).
 
     Example:
         >>> with squall.Session(workers=2) as s:
         ...     s.map(abs, [-1, -2]).results()
         [1, 2]
+        >>> s = squall.Session(backend="lambda", store="s3://lab-scratch/squall/")
     """
 
     def __init__(
         self,
-        backend: str = "local",
+        backend: str | None = None,
         *,
         workers: int | None = None,
         python: str | None = None,
         startup_timeout: float = 60.0,
         target_partition_bytes: int = TARGET_PARTITION_BYTES,
+        function: str | None = None,
+        store: str | None = None,
     ) -> None:
-        if backend != "local":
-            raise ValueError(f"backend={backend!r} is not available: use backend='local'")
+        backend = backend or os.environ.get("SQUALL_BACKEND") or "local"
         if workers is not None and workers < 1:
             raise ValueError(f"workers={workers}: a session needs at least one worker")
-        count = workers or os.cpu_count() or 1
-        env = [("PYTHONPATH", _worker_pythonpath())]
-        self._native = _native.Scheduler(python or sys.executable, count, env, startup_timeout)
+        self._store: str | None = None
+        if backend == "local":
+            count = workers or os.cpu_count() or 1
+            env = [("PYTHONPATH", _worker_pythonpath())]
+            self._native = _native.Scheduler(python or sys.executable, count, env, startup_timeout)
+        elif backend == "lambda":
+            store = store or os.environ.get("SQUALL_STORE")
+            if not store or not store.startswith("s3://"):
+                raise ValueError(
+                    f"backend='lambda' needs store='s3://bucket/prefix' (or SQUALL_STORE) for "
+                    f"intermediate data that the functions can reach; got store={store!r}"
+                )
+            name = function or os.environ.get("SQUALL_FUNCTION") or "squall"
+            self._store = f"{store.rstrip('/')}/session-{uuid.uuid4().hex[:12]}"
+            concurrency = workers or DEFAULT_CONCURRENCY
+            self._native = _native.Scheduler.lambda_function(name, concurrency, self._store)
+        else:
+            raise ValueError(f"backend={backend!r} is not available: use 'local' or 'lambda'")
+        self.backend = backend
         self._unclaimed: list[Future] = []
         self._closed = False
         self._scratch_dir: str | None = None
@@ -89,7 +118,7 @@ class Session:
 
     @property
     def workers(self) -> int:
-        """Number of worker processes."""
+        """Number of local worker processes, or Lambda invocations in flight at once."""
         return self._native.workers
 
     def map(
@@ -222,7 +251,10 @@ class Session:
         return range_in(self, n, num_partitions)
 
     def _scratch(self) -> str:
-        """URL of the session's scratch space (a temporary directory on the local backend)."""
+        """URL of the session's scratch space: a temporary directory on the local backend, a
+        prefix of the store on Lambda."""
+        if self._store is not None:
+            return self._store
         if self._scratch_dir is None:
             self._scratch_dir = tempfile.mkdtemp(prefix="squall-scratch-")
         return f"file://{self._scratch_dir}"

@@ -55,6 +55,12 @@ pub enum Failure {
     Timeout(Duration),
     /// No worker could be started.
     Spawn(String),
+    /// The function service refused the attempt for now (Lambda 429 TooManyRequests).
+    Throttled(String),
+    /// The function service failed (5xx, a dropped connection, the scratch store).
+    Service(String),
+    /// The backend cannot work as configured (e.g. no such function): retrying cannot help.
+    Setup(String),
     /// The job was cancelled while the attempt ran.
     Cancelled,
 }
@@ -62,7 +68,7 @@ pub enum Failure {
 impl Failure {
     /// Whether the scheduler may try the task again.
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, Failure::Cancelled)
+        !matches!(self, Failure::Cancelled | Failure::Setup(_))
     }
 }
 
@@ -74,6 +80,9 @@ impl std::fmt::Display for Failure {
                 write!(f, "timed out after {:.3} s and was killed", t.as_secs_f64())
             }
             Failure::Spawn(why) => write!(f, "could not start a worker: {why}"),
+            Failure::Throttled(why) => write!(f, "throttled by the function service: {why}"),
+            Failure::Service(why) => write!(f, "the function service failed: {why}"),
+            Failure::Setup(why) => write!(f, "{why}"),
             Failure::Cancelled => write!(f, "cancelled"),
         }
     }

@@ -34,6 +34,16 @@ pub enum Error {
     /// Data could not be read, converted or written.
     #[error(transparent)]
     Core(#[from] squall_core::Error),
+    /// A Lambda control-plane call (deploy, configuration) failed.
+    #[error("Lambda {op} of `{function}` failed: {message}")]
+    Lambda {
+        /// What was being done.
+        op: &'static str,
+        /// The function.
+        function: String,
+        /// The service's answer.
+        message: String,
+    },
     /// The scheduler was shut down.
     #[error("the session is closed: create a new one to run more work")]
     Closed,

@@ -1,12 +1,14 @@
 //! squall-exec: the scheduler and the backends that run task attempts.
 //!
 //! The [`Scheduler`] owns the task queue, retries, timeouts and cancellation; a [`Backend`]
-//! runs one attempt at a time per slot (a local worker process today; Lambda invocations and a
+//! runs one attempt at a time per slot (a local worker process, or a Lambda invocation; a
 //! simulated fleet later). Results land on a [`Board`] that callers wait on from any thread.
 
 pub mod backend;
 pub mod board;
+pub mod deploy;
 pub mod error;
+pub mod lambda;
 pub mod local;
 pub mod parquet_scan;
 pub mod partition;
@@ -16,5 +18,6 @@ pub mod scheduler;
 pub use backend::{Backend, Failure, Function, Invocation, Reply};
 pub use board::{Board, JobProgress, Outcome};
 pub use error::{Error, Result};
+pub use lambda::{LambdaBackend, LambdaConfig};
 pub use local::{LocalBackend, LocalConfig};
 pub use scheduler::{JobId, JobSpec, Scheduler};

@@ -96,6 +96,23 @@ struct JobRun {
 
 type Done = (JobId, usize, u32, std::result::Result<Reply, Failure>);
 
+/// Extra attempts granted to a task that is only being throttled.
+const THROTTLE_RETRIES: u32 = 20;
+/// First and longest pause before retrying after throttling or a service error.
+const BACKOFF_BASE: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// How long to wait before attempt `attempt + 1`: exponential with jitter after throttling and
+/// service errors (the service needs air); at once after a lost worker or a timeout.
+fn backoff(failure: &Failure, attempt: u32) -> Duration {
+    if !matches!(failure, Failure::Throttled(_) | Failure::Service(_)) {
+        return Duration::ZERO;
+    }
+    let ceiling = BACKOFF_BASE.saturating_mul(1 << attempt.min(16)).min(BACKOFF_MAX);
+    let jitter = std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), attempt);
+    ceiling.mul_f64(0.5 + (jitter % 1000) as f64 / 2000.0)
+}
+
 struct Dispatcher {
     backend: Arc<dyn Backend>,
     board: Arc<Board>,
@@ -104,13 +121,17 @@ struct Dispatcher {
     in_flight: usize,
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: mpsc::UnboundedReceiver<Done>,
+    /// Retries whose backoff has passed.
+    retry_tx: mpsc::UnboundedSender<(JobId, usize, u32)>,
+    retry_rx: mpsc::UnboundedReceiver<(JobId, usize, u32)>,
 }
 
 impl Dispatcher {
     fn new(backend: Arc<dyn Backend>, board: Arc<Board>) -> Self {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let (retry_tx, retry_rx) = mpsc::unbounded_channel();
         let (queue, jobs) = (VecDeque::new(), HashMap::new());
-        Dispatcher { backend, board, queue, jobs, in_flight: 0, done_tx, done_rx }
+        Dispatcher { backend, board, queue, jobs, in_flight: 0, done_tx, done_rx, retry_tx, retry_rx }
     }
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
@@ -134,6 +155,8 @@ impl Dispatcher {
                     self.in_flight -= 1;
                     self.settle(job, task, attempt, result);
                 }
+                // A cancelled job's retry is dropped by `dispatch`, which cannot claim it.
+                Some(retry) = self.retry_rx.recv() => self.queue.push_front(retry),
             }
         }
     }
@@ -195,10 +218,23 @@ impl Dispatcher {
                 Outcome::Raised { body, error }
             }
             Err(Failure::Cancelled) => Outcome::Cancelled,
-            Err(failure) if failure.is_retryable() && attempt < retries => {
+            Err(failure)
+                if failure.is_retryable()
+                    && attempt
+                        < retries + if matches!(failure, Failure::Throttled(_)) { THROTTLE_RETRIES } else { 0 } =>
+            {
                 if self.board.requeue(job, task) {
                     // Retries go first, so a job is not held up by its last failed task.
-                    self.queue.push_front((job, task, attempt + 1));
+                    let delay = backoff(&failure, attempt);
+                    if delay.is_zero() {
+                        self.queue.push_front((job, task, attempt + 1));
+                    } else {
+                        let retry = self.retry_tx.clone();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(delay).await;
+                            let _ = retry.send((job, task, attempt + 1));
+                        });
+                    }
                 } else {
                     self.release(job);
                 }

@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 mod arrow;
 mod dataset;
 mod errors;
+mod lambda;
 mod scheduler;
 
 /// The compiled core of squall.
@@ -26,6 +27,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dataset::read_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(dataset::read_range, m)?)?;
     m.add_function(wrap_pyfunction!(dataset::delete, m)?)?;
+    m.add_function(wrap_pyfunction!(lambda::deployed_hash, m)?)?;
+    m.add_function(wrap_pyfunction!(lambda::deploy_function, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use squall_exec::{Failure, Function, JobSpec, LocalBackend, LocalConfig};
+use squall_exec::{Backend, Failure, Function, JobSpec, LambdaBackend, LambdaConfig, LocalBackend, LocalConfig};
 
 use crate::errors::exec_error;
 
@@ -17,7 +17,7 @@ fn wait_slice(timeout: f64) -> Duration {
     Duration::try_from_secs_f64(timeout.max(0.0)).unwrap_or(MAX_WAIT).min(MAX_WAIT)
 }
 
-/// A scheduler over a pool of local worker processes.
+/// A scheduler over a pool of local worker processes, or over a deployed Lambda function.
 #[pyclass(frozen, module = "squall._native")]
 pub struct Scheduler {
     inner: Arc<squall_exec::Scheduler>,
@@ -32,12 +32,19 @@ impl Scheduler {
         let startup_timeout = Duration::try_from_secs_f64(startup_timeout)
             .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("startup_timeout: {e}")))?;
         let backend = LocalBackend::new(LocalConfig { python, workers, env, startup_timeout });
-        let inner =
-            squall_exec::Scheduler::new(Arc::new(backend)).map_err(|e| Python::attach(|py| exec_error(py, e)))?;
-        Ok(Scheduler { inner: Arc::new(inner), workers })
+        Self::over(Arc::new(backend), workers)
     }
 
-    /// Number of worker processes.
+    /// A scheduler that invokes Lambda function `function`, `concurrency` invocations at once;
+    /// payloads too large for an event travel through the `scratch` store.
+    #[staticmethod]
+    fn lambda_function(function: String, concurrency: usize, scratch: String) -> PyResult<Self> {
+        let backend = LambdaBackend::new(LambdaConfig { function, concurrency, scratch })
+            .map_err(|e| Python::attach(|py| exec_error(py, e)))?;
+        Self::over(Arc::new(backend), concurrency)
+    }
+
+    /// Number of worker processes, or invocations in flight at once.
     #[getter]
     fn workers(&self) -> usize {
         self.workers
@@ -87,6 +94,13 @@ impl Scheduler {
     fn close(&self, py: Python<'_>) {
         let inner = self.inner.clone();
         py.detach(move || inner.shutdown(Duration::from_secs(5)));
+    }
+}
+
+impl Scheduler {
+    fn over(backend: Arc<dyn Backend>, workers: usize) -> PyResult<Self> {
+        let inner = squall_exec::Scheduler::new(backend).map_err(|e| Python::attach(|py| exec_error(py, e)))?;
+        Ok(Scheduler { inner: Arc::new(inner), workers })
     }
 }
 
@@ -211,7 +225,7 @@ impl Outcome {
             squall_exec::Outcome::Failed { failure, attempts } => {
                 out.kind = match failure {
                     Failure::Timeout(_) => "timeout",
-                    Failure::Spawn(_) => "spawn",
+                    Failure::Spawn(_) | Failure::Setup(_) => "spawn",
                     _ => "lost",
                 };
                 out.message = failure.to_string();

@@ -1,0 +1,108 @@
+"""Invocations per second from one driver on the lambda backend (LocalStack), against the local
+backend's per-task overhead, side by side in one invocation.
+
+LocalStack (started here unless one is up) runs each Lambda execution environment as a local
+process (tests/emulators), so these figures measure squall's driver and invocation path plus
+LocalStack's own gateway on this machine, not AWS. ``--tasks`` no-op tasks, median of
+``--repeats`` runs, at each ``--concurrency`` (invocations in flight).
+
+Usage: python bench/lambda_overhead.py [--tasks 1000] [--repeats 3] [--concurrency 8 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cloudpickle
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from emulators.localstack_server import localstack, make_bucket  # noqa: E402
+
+import squall  # noqa: E402
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+def noop(x: int) -> int:
+    return x
+
+
+def timed(run: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 32])
+    parser.add_argument(
+        "--localstack-python", type=Path, default=ROOT / ".venv-localstack" / "bin" / "python"
+    )
+    args = parser.parse_args()
+    n = args.tasks
+    for key, value in {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:4566",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_REGION": "us-east-1",
+    }.items():
+        os.environ.setdefault(key, value)
+    wheels = sorted((ROOT / "dist").glob("squall-*.whl"))
+    os.environ.setdefault("SQUALL_WHEEL", str(wheels[-1]) if wheels else "")
+
+    def check(s: squall.Session) -> None:
+        assert s.map(noop, range(n), progress=False).results() == list(range(n))
+
+    with squall.Session(workers=2) as local:
+        local.map(noop, range(2)).results()
+        local_s = timed(lambda: check(local), args.repeats)
+
+    rows = []
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        localstack(args.localstack_python, sys.executable, Path(tmp)),
+    ):
+        store = f"{make_bucket('squall-bench')}/scratch"
+        squall.deploy(
+            function_name="squall-bench",
+            role="arn:aws:iam::000000000000:role/squall-bench",
+            store=store,
+            memory_mb=512,
+            timeout_s=60,
+            verbose=False,
+        )
+        for c in args.concurrency:
+            with squall.Session(
+                backend="lambda", function="squall-bench", store=store, workers=c
+            ) as s:
+                s.map(noop, range(c), progress=False).results()  # start c environments
+                rows.append((c, timed(lambda s=s: check(s), args.repeats)))  # type: ignore[misc]
+
+    print(f"\n{n} no-op tasks, median of {args.repeats} runs")
+    print("| backend | in flight | invocations/s | ms/task | x local |")
+    print("|---|---|---|---|---|")
+    print(f"| local (2 workers) | 2 | {n / local_s:,.0f} | {local_s / n * 1e3:.3f} | 1.0 |")
+    for c, secs in rows:
+        print(
+            f"| lambda (LocalStack) | {c} | {n / secs:,.0f} | {secs / n * 1e3:.3f} "
+            f"| {secs / local_s:.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""The AWS Lambda handler: ``squall._lambda.handler``.
+
+Lambda invokes it with the event the driver's ``lambda`` backend sends; it runs the very
+:func:`squall._task.execute_task` the local workers run. Function and arguments come inline
+(base64) or, when too large for an event, from the scratch store; the answer goes back the same way.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import uuid
+from typing import Any
+
+from ._task import execute_task
+
+#: Largest pickled result returned inside the answer (Lambda's response limit is 6 MB and
+#: base64 grows the bytes by a third).
+INLINE_LIMIT = 4 << 20
+
+
+def _worker_name() -> str:
+    # One log stream per execution environment: it names the "worker" in job statistics.
+    return os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME") or f"lambda-{os.getpid()}"
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Runs one task attempt described by ``event``; returns its report and result."""
+    from . import _native
+
+    spec = event["spec"]
+    if "body" in event:
+        payload = base64.b64decode(event["body"])
+    else:
+        payload = _native.read_bytes(event["body_url"])
+    report, body = execute_task(spec, payload)
+    answer: dict[str, Any] = {"report": report, "worker": _worker_name()}
+    if len(body) <= INLINE_LIMIT:
+        answer["body"] = base64.b64encode(body).decode()
+    else:
+        name = f"{spec['job']}-{spec['task']}-{spec['attempt']}-{uuid.uuid4().hex}.out"
+        url = f"{event['scratch'].rstrip('/')}/lambda-io/{name}"
+        _native.write_bytes(url, body)
+        answer["body_url"] = url
+    return answer

@@ -1,0 +1,396 @@
+"""``squall.deploy``: put squall, its dependencies and yours into an AWS Lambda function.
+
+The package holds the squall wheel (built for Lambda's Linux: manylinux2014, see the README), its
+dependencies (cloudpickle at the caller's version) and your requirements, all as binary wheels for
+the function's platform and Python version. The function's Python minor
+version is always the caller's: cloudpickle cannot move functions between minor versions.
+
+Deploying again with nothing changed does nothing: a hash of the package's inputs and the
+function's settings is recorded in a tag on the function.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import _native
+
+HANDLER = "squall._lambda.handler"
+#: Lambda's limits on a function's code: zipped for a direct upload, and unzipped (layers included).
+MAX_ZIPPED_DIRECT = 50 * 1000 * 1000
+MAX_UNZIPPED = 250 * 1024 * 1024
+#: The glibc of each Python runtime's operating system: python3.11 runs on Amazon Linux 2,
+#: later ones on Amazon Linux 2023.
+RUNTIME_GLIBC = {"3.11": (2, 26), "3.12": (2, 34), "3.13": (2, 34), "3.14": (2, 34)}
+ARCHITECTURES = {"x86_64": "x86_64", "arm64": "aarch64"}
+#: Pure-Python dependencies pinned to the caller's versions (cloudpickle must match: it moves
+#: functions). pyarrow and numpy come at the newest version with a wheel for the runtime's glibc
+#: (for python3.11 on Amazon Linux 2 that can be older than the caller's; Arrow's format is stable).
+PINNED_PACKAGES = ("cloudpickle", "tqdm")
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+#: What a function never uses, removed from the package to keep it far under Lambda's 250 MiB:
+#: test suites, C headers and Cython sources, and pyarrow's Flight libraries (nothing else links
+#: them; its other libraries all load together).
+TRIM = (
+    "pyarrow/tests", "pyarrow/include", "pyarrow/src", "numpy/*/tests", "numpy/tests",
+    "pyarrow/*.pyx", "pyarrow/*.pxd", "pyarrow/*.pxi", "pyarrow/_pyarrow_cpp_tests*",
+    "pyarrow/libarrow_flight.so*", "pyarrow/libarrow_python_flight.so*", "pyarrow/_flight*",
+    "pyarrow/flight.py",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Package:
+    """A built function package."""
+
+    #: The zip file.
+    path: Path
+    #: Its size in bytes.
+    zipped_bytes: int
+    #: The size of its files once unzipped.
+    unzipped_bytes: int
+    #: Hash of the package's inputs (wheel, requirements, Python version, architecture).
+    hash: str
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What :func:`deploy` did."""
+
+    #: The function's name.
+    function_name: str
+    #: "created", "updated" or "unchanged".
+    status: str
+    #: The runtime, e.g. "python3.11".
+    runtime: str
+    #: The hash recorded on the function.
+    hash: str
+    #: Size of the zip uploaded, None when unchanged.
+    zipped_bytes: int | None = None
+    #: Size of the package unzipped, None when unchanged.
+    unzipped_bytes: int | None = None
+
+
+def _caller_python() -> str:
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def _check_python(python_version: str | None) -> str:
+    caller = _caller_python()
+    if python_version is not None and python_version != caller:
+        raise ValueError(
+            f"python_version={python_version!r} differs from this interpreter's {caller}: "
+            "functions are shipped with cloudpickle, which only works between equal Python "
+            f"minor versions. Deploy from a Python {python_version} environment instead."
+        )
+    if caller not in RUNTIME_GLIBC:
+        raise ValueError(
+            f"AWS Lambda has no python{caller} runtime squall supports "
+            f"({', '.join(sorted(RUNTIME_GLIBC))}): run squall from one of those versions"
+        )
+    return caller
+
+
+def _platform_tags(python: str, architecture: str) -> list[str]:
+    arch = ARCHITECTURES[architecture]
+    major, newest = RUNTIME_GLIBC[python]
+    tags = [f"manylinux_{major}_{minor}_{arch}" for minor in range(17, newest + 1)]
+    return [*tags, f"manylinux2014_{arch}"]
+
+
+def _wheel_glibc(wheel: Path) -> tuple[str, list[tuple[int, int]]]:
+    """The architecture and the glibc versions a wheel's platform tags require."""
+    platform = wheel.name.removesuffix(".whl").split("-")[-1]
+    needs: list[tuple[int, int]] = []
+    arch = ""
+    for tag in platform.split("."):
+        if m := re.fullmatch(r"manylinux_(\d+)_(\d+)_(\w+)", tag):
+            needs.append((int(m[1]), int(m[2])))
+            arch = m[3]
+        elif m := re.fullmatch(r"manylinux2014_(\w+)", tag):
+            needs.append((2, 17))
+            arch = m[1]
+    return arch, needs
+
+
+def find_wheel(wheel: str | os.PathLike[str] | None, python: str, architecture: str) -> Path:
+    """The squall wheel to deploy (``wheel``, else ``$SQUALL_WHEEL``), checked for the runtime."""
+    chosen = wheel or os.environ.get("SQUALL_WHEEL")
+    if not chosen:
+        raise ValueError(
+            "squall.deploy needs a squall wheel built for Lambda's Linux: build one with "
+            "`make wheel` (maturin build --zig --compatibility manylinux2014) and pass "
+            "wheel='dist/squall-...whl' or set SQUALL_WHEEL"
+        )
+    path = Path(chosen)
+    if not path.is_file() or path.suffix != ".whl":
+        raise ValueError(f"wheel={str(chosen)!r} is not a wheel file")
+    version = path.name.split("-")[1]
+    if version != _native.__version__:
+        raise ValueError(
+            f"{path.name} is squall {version} but this driver runs squall {_native.__version__}: "
+            "driver and function must run the same squall; rebuild the wheel"
+        )
+    arch, needs = _wheel_glibc(path)
+    newest = RUNTIME_GLIBC[python]
+    if arch != ARCHITECTURES[architecture] or not needs or min(needs) > newest:
+        raise ValueError(
+            f"{path.name} cannot run on Lambda's python{python} {architecture} runtime, which "
+            f"has glibc {newest[0]}.{newest[1]}: build the wheel for manylinux2014_"
+            f"{ARCHITECTURES[architecture]} (maturin build --zig --compatibility manylinux2014)"
+        )
+    return path
+
+
+def _pinned(requirements: Sequence[str]) -> list[str]:
+    named = {re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0].lower() for r in requirements}
+    pins = []
+    for name in PINNED_PACKAGES:
+        if name not in named:
+            pins.append(f"{name}=={importlib.metadata.version(name)}")
+    return [*pins, *requirements]
+
+
+def package_hash(wheel: Path, requirements: Sequence[str], settings: Mapping[str, object]) -> str:
+    """Hash of everything that goes into the function: wheel, requirements, settings."""
+    h = hashlib.sha256()
+    h.update(hashlib.sha256(wheel.read_bytes()).digest())
+    h.update(json.dumps([_pinned(requirements), dict(settings)], sort_keys=True).encode())
+    return h.hexdigest()[:32]
+
+
+def build_package(
+    requirements: Sequence[str] = (),
+    *,
+    wheel: str | os.PathLike[str] | None = None,
+    python_version: str | None = None,
+    architecture: str = "x86_64",
+    out_dir: str | os.PathLike[str] | None = None,
+    trim: bool = True,
+    verbose: bool = True,
+) -> Package:
+    """Builds the function's zip: squall, its dependencies and ``requirements``, as binary wheels
+    for Lambda's platform. Refuses a package larger than Lambda's unzipped limit.
+
+    Args:
+        requirements: pip requirement strings, e.g. ``["scipy>=1.11"]``.
+        wheel: The squall wheel (default ``$SQUALL_WHEEL``), built for manylinux2014.
+        python_version: Must equal the caller's ``major.minor`` (the default).
+        architecture: ``"x86_64"`` or ``"arm64"``.
+        out_dir: Where the zip goes (default: a new temporary directory).
+        trim: Leave out what tasks never use (see ``TRIM``).
+        verbose: Print each step.
+    """
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"architecture={architecture!r}: use 'x86_64' or 'arm64'")
+    python = _check_python(python_version)
+    whl = find_wheel(wheel, python, architecture)
+    out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="squall-package-"))
+    site = out / "package"
+    if site.exists():
+        shutil.rmtree(site)
+    packages = [str(whl), *_pinned(requirements)]
+    abi = f"cp{python.replace('.', '')}"
+    command = [
+        sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+        "--no-compile", "--only-binary=:all:", "--target", str(site),
+        "--implementation", "cp", "--python-version", python, "--abi", abi, "--abi", "abi3",
+        "--abi", "none",
+        *(f"--platform={tag}" for tag in _platform_tags(python, architecture)),
+        *packages,
+    ]  # fmt: skip
+    started = time.monotonic()
+    if verbose:
+        print(
+            f"squall.deploy: collecting {len(packages)} packages for python{python} {architecture}"
+        )
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"pip could not collect binary wheels for Lambda (python{python}, {architecture}) "
+            f"of {packages}:\n{done.stderr.strip()[-3000:]}\nEvery requirement needs a wheel for "
+            "that platform; pin a version that has one."
+        )
+    for cache in site.rglob("__pycache__"):
+        shutil.rmtree(cache, ignore_errors=True)
+    if trim:
+        for pattern in TRIM:
+            for path in site.glob(pattern):
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+    files = sorted(p for p in site.rglob("*") if p.is_file())
+    unzipped = sum(p.stat().st_size for p in files)
+    if unzipped > MAX_UNZIPPED:
+        raise ValueError(
+            f"the package is {unzipped / 2**20:.0f} MiB unzipped, over Lambda's limit of "
+            f"{MAX_UNZIPPED / 2**20:.0f} MiB; largest parts: {_largest(site)}. "
+            "Drop requirements, or run them in a container image function."
+        )
+    zip_path = out / "squall-function.zip"
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+        for p in files:  # fixed order and timestamps: the same inputs give the same bytes
+            info = zipfile.ZipInfo(p.relative_to(site).as_posix(), _ZIP_TIME)
+            info.external_attr = (p.stat().st_mode & 0o777) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, p.read_bytes())
+    shutil.rmtree(site)
+    zipped = zip_path.stat().st_size
+    if verbose:
+        print(
+            f"squall.deploy: package {zipped / 2**20:.1f} MiB zipped, "
+            f"{unzipped / 2**20:.1f} MiB unzipped ({time.monotonic() - started:.1f} s)"
+        )
+    settings = {"python": python, "architecture": architecture}
+    return Package(zip_path, zipped, unzipped, package_hash(whl, requirements, settings))
+
+
+def _largest(site: Path) -> str:
+    sizes = {
+        top.name: sum(p.stat().st_size for p in top.rglob("*") if p.is_file())
+        for top in site.iterdir()
+        if top.is_dir()
+    }
+    top = sorted(sizes.items(), key=lambda kv: -kv[1])[:5]
+    return ", ".join(f"{name} {size / 2**20:.0f} MiB" for name, size in top)
+
+
+def role_policy(store: str) -> dict[str, object]:
+    """The IAM policy a squall function's execution role needs: its logs, and read/write on the
+    store's bucket and prefix only. Attach it to the role you pass to :func:`deploy`."""
+    bucket, _, prefix = store.removeprefix("s3://").partition("/")
+    objects = f"arn:aws:s3:::{bucket}/{prefix.strip('/') + '/' if prefix.strip('/') else ''}*"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": "*",
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                "Resource": objects,
+            },
+            {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": f"arn:aws:s3:::{bucket}"},
+        ],
+    }
+
+
+def deploy(
+    requirements: Sequence[str] = (),
+    *,
+    function_name: str | None = None,
+    memory_mb: int = 2048,
+    timeout_s: int = 900,
+    role: str | None = None,
+    store: str | None = None,
+    wheel: str | os.PathLike[str] | None = None,
+    python_version: str | None = None,
+    architecture: str = "x86_64",
+    reserved_concurrency: int | None = None,
+    environment: Mapping[str, str] | None = None,
+    force: bool = False,
+    verbose: bool = True,
+) -> Deployment:
+    """Creates or updates the Lambda function that runs squall's tasks; does nothing when
+    nothing changed.
+
+    Credentials, region and endpoint come from the usual AWS settings (``AWS_PROFILE``,
+    ``AWS_REGION``, ``AWS_ENDPOINT_URL`` for LocalStack...). Packages over 50 MB zipped are
+    uploaded through ``store`` (an ``s3://bucket/prefix``).
+
+    Args:
+        requirements: Extra pip requirements your functions import, e.g. ``["scipy"]``.
+        function_name: Default ``$SQUALL_FUNCTION`` or ``"squall"``.
+        memory_mb: The function's memory (128 to 10240); CPU share grows with it.
+        timeout_s: The function's timeout in seconds (at most 900).
+        role: ARN of the execution role (default ``$SQUALL_ROLE``); give it
+            :func:`role_policy` of the store.
+        store: ``s3://bucket/prefix`` for large packages (default ``$SQUALL_STORE``).
+        wheel: The squall wheel for Lambda (default ``$SQUALL_WHEEL``).
+        python_version: Must be the caller's ``major.minor`` (the default).
+        architecture: ``"x86_64"`` or ``"arm64"``.
+        reserved_concurrency: Cap the function's concurrent executions (None: no cap).
+        environment: Environment variables for the function.
+        force: Rebuild and update even when nothing changed.
+        verbose: Print each step.
+
+    Example:
+        >>> squall.deploy(requirements=["scipy"], memory_mb=2048, role=ROLE_ARN)
+    """
+    name = function_name or os.environ.get("SQUALL_FUNCTION") or "squall"
+    role = role or os.environ.get("SQUALL_ROLE")
+    store = store or os.environ.get("SQUALL_STORE")
+    if not role:
+        raise ValueError(
+            "squall.deploy needs an execution role: pass role='arn:aws:iam::ACCOUNT:role/NAME' or "
+            "set SQUALL_ROLE; squall.aws.role_policy(store) is the policy it needs"
+        )
+    if not 128 <= memory_mb <= 10240:
+        raise ValueError(f"memory_mb={memory_mb}: Lambda allows 128 to 10240 MB")
+    if not 1 <= timeout_s <= 900:
+        raise ValueError(f"timeout_s={timeout_s}: Lambda allows 1 to 900 seconds")
+    python = _check_python(python_version)
+    whl = find_wheel(wheel, python, architecture)
+    env = dict(environment or {})
+    settings = {
+        "python": python,
+        "architecture": architecture,
+        "memory_mb": memory_mb,
+        "timeout_s": timeout_s,
+        "role": role,
+        "handler": HANDLER,
+        "reserved_concurrency": reserved_concurrency,
+        "environment": env,
+    }
+    wanted = package_hash(whl, requirements, settings)
+    runtime = f"python{python}"
+    if not force and _native.deployed_hash(name) == wanted:
+        if verbose:
+            print(f"squall.deploy: {name} is up to date")
+        return Deployment(name, "unchanged", runtime, wanted)
+    with tempfile.TemporaryDirectory(prefix="squall-deploy-") as tmp:
+        package = build_package(
+            requirements, wheel=whl, python_version=python, architecture=architecture,
+            out_dir=tmp, verbose=verbose,
+        )  # fmt: skip
+        data = package.path.read_bytes()
+        code: dict[str, object]
+        if package.zipped_bytes <= MAX_ZIPPED_DIRECT:
+            code = {"zip": data}
+        elif store and store.startswith("s3://"):
+            url = f"{store.rstrip('/')}/deploy/{name}-{wanted}.zip"
+            if verbose:
+                print(f"squall.deploy: uploading the package to {url}")
+            _native.write_bytes(url, data)
+            bucket, _, key = url.removeprefix("s3://").partition("/")
+            code = {"s3": (bucket, key)}
+        else:
+            raise ValueError(
+                f"the package is {package.zipped_bytes / 1e6:.0f} MB zipped, over Lambda's "
+                f"{MAX_ZIPPED_DIRECT / 1e6:.0f} MB direct-upload limit: pass store='s3://...' "
+                "(or set SQUALL_STORE) so it can go through S3"
+            )
+        if verbose:
+            print(f"squall.deploy: deploying {name} ({runtime}, {memory_mb} MB, {timeout_s} s)")
+        status = _native.deploy_function(
+            name, runtime_id=runtime, architecture=architecture, handler=HANDLER,
+            memory_mb=memory_mb, timeout_s=timeout_s, role=role, hash=wanted, environment=env,
+            reserved_concurrency=reserved_concurrency, **code,  # type: ignore[arg-type]
+        )  # fmt: skip
+    if verbose:
+        print(f"squall.deploy: {name} {status}")
+    return Deployment(name, status, runtime, wanted, package.zipped_bytes, package.unzipped_bytes)

@@ -1,0 +1,202 @@
+//! Lambda's control plane for `squall.deploy`: create or update the function, wait until it is
+//! ready, and record the package's content hash in a tag so an unchanged deploy does nothing.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{Architecture, Environment, FunctionCode, LastUpdateStatus, Runtime, State};
+
+use crate::lambda::client;
+use crate::{Error, Result};
+
+/// The tag holding the deployed package's content hash.
+pub const HASH_TAG: &str = "squall:hash";
+/// Longest wait for a function to become ready after a change.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Where the function's zip comes from.
+#[derive(Debug, Clone)]
+pub enum Code {
+    /// The zip itself (at most 50 MB).
+    Zip(Vec<u8>),
+    /// An object in S3 (up to Lambda's unzipped limit).
+    S3 {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+    },
+}
+
+/// The function `deploy` wants to exist.
+#[derive(Debug, Clone)]
+pub struct FunctionSpec {
+    /// Function name.
+    pub name: String,
+    /// Runtime identifier, e.g. `python3.11`.
+    pub runtime: String,
+    /// `x86_64` or `arm64`.
+    pub architecture: String,
+    /// Handler, `squall._lambda.handler`.
+    pub handler: String,
+    /// Memory in MB.
+    pub memory_mb: i32,
+    /// Timeout in seconds.
+    pub timeout_s: i32,
+    /// Execution role ARN.
+    pub role: String,
+    /// The package.
+    pub code: Code,
+    /// Content hash of package and settings.
+    pub hash: String,
+    /// Environment variables of the function.
+    pub environment: HashMap<String, String>,
+    /// Reserved concurrency, or none.
+    pub reserved_concurrency: Option<i32>,
+}
+
+fn failed<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    op: &'static str,
+    function: &str,
+    err: SdkError<E, R>,
+) -> Error {
+    let message = match (err.code(), err.message()) {
+        (Some(c), Some(m)) => format!("{c}: {m}"),
+        (Some(c), None) => c.to_string(),
+        _ => format!("{}", aws_sdk_lambda::error::DisplayErrorContext(&err)),
+    };
+    Error::Lambda { op, function: function.to_string(), message }
+}
+
+/// The content hash recorded on function `name`, `Some("")` when it exists untagged, or `None`
+/// when there is no such function.
+pub async fn deployed_hash(name: &str) -> Result<Option<String>> {
+    match client().await.get_function().function_name(name).send().await {
+        Ok(out) => Ok(Some(out.tags().and_then(|t| t.get(HASH_TAG)).cloned().unwrap_or_default())),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(None),
+        Err(e) => Err(failed("lookup", name, e)),
+    }
+}
+
+/// Creates or updates the function to match `spec` and waits until it can be invoked.
+/// Returns `"created"` or `"updated"`.
+pub async fn deploy(spec: &FunctionSpec) -> Result<&'static str> {
+    let lambda = client().await;
+    let name = spec.name.as_str();
+    let exists = deployed_hash(name).await?.is_some();
+    let code = match &spec.code {
+        Code::Zip(zip) => FunctionCode::builder().zip_file(Blob::new(zip.clone())).build(),
+        Code::S3 { bucket, key } => FunctionCode::builder().s3_bucket(bucket).s3_key(key).build(),
+    };
+    let env = Environment::builder().set_variables(Some(spec.environment.clone())).build();
+    let arch = Architecture::from(spec.architecture.as_str());
+    let outcome = if exists {
+        let update = lambda.update_function_code().function_name(name).architectures(arch);
+        let update = match &spec.code {
+            Code::Zip(zip) => update.zip_file(Blob::new(zip.clone())),
+            Code::S3 { bucket, key } => update.s3_bucket(bucket).s3_key(key),
+        };
+        update.send().await.map_err(|e| failed("code update", name, e))?;
+        settle(name).await?;
+        lambda
+            .update_function_configuration()
+            .function_name(name)
+            .runtime(Runtime::from(spec.runtime.as_str()))
+            .handler(&spec.handler)
+            .memory_size(spec.memory_mb)
+            .timeout(spec.timeout_s)
+            .role(&spec.role)
+            .environment(env)
+            .send()
+            .await
+            .map_err(|e| failed("configuration update", name, e))?;
+        "updated"
+    } else {
+        lambda
+            .create_function()
+            .function_name(name)
+            .runtime(Runtime::from(spec.runtime.as_str()))
+            .architectures(arch)
+            .handler(&spec.handler)
+            .memory_size(spec.memory_mb)
+            .timeout(spec.timeout_s)
+            .role(&spec.role)
+            .environment(env)
+            .code(code)
+            .send()
+            .await
+            .map_err(|e| failed("creation", name, e))?;
+        "created"
+    };
+    settle(name).await?;
+    let arn = lambda
+        .get_function_configuration()
+        .function_name(name)
+        .send()
+        .await
+        .map_err(|e| failed("lookup", name, e))?
+        .function_arn()
+        .unwrap_or(name)
+        .to_string();
+    match spec.reserved_concurrency {
+        Some(n) => {
+            lambda
+                .put_function_concurrency()
+                .function_name(name)
+                .reserved_concurrent_executions(n)
+                .send()
+                .await
+                .map_err(|e| failed("concurrency setting", name, e))?;
+        }
+        None => {
+            lambda
+                .delete_function_concurrency()
+                .function_name(name)
+                .send()
+                .await
+                .map_err(|e| failed("concurrency setting", name, e))?;
+        }
+    }
+    // The hash goes on last: a deploy that stopped half-way is redone next time.
+    lambda
+        .tag_resource()
+        .resource(arn)
+        .tags(HASH_TAG, &spec.hash)
+        .send()
+        .await
+        .map_err(|e| failed("tagging", name, e))?;
+    Ok(outcome)
+}
+
+/// Waits until the function is Active and no update is in progress.
+async fn settle(name: &str) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        let conf = client()
+            .await
+            .get_function_configuration()
+            .function_name(name)
+            .send()
+            .await
+            .map_err(|e| failed("lookup", name, e))?;
+        let reason = || conf.state_reason().or(conf.last_update_status_reason()).unwrap_or("no reason given");
+        if conf.state() == Some(&State::Failed) || conf.last_update_status() == Some(&LastUpdateStatus::Failed) {
+            return Err(Error::Lambda { op: "deployment", function: name.into(), message: reason().to_string() });
+        }
+        let active = conf.state() == Some(&State::Active);
+        let updating = conf.last_update_status() == Some(&LastUpdateStatus::InProgress);
+        if active && !updating {
+            return Ok(());
+        }
+        if started.elapsed() > SETTLE_TIMEOUT {
+            return Err(Error::Lambda {
+                op: "deployment",
+                function: name.into(),
+                message: format!("not ready after {} s ({})", SETTLE_TIMEOUT.as_secs(), reason()),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

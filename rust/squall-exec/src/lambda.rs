@@ -1,0 +1,257 @@
+//! The `lambda` backend: each attempt is one synchronous (RequestResponse) invocation of a
+//! deployed function whose handler is `squall._lambda.handler`.
+//!
+//! The event is JSON: `{"spec": ..., "body": base64}` with the pickled function and arguments, or
+//! `"body_url"` naming an object in the scratch store when they exceed what a synchronous payload
+//! may carry. The answer is `{"report": ..., "body": base64 | "body_url": url, "worker": id}`.
+//! Throttling (429), service errors (5xx) and function errors (`FunctionError: Unhandled`: a
+//! crash, out of memory, the function's timeout) are infrastructure failures for the scheduler.
+//! Credentials, region and endpoint come from aws-config (`AWS_ENDPOINT_URL` targets LocalStack);
+//! they never enter an event.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::BehaviorVersion;
+use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_lambda::operation::invoke::InvokeError;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::InvocationType;
+use aws_sdk_lambda::Client;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use squall_core::{TaskReport, TaskSpec};
+use squall_store::Store;
+use tokio::sync::{OnceCell, Semaphore};
+
+use crate::backend::BoxFuture;
+use crate::{Backend, Failure, Invocation, Reply};
+
+/// Largest function + arguments sent inside the event (base64 grows it by a third; Lambda's
+/// synchronous request limit is 6 MB).
+pub const INLINE_LIMIT: usize = 4 << 20;
+
+/// The shared Lambda client. The SDK does not retry: the scheduler owns retries and backoff.
+pub async fn client() -> &'static Client {
+    static CLIENT: OnceCell<Client> = OnceCell::const_new();
+    CLIENT
+        .get_or_init(|| async {
+            let config =
+                aws_config::defaults(BehaviorVersion::latest()).retry_config(RetryConfig::disabled()).load().await;
+            let mut lambda = aws_sdk_lambda::config::Builder::from(&config);
+            if config.region().is_none() {
+                lambda = lambda.region(aws_sdk_lambda::config::Region::new("us-east-1"));
+            }
+            Client::from_conf(lambda.build())
+        })
+        .await
+}
+
+/// Where and how to invoke.
+#[derive(Debug, Clone)]
+pub struct LambdaConfig {
+    /// Function name or ARN (optionally `name:qualifier`).
+    pub function: String,
+    /// Invocations in flight at once.
+    pub concurrency: usize,
+    /// The scratch store (`s3://bucket/prefix`) for events and answers too large to inline.
+    pub scratch: String,
+}
+
+/// The event sent to the handler.
+#[derive(Serialize)]
+struct Event<'a> {
+    spec: &'a TaskSpec,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body_url: Option<String>,
+    /// Where the handler puts an answer too large to return inline.
+    scratch: &'a str,
+}
+
+/// The handler's answer.
+#[derive(Deserialize)]
+struct Answer {
+    report: TaskReport,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    body_url: Option<String>,
+    #[serde(default)]
+    worker: String,
+}
+
+/// Lambda's error document for `FunctionError` answers.
+#[derive(Deserialize, Default)]
+struct FunctionErrorDoc {
+    #[serde(default, rename = "errorType")]
+    error_type: String,
+    #[serde(default, rename = "errorMessage")]
+    error_message: String,
+}
+
+/// Invokes a deployed function, at most `concurrency` at once.
+pub struct LambdaBackend {
+    config: LambdaConfig,
+    permits: Semaphore,
+    scratch: Arc<dyn Store>,
+    scratch_key: String,
+}
+
+impl LambdaBackend {
+    /// A backend over `config`; fails when the scratch URL is not a store URL.
+    pub fn new(config: LambdaConfig) -> crate::Result<Self> {
+        let (scratch, scratch_key) = squall_store::open(&config.scratch)?;
+        let permits = Semaphore::new(config.concurrency.max(1));
+        Ok(LambdaBackend { config, permits, scratch, scratch_key })
+    }
+
+    fn scratch_key(&self, name: &str) -> String {
+        let prefix = self.scratch_key.trim_end_matches('/');
+        if prefix.is_empty() {
+            format!("lambda-io/{name}")
+        } else {
+            format!("{prefix}/lambda-io/{name}")
+        }
+    }
+
+    async fn run(&self, inv: Invocation) -> Result<Reply, Failure> {
+        let _permit = self.permits.acquire().await.map_err(|_| Failure::Setup("the session was closed".into()))?;
+        let Invocation { mut spec, func, input, timeout, mut cancel } = inv;
+        spec.func_len = func.bytes.len() as u64;
+        let mut body = Vec::with_capacity(func.bytes.len() + input.len());
+        body.extend_from_slice(&func.bytes);
+        body.extend_from_slice(&input);
+        let name = format!("{}-{}-{}-{}.in", spec.job, spec.task, spec.attempt, unique());
+        let staged = (body.len() > INLINE_LIMIT).then(|| self.scratch_key(&name));
+        let event = match &staged {
+            Some(key) => {
+                self.scratch.put(key, body.into()).await.map_err(|e| Failure::Service(e.to_string()))?;
+                Event {
+                    spec: &spec,
+                    body: None,
+                    body_url: Some(self.scratch.url_of(key)),
+                    scratch: &self.config.scratch,
+                }
+            }
+            None => Event { spec: &spec, body: Some(B64.encode(&body)), body_url: None, scratch: &self.config.scratch },
+        };
+        let payload = serde_json::to_vec(&event).map_err(|e| Failure::Setup(e.to_string()))?;
+        let call = self.invoke(payload);
+        let deadline = async {
+            match timeout {
+                Some(t) => tokio::time::sleep(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        let cancelled = async {
+            if cancel.wait_for(|c| *c).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        let result = tokio::select! {
+            r = call => r,
+            _ = deadline => Err(Failure::Timeout(timeout.unwrap_or_default())),
+            _ = cancelled => Err(Failure::Cancelled),
+        };
+        if let Some(key) = staged {
+            let _ = self.scratch.delete(&key).await;
+        }
+        result
+    }
+
+    async fn invoke(&self, payload: Vec<u8>) -> Result<Reply, Failure> {
+        let out = client()
+            .await
+            .invoke()
+            .function_name(&self.config.function)
+            .invocation_type(InvocationType::RequestResponse)
+            .payload(Blob::new(payload))
+            .send()
+            .await
+            .map_err(|e| self.sdk_failure(e))?;
+        let data = out.payload().map(|b| b.as_ref()).unwrap_or_default();
+        if let Some(kind) = out.function_error() {
+            let doc: FunctionErrorDoc = serde_json::from_slice(data).unwrap_or_default();
+            let what = format!("{} ({kind}): {}", doc.error_type, doc.error_message);
+            if let Some(after) = doc.error_message.split("Task timed out after ").nth(1) {
+                let secs = after.split_whitespace().next().and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+                return Err(Failure::Timeout(Duration::from_secs_f64(secs)));
+            }
+            return Err(Failure::WorkerLost(format!("the function failed: {what}")));
+        }
+        let answer: Answer = serde_json::from_slice(data).map_err(|e| {
+            let head = String::from_utf8_lossy(&data[..data.len().min(300)]).to_string();
+            Failure::WorkerLost(format!(
+                "the function's answer is not a squall report ({e}): {head}; is its handler \
+                 squall._lambda.handler and its squall version the driver's?"
+            ))
+        })?;
+        let body = match (answer.body, answer.body_url) {
+            (Some(b), _) => {
+                B64.decode(b).map_err(|e| Failure::WorkerLost(format!("the function's answer is garbled: {e}")))?
+            }
+            (None, Some(url)) => {
+                let (store, key) = squall_store::open(&url).map_err(|e| Failure::Service(e.to_string()))?;
+                let bytes = store.get(&key).await.map_err(|e| Failure::Service(e.to_string()))?;
+                let _ = store.delete(&key).await;
+                bytes.to_vec()
+            }
+            (None, None) => Vec::new(),
+        };
+        Ok(Reply { report: answer.report, body, worker: answer.worker })
+    }
+
+    fn sdk_failure(&self, err: SdkError<InvokeError>) -> Failure {
+        let code = err.code().unwrap_or_default().to_string();
+        let message = err.message().unwrap_or_default().to_string();
+        let function = &self.config.function;
+        match err.as_service_error() {
+            Some(InvokeError::TooManyRequestsException(_)) => Failure::Throttled(format!("{code}: {message}")),
+            Some(InvokeError::ResourceNotFoundException(_)) => Failure::Setup(format!(
+                "Lambda function `{function}` was not found ({message}): run squall.deploy() first, \
+                 or pass the deployed function's name"
+            )),
+            Some(InvokeError::RequestTooLargeException(_)) => {
+                Failure::Setup(format!("the event for `{function}` is too large: {message}"))
+            }
+            Some(
+                InvokeError::InvalidParameterValueException(_)
+                | InvokeError::InvalidRequestContentException(_)
+                | InvokeError::InvalidRuntimeException(_),
+            ) => Failure::Setup(format!("Lambda refused the invocation of `{function}`: {code}: {message}")),
+            _ => {
+                let detail = if code.is_empty() {
+                    format!("{}", aws_sdk_lambda::error::DisplayErrorContext(&err))
+                } else {
+                    format!("{code}: {message}")
+                };
+                Failure::Service(format!("invoking `{function}` failed: {detail}"))
+            }
+        }
+    }
+}
+
+impl Backend for LambdaBackend {
+    fn slots(&self) -> usize {
+        self.config.concurrency.max(1)
+    }
+
+    fn invoke(&self, inv: Invocation) -> BoxFuture<'_, Result<Reply, Failure>> {
+        Box::pin(self.run(inv))
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move { self.permits.close() })
+    }
+}
+
+/// A process-unique suffix for staged objects, so attempts never share a key.
+fn unique() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}

@@ -1,0 +1,57 @@
+//! Bindings of Lambda's control plane, used by `squall.deploy`.
+
+use std::collections::HashMap;
+
+use pyo3::prelude::*;
+use squall_exec::deploy::{Code, FunctionSpec};
+use squall_exec::runtime::runtime;
+
+use crate::errors::exec_error;
+
+/// The package hash recorded on function `name`: "" when untagged, None when it does not exist.
+#[pyfunction]
+pub fn deployed_hash(py: Python<'_>, name: String) -> PyResult<Option<String>> {
+    py.detach(|| runtime()?.block_on(squall_exec::deploy::deployed_hash(&name))).map_err(|e| exec_error(py, e))
+}
+
+/// Creates or updates function `name` and waits until it can be invoked; "created" or "updated".
+/// The code is `zip` bytes, or the S3 object `s3` = (bucket, key).
+#[pyfunction]
+#[pyo3(signature = (name, *, runtime_id, architecture, handler, memory_mb, timeout_s, role, hash,
+                    environment, reserved_concurrency, zip = None, s3 = None))]
+#[allow(clippy::too_many_arguments)]
+pub fn deploy_function(
+    py: Python<'_>,
+    name: String,
+    runtime_id: String,
+    architecture: String,
+    handler: String,
+    memory_mb: i32,
+    timeout_s: i32,
+    role: String,
+    hash: String,
+    environment: HashMap<String, String>,
+    reserved_concurrency: Option<i32>,
+    zip: Option<Vec<u8>>,
+    s3: Option<(String, String)>,
+) -> PyResult<&'static str> {
+    let code = match (zip, s3) {
+        (Some(zip), None) => Code::Zip(zip),
+        (None, Some((bucket, key))) => Code::S3 { bucket, key },
+        _ => return Err(pyo3::exceptions::PyValueError::new_err("pass exactly one of zip= and s3=")),
+    };
+    let spec = FunctionSpec {
+        name,
+        runtime: runtime_id,
+        architecture,
+        handler,
+        memory_mb,
+        timeout_s,
+        role,
+        code,
+        hash,
+        environment,
+        reserved_concurrency,
+    };
+    py.detach(|| runtime()?.block_on(squall_exec::deploy::deploy(&spec))).map_err(|e| exec_error(py, e))
+}

@@ -1,0 +1,253 @@
+"""The lambda backend end to end on LocalStack: deploy, map, sort and group-by over S3, failures.
+
+LocalStack runs each execution environment as a local process (tests/emulators) with the deployed
+package first on its path, so the code that runs is the package ``squall.deploy`` built.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import cloudpickle
+import numpy as np
+import pyarrow as pa
+import pytest
+from emulators.localstack_server import make_bucket
+
+import squall
+from squall import aws
+from squall._task import current_attempt
+
+# Functions of this module travel by value: the deployed function cannot import test modules.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+ROLE = "arn:aws:iam::000000000000:role/squall-tests"
+FUNCTION_TIMEOUT_S = 4
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="module")
+def store(s3_server: str) -> str:
+    return f"{make_bucket('squall-lambda')}/scratch"
+
+
+@pytest.fixture(scope="module")
+def function(store: str) -> str:
+    """The squall function, deployed once for this module."""
+    d = squall.deploy(
+        function_name="squall-tests",
+        role=ROLE,
+        store=store,
+        memory_mb=1024,
+        timeout_s=FUNCTION_TIMEOUT_S,
+        verbose=False,
+    )
+    assert d.status in ("created", "updated", "unchanged")
+    return d.function_name
+
+
+@pytest.fixture(scope="module")
+def lam(function: str, store: str) -> Iterator[squall.Session]:
+    with squall.Session(backend="lambda", function=function, store=store, workers=8) as s:
+        yield s
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def fails_on_three(x: int) -> int:
+    if x == 3:
+        raise ValueError(f"three is not allowed (got {x})")
+    return x
+
+
+def crash_first_attempt(x: int) -> tuple[int, int]:
+    if current_attempt() == 0:
+        os._exit(3)
+    return x, current_attempt()
+
+
+def slow_square(x: int) -> int:
+    time.sleep(0.3)
+    return x * x
+
+
+def test_deploy_again_with_nothing_changed_does_nothing(function: str, store: str) -> None:
+    started = time.monotonic()
+    d = squall.deploy(
+        function_name=function,
+        role=ROLE,
+        store=store,
+        memory_mb=1024,
+        timeout_s=FUNCTION_TIMEOUT_S,
+        verbose=False,
+    )
+    assert d.status == "unchanged"
+    assert d.zipped_bytes is None
+    assert time.monotonic() - started < 5  # no package was built
+
+
+def test_map_200_tasks_matches_local(lam: squall.Session, session: squall.Session) -> None:
+    items = list(range(200))
+    remote = lam.map(square, items).results()
+    assert remote == session.map(square, items).results() == [x * x for x in items]
+
+
+def test_user_exception_is_a_task_error_and_not_retried(lam: squall.Session) -> None:
+    futures = lam.map(fails_on_three, range(6), retries=2)
+    with pytest.raises(squall.TaskError) as info:
+        futures.results()
+    assert "three is not allowed (got 3)" in str(info.value)
+    assert "fails_on_three" in info.value.remote_traceback
+    assert isinstance(info.value.__cause__, ValueError)
+    results = futures.results(return_exceptions=True)
+    assert [r for i, r in enumerate(results) if i != 3] == [0, 1, 2, 4, 5]
+    assert futures[3]._job.native.progress()[5] == 0  # nothing was retried
+
+
+def test_crashed_runtime_is_retried(lam: squall.Session) -> None:
+    assert lam.map(crash_first_attempt, [7, 8]).results() == [(7, 1), (8, 1)]
+
+
+def test_crash_every_attempt_is_worker_lost(lam: squall.Session) -> None:
+    with pytest.raises(squall.WorkerLostError, match=r"Runtime\.ExitError.*exit status 3"):
+        lam.submit(os._exit, 3).result()
+
+
+def test_function_timeout_is_retried_then_reported(lam: squall.Session) -> None:
+    futures = lam.map(time.sleep, [FUNCTION_TIMEOUT_S * 5], retries=1)
+    with pytest.raises(squall.TaskTimeoutError, match="after 2 attempts") as info:
+        futures.results()
+    assert f"timed out after {FUNCTION_TIMEOUT_S}.000 s" in str(info.value)
+
+
+def test_large_arguments_and_results_travel_through_the_store(lam: squall.Session) -> None:
+    blob = os.urandom(5 << 20)  # over the inline limit: staged in S3 both ways
+    assert lam.submit(bytes, blob).result() == blob
+
+
+def test_missing_function_is_a_clear_start_error(store: str) -> None:
+    with squall.Session(backend="lambda", function="no-such-function", store=store) as s:
+        with pytest.raises(squall.WorkerStartError, match=r"no-such-function.*squall\.deploy"):
+            s.submit(abs, -1).result()
+
+
+def test_lambda_session_needs_an_s3_store() -> None:
+    with pytest.raises(ValueError, match="store='s3://"):
+        squall.Session(backend="lambda", store="/tmp/scratch")
+
+
+def _readings(n: int, seed: int) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    return pa.table(
+        {
+            "station": rng.integers(0, 50, n),
+            "t": rng.permutation(n).astype("int64"),
+            "temp": rng.normal(10, 5, n),
+        }
+    )
+
+
+def test_sort_and_groupby_over_s3_match_local(
+    lam: squall.Session, session: squall.Session, store: str
+) -> None:
+    base = f"{store}/readings-{time.time_ns()}"
+    table = _readings(60_000, 1)
+    session.from_arrow(table, num_partitions=4).write_parquet(f"{base}/in")
+
+    lam.read_parquet(f"{base}/in").sort("t").write_parquet(f"{base}/sorted")
+    out = session.read_parquet(f"{base}/sorted").collect()  # files in name order
+    local = session.read_parquet(f"{base}/in").sort("t").collect()
+    assert out.equals(local)
+    assert out.column("t").to_pylist() == sorted(table.column("t").to_pylist())
+
+    aggs = {"n": ("temp", "count"), "mean": ("temp", "mean"), "hi": ("temp", "max")}
+    g_remote = lam.read_parquet(f"{base}/in").groupby("station").agg(**aggs).collect()
+    g_local = session.read_parquet(f"{base}/in").groupby("station").agg(**aggs).collect()
+    g_remote, g_local = g_remote.sort_by("station"), g_local.sort_by("station")
+    assert g_remote.column("n").equals(g_local.column("n"))
+    assert g_remote.column("hi").equals(g_local.column("hi"))
+    assert np.allclose(g_remote.column("mean").to_numpy(), g_local.column("mean").to_numpy())
+    assert sum(g_remote.column("n").to_pylist()) == table.num_rows
+
+
+def test_throttling_is_retried_and_the_job_completes(store: str) -> None:
+    name = squall.deploy(
+        function_name="squall-tests-capped",
+        role=ROLE,
+        store=store,
+        memory_mb=512,
+        timeout_s=30,
+        reserved_concurrency=2,
+        verbose=False,
+    ).function_name
+    with squall.Session(backend="lambda", function=name, store=store, workers=8) as s:
+        futures = s.map(slow_square, range(30), retries=0)
+        assert futures.results() == [x * x for x in range(30)]
+        retried = futures[0]._job.native.progress()[5]
+    assert retried > 0  # 8 in flight against a cap of 2: LocalStack answered 429
+
+
+def test_package_is_manylinux_fits_lambda_and_imports_cleanly(tmp_path: Path) -> None:
+    package = aws.build_package(out_dir=tmp_path, verbose=False)
+    assert package.zipped_bytes == package.path.stat().st_size
+    assert package.unzipped_bytes <= aws.MAX_UNZIPPED
+    with zipfile.ZipFile(package.path) as zf:
+        wheel_meta = next(
+            n for n in zf.namelist() if n.startswith("squall-") and n.endswith("/WHEEL")
+        )
+        tags = zf.read(wheel_meta).decode()
+        zf.extractall(tmp_path / "unzipped")
+    platforms = [line.split("-")[-1] for line in tags.splitlines() if line.startswith("Tag:")]
+    assert platforms, tags
+    for platform in platforms:  # python3.11's Amazon Linux 2 has glibc 2.26
+        arch, needs = aws._wheel_glibc(Path(f"squall-0-{platform}.whl"))
+        assert arch == "x86_64" and needs and max(needs) <= (2, 26), platform
+    # A clean interpreter (no site-packages, no environment): everything comes from the package,
+    # and a task runs through the Lambda handler.
+    event = {
+        "spec": {"job": 1, "task": 0, "attempt": 0, "func": "h", "func_len": 0},
+        "scratch": "memory://unused",
+    }
+    func = cloudpickle.dumps(square)
+    body = func + cloudpickle.dumps(((12,), {}))
+    event["spec"]["func_len"] = len(func)  # type: ignore[index]
+    event["body"] = base64.b64encode(body).decode()
+    script = (
+        "import sys, json, pickle, base64; sys.path.insert(0, sys.argv[1]);"
+        "import squall, squall._lambda, pyarrow;"
+        "assert squall.__file__.startswith(sys.argv[1]), squall.__file__;"
+        "a = squall._lambda.handler(json.loads(sys.argv[2]));"
+        "print(a['report']['ok'], pickle.loads(base64.b64decode(a['body'])))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", script, str(tmp_path / "unzipped"), json.dumps(event)],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"]},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "144"]
+
+
+def test_deploy_refuses_another_python_version() -> None:
+    other = "3.12" if sys.version_info[:2] != (3, 12) else "3.11"
+    with pytest.raises(ValueError, match="cloudpickle"):
+        squall.deploy(role=ROLE, python_version=other, verbose=False)
+
+
+def test_deploy_refuses_a_wheel_for_a_newer_glibc(tmp_path: Path) -> None:
+    wheel = tmp_path / f"squall-{squall.__version__}-cp311-abi3-manylinux_2_36_x86_64.whl"
+    wheel.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"glibc 2\.(26|34)"):
+        aws.find_wheel(wheel, f"{sys.version_info.major}.{sys.version_info.minor}", "x86_64")
