@@ -65,6 +65,7 @@ $(BENCH_VENV)/.installed: bench/requirements.txt
 
 # Peers live in their own virtualenv, so their dependencies never touch squall's.
 bench: build $(BENCH_VENV)/.installed $(LOCALSTACK_VENV)/.installed
+	cargo run --profile $(PROFILE) --quiet -p squall-exec --example scheduler_overhead 10000 100000
 	$(PY) bench/map_overhead.py --lithops-python $(BENCH_VENV)/bin/python
 	$(PY) bench/scan_filter_write.py --peer-python $(BENCH_VENV)/bin/python
 	$(PY) bench/sort_groupby.py --peer-python $(BENCH_VENV)/bin/python

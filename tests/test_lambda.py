@@ -19,6 +19,7 @@ from pathlib import Path
 import cloudpickle
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from emulators.localstack_server import make_bucket
 
@@ -251,3 +252,29 @@ def test_deploy_refuses_a_wheel_for_a_newer_glibc(tmp_path: Path) -> None:
     wheel.write_bytes(b"")
     with pytest.raises(ValueError, match=r"glibc 2\.(26|34)"):
         aws.find_wheel(wheel, f"{sys.version_info.major}.{sys.version_info.minor}", "x86_64")
+
+
+def test_cancel_stops_the_job_at_once(lam: squall.Session) -> None:
+    futures = lam.map(time.sleep, [3] * 20)
+    time.sleep(0.5)
+    started = time.monotonic()
+    futures.cancel()
+    with pytest.raises(squall.CancelledError):
+        futures.results()
+    assert time.monotonic() - started < 2  # in-flight invocations are abandoned, not awaited
+
+
+def test_local_files_are_refused_on_lambda(lam: squall.Session, tmp_path: Path) -> None:
+    pq.write_table(pa.table({"x": [1, 2]}), tmp_path / "a.parquet")
+    with pytest.raises(ValueError, match=r"on this machine.*s3://"):
+        lam.read_parquet(str(tmp_path)).collect()
+
+
+def test_closing_a_lambda_session_deletes_its_scratch_data(function: str, store: str) -> None:
+    s = squall.Session(backend="lambda", function=function, store=store)
+    scratch = s._scratch()
+    assert s.from_arrow(pa.table({"x": list(range(100))}), 4).sort("x").count() == 100
+    assert squall._native.resolve(f"{scratch}/")  # from_arrow's input table is there
+    s.close()
+    with pytest.raises(squall.StoreNotFoundError):
+        squall._native.resolve(f"{scratch}/")

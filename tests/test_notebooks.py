@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -35,3 +36,6 @@ def test_notebook_runs(path: Path, request: pytest.FixtureRequest) -> None:
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "pi ~= 3.14" in text or path.name != "01-map.ipynb"
     assert "pi ~= 3.1" in text or path.name != "05-lambda.ipynb"
+    if path.name == "04-observability.ipynb":
+        saved = re.search(r"timeline saved: ([\d,]+) bytes", text)
+        assert saved and int(saved[1].replace(",", "")) > 10_000, text[-2000:]

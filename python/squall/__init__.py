@@ -33,6 +33,7 @@ from .futures import (
     as_completed,
     wait,
 )
+from .jobs import Cost, JobRecord
 from .session import (
     Executor,
     Session,
@@ -40,6 +41,7 @@ from .session import (
     from_arrow,
     from_items,
     from_pandas,
+    last_job,
     map,
     range,
     read_ipc,
@@ -65,6 +67,7 @@ __all__ = [
     "FIRST_COMPLETED",
     "FIRST_EXCEPTION",
     "CancelledError",
+    "Cost",
     "DataError",
     "Dataset",
     "DoneAndNotDone",
@@ -72,6 +75,7 @@ __all__ = [
     "Future",
     "FutureList",
     "GroupedDataset",
+    "JobRecord",
     "PlanError",
     "Session",
     "SquallError",
@@ -90,6 +94,7 @@ __all__ = [
     "from_arrow",
     "from_items",
     "from_pandas",
+    "last_job",
     "map",
     "range",
     "read_ipc",

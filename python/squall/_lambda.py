@@ -19,6 +19,9 @@ from ._task import execute_task
 INLINE_LIMIT = 4 << 20
 
 
+_cold = True
+
+
 def _worker_name() -> str:
     # One log stream per execution environment: it names the "worker" in job statistics.
     return os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME") or f"lambda-{os.getpid()}"
@@ -28,13 +31,15 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """Runs one task attempt described by ``event``; returns its report and result."""
     from . import _native
 
+    global _cold
+    cold, _cold = _cold, False
     spec = event["spec"]
     if "body" in event:
         payload = base64.b64decode(event["body"])
     else:
         payload = _native.read_bytes(event["body_url"])
     report, body = execute_task(spec, payload)
-    answer: dict[str, Any] = {"report": report, "worker": _worker_name()}
+    answer: dict[str, Any] = {"report": report, "worker": _worker_name(), "cold": cold}
     if len(body) <= INLINE_LIMIT:
         answer["body"] = base64.b64encode(body).decode()
     else:

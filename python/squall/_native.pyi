@@ -18,6 +18,7 @@ __all__ = [
     "deploy_function",
     "deployed_hash",
     "execute_partition",
+    "io_counts",
     "read_bytes",
     "read_ipc",
     "read_range",
@@ -52,6 +53,7 @@ class Scheduler:
         inputs: list[bytes],
         timeout: float | None,
         retries: int,
+        speculation: bool = True,
     ) -> Job:
         """Queues one task per input; returns the job at once."""
     def seq(self) -> int:
@@ -81,6 +83,25 @@ class Job:
         """Whether an attempt of task ``task`` is running."""
     def take(self, task: int) -> Outcome | None:
         """Hands out the outcome of a finished task once; None while it runs."""
+    def attempts(
+        self,
+    ) -> list[
+        tuple[
+            int,
+            int,
+            str,
+            bool,
+            bool,
+            float,
+            float,
+            float,
+            str,
+            str,
+            tuple[int, int, int, int, int, int],
+        ]
+    ]:
+        """Every finished attempt: (task, attempt, worker, cold, backup, queued, started,
+        finished, outcome, error, (puts, gets, lists, deletes, bytes_read, bytes_written))."""
     def cancel(self) -> None:
         """Cancels the job: queued tasks never start, running attempts are stopped."""
     def cancel_task(self, task: int) -> bool:
@@ -203,8 +224,9 @@ def read_bytes(url: str) -> bytes:
 def read_range(url: str, start: int, end: int) -> bytes:
     """Reads bytes ``start..end`` of the object at ``url``."""
 
-def delete(urls: list[str]) -> None:
-    """Deletes the objects at ``urls`` (missing ones are fine)."""
+def delete(urls: list[str], prefix: bool = False) -> None:
+    """Deletes the objects at ``urls`` (missing ones are fine); with ``prefix``, every object
+    whose URL starts with one of them."""
 
 def deployed_hash(name: str) -> str | None:
     """The package hash recorded on function ``name`` ("" untagged, None when missing)."""
@@ -225,3 +247,7 @@ def deploy_function(
     s3: tuple[str, str] | None = None,
 ) -> str:
     """Creates or updates function ``name``; returns "created" or "updated"."""
+
+def io_counts() -> tuple[int, int, int, int, int, int]:
+    """This process's store requests and bytes so far: (puts, gets, lists, deletes, bytes_read,
+    bytes_written)."""

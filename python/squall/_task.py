@@ -15,6 +15,9 @@ from typing import Any, cast
 
 import cloudpickle
 
+from . import _native
+
+_IO_FIELDS = ("puts", "gets", "lists", "deletes", "bytes_read", "bytes_written")
 _functions: dict[str, Callable[..., Any]] = {}
 _attempt = 0
 
@@ -83,11 +86,13 @@ def execute_task(spec: dict[str, Any], payload: bytes) -> tuple[dict[str, Any], 
         payload: ``func_len`` bytes of pickled function, then the pickled ``(args, kwargs)``.
 
     Returns:
-        The report (``task``, ``ok``, ``error``, ``started``, ``finished``) and the pickled result,
-        or the pickled exception when the function raised.
+        The report (``task``, ``ok``, ``error``, ``started``, ``finished``, ``io``: the attempt's
+        store requests and bytes) and the pickled result, or the pickled exception when the
+        function raised.
     """
     global _attempt
     started = time.time()
+    io_before = _native.io_counts()
     _attempt = spec.get("attempt", 0)
     view = memoryview(payload)
     try:
@@ -104,5 +109,10 @@ def execute_task(spec: dict[str, Any], payload: bytes) -> tuple[dict[str, Any], 
         error = describe_error(exc)
         body = error.pop("exception")
         report = {"task": spec["task"], "ok": False, "error": error}
-        return report | {"started": started, "finished": time.time()}, body
-    return {"task": spec["task"], "ok": True, "started": started, "finished": time.time()}, body
+        return report | _timings(started, io_before), body
+    return {"task": spec["task"], "ok": True} | _timings(started, io_before), body
+
+
+def _timings(started: float, io_before: tuple[int, ...]) -> dict[str, Any]:
+    io = {k: a - b for k, a, b in zip(_IO_FIELDS, _native.io_counts(), io_before, strict=True)}
+    return {"started": started, "finished": time.time(), "io": io}

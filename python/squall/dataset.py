@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -20,6 +21,7 @@ import pyarrow as pa
 
 from . import _native
 from ._udf import Filter, MapBatches, MapGroups
+from .jobs import JobRecord
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -259,33 +261,56 @@ class Dataset:
     def _run(
         self, plan: _native.Plan, sink: dict[str, Any], verb: str, progress: bool = True
     ) -> list[dict[str, Any]]:
+        session = self._session
+        record = session.last_job = JobRecord(f"squall.{verb}", session.backend, session.memory_mb)
+        try:
+            return self._run_stages(plan, sink, verb, progress, record)
+        finally:
+            record._close()
+
+    def _run_stages(
+        self,
+        plan: _native.Plan,
+        sink: dict[str, Any],
+        verb: str,
+        progress: bool,
+        record: JobRecord,
+    ) -> list[dict[str, Any]]:
         kind = plan.shuffle
         if kind is None:
-            return self._stage(plan.tasks(json.dumps(sink)), f"squall.{verb}", progress)
+            return self._stage(plan.tasks(json.dumps(sink)), f"squall.{verb}", progress, record)
         base = f"{self._session._scratch()}/{kind}-{uuid.uuid4().hex}"
         garbage: list[str] = []
         splitters = ""
         try:
             if kind == "sort":
                 sampling = plan.sample_tasks(f"{base}/samples")
-                samples = self._stage(sampling, "squall.sort (sample)", progress)
+                samples = self._stage(sampling, "squall.sort (sample)", progress, record)
                 garbage += [r["url"] for r in samples]
                 splitters = f"{base}/splitters.arrow"
                 garbage.append(splitters)
                 urls = [r["url"] for r in samples]
                 _native.choose_splitters(urls, plan.output_partitions, splitters)
             map_tasks = plan.map_tasks(f"{base}/shuffle", splitters)
-            maps = self._stage(map_tasks, f"squall.{kind} (map)", progress)
+            maps = self._stage(map_tasks, f"squall.{kind} (map)", progress, record)
             garbage += [r["url"] for r in maps]
             reduces = plan.reduce_tasks([json.dumps(r) for r in maps], json.dumps(sink))
-            return self._stage(reduces, f"squall.{verb} (reduce)", progress)
+            return self._stage(reduces, f"squall.{verb} (reduce)", progress, record)
         finally:
             _native.delete(garbage)
 
-    def _stage(self, tasks: list[str], label: str, progress: bool) -> list[dict[str, Any]]:
+    def _stage(
+        self, tasks: list[str], label: str, progress: bool, record: JobRecord
+    ) -> list[dict[str, Any]]:
         """Runs one stage's tasks; returns their reports in task order."""
         fn = functools.partial(_run_partition, self._udfs)
         inputs = [json.loads(t)["input"].get("url", "") for t in tasks]
+        local = next((m for t in tasks if (m := _LOCAL_URL.search(t))), None)
+        if self._session.backend == "lambda" and local:
+            raise ValueError(
+                f"{label}: {local[1]} is on this machine, where Lambda functions cannot reach "
+                "it: on a lambda session read from and write to s3:// URLs"
+            )
         if any("memory://" in t for t in tasks):
             # memory:// objects live in this process only: run the stage on its threads.
             with ThreadPoolExecutor(self._session.workers) as pool:
@@ -295,11 +320,17 @@ class Dataset:
                 _Described(f"partition {i}: {u}" if u else f"partition {i}")
                 for i, u in enumerate(inputs)
             ]
-            results = self._session._run_tasks(fn, tasks, descriptions, label, progress).results()
+            futures = self._session._run_tasks(fn, tasks, descriptions, label, progress)
+            for job in futures._jobs:
+                record._add_stage(label, job.native)
+            results = futures.results()
         return [
             json.loads(r) | {"input": u or f"partition {i}"}
             for i, (r, u) in enumerate(zip(results, inputs, strict=True))
         ]
+
+
+_LOCAL_URL = re.compile(r'"(file://[^"]*)"')
 
 
 class GroupedDataset:

@@ -6,7 +6,7 @@ import pickle
 import reprlib
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import _native
 from ._progress import Progress
@@ -18,6 +18,9 @@ from .errors import (
     WorkerLostError,
     WorkerStartError,
 )
+
+if TYPE_CHECKING:
+    from .jobs import JobRecord
 
 FIRST_COMPLETED = "FIRST_COMPLETED"
 FIRST_EXCEPTION = "FIRST_EXCEPTION"
@@ -206,6 +209,8 @@ class FutureList(list[Future]):
         super().__init__(futures)
         self._jobs = jobs
         self._progress = progress
+        #: The record of the job behind these futures (stats, summary, timeline, cost).
+        self.job: JobRecord | None = None
 
     def wait(self, timeout: float | None = None) -> bool:
         """Waits for every task, drawing a progress bar; True when all finished in time."""

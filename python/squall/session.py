@@ -12,6 +12,7 @@ import sys
 import tempfile
 import threading
 import uuid
+import warnings
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ import cloudpickle
 from . import _native
 from ._task import run_chunk
 from .futures import Future, FutureList, _Job
+from .jobs import JobRecord
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,6 +71,7 @@ class Session:
         function: The Lambda function (default ``$SQUALL_FUNCTION`` or ``"squall"``).
         store: Scratch space for ``lambda``: an ``s3://bucket/prefix`` the function can write
             (default ``$SQUALL_STORE``).
+        memory_mb: The Lambda function's memory, for cost estimates (default 2048).
 
     Example:
         >>> with squall.Session(workers=2) as s:
@@ -87,6 +90,7 @@ class Session:
         target_partition_bytes: int = TARGET_PARTITION_BYTES,
         function: str | None = None,
         store: str | None = None,
+        memory_mb: int | None = None,
     ) -> None:
         backend = backend or os.environ.get("SQUALL_BACKEND") or "local"
         if workers is not None and workers < 1:
@@ -110,6 +114,10 @@ class Session:
         else:
             raise ValueError(f"backend={backend!r} is not available: use 'local' or 'lambda'")
         self.backend = backend
+        #: The function's memory, for cost estimates (``last_job.cost()``).
+        self.memory_mb = memory_mb
+        #: The record of the latest map, submit or dataset action.
+        self.last_job: JobRecord | None = None
         self._unclaimed: list[Future] = []
         self._closed = False
         self._scratch_dir: str | None = None
@@ -130,6 +138,7 @@ class Session:
         timeout: float | None = None,
         retries: int = DEFAULT_RETRIES,
         progress: bool = True,
+        speculation: bool = True,
     ) -> FutureList:
         """Calls ``fn(item)`` for every item, in parallel; returns their futures at once.
 
@@ -140,22 +149,29 @@ class Session:
             timeout: Seconds one task may run before its worker is killed.
             retries: Extra attempts when a worker dies or times out (never for exceptions).
             progress: Draw a progress bar while waiting on the results.
+            speculation: Once 75% of the tasks finished, give a task running over 3x their
+                median (and 2 s) a backup attempt on another worker; the first to finish wins.
 
         Returns:
-            One future per item, in input order; ``.results()`` waits for all of them.
+            One future per item, in input order; ``.results()`` waits for all of them. Its
+            ``.job`` (also ``session.last_job``) records every attempt.
         """
         if chunksize < 1:
             raise ValueError(f"chunksize={chunksize}: use 1 or more items per task")
         items = list(iterable)
         label = _label(fn, "map")
         if chunksize == 1:
-            futures = self._run_tasks(fn, items, items, label, progress, timeout, retries)
+            futures = self._run_tasks(
+                fn, items, items, label, progress, timeout, retries, speculation
+            )
         else:
             chunks = [items[i : i + chunksize] for i in builtins.range(0, len(items), chunksize)]
             runner = functools.partial(run_chunk, fn)
-            job = self._submit(runner, [((c,), {}) for c in chunks], label, timeout, retries)
+            calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = [((c,), {}) for c in chunks]
+            job = self._submit(runner, calls, label, timeout, retries, speculation)
             slots = [Future(job, i // chunksize, i % chunksize, x) for i, x in enumerate(items)]
             futures = FutureList(slots, [job], progress)
+        futures.job = self.last_job = self._record(label, [(label, futures)])
         self._unclaimed.extend(futures)
         return futures
 
@@ -164,7 +180,9 @@ class Session:
 
         Uses the default retries and no timeout; use :meth:`map` to set them.
         """
-        job = self._submit(fn, [(args, kwargs)], _label(fn, "submit"), None, DEFAULT_RETRIES)
+        label = _label(fn, "submit")
+        job = self._submit(fn, [(args, kwargs)], label, None, DEFAULT_RETRIES)
+        self.last_job = self._record(label, [(label, FutureList([], [job]))])
         future = Future(job, 0, None, (args, kwargs) if kwargs else args)
         self._unclaimed.append(future)
         return future
@@ -205,6 +223,15 @@ class Session:
             self._native.close()
             if self._scratch_dir is not None:
                 shutil.rmtree(self._scratch_dir, ignore_errors=True)
+            if self._store is not None:
+                try:
+                    _native.delete([f"{self._store}/"], prefix=True)
+                except Exception as exc:  # the results are safe; only scratch objects remain
+                    warnings.warn(
+                        f"squall could not delete the session's scratch data under "
+                        f"{self._store}/: {exc}",
+                        stacklevel=2,
+                    )
 
     # -- datasets ---------------------------------------------------------------------------
 
@@ -268,9 +295,11 @@ class Session:
         progress: bool,
         timeout: float | None = None,
         retries: int = DEFAULT_RETRIES,
+        speculation: bool = True,
     ) -> FutureList:
         """One task per item, calling ``fn(item)``; errors show each item's description."""
-        job = self._submit(fn, [((item,), {}) for item in items], label, timeout, retries)
+        calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = [((item,), {}) for item in items]
+        job = self._submit(fn, calls, label, timeout, retries, speculation)
         futures = [Future(job, i, None, d) for i, d in enumerate(descriptions)]
         return FutureList(futures, [job], progress)
 
@@ -287,6 +316,7 @@ class Session:
         label: str,
         timeout: float | None,
         retries: int,
+        speculation: bool = True,
     ) -> _Job:
         if self._closed:
             raise ValueError("this session is closed: create a new squall.Session")
@@ -305,8 +335,16 @@ class Session:
             except Exception as exc:
                 raise TypeError(f"{label}: input {i} cannot be pickled: {exc}") from exc
         digest = hashlib.blake2b(func, digest_size=16).hexdigest()
-        native = self._native.submit(digest, func, inputs, timeout, retries)
+        native = self._native.submit(digest, func, inputs, timeout, retries, speculation)
         return _Job(native, self._native, label)
+
+    def _record(self, label: str, stages: list[tuple[str, FutureList]]) -> JobRecord:
+        """A job record over the native jobs of ``stages``."""
+        record = JobRecord(label, self.backend, self.memory_mb)
+        for name, futures in stages:
+            for job in futures._jobs:
+                record._add_stage(name, job.native)
+        return record
 
 
 #: Lithops-style name for a session.
@@ -333,6 +371,7 @@ def map(
     timeout: float | None = None,
     retries: int = DEFAULT_RETRIES,
     progress: bool = True,
+    speculation: bool = True,
 ) -> FutureList:
     """Calls ``fn(item)`` for every item on the default session; see :meth:`Session.map`.
 
@@ -341,13 +380,25 @@ def map(
         [0, 1, 4, 9]
     """
     return default_session().map(
-        fn, iterable, chunksize=chunksize, timeout=timeout, retries=retries, progress=progress
+        fn,
+        iterable,
+        chunksize=chunksize,
+        timeout=timeout,
+        retries=retries,
+        progress=progress,
+        speculation=speculation,
     )
 
 
 def submit(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
     """Calls ``fn(*args, **kwargs)`` on the default session; see :meth:`Session.submit`."""
     return default_session().submit(fn, *args, **kwargs)
+
+
+def last_job() -> JobRecord | None:
+    """The record of the default session's latest map, submit or dataset action: ``.stats``,
+    ``.summary()``, ``.timeline()``, ``.cost()``."""
+    return default_session().last_job
 
 
 @atexit.register

@@ -15,4 +15,4 @@ pub mod sort;
 pub mod spec;
 
 pub use error::{Error, Result};
-pub use spec::{TaskReport, TaskSpec, UserError, WorkerHello};
+pub use spec::{TaskIo, TaskReport, TaskSpec, UserError, WorkerHello};

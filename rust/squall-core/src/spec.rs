@@ -30,6 +30,23 @@ pub struct UserError {
     pub traceback: String,
 }
 
+/// Store requests and bytes of one attempt (counted in the worker's process).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskIo {
+    /// Objects written.
+    pub puts: u64,
+    /// Reads and size lookups.
+    pub gets: u64,
+    /// Listings.
+    pub lists: u64,
+    /// Deletions.
+    pub deletes: u64,
+    /// Bytes read.
+    pub bytes_read: u64,
+    /// Bytes written.
+    pub bytes_written: u64,
+}
+
 /// What a worker returns for one attempt. The frame's body holds the pickled result when `ok`,
 /// or the pickled exception (possibly empty, when it could not be pickled) when not.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,6 +62,9 @@ pub struct TaskReport {
     pub started: f64,
     /// Wall-clock end of the function call, seconds since the Unix epoch.
     pub finished: f64,
+    /// What the attempt asked of the stores.
+    #[serde(default)]
+    pub io: TaskIo,
 }
 
 /// The first frame a worker sends: it is up and ready for tasks.

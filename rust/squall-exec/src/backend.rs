@@ -44,6 +44,8 @@ pub struct Reply {
     pub body: Vec<u8>,
     /// Which worker ran it.
     pub worker: String,
+    /// Whether the worker started for this attempt.
+    pub cold: bool,
 }
 
 /// An attempt that did not produce a reply: an infrastructure failure, or a cancellation.

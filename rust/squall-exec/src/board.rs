@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use squall_core::{TaskReport, UserError};
+use squall_core::{TaskIo, TaskReport, UserError};
 
 use crate::{Error, Failure, Result};
 
@@ -60,6 +60,34 @@ impl JobProgress {
     }
 }
 
+/// One attempt of one task, for `job.stats`: where and when it ran and how it ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    /// The task.
+    pub task: u32,
+    /// The attempt number, from 0; a backup has a number of its own.
+    pub attempt: u32,
+    /// The worker (local process or Lambda execution environment); empty when none answered.
+    pub worker: String,
+    /// Whether the worker started for this attempt (a cold start).
+    pub cold: bool,
+    /// Whether this was a speculative backup of a straggler.
+    pub backup: bool,
+    /// When the task (re-)entered the queue, seconds since the Unix epoch (driver clock).
+    pub queued: f64,
+    /// When the attempt was handed to the backend.
+    pub started: f64,
+    /// When its answer (or failure) came back.
+    pub finished: f64,
+    /// "ok", "raised", "lost", "timeout", "throttled", "service", "spawn", "setup", "cancelled",
+    /// or "superseded" (another attempt of the task won).
+    pub outcome: &'static str,
+    /// The error's class or message, when it failed.
+    pub error: String,
+    /// Store requests and bytes of the attempt, as its worker counted them.
+    pub io: TaskIo,
+}
+
 #[derive(Debug)]
 enum Slot {
     Queued,
@@ -73,6 +101,7 @@ struct JobBoard {
     slots: Vec<Slot>,
     order: Vec<u32>,
     progress: JobProgress,
+    attempts: Vec<AttemptRecord>,
 }
 
 #[derive(Debug, Default)]
@@ -106,6 +135,7 @@ impl Board {
             slots: (0..tasks).map(|_| Slot::Queued).collect(),
             order: Vec::new(),
             progress: JobProgress { total: tasks, ..JobProgress::default() },
+            attempts: Vec::new(),
         };
         self.lock().jobs.insert(job, board);
     }
@@ -204,6 +234,18 @@ impl Board {
         self.bump(state);
     }
 
+    /// Records a finished attempt.
+    pub fn record(&self, job: u64, attempt: AttemptRecord) {
+        if let Some(b) = self.lock().jobs.get_mut(&job) {
+            b.attempts.push(attempt);
+        }
+    }
+
+    /// Every finished attempt of `job`, in the order they finished.
+    pub fn attempts(&self, job: u64) -> Result<Vec<AttemptRecord>> {
+        Ok(self.lock().jobs.get(&job).ok_or(Error::UnknownJob(job))?.attempts.clone())
+    }
+
     /// The change counter: it grows on every change to any job.
     pub fn seq(&self) -> u64 {
         self.lock().seq
@@ -285,7 +327,7 @@ mod tests {
     use super::*;
 
     fn returned() -> Outcome {
-        let report = TaskReport { task: 0, ok: true, error: None, started: 0.0, finished: 0.0 };
+        let report = TaskReport { task: 0, ok: true, error: None, started: 0.0, finished: 0.0, io: Default::default() };
         Outcome::Returned { body: vec![1], report }
     }
 

@@ -9,8 +9,8 @@
 //! Credentials, region and endpoint come from aws-config (`AWS_ENDPOINT_URL` targets LocalStack);
 //! they never enter an event.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;
 use aws_config::BehaviorVersion;
@@ -24,7 +24,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use squall_core::{TaskReport, TaskSpec};
 use squall_store::Store;
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::{OnceCell, Semaphore, SemaphorePermit};
 
 use crate::backend::BoxFuture;
 use crate::{Backend, Failure, Invocation, Reply};
@@ -82,6 +82,8 @@ struct Answer {
     body_url: Option<String>,
     #[serde(default)]
     worker: String,
+    #[serde(default)]
+    cold: bool,
 }
 
 /// Lambda's error document for `FunctionError` answers.
@@ -93,20 +95,71 @@ struct FunctionErrorDoc {
     error_message: String,
 }
 
-/// Invokes a deployed function, at most `concurrency` at once.
+/// Invokes a deployed function, at most `concurrency` at once; fewer while Lambda throttles.
 pub struct LambdaBackend {
     config: LambdaConfig,
     permits: Semaphore,
+    window: Mutex<Window>,
     scratch: Arc<dyn Store>,
     scratch_key: String,
 }
+
+/// Additive-increase, multiplicative-decrease control of the invocations in flight: a 429 halves
+/// the window (at most once per [`DECREASE_GAP`]), each window's worth of successes widens it by
+/// one, up to the configured concurrency. Permits above the window are retired as they return.
+struct Window {
+    limit: usize,
+    /// Permits to retire before the semaphore matches `limit`.
+    debt: usize,
+    successes: usize,
+    last_decrease: Option<Instant>,
+}
+
+/// Shortest time between two halvings of the window: one burst of 429s is one signal.
+const DECREASE_GAP: Duration = Duration::from_millis(500);
 
 impl LambdaBackend {
     /// A backend over `config`; fails when the scratch URL is not a store URL.
     pub fn new(config: LambdaConfig) -> crate::Result<Self> {
         let (scratch, scratch_key) = squall_store::open(&config.scratch)?;
-        let permits = Semaphore::new(config.concurrency.max(1));
-        Ok(LambdaBackend { config, permits, scratch, scratch_key })
+        let limit = config.concurrency.max(1);
+        let window = Mutex::new(Window { limit, debt: 0, successes: 0, last_decrease: None });
+        Ok(LambdaBackend { config, permits: Semaphore::new(limit), window, scratch, scratch_key })
+    }
+
+    /// Invocations allowed in flight right now.
+    pub fn window(&self) -> usize {
+        self.window.lock().unwrap_or_else(|e| e.into_inner()).limit
+    }
+
+    /// Returns a permit, adjusting the window by how the attempt went.
+    fn release(&self, permit: SemaphorePermit<'_>, result: &Result<Reply, Failure>) {
+        let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Err(Failure::Throttled(_)) if w.last_decrease.is_none_or(|t| t.elapsed() >= DECREASE_GAP) => {
+                let target = (w.limit / 2).max(1);
+                w.debt += w.limit - target;
+                w.limit = target;
+                w.successes = 0;
+                w.last_decrease = Some(Instant::now());
+            }
+            Ok(_) if w.limit < self.config.concurrency.max(1) => {
+                w.successes += 1;
+                if w.successes >= w.limit {
+                    w.successes = 0;
+                    w.limit += 1;
+                    match w.debt {
+                        0 => self.permits.add_permits(1),
+                        _ => w.debt -= 1,
+                    }
+                }
+            }
+            _ => {}
+        }
+        if w.debt > 0 {
+            w.debt -= 1;
+            permit.forget();
+        }
     }
 
     fn scratch_key(&self, name: &str) -> String {
@@ -119,7 +172,13 @@ impl LambdaBackend {
     }
 
     async fn run(&self, inv: Invocation) -> Result<Reply, Failure> {
-        let _permit = self.permits.acquire().await.map_err(|_| Failure::Setup("the session was closed".into()))?;
+        let permit = self.permits.acquire().await.map_err(|_| Failure::Setup("the session was closed".into()))?;
+        let result = self.attempt(inv).await;
+        self.release(permit, &result);
+        result
+    }
+
+    async fn attempt(&self, inv: Invocation) -> Result<Reply, Failure> {
         let Invocation { mut spec, func, input, timeout, mut cancel } = inv;
         spec.func_len = func.bytes.len() as u64;
         let mut body = Vec::with_capacity(func.bytes.len() + input.len());
@@ -202,7 +261,7 @@ impl LambdaBackend {
             }
             (None, None) => Vec::new(),
         };
-        Ok(Reply { report: answer.report, body, worker: answer.worker })
+        Ok(Reply { report: answer.report, body, worker: answer.worker, cold: answer.cold })
     }
 
     fn sdk_failure(&self, err: SdkError<InvokeError>) -> Failure {
@@ -254,4 +313,51 @@ fn unique() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     format!("{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backend(concurrency: usize) -> LambdaBackend {
+        let scratch = "memory://lambda-window-test/".to_string();
+        LambdaBackend::new(LambdaConfig { function: "f".into(), concurrency, scratch }).unwrap()
+    }
+
+    fn ok() -> Result<Reply, Failure> {
+        let report = TaskReport { task: 0, ok: true, error: None, started: 0.0, finished: 0.0, io: Default::default() };
+        Ok(Reply { report, body: Vec::new(), worker: String::new(), cold: false })
+    }
+
+    fn attempt(b: &LambdaBackend, result: Result<Reply, Failure>) {
+        let permit = b.permits.try_acquire().unwrap();
+        b.release(permit, &result);
+    }
+
+    #[test]
+    fn a_burst_of_429s_halves_the_window_once_and_successes_widen_it_again() {
+        let b = backend(8);
+        attempt(&b, Err(Failure::Throttled("429".into())));
+        attempt(&b, Err(Failure::Throttled("429".into())));
+        assert_eq!(b.window(), 4);
+        assert_eq!(b.permits.available_permits(), 6, "returning permits retire the excess");
+        attempt(&b, ok());
+        attempt(&b, ok());
+        assert_eq!(b.permits.available_permits(), 4);
+        attempt(&b, ok());
+        attempt(&b, ok());
+        assert_eq!((b.window(), b.permits.available_permits()), (5, 5));
+        for _ in 0..100 {
+            attempt(&b, ok());
+        }
+        assert_eq!((b.window(), b.permits.available_permits()), (8, 8), "never past the configured cap");
+    }
+
+    #[test]
+    fn other_failures_leave_the_window_alone() {
+        let b = backend(4);
+        attempt(&b, Err(Failure::WorkerLost("crash".into())));
+        attempt(&b, Err(Failure::Timeout(Duration::from_secs(1))));
+        assert_eq!((b.window(), b.permits.available_permits()), (4, 4));
+    }
 }

@@ -16,8 +16,8 @@ pub mod runtime;
 pub mod scheduler;
 
 pub use backend::{Backend, Failure, Function, Invocation, Reply};
-pub use board::{Board, JobProgress, Outcome};
+pub use board::{AttemptRecord, Board, JobProgress, Outcome};
 pub use error::{Error, Result};
 pub use lambda::{LambdaBackend, LambdaConfig};
 pub use local::{LocalBackend, LocalConfig};
-pub use scheduler::{JobId, JobSpec, Scheduler};
+pub use scheduler::{JobId, JobSpec, Scheduler, Speculation};

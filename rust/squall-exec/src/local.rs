@@ -120,6 +120,8 @@ struct Worker {
     stdout: BufReader<ChildStdout>,
     functions: HashSet<String>,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    /// No task has run on it yet.
+    fresh: bool,
 }
 
 impl Worker {
@@ -143,7 +145,7 @@ impl Worker {
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
         tokio::spawn(forward_stderr(stderr, stderr_tail.clone()));
         let name = format!("local-{index}");
-        let mut worker = Worker { name, child, stdin, stdout, functions: HashSet::new(), stderr_tail };
+        let mut worker = Worker { name, child, stdin, stdout, functions: HashSet::new(), stderr_tail, fresh: true };
         let hello = tokio::time::timeout(config.startup_timeout, read_frame(&mut worker.stdout)).await;
         let why = match hello {
             Ok(Ok((header, _))) => match decode_header::<WorkerHello>(&header) {
@@ -203,7 +205,8 @@ impl Worker {
         if send_func {
             self.functions.insert(func.hash.clone());
         }
-        Ok(Reply { report, body, worker: self.name.clone() })
+        let cold = std::mem::replace(&mut self.fresh, false);
+        Ok(Reply { report, body, worker: self.name.clone(), cold })
     }
 
     /// Waits briefly for the process to end and describes how it ended.

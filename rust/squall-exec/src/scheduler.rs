@@ -1,17 +1,22 @@
-//! The scheduler: a queue of task attempts fed to a backend's slots, with retries, timeouts and
-//! cancellation. It runs as one task on the process's runtime; callers talk to it by message and
-//! read outcomes from its [`Board`].
+//! The scheduler: a queue of task attempts fed to a backend's slots, with retries (backoff and
+//! jitter after throttling), speculative backups of stragglers, timeouts and cancellation. It runs
+//! as one task on the process's runtime; callers talk to it by message and read outcomes and
+//! attempt records from its [`Board`].
+//!
+//! A task may have several attempts in flight (a straggler and its backup): the first to answer
+//! is committed and the others are cancelled and recorded as "superseded"; whatever they answer
+//! later never reaches the task's outcome.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use squall_core::TaskSpec;
 use tokio::sync::{mpsc, watch};
 
 use crate::runtime::runtime;
-use crate::{Backend, Board, Error, Failure, Function, Invocation, Outcome, Reply, Result};
+use crate::{AttemptRecord, Backend, Board, Error, Failure, Function, Invocation, Outcome, Reply, Result};
 
 /// Identifies a job within one scheduler.
 pub type JobId = u64;
@@ -27,6 +32,25 @@ pub struct JobSpec {
     pub timeout: Option<Duration>,
     /// Extra attempts after an infrastructure failure.
     pub retries: u32,
+    /// Backups for stragglers; `None` turns them off.
+    pub speculation: Option<Speculation>,
+}
+
+/// When a running task gets a backup attempt on another worker.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Speculation {
+    /// Share of the job's tasks that must have finished first.
+    pub after: f64,
+    /// The task has run longer than this multiple of the finished attempts' median...
+    pub multiple: f64,
+    /// ...and longer than this.
+    pub min_runtime: Duration,
+}
+
+impl Default for Speculation {
+    fn default() -> Self {
+        Speculation { after: 0.75, multiple: 3.0, min_runtime: Duration::from_secs(2) }
+    }
 }
 
 enum Command {
@@ -87,43 +111,124 @@ impl Scheduler {
     }
 }
 
-struct JobRun {
-    spec: Arc<JobSpec>,
-    cancel: watch::Sender<bool>,
-    /// Tasks queued or running.
-    outstanding: usize,
-}
-
 type Done = (JobId, usize, u32, std::result::Result<Reply, Failure>);
+/// A task waiting for a slot, with when it (re-)entered the queue.
+type Queued = (JobId, usize, f64);
 
 /// Extra attempts granted to a task that is only being throttled.
 const THROTTLE_RETRIES: u32 = 20;
+/// Infrastructure retries a whole job may spend: this many, or a fifth of its tasks if more.
+const JOB_RETRY_BUDGET: usize = 50;
+/// How often running tasks are checked for stragglers.
+const SPECULATION_TICK: Duration = Duration::from_millis(100);
 /// First and longest pause before retrying after throttling or a service error.
 const BACKOFF_BASE: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-/// How long to wait before attempt `attempt + 1`: exponential with jitter after throttling and
-/// service errors (the service needs air); at once after a lost worker or a timeout.
-fn backoff(failure: &Failure, attempt: u32) -> Duration {
+/// How long to wait before retrying after the `failures`-th failure: exponential with jitter after
+/// throttling and service errors (the service needs air); at once after a lost worker or a timeout.
+fn backoff(failure: &Failure, failures: u32) -> Duration {
     if !matches!(failure, Failure::Throttled(_) | Failure::Service(_)) {
         return Duration::ZERO;
     }
-    let ceiling = BACKOFF_BASE.saturating_mul(1 << attempt.min(16)).min(BACKOFF_MAX);
-    let jitter = std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), attempt);
+    let ceiling = BACKOFF_BASE.saturating_mul(1 << failures.min(16)).min(BACKOFF_MAX);
+    let jitter = std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), failures);
     ceiling.mul_f64(0.5 + (jitter % 1000) as f64 / 2000.0)
+}
+
+/// An attempt in flight.
+struct Running {
+    attempt: u32,
+    started: Instant,
+    started_at: f64,
+    queued_at: f64,
+    backup: bool,
+    cancel: watch::Sender<bool>,
+}
+
+/// A task that has not reached its final outcome, or whose superseded attempts still run.
+#[derive(Default)]
+struct TaskRun {
+    next_attempt: u32,
+    failures: u32,
+    throttles: u32,
+    running: Vec<Running>,
+    backed_up: bool,
+    committed: bool,
+}
+
+struct JobRun {
+    spec: Arc<JobSpec>,
+    cancelled: bool,
+    /// Tasks queued, running, or waiting out a backoff.
+    outstanding: usize,
+    tasks: HashMap<usize, TaskRun>,
+    /// Tasks with a final outcome.
+    finished: usize,
+    /// Run times (seconds) of committed successful attempts.
+    durations: Vec<f64>,
+    retries_spent: usize,
 }
 
 struct Dispatcher {
     backend: Arc<dyn Backend>,
     board: Arc<Board>,
-    queue: VecDeque<(JobId, usize, u32)>,
+    queue: VecDeque<Queued>,
     jobs: HashMap<JobId, JobRun>,
     in_flight: usize,
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: mpsc::UnboundedReceiver<Done>,
     /// Retries whose backoff has passed.
-    retry_tx: mpsc::UnboundedSender<(JobId, usize, u32)>,
-    retry_rx: mpsc::UnboundedReceiver<(JobId, usize, u32)>,
+    retry_tx: mpsc::UnboundedSender<Queued>,
+    retry_rx: mpsc::UnboundedReceiver<Queued>,
+}
+
+fn now_epoch() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default()
+}
+
+fn failure_kind(failure: &Failure) -> &'static str {
+    match failure {
+        Failure::WorkerLost(_) => "lost",
+        Failure::Timeout(_) => "timeout",
+        Failure::Spawn(_) => "spawn",
+        Failure::Throttled(_) => "throttled",
+        Failure::Service(_) => "service",
+        Failure::Setup(_) => "setup",
+        Failure::Cancelled => "cancelled",
+    }
+}
+
+/// Stops the running attempts of a task and records them now as `outcome`; what they answer
+/// later is dropped.
+fn abandon(board: &Board, job: JobId, task: usize, t: &TaskRun, outcome: &'static str) {
+    let finished = now_epoch();
+    for r in &t.running {
+        let _ = r.cancel.send(true);
+        board.record(
+            job,
+            AttemptRecord {
+                task: task as u32,
+                attempt: r.attempt,
+                worker: String::new(),
+                cold: false,
+                backup: r.backup,
+                queued: r.queued_at,
+                started: r.started_at,
+                finished,
+                outcome,
+                error: String::new(),
+                io: Default::default(),
+            },
+        );
+    }
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    let mid = v.len() / 2;
+    let (_, m, _) = v.select_nth_unstable_by(mid, |a, b| a.total_cmp(b));
+    *m
 }
 
 impl Dispatcher {
@@ -135,6 +240,8 @@ impl Dispatcher {
     }
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
+        let mut tick = tokio::time::interval(SPECULATION_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             self.dispatch();
             tokio::select! {
@@ -157,6 +264,7 @@ impl Dispatcher {
                 }
                 // A cancelled job's retry is dropped by `dispatch`, which cannot claim it.
                 Some(retry) = self.retry_rx.recv() => self.queue.push_front(retry),
+                _ = tick.tick(), if self.in_flight > 0 => self.speculate(),
             }
         }
     }
@@ -166,49 +274,117 @@ impl Dispatcher {
         if n == 0 {
             return;
         }
-        self.queue.extend((0..n).map(|task| (job, task, 0)));
-        let (cancel, _) = watch::channel(false);
-        self.jobs.insert(job, JobRun { spec: Arc::new(spec), cancel, outstanding: n });
+        let now = now_epoch();
+        self.queue.extend((0..n).map(|task| (job, task, now)));
+        let run = JobRun {
+            spec: Arc::new(spec),
+            cancelled: false,
+            outstanding: n,
+            tasks: HashMap::new(),
+            finished: 0,
+            durations: Vec::new(),
+            retries_spent: 0,
+        };
+        self.jobs.insert(job, run);
     }
 
     fn dispatch(&mut self) {
         while self.in_flight < self.backend.slots() {
-            let Some((job, task, attempt)) = self.queue.pop_front() else {
+            let Some((job, task, queued_at)) = self.queue.pop_front() else {
                 return;
             };
             if !self.board.claim(job, task) {
-                self.release(job);
+                self.release(job, task);
                 continue;
             }
-            let Some(run) = self.jobs.get(&job) else {
-                continue;
-            };
-            let inv = Invocation {
-                spec: TaskSpec { job, task: task as u64, attempt, func: run.spec.func.hash.clone(), func_len: 0 },
-                func: run.spec.func.clone(),
-                input: run.spec.inputs[task].clone(),
-                timeout: run.spec.timeout,
-                cancel: run.cancel.subscribe(),
-            };
-            let (backend, done) = (self.backend.clone(), self.done_tx.clone());
-            tokio::spawn(async move {
-                let result = backend.invoke(inv).await;
-                let _ = done.send((job, task, attempt, result));
-            });
-            self.in_flight += 1;
+            self.start(job, task, queued_at, false);
         }
     }
 
-    fn settle(&mut self, job: JobId, task: usize, attempt: u32, result: std::result::Result<Reply, Failure>) {
-        let retries = match self.jobs.get(&job) {
-            Some(run) if !*run.cancel.borrow() => run.spec.retries,
-            _ => {
-                self.release(job);
-                return;
-            }
+    /// Hands one attempt of `task` to the backend.
+    fn start(&mut self, job: JobId, task: usize, queued_at: f64, backup: bool) {
+        let Some(run) = self.jobs.get_mut(&job) else {
+            return;
         };
+        let spec = run.spec.clone();
+        let t = run.tasks.entry(task).or_default();
+        let attempt = t.next_attempt;
+        t.next_attempt += 1;
+        let (cancel, cancelled) = watch::channel(false);
+        t.running.push(Running {
+            attempt,
+            started: Instant::now(),
+            started_at: now_epoch(),
+            queued_at,
+            backup,
+            cancel,
+        });
+        let inv = Invocation {
+            spec: TaskSpec { job, task: task as u64, attempt, func: spec.func.hash.clone(), func_len: 0 },
+            func: spec.func.clone(),
+            input: spec.inputs[task].clone(),
+            timeout: spec.timeout,
+            cancel: cancelled,
+        };
+        let (backend, done) = (self.backend.clone(), self.done_tx.clone());
+        tokio::spawn(async move {
+            let result = backend.invoke(inv).await;
+            let _ = done.send((job, task, attempt, result));
+        });
+        self.in_flight += 1;
+    }
+
+    fn settle(&mut self, job: JobId, task: usize, attempt: u32, result: std::result::Result<Reply, Failure>) {
+        let Some(run) = self.jobs.get_mut(&job) else {
+            return;
+        };
+        let Some(t) = run.tasks.get_mut(&task) else {
+            return;
+        };
+        let Some(pos) = t.running.iter().position(|r| r.attempt == attempt) else {
+            return;
+        };
+        let me = t.running.swap_remove(pos);
+        let finished_at = now_epoch();
+        let mut record = AttemptRecord {
+            task: task as u32,
+            attempt,
+            worker: String::new(),
+            cold: false,
+            backup: me.backup,
+            queued: me.queued_at,
+            started: me.started_at,
+            finished: finished_at,
+            outcome: "ok",
+            error: String::new(),
+            io: Default::default(),
+        };
+        if let Ok(reply) = &result {
+            record.worker = reply.worker.clone();
+            record.cold = reply.cold;
+            record.io = reply.report.io;
+            if !reply.report.ok {
+                record.outcome = "raised";
+                record.error = reply.report.error.as_ref().map(|e| e.error_type.clone()).unwrap_or_default();
+            }
+        }
+        if let Err(failure) = &result {
+            record.outcome = failure_kind(failure);
+            record.error = failure.to_string();
+        }
+        if t.committed || run.cancelled {
+            // Another attempt won, or the job was cancelled: this answer is discarded (and the
+            // attempt was recorded when that happened).
+            if t.running.is_empty() {
+                self.release(job, task);
+            }
+            return;
+        }
         let outcome = match result {
-            Ok(Reply { report, body, .. }) if report.ok => Outcome::Returned { body, report },
+            Ok(Reply { report, body, .. }) if report.ok => {
+                run.durations.push(me.started.elapsed().as_secs_f64());
+                Outcome::Returned { body, report }
+            }
             Ok(Reply { report, body, .. }) => {
                 let error = report.error.unwrap_or_else(|| squall_core::UserError {
                     error_type: "squall.ProtocolError".into(),
@@ -218,37 +394,91 @@ impl Dispatcher {
                 Outcome::Raised { body, error }
             }
             Err(Failure::Cancelled) => Outcome::Cancelled,
-            Err(failure)
-                if failure.is_retryable()
-                    && attempt
-                        < retries + if matches!(failure, Failure::Throttled(_)) { THROTTLE_RETRIES } else { 0 } =>
-            {
-                if self.board.requeue(job, task) {
-                    // Retries go first, so a job is not held up by its last failed task.
-                    let delay = backoff(&failure, attempt);
+            Err(_) if !t.running.is_empty() => {
+                // Its sibling attempt still runs and may yet succeed.
+                self.board.record(job, record);
+                return;
+            }
+            Err(failure) => {
+                t.failures += 1;
+                let throttled = matches!(failure, Failure::Throttled(_));
+                if throttled {
+                    t.throttles += 1;
+                }
+                let budget = JOB_RETRY_BUDGET.max(run.spec.inputs.len() / 5);
+                let infra = t.failures - t.throttles;
+                let retry = failure.is_retryable()
+                    && infra <= run.spec.retries
+                    && t.throttles <= THROTTLE_RETRIES
+                    && (throttled || run.retries_spent < budget);
+                if retry && self.board.requeue(job, task) {
+                    if !throttled {
+                        run.retries_spent += 1;
+                    }
+                    self.board.record(job, record);
+                    let delay = backoff(&failure, t.failures - 1);
                     if delay.is_zero() {
-                        self.queue.push_front((job, task, attempt + 1));
+                        // Retries go first, so a job is not held up by its last failed task.
+                        self.queue.push_front((job, task, finished_at));
                     } else {
                         let retry = self.retry_tx.clone();
                         tokio::spawn(async move {
                             tokio::time::sleep(delay).await;
-                            let _ = retry.send((job, task, attempt + 1));
+                            let _ = retry.send((job, task, now_epoch()));
                         });
                     }
-                } else {
-                    self.release(job);
+                    return;
                 }
-                return;
+                Outcome::Failed { failure, attempts: t.next_attempt }
             }
-            Err(failure) => Outcome::Failed { failure, attempts: attempt + 1 },
         };
+        self.board.record(job, record);
+        t.committed = true;
+        abandon(&self.board, job, task, t, "superseded");
+        run.finished += 1;
         self.board.finish(job, task, outcome);
-        self.release(job);
+        if t.running.is_empty() {
+            self.release(job, task);
+        }
     }
 
-    /// One task of `job` left the queue for good.
-    fn release(&mut self, job: JobId) {
+    /// Starts backups for stragglers: tasks running far longer than the job's finished ones.
+    fn speculate(&mut self) {
+        let slots = self.backend.slots();
+        if self.in_flight >= slots || !self.queue.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut backups = Vec::new();
+        for (&job, run) in &self.jobs {
+            let Some(sp) = run.spec.speculation else { continue };
+            let total = run.spec.inputs.len();
+            if run.cancelled || run.durations.is_empty() || (run.finished as f64) < sp.after * total as f64 {
+                continue;
+            }
+            let threshold = Duration::from_secs_f64(median(&run.durations) * sp.multiple).max(sp.min_runtime);
+            for (&task, t) in &run.tasks {
+                let straggles = |r: &Running| now.duration_since(r.started) > threshold;
+                if !t.committed && !t.backed_up && t.running.len() == 1 && straggles(&t.running[0]) {
+                    backups.push((job, task));
+                }
+            }
+        }
+        for (job, task) in backups {
+            if self.in_flight >= slots {
+                break;
+            }
+            if let Some(t) = self.jobs.get_mut(&job).and_then(|r| r.tasks.get_mut(&task)) {
+                t.backed_up = true;
+            }
+            self.start(job, task, now_epoch(), true);
+        }
+    }
+
+    /// `task` of `job` is settled for good and none of its attempts runs.
+    fn release(&mut self, job: JobId, task: usize) {
         if let Some(run) = self.jobs.get_mut(&job) {
+            run.tasks.remove(&task);
             run.outstanding -= 1;
             if run.outstanding == 0 {
                 self.jobs.remove(&job);
@@ -260,11 +490,14 @@ impl Dispatcher {
         let Some(run) = self.jobs.get_mut(&job) else {
             return;
         };
-        let _ = run.cancel.send(true);
-        let before = self.queue.len();
+        run.cancelled = true;
+        for (&task, t) in &run.tasks {
+            abandon(&self.board, job, task, t, "cancelled");
+        }
+        let dropped: Vec<usize> = self.queue.iter().filter(|(j, _, _)| *j == job).map(|(_, t, _)| *t).collect();
         self.queue.retain(|(j, _, _)| *j != job);
-        for _ in 0..before - self.queue.len() {
-            self.release(job);
+        for task in dropped {
+            self.release(job, task);
         }
     }
 

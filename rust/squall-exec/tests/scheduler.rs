@@ -41,17 +41,26 @@ impl Scripted {
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
         let task = inv.spec.task;
-        let report = |ok: bool, error: Option<UserError>| TaskReport { task, ok, error, started: 0.0, finished: 0.0 };
+        let report = |ok: bool, error: Option<UserError>| TaskReport {
+            task,
+            ok,
+            error,
+            started: 0.0,
+            finished: 0.0,
+            io: Default::default(),
+        };
         let result = match (self.script)(task, inv.spec.attempt) {
-            Act::Echo => Ok(Reply { report: report(true, None), body: inv.input.to_vec(), worker: "test".into() }),
+            Act::Echo => {
+                Ok(Reply { report: report(true, None), body: inv.input.to_vec(), worker: "test".into(), cold: false })
+            }
             Act::Raise => {
                 let error =
                     UserError { error_type: "ValueError".into(), message: "bad".into(), traceback: "tb".into() };
-                Ok(Reply { report: report(false, Some(error)), body: vec![], worker: "test".into() })
+                Ok(Reply { report: report(false, Some(error)), body: vec![], worker: "test".into(), cold: false })
             }
             Act::Fail => Err(Failure::WorkerLost("scripted crash".into())),
             Act::Sleep(d) => tokio::select! {
-                _ = tokio::time::sleep(d) => Ok(Reply { report: report(true, None), body: vec![], worker: "test".into() }),
+                _ = tokio::time::sleep(d) => Ok(Reply { report: report(true, None), body: vec![], worker: "test".into(), cold: false }),
                 _ = inv.cancel.wait_for(|c| *c) => Err(Failure::Cancelled),
             },
         };
@@ -78,6 +87,7 @@ fn job(n: usize, retries: u32) -> JobSpec {
         inputs: (0..n).map(|i| Arc::new((i as u32).to_le_bytes().to_vec())).collect(),
         timeout: None,
         retries,
+        speculation: None,
     }
 }
 
@@ -175,5 +185,74 @@ fn a_submitted_job_after_shutdown_is_refused() {
         Err(squall_exec::Error::Closed) => {}
         Ok(id) => assert!(!s.board().wait_job(id, Duration::from_millis(100)).unwrap()),
         Err(e) => panic!("unexpected error {e}"),
+    }
+}
+
+fn speculative(mut spec: JobSpec) -> JobSpec {
+    let min_runtime = Duration::from_millis(200);
+    spec.speculation = Some(squall_exec::Speculation { min_runtime, ..Default::default() });
+    spec
+}
+
+#[test]
+fn a_straggler_gets_a_backup_that_wins_and_the_original_is_cancelled() {
+    // Task 0's first attempt hangs; every other attempt takes 10 ms.
+    let backend = Scripted::new(4, |task, attempt| {
+        if task == 0 && attempt == 0 {
+            Act::Sleep(Duration::from_secs(60))
+        } else {
+            Act::Sleep(Duration::from_millis(10))
+        }
+    });
+    let s = Scheduler::new(backend.clone()).unwrap();
+    let started = std::time::Instant::now();
+    let id = s.submit(speculative(job(20, 0))).unwrap();
+    finish(&s, id);
+    assert!(started.elapsed() < Duration::from_secs(10), "the backup did not rescue the job");
+    assert!(matches!(s.board().take(id, 0).unwrap(), Some(Outcome::Returned { .. })));
+    // The hung original saw the cancellation and gave its slot back; it is recorded as superseded.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while backend.in_flight.load(Ordering::SeqCst) > 0 {
+        assert!(std::time::Instant::now() < deadline, "the straggler was not stopped");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let attempts = s.board().attempts(id).unwrap();
+    assert_eq!(attempts.len(), 21);
+    let task0: Vec<_> = attempts.iter().filter(|a| a.task == 0).collect();
+    assert_eq!(task0.len(), 2);
+    let backup = task0.iter().find(|a| a.backup).expect("a backup attempt");
+    assert_eq!((backup.attempt, backup.outcome), (1, "ok"));
+    let original = task0.iter().find(|a| !a.backup).unwrap();
+    assert_eq!((original.attempt, original.outcome), (0, "superseded"));
+    assert_eq!(s.board().progress(id).unwrap().succeeded, 20);
+}
+
+#[test]
+fn without_speculation_a_straggler_runs_alone() {
+    let backend = Scripted::new(4, |task, _| Act::Sleep(Duration::from_millis(if task == 0 { 800 } else { 10 })));
+    let s = Scheduler::new(backend.clone()).unwrap();
+    let id = s.submit(job(20, 0)).unwrap();
+    finish(&s, id);
+    assert_eq!(backend.calls.load(Ordering::SeqCst), 20);
+    assert!(s.board().attempts(id).unwrap().iter().all(|a| !a.backup && a.outcome == "ok"));
+}
+
+#[test]
+fn every_attempt_is_recorded_with_its_outcome() {
+    let backend = Scripted::new(2, |task, attempt| match (task, attempt) {
+        (0, 0) => Act::Fail,
+        (1, _) => Act::Raise,
+        _ => Act::Echo,
+    });
+    let s = Scheduler::new(backend).unwrap();
+    let id = s.submit(job(3, 1)).unwrap();
+    finish(&s, id);
+    let mut seen: Vec<(u32, u32, &str)> =
+        s.board().attempts(id).unwrap().iter().map(|a| (a.task, a.attempt, a.outcome)).collect();
+    seen.sort();
+    assert_eq!(seen, vec![(0, 0, "lost"), (0, 1, "ok"), (1, 0, "raised"), (2, 0, "ok")]);
+    for a in s.board().attempts(id).unwrap() {
+        assert!(a.queued <= a.started && a.started <= a.finished, "{a:?}");
+        assert_eq!(a.worker, if a.outcome == "lost" { "" } else { "test" });
     }
 }

@@ -322,15 +322,36 @@ pub fn read_range<'py>(py: Python<'py>, url: String, start: u64, end: u64) -> Py
     Ok(PyBytes::new(py, &data))
 }
 
-/// Deletes the objects at `urls` (missing ones are fine).
+/// Deletes the objects at `urls` (missing ones are fine), several at once; with `prefix`, every
+/// object whose URL starts with one of `urls`.
 #[pyfunction]
-pub fn delete(py: Python<'_>, urls: Vec<String>) -> PyResult<()> {
+#[pyo3(signature = (urls, prefix = false))]
+pub fn delete(py: Python<'_>, urls: Vec<String>, prefix: bool) -> PyResult<()> {
     py.detach(|| -> squall_exec::Result<()> {
-        for url in &urls {
-            let (store, key) = squall_store::open(url)?;
-            runtime()?.block_on(store.delete(&key))?;
-        }
-        Ok(())
+        runtime()?.block_on(async {
+            let mut jobs: Vec<squall_store::BoxFuture<'static, squall_store::Result<()>>> = Vec::new();
+            for url in &urls {
+                let (store, key) = squall_store::open(url)?;
+                let keys = match prefix {
+                    true => store.list(&key).await?.into_iter().map(|m| m.key).collect(),
+                    false => vec![key],
+                };
+                for key in keys {
+                    let store = store.clone();
+                    jobs.push(Box::pin(async move { store.delete(&key).await }));
+                }
+            }
+            squall_store::in_parallel(jobs).await?;
+            Ok(())
+        })
     })
     .map_err(|e| exec_error(py, e))
+}
+
+/// This process's store requests and bytes so far: (puts, gets, lists, deletes, bytes_read,
+/// bytes_written).
+#[pyfunction]
+pub fn io_counts() -> (u64, u64, u64, u64, u64, u64) {
+    let c = squall_store::io_counts();
+    (c.puts, c.gets, c.lists, c.deletes, c.bytes_read, c.bytes_written)
 }

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use squall_exec::{Backend, Failure, Function, JobSpec, LambdaBackend, LambdaConfig, LocalBackend, LocalConfig};
+use squall_exec::{
+    AttemptRecord, Backend, Failure, Function, JobSpec, LambdaBackend, LambdaConfig, LocalBackend, LocalConfig,
+    Speculation,
+};
 
 use crate::errors::exec_error;
 
@@ -50,8 +53,10 @@ impl Scheduler {
         self.workers
     }
 
-    /// Queues one task per input; returns the job at once.
-    #[pyo3(signature = (func_hash, func, inputs, timeout, retries))]
+    /// Queues one task per input; returns the job at once. With `speculation`, stragglers get
+    /// backups once 75% of the tasks finished (past 3x their median run time and 2 s).
+    #[pyo3(signature = (func_hash, func, inputs, timeout, retries, speculation = true))]
+    #[allow(clippy::too_many_arguments)]
     fn submit(
         &self,
         py: Python<'_>,
@@ -60,6 +65,7 @@ impl Scheduler {
         inputs: Vec<Bound<'_, PyBytes>>,
         timeout: Option<f64>,
         retries: u32,
+        speculation: bool,
     ) -> PyResult<Job> {
         let timeout = match timeout {
             Some(t) => Some(
@@ -74,6 +80,7 @@ impl Scheduler {
             inputs: inputs.iter().map(|b| Arc::new(b.as_bytes().to_vec())).collect(),
             timeout,
             retries,
+            speculation: speculation.then(Speculation::default),
         };
         let id = self.inner.submit(spec).map_err(|e| exec_error(py, e))?;
         Ok(Job { sched: self.inner.clone(), id, len })
@@ -103,6 +110,9 @@ impl Scheduler {
         Ok(Scheduler { inner: Arc::new(inner), workers })
     }
 }
+
+/// One attempt as Python sees it (see `Job.attempts`).
+type Attempt = (u32, u32, String, bool, bool, f64, f64, f64, &'static str, String, (u64, u64, u64, u64, u64, u64));
 
 /// A submitted job: one task per input.
 #[pyclass(frozen, module = "squall._native")]
@@ -155,6 +165,21 @@ impl Job {
     fn take(&self, py: Python<'_>, task: usize) -> PyResult<Option<Outcome>> {
         let outcome = self.sched.board().take(self.id, task).map_err(|e| exec_error(py, e))?;
         Ok(outcome.map(|o| Outcome::from_exec(py, o)))
+    }
+
+    /// Every finished attempt, in finishing order: (task, attempt, worker, cold, backup, queued,
+    /// started, finished, outcome, error, (puts, gets, lists, deletes, bytes_read,
+    /// bytes_written)); times in seconds since the epoch.
+    fn attempts(&self, py: Python<'_>) -> PyResult<Vec<Attempt>> {
+        let records = self.sched.board().attempts(self.id).map_err(|e| exec_error(py, e))?;
+        Ok(records
+            .into_iter()
+            .map(|r: AttemptRecord| {
+                let io = r.io;
+                let io = (io.puts, io.gets, io.lists, io.deletes, io.bytes_read, io.bytes_written);
+                (r.task, r.attempt, r.worker, r.cold, r.backup, r.queued, r.started, r.finished, r.outcome, r.error, io)
+            })
+            .collect())
     }
 
     /// Cancels the job: queued tasks never start, running attempts are stopped.

@@ -71,13 +71,14 @@ impl StoreUrl {
         }
     }
 
-    /// The store this URL lives in.
+    /// The store this URL lives in; its requests count in [`crate::io_counts`].
     pub fn store(&self) -> Arc<dyn Store> {
-        match self {
+        let store: Arc<dyn Store> = match self {
             StoreUrl::Memory { name, .. } => MemoryStore::named(name),
             StoreUrl::S3 { bucket, .. } => Arc::new(S3Store::new(bucket)),
             StoreUrl::Local { .. } => Arc::new(LocalStore),
-        }
+        };
+        Arc::new(crate::Counted(store))
     }
 }
 

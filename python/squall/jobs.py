@@ -1,0 +1,245 @@
+"""What a job did: one row per task attempt, a summary, a timeline plot and a cost estimate.
+
+``squall.last_job()`` (or ``Session.last_job``, or ``FutureList.job``) is the record of the
+latest ``map``, ``submit`` or dataset action. Its ``stats`` has one row per attempt; ``timeline()``
+draws the attempts per worker over time; ``cost()`` prices the job at AWS list prices, also on the
+local backend (what the same work would cost on Lambda).
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import _native
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from matplotlib.figure import Figure
+
+#: AWS list prices in USD (us-east-1, x86_64); pass ``prices=`` to :meth:`JobRecord.cost` to
+#: use others. S3 bills LIST like PUT, HEAD like GET, and DELETE not at all.
+PRICES: dict[str, float] = {
+    "lambda_gb_second": 0.0000166667,
+    "lambda_request": 0.20 / 1e6,
+    "s3_put": 0.005 / 1000,
+    "s3_get": 0.0004 / 1000,
+    "s3_list": 0.005 / 1000,
+}
+
+#: Memory (MB) assumed for Lambda when pricing a job, unless the session or the call says.
+DEFAULT_MEMORY_MB = 2048
+
+_COLUMNS = (
+    "task", "attempt", "worker", "cold_start", "backup", "queued", "started", "finished",
+    "outcome", "error",
+)  # fmt: skip
+_IO = ("puts", "gets", "lists", "deletes", "bytes_read", "bytes_written")
+_FAILED = ("lost", "timeout", "throttled", "service", "spawn", "setup")
+
+
+@dataclass
+class Cost:
+    """An estimate of what a job costs on AWS Lambda and S3."""
+
+    #: Function invocations (every attempt, retries and backups included).
+    invocations: int
+    #: Billed compute: attempt durations times the function's memory.
+    gb_seconds: float
+    #: Store requests: PUTs (and LISTs), GETs.
+    s3_puts: int
+    s3_gets: int
+    s3_lists: int
+    #: The memory the estimate assumes.
+    memory_mb: int
+    #: USD per item.
+    usd: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def total_usd(self) -> float:
+        """The whole estimate in USD."""
+        return sum(self.usd.values())
+
+    def __str__(self) -> str:
+        lines = [
+            f"{self.invocations:,} invocations, {self.gb_seconds:,.1f} GB-s at "
+            f"{self.memory_mb} MB, S3: {self.s3_puts:,} PUT, {self.s3_gets:,} GET, "
+            f"{self.s3_lists:,} LIST",
+            *(f"  {k:<16} ${v:.6f}" for k, v in self.usd.items()),
+            f"  {'total':<16} ${self.total_usd:.6f}",
+        ]
+        return "\n".join(lines)
+
+
+class JobRecord:
+    """The attempts of one ``map``/``submit`` call or one dataset action, stage by stage."""
+
+    def __init__(self, label: str, backend: str = "local", memory_mb: int | None = None) -> None:
+        self.label = label
+        self.backend = backend
+        self.memory_mb = memory_mb
+        self._stages: list[tuple[str, _native.Job]] = []
+        self._driver_start = _native.io_counts()
+        self._driver_io: tuple[int, ...] | None = None
+
+    def __repr__(self) -> str:
+        return f"<squall.JobRecord {self.label}: {len(self._stages)} stage(s)>"
+
+    def _add_stage(self, name: str, job: _native.Job) -> None:
+        self._stages.append((name, job))
+
+    def _close(self) -> None:
+        """Ends the driver's share of the job (its own store requests count from here back)."""
+        now = _native.io_counts()
+        self._driver_io = tuple(a - b for a, b in zip(now, self._driver_start, strict=True))
+
+    def _rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for stage, job in self._stages:
+            for a in job.attempts():
+                row = {"stage": stage} | dict(zip(_COLUMNS, a[:10], strict=True))
+                row |= dict(zip(_IO, a[10], strict=True))
+                rows.append(row)
+        return rows
+
+    @property
+    def stats(self) -> pa.Table:
+        """One row per finished attempt: stage, task, attempt, worker, cold_start, backup,
+        queued/started/finished (seconds since the epoch), duration, outcome ("ok", "raised",
+        "lost", "timeout", "throttled", "service", "superseded", "cancelled", ...), error, and the
+        attempt's store requests and bytes (puts, gets, lists, deletes, bytes_read,
+        bytes_written). ``.to_pandas()`` gives a DataFrame."""
+        import pyarrow as pa
+
+        rows = self._rows()
+        types = {
+            "stage": pa.string(), "task": pa.int64(), "attempt": pa.int64(),
+            "worker": pa.string(), "cold_start": pa.bool_(), "backup": pa.bool_(),
+            "queued": pa.float64(), "started": pa.float64(), "finished": pa.float64(),
+            "duration": pa.float64(), "outcome": pa.string(), "error": pa.string(),
+        } | {k: pa.int64() for k in _IO}  # fmt: skip
+        for r in rows:
+            r["duration"] = r["finished"] - r["started"]
+        return pa.table(
+            {k: pa.array([r[k] for r in rows], type=t) for k, t in types.items()},
+        )
+
+    def summary(self) -> str:
+        """Totals per stage and for the job; printed and returned."""
+        rows = self._rows()
+        lines = [f"{self.label} on {self.backend}"]
+        for stage in dict.fromkeys(r["stage"] for r in rows):
+            part = [r for r in rows if r["stage"] == stage]
+            lines.append("  " + _describe(stage, part))
+        if len(self._stages) > 1:
+            lines.append("  " + _describe("all stages", rows))
+        text = "\n".join(lines)
+        print(text)
+        return text
+
+    def cost(self, memory_mb: int | None = None, prices: dict[str, float] | None = None) -> Cost:
+        """What the job costs (or would cost) on AWS Lambda and S3, at list prices.
+
+        Args:
+            memory_mb: The function's memory; default the session's, else 2048 MB.
+            prices: Prices overriding :data:`PRICES` (same keys).
+        """
+        p = PRICES | (prices or {})
+        memory = memory_mb or self.memory_mb or DEFAULT_MEMORY_MB
+        rows = self._rows()
+        seconds = sum(max(r["finished"] - r["started"], 0.001) for r in rows)
+        gb_s = seconds * memory / 1024
+        driver = self._driver_io or (0,) * 6
+        puts = sum(r["puts"] for r in rows) + driver[0]
+        gets = sum(r["gets"] for r in rows) + driver[1]
+        lists = sum(r["lists"] for r in rows) + driver[2]
+        usd = {
+            "lambda_requests": len(rows) * p["lambda_request"],
+            "lambda_compute": gb_s * p["lambda_gb_second"],
+            "s3_requests": puts * p["s3_put"] + gets * p["s3_get"] + lists * p["s3_list"],
+        }
+        return Cost(len(rows), gb_s, puts, gets, lists, memory, usd)
+
+    def timeline(self, path: str | None = None, *, ax: Any = None) -> Figure:
+        """Draws every attempt as a bar on its worker's row over time (matplotlib).
+
+        Backups are hatched; stragglers (attempts that got a backup, or that ran over 3x their
+        stage's median) have a red edge; failed attempts are orange, your exceptions red,
+        superseded and cancelled ones grey. With ``path``, the figure is also saved (PNG).
+        """
+        try:
+            import matplotlib
+
+            if ax is None and path is not None:
+                matplotlib.use("Agg", force=False)
+            import matplotlib.pyplot as plt
+        except ImportError as exc:
+            raise ImportError(
+                "job.timeline() draws with matplotlib: pip install matplotlib"
+            ) from exc
+        rows = self._rows()
+        if ax is None:
+            workers = len({r["worker"] for r in rows}) or 1
+            fig, ax = plt.subplots(figsize=(10, min(1.5 + 0.3 * workers, 12)))
+        else:
+            fig = ax.figure
+        t0 = min((r["started"] for r in rows), default=0.0)
+        lanes = sorted({r["worker"] or "(no answer)" for r in rows})
+        lane = {w: i for i, w in enumerate(lanes)}
+        medians = {
+            s: statistics.median(r["finished"] - r["started"] for r in rows if r["stage"] == s)
+            for s in {r["stage"] for r in rows}
+        }
+        backed_up = {(r["stage"], r["task"]) for r in rows if r["backup"]}
+        colors = {"ok": "tab:green", "raised": "tab:red", "superseded": "0.7", "cancelled": "0.85"}
+        for r in rows:
+            duration = r["finished"] - r["started"]
+            straggler = (r["stage"], r["task"]) in backed_up and not r["backup"]
+            straggler |= duration > 3 * medians[r["stage"]] and duration > 0.05
+            ax.broken_barh(
+                [(r["started"] - t0, max(duration, 1e-3))],
+                (lane[r["worker"] or "(no answer)"] - 0.4, 0.8),
+                facecolors=colors.get(r["outcome"], "tab:orange"),
+                edgecolors="tab:red" if straggler else "black",
+                linewidth=2.0 if straggler else 0.3,
+                hatch="//" if r["backup"] else None,
+            )
+        ax.set_yticks(range(len(lanes)), lanes)
+        ax.set_xlabel("seconds since the first attempt started")
+        ax.set_title(f"{self.label}: {len(rows)} attempts on {len(lanes)} workers")
+        from matplotlib.patches import Patch
+
+        legend = [
+            Patch(facecolor="tab:green", label="ok"),
+            Patch(facecolor="tab:orange", label="failed (retried)"),
+            Patch(facecolor="tab:red", label="raised"),
+            Patch(facecolor="0.7", label="superseded"),
+            Patch(facecolor="white", edgecolor="black", hatch="//", label="backup"),
+            Patch(facecolor="white", edgecolor="tab:red", linewidth=2, label="straggler"),
+        ]
+        ax.legend(handles=legend, loc="upper right", fontsize="small")
+        fig.tight_layout()
+        if path is not None:
+            fig.savefig(path, dpi=100)
+        return fig
+
+
+def _describe(name: str, rows: list[dict[str, Any]]) -> str:
+    tasks = {(r["stage"], r["task"]) for r in rows}
+    count = {k: sum(r["outcome"] == k for r in rows) for k in ("ok", "raised", "superseded")}
+    failed = sum(r["outcome"] in _FAILED for r in rows)
+    backups = sum(r["backup"] for r in rows)
+    cold = sum(r["cold_start"] for r in rows)
+    if rows:
+        wall = max(r["finished"] for r in rows) - min(r["queued"] for r in rows)
+        busy = sum(r["finished"] - r["started"] for r in rows)
+    else:
+        wall = busy = 0.0
+    moved = sum(r["bytes_read"] + r["bytes_written"] for r in rows)
+    return (
+        f"{name}: {len(tasks)} tasks, {len(rows)} attempts ({count['ok']} ok, "
+        f"{count['raised']} raised, {failed} failed and retried or lost, {backups} backups, "
+        f"{count['superseded']} superseded), {cold} cold starts, {wall:.2f} s wall, "
+        f"{busy:.2f} s in attempts, {moved / 1e6:.1f} MB moved"
+    )

@@ -1,0 +1,151 @@
+"""Job records (stats, summary, cost, timeline), speculative backups, and chaos during a sort."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import squall
+from squall._task import current_attempt
+
+
+def straggle_once(x: int) -> int:
+    """Task 3's first attempt hangs for a minute; every other attempt takes 50 ms."""
+    if x == 3 and current_attempt() == 0:
+        time.sleep(60)
+    time.sleep(0.05)
+    return x * 10
+
+
+def test_a_straggler_gets_a_backup_that_wins(session: squall.Session) -> None:
+    started = time.monotonic()
+    futures = session.map(straggle_once, range(20))
+    assert futures.results() == [x * 10 for x in range(20)]
+    assert time.monotonic() - started < 30  # the backup finished long before the hang would
+    assert futures.job is not None and futures.job is session.last_job
+    stats = futures.job.stats.to_pylist()
+    task3 = sorted((r for r in stats if r["task"] == 3), key=lambda r: r["attempt"])
+    assert [(r["attempt"], r["backup"], r["outcome"]) for r in task3] == [
+        (0, False, "superseded"),
+        (1, True, "ok"),
+    ]
+    assert task3[0]["duration"] >= 2.0  # it straggled past the 2 s floor before the backup
+    assert sum(r["outcome"] == "ok" for r in stats) == 20  # one committed attempt per task
+
+
+def test_without_speculation_there_are_no_backups(session: squall.Session) -> None:
+    futures = session.map(time.sleep, [0.01] * 8, speculation=False)
+    futures.results()
+    assert futures.job is not None
+    stats = futures.job.stats
+    assert stats.num_rows == 8
+    assert not any(stats.column("backup").to_pylist())
+
+
+def test_stats_summary_and_cost_of_a_dataset_job(session: squall.Session, tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    table = pa.table({"k": rng.integers(0, 1000, 50_000), "v": rng.normal(size=50_000)})
+    session.from_arrow(table, num_partitions=4).sort("k").write_parquet(str(tmp_path / "out"))
+    job = session.last_job
+    assert job is not None and job.label == "squall.write_parquet"
+    stats = job.stats.to_pandas()
+    assert set(stats["stage"]) == {
+        "squall.sort (sample)",
+        "squall.sort (map)",
+        "squall.write_parquet (reduce)",
+    }
+    assert (stats["outcome"] == "ok").all()
+    assert (stats["queued"] <= stats["started"]).all()
+    assert (stats["started"] <= stats["finished"]).all()
+    assert stats["worker"].str.startswith("local-").all()
+    # Map tasks write one shuffle object each; reducers read slices and write the output files.
+    maps = stats[stats["stage"] == "squall.sort (map)"]
+    assert (maps["puts"] >= 1).all() and (maps["bytes_written"] > 0).all()
+    reduces = stats[stats["stage"] == "squall.write_parquet (reduce)"]
+    assert reduces["gets"].sum() >= 4 and reduces["bytes_read"].sum() > 0
+    text = job.summary()
+    assert "squall.sort (map): 4 tasks, 4 attempts (4 ok" in text
+    cost = job.cost(memory_mb=1024)
+    assert cost.invocations == len(stats)
+    expected_gb_s = sum(max(d, 0.001) for d in stats["duration"]) * 1024 / 1024
+    assert cost.gb_seconds == pytest.approx(expected_gb_s)
+    assert cost.s3_puts >= stats["puts"].sum() + 1  # the driver's manifest too
+    assert cost.total_usd == pytest.approx(sum(cost.usd.values())) and cost.total_usd > 0
+    doubled = job.cost(memory_mb=1024, prices={"lambda_gb_second": 2 * 0.0000166667})
+    assert doubled.usd["lambda_compute"] == pytest.approx(2 * cost.usd["lambda_compute"])
+
+
+def test_timeline_is_drawn_and_saved(session: squall.Session, tmp_path: Path) -> None:
+    session.map(straggle_once, range(12)).results()
+    path = tmp_path / "timeline.png"
+    record = session.last_job
+    assert record is not None
+    fig = record.timeline(str(path))
+    assert path.stat().st_size > 10_000
+    ax = fig.axes[0]
+    assert f"{record.stats.num_rows} attempts" in ax.get_title()
+    assert len(ax.collections) == record.stats.num_rows  # one bar per attempt
+
+
+def _worker_pids() -> list[int]:
+    me = os.getpid()
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == me and b"squall._worker" in cmd:
+            pids.append(int(entry))
+    return pids
+
+
+def slow_identity(batch: pa.RecordBatch) -> pa.RecordBatch:
+    time.sleep(0.3)
+    return batch
+
+
+@pytest.mark.slow
+def test_killing_random_workers_during_a_sort_loses_nothing(tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    n = 200_000
+    table = pa.table({"k": rng.integers(0, 10**9, n), "i": np.arange(n)})
+    kills: list[int] = []
+    with squall.Session(workers=2) as s:
+        ds = s.from_arrow(table, num_partitions=12).map_batches(slow_identity).sort("k")
+
+        def chaos() -> None:
+            # Two kills at most: even if both hit one task, its third attempt runs (retries=2).
+            picker = random.Random(5)
+            time.sleep(0.6)
+            while len(kills) < 2:
+                pids = _worker_pids()
+                if pids:
+                    pid = picker.choice(pids)
+                    os.kill(pid, signal.SIGKILL)
+                    kills.append(pid)
+                time.sleep(0.7)
+
+        killer = threading.Thread(target=chaos, daemon=True)
+        killer.start()
+        out = ds.collect()
+        killer.join(timeout=10)
+        record = s.last_job
+    assert len(kills) == 2
+    assert out.column("k").to_pylist() == sorted(table.column("k").to_pylist())
+    assert sorted(out.column("i").to_pylist()) == list(range(n))  # every row exactly once
+    assert record is not None
+    lost = [r for r in record.stats.to_pylist() if r["outcome"] == "lost"]
+    assert 1 <= len(lost) <= 2
