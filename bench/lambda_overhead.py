@@ -3,8 +3,9 @@ backend's per-task overhead, side by side in one invocation.
 
 LocalStack (started here unless one is up) runs each Lambda execution environment as a local
 process (tests/emulators), so these figures measure squall's driver and invocation path plus
-LocalStack's own gateway on this machine, not AWS. ``--tasks`` no-op tasks, median of
-``--repeats`` runs, at each ``--concurrency`` (invocations in flight).
+LocalStack's own gateway on this machine, not AWS; the simulated fleet with zero modelled delays
+measures the scheduler's invocation path. ``--tasks`` no-op tasks, median of ``--repeats`` runs,
+at each ``--concurrency`` (invocations in flight).
 
 Usage: python bench/lambda_overhead.py [--tasks 1000] [--repeats 3] [--concurrency 8 32]
 """
@@ -71,6 +72,11 @@ def main() -> None:
     with squall.Session(workers=2) as local:
         local.map(noop, range(2)).results()
         local_s = timed(lambda: check(local), args.repeats)
+    # The simulated fleet with every modelled delay at zero: the invocation path alone.
+    instant = squall.FleetModel(cold_start_s=0, latency_s=0, task_s=0, concurrency=1000)
+    with squall.Session(backend="simulated", fleet=instant, workers=2) as sim:
+        sim.map(noop, range(2)).results()
+        sim_s = timed(lambda: check(sim), args.repeats)
 
     rows = []
     with (
@@ -97,6 +103,10 @@ def main() -> None:
     print("| backend | in flight | invocations/s | ms/task | x local |")
     print("|---|---|---|---|---|")
     print(f"| local (2 workers) | 2 | {n / local_s:,.0f} | {local_s / n * 1e3:.3f} | 1.0 |")
+    print(
+        f"| simulated fleet, zero delays (2 workers) | 1000 | {n / sim_s:,.0f} "
+        f"| {sim_s / n * 1e3:.3f} | {sim_s / local_s:.1f} |"
+    )
     for c, secs in rows:
         print(
             f"| lambda (LocalStack) | {c} | {n / secs:,.0f} | {secs / n * 1e3:.3f} "

@@ -23,6 +23,7 @@ from .errors import (
     WorkerLostError,
     WorkerStartError,
 )
+from .fleet import FleetModel, Speculation
 from .futures import (
     ALL_COMPLETED,
     FIRST_COMPLETED,
@@ -72,12 +73,14 @@ __all__ = [
     "Dataset",
     "DoneAndNotDone",
     "Executor",
+    "FleetModel",
     "Future",
     "FutureList",
     "GroupedDataset",
     "JobRecord",
     "PlanError",
     "Session",
+    "Speculation",
     "SquallError",
     "StoreError",
     "StoreNotFoundError",

@@ -41,6 +41,15 @@ class Scheduler:
         startup_timeout: float = 60.0,
     ) -> Scheduler: ...
     @staticmethod
+    def simulated(
+        python: str | PathLike[str],
+        workers: int,
+        env: list[tuple[str, str]],
+        model: dict[str, float],
+        startup_timeout: float = 60.0,
+    ) -> Scheduler:
+        """A simulated fleet whose tasks run for real on ``workers`` local processes."""
+    @staticmethod
     def lambda_function(function: str, concurrency: int, scratch: str) -> Scheduler:
         """A scheduler invoking Lambda function ``function``, ``concurrency`` at once."""
     @property
@@ -53,7 +62,7 @@ class Scheduler:
         inputs: list[bytes],
         timeout: float | None,
         retries: int,
-        speculation: bool = True,
+        speculation: tuple[float, float, float] | None,
     ) -> Job:
         """Queues one task per input; returns the job at once."""
     def seq(self) -> int:

@@ -256,7 +256,7 @@ class Dataset:
         try:
             return pa.table(_native.read_ipc(urls, [r["input"] for r in reports]))
         finally:
-            _native.delete(urls)
+            _native.delete([f"{prefix}/"], prefix=True)
 
     def _run(
         self, plan: _native.Plan, sink: dict[str, Any], verb: str, progress: bool = True
@@ -280,24 +280,22 @@ class Dataset:
         if kind is None:
             return self._stage(plan.tasks(json.dumps(sink)), f"squall.{verb}", progress, record)
         base = f"{self._session._scratch()}/{kind}-{uuid.uuid4().hex}"
-        garbage: list[str] = []
         splitters = ""
         try:
             if kind == "sort":
                 sampling = plan.sample_tasks(f"{base}/samples")
                 samples = self._stage(sampling, "squall.sort (sample)", progress, record)
-                garbage += [r["url"] for r in samples]
                 splitters = f"{base}/splitters.arrow"
-                garbage.append(splitters)
                 urls = [r["url"] for r in samples]
                 _native.choose_splitters(urls, plan.output_partitions, splitters)
             map_tasks = plan.map_tasks(f"{base}/shuffle", splitters)
             maps = self._stage(map_tasks, f"squall.{kind} (map)", progress, record)
-            garbage += [r["url"] for r in maps]
             reduces = plan.reduce_tasks([json.dumps(r) for r in maps], json.dumps(sink))
             return self._stage(reduces, f"squall.{verb} (reduce)", progress, record)
         finally:
-            _native.delete(garbage)
+            # Everything under the prefix: committed attempts' objects and any a late duplicate
+            # (a retried or superseded attempt) wrote under its own attempt-named key.
+            _native.delete([f"{base}/"], prefix=True)
 
     def _stage(
         self, tasks: list[str], label: str, progress: bool, record: JobRecord

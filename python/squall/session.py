@@ -21,6 +21,7 @@ import cloudpickle
 
 from . import _native
 from ._task import run_chunk
+from .fleet import FleetModel, Speculation
 from .futures import Future, FutureList, _Job
 from .jobs import JobRecord
 
@@ -61,7 +62,8 @@ class Session:
     keeps intermediate data in ``store``.
 
     Args:
-        backend: ``"local"`` (worker processes on this machine) or ``"lambda"``; default
+        backend: ``"local"`` (worker processes on this machine), ``"lambda"``, or
+            ``"simulated"`` (a modelled Lambda fleet around local workers); default
             ``$SQUALL_BACKEND`` or ``"local"``.
         workers: Local worker processes (default: the number of CPUs); for ``lambda``,
             invocations in flight at once (default 256).
@@ -72,6 +74,11 @@ class Session:
         store: Scratch space for ``lambda``: an ``s3://bucket/prefix`` the function can write
             (default ``$SQUALL_STORE``).
         memory_mb: The Lambda function's memory, for cost estimates (default 2048).
+        retries: Extra attempts of a task after an infrastructure failure (a lost worker, a
+            timeout, a crashed function), for every job of the session; throttling is retried
+            apart, up to 20 times, with backoff.
+        fleet: The model of the ``simulated`` backend (:class:`squall.FleetModel`); its tasks
+            run for real on ``workers`` local processes.
 
     Example:
         >>> with squall.Session(workers=2) as s:
@@ -91,15 +98,30 @@ class Session:
         function: str | None = None,
         store: str | None = None,
         memory_mb: int | None = None,
+        fleet: FleetModel | None = None,
+        retries: int = DEFAULT_RETRIES,
     ) -> None:
         backend = backend or os.environ.get("SQUALL_BACKEND") or "local"
         if workers is not None and workers < 1:
             raise ValueError(f"workers={workers}: a session needs at least one worker")
+        if retries < 0:
+            raise ValueError(f"retries={retries}: use 0 or more")
+        #: Extra attempts after an infrastructure failure, unless a call says otherwise.
+        self.retries = retries
         self._store: str | None = None
+        #: The simulated fleet (backend "simulated" only).
+        self.fleet: FleetModel | None = None
         if backend == "local":
             count = workers or os.cpu_count() or 1
             env = [("PYTHONPATH", _worker_pythonpath())]
             self._native = _native.Scheduler(python or sys.executable, count, env, startup_timeout)
+        elif backend == "simulated":
+            self.fleet = fleet or FleetModel()
+            count = workers or os.cpu_count() or 1
+            env = [("PYTHONPATH", _worker_pythonpath())]
+            self._native = _native.Scheduler.simulated(
+                python or sys.executable, count, env, self.fleet.as_dict(), startup_timeout
+            )
         elif backend == "lambda":
             store = store or os.environ.get("SQUALL_STORE")
             if not store or not store.startswith("s3://"):
@@ -112,7 +134,9 @@ class Session:
             concurrency = workers or DEFAULT_CONCURRENCY
             self._native = _native.Scheduler.lambda_function(name, concurrency, self._store)
         else:
-            raise ValueError(f"backend={backend!r} is not available: use 'local' or 'lambda'")
+            raise ValueError(
+                f"backend={backend!r} is not available: use 'local', 'lambda' or 'simulated'"
+            )
         self.backend = backend
         #: The function's memory, for cost estimates (``last_job.cost()``).
         self.memory_mb = memory_mb
@@ -136,9 +160,9 @@ class Session:
         *,
         chunksize: int = 1,
         timeout: float | None = None,
-        retries: int = DEFAULT_RETRIES,
+        retries: int | None = None,
         progress: bool = True,
-        speculation: bool = True,
+        speculation: bool | Speculation = True,
     ) -> FutureList:
         """Calls ``fn(item)`` for every item, in parallel; returns their futures at once.
 
@@ -147,10 +171,12 @@ class Session:
             iterable: The inputs.
             chunksize: Items per task; raise it when each call is tiny.
             timeout: Seconds one task may run before its worker is killed.
-            retries: Extra attempts when a worker dies or times out (never for exceptions).
+            retries: Extra attempts when a worker dies or times out (never for exceptions);
+                default the session's ``retries``.
             progress: Draw a progress bar while waiting on the results.
             speculation: Once 75% of the tasks finished, give a task running over 3x their
                 median (and 2 s) a backup attempt on another worker; the first to finish wins.
+                A :class:`squall.Speculation` sets other thresholds; False turns it off.
 
         Returns:
             One future per item, in input order; ``.results()`` waits for all of them. Its
@@ -181,7 +207,7 @@ class Session:
         Uses the default retries and no timeout; use :meth:`map` to set them.
         """
         label = _label(fn, "submit")
-        job = self._submit(fn, [(args, kwargs)], label, None, DEFAULT_RETRIES)
+        job = self._submit(fn, [(args, kwargs)], label, None, self.retries)
         self.last_job = self._record(label, [(label, FutureList([], [job]))])
         future = Future(job, 0, None, (args, kwargs) if kwargs else args)
         self._unclaimed.append(future)
@@ -294,8 +320,8 @@ class Session:
         label: str,
         progress: bool,
         timeout: float | None = None,
-        retries: int = DEFAULT_RETRIES,
-        speculation: bool = True,
+        retries: int | None = None,
+        speculation: bool | Speculation = True,
     ) -> FutureList:
         """One task per item, calling ``fn(item)``; errors show each item's description."""
         calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = [((item,), {}) for item in items]
@@ -315,13 +341,14 @@ class Session:
         calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
         label: str,
         timeout: float | None,
-        retries: int,
-        speculation: bool = True,
+        retries: int | None,
+        speculation: bool | Speculation = True,
     ) -> _Job:
         if self._closed:
             raise ValueError("this session is closed: create a new squall.Session")
         if timeout is not None and timeout <= 0:
             raise ValueError(f"timeout={timeout}: use a positive number of seconds, or None")
+        retries = self.retries if retries is None else retries
         if retries < 0:
             raise ValueError(f"retries={retries}: use 0 or more")
         try:
@@ -335,7 +362,13 @@ class Session:
             except Exception as exc:
                 raise TypeError(f"{label}: input {i} cannot be pickled: {exc}") from exc
         digest = hashlib.blake2b(func, digest_size=16).hexdigest()
-        native = self._native.submit(digest, func, inputs, timeout, retries, speculation)
+        policy = Speculation() if speculation is True else speculation or None
+        spec = None
+        if policy is not None:
+            # On a simulated fleet the scheduler's clock runs at the fleet's time scale.
+            scale = self.fleet.time_scale if self.fleet is not None else 1.0
+            spec = (policy.after, policy.multiple, policy.min_seconds * scale)
+        native = self._native.submit(digest, func, inputs, timeout, retries, spec)
         return _Job(native, self._native, label)
 
     def _record(self, label: str, stages: list[tuple[str, FutureList]]) -> JobRecord:
@@ -369,9 +402,9 @@ def map(
     *,
     chunksize: int = 1,
     timeout: float | None = None,
-    retries: int = DEFAULT_RETRIES,
+    retries: int | None = None,
     progress: bool = True,
-    speculation: bool = True,
+    speculation: bool | Speculation = True,
 ) -> FutureList:
     """Calls ``fn(item)`` for every item on the default session; see :meth:`Session.map`.
 

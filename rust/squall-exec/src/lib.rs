@@ -1,8 +1,8 @@
 //! squall-exec: the scheduler and the backends that run task attempts.
 //!
 //! The [`Scheduler`] owns the task queue, retries, timeouts and cancellation; a [`Backend`]
-//! runs one attempt at a time per slot (a local worker process, or a Lambda invocation; a
-//! simulated fleet later). Results land on a [`Board`] that callers wait on from any thread.
+//! runs one attempt at a time per slot (a local worker process, a Lambda invocation, or a
+//! simulated fleet around either). Results land on a [`Board`] that callers wait on from any thread.
 
 pub mod backend;
 pub mod board;
@@ -14,6 +14,7 @@ pub mod parquet_scan;
 pub mod partition;
 pub mod runtime;
 pub mod scheduler;
+pub mod simulated;
 
 pub use backend::{Backend, Failure, Function, Invocation, Reply};
 pub use board::{AttemptRecord, Board, JobProgress, Outcome};
@@ -21,3 +22,4 @@ pub use error::{Error, Result};
 pub use lambda::{LambdaBackend, LambdaConfig};
 pub use local::{LocalBackend, LocalConfig};
 pub use scheduler::{JobId, JobSpec, Scheduler, Speculation};
+pub use simulated::{FleetModel, SimulatedBackend};

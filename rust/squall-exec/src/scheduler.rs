@@ -119,8 +119,10 @@ type Queued = (JobId, usize, f64);
 const THROTTLE_RETRIES: u32 = 20;
 /// Infrastructure retries a whole job may spend: this many, or a fifth of its tasks if more.
 const JOB_RETRY_BUDGET: usize = 50;
+/// Backups per task: a second one when the first straggles too.
+const MAX_BACKUPS: u32 = 2;
 /// How often running tasks are checked for stragglers.
-const SPECULATION_TICK: Duration = Duration::from_millis(100);
+const SPECULATION_TICK: Duration = Duration::from_millis(20);
 /// First and longest pause before retrying after throttling or a service error.
 const BACKOFF_BASE: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -153,7 +155,10 @@ struct TaskRun {
     failures: u32,
     throttles: u32,
     running: Vec<Running>,
-    backed_up: bool,
+    /// Backups started (at most [`MAX_BACKUPS`]).
+    backups: u32,
+    /// A backup waits for a slot.
+    backup_pending: bool,
     committed: bool,
 }
 
@@ -181,6 +186,9 @@ struct Dispatcher {
     /// Retries whose backoff has passed.
     retry_tx: mpsc::UnboundedSender<Queued>,
     retry_rx: mpsc::UnboundedReceiver<Queued>,
+    /// Stragglers waiting for a slot for their backup; they go before queued tasks, since a
+    /// straggler holds its slot far longer than the backup will.
+    backups: VecDeque<(JobId, usize)>,
 }
 
 fn now_epoch() -> f64 {
@@ -236,7 +244,8 @@ impl Dispatcher {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let (retry_tx, retry_rx) = mpsc::unbounded_channel();
         let (queue, jobs) = (VecDeque::new(), HashMap::new());
-        Dispatcher { backend, board, queue, jobs, in_flight: 0, done_tx, done_rx, retry_tx, retry_rx }
+        let backups = VecDeque::new();
+        Dispatcher { backend, board, queue, jobs, in_flight: 0, done_tx, done_rx, retry_tx, retry_rx, backups }
     }
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
@@ -289,6 +298,17 @@ impl Dispatcher {
     }
 
     fn dispatch(&mut self) {
+        while self.in_flight < self.backend.slots() {
+            let Some((job, task)) = self.backups.pop_front() else { break };
+            let Some(run) = self.jobs.get_mut(&job) else { continue };
+            let cancelled = run.cancelled;
+            let Some(t) = run.tasks.get_mut(&task) else { continue };
+            t.backup_pending = false;
+            if !t.committed && !t.running.is_empty() && !cancelled {
+                t.backups += 1;
+                self.start(job, task, now_epoch(), true);
+            }
+        }
         while self.in_flight < self.backend.slots() {
             let Some((job, task, queued_at)) = self.queue.pop_front() else {
                 return;
@@ -442,36 +462,26 @@ impl Dispatcher {
         }
     }
 
-    /// Starts backups for stragglers: tasks running far longer than the job's finished ones.
+    /// Finds stragglers (tasks running far longer than the job's finished ones) and lines up a
+    /// backup attempt for each.
     fn speculate(&mut self) {
-        let slots = self.backend.slots();
-        if self.in_flight >= slots || !self.queue.is_empty() {
-            return;
-        }
         let now = Instant::now();
-        let mut backups = Vec::new();
-        for (&job, run) in &self.jobs {
+        for (&job, run) in &mut self.jobs {
             let Some(sp) = run.spec.speculation else { continue };
             let total = run.spec.inputs.len();
             if run.cancelled || run.durations.is_empty() || (run.finished as f64) < sp.after * total as f64 {
                 continue;
             }
             let threshold = Duration::from_secs_f64(median(&run.durations) * sp.multiple).max(sp.min_runtime);
-            for (&task, t) in &run.tasks {
+            for (&task, t) in &mut run.tasks {
+                // Every attempt of the task straggles (a backup can straggle too).
                 let straggles = |r: &Running| now.duration_since(r.started) > threshold;
-                if !t.committed && !t.backed_up && t.running.len() == 1 && straggles(&t.running[0]) {
-                    backups.push((job, task));
+                let stuck = !t.running.is_empty() && t.running.iter().all(straggles);
+                if stuck && !t.committed && !t.backup_pending && t.backups < MAX_BACKUPS {
+                    t.backup_pending = true;
+                    self.backups.push_back((job, task));
                 }
             }
-        }
-        for (job, task) in backups {
-            if self.in_flight >= slots {
-                break;
-            }
-            if let Some(t) = self.jobs.get_mut(&job).and_then(|r| r.tasks.get_mut(&task)) {
-                t.backed_up = true;
-            }
-            self.start(job, task, now_epoch(), true);
         }
     }
 

@@ -1,5 +1,6 @@
 //! Bindings of the scheduler (`squall_exec::Scheduler`) and of its jobs' outcomes.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,8 +8,8 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use squall_exec::{
-    AttemptRecord, Backend, Failure, Function, JobSpec, LambdaBackend, LambdaConfig, LocalBackend, LocalConfig,
-    Speculation,
+    AttemptRecord, Backend, Failure, FleetModel, Function, JobSpec, LambdaBackend, LambdaConfig, LocalBackend,
+    LocalConfig, SimulatedBackend, Speculation,
 };
 
 use crate::errors::exec_error;
@@ -38,6 +39,43 @@ impl Scheduler {
         Self::over(Arc::new(backend), workers)
     }
 
+    /// A simulated fleet (`model`: the fields of `squall_exec::FleetModel`) whose tasks run for
+    /// real on `workers` local worker processes.
+    #[staticmethod]
+    #[pyo3(signature = (python, workers, env, model, startup_timeout = 60.0))]
+    fn simulated(
+        python: PathBuf,
+        workers: usize,
+        env: Vec<(String, String)>,
+        model: HashMap<String, f64>,
+        startup_timeout: f64,
+    ) -> PyResult<Self> {
+        let startup_timeout = Duration::try_from_secs_f64(startup_timeout)
+            .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("startup_timeout: {e}")))?;
+        let mut m = FleetModel::default();
+        for (key, value) in model {
+            match key.as_str() {
+                "concurrency" => m.concurrency = value as usize,
+                "ramp_per_10s" => m.ramp_per_10s = value,
+                "cold_start_s" => m.cold_start_s = value,
+                "latency_s" => m.latency_s = value,
+                "task_s" => m.task_s = value,
+                "straggler_rate" => m.straggler_rate = value,
+                "straggler_factor" => m.straggler_factor = value,
+                "failure_rate" => m.failure_rate = value,
+                "throttle_rate" => m.throttle_rate = value,
+                "time_scale" => m.time_scale = value,
+                "seed" => m.seed = value as u64,
+                other => {
+                    return Err(pyo3::exceptions::PyValueError::new_err(format!("unknown fleet setting {other:?}")))
+                }
+            }
+        }
+        let concurrency = m.concurrency;
+        let inner = Arc::new(LocalBackend::new(LocalConfig { python, workers, env, startup_timeout }));
+        Self::over(Arc::new(SimulatedBackend::new(inner, m)), concurrency)
+    }
+
     /// A scheduler that invokes Lambda function `function`, `concurrency` invocations at once;
     /// payloads too large for an event travel through the `scratch` store.
     #[staticmethod]
@@ -53,9 +91,10 @@ impl Scheduler {
         self.workers
     }
 
-    /// Queues one task per input; returns the job at once. With `speculation`, stragglers get
-    /// backups once 75% of the tasks finished (past 3x their median run time and 2 s).
-    #[pyo3(signature = (func_hash, func, inputs, timeout, retries, speculation = true))]
+    /// Queues one task per input; returns the job at once. With `speculation` = (after,
+    /// multiple, min_seconds), a task gets a backup once `after` of the tasks finished and it ran
+    /// past `multiple` times their median run time and `min_seconds`.
+    #[pyo3(signature = (func_hash, func, inputs, timeout, retries, speculation))]
     #[allow(clippy::too_many_arguments)]
     fn submit(
         &self,
@@ -65,7 +104,7 @@ impl Scheduler {
         inputs: Vec<Bound<'_, PyBytes>>,
         timeout: Option<f64>,
         retries: u32,
-        speculation: bool,
+        speculation: Option<(f64, f64, f64)>,
     ) -> PyResult<Job> {
         let timeout = match timeout {
             Some(t) => Some(
@@ -80,7 +119,16 @@ impl Scheduler {
             inputs: inputs.iter().map(|b| Arc::new(b.as_bytes().to_vec())).collect(),
             timeout,
             retries,
-            speculation: speculation.then(Speculation::default),
+            speculation: match speculation {
+                Some((after, multiple, min_seconds)) => Some(Speculation {
+                    after,
+                    multiple,
+                    min_runtime: Duration::try_from_secs_f64(min_seconds).map_err(|e| {
+                        pyo3::exceptions::PyValueError::new_err(format!("speculation min_seconds: {e}"))
+                    })?,
+                }),
+                None => None,
+            },
         };
         let id = self.inner.submit(spec).map_err(|e| exec_error(py, e))?;
         Ok(Job { sched: self.inner.clone(), id, len })

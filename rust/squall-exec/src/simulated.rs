@@ -1,0 +1,178 @@
+//! The `simulated` backend: a fleet model around a real backend, so results are real while
+//! cold starts, latency, ramp-up, stragglers, crashes and throttling behave like a Lambda fleet
+//! of thousands of functions. Simulated time runs `time_scale` times real time (0.01: one
+//! simulated second is 10 ms here). Fault decisions are seeded per (task, attempt): the same
+//! seed injects the same faults whatever the timing.
+
+use std::hash::{BuildHasher, Hash, Hasher};
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+
+use crate::backend::BoxFuture;
+use crate::{Backend, Failure, Invocation, Reply};
+
+/// What the simulated fleet does. Times are simulated seconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetModel {
+    /// Execution environments at most (the function's concurrency limit).
+    pub concurrency: usize,
+    /// New environments allowed per 10 s (AWS: 1,000 per function); beyond that, 429s.
+    pub ramp_per_10s: f64,
+    /// Start-up time of a new environment (varies +-50%).
+    pub cold_start_s: f64,
+    /// Per-invocation overhead.
+    pub latency_s: f64,
+    /// Run time of a task (added to the real one).
+    pub task_s: f64,
+    /// Share of attempts that straggle, and how much slower they are.
+    pub straggler_rate: f64,
+    /// Slowdown of a straggling attempt.
+    pub straggler_factor: f64,
+    /// Share of attempts whose environment crashes (after running: its answer is lost).
+    pub failure_rate: f64,
+    /// Share of invocations answered 429 TooManyRequests.
+    pub throttle_rate: f64,
+    /// Real seconds per simulated second.
+    pub time_scale: f64,
+    /// Seed of the fault decisions.
+    pub seed: u64,
+}
+
+impl Default for FleetModel {
+    fn default() -> Self {
+        FleetModel {
+            concurrency: 1000,
+            ramp_per_10s: 1000.0,
+            cold_start_s: 0.5,
+            latency_s: 0.02,
+            task_s: 1.0,
+            straggler_rate: 0.0,
+            straggler_factor: 10.0,
+            failure_rate: 0.0,
+            throttle_rate: 0.0,
+            time_scale: 0.01,
+            seed: 0,
+        }
+    }
+}
+
+struct Fleet {
+    idle: Vec<usize>,
+    created: usize,
+    /// Token bucket of new environments, refilled at `ramp_per_10s / 10` per simulated second.
+    tokens: f64,
+    refilled: Instant,
+}
+
+/// A simulated fleet over `inner`, which runs the tasks for real.
+pub struct SimulatedBackend {
+    inner: Arc<dyn Backend>,
+    model: FleetModel,
+    fleet: Mutex<Fleet>,
+    permits: Semaphore,
+}
+
+impl SimulatedBackend {
+    /// A fleet following `model` whose tasks run on `inner`.
+    pub fn new(inner: Arc<dyn Backend>, model: FleetModel) -> Self {
+        let fleet = Fleet { idle: Vec::new(), created: 0, tokens: model.ramp_per_10s, refilled: Instant::now() };
+        let permits = Semaphore::new(model.concurrency.max(1));
+        SimulatedBackend { inner, model, fleet: Mutex::new(fleet), permits }
+    }
+
+    /// A uniform number in [0, 1), fixed by the seed, the task, the attempt and `what`.
+    fn draw(&self, task: u64, attempt: u32, what: &str) -> f64 {
+        let mut h = fixed_hasher();
+        (self.model.seed, task, attempt, what).hash(&mut h);
+        (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn real(&self, simulated_s: f64) -> Duration {
+        Duration::from_secs_f64((simulated_s * self.model.time_scale).max(0.0))
+    }
+
+    /// An environment for one attempt: a warm idle one, or a new one if the ramp allows.
+    fn environment(&self) -> Option<(usize, bool)> {
+        let mut f = self.fleet.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(env) = f.idle.pop() {
+            return Some((env, false));
+        }
+        let simulated = f.refilled.elapsed().as_secs_f64() / self.model.time_scale;
+        f.tokens = (f.tokens + simulated * self.model.ramp_per_10s / 10.0).min(self.model.ramp_per_10s);
+        f.refilled = Instant::now();
+        if f.tokens < 1.0 {
+            return None;
+        }
+        f.tokens -= 1.0;
+        f.created += 1;
+        Some((f.created - 1, true))
+    }
+
+    fn give_back(&self, env: usize) {
+        self.fleet.lock().unwrap_or_else(|e| e.into_inner()).idle.push(env);
+    }
+
+    async fn run(&self, inv: Invocation) -> Result<Reply, Failure> {
+        let _permit = self.permits.acquire().await.map_err(|_| Failure::Setup("the session was closed".into()))?;
+        let (task, attempt) = (inv.spec.task, inv.spec.attempt);
+        let m = &self.model;
+        tokio::time::sleep(self.real(m.latency_s)).await;
+        if self.draw(task, attempt, "throttle") < m.throttle_rate {
+            return Err(Failure::Throttled("simulated 429 TooManyRequests".into()));
+        }
+        let Some((env, cold)) = self.environment() else {
+            return Err(Failure::Throttled("simulated 429: the fleet is still ramping up".into()));
+        };
+        let mut simulated = m.task_s;
+        if cold {
+            simulated += m.cold_start_s * (0.5 + self.draw(task, attempt, "cold"));
+        }
+        if self.draw(task, attempt, "straggle") < m.straggler_rate {
+            simulated *= m.straggler_factor;
+        }
+        let mut cancel = inv.cancel.clone();
+        let wait = async {
+            tokio::time::sleep(self.real(simulated)).await;
+            self.inner.invoke(inv).await
+        };
+        let result = tokio::select! {
+            r = wait => r,
+            _ = cancel.wait_for(|c| *c) => Err(Failure::Cancelled),
+        };
+        if self.draw(task, attempt, "fail") < m.failure_rate {
+            // The environment dies with the attempt: its answer never arrives.
+            return Err(Failure::WorkerLost(format!("simulated crash of sim-{env}")));
+        }
+        self.give_back(env);
+        result.map(|mut reply| {
+            reply.worker = format!("sim-{env}");
+            reply.cold = cold;
+            reply
+        })
+    }
+}
+
+/// A hasher with fixed keys, so draws are the same in every process and run.
+fn fixed_hasher() -> impl Hasher {
+    std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().build_hasher()
+}
+
+impl Backend for SimulatedBackend {
+    fn slots(&self) -> usize {
+        self.model.concurrency.max(1)
+    }
+
+    fn invoke(&self, inv: Invocation) -> BoxFuture<'_, Result<Reply, Failure>> {
+        Box::pin(self.run(inv))
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            self.permits.close();
+            self.inner.shutdown().await;
+        })
+    }
+}

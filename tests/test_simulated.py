@@ -1,0 +1,87 @@
+"""The simulated fleet at 10,000 tasks: faults, throttling and stragglers change nothing in the
+results, and speculative backups keep the makespan close to the straggler-free one."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import squall
+
+N = 10_000
+# A job under a reserved concurrency of 250 functions: 40 waves of 1 s (simulated) tasks.
+FLEET = squall.FleetModel(concurrency=250, time_scale=0.05, seed=7)
+FAULTS = {"failure_rate": 0.05, "straggler_rate": 0.02, "throttle_rate": 0.02}
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+def cube(x: int) -> int:
+    return x**3
+
+
+def run_map(
+    fleet: squall.FleetModel, speculation: bool = True
+) -> tuple[list[int], float, pa.Table]:
+    with squall.Session(backend="simulated", fleet=fleet, workers=2, retries=4) as s:
+        started = time.monotonic()
+        results = s.map(cube, range(N), progress=False, speculation=speculation).results()
+        makespan = (time.monotonic() - started) / fleet.time_scale
+        assert s.last_job is not None
+        return results, makespan, s.last_job.stats
+
+
+def test_faults_change_nothing_and_every_task_commits_once() -> None:
+    clean, _, clean_stats = run_map(FLEET)
+    faulty, _, stats = run_map(squall.FleetModel(**{**FLEET.__dict__, **FAULTS}))
+    assert clean == faulty == [x**3 for x in range(N)]
+    assert clean_stats.column("outcome").to_pylist() == ["ok"] * N
+    outcomes = stats.column("outcome").to_pylist()
+    tasks = stats.column("task").to_pylist()
+    ok = [t for t, o in zip(tasks, outcomes, strict=True) if o == "ok"]
+    assert sorted(ok) == list(range(N))  # exactly one committed attempt per task
+    assert outcomes.count("lost") > 0.04 * N
+    assert outcomes.count("throttled") > 0.01 * N
+    assert sum(stats.column("backup").to_pylist()) > 0
+
+
+def test_faults_are_seeded() -> None:
+    fleet = squall.FleetModel(**{**FLEET.__dict__, "failure_rate": 0.05, "task_s": 0.1})
+
+    def first_attempt_losses() -> set[int]:
+        _, _, stats = run_map(fleet)
+        rows = stats.to_pylist()
+        return {r["task"] for r in rows if r["attempt"] == 0 and r["outcome"] == "lost"}
+
+    assert first_attempt_losses() == first_attempt_losses()
+
+
+def test_speculation_keeps_stragglers_from_stretching_the_job() -> None:
+    _, base, _ = run_map(FLEET)
+    stragglers = squall.FleetModel(**{**FLEET.__dict__, "straggler_rate": 0.02})
+    _, with_backups, _ = run_map(stragglers)
+    _, without, _ = run_map(stragglers, speculation=False)
+    print(f"makespan: {base:.1f} s clean, {with_backups:.1f} s with 2% stragglers and backups, ")
+    print(f"{without:.1f} s without backups")
+    assert with_backups <= 1.3 * base
+    assert with_backups < without
+
+
+def test_a_sort_under_faults_equals_the_fault_free_sort() -> None:
+    rng = np.random.default_rng(5)
+    table = pa.table({"k": rng.integers(0, 10**6, 100_000), "i": np.arange(100_000)})
+
+    def sort(fleet: squall.FleetModel) -> pa.Table:
+        with squall.Session(backend="simulated", fleet=fleet, workers=2, retries=4) as s:
+            return s.from_arrow(table, num_partitions=40).sort(["k", "i"]).collect()
+
+    clean = sort(FLEET)
+    faulty = sort(squall.FleetModel(**{**FLEET.__dict__, **FAULTS, "failure_rate": 0.1}))
+    assert faulty.equals(clean)
+    assert (
+        faulty.column("i").to_pylist()
+        == table.sort_by([("k", "ascending"), ("i", "ascending")]).column("i").to_pylist()
+    )
