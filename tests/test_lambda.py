@@ -7,11 +7,14 @@ package first on its path, so the code that runs is the package ``squall.deploy`
 from __future__ import annotations
 
 import base64
+import html
 import json
 import os
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -278,3 +281,32 @@ def test_closing_a_lambda_session_deletes_its_scratch_data(function: str, store:
     s.close()
     with pytest.raises(squall.StoreNotFoundError):
         squall._native.resolve(f"{scratch}/")
+
+
+def test_deploy_can_create_a_role_limited_to_the_store(store: str) -> None:
+    d = squall.deploy(
+        function_name="squall-tests-own-role",
+        store=store,
+        create_role=True,
+        memory_mb=512,
+        timeout_s=30,
+        verbose=False,
+    )
+    assert d.status in ("created", "updated")
+    # Read the role's policy back from IAM (LocalStack's query API), independently of squall.
+    query = urllib.parse.urlencode(
+        {
+            "Action": "GetRolePolicy",
+            "RoleName": "squall-tests-own-role-squall",
+            "PolicyName": "squall-store-access",
+            "Version": "2010-05-08",
+        }
+    )
+    with urllib.request.urlopen(f"http://127.0.0.1:4566/?{query}", timeout=10) as r:
+        xml = r.read().decode()
+    document = urllib.parse.unquote(xml.split("<PolicyDocument>")[1].split("</PolicyDocument>")[0])
+    policy = json.loads(html.unescape(document))
+    resources = [s["Resource"] for s in policy["Statement"] if "s3:PutObject" in s["Action"]]
+    assert resources == ["arn:aws:s3:::squall-lambda/scratch/*"]
+    with squall.Session(backend="lambda", function=d.function_name, store=store) as s:
+        assert s.map(square, [5, 6]).results() == [25, 36]

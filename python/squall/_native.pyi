@@ -17,6 +17,7 @@ __all__ = [
     "delete",
     "deploy_function",
     "deployed_hash",
+    "ensure_role",
     "execute_partition",
     "io_counts",
     "read_bytes",
@@ -260,3 +261,7 @@ def deploy_function(
 def io_counts() -> tuple[int, int, int, int, int, int]:
     """This process's store requests and bytes so far: (puts, gets, lists, deletes, bytes_read,
     bytes_written)."""
+
+def ensure_role(name: str, policy: str) -> tuple[str, bool]:
+    """Creates IAM role ``name`` for Lambda (or reuses it) with inline policy ``policy``;
+    returns (ARN, created)."""

@@ -302,6 +302,7 @@ def deploy(
     architecture: str = "x86_64",
     reserved_concurrency: int | None = None,
     environment: Mapping[str, str] | None = None,
+    create_role: bool = False,
     force: bool = False,
     verbose: bool = True,
 ) -> Deployment:
@@ -318,13 +319,15 @@ def deploy(
         memory_mb: The function's memory (128 to 10240); CPU share grows with it.
         timeout_s: The function's timeout in seconds (at most 900).
         role: ARN of the execution role (default ``$SQUALL_ROLE``); give it
-            :func:`role_policy` of the store.
+            :func:`role_policy` of the store, or pass ``create_role=True``.
         store: ``s3://bucket/prefix`` for large packages (default ``$SQUALL_STORE``).
         wheel: The squall wheel for Lambda (default ``$SQUALL_WHEEL``).
         python_version: Must be the caller's ``major.minor`` (the default).
         architecture: ``"x86_64"`` or ``"arm64"``.
         reserved_concurrency: Cap the function's concurrent executions (None: no cap).
         environment: Environment variables for the function.
+        create_role: Without ``role``, create (or update) the IAM role ``<function>-squall`` that
+            Lambda may assume, allowed only its logs and ``store``'s bucket prefix.
         force: Rebuild and update even when nothing changed.
         verbose: Print each step.
 
@@ -334,10 +337,20 @@ def deploy(
     name = function_name or os.environ.get("SQUALL_FUNCTION") or "squall"
     role = role or os.environ.get("SQUALL_ROLE")
     store = store or os.environ.get("SQUALL_STORE")
+    if not role and create_role:
+        if not store or not store.startswith("s3://"):
+            raise ValueError(
+                "create_role=True needs store='s3://bucket/prefix': the role may use that prefix only"
+            )
+        role_name = f"{name}-squall"
+        role, created = _native.ensure_role(role_name, json.dumps(role_policy(store)))
+        if verbose:
+            print(f"squall.deploy: role {role_name} {'created' if created else 'updated'}")
     if not role:
         raise ValueError(
-            "squall.deploy needs an execution role: pass role='arn:aws:iam::ACCOUNT:role/NAME' or "
-            "set SQUALL_ROLE; squall.aws.role_policy(store) is the policy it needs"
+            "squall.deploy needs an execution role: pass role='arn:aws:iam::ACCOUNT:role/NAME', "
+            "set SQUALL_ROLE, or pass create_role=True; squall.aws.role_policy(store) is the "
+            "policy it needs"
         )
     if not 128 <= memory_mb <= 10240:
         raise ValueError(f"memory_mb={memory_mb}: Lambda allows 128 to 10240 MB")

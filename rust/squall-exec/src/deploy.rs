@@ -114,20 +114,33 @@ pub async fn deploy(spec: &FunctionSpec) -> Result<&'static str> {
             .map_err(|e| failed("configuration update", name, e))?;
         "updated"
     } else {
-        lambda
-            .create_function()
-            .function_name(name)
-            .runtime(Runtime::from(spec.runtime.as_str()))
-            .architectures(arch)
-            .handler(&spec.handler)
-            .memory_size(spec.memory_mb)
-            .timeout(spec.timeout_s)
-            .role(&spec.role)
-            .environment(env)
-            .code(code)
-            .send()
-            .await
-            .map_err(|e| failed("creation", name, e))?;
+        // A role created moments ago takes a few seconds to become assumable by Lambda.
+        let started = Instant::now();
+        loop {
+            let created = lambda
+                .create_function()
+                .function_name(name)
+                .runtime(Runtime::from(spec.runtime.as_str()))
+                .architectures(arch.clone())
+                .handler(&spec.handler)
+                .memory_size(spec.memory_mb)
+                .timeout(spec.timeout_s)
+                .role(&spec.role)
+                .environment(env.clone())
+                .code(code.clone())
+                .send()
+                .await;
+            match created {
+                Ok(_) => break,
+                Err(e)
+                    if e.message().is_some_and(|m| m.contains("cannot be assumed"))
+                        && started.elapsed() < Duration::from_secs(60) =>
+                {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                Err(e) => return Err(failed("creation", name, e)),
+            }
+        }
         "created"
     };
     settle(name).await?;
@@ -168,6 +181,56 @@ pub async fn deploy(spec: &FunctionSpec) -> Result<&'static str> {
         .await
         .map_err(|e| failed("tagging", name, e))?;
     Ok(outcome)
+}
+
+/// Who may assume a squall function's role: the Lambda service.
+const LAMBDA_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+/// The name of the inline policy `ensure_role` writes.
+pub const ROLE_POLICY_NAME: &str = "squall-store-access";
+
+async fn iam() -> &'static aws_sdk_iam::Client {
+    static CLIENT: tokio::sync::OnceCell<aws_sdk_iam::Client> = tokio::sync::OnceCell::const_new();
+    CLIENT
+        .get_or_init(|| async {
+            let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+            let mut iam = aws_sdk_iam::config::Builder::from(&config);
+            if config.region().is_none() {
+                iam = iam.region(aws_sdk_iam::config::Region::new("us-east-1"));
+            }
+            aws_sdk_iam::Client::from_conf(iam.build())
+        })
+        .await
+}
+
+/// Creates role `name` for Lambda (or reuses it) and sets its inline policy to `policy` (JSON);
+/// returns the role's ARN and whether it was created.
+pub async fn ensure_role(name: &str, policy: &str) -> Result<(String, bool)> {
+    let client = iam().await;
+    let fail = |op: &'static str, message: String| Error::Lambda { op, function: format!("role {name}"), message };
+    let (arn, created) = match client.get_role().role_name(name).send().await {
+        Ok(out) => (out.role().map(|r| r.arn().to_string()).unwrap_or_default(), false),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => {
+            let out = client
+                .create_role()
+                .role_name(name)
+                .assume_role_policy_document(LAMBDA_TRUST)
+                .description("Execution role of a squall function: logs and its store prefix only")
+                .send()
+                .await
+                .map_err(|e| fail("role creation", format!("{}", aws_sdk_iam::error::DisplayErrorContext(&e))))?;
+            (out.role().map(|r| r.arn().to_string()).unwrap_or_default(), true)
+        }
+        Err(e) => return Err(fail("role lookup", format!("{}", aws_sdk_iam::error::DisplayErrorContext(&e)))),
+    };
+    client
+        .put_role_policy()
+        .role_name(name)
+        .policy_name(ROLE_POLICY_NAME)
+        .policy_document(policy)
+        .send()
+        .await
+        .map_err(|e| fail("role policy", format!("{}", aws_sdk_iam::error::DisplayErrorContext(&e))))?;
+    Ok((arn, created))
 }
 
 /// Waits until the function is Active and no update is in progress.

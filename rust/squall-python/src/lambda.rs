@@ -55,3 +55,10 @@ pub fn deploy_function(
     };
     py.detach(|| runtime()?.block_on(squall_exec::deploy::deploy(&spec))).map_err(|e| exec_error(py, e))
 }
+
+/// Creates IAM role `name` for Lambda (or reuses it) with inline policy `policy` (JSON);
+/// returns (ARN, created).
+#[pyfunction]
+pub fn ensure_role(py: Python<'_>, name: String, policy: String) -> PyResult<(String, bool)> {
+    py.detach(|| runtime()?.block_on(squall_exec::deploy::ensure_role(&name, &policy))).map_err(|e| exec_error(py, e))
+}
