@@ -340,7 +340,8 @@ def deploy(
     if not role and create_role:
         if not store or not store.startswith("s3://"):
             raise ValueError(
-                "create_role=True needs store='s3://bucket/prefix': the role may use that prefix only"
+                "create_role=True needs store='s3://bucket/prefix': the role may use that "
+                "prefix only"
             )
         role_name = f"{name}-squall"
         role, created = _native.ensure_role(role_name, json.dumps(role_policy(store)))
