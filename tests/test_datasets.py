@@ -215,6 +215,23 @@ def test_a_failed_write_leaves_no_manifest(session: squall.Session, tmp_path: Pa
     assert not (tmp_path / "out" / "_manifest.json").exists()
 
 
+def test_writes_commit_one_attempt_per_partition_and_hide_late_duplicates(
+    session: squall.Session, root: str
+) -> None:
+    out = f"{root}/dir with space/ünï"
+    manifest = session.range(1000, 4).write_parquet(out)
+    names = [f["url"].rsplit("/", 1)[1] for f in manifest["files"]]
+    assert names == [f"part-0000{i}.parquet" for i in range(4)]
+    listed = squall._native.resolve(f"{out}/")
+    assert [u.rsplit("/", 1)[1] for u, _ in listed] == names  # no _attempts/ left behind
+    # A superseded attempt that finishes after the commit writes under _attempts/ only:
+    # readers never see it, and the committed files are untouched.
+    late = pa.table({"id": pa.array([-1, -2], pa.int64())})
+    squall._native.write_table(late, f"{out}/_attempts/part-00000.attempt-1.parquet", "parquet")
+    back = session.read_parquet(out).collect()
+    assert sorted(back.column("id").to_pylist()) == list(range(1000))
+
+
 def test_module_level_readers(tmp_path: Path) -> None:
     items = [{"k": i, "name": f"n{i}"} for i in range(10)]
     squall.from_items(items, 2).write_ipc(str(tmp_path / "ipc"))

@@ -23,6 +23,7 @@ __all__ = [
     "read_bytes",
     "read_ipc",
     "read_range",
+    "rename",
     "resolve",
     "write_bytes",
     "write_table",
@@ -265,3 +266,6 @@ def io_counts() -> tuple[int, int, int, int, int, int]:
 def ensure_role(name: str, policy: str) -> tuple[str, bool]:
     """Creates IAM role ``name`` for Lambda (or reuses it) with inline policy ``policy``;
     returns (ARN, created)."""
+
+def rename(pairs: list[tuple[str, str]]) -> None:
+    """Moves objects ``(from, to)`` within their store; each replaces ``to`` atomically."""

@@ -238,12 +238,18 @@ class Dataset:
         directory = url.rstrip("/")
         sink = {"kind": "write", "format": format, "dir": directory}
         reports = self._run(self._plan, sink, f"write_{format}")
+        # Commit: the winning attempt of each partition moves to its final name; files of other
+        # attempts (even ones that finish later) stay under the hidden `_attempts/` folder.
+        final = [_ATTEMPT_FILE.sub(r"/\1.\2", r["url"]) for r in reports]
+        _native.rename([(r["url"], f) for r, f in zip(reports, final, strict=True)])
+        _native.delete([f"{directory}/_attempts/"], prefix=True)
         manifest = {
             "format": format,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "rows": sum(int(r["rows"]) for r in reports),
             "files": [
-                {"url": r["url"], "rows": r["rows"], "bytes": r["bytes_written"]} for r in reports
+                {"url": f, "rows": r["rows"], "bytes": r["bytes_written"]}
+                for r, f in zip(reports, final, strict=True)
             ],
         }
         _native.write_bytes(f"{directory}/_manifest.json", json.dumps(manifest, indent=1).encode())
@@ -329,6 +335,7 @@ class Dataset:
 
 
 _LOCAL_URL = re.compile(r'"(file://[^"]*)"')
+_ATTEMPT_FILE = re.compile(r"/_attempts/(part-\d+)\.attempt-\d+\.(\w+)$")
 
 
 class GroupedDataset:

@@ -409,6 +409,10 @@ impl Plan {
 /// Keys sampled per input partition for a sort (at least 4 per output partition).
 pub const SAMPLE_ROWS_PER_PARTITION: usize = 1024;
 
+/// The folder of a written dataset where task attempts put their files before the driver
+/// commits one per partition.
+pub const ATTEMPTS_DIR: &str = "_attempts";
+
 /// Spreads shuffle objects over 256 key prefixes, so no one prefix takes every request.
 fn spread(p: usize) -> u8 {
     (p as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17) as u8
@@ -421,10 +425,12 @@ fn sink_output(sink: &Sink, partition: usize) -> Option<TaskOutput> {
             url: format!("{}/part-{partition:05}.arrow", prefix.trim_end_matches('/')),
             per_attempt: true,
         })),
+        // Each attempt writes under `_attempts/` (hidden from readers); the driver moves the
+        // committed attempt's file to its final name, so a late duplicate never touches it.
         Sink::Write { format, dir } => Some(TaskOutput::File(Output {
             format: *format,
-            url: format!("{}/part-{partition:05}.{}", dir.trim_end_matches('/'), format.extension()),
-            per_attempt: false,
+            url: format!("{}/{ATTEMPTS_DIR}/part-{partition:05}.{}", dir.trim_end_matches('/'), format.extension()),
+            per_attempt: true,
         })),
         Sink::Count => None,
     }
@@ -456,7 +462,10 @@ mod tests {
         let tasks = plan().tasks(&sink).unwrap();
         assert_eq!(tasks.len(), 3);
         match &tasks[2].output {
-            Some(TaskOutput::File(o)) => assert_eq!(o.url, "file:///out/part-00002.parquet"),
+            Some(TaskOutput::File(o)) => {
+                assert_eq!(o.url, "file:///out/_attempts/part-00002.parquet");
+                assert!(o.per_attempt);
+            }
             other => panic!("{other:?}"),
         }
         let text = plan().explain(&sink);

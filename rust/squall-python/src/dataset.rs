@@ -348,6 +348,23 @@ pub fn delete(py: Python<'_>, urls: Vec<String>, prefix: bool) -> PyResult<()> {
     .map_err(|e| exec_error(py, e))
 }
 
+/// Moves objects (`from`, `to`) within their store, several at once; each replaces `to`
+/// atomically.
+#[pyfunction]
+pub fn rename(py: Python<'_>, pairs: Vec<(String, String)>) -> PyResult<()> {
+    py.detach(|| -> squall_exec::Result<()> {
+        let mut jobs: Vec<squall_store::BoxFuture<'static, squall_store::Result<()>>> = Vec::new();
+        for (from, to) in &pairs {
+            let (store, from_key) = squall_store::open(from)?;
+            let (_, to_key) = squall_store::open(to)?;
+            jobs.push(Box::pin(async move { store.rename(&from_key, &to_key).await }));
+        }
+        runtime()?.block_on(squall_store::in_parallel(jobs))?;
+        Ok(())
+    })
+    .map_err(|e| exec_error(py, e))
+}
+
 /// This process's store requests and bytes so far: (puts, gets, lists, deletes, bytes_read,
 /// bytes_written).
 #[pyfunction]

@@ -105,6 +105,12 @@ impl Store for Counted {
         add(&DELETES, 1);
         self.0.delete(key)
     }
+
+    fn rename<'a>(&'a self, from: &'a str, to: &'a str) -> BoxFuture<'a, Result<()>> {
+        add(&PUTS, 1); // S3 bills the copy as a PUT; the delete is free
+        add(&DELETES, 1);
+        self.0.rename(from, to)
+    }
 }
 
 #[cfg(test)]

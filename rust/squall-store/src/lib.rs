@@ -56,6 +56,9 @@ pub trait Store: Send + Sync + Debug {
     fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<ObjectMeta>>>;
     /// Deletes an object; deleting a missing object is not an error.
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<()>>;
+    /// Moves an object to `to`, replacing what is there atomically (on S3: a server-side copy,
+    /// then a delete).
+    fn rename<'a>(&'a self, from: &'a str, to: &'a str) -> BoxFuture<'a, Result<()>>;
 }
 
 fn check_range(url: String, range: &Range<u64>, size: u64) -> Result<()> {

@@ -136,4 +136,23 @@ impl Store for LocalStore {
             }
         })
     }
+
+    fn rename<'a>(&'a self, from: &'a str, to: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let target = self.path(to);
+            if let Some(dir) = target.parent() {
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(|e| Error::io("creating the directory of", self.url_of(to), e))?;
+            }
+            tokio::fs::rename(self.path(from), &target).await.map_err(|e| {
+                let url = self.url_of(from);
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    Error::NotFound { url }
+                } else {
+                    Error::io("moving", url, e)
+                }
+            })
+        })
+    }
 }

@@ -77,4 +77,14 @@ impl Store for MemoryStore {
             Ok(())
         })
     }
+
+    fn rename<'a>(&'a self, from: &'a str, to: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let data = self.lookup(from)?;
+            let mut objects = self.objects();
+            objects.insert(to.to_string(), data);
+            objects.remove(from);
+            Ok(())
+        })
+    }
 }

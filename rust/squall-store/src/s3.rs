@@ -315,4 +315,31 @@ impl Store for S3Store {
             Ok(())
         })
     }
+    fn rename<'a>(&'a self, from: &'a str, to: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let source = format!("{}/{}", self.bucket, encode_key(from));
+            client()
+                .await
+                .copy_object()
+                .bucket(&self.bucket)
+                .key(to)
+                .copy_source(source)
+                .send()
+                .await
+                .map_err(|e| self.error("copying", from, e))?;
+            self.delete(from).await
+        })
+    }
+}
+
+/// `key` percent-encoded for a copy source (`/` kept).
+fn encode_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }

@@ -93,6 +93,13 @@ pub fn open(url: &str) -> Result<(Arc<dyn Store>, String)> {
 /// Prefixes and globs skip objects whose name starts with `_` or `.` (manifests, markers).
 pub async fn resolve(url: &str) -> Result<(Arc<dyn Store>, Vec<ObjectMeta>)> {
     let (store, key) = open(url)?;
+    let listed_under = if key.contains(['*', '?', '[']) {
+        literal_prefix(&key).rfind('/').map_or(0, |i| i + 1)
+    } else if key.ends_with('/') || key.is_empty() {
+        key.len()
+    } else {
+        key.len() + 1
+    };
     let found = if key.contains(['*', '?', '[']) {
         let listed = store.list(literal_prefix(&key)).await?;
         listed.into_iter().filter(|o| glob_match(&key, &o.key)).collect()
@@ -108,7 +115,7 @@ pub async fn resolve(url: &str) -> Result<(Arc<dyn Store>, Vec<ObjectMeta>)> {
     let found: Vec<ObjectMeta> = if found.len() == 1 && found[0].key == key {
         found
     } else {
-        found.into_iter().filter(|o| !is_hidden(&o.key)).collect()
+        found.into_iter().filter(|o| !is_hidden(o.key.get(listed_under..).unwrap_or(&o.key))).collect()
     };
     if found.is_empty() {
         return Err(Error::NotFound { url: url.to_string() });
@@ -116,9 +123,10 @@ pub async fn resolve(url: &str) -> Result<(Arc<dyn Store>, Vec<ObjectMeta>)> {
     Ok((store, found))
 }
 
-fn is_hidden(key: &str) -> bool {
-    let name = key.rsplit('/').next().unwrap_or(key);
-    name.starts_with('_') || name.starts_with('.')
+/// Whether a listed object is hidden: a name, or a folder below the listed prefix, starts with
+/// `_` or `.` (manifests, markers, `_attempts/`).
+fn is_hidden(below_prefix: &str) -> bool {
+    below_prefix.split('/').any(|part| part.starts_with('_') || part.starts_with('.'))
 }
 
 #[cfg(test)]
