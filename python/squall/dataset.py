@@ -285,7 +285,7 @@ class Dataset:
         kind = plan.shuffle
         if kind is None:
             return self._stage(plan.tasks(json.dumps(sink)), f"squall.{verb}", progress, record)
-        base = f"{self._session._scratch()}/{kind}-{uuid.uuid4().hex}"
+        base = f"{self._session._scratch(plan.input_bytes)}/{kind}-{uuid.uuid4().hex}"
         splitters = ""
         try:
             if kind == "sort":

@@ -106,6 +106,21 @@ fn group(keys: &[ArrayRef]) -> Result<Groups> {
     Ok(Groups { of_row, first })
 }
 
+/// Leading rows grouped to judge whether a partial aggregation pays.
+const DISTINCT_PROBE: usize = 8192;
+
+/// Whether nearly every row has a key of its own, judged on the leading rows: then a map task's
+/// partial aggregation would cost a hash pass and save almost nothing. (Keys that repeat only
+/// far apart are judged distinct; the reducers merge them all the same.)
+fn mostly_distinct(keys: &[ArrayRef]) -> Result<bool> {
+    let n = keys.first().map_or(0, |k| k.len());
+    if keys.is_empty() || n < DISTINCT_PROBE {
+        return Ok(false);
+    }
+    let head: Vec<ArrayRef> = keys.iter().map(|k| k.slice(0, DISTINCT_PROBE)).collect();
+    Ok(group(&head)?.first.len() * 10 > DISTINCT_PROBE * 9)
+}
+
 /// Output buckets for rows by the hash of their key rows; without keys, round robin from
 /// `start` (so inputs spread their first rows over different buckets).
 pub fn hash_buckets(batch: &RecordBatch, keys: &[String], buckets: usize) -> Result<Vec<RecordBatch>> {
@@ -229,6 +244,10 @@ impl GroupBy {
             }
         }
         let lifted = RecordBatch::try_new(Arc::new(Schema::new(fields)), lifted).map_err(plan_err)?;
+        if mostly_distinct(&lifted.columns()[..self.keys.len()])? {
+            // Merging would barely shrink the states: leave it all to the reducers.
+            return Ok(lifted);
+        }
         self.merge(&lifted)
     }
 
@@ -507,6 +526,30 @@ mod tests {
         assert_eq!(col("distinct").as_primitive::<Int64Type>().value(0), 2);
         assert!(col("var").is_null(1), "one value has no sample variance");
         assert_eq!(one.num_rows(), 3, "null is a group of its own");
+    }
+
+    #[test]
+    fn map_tasks_skip_merging_when_keys_barely_repeat() {
+        let gb = GroupBy {
+            keys: vec!["k".into()],
+            aggs: vec![Agg { name: "s".into(), column: Some("v".into()), func: AggFunc::Sum }],
+        };
+        let batch = |keys: Vec<i64>| {
+            let v: ArrayRef = Arc::new(Int64Array::from(vec![1; keys.len()]));
+            RecordBatch::try_from_iter([("k", Arc::new(Int64Array::from(keys)) as ArrayRef), ("v", v)]).unwrap()
+        };
+        // Every key twice: merging would halve the states, so it happens.
+        let repeated = batch((0..10_000).map(|i| i / 2).collect());
+        assert_eq!(gb.partial(&repeated, 0).unwrap().num_rows(), 5_000);
+        // Nearly every key once: the states go out unmerged, and the reducer's merge is right.
+        let distinct = batch((0..10_000).map(|i| if i % 100 == 0 { 0 } else { i }).collect());
+        let states = gb.partial(&distinct, 0).unwrap();
+        assert_eq!(states.num_rows(), 10_000);
+        let done = gb.finish(&gb.merge(&states).unwrap()).unwrap();
+        assert_eq!(done.num_rows(), 9_901);
+        let sums = done.column(1).as_primitive::<Int64Type>();
+        assert_eq!(sums.iter().flatten().sum::<i64>(), 10_000);
+        assert_eq!(sums.value(0), 100, "key 0 collected its 100 rows");
     }
 
     #[test]

@@ -332,14 +332,27 @@ impl Plan {
         }
     }
 
-    /// Stage 0 of a sort: each input writes a sample of its keys under `prefix`.
+    /// Stage 0 of a sort: each input writes a sample of its keys under `prefix`. Without
+    /// operators before the sort, only the key columns are read.
     pub fn sample_tasks(&self, prefix: &str) -> Result<Vec<PartitionTask>> {
         let keys = self.sort_keys()?.to_vec();
         let rows = SAMPLE_ROWS_PER_PARTITION.max(self.partitions() * 4);
         let prefix = prefix.trim_end_matches('/');
-        Ok(self.scan_tasks(|p| {
+        let mut tasks = self.scan_tasks(|p| {
             Some(TaskOutput::Sample { url: format!("{prefix}/sample-{p:05}.arrow"), keys: keys.clone(), rows })
-        }))
+        });
+        if self.ops.is_empty() {
+            let mut columns: Vec<String> = Vec::new();
+            for k in &keys {
+                if !columns.contains(&k.column) {
+                    columns.push(k.column.clone());
+                }
+            }
+            for t in &mut tasks {
+                t.columns = Some(columns.clone());
+            }
+        }
+        Ok(tasks)
     }
 
     /// Stage 1 of a sort: each input sorts its rows and cuts them at the splitters stored at
@@ -470,6 +483,18 @@ mod tests {
         }
         let text = plan().explain(&sink);
         assert!(text.contains("3 parquet files (4.5 KB)") && text.contains("3 GET, 3 PUT"), "{text}");
+    }
+
+    #[test]
+    fn sampling_reads_only_the_key_columns_unless_operators_come_first() {
+        let key = |c: &str| SortKey { column: c.into(), descending: false, nulls_first: false };
+        let sort = Exchange::Sort { keys: vec![key("t"), key("s"), key("t")], partitions: 2 };
+        let p = plan().then_exchange(sort.clone()).unwrap();
+        let tasks = p.sample_tasks("file:///s").unwrap();
+        assert!(tasks.iter().all(|t| t.columns == Some(vec!["t".to_string(), "s".to_string()])));
+        let udf = Op::Udf { index: 0, kind: "filter".into(), name: "f".into() };
+        let p = plan().then(udf).unwrap().then_exchange(sort).unwrap();
+        assert!(p.sample_tasks("file:///s").unwrap().iter().all(|t| t.columns.is_none()));
     }
 
     #[test]
