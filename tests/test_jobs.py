@@ -39,6 +39,7 @@ def test_a_straggler_gets_a_backup_that_wins(session: squall.Session) -> None:
     ]
     assert task3[0]["duration"] >= 2.0  # it straggled past the 2 s floor before the backup
     assert sum(r["outcome"] == "ok" for r in stats) == 20  # one committed attempt per task
+    assert futures[0]._job.native.progress()[6] == 1  # the progress bar counts the backup
 
 
 def test_without_speculation_there_are_no_backups(session: squall.Session) -> None:

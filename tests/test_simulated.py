@@ -4,6 +4,7 @@ results, and speculative backups keep the makespan close to the straggler-free o
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import pyarrow as pa
@@ -36,7 +37,7 @@ def run_map(
 
 def test_faults_change_nothing_and_every_task_commits_once() -> None:
     clean, _, clean_stats = run_map(FLEET)
-    faulty, _, stats = run_map(squall.FleetModel(**{**FLEET.__dict__, **FAULTS}))
+    faulty, _, stats = run_map(replace(FLEET, **FAULTS))
     assert clean == faulty == [x**3 for x in range(N)]
     assert clean_stats.column("outcome").to_pylist() == ["ok"] * N
     outcomes = stats.column("outcome").to_pylist()
@@ -49,7 +50,7 @@ def test_faults_change_nothing_and_every_task_commits_once() -> None:
 
 
 def test_faults_are_seeded() -> None:
-    fleet = squall.FleetModel(**{**FLEET.__dict__, "failure_rate": 0.05, "task_s": 0.1})
+    fleet = replace(FLEET, failure_rate=0.05, task_s=0.1)
 
     def first_attempt_losses() -> set[int]:
         _, _, stats = run_map(fleet)
@@ -61,7 +62,7 @@ def test_faults_are_seeded() -> None:
 
 def test_speculation_keeps_stragglers_from_stretching_the_job() -> None:
     _, base, _ = run_map(FLEET)
-    stragglers = squall.FleetModel(**{**FLEET.__dict__, "straggler_rate": 0.02})
+    stragglers = replace(FLEET, straggler_rate=0.02)
     _, with_backups, _ = run_map(stragglers)
     _, without, _ = run_map(stragglers, speculation=False)
     print(f"makespan: {base:.1f} s clean, {with_backups:.1f} s with 2% stragglers and backups, ")
@@ -79,7 +80,7 @@ def test_a_sort_under_faults_equals_the_fault_free_sort() -> None:
             return s.from_arrow(table, num_partitions=40).sort(["k", "i"]).collect()
 
     clean = sort(FLEET)
-    faulty = sort(squall.FleetModel(**{**FLEET.__dict__, **FAULTS, "failure_rate": 0.1}))
+    faulty = sort(replace(FLEET, **{**FAULTS, "failure_rate": 0.1}))
     assert faulty.equals(clean)
     assert (
         faulty.column("i").to_pylist()

@@ -82,8 +82,8 @@ class Job:
     def id(self) -> int:
         """The job's id within its scheduler."""
     def __len__(self) -> int: ...
-    def progress(self) -> tuple[int, int, int, int, int, int]:
-        """(total, succeeded, failed, cancelled, running, retried)."""
+    def progress(self) -> tuple[int, int, int, int, int, int, int]:
+        """(total, succeeded, failed, cancelled, running, retried, backups)."""
     def wait(self, timeout: float) -> bool:
         """Waits (GIL released, at most 0.2 s) for every task; True when all finished."""
     def finished_since(self, start: int) -> list[int]:

@@ -25,7 +25,8 @@ def _make_bar(total: int, desc: str) -> Any:
 
 
 class Progress:
-    """Tasks done / running / failed / retried across some jobs, drawn after :data:`DELAY` s."""
+    """Tasks done / running / failed / retried (and backups started for stragglers) across some
+    jobs, drawn after :data:`DELAY` s."""
 
     def __init__(self, jobs: Sequence[_native.Job], desc: str, enabled: bool) -> None:
         self._jobs = jobs
@@ -40,19 +41,23 @@ class Progress:
             return
         if self._bar is None and time.monotonic() - self._start < DELAY:
             return
-        total = finished = failed = running = retried = 0
+        total = finished = failed = running = retried = backups = 0
         for job in self._jobs:
-            t, ok, bad, cancelled, run, retry = job.progress()
+            t, ok, bad, cancelled, run, retry, backup = job.progress()
             total += t
             finished += ok + bad + cancelled
             failed += bad
             running += run
             retried += retry
+            backups += backup
         if self._bar is None:
             self._bar = _make_bar(total, self._desc)
             self._bar.start_t -= time.monotonic() - self._start  # count the quiet first second
         self._bar.n = finished
-        self._bar.set_postfix(running=running, failed=failed, retried=retried, refresh=False)
+        counts = {"running": running, "failed": failed, "retried": retried}
+        if backups:
+            counts["backups"] = backups
+        self._bar.set_postfix(counts, refresh=False)
         self._bar.refresh()
 
     def close(self) -> None:

@@ -51,6 +51,8 @@ pub struct JobProgress {
     pub running: usize,
     /// Attempts retried after an infrastructure failure.
     pub retried: usize,
+    /// Backup attempts started for stragglers.
+    pub backups: usize,
 }
 
 impl JobProgress {
@@ -232,6 +234,15 @@ impl Board {
             }
         }
         self.bump(state);
+    }
+
+    /// Counts a backup attempt started for a straggler of `job`.
+    pub fn count_backup(&self, job: u64) {
+        let mut state = self.lock();
+        if let Some(b) = state.jobs.get_mut(&job) {
+            b.progress.backups += 1;
+            self.bump(state);
+        }
     }
 
     /// Records a finished attempt.

@@ -12,6 +12,7 @@ pub mod lambda;
 pub mod local;
 pub mod parquet_scan;
 pub mod partition;
+mod policy;
 pub mod runtime;
 pub mod scheduler;
 pub mod simulated;

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use squall_core::TaskSpec;
 use tokio::sync::{mpsc, watch};
 
+pub use crate::policy::Speculation;
+use crate::policy::{backoff, failure_kind, median, JOB_RETRY_BUDGET, MAX_BACKUPS, SPECULATION_TICK, THROTTLE_RETRIES};
 use crate::runtime::runtime;
 use crate::{AttemptRecord, Backend, Board, Error, Failure, Function, Invocation, Outcome, Reply, Result};
 
@@ -34,23 +36,6 @@ pub struct JobSpec {
     pub retries: u32,
     /// Backups for stragglers; `None` turns them off.
     pub speculation: Option<Speculation>,
-}
-
-/// When a running task gets a backup attempt on another worker.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Speculation {
-    /// Share of the job's tasks that must have finished first.
-    pub after: f64,
-    /// The task has run longer than this multiple of the finished attempts' median...
-    pub multiple: f64,
-    /// ...and longer than this.
-    pub min_runtime: Duration,
-}
-
-impl Default for Speculation {
-    fn default() -> Self {
-        Speculation { after: 0.75, multiple: 3.0, min_runtime: Duration::from_secs(2) }
-    }
 }
 
 enum Command {
@@ -115,29 +100,6 @@ type Done = (JobId, usize, u32, std::result::Result<Reply, Failure>);
 /// A task waiting for a slot, with when it (re-)entered the queue.
 type Queued = (JobId, usize, f64);
 
-/// Extra attempts granted to a task that is only being throttled.
-const THROTTLE_RETRIES: u32 = 20;
-/// Infrastructure retries a whole job may spend: this many, or a fifth of its tasks if more.
-const JOB_RETRY_BUDGET: usize = 50;
-/// Backups per task: a second one when the first straggles too.
-const MAX_BACKUPS: u32 = 2;
-/// How often running tasks are checked for stragglers.
-const SPECULATION_TICK: Duration = Duration::from_millis(20);
-/// First and longest pause before retrying after throttling or a service error.
-const BACKOFF_BASE: Duration = Duration::from_millis(50);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
-
-/// How long to wait before retrying after the `failures`-th failure: exponential with jitter after
-/// throttling and service errors (the service needs air); at once after a lost worker or a timeout.
-fn backoff(failure: &Failure, failures: u32) -> Duration {
-    if !matches!(failure, Failure::Throttled(_) | Failure::Service(_)) {
-        return Duration::ZERO;
-    }
-    let ceiling = BACKOFF_BASE.saturating_mul(1 << failures.min(16)).min(BACKOFF_MAX);
-    let jitter = std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), failures);
-    ceiling.mul_f64(0.5 + (jitter % 1000) as f64 / 2000.0)
-}
-
 /// An attempt in flight.
 struct Running {
     attempt: u32,
@@ -195,18 +157,6 @@ fn now_epoch() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default()
 }
 
-fn failure_kind(failure: &Failure) -> &'static str {
-    match failure {
-        Failure::WorkerLost(_) => "lost",
-        Failure::Timeout(_) => "timeout",
-        Failure::Spawn(_) => "spawn",
-        Failure::Throttled(_) => "throttled",
-        Failure::Service(_) => "service",
-        Failure::Setup(_) => "setup",
-        Failure::Cancelled => "cancelled",
-    }
-}
-
 /// Stops the running attempts of a task and records them now as `outcome`; what they answer
 /// later is dropped.
 fn abandon(board: &Board, job: JobId, task: usize, t: &TaskRun, outcome: &'static str) {
@@ -230,13 +180,6 @@ fn abandon(board: &Board, job: JobId, task: usize, t: &TaskRun, outcome: &'stati
             },
         );
     }
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    let mid = v.len() / 2;
-    let (_, m, _) = v.select_nth_unstable_by(mid, |a, b| a.total_cmp(b));
-    *m
 }
 
 impl Dispatcher {
@@ -306,6 +249,7 @@ impl Dispatcher {
             t.backup_pending = false;
             if !t.committed && !t.running.is_empty() && !cancelled {
                 t.backups += 1;
+                self.board.count_backup(job);
                 self.start(job, task, now_epoch(), true);
             }
         }

@@ -182,10 +182,11 @@ impl Job {
         self.len
     }
 
-    /// (total, succeeded, failed, cancelled, running, retried).
-    fn progress(&self, py: Python<'_>) -> PyResult<(usize, usize, usize, usize, usize, usize)> {
+    /// (total, succeeded, failed, cancelled, running, retried, backups).
+    #[allow(clippy::type_complexity)]
+    fn progress(&self, py: Python<'_>) -> PyResult<(usize, usize, usize, usize, usize, usize, usize)> {
         let p = self.sched.board().progress(self.id).map_err(|e| exec_error(py, e))?;
-        Ok((p.total, p.succeeded, p.failed, p.cancelled, p.running, p.retried))
+        Ok((p.total, p.succeeded, p.failed, p.cancelled, p.running, p.retried, p.backups))
     }
 
     /// Waits (GIL released, at most 0.2 s) for every task to finish; true when they have.
