@@ -91,6 +91,11 @@ fn key_rows(columns: &[ArrayRef]) -> Result<Rows> {
 }
 
 fn group(keys: &[ArrayRef]) -> Result<Groups> {
+    if let [key] = keys {
+        if let Some(groups) = integer_key(key, |values| group_values(values)) {
+            return Ok(groups);
+        }
+    }
     let rows = key_rows(keys)?;
     let mut ids: HashMap<&[u8], u32, foldhash::fast::FixedState> = HashMap::default();
     let mut of_row = Vec::with_capacity(rows.num_rows());
@@ -121,6 +126,46 @@ fn mostly_distinct(keys: &[ArrayRef]) -> Result<bool> {
     Ok(group(&head)?.first.len() * 10 > DISTINCT_PROBE * 9)
 }
 
+/// Applies `f` to a single integer (or date/time) key column's values, with nulls as `None`;
+/// `None` for other types. One integer key is the common case, and hashing its values directly
+/// skips encoding every row.
+fn integer_key<R>(key: &ArrayRef, f: impl FnOnce(&mut dyn Iterator<Item = Option<i64>>) -> R) -> Option<R> {
+    use arrow_array::types::*;
+    macro_rules! run {
+        ($t:ty) => {
+            f(&mut key.as_primitive::<$t>().iter().map(|v| v.map(|v| v as i64)))
+        };
+    }
+    Some(match key.data_type() {
+        DataType::Int8 => run!(Int8Type),
+        DataType::Int16 => run!(Int16Type),
+        DataType::Int32 => run!(Int32Type),
+        DataType::Int64 => run!(Int64Type),
+        DataType::UInt8 => run!(UInt8Type),
+        DataType::UInt16 => run!(UInt16Type),
+        DataType::UInt32 => run!(UInt32Type),
+        // u64 keys map to i64 by bits: still one value per key.
+        DataType::UInt64 => run!(UInt64Type),
+        DataType::Date32 => run!(Date32Type),
+        DataType::Date64 => run!(Date64Type),
+        _ => return None,
+    })
+}
+
+fn group_values(values: &mut dyn Iterator<Item = Option<i64>>) -> Groups {
+    let mut ids: HashMap<Option<i64>, u32, foldhash::fast::FixedState> = HashMap::default();
+    let (mut of_row, mut first) = (Vec::new(), Vec::new());
+    for (i, v) in values.enumerate() {
+        let next = first.len() as u32;
+        let id = *ids.entry(v).or_insert(next);
+        if id == next {
+            first.push(i as u32);
+        }
+        of_row.push(id);
+    }
+    Groups { of_row, first }
+}
+
 /// Output buckets for rows by the hash of their key rows; without keys, round robin from
 /// `start` (so inputs spread their first rows over different buckets).
 pub fn hash_buckets(batch: &RecordBatch, keys: &[String], buckets: usize) -> Result<Vec<RecordBatch>> {
@@ -135,11 +180,21 @@ pub fn hash_buckets(batch: &RecordBatch, keys: &[String], buckets: usize) -> Res
             .collect();
     }
     let cols = keys.iter().map(|k| column(batch, k)).collect::<Result<Vec<_>>>()?;
-    let rows = key_rows(&cols)?;
     let hasher = foldhash::fast::FixedState::with_seed(0x5eed);
     let mut picks = vec![Vec::new(); buckets];
-    for (i, row) in rows.iter().enumerate() {
-        picks[(hasher.hash_one(row.data()) % buckets as u64) as usize].push(i as u32);
+    let by_value = match cols.as_slice() {
+        [key] => integer_key(key, |values| {
+            for (i, v) in values.enumerate() {
+                picks[(hasher.hash_one(v) % buckets as u64) as usize].push(i as u32);
+            }
+        }),
+        _ => None,
+    };
+    if by_value.is_none() {
+        let rows = key_rows(&cols)?;
+        for (i, row) in rows.iter().enumerate() {
+            picks[(hasher.hash_one(row.data()) % buckets as u64) as usize].push(i as u32);
+        }
     }
     picks.into_iter().map(|p| take_record_batch(batch, &UInt32Array::from(p)).map_err(plan_err)).collect()
 }
