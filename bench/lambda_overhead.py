@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import cloudpickle
@@ -26,24 +23,14 @@ import cloudpickle
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+import map_overhead  # noqa: E402
 from emulators.localstack_server import localstack, make_bucket  # noqa: E402
+from map_overhead import noop, timed  # noqa: E402
 
 import squall  # noqa: E402
 
-cloudpickle.register_pickle_by_value(sys.modules[__name__])
-
-
-def noop(x: int) -> int:
-    return x
-
-
-def timed(run: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+# The deployed function cannot import the benchmark's modules: its no-op travels by value.
+cloudpickle.register_pickle_by_value(map_overhead)
 
 
 def main() -> None:

@@ -21,13 +21,12 @@ from emulators.localstack_server import ENDPOINT, localstack, make_bucket
 import squall
 
 ROOT = Path(__file__).resolve().parent.parent
-S3_ENDPOINT = ENDPOINT
 LOCALSTACK_PYTHON = Path(
     os.environ.get("SQUALL_LOCALSTACK_PYTHON", ROOT / ".venv-localstack" / "bin" / "python")
 )
 
 # Every process of the run (workers included) talks to LocalStack, never to AWS.
-os.environ.setdefault("AWS_ENDPOINT_URL", S3_ENDPOINT)
+os.environ.setdefault("AWS_ENDPOINT_URL", ENDPOINT)
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
 os.environ.setdefault("AWS_REGION", "us-east-1")

@@ -18,6 +18,7 @@ import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cloudpickle
 import numpy as np
@@ -39,6 +40,12 @@ FUNCTION_TIMEOUT_S = 4
 pytestmark = pytest.mark.timeout(600)
 
 
+def deploy(name: str, store: str, **settings: Any) -> aws.Deployment:
+    """squall.deploy with this module's role and settings, quietly; `settings` override."""
+    chosen = {"role": ROLE, "memory_mb": 1024, "timeout_s": FUNCTION_TIMEOUT_S} | settings
+    return squall.deploy(function_name=name, store=store, verbose=False, **chosen)
+
+
 @pytest.fixture(scope="module")
 def store(s3_server: str) -> str:
     return f"{make_bucket('squall-lambda')}/scratch"
@@ -47,14 +54,7 @@ def store(s3_server: str) -> str:
 @pytest.fixture(scope="module")
 def function(store: str) -> str:
     """The squall function, deployed once for this module."""
-    d = squall.deploy(
-        function_name="squall-tests",
-        role=ROLE,
-        store=store,
-        memory_mb=1024,
-        timeout_s=FUNCTION_TIMEOUT_S,
-        verbose=False,
-    )
+    d = deploy("squall-tests", store)
     assert d.status in ("created", "updated", "unchanged")
     return d.function_name
 
@@ -88,14 +88,7 @@ def slow_square(x: int) -> int:
 
 def test_deploy_again_with_nothing_changed_does_nothing(function: str, store: str) -> None:
     started = time.monotonic()
-    d = squall.deploy(
-        function_name=function,
-        role=ROLE,
-        store=store,
-        memory_mb=1024,
-        timeout_s=FUNCTION_TIMEOUT_S,
-        verbose=False,
-    )
+    d = deploy(function, store)
     assert d.status == "unchanged"
     assert d.zipped_bytes is None
     assert time.monotonic() - started < 5  # no package was built
@@ -186,16 +179,12 @@ def test_sort_and_groupby_over_s3_match_local(
 
 
 def test_throttling_is_retried_and_the_job_completes(store: str) -> None:
-    name = squall.deploy(
-        function_name="squall-tests-capped",
-        role=ROLE,
-        store=store,
-        memory_mb=512,
-        timeout_s=30,
-        reserved_concurrency=2,
-        verbose=False,
-    ).function_name
-    with squall.Session(backend="lambda", function=name, store=store, workers=8) as s:
+    capped = deploy(
+        "squall-tests-capped", store, memory_mb=512, timeout_s=30, reserved_concurrency=2
+    )
+    with squall.Session(
+        backend="lambda", function=capped.function_name, store=store, workers=8
+    ) as s:
         futures = s.map(slow_square, range(30), retries=0)
         assert futures.results() == [x * x for x in range(30)]
         retried = futures[0]._job.native.progress()[5]
@@ -284,13 +273,8 @@ def test_closing_a_lambda_session_deletes_its_scratch_data(function: str, store:
 
 
 def test_deploy_can_create_a_role_limited_to_the_store(store: str) -> None:
-    d = squall.deploy(
-        function_name="squall-tests-own-role",
-        store=store,
-        create_role=True,
-        memory_mb=512,
-        timeout_s=30,
-        verbose=False,
+    d = deploy(
+        "squall-tests-own-role", store, role=None, create_role=True, memory_mb=512, timeout_s=30
     )
     assert d.status in ("created", "updated")
     # Read the role's policy back from IAM (LocalStack's query API), independently of squall.

@@ -240,7 +240,7 @@ class Dataset:
         reports = self._run(self._plan, sink, f"write_{format}")
         # Commit: the winning attempt of each partition moves to its final name; files of other
         # attempts (even ones that finish later) stay under the hidden `_attempts/` folder.
-        final = [_ATTEMPT_FILE.sub(r"/\1.\2", r["url"]) for r in reports]
+        final = [r["commit_to"] for r in reports]
         _native.rename([(r["url"], f) for r, f in zip(reports, final, strict=True)])
         _native.delete([f"{directory}/_attempts/"], prefix=True)
         manifest = {
@@ -309,8 +309,10 @@ class Dataset:
         """Runs one stage's tasks; returns their reports in task order."""
         fn = functools.partial(_run_partition, self._udfs)
         inputs = [json.loads(t)["input"].get("url", "") for t in tasks]
-        local = next((m for t in tasks if (m := _LOCAL_URL.search(t))), None)
-        if self._session.backend == "lambda" and local:
+        local = None
+        if self._session.backend == "lambda":
+            local = next((m for t in tasks if (m := _LOCAL_URL.search(t))), None)
+        if local:
             raise ValueError(
                 f"{label}: {local[1]} is on this machine, where Lambda functions cannot reach "
                 "it: on a lambda session read from and write to s3:// URLs"
@@ -335,7 +337,6 @@ class Dataset:
 
 
 _LOCAL_URL = re.compile(r'"(file://[^"]*)"')
-_ATTEMPT_FILE = re.compile(r"/_attempts/(part-\d+)\.attempt-\d+\.(\w+)$")
 
 
 class GroupedDataset:

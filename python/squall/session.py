@@ -231,7 +231,7 @@ class Session:
             job = self._submit(runner, calls, label, timeout, retries, speculation)
             slots = [Future(job, i // chunksize, i % chunksize, x) for i, x in enumerate(items)]
             futures = FutureList(slots, [job], progress)
-        futures.job = self.last_job = self._record(label, [(label, futures)])
+        futures.job = self.last_job = self._record(label, futures._jobs)
         self._unclaimed.extend(futures)
         return futures
 
@@ -242,7 +242,7 @@ class Session:
         """
         label = _label(fn, "submit")
         job = self._submit(fn, [(args, kwargs)], label, None, self.retries)
-        self.last_job = self._record(label, [(label, FutureList([], [job]))])
+        self.last_job = self._record(label, [job])
         future = Future(job, 0, None, (args, kwargs) if kwargs else args)
         self._unclaimed.append(future)
         return future
@@ -415,12 +415,11 @@ class Session:
         native = self._native.submit(digest, func, inputs, timeout, retries, spec)
         return _Job(native, self._native, label)
 
-    def _record(self, label: str, stages: list[tuple[str, FutureList]]) -> JobRecord:
-        """A job record over the native jobs of ``stages``."""
+    def _record(self, label: str, jobs: list[_Job]) -> JobRecord:
+        """The record of a one-stage job made of ``jobs``."""
         record = JobRecord(label, self.backend, self.memory_mb)
-        for name, futures in stages:
-            for job in futures._jobs:
-                record._add_stage(name, job.native)
+        for job in jobs:
+            record._add_stage(label, job.native)
         return record
 
 

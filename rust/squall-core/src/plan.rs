@@ -124,10 +124,11 @@ pub enum Combine {
 pub struct Output {
     /// File format.
     pub format: Format,
-    /// The object's URL; for collected output the attempt number is appended before the extension.
+    /// The object's URL; each attempt writes its own, with its number before the extension.
     pub url: String,
-    /// Whether each attempt writes its own object (scratch output committed by the driver).
-    pub per_attempt: bool,
+    /// Where the driver moves the committed attempt's object (written datasets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_to: Option<String>,
 }
 
 /// Where a task's rows come from.
@@ -222,6 +223,9 @@ pub struct PartitionReport {
     pub bytes_written: u64,
     /// The object written, if any.
     pub url: Option<String>,
+    /// Where the driver moves `url` when it commits this attempt (written datasets).
+    #[serde(default)]
+    pub commit_to: Option<String>,
     /// The buckets of a shuffle object.
     #[serde(default)]
     pub buckets: Option<Vec<BucketSlice>>,
@@ -436,15 +440,18 @@ fn sink_output(sink: &Sink, partition: usize) -> Option<TaskOutput> {
         Sink::Collect { prefix } => Some(TaskOutput::File(Output {
             format: Format::Ipc,
             url: format!("{}/part-{partition:05}.arrow", prefix.trim_end_matches('/')),
-            per_attempt: true,
+            commit_to: None,
         })),
         // Each attempt writes under `_attempts/` (hidden from readers); the driver moves the
         // committed attempt's file to its final name, so a late duplicate never touches it.
-        Sink::Write { format, dir } => Some(TaskOutput::File(Output {
-            format: *format,
-            url: format!("{}/{ATTEMPTS_DIR}/part-{partition:05}.{}", dir.trim_end_matches('/'), format.extension()),
-            per_attempt: true,
-        })),
+        Sink::Write { format, dir } => {
+            let (dir, name) = (dir.trim_end_matches('/'), format!("part-{partition:05}.{}", format.extension()));
+            Some(TaskOutput::File(Output {
+                format: *format,
+                url: format!("{dir}/{ATTEMPTS_DIR}/{name}"),
+                commit_to: Some(format!("{dir}/{name}")),
+            }))
+        }
         Sink::Count => None,
     }
 }
@@ -477,7 +484,7 @@ mod tests {
         match &tasks[2].output {
             Some(TaskOutput::File(o)) => {
                 assert_eq!(o.url, "file:///out/_attempts/part-00002.parquet");
-                assert!(o.per_attempt);
+                assert_eq!(o.commit_to.as_deref(), Some("file:///out/part-00002.parquet"));
             }
             other => panic!("{other:?}"),
         }

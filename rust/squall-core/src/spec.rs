@@ -30,7 +30,7 @@ pub struct UserError {
     pub traceback: String,
 }
 
-/// Store requests and bytes of one attempt (counted in the worker's process).
+/// Store requests and bytes: of one attempt (counted in its worker's process), or of a process.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskIo {
     /// Objects written.

@@ -90,6 +90,31 @@ impl std::fmt::Display for Failure {
     }
 }
 
+/// Runs `attempt` to its end, unless `timeout` passes first (`Failure::Timeout`) or the job is
+/// cancelled (`Failure::Cancelled`); either way the attempt's future is dropped.
+pub async fn bounded<T>(
+    attempt: impl Future<Output = T>,
+    timeout: Option<Duration>,
+    cancel: &mut watch::Receiver<bool>,
+) -> Result<T, Failure> {
+    let deadline = async {
+        match timeout {
+            Some(t) => tokio::time::sleep(t).await,
+            None => std::future::pending().await,
+        }
+    };
+    let cancelled = async {
+        if cancel.wait_for(|c| *c).await.is_err() {
+            std::future::pending::<()>().await; // the scheduler is gone: nobody will cancel
+        }
+    };
+    tokio::select! {
+        r = attempt => Ok(r),
+        _ = deadline => Err(Failure::Timeout(timeout.unwrap_or_default())),
+        _ = cancelled => Err(Failure::Cancelled),
+    }
+}
+
 /// Runs attempts. `slots` attempts may be in flight at once.
 pub trait Backend: Send + Sync + 'static {
     /// How many attempts may run at once.

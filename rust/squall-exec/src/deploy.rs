@@ -190,16 +190,7 @@ pub const ROLE_POLICY_NAME: &str = "squall-store-access";
 
 async fn iam() -> &'static aws_sdk_iam::Client {
     static CLIENT: tokio::sync::OnceCell<aws_sdk_iam::Client> = tokio::sync::OnceCell::const_new();
-    CLIENT
-        .get_or_init(|| async {
-            let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-            let mut iam = aws_sdk_iam::config::Builder::from(&config);
-            if config.region().is_none() {
-                iam = iam.region(aws_sdk_iam::config::Region::new("us-east-1"));
-            }
-            aws_sdk_iam::Client::from_conf(iam.build())
-        })
-        .await
+    CLIENT.get_or_init(|| async { aws_sdk_iam::Client::new(squall_store::aws_config().await) }).await
 }
 
 /// Creates role `name` for Lambda (or reuses it) and sets its inline policy to `policy` (JSON);

@@ -12,8 +12,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_config::retry::RetryConfig;
-use aws_config::BehaviorVersion;
+use aws_sdk_lambda::config::retry::RetryConfig;
 use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_lambda::operation::invoke::InvokeError;
 use aws_sdk_lambda::primitives::Blob;
@@ -26,7 +25,7 @@ use squall_core::{TaskReport, TaskSpec};
 use squall_store::Store;
 use tokio::sync::{OnceCell, Semaphore, SemaphorePermit};
 
-use crate::backend::BoxFuture;
+use crate::backend::{bounded, BoxFuture};
 use crate::{Backend, Failure, Invocation, Reply};
 
 /// Largest function + arguments sent inside the event (base64 grows it by a third; Lambda's
@@ -38,13 +37,9 @@ pub async fn client() -> &'static Client {
     static CLIENT: OnceCell<Client> = OnceCell::const_new();
     CLIENT
         .get_or_init(|| async {
-            let config =
-                aws_config::defaults(BehaviorVersion::latest()).retry_config(RetryConfig::disabled()).load().await;
-            let mut lambda = aws_sdk_lambda::config::Builder::from(&config);
-            if config.region().is_none() {
-                lambda = lambda.region(aws_sdk_lambda::config::Region::new("us-east-1"));
-            }
-            Client::from_conf(lambda.build())
+            let config = aws_sdk_lambda::config::Builder::from(squall_store::aws_config().await)
+                .retry_config(RetryConfig::disabled());
+            Client::from_conf(config.build())
         })
         .await
 }
@@ -199,23 +194,7 @@ impl LambdaBackend {
             None => Event { spec: &spec, body: Some(B64.encode(&body)), body_url: None, scratch: &self.config.scratch },
         };
         let payload = serde_json::to_vec(&event).map_err(|e| Failure::Setup(e.to_string()))?;
-        let call = self.invoke(payload);
-        let deadline = async {
-            match timeout {
-                Some(t) => tokio::time::sleep(t).await,
-                None => std::future::pending().await,
-            }
-        };
-        let cancelled = async {
-            if cancel.wait_for(|c| *c).await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        };
-        let result = tokio::select! {
-            r = call => r,
-            _ = deadline => Err(Failure::Timeout(timeout.unwrap_or_default())),
-            _ = cancelled => Err(Failure::Cancelled),
-        };
+        let result = bounded(self.invoke(payload), timeout, &mut cancel).await.and_then(|r| r);
         if let Some(key) = staged {
             let _ = self.scratch.delete(&key).await;
         }

@@ -15,7 +15,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWrit
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::Semaphore;
 
-use crate::backend::BoxFuture;
+use crate::backend::{bounded, BoxFuture};
 use crate::{Backend, Failure, Invocation, Reply};
 
 /// Lines of a worker's stderr kept to explain its death.
@@ -177,23 +177,7 @@ impl Worker {
             self.stdin.flush().await?;
             read_frame(&mut self.stdout).await
         };
-        let deadline = async {
-            match timeout {
-                Some(t) => tokio::time::sleep(t).await,
-                None => std::future::pending().await,
-            }
-        };
-        let cancelled = async {
-            if cancel.wait_for(|c| *c).await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        };
-        let frame = tokio::select! {
-            frame = exchange => frame,
-            _ = deadline => return Err(Failure::Timeout(timeout.unwrap_or_default())),
-            _ = cancelled => return Err(Failure::Cancelled),
-        };
-        let (header, body) = match frame {
+        let (header, body) = match bounded(exchange, timeout, &mut cancel).await? {
             Ok(frame) => frame,
             Err(e) => {
                 let death = self.death().await;

@@ -167,9 +167,10 @@ pub fn run_partition<E>(
     match &task.output {
         None => {}
         Some(TaskOutput::File(output)) => {
-            let url = if output.per_attempt { attempt_url(&output.url) } else { output.url.clone() };
+            let url = attempt_url(&output.url);
             let bytes = encode(output.format, &schema, &batches, &url)?;
             publish(&mut report, url, bytes)?;
+            report.commit_to.clone_from(&output.commit_to);
         }
         Some(TaskOutput::Sample { url, keys, rows }) => {
             let url = attempt_url(url);

@@ -110,6 +110,25 @@ struct Running {
     cancel: watch::Sender<bool>,
 }
 
+impl Running {
+    /// This attempt's record as far as the scheduler knows it (no worker's answer yet).
+    fn record(&self, task: usize, finished: f64, outcome: &'static str) -> AttemptRecord {
+        AttemptRecord {
+            task: task as u32,
+            attempt: self.attempt,
+            worker: String::new(),
+            cold: false,
+            backup: self.backup,
+            queued: self.queued_at,
+            started: self.started_at,
+            finished,
+            outcome,
+            error: String::new(),
+            io: Default::default(),
+        }
+    }
+}
+
 /// A task that has not reached its final outcome, or whose superseded attempts still run.
 #[derive(Default)]
 struct TaskRun {
@@ -163,22 +182,7 @@ fn abandon(board: &Board, job: JobId, task: usize, t: &TaskRun, outcome: &'stati
     let finished = now_epoch();
     for r in &t.running {
         let _ = r.cancel.send(true);
-        board.record(
-            job,
-            AttemptRecord {
-                task: task as u32,
-                attempt: r.attempt,
-                worker: String::new(),
-                cold: false,
-                backup: r.backup,
-                queued: r.queued_at,
-                started: r.started_at,
-                finished,
-                outcome,
-                error: String::new(),
-                io: Default::default(),
-            },
-        );
+        board.record(job, r.record(task, finished, outcome));
     }
 }
 
@@ -310,19 +314,7 @@ impl Dispatcher {
         };
         let me = t.running.swap_remove(pos);
         let finished_at = now_epoch();
-        let mut record = AttemptRecord {
-            task: task as u32,
-            attempt,
-            worker: String::new(),
-            cold: false,
-            backup: me.backup,
-            queued: me.queued_at,
-            started: me.started_at,
-            finished: finished_at,
-            outcome: "ok",
-            error: String::new(),
-            io: Default::default(),
-        };
+        let mut record = me.record(task, finished_at, "ok");
         if let Ok(reply) = &result {
             record.worker = reply.worker.clone();
             record.cold = reply.cold;

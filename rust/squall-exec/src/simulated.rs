@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
-use crate::backend::BoxFuture;
+use crate::backend::{bounded, BoxFuture};
 use crate::{Backend, Failure, Invocation, Reply};
 
 /// What the simulated fleet does. Times are simulated seconds.
@@ -138,10 +138,7 @@ impl SimulatedBackend {
             tokio::time::sleep(self.real(simulated)).await;
             self.inner.invoke(inv).await
         };
-        let result = tokio::select! {
-            r = wait => r,
-            _ = cancel.wait_for(|c| *c) => Err(Failure::Cancelled),
-        };
+        let result = bounded(wait, None, &mut cancel).await.and_then(|r| r);
         if self.draw(task, attempt, "fail") < m.failure_rate {
             // The environment dies with the attempt: its answer never arrives.
             return Err(Failure::WorkerLost(format!("simulated crash of sim-{env}")));

@@ -6,25 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use squall_core::TaskIo;
 
 use crate::{BoxFuture, ObjectMeta, Result, Store};
-
-/// Requests and bytes moved by this process's stores since it started.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct IoCounts {
-    /// Objects written (PUTs).
-    pub puts: u64,
-    /// Reads, whole or ranged (GETs), and size lookups (HEADs).
-    pub gets: u64,
-    /// Listings.
-    pub lists: u64,
-    /// Deletions.
-    pub deletes: u64,
-    /// Bytes read.
-    pub bytes_read: u64,
-    /// Bytes written.
-    pub bytes_written: u64,
-}
 
 static PUTS: AtomicU64 = AtomicU64::new(0);
 static GETS: AtomicU64 = AtomicU64::new(0);
@@ -33,9 +17,9 @@ static DELETES: AtomicU64 = AtomicU64::new(0);
 static BYTES_READ: AtomicU64 = AtomicU64::new(0);
 static BYTES_WRITTEN: AtomicU64 = AtomicU64::new(0);
 
-/// The process's counters now.
-pub fn io_counts() -> IoCounts {
-    IoCounts {
+/// Requests and bytes moved by this process's stores since it started.
+pub fn io_counts() -> TaskIo {
+    TaskIo {
         puts: PUTS.load(Ordering::Relaxed),
         gets: GETS.load(Ordering::Relaxed),
         lists: LISTS.load(Ordering::Relaxed),

@@ -4,6 +4,7 @@
 //! nothing or the whole object. URLs pick the store: `memory://name/key` (one process only),
 //! `file:///abs/path` or a bare path (a local directory), and `s3://bucket/key`.
 
+mod aws;
 mod counted;
 mod error;
 mod glob;
@@ -18,8 +19,9 @@ use std::future::Future;
 use std::ops::Range;
 use std::pin::Pin;
 
+pub use aws::aws_config;
 pub use bytes::Bytes;
-pub use counted::{io_counts, Counted, IoCounts};
+pub use counted::{io_counts, Counted};
 pub use error::{Error, Result};
 pub use glob::glob_match;
 pub use local::LocalStore;

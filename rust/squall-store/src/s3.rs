@@ -8,7 +8,6 @@
 use std::ops::Range;
 
 use aws_config::retry::RetryConfig;
-use aws_config::BehaviorVersion;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
@@ -29,16 +28,11 @@ async fn client() -> &'static Client {
     static CLIENT: OnceCell<Client> = OnceCell::const_new();
     CLIENT
         .get_or_init(|| async {
-            let config = aws_config::defaults(BehaviorVersion::latest())
-                .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
-                .load()
-                .await;
             let custom_endpoint =
                 std::env::var_os("AWS_ENDPOINT_URL_S3").is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some();
-            let mut s3 = aws_sdk_s3::config::Builder::from(&config).force_path_style(custom_endpoint);
-            if config.region().is_none() {
-                s3 = s3.region(aws_sdk_s3::config::Region::new("us-east-1"));
-            }
+            let s3 = aws_sdk_s3::config::Builder::from(crate::aws_config().await)
+                .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+                .force_path_style(custom_endpoint);
             Client::from_conf(s3.build())
         })
         .await
