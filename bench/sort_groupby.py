@@ -1,7 +1,9 @@
 """Sort and group-by: squall (embedded default) against polars, DuckDB, Dask and Ray Data.
 
 - sort: 1e7 rows of a uint64 key and a 90-byte binary payload (about 1 GB), 16 Parquet files
-  in, globally sorted Parquet out.
+  in, globally sorted Parquet out, every system writing snappy (pyarrow's default, so Dask's
+  and Ray's; polars and squall default to zstd, which costs more CPU on this incompressible
+  payload).
 - groupby: 1e7 rows, an int64 key with 100 and with 1e6 distinct values, sum/mean/count of a
   float64, collected.
 
@@ -26,6 +28,7 @@ from pathlib import Path
 OUT = Path(__file__).parent / "out"
 FILES = 16
 PEERS = ("polars", "duckdb", "dask", "ray")
+CODEC = "snappy"  # the sort's output compression, the same for every system
 
 
 def generate(rows: int) -> None:
@@ -80,7 +83,7 @@ def cases(system: str) -> dict[str, Callable[[], int]]:
         def sort() -> int:
             out = fresh()
             ds = squall.read_parquet(f"file://{src['sort']}/").sort("key", num_partitions=FILES)
-            return int(ds.write_parquet(f"file://{out}/")["rows"])
+            return int(ds.write_parquet(f"file://{out}/", compression=CODEC)["rows"])
 
         def group(name: str) -> Callable[[], int]:
             def run() -> int:
@@ -95,7 +98,8 @@ def cases(system: str) -> dict[str, Callable[[], int]]:
 
         def sort() -> int:
             out = fresh() / "sorted.parquet"
-            pl.scan_parquet(str(src["sort"] / "*.parquet")).sort("key").sink_parquet(str(out))
+            lazy = pl.scan_parquet(str(src["sort"] / "*.parquet")).sort("key")
+            lazy.sink_parquet(str(out), compression=CODEC)
             return int(pl.scan_parquet(str(out)).select(pl.len()).collect().item())
 
         def group(name: str) -> Callable[[], int]:
@@ -120,7 +124,7 @@ def cases(system: str) -> dict[str, Callable[[], int]]:
             out = fresh()
             con.execute(
                 f"COPY (SELECT * FROM read_parquet('{src['sort']}/*.parquet') ORDER BY key) "
-                f"TO '{out}/sorted.parquet' (FORMAT parquet)"
+                f"TO '{out}/sorted.parquet' (FORMAT parquet, COMPRESSION {CODEC})"
             )
             return int(con.execute(f"SELECT count(*) FROM '{out}/sorted.parquet'").fetchone()[0])
 
@@ -143,7 +147,7 @@ def cases(system: str) -> dict[str, Callable[[], int]]:
             out = fresh()
             # Arrow-backed columns: dask cannot infer a Parquet schema from object columns.
             df = dd.read_parquet(str(src["sort"]), dtype_backend="pyarrow")
-            df.sort_values("key").to_parquet(str(out), write_index=False)
+            df.sort_values("key").to_parquet(str(out), write_index=False, compression=CODEC)
             return len(dd.read_parquet(str(out)))
 
         def group(name: str) -> Callable[[], int]:

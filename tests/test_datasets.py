@@ -75,6 +75,38 @@ def test_written_parquet_is_readable_by_pyarrow(session: squall.Session, tmp_pat
     assert [f["rows"] for f in manifest["files"]] == [167, 167, 166]
 
 
+@pytest.mark.parametrize("compression", ["snappy", "lz4", "none", "zstd"])
+def test_written_parquet_uses_the_compression_asked_for(
+    session: squall.Session, tmp_path: Path, compression: str
+) -> None:
+    table = awkward_table(300)
+    out = tmp_path / compression
+    manifest = session.from_arrow(table, 2).write_parquet(f"file://{out}/", compression=compression)
+    assert manifest["compression"] == compression
+    files = sorted(out.glob("part-*.parquet"))
+    codecs = {
+        pq.ParquetFile(f).metadata.row_group(0).column(i).compression
+        for f in files
+        for i in range(len(table.column_names))
+    }
+    expected = {"snappy": "SNAPPY", "lz4": "LZ4", "none": "UNCOMPRESSED", "zstd": "ZSTD"}
+    assert codecs == {expected[compression]}
+    assert decoded(pa.concat_tables([pq.read_table(f) for f in files])).equals(decoded(table))
+
+
+def test_unknown_or_unsupported_compression_is_refused(
+    session: squall.Session, tmp_path: Path
+) -> None:
+    ds = session.from_arrow(pa.table({"a": [1, 2]}), 1)
+    with pytest.raises(ValueError, match=r"'brotli'.*'zstd', 'snappy', 'lz4', 'none'"):
+        ds.write_parquet(f"file://{tmp_path}/p/", compression="brotli")
+    with pytest.raises(ValueError, match="'snappy': ipc files take one of 'zstd', 'lz4', 'none'"):
+        ds.write_ipc(f"file://{tmp_path}/i/", compression="snappy")
+    assert not (tmp_path / "p").exists() and not (tmp_path / "i").exists()
+    ds.write_ipc(f"file://{tmp_path}/i/", compression="lz4")
+    assert session.read_ipc(f"file://{tmp_path}/i/").collect().equals(ds.collect())
+
+
 def test_empty_partitions_and_zero_rows(session: squall.Session, root: str) -> None:
     small = pa.table({"a": [1, 2, 3], "s": ["x", None, "z"]})
     ds = session.from_arrow(small, 5)

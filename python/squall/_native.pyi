@@ -223,8 +223,10 @@ def read_ipc(urls: list[str], names: list[str] | None = None) -> ArrowStream:
     """Reads Arrow IPC objects into one stream; their schemas must agree (errors name each
     object by its entry in ``names``)."""
 
-def write_table(table: pa.Table, url: str, format: str) -> int:
-    """Writes a table to ``url`` as parquet or ipc; returns the bytes written."""
+def write_table(table: pa.Table, url: str, format: str, compression: str | None = None) -> int:
+    """Writes a table to ``url`` as parquet or ipc, compressed as ``compression`` says
+    (zstd, lz4, snappy or none; by default as squall's intermediate objects are); returns the
+    bytes written."""
 
 def write_bytes(url: str, data: bytes) -> None:
     """Writes bytes to ``url`` atomically."""

@@ -220,23 +220,35 @@ class Dataset:
         """The schema of the result (runs the plan on the first partition)."""
         return self.head(1).schema
 
-    def write_parquet(self, url: str) -> dict[str, Any]:
+    def write_parquet(self, url: str, *, compression: str = "zstd") -> dict[str, Any]:
         """Writes one Parquet file per partition under ``url``, then ``_manifest.json``.
 
         The manifest is written last, so a directory with a manifest is complete.
 
+        Args:
+            url: The directory (``s3://bucket/prefix/``, ``file:///path/``, ``memory://...``).
+            compression: ``"zstd"`` (level 1, the default: small files), ``"snappy"`` or
+                ``"lz4"`` (faster to write, larger), or ``"none"``.
+
         Returns:
             The manifest: the files written with their rows and bytes.
         """
-        return self._write(url, "parquet")
+        return self._write(url, "parquet", compression)
 
-    def write_ipc(self, url: str) -> dict[str, Any]:
-        """Writes one Arrow IPC file (zstd) per partition under ``url``, then ``_manifest.json``."""
-        return self._write(url, "ipc")
+    def write_ipc(self, url: str, *, compression: str = "zstd") -> dict[str, Any]:
+        """Writes one Arrow IPC file per partition under ``url``, then ``_manifest.json``.
 
-    def _write(self, url: str, format: str) -> dict[str, Any]:
+        ``compression`` is ``"zstd"`` (the default), ``"lz4"`` or ``"none"``.
+        """
+        return self._write(url, "ipc", compression)
+
+    def _write(self, url: str, format: str, compression: str) -> dict[str, Any]:
+        codecs = ("zstd", "lz4", "none") if format == "ipc" else ("zstd", "snappy", "lz4", "none")
+        if compression not in codecs:
+            names = ", ".join(repr(c) for c in codecs)
+            raise ValueError(f"compression={compression!r}: {format} files take one of {names}")
         directory = url.rstrip("/")
-        sink = {"kind": "write", "format": format, "dir": directory}
+        sink = {"kind": "write", "format": format, "dir": directory, "compression": compression}
         reports = self._run(self._plan, sink, f"write_{format}")
         # Commit: the winning attempt of each partition moves to its final name; files of other
         # attempts (even ones that finish later) stay under the hidden `_attempts/` folder.
@@ -245,6 +257,7 @@ class Dataset:
         _native.delete([f"{directory}/_attempts/"], prefix=True)
         manifest = {
             "format": format,
+            "compression": compression,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "rows": sum(int(r["rows"]) for r in reports),
             "files": [

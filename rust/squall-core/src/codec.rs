@@ -10,7 +10,7 @@ use arrow_ipc::CompressionType;
 use arrow_schema::{ArrowError, SchemaRef};
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression as ParquetCompression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +35,65 @@ impl Format {
         match self {
             Format::Parquet => "parquet",
             Format::Ipc => "arrow",
+        }
+    }
+}
+
+/// How a written file's bytes are compressed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// Zstandard (level 1): small files at a moderate CPU cost. The default.
+    #[default]
+    Zstd,
+    /// LZ4: faster, larger.
+    Lz4,
+    /// Snappy (Parquet only): fast, and what most Parquet readers and writers default to.
+    Snappy,
+    /// Stored as is.
+    None,
+}
+
+impl Compression {
+    /// For squall's own intermediate objects (shuffle buckets, collected parts): LZ4 when they
+    /// cross a network, none when they stay on this machine (a local disk, /dev/shm or memory),
+    /// where compressing costs more CPU than the bytes it saves.
+    pub fn for_scratch(url: &str) -> Compression {
+        let local = url.starts_with("file://") || url.starts_with("memory://");
+        if local {
+            Compression::None
+        } else {
+            Compression::Lz4
+        }
+    }
+
+    /// Its name, as given to `write_parquet(compression=...)`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::Zstd => "zstd",
+            Compression::Lz4 => "lz4",
+            Compression::Snappy => "snappy",
+            Compression::None => "none",
+        }
+    }
+
+    fn ipc(self, url: &str) -> Result<Option<CompressionType>> {
+        match self {
+            Compression::Zstd => Ok(Some(CompressionType::ZSTD)),
+            Compression::Lz4 => Ok(Some(CompressionType::LZ4_FRAME)),
+            Compression::None => Ok(None),
+            Compression::Snappy => {
+                Err(Error::Plan(format!("{url}: Arrow IPC files are compressed with zstd, lz4 or none, not snappy")))
+            }
+        }
+    }
+
+    fn parquet(self) -> ParquetCompression {
+        match self {
+            Compression::Zstd => ParquetCompression::ZSTD(ZstdLevel::try_new(1).expect("valid level")),
+            Compression::Lz4 => ParquetCompression::LZ4_RAW,
+            Compression::Snappy => ParquetCompression::SNAPPY,
+            Compression::None => ParquetCompression::UNCOMPRESSED,
         }
     }
 }
@@ -113,11 +172,14 @@ pub fn decode_ipc(data: Bytes, url: &str) -> Result<Decoded> {
     }
 }
 
-/// Encodes batches as Parquet (zstd).
-pub fn encode_parquet(schema: &SchemaRef, batches: &[RecordBatch], url: &str) -> Result<Bytes> {
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid level")))
-        .build();
+/// Encodes batches as Parquet.
+pub fn encode_parquet(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    compression: Compression,
+    url: &str,
+) -> Result<Bytes> {
+    let props = WriterProperties::builder().set_compression(compression.parquet()).build();
     let bad = |e: parquet::errors::ParquetError| Error::Data {
         url: url.to_string(),
         what: "write Parquet".into(),
@@ -130,14 +192,10 @@ pub fn encode_parquet(schema: &SchemaRef, batches: &[RecordBatch], url: &str) ->
     Ok(Bytes::from(writer.into_inner().map_err(bad)?))
 }
 
-/// Encodes batches in the Arrow IPC file format, compressed with `compression`.
-pub fn encode_ipc(
-    schema: &SchemaRef,
-    batches: &[RecordBatch],
-    compression: Option<CompressionType>,
-    url: &str,
-) -> Result<Bytes> {
-    let options = IpcWriteOptions::default().try_with_compression(compression).map_err(arrow_err(url, "write"))?;
+/// Encodes batches in the Arrow IPC file format.
+pub fn encode_ipc(schema: &SchemaRef, batches: &[RecordBatch], compression: Compression, url: &str) -> Result<Bytes> {
+    let options =
+        IpcWriteOptions::default().try_with_compression(compression.ipc(url)?).map_err(arrow_err(url, "write"))?;
     let mut writer =
         FileWriter::try_new_with_options(Vec::new(), schema, options).map_err(arrow_err(url, "write Arrow IPC"))?;
     for batch in batches {
@@ -146,11 +204,17 @@ pub fn encode_ipc(
     Ok(Bytes::from(writer.into_inner().map_err(arrow_err(url, "write Arrow IPC"))?))
 }
 
-/// Encodes in `format` (IPC compressed with zstd).
-pub fn encode(format: Format, schema: &SchemaRef, batches: &[RecordBatch], url: &str) -> Result<Bytes> {
+/// Encodes in `format`.
+pub fn encode(
+    format: Format,
+    compression: Compression,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    url: &str,
+) -> Result<Bytes> {
     match format {
-        Format::Parquet => encode_parquet(schema, batches, url),
-        Format::Ipc => encode_ipc(schema, batches, Some(CompressionType::ZSTD), url),
+        Format::Parquet => encode_parquet(schema, batches, compression, url),
+        Format::Ipc => encode_ipc(schema, batches, compression, url),
     }
 }
 
@@ -169,7 +233,7 @@ mod tests {
     #[test]
     fn ipc_round_trips_and_projects() {
         let (schema, batch) = sample();
-        let bytes = encode(Format::Ipc, &schema, std::slice::from_ref(&batch), "mem").unwrap();
+        let bytes = encode(Format::Ipc, Compression::Zstd, &schema, std::slice::from_ref(&batch), "mem").unwrap();
         let all = decode_ipc_columns(bytes.clone(), None, "mem").unwrap();
         assert_eq!(all.batches, vec![batch.clone()]);
         let only_b = decode_ipc_columns(bytes.clone(), Some(&["b".to_string(), "a".to_string()]), "mem").unwrap();

@@ -32,8 +32,9 @@ impl Plan {
             Sink::Collect { .. } => {
                 format!("  write   {n} Arrow IPC object{} to scratch; the driver reads them back", s(n))
             }
-            Sink::Write { format, dir } => {
-                format!("  write   {n} {} file{} to {dir}, then _manifest.json", format.extension(), s(n))
+            Sink::Write { format, dir, compression } => {
+                let (ext, many, codec) = (format.extension(), s(n), compression.name());
+                format!("  write   {n} {ext} file{many} ({codec}) to {dir}, then _manifest.json")
             }
             Sink::Count => "  count   rows (nothing written)".to_string(),
         };

@@ -1,25 +1,34 @@
-//! Hash aggregation on row-encoded keys, in two phases that share one kernel.
+//! Hash aggregation in two phases.
 //!
-//! Every aggregate has a *state* (e.g. mean: sum and count). A map task lifts each row into a
-//! state and merges states per group (partial aggregation); a reducer merges the partial states
-//! of its groups and finishes them into the answer. Nulls are skipped, as in polars and pandas:
-//! `count` counts non-null values, `sum` of nothing is 0, `mean`/`min`/`std` of nothing is null.
+//! Every aggregate has a *state* (e.g. mean: sum and count). A map task computes each group's
+//! state from its rows (partial aggregation); a reducer merges the partial states of its groups
+//! and finishes them into the answer. Nulls are skipped, as in polars and pandas: `count` counts
+//! non-null values, `sum` of nothing is 0, `mean`/`min`/`std` of nothing is null. Grouping rows
+//! is in `keys`, the per-group accumulators in `kernels`.
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type, UInt64Type};
-use arrow_array::{ArrayRef, Float64Array, Int64Array, ListArray, RecordBatch, UInt32Array, UInt64Array};
-use arrow_buffer::OffsetBuffer;
+use arrow_array::types::{Float64Type, UInt64Type};
+use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, UInt32Array, UInt64Array};
 use arrow_cast::{cast, cast_with_options, CastOptions};
-use arrow_row::{RowConverter, Rows, SortField};
-use arrow_schema::{DataType, Field, Schema, SchemaRef, SortOptions};
-use arrow_select::take::{take, take_record_batch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use arrow_select::concat::concat_batches;
+use arrow_select::take::take;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
+
+/// Schema metadata marking a map task's unaggregated rows (see `GroupBy::partial`).
+const ROWS_MARK: &str = "squall.groupby.rows";
+
+mod kernels;
+mod keys;
+
+use kernels::{count_valid, merge_moments, moments, ones, pick, singletons, sum_numeric, sum_u64, union_sets};
+pub use keys::hash_buckets;
+use keys::{group, mostly_distinct, Groups};
 
 /// An aggregate function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,127 +87,6 @@ fn column(batch: &RecordBatch, name: &str) -> Result<ArrayRef> {
     })
 }
 
-/// Groups of a batch: each row's group, and each group's first row.
-struct Groups {
-    of_row: Vec<u32>,
-    first: Vec<u32>,
-}
-
-/// Row-encoded `columns` (ascending, nulls last): equal keys give equal bytes.
-fn key_rows(columns: &[ArrayRef]) -> Result<Rows> {
-    let fields = columns.iter().map(|k| SortField::new(k.data_type().clone())).collect();
-    RowConverter::new(fields).and_then(|c| c.convert_columns(columns)).map_err(plan_err)
-}
-
-fn group(keys: &[ArrayRef]) -> Result<Groups> {
-    if let [key] = keys {
-        if let Some(groups) = integer_key(key, |values| group_values(values)) {
-            return Ok(groups);
-        }
-    }
-    let rows = key_rows(keys)?;
-    let mut ids: HashMap<&[u8], u32, foldhash::fast::FixedState> = HashMap::default();
-    let mut of_row = Vec::with_capacity(rows.num_rows());
-    let mut first = Vec::new();
-    for (i, row) in rows.iter().enumerate() {
-        let next = first.len() as u32;
-        let id = *ids.entry(row.data()).or_insert(next);
-        if id == next {
-            first.push(i as u32);
-        }
-        of_row.push(id);
-    }
-    Ok(Groups { of_row, first })
-}
-
-/// Leading rows grouped to judge whether a partial aggregation pays.
-const DISTINCT_PROBE: usize = 8192;
-
-/// Whether nearly every row has a key of its own, judged on the leading rows: then a map task's
-/// partial aggregation would cost a hash pass and save almost nothing. (Keys that repeat only
-/// far apart are judged distinct; the reducers merge them all the same.)
-fn mostly_distinct(keys: &[ArrayRef]) -> Result<bool> {
-    let n = keys.first().map_or(0, |k| k.len());
-    if keys.is_empty() || n < DISTINCT_PROBE {
-        return Ok(false);
-    }
-    let head: Vec<ArrayRef> = keys.iter().map(|k| k.slice(0, DISTINCT_PROBE)).collect();
-    Ok(group(&head)?.first.len() * 10 > DISTINCT_PROBE * 9)
-}
-
-/// Applies `f` to a single integer (or date/time) key column's values, with nulls as `None`;
-/// `None` for other types. One integer key is the common case, and hashing its values directly
-/// skips encoding every row.
-fn integer_key<R>(key: &ArrayRef, f: impl FnOnce(&mut dyn Iterator<Item = Option<i64>>) -> R) -> Option<R> {
-    use arrow_array::types::*;
-    macro_rules! run {
-        ($t:ty) => {
-            f(&mut key.as_primitive::<$t>().iter().map(|v| v.map(|v| v as i64)))
-        };
-    }
-    Some(match key.data_type() {
-        DataType::Int8 => run!(Int8Type),
-        DataType::Int16 => run!(Int16Type),
-        DataType::Int32 => run!(Int32Type),
-        DataType::Int64 => run!(Int64Type),
-        DataType::UInt8 => run!(UInt8Type),
-        DataType::UInt16 => run!(UInt16Type),
-        DataType::UInt32 => run!(UInt32Type),
-        // u64 keys map to i64 by bits: still one value per key.
-        DataType::UInt64 => run!(UInt64Type),
-        DataType::Date32 => run!(Date32Type),
-        DataType::Date64 => run!(Date64Type),
-        _ => return None,
-    })
-}
-
-fn group_values(values: &mut dyn Iterator<Item = Option<i64>>) -> Groups {
-    let mut ids: HashMap<Option<i64>, u32, foldhash::fast::FixedState> = HashMap::default();
-    let (mut of_row, mut first) = (Vec::new(), Vec::new());
-    for (i, v) in values.enumerate() {
-        let next = first.len() as u32;
-        let id = *ids.entry(v).or_insert(next);
-        if id == next {
-            first.push(i as u32);
-        }
-        of_row.push(id);
-    }
-    Groups { of_row, first }
-}
-
-/// Output buckets for rows by the hash of their key rows; without keys, round robin from
-/// `start` (so inputs spread their first rows over different buckets).
-pub fn hash_buckets(batch: &RecordBatch, keys: &[String], buckets: usize) -> Result<Vec<RecordBatch>> {
-    if keys.is_empty() {
-        let n = batch.num_rows();
-        let start = n % buckets.max(1);
-        return (0..buckets)
-            .map(|b| {
-                let picks = ((b + buckets - start) % buckets..n).step_by(buckets).map(|i| i as u32);
-                take_record_batch(batch, &UInt32Array::from_iter_values(picks)).map_err(plan_err)
-            })
-            .collect();
-    }
-    let cols = keys.iter().map(|k| column(batch, k)).collect::<Result<Vec<_>>>()?;
-    let hasher = foldhash::fast::FixedState::with_seed(0x5eed);
-    let mut picks = vec![Vec::new(); buckets];
-    let by_value = match cols.as_slice() {
-        [key] => integer_key(key, |values| {
-            for (i, v) in values.enumerate() {
-                picks[(hasher.hash_one(v) % buckets as u64) as usize].push(i as u32);
-            }
-        }),
-        _ => None,
-    };
-    if by_value.is_none() {
-        let rows = key_rows(&cols)?;
-        for (i, row) in rows.iter().enumerate() {
-            picks[(hasher.hash_one(row.data()) % buckets as u64) as usize].push(i as u32);
-        }
-    }
-    picks.into_iter().map(|p| take_record_batch(batch, &UInt32Array::from(p)).map_err(plan_err)).collect()
-}
-
 fn state_fields(agg: &Agg, value: Option<&DataType>) -> Result<Vec<Field>> {
     let f = |suffix: &str, t: DataType| Field::new(format!("{}__{suffix}", agg.name), t, true);
     let numeric = |t: Option<&DataType>| -> Result<DataType> {
@@ -251,92 +139,99 @@ fn agg_name(f: AggFunc) -> &'static str {
 }
 
 impl GroupBy {
-    /// Partial aggregation of one input partition: key columns, then each aggregate's state.
-    /// `partition` orders `first`/`last` across partitions.
+    /// What a map task sends the reducers for one input partition: key columns, then each
+    /// aggregate's state, one row per group. When keys barely repeat, a partial aggregation
+    /// would shrink nothing: then, unless an aggregate depends on input order (first, last),
+    /// the rows themselves go, cut to the columns the aggregates read (fewer bytes than a state
+    /// per row), marked for `merge` to aggregate. `partition` orders first/last across
+    /// partitions.
     pub fn partial(&self, batch: &RecordBatch, partition: u64) -> Result<RecordBatch> {
-        let n = batch.num_rows();
-        let mut lifted: Vec<ArrayRef> = self.keys.iter().map(|k| column(batch, k)).collect::<Result<_>>()?;
-        let mut fields: Vec<Field> =
-            lifted.iter().zip(&self.keys).map(|(a, k)| Field::new(k, a.data_type().clone(), true)).collect();
-        for agg in &self.aggs {
-            let value = agg.column.as_deref().map(|c| column(batch, c)).transpose()?;
-            let valid = |i: usize| value.as_ref().is_none_or(|v| v.is_valid(i));
-            let as_f64 = || -> Result<Float64Array> {
-                let v = value.as_ref().expect("checked by state_fields");
-                Ok(cast(v, &DataType::Float64).map_err(plan_err)?.as_primitive::<Float64Type>().clone())
-            };
-            fields.extend(state_fields(agg, value.as_ref().map(|v| v.data_type()))?);
-            let ones: ArrayRef = Arc::new(UInt64Array::from_iter_values((0..n).map(|i| valid(i) as u64)));
-            match agg.func {
-                AggFunc::Count => lifted.push(ones),
-                AggFunc::CountDistinct => lifted.push(singletons(value.as_ref().expect("checked"))?),
-                AggFunc::Sum => {
-                    let v = value.as_ref().expect("checked");
-                    let t = if v.data_type().is_integer() { DataType::Int64 } else { DataType::Float64 };
-                    // Nulls add nothing.
-                    // A value that does not fit (a u64 above i64::MAX) is an error, never a null.
-                    let strict = CastOptions { safe: false, ..Default::default() };
-                    let widened = cast_with_options(v, &t, &strict).map_err(|e| {
-                        Error::Plan(format!("sum of {:?}: {e}; cast the column to float64 first", agg.column))
-                    })?;
-                    lifted.push(fill_null_zero(&widened)?);
-                }
-                AggFunc::Mean => {
-                    lifted.push(fill_null_zero(&(Arc::new(as_f64()?) as ArrayRef))?);
-                    lifted.push(ones);
-                }
-                AggFunc::Std | AggFunc::Var => {
-                    lifted.push(ones);
-                    lifted.push(fill_null_zero(&(Arc::new(as_f64()?) as ArrayRef))?);
-                    lifted.push(Arc::new(Float64Array::from(vec![0.0; n])));
-                }
-                AggFunc::Min | AggFunc::Max => lifted.push(value.clone().expect("checked")),
-                AggFunc::First | AggFunc::Last => {
-                    lifted.push(value.clone().expect("checked"));
-                    let ord = (0..n as u64).map(|i| (partition << 40) | i);
-                    lifted.push(Arc::new(UInt64Array::from_iter_values(ord)));
-                }
-            }
+        let keys: Vec<ArrayRef> = self.keys.iter().map(|k| column(batch, k)).collect::<Result<_>>()?;
+        let distinct = mostly_distinct(&keys)?;
+        let ordered = self.aggs.iter().any(|a| matches!(a.func, AggFunc::First | AggFunc::Last));
+        if distinct && !ordered {
+            return self.rows(batch);
         }
-        let lifted = RecordBatch::try_new(Arc::new(Schema::new(fields)), lifted).map_err(plan_err)?;
-        if mostly_distinct(&lifted.columns()[..self.keys.len()])? {
-            // Merging would barely shrink the states: leave it all to the reducers.
-            return Ok(lifted);
-        }
-        self.merge(&lifted)
+        self.states(batch, keys, partition, distinct)
     }
 
-    /// Merges states (rows of partial results) by key: the same layout, one row per group.
-    pub fn merge(&self, states: &RecordBatch) -> Result<RecordBatch> {
-        let keys = self.keys.iter().map(|k| column(states, k)).collect::<Result<Vec<_>>>()?;
+    /// Each group's state; with `lift_rows`, a state per row instead (no grouping).
+    fn states(&self, batch: &RecordBatch, keys: Vec<ArrayRef>, partition: u64, lift_rows: bool) -> Result<RecordBatch> {
+        let mut fields: Vec<Field> =
+            keys.iter().zip(&self.keys).map(|(a, k)| Field::new(k, a.data_type().clone(), true)).collect();
+        let values = self.aggs.iter().map(|agg| agg.column.as_deref().map(|c| column(batch, c)).transpose());
+        let values = values.collect::<Result<Vec<_>>>()?;
+        for (agg, value) in self.aggs.iter().zip(&values) {
+            fields.extend(state_fields(agg, value.as_ref().map(|v| v.data_type()))?);
+        }
+        let schema = Arc::new(Schema::new(fields));
+        if lift_rows {
+            let mut out = keys;
+            for (agg, value) in self.aggs.iter().zip(&values) {
+                out.extend(lift(agg, value.as_ref(), batch.num_rows(), partition)?);
+            }
+            return RecordBatch::try_new(schema, out).map_err(plan_err);
+        }
         let g = group(&keys)?;
-        let groups = g.first.len();
-        let firsts = UInt32Array::from(g.first.clone());
-        let mut out: Vec<ArrayRef> =
-            keys.iter().map(|k| take(k, &firsts, None).map_err(plan_err)).collect::<Result<_>>()?;
+        let mut out = take_firsts(&keys, &g)?;
+        for (agg, value) in self.aggs.iter().zip(&values) {
+            // The common aggregates accumulate straight from the values; the others lift each
+            // row into a state and merge those.
+            match agg.func {
+                AggFunc::Count => out.push(Arc::new(UInt64Array::from(count_valid(value.as_ref(), &g)))),
+                AggFunc::Sum => out.push(sum_numeric(&widen_for_sum(agg, value)?, &g)),
+                AggFunc::Mean => {
+                    let v = as_f64(value)?;
+                    out.push(sum_numeric(&v, &g));
+                    out.push(Arc::new(UInt64Array::from(count_valid(Some(&v), &g))));
+                }
+                AggFunc::Std | AggFunc::Var => out.extend(moments(&as_f64(value)?, &g)),
+                _ => out.extend(merge_state(agg, &lift(agg, value.as_ref(), batch.num_rows(), partition)?, &g)?),
+            }
+        }
+        RecordBatch::try_new(schema, out).map_err(plan_err)
+    }
+
+    /// The key columns and the aggregates' columns of `batch`, marked as unaggregated rows.
+    fn rows(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let mut names: Vec<&str> = self.keys.iter().map(String::as_str).collect();
+        for column in self.aggs.iter().filter_map(|a| a.column.as_deref()) {
+            if !names.contains(&column) {
+                names.push(column);
+            }
+        }
+        let columns = names.iter().map(|n| column(batch, n)).collect::<Result<Vec<_>>>()?;
+        let fields: Vec<Field> =
+            names.iter().zip(&columns).map(|(n, c)| Field::new(*n, c.data_type().clone(), true)).collect();
+        let mark = HashMap::from([(ROWS_MARK.to_string(), "true".to_string())]);
+        RecordBatch::try_new(Arc::new(Schema::new_with_metadata(fields, mark)), columns).map_err(plan_err)
+    }
+
+    /// Merges what map tasks sent (`partial`'s states, or rows) by key: one state per group.
+    pub fn merge(&self, parts: &[RecordBatch]) -> Result<RecordBatch> {
+        let (rows, mut states): (Vec<&RecordBatch>, Vec<RecordBatch>) = (
+            parts.iter().filter(|p| p.schema_ref().metadata().contains_key(ROWS_MARK)).collect(),
+            parts.iter().filter(|p| !p.schema_ref().metadata().contains_key(ROWS_MARK)).cloned().collect(),
+        );
+        if let Some(first) = rows.first() {
+            let rows = concat_batches(first.schema_ref(), rows.iter().copied()).map_err(plan_err)?;
+            let keys: Vec<ArrayRef> = self.keys.iter().map(|k| column(&rows, k)).collect::<Result<_>>()?;
+            // Rows that still barely repeat become states of their own, merged in one pass below.
+            let distinct = mostly_distinct(&keys)?;
+            states.push(self.states(&rows, keys, 0, distinct)?);
+        }
+        let Some(first) = states.first() else {
+            return Err(Error::Plan("group by: nothing to merge".into()));
+        };
+        let states = concat_batches(first.schema_ref(), &states).map_err(plan_err)?;
+        let keys = self.keys.iter().map(|k| column(&states, k)).collect::<Result<Vec<_>>>()?;
+        let g = group(&keys)?;
+        let mut out = take_firsts(&keys, &g)?;
         let mut at = self.keys.len();
         for agg in &self.aggs {
-            let col = |j: usize| states.column(at + j).clone();
-            match agg.func {
-                AggFunc::Count => out.push(sum_u64(&col(0), &g.of_row, groups)),
-                AggFunc::CountDistinct => out.push(union_sets(&col(0), &g.of_row, groups)?),
-                AggFunc::Sum => out.push(sum_numeric(&col(0), &g.of_row, groups)),
-                AggFunc::Mean => {
-                    out.push(sum_numeric(&col(0), &g.of_row, groups));
-                    out.push(sum_u64(&col(1), &g.of_row, groups));
-                }
-                AggFunc::Std | AggFunc::Var => out.extend(merge_moments(&col(0), &col(1), &col(2), &g.of_row, groups)),
-                AggFunc::Min | AggFunc::Max => {
-                    let best = pick(&col(0), None, &g.of_row, groups, agg.func == AggFunc::Max)?;
-                    out.push(take(&col(0), &best, None).map_err(plan_err)?);
-                }
-                AggFunc::First | AggFunc::Last => {
-                    let best = pick(&col(1), Some(&col(0)), &g.of_row, groups, agg.func == AggFunc::Last)?;
-                    out.push(take(&col(0), &best, None).map_err(plan_err)?);
-                    out.push(take(&col(1), &best, None).map_err(plan_err)?);
-                }
-            }
-            at += state_width(agg.func);
+            let width = state_width(agg.func);
+            out.extend(merge_state(agg, &states.columns()[at..at + width], &g)?);
+            at += width;
         }
         RecordBatch::try_new(states.schema(), out).map_err(plan_err)
     }
@@ -415,131 +310,70 @@ fn state_width(f: AggFunc) -> usize {
     }
 }
 
-/// Each row's value as a set of one (or none, for null).
-fn singletons(values: &ArrayRef) -> Result<ArrayRef> {
-    let valid = arrow_arith::boolean::is_not_null(values).map_err(plan_err)?;
-    let kept = arrow_select::filter::filter(values, &valid).map_err(plan_err)?;
-    let lengths = (0..values.len()).map(|i| values.is_valid(i) as usize);
-    let offsets = OffsetBuffer::<i32>::from_lengths(lengths);
-    let field = Arc::new(Field::new_list_field(values.data_type().clone(), true));
-    Ok(Arc::new(ListArray::try_new(field, offsets, kept, None).map_err(plan_err)?))
+/// Each group's key values (from its first row).
+fn take_firsts(keys: &[ArrayRef], g: &Groups) -> Result<Vec<ArrayRef>> {
+    let firsts = UInt32Array::from(g.first.clone());
+    keys.iter().map(|k| take(k, &firsts, None).map_err(plan_err)).collect()
 }
 
-/// The union of the sets of each group's rows.
-fn union_sets(sets: &ArrayRef, of_row: &[u32], groups: usize) -> Result<ArrayRef> {
-    let sets = sets.as_list::<i32>();
-    let values = sets.values();
-    let rows = key_rows(std::slice::from_ref(values))?;
-    let mut seen: Vec<std::collections::HashSet<&[u8], foldhash::fast::FixedState>> =
-        (0..groups).map(|_| Default::default()).collect();
-    let mut members: Vec<Vec<u32>> = vec![Vec::new(); groups];
-    for (i, &g) in of_row.iter().enumerate() {
-        let (start, end) = (sets.value_offsets()[i] as usize, sets.value_offsets()[i + 1] as usize);
-        for v in start..end {
-            if seen[g as usize].insert(rows.row(v).data()) {
-                members[g as usize].push(v as u32);
-            }
+/// Each row's state for `agg` (of `value`, one of `rows` rows): what a group of one row holds.
+fn lift(agg: &Agg, value: Option<&ArrayRef>, rows: usize, partition: u64) -> Result<Vec<ArrayRef>> {
+    let value_or_rows = || value.cloned().expect("checked by state_fields");
+    Ok(match agg.func {
+        AggFunc::Count => vec![ones(value, rows)],
+        AggFunc::CountDistinct => vec![singletons(&value_or_rows())?],
+        AggFunc::Sum => vec![widen_for_sum(agg, &value.cloned())?],
+        AggFunc::Mean => vec![as_f64(&value.cloned())?, ones(value, rows)],
+        AggFunc::Std | AggFunc::Var => {
+            vec![ones(value, rows), as_f64(&value.cloned())?, Arc::new(Float64Array::from(vec![0.0; rows]))]
         }
-    }
-    let offsets = OffsetBuffer::<i32>::from_lengths(members.iter().map(Vec::len));
-    let picks = UInt32Array::from_iter_values(members.into_iter().flatten());
-    let picked = take(values, &picks, None).map_err(plan_err)?;
-    let field = Arc::new(Field::new_list_field(values.data_type().clone(), true));
-    Ok(Arc::new(ListArray::try_new(field, offsets, picked, None).map_err(plan_err)?))
-}
-
-fn fill_null_zero(a: &ArrayRef) -> Result<ArrayRef> {
-    Ok(match a.data_type() {
-        DataType::Int64 => {
-            Arc::new(a.as_primitive::<Int64Type>().iter().map(|v| v.unwrap_or(0)).collect::<Int64Array>())
+        AggFunc::Min | AggFunc::Max => vec![value_or_rows()],
+        AggFunc::First | AggFunc::Last => {
+            let ord = (0..rows as u64).map(|i| (partition << 40) | i);
+            vec![value_or_rows(), Arc::new(UInt64Array::from_iter_values(ord))]
         }
-        _ => Arc::new(a.as_primitive::<Float64Type>().iter().map(|v| v.unwrap_or(0.0)).collect::<Float64Array>()),
     })
 }
 
-fn sum_u64(a: &ArrayRef, of_row: &[u32], groups: usize) -> ArrayRef {
-    let mut acc = vec![0u64; groups];
-    for (v, &g) in a.as_primitive::<UInt64Type>().values().iter().zip(of_row) {
-        acc[g as usize] += v;
-    }
-    Arc::new(UInt64Array::from(acc))
+/// `agg`'s states (its columns, rows in groups `g`) merged: one state per group.
+fn merge_state(agg: &Agg, cols: &[ArrayRef], g: &Groups) -> Result<Vec<ArrayRef>> {
+    let largest = matches!(agg.func, AggFunc::Max | AggFunc::Last);
+    Ok(match agg.func {
+        AggFunc::Count => vec![sum_u64(&cols[0], g)],
+        AggFunc::CountDistinct => vec![union_sets(&cols[0], g)?],
+        AggFunc::Sum => vec![sum_numeric(&cols[0], g)],
+        AggFunc::Mean => vec![sum_numeric(&cols[0], g), sum_u64(&cols[1], g)],
+        AggFunc::Std | AggFunc::Var => merge_moments(&cols[0], &cols[1], &cols[2], g).to_vec(),
+        AggFunc::Min | AggFunc::Max => {
+            let best = pick(&cols[0], None, g, largest)?;
+            vec![take(&cols[0], &best, None).map_err(plan_err)?]
+        }
+        AggFunc::First | AggFunc::Last => {
+            let best = pick(&cols[1], Some(&cols[0]), g, largest)?;
+            vec![take(&cols[0], &best, None).map_err(plan_err)?, take(&cols[1], &best, None).map_err(plan_err)?]
+        }
+    })
 }
 
-fn sum_numeric(a: &ArrayRef, of_row: &[u32], groups: usize) -> ArrayRef {
-    match a.data_type() {
-        DataType::Int64 => {
-            let mut acc = vec![0i64; groups];
-            for (v, &g) in a.as_primitive::<Int64Type>().values().iter().zip(of_row) {
-                acc[g as usize] = acc[g as usize].wrapping_add(*v);
-            }
-            Arc::new(Int64Array::from(acc))
-        }
-        _ => {
-            let mut acc = vec![0f64; groups];
-            for (v, &g) in a.as_primitive::<Float64Type>().values().iter().zip(of_row) {
-                acc[g as usize] += v;
-            }
-            Arc::new(Float64Array::from(acc))
-        }
-    }
+/// A sum's input as Int64 or Float64; a value that does not fit (a u64 above i64::MAX) is an
+/// error, never a null.
+fn widen_for_sum(agg: &Agg, value: &Option<ArrayRef>) -> Result<ArrayRef> {
+    let v = value.as_ref().expect("checked by state_fields");
+    let t = if v.data_type().is_integer() { DataType::Int64 } else { DataType::Float64 };
+    let strict = CastOptions { safe: false, ..Default::default() };
+    cast_with_options(v, &t, &strict)
+        .map_err(|e| Error::Plan(format!("sum of {:?}: {e}; cast the column to float64 first", agg.column)))
 }
 
-/// Chan et al.'s parallel merge of (count, mean, M2).
-fn merge_moments(n: &ArrayRef, mean: &ArrayRef, m2: &ArrayRef, of_row: &[u32], groups: usize) -> [ArrayRef; 3] {
-    let (n, mean, m2) =
-        (n.as_primitive::<UInt64Type>(), mean.as_primitive::<Float64Type>(), m2.as_primitive::<Float64Type>());
-    let mut acc = vec![(0u64, 0f64, 0f64); groups];
-    for i in 0..of_row.len() {
-        let (nb, mb, qb) = (n.value(i), mean.value(i), m2.value(i));
-        if nb == 0 {
-            continue;
-        }
-        let a = &mut acc[of_row[i] as usize];
-        let total = a.0 + nb;
-        let delta = mb - a.1;
-        a.1 += delta * nb as f64 / total as f64;
-        a.2 += qb + delta * delta * a.0 as f64 * nb as f64 / total as f64;
-        a.0 = total;
-    }
-    [
-        Arc::new(UInt64Array::from_iter_values(acc.iter().map(|a| a.0))),
-        Arc::new(Float64Array::from_iter_values(acc.iter().map(|a| a.1))),
-        Arc::new(Float64Array::from_iter_values(acc.iter().map(|a| a.2))),
-    ]
-}
-
-/// Per group, the row with the smallest (or largest) `by`, skipping rows where `by` (or
-/// `valid_of`) is null; groups with no such row pick a null row if any.
-fn pick(
-    by: &ArrayRef,
-    valid_of: Option<&ArrayRef>,
-    of_row: &[u32],
-    groups: usize,
-    largest: bool,
-) -> Result<UInt32Array> {
-    let options = SortOptions { descending: largest, nulls_first: false };
-    let rows = RowConverter::new(vec![SortField::new_with_options(by.data_type().clone(), options)])
-        .and_then(|c| c.convert_columns(std::slice::from_ref(by)))
-        .map_err(plan_err)?;
-    let mut best: Vec<Option<u32>> = vec![None; groups];
-    let mut any: Vec<u32> = vec![0; groups];
-    for (i, &g) in of_row.iter().enumerate() {
-        any[g as usize] = i as u32;
-        if !by.is_valid(i) || valid_of.is_some_and(|v| !v.is_valid(i)) {
-            continue;
-        }
-        let slot = &mut best[g as usize];
-        if slot.is_none_or(|b| rows.row(i) < rows.row(b as usize)) {
-            *slot = Some(i as u32);
-        }
-    }
-    Ok(best.iter().zip(any).map(|(b, a)| Some(b.unwrap_or(a))).collect())
+fn as_f64(value: &Option<ArrayRef>) -> Result<ArrayRef> {
+    cast(value.as_ref().expect("checked by state_fields"), &DataType::Float64).map_err(plan_err)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow_array::StringArray;
+    use arrow_array::types::Int64Type;
+    use arrow_array::{Array, StringArray};
 
     #[test]
     fn two_phase_aggregation_matches_one_phase() {
@@ -562,10 +396,9 @@ mod tests {
                 agg("distinct", AggFunc::CountDistinct),
             ],
         };
-        let one = gb.finish(&gb.partial(&batch, 0).unwrap()).unwrap();
+        let one = gb.finish(&gb.merge(&[gb.partial(&batch, 0).unwrap()]).unwrap()).unwrap();
         let parts = [gb.partial(&batch.slice(0, 2), 0).unwrap(), gb.partial(&batch.slice(2, 3), 1).unwrap()];
-        let states = arrow_select::concat::concat_batches(&parts[0].schema(), &parts).unwrap();
-        let two = gb.finish(&gb.merge(&states).unwrap()).unwrap();
+        let two = gb.finish(&gb.merge(&parts).unwrap()).unwrap();
         assert_eq!(one, two);
         // Group "a": values 1, null, 3.
         let col = |name: &str| one.column_by_name(name).unwrap().clone();
@@ -600,11 +433,67 @@ mod tests {
         let distinct = batch((0..10_000).map(|i| if i % 100 == 0 { 0 } else { i }).collect());
         let states = gb.partial(&distinct, 0).unwrap();
         assert_eq!(states.num_rows(), 10_000);
-        let done = gb.finish(&gb.merge(&states).unwrap()).unwrap();
+        let done = gb.finish(&gb.merge(&[states]).unwrap()).unwrap();
         assert_eq!(done.num_rows(), 9_901);
         let sums = done.column(1).as_primitive::<Int64Type>();
         assert_eq!(sums.iter().flatten().sum::<i64>(), 10_000);
         assert_eq!(sums.value(0), 100, "key 0 collected its 100 rows");
+    }
+
+    #[test]
+    fn rows_sent_unaggregated_or_lifted_merge_to_the_directly_accumulated_states() {
+        // The same rows twice: first 9,000 distinct keys then each again (a map task sends the
+        // rows, or with first/last lifts every row into a state), and interleaved so keys repeat
+        // at once (it accumulates per group).
+        let n = 9_000;
+        let value = |i: usize, second: bool| (i % 7 != 3).then_some(i as f64 / 7.0 + if second { 0.5 } else { 0.0 });
+        let rows: Vec<(i64, Option<f64>)> = (0..2 * n).map(|j| ((j % n) as i64, value(j % n, j >= n))).collect();
+        let interleaved: Vec<(i64, Option<f64>)> = (0..n).flat_map(|i| [rows[i], rows[n + i]]).collect();
+        let batch = |rows: &[(i64, Option<f64>)]| {
+            let k: ArrayRef = Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0)));
+            let v: ArrayRef = Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.1)));
+            RecordBatch::try_from_iter([("k", k), ("v", v)]).unwrap()
+        };
+        let agg = |name: &str, func| Agg { name: name.into(), column: Some("v".into()), func };
+        let mut aggs = vec![
+            agg("n", AggFunc::Count),
+            Agg { name: "rows".into(), column: None, func: AggFunc::Count },
+            agg("sum", AggFunc::Sum),
+            agg("mean", AggFunc::Mean),
+            agg("min", AggFunc::Min),
+            agg("var", AggFunc::Var),
+            agg("distinct", AggFunc::CountDistinct),
+        ];
+        for ordered in [false, true] {
+            if ordered {
+                aggs.extend([agg("first", AggFunc::First), agg("last", AggFunc::Last)]);
+            }
+            let gb = GroupBy { keys: vec!["k".into()], aggs: aggs.clone() };
+            let sent = gb.partial(&batch(&rows), 0).unwrap();
+            assert_eq!(sent.num_rows(), 2 * n, "distinct leading keys: one row or state per row");
+            assert_eq!(sent.schema().metadata().contains_key(ROWS_MARK), !ordered);
+            let direct = gb.partial(&batch(&interleaved), 0).unwrap();
+            assert_eq!(direct.num_rows(), n);
+            let a = gb.finish(&gb.merge(&[sent]).unwrap()).unwrap();
+            let b = gb.finish(&gb.merge(&[direct]).unwrap()).unwrap();
+            for (x, y) in a.columns().iter().zip(b.columns()) {
+                if let Some(x) = x.as_primitive_opt::<Float64Type>() {
+                    let y = y.as_primitive::<Float64Type>();
+                    assert_eq!(x.nulls(), y.nulls());
+                    for (p, q) in x.iter().zip(y.iter()) {
+                        assert!((p.unwrap_or(0.0) - q.unwrap_or(0.0)).abs() < 1e-9, "{p:?} != {q:?}");
+                    }
+                } else {
+                    assert_eq!(x, y);
+                }
+            }
+            // Key 3: both values null; key 1: 1/7 and 1/7 + 0.5.
+            let col = |name: &str| a.column_by_name(name).unwrap().clone();
+            assert_eq!(col("n").as_primitive::<Int64Type>().value(3), 0);
+            assert_eq!(col("rows").as_primitive::<Int64Type>().value(3), 2);
+            assert!(col("mean").is_null(3) && col("var").is_null(3));
+            assert!((col("var").as_primitive::<Float64Type>().value(1) - 0.125).abs() < 1e-12);
+        }
     }
 
     #[test]

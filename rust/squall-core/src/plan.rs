@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::codec::Format;
+use crate::codec::{Compression, Format};
 use crate::groupby::GroupBy;
 use crate::shuffle::BucketSlice;
 use crate::sort::SortKey;
@@ -69,6 +69,9 @@ pub enum Sink {
         format: Format,
         /// Destination directory URL.
         dir: String,
+        /// How the files are compressed.
+        #[serde(default)]
+        compression: Compression,
     },
     /// Only count rows.
     Count,
@@ -129,6 +132,9 @@ pub struct Output {
     /// Where the driver moves the committed attempt's object (written datasets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit_to: Option<String>,
+    /// How its bytes are compressed.
+    #[serde(default)]
+    pub compression: Compression,
 }
 
 /// Where a task's rows come from.
@@ -441,15 +447,17 @@ fn sink_output(sink: &Sink, partition: usize) -> Option<TaskOutput> {
             format: Format::Ipc,
             url: format!("{}/part-{partition:05}.arrow", prefix.trim_end_matches('/')),
             commit_to: None,
+            compression: Compression::for_scratch(prefix),
         })),
         // Each attempt writes under `_attempts/` (hidden from readers); the driver moves the
         // committed attempt's file to its final name, so a late duplicate never touches it.
-        Sink::Write { format, dir } => {
+        Sink::Write { format, dir, compression } => {
             let (dir, name) = (dir.trim_end_matches('/'), format!("part-{partition:05}.{}", format.extension()));
             Some(TaskOutput::File(Output {
                 format: *format,
                 url: format!("{dir}/{ATTEMPTS_DIR}/{name}"),
                 commit_to: Some(format!("{dir}/{name}")),
+                compression: *compression,
             }))
         }
         Sink::Count => None,
@@ -478,7 +486,7 @@ mod tests {
 
     #[test]
     fn tasks_name_their_outputs_and_explain_counts_them() {
-        let sink = Sink::Write { format: Format::Parquet, dir: "file:///out/".into() };
+        let sink = Sink::Write { format: Format::Parquet, dir: "file:///out/".into(), compression: Compression::Zstd };
         let tasks = plan().tasks(&sink).unwrap();
         assert_eq!(tasks.len(), 3);
         match &tasks[2].output {

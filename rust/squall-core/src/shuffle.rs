@@ -1,7 +1,8 @@
 //! The shuffle object: one per map task, holding its R buckets back to back.
 //!
-//! Each bucket is a self-contained Arrow IPC stream (schema, batches, end marker; LZ4), so a
-//! reducer reads exactly its byte range of every map object and decodes it alone.
+//! Each bucket is a self-contained Arrow IPC stream (schema, batches, end marker; LZ4 when the
+//! object crosses a network), so a reducer reads exactly its byte range of every map object and
+//! decodes it alone.
 
 use arrow_array::{BinaryArray, RecordBatch};
 use arrow_ipc::writer::{IpcWriteOptions, StreamWriter};
@@ -10,7 +11,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-use crate::codec::{decode_ipc, encode_ipc};
+use crate::codec::{decode_ipc, encode_ipc, Compression};
 use crate::{Error, Result};
 
 /// Where one bucket lies in a map task's shuffle object.
@@ -31,7 +32,11 @@ pub fn encode_buckets(schema: &SchemaRef, buckets: &[RecordBatch], url: &str) ->
         what: "write shuffle object".into(),
         message: e.to_string(),
     };
-    let options = IpcWriteOptions::default().try_with_compression(Some(CompressionType::LZ4_FRAME)).map_err(bad)?;
+    let codec = match Compression::for_scratch(url) {
+        Compression::None => None,
+        _ => Some(CompressionType::LZ4_FRAME),
+    };
+    let options = IpcWriteOptions::default().try_with_compression(codec).map_err(bad)?;
     let mut out = Vec::new();
     let mut slices = Vec::with_capacity(buckets.len());
     for bucket in buckets {
@@ -60,7 +65,7 @@ pub fn encode_rows(rows: &[Vec<u8>], url: &str) -> Result<bytes::Bytes> {
         what: "write sort keys".into(),
         message: e.to_string(),
     })?;
-    encode_ipc(&schema, &[batch], None, url)
+    encode_ipc(&schema, &[batch], Compression::None, url)
 }
 
 /// Decodes what [`encode_rows`] wrote.

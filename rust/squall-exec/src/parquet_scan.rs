@@ -113,7 +113,7 @@ mod tests {
     use std::sync::Arc;
 
     use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
-    use squall_core::codec::{encode, Format};
+    use squall_core::codec::{encode, Compression, Format};
     use squall_store::{MemoryStore, Store};
 
     use super::*;
@@ -133,7 +133,8 @@ mod tests {
         let a: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), None, Some(3)]));
         let b: ArrayRef = Arc::new(StringArray::from(vec!["x", "ü", "z"]));
         let batch = RecordBatch::try_from_iter([("a", a), ("b", b)]).unwrap();
-        let bytes = encode(Format::Parquet, &batch.schema(), std::slice::from_ref(&batch), "mem").unwrap();
+        let bytes =
+            encode(Format::Parquet, Compression::Zstd, &batch.schema(), std::slice::from_ref(&batch), "mem").unwrap();
         let all = read(bytes.clone(), None, "mem").unwrap();
         assert_eq!(all.batches, vec![batch.clone()]);
         let only_b = read(bytes.clone(), Some(&["b".to_string(), "a".to_string()]), "mem").unwrap();

@@ -105,8 +105,7 @@ fn read_input(task: &PartitionTask) -> crate::Result<(Decoded, u64, String)> {
                 Combine::Merge { keys } => (schema.clone(), Sorter::new(&schema, keys)?.merge(runs)?),
                 Combine::Concat => (schema.clone(), runs),
                 Combine::Aggregate { group } => {
-                    let states = concat(&schema, &runs, &where_)?;
-                    let done = group.finish(&group.merge(&states)?)?;
+                    let done = group.finish(&group.merge(&runs)?)?;
                     (done.schema(), vec![done])
                 }
             };
@@ -168,7 +167,7 @@ pub fn run_partition<E>(
         None => {}
         Some(TaskOutput::File(output)) => {
             let url = attempt_url(&output.url);
-            let bytes = encode(output.format, &schema, &batches, &url)?;
+            let bytes = encode(output.format, output.compression, &schema, &batches, &url)?;
             publish(&mut report, url, bytes)?;
             report.commit_to.clone_from(&output.commit_to);
         }

@@ -2,7 +2,7 @@
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use squall_core::codec::{decode_ipc, encode, Format};
+use squall_core::codec::{decode_ipc, encode, Compression, Format};
 use squall_core::groupby::{Agg, AggFunc, GroupBy};
 use squall_core::plan::{Exchange, Input, Op, PartitionReport, PartitionTask, Plan as CorePlan, Sink};
 use squall_core::sort::SortKey;
@@ -18,6 +18,14 @@ fn parse_format(format: &str) -> PyResult<Format> {
         "ipc" | "arrow" => Ok(Format::Ipc),
         other => Err(pyo3::exceptions::PyValueError::new_err(format!("format={other:?}: use \"parquet\" or \"ipc\""))),
     }
+}
+
+fn parse_compression(name: &str) -> PyResult<Compression> {
+    serde_json::from_value(serde_json::Value::String(name.to_string())).map_err(|_| {
+        pyo3::exceptions::PyValueError::new_err(format!(
+            "compression={name:?}: use \"zstd\", \"lz4\", \"snappy\" (Parquet only) or \"none\""
+        ))
+    })
 }
 
 /// A lazy dataset plan (held by `squall.Dataset`).
@@ -282,14 +290,26 @@ pub fn read_ipc(py: Python<'_>, urls: Vec<String>, names: Option<Vec<String>>) -
     Ok(ArrowStream::new(schema, batches))
 }
 
-/// Writes a pyarrow.Table (any `__arrow_c_stream__` object) to `url` as parquet or ipc; returns
+/// Writes a pyarrow.Table (any `__arrow_c_stream__` object) to `url` as parquet or ipc,
+/// compressed as `compression` says (by default as squall's intermediate objects are); returns
 /// the bytes written.
 #[pyfunction]
-pub fn write_table(py: Python<'_>, table: &Bound<'_, PyAny>, url: String, format: &str) -> PyResult<u64> {
+#[pyo3(signature = (table, url, format, compression=None))]
+pub fn write_table(
+    py: Python<'_>,
+    table: &Bound<'_, PyAny>,
+    url: String,
+    format: &str,
+    compression: Option<&str>,
+) -> PyResult<u64> {
     let format = parse_format(format)?;
+    let compression = match compression {
+        Some(name) => parse_compression(name)?,
+        None => Compression::for_scratch(&url),
+    };
     let (schema, batches) = stream_from_py(table)?;
     py.detach(|| -> squall_exec::Result<u64> {
-        let bytes = encode(format, &schema, &batches, &url)?;
+        let bytes = encode(format, compression, &schema, &batches, &url)?;
         let n = bytes.len() as u64;
         write_object(&url, bytes)?;
         Ok(n)

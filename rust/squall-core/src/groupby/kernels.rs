@@ -1,0 +1,170 @@
+//! Per-group accumulators: each takes a column and the row-to-group map and returns one value
+//! per group. Nulls are skipped.
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type, UInt64Type};
+use arrow_array::{
+    Array, ArrayRef, ArrowPrimitiveType, Float64Array, Int64Array, ListArray, PrimitiveArray, UInt32Array, UInt64Array,
+};
+use arrow_buffer::OffsetBuffer;
+use arrow_row::{RowConverter, SortField};
+use arrow_schema::{DataType, Field, SortOptions};
+use arrow_select::take::take;
+
+use super::keys::{key_rows, Groups};
+use super::plan_err;
+use crate::Result;
+
+/// `f` folded over each group's non-null values, from `init`.
+fn fold<T: ArrowPrimitiveType>(
+    a: &PrimitiveArray<T>,
+    g: &Groups,
+    init: T::Native,
+    f: impl Fn(T::Native, T::Native) -> T::Native,
+) -> Vec<T::Native> {
+    let mut acc = vec![init; g.len()];
+    let values = a.values();
+    match a.nulls().filter(|n| n.null_count() > 0) {
+        None => {
+            for (&v, &id) in values.iter().zip(&g.of_row) {
+                acc[id as usize] = f(acc[id as usize], v);
+            }
+        }
+        Some(nulls) => {
+            for i in nulls.valid_indices() {
+                let id = g.of_row[i] as usize;
+                acc[id] = f(acc[id], values[i]);
+            }
+        }
+    }
+    acc
+}
+
+/// Non-null values per group (rows, without a column).
+pub(super) fn count_valid(a: Option<&ArrayRef>, g: &Groups) -> Vec<u64> {
+    let mut acc = vec![0u64; g.len()];
+    match a.and_then(|a| a.logical_nulls()).filter(|n| n.null_count() > 0) {
+        None => g.of_row.iter().for_each(|&id| acc[id as usize] += 1),
+        Some(nulls) => nulls.valid_indices().for_each(|i| acc[g.of_row[i] as usize] += 1),
+    }
+    acc
+}
+
+/// Each row's count state: 1 where the value is not null (every row, without a column).
+pub(super) fn ones(a: Option<&ArrayRef>, rows: usize) -> ArrayRef {
+    Arc::new(match a.and_then(|a| a.logical_nulls()) {
+        None => UInt64Array::from(vec![1u64; rows]),
+        Some(nulls) => UInt64Array::from_iter_values(nulls.iter().map(u64::from)),
+    })
+}
+
+pub(super) fn sum_u64(a: &ArrayRef, g: &Groups) -> ArrayRef {
+    Arc::new(UInt64Array::from(fold(a.as_primitive::<UInt64Type>(), g, 0, |s, v| s + v)))
+}
+
+/// Sums of an Int64 (wrapping) or Float64 column.
+pub(super) fn sum_numeric(a: &ArrayRef, g: &Groups) -> ArrayRef {
+    match a.data_type() {
+        DataType::Int64 => Arc::new(Int64Array::from(fold(a.as_primitive::<Int64Type>(), g, 0, i64::wrapping_add))),
+        _ => Arc::new(Float64Array::from(fold(a.as_primitive::<Float64Type>(), g, 0.0, |s, v| s + v))),
+    }
+}
+
+/// (count, mean, M2) per group, in two passes: the mean first, then squared deviations from it.
+pub(super) fn moments(a: &ArrayRef, g: &Groups) -> [ArrayRef; 3] {
+    let values = a.as_primitive::<Float64Type>();
+    let n = count_valid(Some(a), g);
+    let sums = fold(values, g, 0.0, |s, v| s + v);
+    let mean: Vec<f64> = sums.iter().zip(&n).map(|(s, &n)| if n > 0 { s / n as f64 } else { 0.0 }).collect();
+    let mut m2 = vec![0f64; g.len()];
+    let mut add = |i: usize, v: f64| {
+        let id = g.of_row[i] as usize;
+        m2[id] += (v - mean[id]) * (v - mean[id]);
+    };
+    match values.nulls().filter(|n| n.null_count() > 0) {
+        None => values.values().iter().enumerate().for_each(|(i, &v)| add(i, v)),
+        Some(nulls) => nulls.valid_indices().for_each(|i| add(i, values.value(i))),
+    }
+    [Arc::new(UInt64Array::from(n)), Arc::new(Float64Array::from(mean)), Arc::new(Float64Array::from(m2))]
+}
+
+/// Chan et al.'s parallel merge of (count, mean, M2) states.
+pub(super) fn merge_moments(n: &ArrayRef, mean: &ArrayRef, m2: &ArrayRef, g: &Groups) -> [ArrayRef; 3] {
+    let (n, mean, m2) =
+        (n.as_primitive::<UInt64Type>(), mean.as_primitive::<Float64Type>(), m2.as_primitive::<Float64Type>());
+    let mut acc = vec![(0u64, 0f64, 0f64); g.len()];
+    for (i, &id) in g.of_row.iter().enumerate() {
+        let (nb, mb, qb) = (n.value(i), mean.value(i), m2.value(i));
+        if nb == 0 {
+            continue;
+        }
+        let a = &mut acc[id as usize];
+        let total = a.0 + nb;
+        let delta = mb - a.1;
+        a.1 += delta * nb as f64 / total as f64;
+        a.2 += qb + delta * delta * a.0 as f64 * nb as f64 / total as f64;
+        a.0 = total;
+    }
+    [
+        Arc::new(UInt64Array::from_iter_values(acc.iter().map(|a| a.0))),
+        Arc::new(Float64Array::from_iter_values(acc.iter().map(|a| a.1))),
+        Arc::new(Float64Array::from_iter_values(acc.iter().map(|a| a.2))),
+    ]
+}
+
+/// Per group, the row with the smallest (or largest) `by`, skipping rows where `by` (or
+/// `valid_of`) is null; groups with no such row pick a null row if any.
+pub(super) fn pick(by: &ArrayRef, valid_of: Option<&ArrayRef>, g: &Groups, largest: bool) -> Result<UInt32Array> {
+    let options = SortOptions { descending: largest, nulls_first: false };
+    let rows = RowConverter::new(vec![SortField::new_with_options(by.data_type().clone(), options)])
+        .and_then(|c| c.convert_columns(std::slice::from_ref(by)))
+        .map_err(plan_err)?;
+    let mut best: Vec<Option<u32>> = vec![None; g.len()];
+    let mut any: Vec<u32> = vec![0; g.len()];
+    for (i, &id) in g.of_row.iter().enumerate() {
+        any[id as usize] = i as u32;
+        if !by.is_valid(i) || valid_of.is_some_and(|v| !v.is_valid(i)) {
+            continue;
+        }
+        let slot = &mut best[id as usize];
+        if slot.is_none_or(|b| rows.row(i) < rows.row(b as usize)) {
+            *slot = Some(i as u32);
+        }
+    }
+    Ok(best.iter().zip(any).map(|(b, a)| Some(b.unwrap_or(a))).collect())
+}
+
+/// Each row's value as a set of one (or none, for null).
+pub(super) fn singletons(values: &ArrayRef) -> Result<ArrayRef> {
+    let valid = arrow_arith::boolean::is_not_null(values).map_err(plan_err)?;
+    let kept = arrow_select::filter::filter(values, &valid).map_err(plan_err)?;
+    let lengths = (0..values.len()).map(|i| values.is_valid(i) as usize);
+    let offsets = OffsetBuffer::<i32>::from_lengths(lengths);
+    let field = Arc::new(Field::new_list_field(values.data_type().clone(), true));
+    Ok(Arc::new(ListArray::try_new(field, offsets, kept, None).map_err(plan_err)?))
+}
+
+/// The union of the sets of each group's rows.
+pub(super) fn union_sets(sets: &ArrayRef, g: &Groups) -> Result<ArrayRef> {
+    let sets = sets.as_list::<i32>();
+    let values = sets.values();
+    let rows = key_rows(std::slice::from_ref(values))?;
+    let mut seen: Vec<std::collections::HashSet<&[u8], foldhash::fast::FixedState>> =
+        (0..g.len()).map(|_| Default::default()).collect();
+    let mut members: Vec<Vec<u32>> = vec![Vec::new(); g.len()];
+    for (i, &id) in g.of_row.iter().enumerate() {
+        let (start, end) = (sets.value_offsets()[i] as usize, sets.value_offsets()[i + 1] as usize);
+        for v in start..end {
+            if seen[id as usize].insert(rows.row(v).data()) {
+                members[id as usize].push(v as u32);
+            }
+        }
+    }
+    let offsets = OffsetBuffer::<i32>::from_lengths(members.iter().map(Vec::len));
+    let picks = UInt32Array::from_iter_values(members.into_iter().flatten());
+    let picked = take(values, &picks, None).map_err(plan_err)?;
+    let field = Arc::new(Field::new_list_field(values.data_type().clone(), true));
+    Ok(Arc::new(ListArray::try_new(field, offsets, picked, None).map_err(plan_err)?))
+}

@@ -1,0 +1,158 @@
+//! Which group each row belongs to, and which shuffle bucket it goes to: by the values
+//! themselves for one integer (or date/time) key, by Arrow's row format for anything else.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::*;
+use arrow_array::{ArrayRef, RecordBatch, UInt32Array};
+use arrow_buffer::NullBuffer;
+use arrow_row::{RowConverter, Rows, SortField};
+use arrow_schema::{DataType, TimeUnit};
+use arrow_select::take::take_record_batch;
+use foldhash::fast::FixedState;
+
+use super::{column, plan_err};
+use crate::Result;
+
+/// Groups of a batch: each row's group, and each group's first row.
+pub(super) struct Groups {
+    pub of_row: Vec<u32>,
+    pub first: Vec<u32>,
+}
+
+impl Groups {
+    pub fn len(&self) -> usize {
+        self.first.len()
+    }
+}
+
+/// Row-encoded `columns` (ascending, nulls last): equal keys give equal bytes.
+pub(super) fn key_rows(columns: &[ArrayRef]) -> Result<Rows> {
+    let fields = columns.iter().map(|k| SortField::new(k.data_type().clone())).collect();
+    RowConverter::new(fields).and_then(|c| c.convert_columns(columns)).map_err(plan_err)
+}
+
+/// One integer, date or time key column's values as i64, distinct values staying distinct
+/// (u64 by its bits); the values under nulls are arbitrary. `None` for other types: one integer
+/// key is the common case, and hashing its values directly skips encoding every row.
+fn integer_values(key: &ArrayRef) -> Option<Cow<'_, [i64]>> {
+    macro_rules! widen {
+        ($t:ty) => {
+            Cow::Owned(key.as_primitive::<$t>().values().iter().map(|&v| v as i64).collect())
+        };
+    }
+    Some(match key.data_type() {
+        DataType::Int64 => Cow::Borrowed(&key.as_primitive::<Int64Type>().values()[..]),
+        DataType::Int8 => widen!(Int8Type),
+        DataType::Int16 => widen!(Int16Type),
+        DataType::Int32 => widen!(Int32Type),
+        DataType::UInt8 => widen!(UInt8Type),
+        DataType::UInt16 => widen!(UInt16Type),
+        DataType::UInt32 => widen!(UInt32Type),
+        DataType::UInt64 => widen!(UInt64Type),
+        DataType::Date32 => widen!(Date32Type),
+        DataType::Date64 => widen!(Date64Type),
+        DataType::Timestamp(TimeUnit::Second, _) => widen!(TimestampSecondType),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => widen!(TimestampMillisecondType),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => widen!(TimestampMicrosecondType),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => widen!(TimestampNanosecondType),
+        _ => return None,
+    })
+}
+
+/// Each row's group.
+pub(super) fn group(keys: &[ArrayRef]) -> Result<Groups> {
+    if let [key] = keys {
+        if let Some(values) = integer_values(key) {
+            return Ok(group_integers(&values, key.logical_nulls()));
+        }
+    }
+    let rows = key_rows(keys)?;
+    let mut ids: HashMap<&[u8], u32, FixedState> = HashMap::default();
+    let mut groups = Groups { of_row: Vec::with_capacity(rows.num_rows()), first: Vec::new() };
+    for (i, row) in rows.iter().enumerate() {
+        let next = groups.first.len() as u32;
+        groups.push(i, *ids.entry(row.data()).or_insert(next));
+    }
+    Ok(groups)
+}
+
+impl Groups {
+    fn push(&mut self, row: usize, id: u32) {
+        if id as usize == self.first.len() {
+            self.first.push(row as u32);
+        }
+        self.of_row.push(id);
+    }
+}
+
+fn group_integers(values: &[i64], nulls: Option<NullBuffer>) -> Groups {
+    let mut ids: HashMap<i64, u32, FixedState> = HashMap::default();
+    let mut null_id = None;
+    let mut groups = Groups { of_row: Vec::with_capacity(values.len()), first: Vec::new() };
+    for (i, &v) in values.iter().enumerate() {
+        let next = groups.first.len() as u32;
+        let id = match &nulls {
+            Some(n) if n.is_null(i) => *null_id.get_or_insert(next),
+            _ => *ids.entry(v).or_insert(next),
+        };
+        groups.push(i, id);
+    }
+    groups
+}
+
+/// Leading rows grouped to judge whether a partial aggregation pays.
+const DISTINCT_PROBE: usize = 8192;
+
+/// Whether nearly every row has a key of its own, judged on the leading rows: then a map task's
+/// partial aggregation would cost a hash pass and save almost nothing. (Keys that repeat only
+/// far apart are judged distinct; the reducers merge them all the same.)
+pub(super) fn mostly_distinct(keys: &[ArrayRef]) -> Result<bool> {
+    let n = keys.first().map_or(0, |k| k.len());
+    if keys.is_empty() || n < DISTINCT_PROBE {
+        return Ok(false);
+    }
+    let head: Vec<ArrayRef> = keys.iter().map(|k| k.slice(0, DISTINCT_PROBE)).collect();
+    Ok(group(&head)?.len() * 10 > DISTINCT_PROBE * 9)
+}
+
+/// Output buckets for rows by the hash of their keys (nulls of one integer key to bucket 0);
+/// without keys, round robin from `start` (so inputs spread their first rows over different
+/// buckets).
+pub fn hash_buckets(batch: &RecordBatch, keys: &[String], buckets: usize) -> Result<Vec<RecordBatch>> {
+    let n = batch.num_rows();
+    if keys.is_empty() {
+        let start = n % buckets.max(1);
+        return (0..buckets)
+            .map(|b| {
+                let picks = ((b + buckets - start) % buckets..n).step_by(buckets).map(|i| i as u32);
+                take_record_batch(batch, &UInt32Array::from_iter_values(picks)).map_err(plan_err)
+            })
+            .collect();
+    }
+    let cols = keys.iter().map(|k| column(batch, k)).collect::<Result<Vec<_>>>()?;
+    let hasher = FixedState::with_seed(0x5eed);
+    let bucket = |h: u64| (h % buckets as u64) as usize;
+    let mut picks = vec![Vec::with_capacity(n / buckets.max(1) + 16); buckets];
+    let by_value = match cols.as_slice() {
+        [key] => integer_values(key).map(|values| (values, key.logical_nulls())),
+        _ => None,
+    };
+    match by_value {
+        Some((values, nulls)) => {
+            for (i, v) in values.iter().enumerate() {
+                let b = if nulls.as_ref().is_some_and(|n| n.is_null(i)) { 0 } else { bucket(hasher.hash_one(v)) };
+                picks[b].push(i as u32);
+            }
+        }
+        None => {
+            for (i, row) in key_rows(&cols)?.iter().enumerate() {
+                picks[bucket(hasher.hash_one(row.data()))].push(i as u32);
+            }
+        }
+    }
+    picks.into_iter().map(|p| take_record_batch(batch, &UInt32Array::from(p)).map_err(plan_err)).collect()
+}
