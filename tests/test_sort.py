@@ -74,6 +74,24 @@ def test_written_files_are_globally_ordered_in_name_order(
     assert_sorted_like(back, table, [("k", "ascending")])
 
 
+def test_small_buckets_share_reducers_and_stay_in_order(
+    session: squall.Session, tmp_path: Path
+) -> None:
+    # No partition count asked for: 8 buckets of a small shuffle go to fewer reducers, each
+    # taking adjacent key ranges, so the files in name order are still globally sorted.
+    rng = np.random.default_rng(9)
+    table = sample_table(20_000, rng.integers(-(10**6), 10**6, 20_000))
+    ds = session.from_arrow(table, 8).sort("k")
+    manifest = ds.write_parquet(str(tmp_path))
+    assert 1 <= len(manifest["files"]) < 8, manifest["files"]
+    files = sorted(str(p) for p in tmp_path.glob("part-*.parquet"))
+    back = pa.concat_tables([pq.read_table(f) for f in files])
+    assert_sorted_like(back, table, [("k", "ascending")])
+    # Asked for: exactly that many files.
+    asked = session.from_arrow(table, 8).sort("k", num_partitions=8)
+    assert len(asked.write_parquet(str(tmp_path / "asked"))["files"]) == 8
+
+
 def test_multi_column_mixed_directions_with_nulls_and_unicode(session: squall.Session) -> None:
     rng = np.random.default_rng(9)
     n = 20_000

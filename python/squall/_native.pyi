@@ -158,12 +158,20 @@ class Plan:
         """This plan followed by the ``index``-th Python function."""
     def then_select(self, columns: list[str]) -> Plan:
         """This plan followed by a column selection."""
-    def then_sort(self, keys: list[tuple[str, bool, bool]], partitions: int) -> Plan:
-        """This plan followed by a sample sort; keys are (column, descending, nulls_first)."""
-    def then_groupby(
-        self, keys: list[str], aggs: list[tuple[str, str | None, str]], partitions: int
+    def then_sort(
+        self, keys: list[tuple[str, bool, bool]], partitions: int, coalesce: bool = False
     ) -> Plan:
-        """This plan followed by a group-by; aggs are (name, column or None, function)."""
+        """This plan followed by a sample sort; keys are (column, descending, nulls_first).
+        With ``coalesce``, reducers may take several adjacent small buckets."""
+    def then_groupby(
+        self,
+        keys: list[str],
+        aggs: list[tuple[str, str | None, str]],
+        partitions: int,
+        coalesce: bool = False,
+    ) -> Plan:
+        """This plan followed by a group-by; aggs are (name, column or None, function). With
+        ``coalesce``, reducers may take several adjacent small buckets."""
     def then_repartition(self, keys: list[str], partitions: int) -> Plan:
         """This plan followed by a repartition by the hash of ``keys`` (round robin without)."""
     @property
@@ -176,8 +184,9 @@ class Plan:
         """Stage 0 of a sort (JSON tasks): samples of the keys, written under ``prefix``."""
     def map_tasks(self, prefix: str, splitters: str) -> list[str]:
         """Stage 1 of a sort (JSON tasks): sorted runs cut at the splitters at ``splitters``."""
-    def reduce_tasks(self, map_reports: list[str], sink: str) -> list[str]:
-        """Stage 2 of a sort (JSON tasks) from the map tasks' reports, into ``sink``."""
+    def reduce_tasks(self, map_reports: list[str], sink: str, min_bytes: int) -> list[str]:
+        """The reduce stage (JSON tasks) from the map tasks' reports, into ``sink`` (JSON); a
+        coalescing plan gives each reducer adjacent buckets until it reads ``min_bytes``."""
     def then_top_k(self, keys: list[tuple[str, bool, bool]], rows: int) -> Plan:
         """This plan followed by the first ``rows`` rows per partition in the order of keys."""
     def then_limit(self, rows: int) -> Plan:

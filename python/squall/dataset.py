@@ -113,7 +113,8 @@ class Dataset:
         if len(desc) != len(cols):
             raise ValueError(f"descending has {len(desc)} flags for {len(cols)} sort columns")
         keys = [(c, d, not nulls_last) for c, d in zip(cols, desc, strict=True)]
-        plan = self._plan.then_sort(keys, self._partitions(num_partitions))
+        r = self._partitions(num_partitions)
+        plan = self._plan.then_sort(keys, r, coalesce=num_partitions is None)
         return Dataset(self._session, plan, self._udfs)
 
     def top_k(
@@ -158,7 +159,8 @@ class Dataset:
         if not keys:
             keys = self.schema.names
         r = self._partitions(None)
-        return Dataset(self._session, self._plan.then_groupby(keys, [], r), self._udfs)
+        plan = self._plan.then_groupby(keys, [], r, coalesce=True)
+        return Dataset(self._session, plan, self._udfs)
 
     def _partitions(self, asked: int | None) -> int:
         """Output partitions of a shuffle: asked, or from the input size and file count."""
@@ -309,12 +311,20 @@ class Dataset:
                 _native.choose_splitters(urls, plan.output_partitions, splitters)
             map_tasks = plan.map_tasks(f"{base}/shuffle", splitters)
             maps = self._stage(map_tasks, f"squall.{kind} (map)", progress, record)
-            reduces = plan.reduce_tasks([json.dumps(r) for r in maps], json.dumps(sink))
+            reduces = plan.reduce_tasks(
+                [json.dumps(r) for r in maps], json.dumps(sink), self._reducer_bytes(maps)
+            )
             return self._stage(reduces, f"squall.{verb} (reduce)", progress, record)
         finally:
             # Everything under the prefix: committed attempts' objects and any a late duplicate
             # (a retried or superseded attempt) wrote under its own attempt-named key.
             _native.delete([f"{base}/"], prefix=True)
+
+    def _reducer_bytes(self, maps: list[dict[str, Any]]) -> int:
+        """Bytes a reducer should read when small buckets may share one: the session's target,
+        or less, so that every worker (two tasks each) still gets a share of the shuffle."""
+        shuffled = sum(int(b["len"]) for r in maps for b in r.get("buckets") or ())
+        return min(self._session.target_partition_bytes, shuffled // (2 * self._session.workers))
 
     def _stage(
         self, tasks: list[str], label: str, progress: bool, record: JobRecord
@@ -383,7 +393,9 @@ class GroupedDataset:
             specs.append((name, None if column in (None, "*") else column, func))
         ds = self._dataset
         r = ds._partitions(self._num_partitions)
-        return Dataset(ds._session, ds._plan.then_groupby(self._keys, specs, r), ds._udfs)
+        coalesce = self._num_partitions is None
+        plan = ds._plan.then_groupby(self._keys, specs, r, coalesce=coalesce)
+        return Dataset(ds._session, plan, ds._udfs)
 
     def count(self) -> Dataset:
         """One row per group: the keys and ``count``, the number of rows."""

@@ -55,9 +55,19 @@ _sessions: weakref.WeakSet[Session] = weakref.WeakSet()
 WORKER_MALLOC = "glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=4294967295"
 
 
+def default_workers() -> int:
+    """Local workers by default: the CPUs this process may use, plus one, so that while a
+    worker waits on a disk (a dataset's file being written) another keeps that CPU busy."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return cpus + 1
+
+
 def _worker_env() -> list[tuple[str, str]]:
-    # One worker per core: a BLAS thread pool in each would only fight the others (and its
-    # idle threads spin). A caller's own settings win.
+    # About one worker per core: a BLAS thread pool in each would only fight the others (and
+    # its idle threads spin). A caller's own settings win.
     env = [("PYTHONPATH", _worker_pythonpath())]
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env.append((var, os.environ.get(var, "1")))
@@ -98,7 +108,7 @@ class Session:
         backend: ``"local"`` (worker processes on this machine), ``"lambda"``, or
             ``"simulated"`` (a modelled Lambda fleet around local workers); default
             ``$SQUALL_BACKEND`` or ``"local"``.
-        workers: Local worker processes (default: the number of CPUs); for ``lambda``,
+        workers: Local worker processes (default: the usable CPUs plus one); for ``lambda``,
             invocations in flight at once (default 256).
         python: Interpreter for local workers; defaults to the caller's.
         startup_timeout: Seconds a local worker may take to start.
@@ -145,12 +155,12 @@ class Session:
         #: The simulated fleet (backend "simulated" only).
         self.fleet: FleetModel | None = None
         if backend == "local":
-            count = workers or os.cpu_count() or 1
+            count = workers or default_workers()
             env = _worker_env()
             self._native = _native.Scheduler(python or sys.executable, count, env, startup_timeout)
         elif backend == "simulated":
             self.fleet = fleet or FleetModel()
-            count = workers or os.cpu_count() or 1
+            count = workers or default_workers()
             env = _worker_env()
             self._native = _native.Scheduler.simulated(
                 python or sys.executable, count, env, self.fleet.as_dict(), startup_timeout

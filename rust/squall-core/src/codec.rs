@@ -4,7 +4,8 @@ use std::io::Cursor;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use arrow_ipc::reader::{FileReader, StreamReader};
+use arrow_buffer::Buffer;
+use arrow_ipc::reader::{FileReader, StreamDecoder};
 use arrow_ipc::writer::{FileWriter, IpcWriteOptions};
 use arrow_ipc::CompressionType;
 use arrow_schema::{ArrowError, SchemaRef};
@@ -161,15 +162,33 @@ pub fn project(decoded: Decoded, columns: &[String], url: &str) -> Result<Decode
     Ok(Decoded { schema, batches })
 }
 
-/// Decodes Arrow IPC bytes in the file or the stream format.
+/// Decodes Arrow IPC bytes in the file or the stream format. Streams (shuffle buckets) are
+/// decoded without copying: the arrays point into `data`.
 pub fn decode_ipc(data: Bytes, url: &str) -> Result<Decoded> {
     if data.starts_with(b"ARROW1") {
         let reader = FileReader::try_new(Cursor::new(data), None).map_err(arrow_err(url, "read Arrow IPC"))?;
-        collect(reader.schema(), reader, url)
-    } else {
-        let reader = StreamReader::try_new(Cursor::new(data), None).map_err(arrow_err(url, "read Arrow IPC"))?;
-        collect(reader.schema(), reader, url)
+        return collect(reader.schema(), reader, url);
     }
+    let mut decoder = StreamDecoder::new();
+    let mut buffer = Buffer::from(data);
+    let mut batches = Vec::new();
+    while !buffer.is_empty() {
+        if let Some(batch) = decoder.decode(&mut buffer).map_err(arrow_err(url, "read Arrow IPC"))? {
+            batches.push(batch);
+        }
+    }
+    decoder.finish().map_err(arrow_err(url, "read Arrow IPC"))?;
+    let schema =
+        decoder.schema().ok_or_else(|| arrow_err(url, "read Arrow IPC")(ArrowError::IpcError("no schema".into())))?;
+    Ok(Decoded { schema, batches })
+}
+
+/// The bytes `batches` hold (of their slices only), plus a margin: what an encoded copy of
+/// them is sized for up front, since growing a buffer of hundreds of MB copies it over and over.
+pub fn size_of(batches: &[RecordBatch]) -> usize {
+    let data: usize =
+        batches.iter().flat_map(|b| b.columns()).map(|c| c.to_data().get_slice_memory_size().unwrap_or(0)).sum();
+    data + 1024 * (batches.len() + 1)
 }
 
 /// Encodes batches as Parquet.
@@ -185,7 +204,8 @@ pub fn encode_parquet(
         what: "write Parquet".into(),
         message: e.to_string(),
     };
-    let mut writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props)).map_err(bad)?;
+    let mut writer =
+        ArrowWriter::try_new(Vec::with_capacity(size_of(batches)), schema.clone(), Some(props)).map_err(bad)?;
     for batch in batches {
         writer.write(batch).map_err(bad)?;
     }
@@ -196,8 +216,8 @@ pub fn encode_parquet(
 pub fn encode_ipc(schema: &SchemaRef, batches: &[RecordBatch], compression: Compression, url: &str) -> Result<Bytes> {
     let options =
         IpcWriteOptions::default().try_with_compression(compression.ipc(url)?).map_err(arrow_err(url, "write"))?;
-    let mut writer =
-        FileWriter::try_new_with_options(Vec::new(), schema, options).map_err(arrow_err(url, "write Arrow IPC"))?;
+    let mut writer = FileWriter::try_new_with_options(Vec::with_capacity(size_of(batches)), schema, options)
+        .map_err(arrow_err(url, "write Arrow IPC"))?;
     for batch in batches {
         writer.write(batch).map_err(arrow_err(url, "write Arrow IPC"))?;
     }

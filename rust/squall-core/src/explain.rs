@@ -119,7 +119,8 @@ impl Plan {
                 out.push(format!("stage {map_stage}: {m} map task{}, on {runs_on}", s(m)));
                 out.extend(narrow);
                 out.extend(map_lines);
-                out.push(format!("stage {}: {r} reduce task{}", map_stage + 1, s(r)));
+                let fewer = if self.coalesce { " at most; adjacent small buckets share one" } else { "" };
+                out.push(format!("stage {}: {r} reduce task{}{fewer}", map_stage + 1, s(r)));
                 out.push(format!("  read    its bucket of every shuffle object: up to {} ranged GETs in all", m * r));
                 out.extend(combine);
                 out.extend(explain_ops(after));

@@ -250,16 +250,21 @@ pub struct Plan {
     pub ops: Vec<Op>,
     /// A shuffle after `ops`, and the operators on its output partitions.
     pub exchange: Option<(Exchange, Vec<Op>)>,
+    /// Whether a reducer may take several adjacent small buckets (when nobody asked for the
+    /// partition count): fewer, fuller reduce tasks.
+    #[serde(default)]
+    pub coalesce: bool,
 }
 
 impl Plan {
     /// A scan of `inputs`.
     pub fn scan(inputs: Vec<Input>, source: String) -> Self {
-        Plan { inputs, source, columns: None, ops: Vec::new(), exchange: None }
+        Plan { inputs, source, columns: None, ops: Vec::new(), exchange: None, coalesce: false }
     }
 
-    /// This plan followed by a shuffle.
-    pub fn then_exchange(&self, exchange: Exchange) -> Result<Plan> {
+    /// This plan followed by a shuffle; with `coalesce`, reducers may take several adjacent
+    /// small buckets.
+    pub fn then_exchange(&self, exchange: Exchange, coalesce: bool) -> Result<Plan> {
         if self.exchange.is_some() {
             return Err(Error::Plan(
                 "one shuffle (sort) per plan for now: collect() or write the first result and read it back".into(),
@@ -278,6 +283,7 @@ impl Plan {
         }
         let mut next = self.clone();
         next.exchange = Some((exchange, Vec::new()));
+        next.coalesce = coalesce;
         Ok(next)
     }
 
@@ -384,9 +390,16 @@ impl Plan {
         }
     }
 
-    /// Stage 2 of a sort: reducer `r` merges bucket `r` of every map object; `maps` holds each
-    /// map task's (object URL, buckets).
-    pub fn reduce_tasks(&self, maps: &[(String, Vec<BucketSlice>)], sink: &Sink) -> Result<Vec<PartitionTask>> {
+    /// The reducers: reducer `r` reads bucket `r` of every map object (`maps` holds each map
+    /// task's object URL and buckets). When the plan may coalesce, adjacent buckets go to one
+    /// reducer until it reads `min_bytes`: small shuffles get a few full reduce tasks instead of
+    /// many nearly empty ones. Buckets stay in order, so a sort's output stays globally sorted.
+    pub fn reduce_tasks(
+        &self,
+        maps: &[(String, Vec<BucketSlice>)],
+        sink: &Sink,
+        min_bytes: u64,
+    ) -> Result<Vec<PartitionTask>> {
         let combine = match &self.exchange {
             Some((Exchange::Sort { keys, .. }, _)) => Combine::Merge { keys: keys.clone() },
             Some((Exchange::GroupBy { group, .. }, _)) => Combine::Aggregate { group: group.clone() },
@@ -398,14 +411,20 @@ impl Plan {
         if let Some((url, b)) = maps.iter().find(|(_, b)| b.len() != r) {
             return Err(Error::Plan(format!("the shuffle object {url} has {} buckets, not {r}", b.len())));
         }
-        Ok((0..r)
-            .map(|partition| {
-                let slice =
-                    |(url, b): &(String, Vec<BucketSlice>)| (url.clone(), b[partition].offset, b[partition].len);
-                let mut slices: Vec<_> = maps.iter().filter(|(_, b)| b[partition].rows > 0).map(slice).collect();
+        let bytes: Vec<u64> = (0..r).map(|p| maps.iter().map(|(_, b)| b[p].len).sum()).collect();
+        let groups = if self.coalesce { coalesce(&bytes, min_bytes) } else { (0..r).map(|p| p..p + 1).collect() };
+        Ok(groups
+            .into_iter()
+            .enumerate()
+            .map(|(partition, buckets)| {
+                let slice = |url: &String, b: &BucketSlice| (url.clone(), b.offset, b.len);
+                let mut slices: Vec<_> = buckets
+                    .clone()
+                    .flat_map(|p| maps.iter().filter(move |(_, b)| b[p].rows > 0).map(move |(u, b)| slice(u, &b[p])))
+                    .collect();
                 if slices.is_empty() {
                     // An empty bucket still carries the schema: read one, so the output has it.
-                    slices.extend(maps.first().map(slice));
+                    slices.extend(maps.first().map(|(u, b)| slice(u, &b[buckets.start])));
                 }
                 PartitionTask {
                     partition,
@@ -435,6 +454,23 @@ pub const SAMPLE_ROWS_PER_PARTITION: usize = 1024;
 /// The folder of a written dataset where task attempts put their files before the driver
 /// commits one per partition.
 pub const ATTEMPTS_DIR: &str = "_attempts";
+
+/// Adjacent buckets grouped until each group holds `min_bytes` (the last may hold less).
+fn coalesce(bytes: &[u64], min_bytes: u64) -> Vec<std::ops::Range<usize>> {
+    let mut groups = Vec::new();
+    let (mut start, mut held) = (0, 0);
+    for (p, &b) in bytes.iter().enumerate() {
+        held += b;
+        if held >= min_bytes.max(1) {
+            groups.push(start..p + 1);
+            (start, held) = (p + 1, 0);
+        }
+    }
+    if start < bytes.len() {
+        groups.push(start..bytes.len());
+    }
+    groups
+}
 
 /// Spreads shuffle objects over 256 key prefixes, so no one prefix takes every request.
 fn spread(p: usize) -> u8 {
@@ -504,25 +540,25 @@ mod tests {
     fn sampling_reads_only_the_key_columns_unless_operators_come_first() {
         let key = |c: &str| SortKey { column: c.into(), descending: false, nulls_first: false };
         let sort = Exchange::Sort { keys: vec![key("t"), key("s"), key("t")], partitions: 2 };
-        let p = plan().then_exchange(sort.clone()).unwrap();
+        let p = plan().then_exchange(sort.clone(), false).unwrap();
         let tasks = p.sample_tasks("file:///s").unwrap();
         assert!(tasks.iter().all(|t| t.columns == Some(vec!["t".to_string(), "s".to_string()])));
         let udf = Op::Udf { index: 0, kind: "filter".into(), name: "f".into() };
-        let p = plan().then(udf).unwrap().then_exchange(sort).unwrap();
+        let p = plan().then(udf).unwrap().then_exchange(sort, false).unwrap();
         assert!(p.sample_tasks("file:///s").unwrap().iter().all(|t| t.columns.is_none()));
     }
 
     #[test]
     fn a_sort_runs_in_three_stages_with_m_by_r_slices() {
         let key = SortKey { column: "t".into(), descending: false, nulls_first: false };
-        let p = plan().then_exchange(Exchange::Sort { keys: vec![key], partitions: 2 }).unwrap();
-        assert!(p.then_exchange(Exchange::Sort { keys: vec![], partitions: 2 }).is_err());
+        let p = plan().then_exchange(Exchange::Sort { keys: vec![key.clone()], partitions: 2 }, false).unwrap();
+        assert!(p.then_exchange(Exchange::Sort { keys: vec![], partitions: 2 }, false).is_err());
         assert!(p.tasks(&Sink::Count).is_err(), "a sort is not one stage");
         let maps = p.map_tasks("file:///s", "file:///s/splitters.arrow").unwrap();
         assert_eq!(maps.len(), 3);
         let slices = vec![BucketSlice { offset: 0, len: 10, rows: 1 }, BucketSlice { offset: 10, len: 5, rows: 0 }];
         let reports: Vec<_> = (0..3).map(|i| (format!("file:///s/m{i}"), slices.clone())).collect();
-        let reduces = p.reduce_tasks(&reports, &Sink::Count).unwrap();
+        let reduces = p.reduce_tasks(&reports, &Sink::Count, 1 << 20).unwrap();
         assert_eq!(reduces.len(), 2);
         match &reduces[1].input {
             TaskInput::Shuffle { slices, .. } => {
@@ -532,5 +568,20 @@ mod tests {
         }
         let text = p.explain(&Sink::Count);
         assert!(text.contains("M=3 R=2") && text.contains("up to 6 ranged GETs"), "{text}");
+
+        // Coalescing (no partition count asked for): adjacent buckets up to 40 bytes a reducer.
+        let p = plan().then_exchange(Exchange::Sort { keys: vec![key], partitions: 5 }, true).unwrap();
+        let slices: Vec<_> = (0..5).map(|b| BucketSlice { offset: 10 * b, len: 10, rows: 1 }).collect();
+        let reports: Vec<_> = (0..2).map(|i| (format!("file:///s/m{i}"), slices.clone())).collect();
+        let reduces = p.reduce_tasks(&reports, &Sink::Count, 40).unwrap();
+        let read: Vec<Vec<u64>> = reduces
+            .iter()
+            .map(|t| match &t.input {
+                TaskInput::Shuffle { slices, .. } => slices.iter().map(|s| s.1).collect(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(read, vec![vec![0, 0, 10, 10], vec![20, 20, 30, 30], vec![40, 40]], "buckets in order");
+        assert_eq!(reduces.iter().map(|t| t.partition).collect::<Vec<_>>(), vec![0, 1, 2]);
     }
 }

@@ -11,7 +11,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-use crate::codec::{decode_ipc, encode_ipc, Compression};
+use crate::codec::{decode_ipc, encode_ipc, size_of, Compression};
 use crate::{Error, Result};
 
 /// Where one bucket lies in a map task's shuffle object.
@@ -37,7 +37,7 @@ pub fn encode_buckets(schema: &SchemaRef, buckets: &[RecordBatch], url: &str) ->
         _ => Some(CompressionType::LZ4_FRAME),
     };
     let options = IpcWriteOptions::default().try_with_compression(codec).map_err(bad)?;
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(size_of(buckets));
     let mut slices = Vec::with_capacity(buckets.len());
     for bucket in buckets {
         let offset = out.len() as u64;

@@ -4,15 +4,15 @@
 //! Keys of any types, several columns, ascending or descending, nulls first or last, all become
 //! byte strings whose `memcmp` order is the sort order, so nothing below knows about types.
 
-use arrow_array::{RecordBatch, UInt32Array};
-use arrow_ord::sort::sort_to_indices;
+use arrow_array::cast::AsArray;
+use arrow_array::{ArrayRef, RecordBatch, UInt32Array};
 use arrow_row::{RowConverter, Rows, SortField};
 use arrow_schema::{SchemaRef, SortOptions};
-use arrow_select::concat::concat_batches;
+use arrow_select::concat::concat;
 use arrow_select::interleave::interleave_record_batch;
 use arrow_select::take::take_record_batch;
 use serde::{Deserialize, Serialize};
-use std::cmp::Reverse;
+use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
 use crate::{Error, Result};
@@ -31,12 +31,18 @@ pub struct SortKey {
     pub nulls_first: bool,
 }
 
-/// A sorted batch, with the key rows of the unsorted input and the order that sorts them.
+/// A sorted batch and its keys, for cutting it into buckets.
 pub struct SortedRun {
     /// The rows in sorted order.
     pub batch: RecordBatch,
-    rows: Rows,
-    order: UInt32Array,
+    keys: RunKeys,
+}
+
+enum RunKeys {
+    /// The order keys of the sorted rows (see `order_keys`).
+    Native(Vec<u64>),
+    /// The encoded key rows of the unsorted input, and the order that sorts them.
+    Rows { rows: Rows, order: Vec<u32> },
 }
 
 /// Turns the key columns of batches of one schema into comparable rows.
@@ -90,61 +96,95 @@ impl Sorter {
         Ok((0..n).map(|_| rows.row((rng.next() % total as u64) as usize).as_ref().to_vec()).collect())
     }
 
-    /// Sorts `batches` (one schema) into one run.
+    /// Order keys of `columns` (this sorter's key columns), when there is one integer or
+    /// temporal key column without nulls.
+    fn native(&self, columns: &[ArrayRef]) -> Option<Vec<u64>> {
+        match (columns, self.options.as_slice()) {
+            ([column], [options]) => order_keys(column, *options),
+            _ => None,
+        }
+    }
+
+    fn key_columns(&self, batch: &RecordBatch) -> Vec<ArrayRef> {
+        self.columns.iter().map(|&i| batch.column(i).clone()).collect()
+    }
+
+    /// Sorts `batches` (one schema) into one run. Only the key columns are concatenated; the
+    /// other columns are gathered from the input batches in sorted order, one copy.
     pub fn sort(&self, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<SortedRun> {
-        let all = concat_batches(schema, batches).map_err(arrow("sort"))?;
-        let rows = self.rows(&all)?;
-        let order = match (self.columns.as_slice(), self.options.as_slice()) {
-            // One integer or temporal column: arrow's type-specialised sort beats comparing
-            // encoded rows, and orders exactly as the row format does.
-            ([column], [options])
-                if all.column(*column).data_type().is_integer() || all.column(*column).data_type().is_temporal() =>
-            {
-                sort_to_indices(all.column(*column), Some(*options), None).map_err(arrow("sort"))?
+        let keys = self
+            .columns
+            .iter()
+            .map(|&c| concat(&batches.iter().map(|b| b.column(c).as_ref()).collect::<Vec<_>>()))
+            .collect::<std::result::Result<Vec<_>, _>>();
+        let keys = match batches {
+            [] => {
+                return Ok(SortedRun { batch: RecordBatch::new_empty(schema.clone()), keys: RunKeys::Native(vec![]) })
             }
-            _ => {
-                let mut order: Vec<u32> = (0..all.num_rows() as u32).collect();
-                order.sort_unstable_by(|&a, &b| rows.row(a as usize).cmp(&rows.row(b as usize)));
-                UInt32Array::from(order)
-            }
+            _ => keys.map_err(arrow("sort"))?,
         };
-        let batch = take_record_batch(&all, &order).map_err(arrow("sort"))?;
-        Ok(SortedRun { batch, rows, order })
+        if let Some(native) = self.native(&keys) {
+            // Ties keep input order (the index is the second half of each pair).
+            let mut pairs: Vec<(u64, u32)> = native.into_iter().zip(0..).collect();
+            pairs.sort_unstable();
+            let order: Vec<u32> = pairs.iter().map(|p| p.1).collect();
+            let batch = gather(batches, &order)?;
+            return Ok(SortedRun { batch, keys: RunKeys::Native(pairs.into_iter().map(|p| p.0).collect()) });
+        }
+        let rows = self.converter.convert_columns(&keys).map_err(arrow("sort keys"))?;
+        let mut order: Vec<u32> = (0..rows.num_rows() as u32).collect();
+        order.sort_unstable_by(|&a, &b| rows.row(a as usize).cmp(&rows.row(b as usize)));
+        let batch = gather(batches, &order)?;
+        Ok(SortedRun { batch, keys: RunKeys::Rows { rows, order } })
     }
 
     /// Cuts a sorted run into `splitters.len() + 1` contiguous buckets: bucket `b` holds the
     /// keys from splitter `b - 1` to splitter `b`. Rows equal to a splitter repeated over several
     /// buckets are shared evenly between those buckets, so one heavy key cannot flood a reducer.
-    pub fn cut(&self, run: &SortedRun, splitters: &[Vec<u8>]) -> Vec<RecordBatch> {
+    pub fn cut(&self, run: &SortedRun, splitters: &[Vec<u8>]) -> Result<Vec<RecordBatch>> {
         let n = run.batch.num_rows();
-        let key = |i: usize| run.rows.row(run.order.value(i) as usize);
-        let below = |k: &[u8]| partition_point(n, |i| key(i).as_ref() < k);
-        let upto = |k: &[u8]| partition_point(n, |i| key(i).as_ref() <= k);
-        let mut ends = Vec::with_capacity(splitters.len() + 1);
-        let mut i = 0;
-        while i < splitters.len() {
-            let mut j = i;
-            while j + 1 < splitters.len() && splitters[j + 1] == splitters[i] {
-                j += 1;
+        let ends = match &run.keys {
+            RunKeys::Native(keys) => match self.native_splitters(splitters)? {
+                Some(split) => bucket_ends(n, &split, |i, s| keys[i].cmp(&split[s])),
+                // A null splitter: compare encoded rows.
+                None => {
+                    let rows = self.rows(&run.batch)?;
+                    bucket_ends(n, splitters, |i, s| rows.row(i).as_ref().cmp(&splitters[s]))
+                }
+            },
+            RunKeys::Rows { rows, order } => {
+                bucket_ends(n, splitters, |i, s| rows.row(order[i] as usize).as_ref().cmp(&splitters[s]))
             }
-            // Splitters i..=j are one key k: buckets i..=j+1 may all hold k.
-            let (lo, hi) = (below(&splitters[i]), upto(&splitters[i]));
-            let share = j - i + 2;
-            for b in 0..=(j - i) {
-                ends.push(lo + (hi - lo) * (b + 1) / share);
-            }
-            i = j + 1;
-        }
-        ends.push(n);
+        };
         let mut start = 0;
-        ends.into_iter()
+        Ok(ends
+            .into_iter()
             .map(|end| {
                 let end = end.max(start);
                 let bucket = run.batch.slice(start, end - start);
                 start = end;
                 bucket
             })
-            .collect()
+            .collect())
+    }
+
+    /// The order keys of encoded splitters; None when one is null or the empty key (or the
+    /// keys are not one integer or temporal column).
+    fn native_splitters(&self, splitters: &[Vec<u8>]) -> Result<Option<Vec<u64>>> {
+        if self.columns.len() != 1 {
+            return Ok(None);
+        }
+        if splitters.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        if splitters.iter().any(Vec::is_empty) {
+            // The empty key (no samples anywhere) is no row: compare encoded rows.
+            return Ok(None);
+        }
+        let parser = self.converter.parser();
+        let columns =
+            self.converter.convert_rows(splitters.iter().map(|s| parser.parse(s))).map_err(arrow("splitters"))?;
+        Ok(self.native(&columns))
     }
 
     /// Merges sorted runs into one sorted sequence of batches.
@@ -153,29 +193,125 @@ impl Sorter {
         if runs.len() <= 1 {
             return Ok(runs);
         }
-        let rows = runs.iter().map(|r| self.rows(r)).collect::<Result<Vec<_>>>()?;
-        let mut heap = BinaryHeap::with_capacity(runs.len());
-        for (run, r) in rows.iter().enumerate() {
-            heap.push(Reverse((r.row(0), run, 0usize)));
-        }
+        let lens: Vec<usize> = runs.iter().map(|r| r.num_rows()).collect();
+        let native: Option<Vec<Vec<u64>>> = runs.iter().map(|r| self.native(&self.key_columns(r))).collect();
+        let picks = match native {
+            Some(keys) => kway(&lens, |run, i| keys[run][i]),
+            None => {
+                let rows = runs.iter().map(|r| self.rows(r)).collect::<Result<Vec<_>>>()?;
+                kway(&lens, |run, i| rows[run].row(i))
+            }
+        };
         let refs: Vec<&RecordBatch> = runs.iter().collect();
-        let mut out = Vec::new();
-        let mut picks = Vec::with_capacity(MERGE_BATCH_ROWS);
-        while let Some(Reverse((_, run, i))) = heap.pop() {
-            picks.push((run, i));
-            if i + 1 < rows[run].num_rows() {
-                heap.push(Reverse((rows[run].row(i + 1), run, i + 1)));
-            }
-            if picks.len() == MERGE_BATCH_ROWS {
-                out.push(interleave_record_batch(&refs, &picks).map_err(arrow("merge"))?);
-                picks.clear();
-            }
-        }
-        if !picks.is_empty() {
-            out.push(interleave_record_batch(&refs, &picks).map_err(arrow("merge"))?);
-        }
-        Ok(out)
+        picks
+            .chunks(MERGE_BATCH_ROWS)
+            .map(|chunk| interleave_record_batch(&refs, chunk).map_err(arrow("merge")))
+            .collect()
     }
+}
+
+/// Sort keys as u64 whose order is the sort order, for an integer or temporal column without
+/// nulls: comparing them is far cheaper than comparing encoded rows.
+fn order_keys(column: &ArrayRef, options: SortOptions) -> Option<Vec<u64>> {
+    use arrow_array::types::*;
+    use arrow_schema::{DataType, TimeUnit};
+    if column.null_count() > 0 {
+        return None;
+    }
+    const SIGN: u64 = 1 << 63;
+    macro_rules! signed {
+        ($t:ty) => {
+            column.as_primitive::<$t>().values().iter().map(|&v| (v as i64 as u64) ^ SIGN).collect()
+        };
+    }
+    macro_rules! unsigned {
+        ($t:ty) => {
+            column.as_primitive::<$t>().values().iter().map(|&v| v as u64).collect()
+        };
+    }
+    let mut keys: Vec<u64> = match column.data_type() {
+        DataType::Int8 => signed!(Int8Type),
+        DataType::Int16 => signed!(Int16Type),
+        DataType::Int32 => signed!(Int32Type),
+        DataType::Int64 => signed!(Int64Type),
+        DataType::UInt8 => unsigned!(UInt8Type),
+        DataType::UInt16 => unsigned!(UInt16Type),
+        DataType::UInt32 => unsigned!(UInt32Type),
+        DataType::UInt64 => unsigned!(UInt64Type),
+        DataType::Date32 => signed!(Date32Type),
+        DataType::Date64 => signed!(Date64Type),
+        DataType::Timestamp(TimeUnit::Second, _) => signed!(TimestampSecondType),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => signed!(TimestampMillisecondType),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => signed!(TimestampMicrosecondType),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => signed!(TimestampNanosecondType),
+        _ => return None,
+    };
+    if options.descending {
+        keys.iter_mut().for_each(|k| *k = !*k);
+    }
+    Some(keys)
+}
+
+/// The rows of `batches` at positions `order` (counted across the batches), as one batch.
+fn gather(batches: &[RecordBatch], order: &[u32]) -> Result<RecordBatch> {
+    if let [one] = batches {
+        return take_record_batch(one, &UInt32Array::from(order.to_vec())).map_err(arrow("sort"));
+    }
+    let mut starts = Vec::with_capacity(batches.len());
+    let mut total = 0;
+    for b in batches {
+        starts.push(total);
+        total += b.num_rows();
+    }
+    let picks: Vec<(usize, usize)> = order
+        .iter()
+        .map(|&g| {
+            let b = starts.partition_point(|&s| s <= g as usize) - 1;
+            (b, g as usize - starts[b])
+        })
+        .collect();
+    let refs: Vec<&RecordBatch> = batches.iter().collect();
+    interleave_record_batch(&refs, &picks).map_err(arrow("sort"))
+}
+
+/// Where the buckets of a sorted run of `n` rows end when cut at `splitters`; `cmp(i, s)`
+/// compares sorted row `i` with splitter `s`. Rows equal to a splitter repeated over several
+/// buckets are shared evenly between them.
+fn bucket_ends(n: usize, splitters: &[impl PartialEq], cmp: impl Fn(usize, usize) -> Ordering) -> Vec<usize> {
+    let mut ends = Vec::with_capacity(splitters.len() + 1);
+    let mut i = 0;
+    while i < splitters.len() {
+        let mut j = i;
+        while j + 1 < splitters.len() && splitters[j + 1] == splitters[i] {
+            j += 1;
+        }
+        // Splitters i..=j are one key k: buckets i..=j+1 may all hold k.
+        let lo = partition_point(n, |r| cmp(r, i) == Ordering::Less);
+        let hi = partition_point(n, |r| cmp(r, i) != Ordering::Greater);
+        let share = j - i + 2;
+        for b in 0..=(j - i) {
+            ends.push(lo + (hi - lo) * (b + 1) / share);
+        }
+        i = j + 1;
+    }
+    ends.push(n);
+    ends
+}
+
+/// The k-way merge order of sorted runs of `lens` rows: (run, row) pairs, ties by run.
+fn kway<K: Ord>(lens: &[usize], key: impl Fn(usize, usize) -> K) -> Vec<(usize, usize)> {
+    let mut heap = BinaryHeap::with_capacity(lens.len());
+    for (run, _) in lens.iter().enumerate().filter(|(_, &n)| n > 0) {
+        heap.push(Reverse((key(run, 0), run, 0usize)));
+    }
+    let mut picks = Vec::with_capacity(lens.iter().sum());
+    while let Some(Reverse((_, run, i))) = heap.pop() {
+        picks.push((run, i));
+        if i + 1 < lens[run] {
+            heap.push(Reverse((key(run, i + 1), run, i + 1)));
+        }
+    }
+    picks
 }
 
 /// `r - 1` splitters at the quantiles of `samples` (sorted in place). With no samples (no
@@ -220,7 +356,8 @@ impl SplitMix {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow_array::{Array, Int64Array};
+    use arrow_array::types::{Int32Type, UInt64Type};
+    use arrow_array::{Array, Int32Array, Int64Array, UInt64Array};
     use std::sync::Arc;
 
     fn batch(values: Vec<Option<i64>>) -> RecordBatch {
@@ -244,7 +381,7 @@ mod tests {
         let sorted = run.batch.clone();
         assert_eq!(keys(&sorted), vec![Some(9), Some(7), Some(5), Some(3), Some(1), None]);
         let split = s.sample(&batch(vec![Some(6)]), 1, 0).unwrap();
-        let buckets = s.cut(&run, &split);
+        let buckets = s.cut(&run, &split).unwrap();
         assert_eq!(keys(&buckets[0]), vec![Some(9), Some(7)]);
         assert_eq!(keys(&buckets[1]), vec![Some(5), Some(3), Some(1), None]);
         let merged = s.merge(vec![buckets[1].clone(), buckets[0].clone()]).unwrap();
@@ -260,12 +397,43 @@ mod tests {
         let run = s.sort(&input.schema(), &[input]).unwrap();
         let sorted = run.batch.clone();
         let five = s.sample(&batch(vec![Some(5)]), 1, 0).unwrap().remove(0);
-        let buckets = s.cut(&run, &[five.clone(), five.clone(), five]);
+        let buckets = s.cut(&run, &[five.clone(), five.clone(), five]).unwrap();
         let sizes: Vec<usize> = buckets.iter().map(|b| b.num_rows()).collect();
         assert_eq!(sizes.iter().sum::<usize>(), 100);
         assert!(sizes.iter().all(|&n| n <= 30), "the 90 fives are spread: {sizes:?}");
         let flat: Vec<Option<i64>> = buckets.iter().flat_map(keys).collect();
         assert_eq!(flat, keys(&sorted), "buckets stay in order");
+    }
+
+    #[test]
+    fn integer_keys_sort_cut_and_merge_by_value() {
+        let u = |v: Vec<Option<u64>>| RecordBatch::try_from_iter([("k", Arc::new(UInt64Array::from(v)) as _)]).unwrap();
+        let values = |b: &RecordBatch| b.column(0).as_primitive::<UInt64Type>().values().to_vec();
+        // Values above i64::MAX, several input batches (one empty).
+        let parts = [u(vec![Some(u64::MAX), Some(3), Some(1 << 63)]), u(vec![Some(0), Some(7)]), u(vec![])];
+        let schema = parts[0].schema();
+        let s = Sorter::new(&schema, &[SortKey { column: "k".into(), descending: false, nulls_first: false }]).unwrap();
+        let run = s.sort(&schema, &parts).unwrap();
+        assert_eq!(values(&run.batch), vec![0, 3, 7, 1 << 63, u64::MAX]);
+        let seven = s.sample(&u(vec![Some(7)]), 1, 0).unwrap();
+        let buckets = s.cut(&run, &seven).unwrap();
+        assert_eq!(values(&buckets[0]), vec![0, 3]);
+        assert_eq!(values(&buckets[1]), vec![7, 1 << 63, u64::MAX]);
+        let merged = s.merge(vec![buckets[1].clone(), buckets[0].clone()]).unwrap();
+        assert_eq!(values(&merged[0]), values(&run.batch));
+        // A null splitter (nulls last: above every value) takes nothing of a run without nulls.
+        let null = s.sample(&u(vec![None]), 1, 0).unwrap();
+        let buckets = s.cut(&run, &null).unwrap();
+        assert_eq!((buckets[0].num_rows(), buckets[1].num_rows()), (5, 0));
+        // The empty key (no samples anywhere) is below every value.
+        let buckets = s.cut(&run, &splitters(vec![], 2)).unwrap();
+        assert_eq!((buckets[0].num_rows(), buckets[1].num_rows()), (0, 5));
+        // Descending signed keys.
+        let i =
+            RecordBatch::try_from_iter([("k", Arc::new(Int32Array::from(vec![-5, 3, -1, 0, i32::MIN])) as _)]).unwrap();
+        let s = Sorter::new(&i.schema(), &key(true, false)).unwrap();
+        let run = s.sort(&i.schema(), &[i.slice(0, 2), i.slice(2, 3)]).unwrap();
+        assert_eq!(run.batch.column(0).as_primitive::<Int32Type>().values().to_vec(), vec![3, 0, -1, -5, i32::MIN]);
     }
 
     #[test]

@@ -168,7 +168,8 @@ pub fn run_partition<E>(
         Some(TaskOutput::File(output)) => {
             let url = attempt_url(&output.url);
             let bytes = encode(output.format, output.compression, &schema, &batches, &url)?;
-            publish(&mut report, url, bytes)?;
+            // A written dataset's file (with a place to commit to): nothing here reads it back.
+            publish(&mut report, url, bytes, output.commit_to.is_some())?;
             report.commit_to.clone_from(&output.commit_to);
         }
         Some(TaskOutput::Sample { url, keys, rows }) => {
@@ -176,7 +177,7 @@ pub fn run_partition<E>(
             let sample =
                 Sorter::new(&schema, keys)?.sample(&concat(&schema, &batches, &url)?, *rows, task.partition as u64)?;
             let bytes = encode_rows(&sample, &url)?;
-            publish(&mut report, url, bytes)?;
+            publish(&mut report, url, bytes, false)?;
         }
         Some(TaskOutput::Partial { url, group, partitions }) => {
             let url = attempt_url(url);
@@ -193,17 +194,20 @@ pub fn run_partition<E>(
             let url = attempt_url(url);
             let splitters = decode_rows(read_object(splitters)?, splitters)?;
             let sorter = Sorter::new(&schema, keys)?;
-            let buckets = sorter.cut(&sorter.sort(&schema, &batches)?, &splitters);
+            let buckets = sorter.cut(&sorter.sort(&schema, &batches)?, &splitters)?;
             publish_shuffle(&mut report, url, &schema, &buckets)?;
         }
     }
     Ok(report)
 }
 
-/// Writes a task's output object and records it in the report.
-fn publish(report: &mut PartitionReport, url: String, bytes: Bytes) -> crate::Result<()> {
+/// Writes a task's output object and records it in the report; a `result` is a finished
+/// file that nothing here reads back (`Store::put_output`).
+fn publish(report: &mut PartitionReport, url: String, bytes: Bytes, result: bool) -> crate::Result<()> {
     report.bytes_written = bytes.len() as u64;
-    write_object(&url, bytes)?;
+    let (store, key) = open(&url)?;
+    let put = if result { store.put_output(&key, bytes) } else { store.put(&key, bytes) };
+    runtime()?.block_on(put)?;
     report.url = Some(url);
     Ok(())
 }
@@ -216,7 +220,7 @@ fn publish_shuffle(
     buckets: &[RecordBatch],
 ) -> crate::Result<()> {
     let (bytes, slices) = encode_buckets(schema, buckets, &url)?;
-    publish(report, url, bytes.into())?;
+    publish(report, url, bytes.into(), false)?;
     report.buckets = Some(slices);
     Ok(())
 }

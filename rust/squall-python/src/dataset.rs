@@ -57,20 +57,31 @@ impl Plan {
     }
 
     /// This plan followed by a sample sort into `partitions` partitions; `keys` are
-    /// (column, descending, nulls_first).
-    fn then_sort(&self, py: Python<'_>, keys: Vec<(String, bool, bool)>, partitions: usize) -> PyResult<Plan> {
+    /// (column, descending, nulls_first). With `coalesce`, reducers may take several adjacent
+    /// small buckets.
+    #[pyo3(signature = (keys, partitions, coalesce=false))]
+    fn then_sort(
+        &self,
+        py: Python<'_>,
+        keys: Vec<(String, bool, bool)>,
+        partitions: usize,
+        coalesce: bool,
+    ) -> PyResult<Plan> {
         let exchange = Exchange::Sort { keys: sort_keys(keys), partitions };
-        let inner = self.inner.then_exchange(exchange).map_err(|e| exec_error(py, e.into()))?;
+        let inner = self.inner.then_exchange(exchange, coalesce).map_err(|e| exec_error(py, e.into()))?;
         Ok(Plan { inner })
     }
 
-    /// This plan followed by a group-by; `aggs` are (name, column or None, function).
+    /// This plan followed by a group-by; `aggs` are (name, column or None, function). With
+    /// `coalesce`, reducers may take several adjacent small buckets.
+    #[pyo3(signature = (keys, aggs, partitions, coalesce=false))]
     fn then_groupby(
         &self,
         py: Python<'_>,
         keys: Vec<String>,
         aggs: Vec<(String, Option<String>, String)>,
         partitions: usize,
+        coalesce: bool,
     ) -> PyResult<Plan> {
         let aggs = aggs
             .into_iter()
@@ -84,7 +95,7 @@ impl Plan {
             })
             .collect::<PyResult<Vec<_>>>()?;
         let exchange = Exchange::GroupBy { group: GroupBy { keys, aggs }, partitions };
-        let inner = self.inner.then_exchange(exchange).map_err(|e| exec_error(py, e.into()))?;
+        let inner = self.inner.then_exchange(exchange, coalesce).map_err(|e| exec_error(py, e.into()))?;
         Ok(Plan { inner })
     }
 
@@ -93,7 +104,7 @@ impl Plan {
     fn then_repartition(&self, py: Python<'_>, keys: Vec<String>, partitions: usize) -> PyResult<Plan> {
         let inner = self
             .inner
-            .then_exchange(Exchange::Repartition { keys, partitions })
+            .then_exchange(Exchange::Repartition { keys, partitions }, false)
             .map_err(|e| exec_error(py, e.into()))?;
         Ok(Plan { inner })
     }
@@ -127,15 +138,22 @@ impl Plan {
         to_json(py, &tasks)
     }
 
-    /// Stage 2 of a sort (JSON tasks) from the map tasks' reports (JSON), into `sink` (JSON).
-    fn reduce_tasks(&self, py: Python<'_>, map_reports: Vec<String>, sink: &str) -> PyResult<Vec<String>> {
+    /// The reduce stage (JSON tasks) from the map tasks' reports (JSON), into `sink` (JSON);
+    /// a coalescing plan gives each reducer adjacent buckets until it reads `min_bytes`.
+    fn reduce_tasks(
+        &self,
+        py: Python<'_>,
+        map_reports: Vec<String>,
+        sink: &str,
+        min_bytes: u64,
+    ) -> PyResult<Vec<String>> {
         let sink: Sink = serde_json::from_str(sink).map_err(|e| json_error(py, "sink", e))?;
         let mut maps = Vec::with_capacity(map_reports.len());
         for r in &map_reports {
             let report: PartitionReport = serde_json::from_str(r).map_err(|e| json_error(py, "report", e))?;
             maps.push((report.url.unwrap_or_default(), report.buckets.unwrap_or_default()));
         }
-        let tasks = self.inner.reduce_tasks(&maps, &sink).map_err(|e| exec_error(py, e.into()))?;
+        let tasks = self.inner.reduce_tasks(&maps, &sink, min_bytes).map_err(|e| exec_error(py, e.into()))?;
         to_json(py, &tasks)
     }
 

@@ -42,16 +42,25 @@ fn parts(len: u64) -> u64 {
     len.div_ceil(crate::s3::PART_SIZE as u64).max(1)
 }
 
+fn count_put(data: &Bytes) {
+    let len = data.len() as u64;
+    add(&PUTS, parts(len));
+    add(&BYTES_WRITTEN, len);
+}
+
 impl Store for Counted {
     fn url_of(&self, key: &str) -> String {
         self.0.url_of(key)
     }
 
     fn put<'a>(&'a self, key: &'a str, data: Bytes) -> BoxFuture<'a, Result<()>> {
-        let len = data.len() as u64;
-        add(&PUTS, parts(len));
-        add(&BYTES_WRITTEN, len);
+        count_put(&data);
         self.0.put(key, data)
+    }
+
+    fn put_output<'a>(&'a self, key: &'a str, data: Bytes) -> BoxFuture<'a, Result<()>> {
+        count_put(&data);
+        self.0.put_output(key, data)
     }
 
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Bytes>> {

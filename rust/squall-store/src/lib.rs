@@ -48,6 +48,11 @@ pub trait Store: Send + Sync + Debug {
     fn url_of(&self, key: &str) -> String;
     /// Writes an object whole; readers never see a partial object.
     fn put<'a>(&'a self, key: &'a str, data: Bytes) -> BoxFuture<'a, Result<()>>;
+    /// Writes a finished result (a written dataset's file) that nothing here reads back soon,
+    /// as `put` does; a store may bypass its caches for it.
+    fn put_output<'a>(&'a self, key: &'a str, data: Bytes) -> BoxFuture<'a, Result<()>> {
+        self.put(key, data)
+    }
     /// Reads a whole object.
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Bytes>>;
     /// Reads the bytes `range` of an object.

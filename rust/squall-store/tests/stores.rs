@@ -69,3 +69,22 @@ fn resolve_takes_a_file_a_prefix_or_a_glob() {
         assert!(err.is_not_found() && err.to_string().contains("*.parquet"), "{err}");
     });
 }
+
+#[test]
+fn large_outputs_round_trip_on_disk_and_in_shared_memory() {
+    // 9 MB and a ragged tail: written past the page cache where the file system allows (the
+    // last block padded, then cut), plainly where it does not (tmpfs).
+    let data: Bytes = (0..9 * 1024 * 1024 + 4097).map(|i: usize| (i * 31 % 251) as u8).collect::<Vec<u8>>().into();
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir_in("/dev/shm").unwrap_or(tempfile::tempdir().unwrap())];
+    for dir in dirs {
+        let (store, key) = open(&format!("file://{}/out/part.bin", dir.path().display())).unwrap();
+        runtime().block_on(async {
+            store.put_output(&key, data.clone()).await.unwrap();
+            assert_eq!(store.get(&key).await.unwrap(), data);
+            store.put_output(&key, Bytes::from_static(b"small")).await.unwrap();
+            assert_eq!(store.get(&key).await.unwrap(), Bytes::from_static(b"small"));
+        });
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("out")).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temporary files stay behind");
+    }
+}

@@ -89,19 +89,57 @@ impl Groups {
     }
 }
 
+/// Key ranges up to this wide (or twice the rows) are grouped through a table indexed by
+/// value instead of a hash map.
+const DIRECT_SPAN: usize = 1 << 16;
+
 fn group_integers(values: &[i64], nulls: Option<NullBuffer>) -> Groups {
-    let mut ids: HashMap<i64, u32, FixedState> = HashMap::default();
-    let mut null_id = None;
+    let is_null = |i: usize| nulls.as_ref().is_some_and(|n| n.is_null(i));
     let mut groups = Groups { of_row: Vec::with_capacity(values.len()), first: Vec::new() };
-    for (i, &v) in values.iter().enumerate() {
-        let next = groups.first.len() as u32;
-        let id = match &nulls {
-            Some(n) if n.is_null(i) => *null_id.get_or_insert(next),
-            _ => *ids.entry(v).or_insert(next),
-        };
-        groups.push(i, id);
+    let mut null_id = None;
+    match value_range(values, &nulls) {
+        Some((lo, span)) if span <= DIRECT_SPAN.max(2 * values.len()) => {
+            let mut ids = vec![u32::MAX; span];
+            for (i, &v) in values.iter().enumerate() {
+                let next = groups.first.len() as u32;
+                let id = match is_null(i) {
+                    true => *null_id.get_or_insert(next),
+                    false => {
+                        let slot = &mut ids[v.wrapping_sub(lo) as u64 as usize];
+                        if *slot == u32::MAX {
+                            *slot = next;
+                        }
+                        *slot
+                    }
+                };
+                groups.push(i, id);
+            }
+        }
+        _ => {
+            let mut ids: HashMap<i64, u32, FixedState> = HashMap::default();
+            for (i, &v) in values.iter().enumerate() {
+                let next = groups.first.len() as u32;
+                let id = match is_null(i) {
+                    true => *null_id.get_or_insert(next),
+                    false => *ids.entry(v).or_insert(next),
+                };
+                groups.push(i, id);
+            }
+        }
     }
     groups
+}
+
+/// The smallest non-null value and the number of values from it to the largest; None when
+/// every value is null or the span does not fit in memory's address range.
+fn value_range(values: &[i64], nulls: &Option<NullBuffer>) -> Option<(i64, usize)> {
+    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+    match nulls {
+        None => values.iter().for_each(|&v| (lo, hi) = (lo.min(v), hi.max(v))),
+        Some(n) => n.valid_indices().for_each(|i| (lo, hi) = (lo.min(values[i]), hi.max(values[i]))),
+    }
+    let span = usize::try_from(hi as i128 - lo as i128 + 1).ok()?;
+    (lo <= hi).then_some((lo, span))
 }
 
 /// Leading rows grouped to judge whether a partial aggregation pays.
@@ -155,4 +193,21 @@ pub fn hash_buckets(batch: &RecordBatch, keys: &[String], buckets: usize) -> Res
         }
     }
     picks.into_iter().map(|p| take_record_batch(batch, &UInt32Array::from(p)).map_err(plan_err)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integer_keys_group_by_table_or_by_hash() {
+        let nulls = NullBuffer::from(vec![true, true, true, false, true, true]);
+        let narrow = group_integers(&[5, -3, 5, 99, -3, 7], Some(nulls.clone()));
+        assert_eq!(narrow.of_row, vec![0, 1, 0, 2, 1, 3], "the null (row 3) is a group of its own");
+        assert_eq!(narrow.first, vec![0, 1, 3, 5]);
+        let wide = group_integers(&[i64::MIN, i64::MAX, 0, 0, i64::MAX, i64::MIN], Some(nulls));
+        assert_eq!(wide.of_row, vec![0, 1, 2, 3, 1, 0]);
+        let all_null = group_integers(&[1, 2], Some(NullBuffer::new_null(2)));
+        assert_eq!(all_null.of_row, vec![0, 0]);
+    }
 }
