@@ -7,6 +7,9 @@
 - groupby: 1e7 rows, an int64 key with 100 and with 1e6 distinct values, sum/mean/count of a
   float64, collected.
 
+Peak memory is of each system's whole process tree (workers and clusters included, shared
+pages counted once) plus what it puts in /dev/shm.
+
 Side by side on the same generated data, median of ``--repeats`` runs (``--slow-repeats`` for
 Dask and Ray). Peers run in their own virtualenv (``--peer-python``), each as a subprocess.
 
@@ -18,9 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -59,13 +64,73 @@ def generate(rows: int) -> None:
     marker.touch()
 
 
+class PeakMemory:
+    """Peak memory of this process and all its descendants (worker processes, clusters),
+    sampled every 20 ms: their proportional set sizes (pages shared between processes count
+    once), plus what they put in /dev/shm."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._shm_base = _shm_used()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            pss = sum(_pss(pid) for pid in _family(os.getpid()))
+            self.peak = max(self.peak, pss + max(0, _shm_used() - self._shm_base))
+
+
+def _family(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(f"/proc/{entry.name}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    family, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        family.append(pid)
+        todo.extend(children.get(pid, ()))
+    return family
+
+
+def _pss(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _shm_used() -> int:
+    st = os.statvfs("/dev/shm")
+    return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+
 def timed(fn: Callable[[], int], repeats: int) -> dict[str, float]:
-    times, rows = [], 0
+    times, rows, peak = [], 0, 0
     for _ in range(repeats):
-        start = time.perf_counter()
-        rows = fn()
-        times.append(time.perf_counter() - start)
-    return {"seconds": statistics.median(times), "rows": rows}
+        with PeakMemory() as memory:
+            start = time.perf_counter()
+            rows = fn()
+            times.append(time.perf_counter() - start)
+        peak = max(peak, memory.peak)
+    return {"seconds": statistics.median(times), "rows": rows, "peak_mb": peak / 2**20}
 
 
 def cases(system: str) -> dict[str, Callable[[], int]]:
@@ -215,7 +280,7 @@ def main() -> None:
         f"\n{args.rows:.0e} rows, {FILES} Parquet files, 2 cores; median of {args.repeats} runs "
         f"({args.slow_repeats} for Dask and Ray)"
     )
-    print(f"{'case':<20}{'system':<10}{'seconds':>10}{'÷ squall':>10}{'rows':>10}")
+    print(f"{'case':<20}{'system':<10}{'seconds':>10}{'÷ squall':>10}{'peak MB':>10}{'rows':>10}")
     for case, base in results["squall"].items():
         for system, cases_ in results.items():
             r = cases_.get(case)
@@ -224,7 +289,8 @@ def main() -> None:
             if r["rows"] != base["rows"]:
                 print(f"  ! {system} produced {r['rows']} rows, squall {base['rows']}")
             ratio = r["seconds"] / base["seconds"]
-            print(f"{case:<20}{system:<10}{r['seconds']:>10.2f}{ratio:>9.2f}x{r['rows']:>10}")
+            line = f"{case:<20}{system:<10}{r['seconds']:>10.2f}{ratio:>9.2f}x"
+            print(f"{line}{r['peak_mb']:>10.0f}{r['rows']:>10}")
     (OUT / "sort_groupby.json").write_text(json.dumps(results, indent=2))
 
 

@@ -102,8 +102,9 @@ class Dataset:
             descending: One flag, or one per column.
             nulls_last: Put nulls after every value (as pandas and pyarrow do); False puts
                 them first.
-            num_partitions: Output partitions; by default one per input file, or more when the
-                data exceeds the session's ``target_partition_bytes`` per partition.
+            num_partitions: Output partitions, exactly. By default one per input file, or more
+                when the data exceeds the session's ``target_partition_bytes`` per partition,
+                and then adjacent small key ranges share a reducer (fewer, fuller files).
 
         Example:
             >>> ds.sort(["station", "t"], descending=[False, True]).write_parquet(url)
@@ -141,7 +142,9 @@ class Dataset:
         """Groups rows by the key column(s) ``by``; follow with :meth:`GroupedDataset.agg`.
 
         Keys may be of any type (integers, floats, strings, binary, booleans, dates,
-        timestamps), several columns at once; null is a key of its own.
+        timestamps), several columns at once; null is a key of its own. ``num_partitions``
+        fixes the number of output partitions; by default it follows the input's size, and
+        small hash buckets share a reducer.
         """
         keys = [by] if isinstance(by, str) else list(by)
         return GroupedDataset(self, keys, num_partitions)

@@ -125,8 +125,7 @@ impl Sorter {
         };
         if let Some(native) = self.native(&keys) {
             // Ties keep input order (the index is the second half of each pair).
-            let mut pairs: Vec<(u64, u32)> = native.into_iter().zip(0..).collect();
-            pairs.sort_unstable();
+            let pairs = sort_pairs(native.into_iter().zip(0..).collect());
             let order: Vec<u32> = pairs.iter().map(|p| p.1).collect();
             let batch = gather(batches, &order)?;
             return Ok(SortedRun { batch, keys: RunKeys::Native(pairs.into_iter().map(|p| p.0).collect()) });
@@ -250,6 +249,37 @@ fn order_keys(column: &ArrayRef, options: SortOptions) -> Option<Vec<u64>> {
         keys.iter_mut().for_each(|k| *k = !*k);
     }
     Some(keys)
+}
+
+/// Sorts (key, row) pairs: one counting pass scatters them into 2^16 buckets by the leading
+/// bits of their keys' range, then each bucket, small and in cache, is sorted on its own.
+fn sort_pairs(mut pairs: Vec<(u64, u32)>) -> Vec<(u64, u32)> {
+    const BITS: u32 = 16;
+    if pairs.len() < 1 << BITS {
+        pairs.sort_unstable();
+        return pairs;
+    }
+    let (lo, hi) = pairs.iter().fold((u64::MAX, 0), |(lo, hi), p| (lo.min(p.0), hi.max(p.0)));
+    let shift = (64 - (hi - lo).leading_zeros()).saturating_sub(BITS);
+    let bucket = |k: u64| ((k - lo) >> shift) as usize;
+    let mut starts = vec![0usize; (1 << BITS) + 1];
+    for p in &pairs {
+        starts[bucket(p.0) + 1] += 1;
+    }
+    for b in 1..starts.len() {
+        starts[b] += starts[b - 1];
+    }
+    let mut next = starts.clone();
+    let mut out = vec![(0, 0); pairs.len()];
+    for &p in &pairs {
+        let b = bucket(p.0);
+        out[next[b]] = p;
+        next[b] += 1;
+    }
+    for b in starts.windows(2) {
+        out[b[0]..b[1]].sort_unstable();
+    }
+    out
 }
 
 /// The rows of `batches` at positions `order` (counted across the batches), as one batch.
@@ -434,6 +464,20 @@ mod tests {
         let s = Sorter::new(&i.schema(), &key(true, false)).unwrap();
         let run = s.sort(&i.schema(), &[i.slice(0, 2), i.slice(2, 3)]).unwrap();
         assert_eq!(run.batch.column(0).as_primitive::<Int32Type>().values().to_vec(), vec![3, 0, -1, -5, i32::MIN]);
+    }
+
+    #[test]
+    fn bucketed_pair_sort_equals_a_plain_sort() {
+        let mut rng = SplitMix(3);
+        let wide: Vec<u64> = (0..200_000).map(|_| rng.next()).collect();
+        let narrow: Vec<u64> = (0..200_000).map(|_| 1_000 + rng.next() % 50).collect();
+        let skewed: Vec<u64> = (0..200_000u64).map(|i| if i % 3 == 0 { u64::MAX } else { i * i }).collect();
+        for keys in [wide, narrow, skewed] {
+            let pairs: Vec<(u64, u32)> = keys.into_iter().zip(0..).collect();
+            let mut expected = pairs.clone();
+            expected.sort_unstable();
+            assert_eq!(sort_pairs(pairs), expected);
+        }
     }
 
     #[test]
