@@ -12,7 +12,7 @@ use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuil
 use parquet::arrow::ProjectionMask;
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
-use squall_core::codec::{column_indices, project, Decoded, BATCH_ROWS};
+use squall_core::codec::{column_indices, project, Decoded};
 use squall_store::{get_ranges, BoxFuture, Store};
 
 /// Bytes of the file's end fetched at once: the footer of most files fits.
@@ -60,14 +60,16 @@ impl AsyncFileReader for StoreReader {
     }
 }
 
-/// Reads the Parquet object `key` (`size` bytes) of `store`, only `columns` when given.
-/// Returns the batches and the bytes fetched.
+/// Reads the Parquet object `key` (`size` bytes) of `store`, only `columns` when given, in
+/// batches of up to `batch_rows` rows (a row group gives at most one batch). Returns the batches
+/// and the bytes fetched.
 pub async fn read_parquet(
     store: Arc<dyn Store>,
     key: &str,
     size: u64,
     columns: Option<&[String]>,
     url: &str,
+    batch_rows: usize,
 ) -> crate::Result<(Decoded, u64)> {
     let fetched = Arc::new(AtomicU64::new(0));
     let reader = StoreReader { store, key: key.to_string(), size, fetched: fetched.clone() };
@@ -80,7 +82,7 @@ pub async fn read_parquet(
             other => data_error(url, other.to_string()),
         }
     };
-    let mut builder = ParquetRecordBatchStreamBuilder::new(reader).await.map_err(bad)?.with_batch_size(BATCH_ROWS);
+    let mut builder = ParquetRecordBatchStreamBuilder::new(reader).await.map_err(bad)?.with_batch_size(batch_rows);
     let schema = builder.schema().clone();
     if let Some(cols) = columns {
         let indices = column_indices(&schema, cols, url)?;
@@ -117,6 +119,7 @@ mod tests {
     use squall_store::{MemoryStore, Store};
 
     use super::*;
+    use squall_core::codec::BATCH_ROWS;
 
     fn read(data: Bytes, columns: Option<&[String]>, url: &str) -> crate::Result<Decoded> {
         let store = MemoryStore::named("parquet-scan-tests");
@@ -124,7 +127,7 @@ mod tests {
         rt.block_on(async {
             store.put(url, data.clone()).await.unwrap();
             let store: Arc<dyn Store> = store;
-            read_parquet(store, url, data.len() as u64, columns, url).await.map(|(d, _)| d)
+            read_parquet(store, url, data.len() as u64, columns, url, BATCH_ROWS).await.map(|(d, _)| d)
         })
     }
 

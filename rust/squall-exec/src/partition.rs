@@ -5,7 +5,7 @@
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use squall_core::codec::{decode_ipc, decode_ipc_columns, encode, project, Decoded, Format};
+use squall_core::codec::{decode_ipc, decode_ipc_columns, encode, project, Decoded, Format, BATCH_ROWS};
 use squall_core::groupby::hash_buckets;
 use squall_core::plan::{Combine, Op, PartitionReport, PartitionTask, TaskInput, TaskOutput};
 use squall_core::shuffle::{decode_rows, encode_buckets, encode_rows};
@@ -72,7 +72,9 @@ fn read_input(task: &PartitionTask) -> crate::Result<(Decoded, u64, String)> {
     match &task.input {
         TaskInput::File(input) if input.format == Format::Parquet => {
             let (store, key) = open(&input.url)?;
-            let read = read_parquet(store, &key, input.size, task.columns.as_deref(), &input.url);
+            // Batches that no function sees go whole: one per row group, nothing to concatenate.
+            let batch_rows = if task.ops.is_empty() { usize::MAX } else { BATCH_ROWS };
+            let read = read_parquet(store, &key, input.size, task.columns.as_deref(), &input.url, batch_rows);
             let (decoded, fetched) = runtime()?.block_on(read)?;
             Ok((decoded, fetched, input.url.clone()))
         }
