@@ -8,7 +8,7 @@
   float64, collected.
 
 Peak memory is of each system's whole process tree (workers and clusters included, shared
-pages counted once) plus what it puts in /dev/shm, in one extra run after the timed ones.
+pages counted once) plus what it puts in /dev/shm, in one extra run 2 s after the timed ones.
 
 Side by side on the same generated data, median of ``--repeats`` runs (``--slow-repeats`` for
 Dask and Ray). Peers run in their own virtualenv (``--peer-python``), each as a subprocess.
@@ -34,6 +34,7 @@ OUT = Path(__file__).parent / "out"
 FILES = 16
 PEERS = ("polars", "duckdb", "dask", "ray")
 CODEC = "snappy"  # the sort's output compression, the same for every system
+MEMORY_PAUSE = 2.0  # seconds between the timed runs and the memory run
 
 
 def generate(rows: int) -> None:
@@ -123,13 +124,15 @@ def _shm_used() -> int:
 
 
 def timed(fn: Callable[[], int], repeats: int) -> dict[str, float]:
-    """Median seconds of `repeats` runs, then one more run watched for its peak memory (the
-    sampler takes CPU, so it never runs during a timed run)."""
+    """Median seconds of `repeats` runs, then, after a pause in which each system may give back
+    what earlier cases left it holding, one more run watched for its peak memory (the sampler
+    takes CPU, so it never runs during a timed run)."""
     times, rows = [], 0
     for _ in range(repeats):
         start = time.perf_counter()
         rows = fn()
         times.append(time.perf_counter() - start)
+    time.sleep(MEMORY_PAUSE)
     with PeakMemory() as memory:
         fn()
     return {"seconds": statistics.median(times), "rows": rows, "peak_mb": memory.peak / 2**20}

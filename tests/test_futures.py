@@ -163,3 +163,23 @@ def test_bad_arguments_are_refused_clearly(session: squall.Session) -> None:
         squall.Session(backend="cluster")
     with pytest.raises(ValueError, match="return_when"):
         squall.wait([], return_when="SOMETIMES")
+
+
+def _rss_after_churn(megabytes: int) -> tuple[int, int]:
+    """This worker's pid and resident bytes after allocating and freeing ``megabytes``."""
+    chunks = [bytearray(1 << 20) for _ in range(megabytes)]
+    del chunks
+    import os
+
+    with open("/proc/self/statm") as f:
+        return os.getpid(), int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_an_idle_worker_gives_its_free_heap_back() -> None:
+    # Workers keep freed memory for their next task, but not while nothing comes.
+    with squall.Session(workers=1) as s:
+        pid, busy = s.submit(_rss_after_churn, 300).result()
+        time.sleep(2.5)
+        same, idle = s.submit(_rss_after_churn, 0).result()
+    assert same == pid, "the same worker answered"
+    assert busy - idle > 200 << 20, f"resident {busy >> 20} MB busy, {idle >> 20} MB after idling"

@@ -1,13 +1,17 @@
 """The worker process of the local backend: ``python -m squall._worker``.
 
 It reads task frames from stdin, runs each with :func:`squall._task.execute_task` and answers on
-stdout. User code's prints go to stderr, which the driver forwards.
+stdout. User code's prints go to stderr, which the driver forwards. A worker keeps freed memory
+for its next task (see ``squall.session.WORKER_MALLOC``), and gives it back to the system once
+it has been idle for a second.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import select
 import signal
 import struct
 import sys
@@ -16,6 +20,29 @@ from typing import Any, BinaryIO
 from squall._task import execute_task
 
 _PREFIX = struct.Struct("<IQ")
+
+#: Seconds without a task after which a worker returns its free heap to the system.
+IDLE_TRIM_SECONDS = 1.0
+
+
+def _read_exact(f: BinaryIO, n: int) -> bytes | None:
+    """``n`` bytes from the unbuffered pipe ``f``, or None when it closed first."""
+    parts = []
+    while n:
+        part = f.read(n)
+        if not part:
+            return None
+        parts.append(part)
+        n -= len(part)
+    return b"".join(parts)
+
+
+def _trimmer() -> Any:
+    """glibc's ``malloc_trim``, or a no-op where there is none."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError):
+        return lambda _pad: 0
 
 
 def _send(out: BinaryIO, header: dict[str, Any], body: bytes) -> None:
@@ -30,7 +57,7 @@ def main() -> None:
     """Serves tasks over stdin/stdout until the driver closes stdin."""
     # The driver decides what to stop; a terminal's Ctrl-C must not kill tasks mid-flight.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    requests = os.fdopen(os.dup(0), "rb")
+    requests = os.fdopen(os.dup(0), "rb", buffering=0)
     replies = os.fdopen(os.dup(1), "wb")
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
@@ -38,13 +65,19 @@ def main() -> None:
     os.dup2(2, 1)  # user prints must never corrupt the reply stream
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     _send(replies, {"pid": os.getpid()}, b"")
+    trim = _trimmer()
     while True:
-        prefix = requests.read(_PREFIX.size)
-        if len(prefix) < _PREFIX.size:
+        if not select.select([requests], [], [], IDLE_TRIM_SECONDS)[0]:
+            trim(0)
+        prefix = _read_exact(requests, _PREFIX.size)
+        if prefix is None:
             return  # the driver is gone
         header_len, body_len = _PREFIX.unpack(prefix)
-        spec = json.loads(requests.read(header_len))
-        report, body = execute_task(spec, requests.read(body_len))
+        header = _read_exact(requests, header_len)
+        payload = _read_exact(requests, body_len)
+        if header is None or payload is None:
+            return
+        report, body = execute_task(json.loads(header), payload)
         _send(replies, report, body)
 
 
