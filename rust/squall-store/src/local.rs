@@ -92,11 +92,10 @@ mod direct {
     const CHUNK: usize = 4 << 20;
 
     pub fn write(path: &Path, data: &[u8]) -> std::io::Result<()> {
-        match open(path) {
-            Ok(file) => write_aligned(file, data),
-            // EINVAL: this file system does not take O_DIRECT.
+        match open(path).and_then(|file| write_aligned(file, data)) {
+            // EINVAL: this file system does not take O_DIRECT (at open, or at the first write).
             Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => std::fs::write(path, data),
-            Err(e) => Err(e),
+            done => done,
         }
     }
 
