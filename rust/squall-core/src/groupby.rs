@@ -174,16 +174,33 @@ impl GroupBy {
         }
         let g = group(&keys)?;
         let mut out = take_firsts(&keys, &g)?;
+        // Sums and counts of one column are shared by the aggregates that need them (a sum, a
+        // mean and a count of the same column are two passes, not four).
+        let mut memo: HashMap<(Option<String>, &str), ArrayRef> = HashMap::new();
+        let mut once = |column: Option<&str>, what: &'static str, f: &dyn Fn() -> Result<ArrayRef>| {
+            let key = (column.map(str::to_string), what);
+            if let Some(done) = memo.get(&key) {
+                return Ok::<_, Error>(done.clone());
+            }
+            let done = f()?;
+            memo.insert(key, done.clone());
+            Ok(done)
+        };
         for (agg, value) in self.aggs.iter().zip(&values) {
             // The common aggregates accumulate straight from the values; the others lift each
             // row into a state and merge those.
+            let column = agg.column.as_deref();
+            let count = || Ok(Arc::new(UInt64Array::from(count_valid(value.as_ref(), &g))) as ArrayRef);
+            let f64_sum = || Ok(sum_numeric(&as_f64(value)?, &g));
             match agg.func {
-                AggFunc::Count => out.push(Arc::new(UInt64Array::from(count_valid(value.as_ref(), &g)))),
+                AggFunc::Count => out.push(once(column, "count", &count)?),
+                AggFunc::Sum if value.as_ref().is_some_and(|v| v.data_type().is_floating()) => {
+                    out.push(once(column, "f64 sum", &f64_sum)?)
+                }
                 AggFunc::Sum => out.push(sum_numeric(&widen_for_sum(agg, value)?, &g)),
                 AggFunc::Mean => {
-                    let v = as_f64(value)?;
-                    out.push(sum_numeric(&v, &g));
-                    out.push(Arc::new(UInt64Array::from(count_valid(Some(&v), &g))));
+                    out.push(once(column, "f64 sum", &f64_sum)?);
+                    out.push(once(column, "count", &count)?);
                 }
                 AggFunc::Std | AggFunc::Var => out.extend(moments(&as_f64(value)?, &g)),
                 _ => out.extend(merge_state(agg, &lift(agg, value.as_ref(), batch.num_rows(), partition)?, &g)?),
