@@ -78,7 +78,8 @@ impl Compression {
         }
     }
 
-    fn ipc(self, url: &str) -> Result<Option<CompressionType>> {
+    /// The Arrow IPC codec; snappy is refused, naming `url`.
+    pub fn ipc(self, url: &str) -> Result<Option<CompressionType>> {
         match self {
             Compression::Zstd => Ok(Some(CompressionType::ZSTD)),
             Compression::Lz4 => Ok(Some(CompressionType::LZ4_FRAME)),

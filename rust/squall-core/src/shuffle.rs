@@ -6,7 +6,6 @@
 
 use arrow_array::{BinaryArray, RecordBatch};
 use arrow_ipc::writer::{IpcWriteOptions, StreamWriter};
-use arrow_ipc::CompressionType;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -32,10 +31,7 @@ pub fn encode_buckets(schema: &SchemaRef, buckets: &[RecordBatch], url: &str) ->
         what: "write shuffle object".into(),
         message: e.to_string(),
     };
-    let codec = match Compression::for_scratch(url) {
-        Compression::None => None,
-        _ => Some(CompressionType::LZ4_FRAME),
-    };
+    let codec = Compression::for_scratch(url).ipc(url)?;
     let options = IpcWriteOptions::default().try_with_compression(codec).map_err(bad)?;
     let mut out = Vec::with_capacity(size_of(buckets));
     let mut slices = Vec::with_capacity(buckets.len());
