@@ -69,8 +69,11 @@ impl Plan {
                             })
                             .collect();
                         let lines = vec![
-                            format!("  aggregate partially: {}", aggs.join(", ")),
-                            format!("  write   {m} shuffle object{} (states hashed into {r} buckets)", s(m)),
+                            format!(
+                                "  aggregate partially: {} (rows go as they are where keys barely repeat)",
+                                aggs.join(", ")
+                            ),
+                            format!("  write   {m} shuffle object{} (hashed by key into {r} buckets)", s(m)),
                         ];
                         (
                             format!("group by {}", group.keys.join(", ")),
