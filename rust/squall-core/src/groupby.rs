@@ -6,6 +6,7 @@
 //! non-null values, `sum` of nothing is 0, `mean`/`min`/`std` of nothing is null. Grouping rows
 //! is in `keys`, the per-group accumulators in `kernels`.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -176,34 +177,31 @@ impl GroupBy {
         let mut out = take_firsts(&keys, &g)?;
         // Sums and counts of one column are shared by the aggregates that need them (a sum, a
         // mean and a count of the same column are two passes, not four).
-        let mut memo: HashMap<(Option<String>, &str), ArrayRef> = HashMap::new();
-        let mut once = |column: Option<&str>, what: &'static str, f: &dyn Fn() -> Result<ArrayRef>| {
-            let key = (column.map(str::to_string), what);
-            if let Some(done) = memo.get(&key) {
-                return Ok::<_, Error>(done.clone());
-            }
-            let done = f()?;
-            memo.insert(key, done.clone());
-            Ok(done)
-        };
+        let mut memo: HashMap<(Option<&str>, &str), ArrayRef> = HashMap::new();
         for (agg, value) in self.aggs.iter().zip(&values) {
+            let value = value.as_ref();
+            let mut once = |what: &'static str, f: &dyn Fn() -> Result<ArrayRef>| match memo
+                .entry((agg.column.as_deref(), what))
+            {
+                Entry::Occupied(done) => Ok::<_, Error>(done.get().clone()),
+                Entry::Vacant(slot) => Ok(slot.insert(f()?).clone()),
+            };
+            let count = || Ok(Arc::new(UInt64Array::from(count_valid(value, &g))) as ArrayRef);
+            let f64_sum = || Ok(sum_numeric(&as_f64(value)?, &g));
             // The common aggregates accumulate straight from the values; the others lift each
             // row into a state and merge those.
-            let column = agg.column.as_deref();
-            let count = || Ok(Arc::new(UInt64Array::from(count_valid(value.as_ref(), &g))) as ArrayRef);
-            let f64_sum = || Ok(sum_numeric(&as_f64(value)?, &g));
             match agg.func {
-                AggFunc::Count => out.push(once(column, "count", &count)?),
-                AggFunc::Sum if value.as_ref().is_some_and(|v| v.data_type().is_floating()) => {
-                    out.push(once(column, "f64 sum", &f64_sum)?)
+                AggFunc::Count => out.push(once("count", &count)?),
+                AggFunc::Sum if value.is_some_and(|v| v.data_type().is_floating()) => {
+                    out.push(once("f64 sum", &f64_sum)?)
                 }
                 AggFunc::Sum => out.push(sum_numeric(&widen_for_sum(agg, value)?, &g)),
                 AggFunc::Mean => {
-                    out.push(once(column, "f64 sum", &f64_sum)?);
-                    out.push(once(column, "count", &count)?);
+                    out.push(once("f64 sum", &f64_sum)?);
+                    out.push(once("count", &count)?);
                 }
                 AggFunc::Std | AggFunc::Var => out.extend(moments(&as_f64(value)?, &g)),
-                _ => out.extend(merge_state(agg, &lift(agg, value.as_ref(), batch.num_rows(), partition)?, &g)?),
+                _ => out.extend(merge_state(agg, &lift(agg, value, batch.num_rows(), partition)?, &g)?),
             }
         }
         RecordBatch::try_new(schema, out).map_err(plan_err)
@@ -226,10 +224,9 @@ impl GroupBy {
 
     /// Merges what map tasks sent (`partial`'s states, or rows) by key: one state per group.
     pub fn merge(&self, parts: &[RecordBatch]) -> Result<RecordBatch> {
-        let (rows, mut states): (Vec<&RecordBatch>, Vec<RecordBatch>) = (
-            parts.iter().filter(|p| p.schema_ref().metadata().contains_key(ROWS_MARK)).collect(),
-            parts.iter().filter(|p| !p.schema_ref().metadata().contains_key(ROWS_MARK)).cloned().collect(),
-        );
+        let (rows, states): (Vec<&RecordBatch>, Vec<&RecordBatch>) =
+            parts.iter().partition(|p| p.schema_ref().metadata().contains_key(ROWS_MARK));
+        let mut states: Vec<RecordBatch> = states.into_iter().cloned().collect();
         if let Some(first) = rows.first() {
             let rows = concat_batches(first.schema_ref(), rows.iter().copied()).map_err(plan_err)?;
             let keys: Vec<ArrayRef> = self.keys.iter().map(|k| column(&rows, k)).collect::<Result<_>>()?;
@@ -339,10 +336,10 @@ fn lift(agg: &Agg, value: Option<&ArrayRef>, rows: usize, partition: u64) -> Res
     Ok(match agg.func {
         AggFunc::Count => vec![ones(value, rows)],
         AggFunc::CountDistinct => vec![singletons(&value_or_rows())?],
-        AggFunc::Sum => vec![widen_for_sum(agg, &value.cloned())?],
-        AggFunc::Mean => vec![as_f64(&value.cloned())?, ones(value, rows)],
+        AggFunc::Sum => vec![widen_for_sum(agg, value)?],
+        AggFunc::Mean => vec![as_f64(value)?, ones(value, rows)],
         AggFunc::Std | AggFunc::Var => {
-            vec![ones(value, rows), as_f64(&value.cloned())?, Arc::new(Float64Array::from(vec![0.0; rows]))]
+            vec![ones(value, rows), as_f64(value)?, Arc::new(Float64Array::from(vec![0.0; rows]))]
         }
         AggFunc::Min | AggFunc::Max => vec![value_or_rows()],
         AggFunc::First | AggFunc::Last => {
@@ -374,16 +371,16 @@ fn merge_state(agg: &Agg, cols: &[ArrayRef], g: &Groups) -> Result<Vec<ArrayRef>
 
 /// A sum's input as Int64 or Float64; a value that does not fit (a u64 above i64::MAX) is an
 /// error, never a null.
-fn widen_for_sum(agg: &Agg, value: &Option<ArrayRef>) -> Result<ArrayRef> {
-    let v = value.as_ref().expect("checked by state_fields");
+fn widen_for_sum(agg: &Agg, value: Option<&ArrayRef>) -> Result<ArrayRef> {
+    let v = value.expect("checked by state_fields");
     let t = if v.data_type().is_integer() { DataType::Int64 } else { DataType::Float64 };
     let strict = CastOptions { safe: false, ..Default::default() };
     cast_with_options(v, &t, &strict)
         .map_err(|e| Error::Plan(format!("sum of {:?}: {e}; cast the column to float64 first", agg.column)))
 }
 
-fn as_f64(value: &Option<ArrayRef>) -> Result<ArrayRef> {
-    cast(value.as_ref().expect("checked by state_fields"), &DataType::Float64).map_err(plan_err)
+fn as_f64(value: Option<&ArrayRef>) -> Result<ArrayRef> {
+    cast(value.expect("checked by state_fields"), &DataType::Float64).map_err(plan_err)
 }
 
 #[cfg(test)]
@@ -392,17 +389,26 @@ mod tests {
     use arrow_array::types::Int64Type;
     use arrow_array::{Array, StringArray};
 
+    /// `name = func(v)`.
+    fn agg(name: &str, func: AggFunc) -> Agg {
+        Agg { name: name.into(), column: Some("v".into()), func }
+    }
+
+    /// `rows = count()`.
+    fn count_rows() -> Agg {
+        Agg { name: "rows".into(), column: None, func: AggFunc::Count }
+    }
+
     #[test]
     fn two_phase_aggregation_matches_one_phase() {
         let k: ArrayRef = Arc::new(StringArray::from(vec![Some("a"), Some("b"), Some("a"), None, Some("a")]));
         let v: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), Some(5), None, Some(7), Some(3)]));
         let batch = RecordBatch::try_from_iter([("k", k), ("v", v)]).unwrap();
-        let agg = |name: &str, func| Agg { name: name.into(), column: Some("v".into()), func };
         let gb = GroupBy {
             keys: vec!["k".into()],
             aggs: vec![
                 agg("n", AggFunc::Count),
-                Agg { name: "rows".into(), column: None, func: AggFunc::Count },
+                count_rows(),
                 agg("sum", AggFunc::Sum),
                 agg("mean", AggFunc::Mean),
                 agg("min", AggFunc::Min),
@@ -435,10 +441,7 @@ mod tests {
 
     #[test]
     fn map_tasks_skip_merging_when_keys_barely_repeat() {
-        let gb = GroupBy {
-            keys: vec!["k".into()],
-            aggs: vec![Agg { name: "s".into(), column: Some("v".into()), func: AggFunc::Sum }],
-        };
+        let gb = GroupBy { keys: vec!["k".into()], aggs: vec![agg("s", AggFunc::Sum)] };
         let batch = |keys: Vec<i64>| {
             let v: ArrayRef = Arc::new(Int64Array::from(vec![1; keys.len()]));
             RecordBatch::try_from_iter([("k", Arc::new(Int64Array::from(keys)) as ArrayRef), ("v", v)]).unwrap()
@@ -471,10 +474,9 @@ mod tests {
             let v: ArrayRef = Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.1)));
             RecordBatch::try_from_iter([("k", k), ("v", v)]).unwrap()
         };
-        let agg = |name: &str, func| Agg { name: name.into(), column: Some("v".into()), func };
         let mut aggs = vec![
             agg("n", AggFunc::Count),
-            Agg { name: "rows".into(), column: None, func: AggFunc::Count },
+            count_rows(),
             agg("sum", AggFunc::Sum),
             agg("mean", AggFunc::Mean),
             agg("min", AggFunc::Min),
@@ -518,10 +520,7 @@ mod tests {
         let k: ArrayRef = Arc::new(Int64Array::from(vec![1, 1]));
         let v: ArrayRef = Arc::new(UInt64Array::from(vec![u64::MAX, 1]));
         let batch = RecordBatch::try_from_iter([("k", k), ("v", v)]).unwrap();
-        let gb = GroupBy {
-            keys: vec!["k".into()],
-            aggs: vec![Agg { name: "s".into(), column: Some("v".into()), func: AggFunc::Sum }],
-        };
+        let gb = GroupBy { keys: vec!["k".into()], aggs: vec![agg("s", AggFunc::Sum)] };
         let err = gb.partial(&batch, 0).unwrap_err().to_string();
         assert!(err.contains("float64"), "{err}");
     }

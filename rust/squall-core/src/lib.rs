@@ -9,6 +9,7 @@ pub mod error;
 mod explain;
 pub mod frame;
 pub mod groupby;
+mod native;
 pub mod plan;
 pub mod shuffle;
 pub mod sort;

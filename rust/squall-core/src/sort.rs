@@ -4,7 +4,6 @@
 //! Keys of any types, several columns, ascending or descending, nulls first or last, all become
 //! byte strings whose `memcmp` order is the sort order, so nothing below knows about types.
 
-use arrow_array::cast::AsArray;
 use arrow_array::{ArrayRef, RecordBatch, UInt32Array};
 use arrow_row::{RowConverter, Rows, SortField};
 use arrow_schema::{SchemaRef, SortOptions};
@@ -15,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
+use crate::native::integer_values;
 use crate::{Error, Result};
 
 /// Rows per output batch of a merge.
@@ -112,28 +112,25 @@ impl Sorter {
     /// Sorts `batches` (one schema) into one run. Only the key columns are concatenated; the
     /// other columns are gathered from the input batches in sorted order, one copy.
     pub fn sort(&self, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<SortedRun> {
+        if batches.is_empty() {
+            return Ok(SortedRun { batch: RecordBatch::new_empty(schema.clone()), keys: RunKeys::Native(vec![]) });
+        }
         let keys = self
             .columns
             .iter()
             .map(|&c| concat(&batches.iter().map(|b| b.column(c).as_ref()).collect::<Vec<_>>()))
-            .collect::<std::result::Result<Vec<_>, _>>();
-        let keys = match batches {
-            [] => {
-                return Ok(SortedRun { batch: RecordBatch::new_empty(schema.clone()), keys: RunKeys::Native(vec![]) })
-            }
-            _ => keys.map_err(arrow("sort"))?,
-        };
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(arrow("sort"))?;
         if let Some(native) = self.native(&keys) {
             // Ties keep input order (the index is the second half of each pair).
-            let pairs = sort_pairs(native.into_iter().zip(0..).collect());
-            let order: Vec<u32> = pairs.iter().map(|p| p.1).collect();
-            let batch = gather(batches, &order)?;
-            return Ok(SortedRun { batch, keys: RunKeys::Native(pairs.into_iter().map(|p| p.0).collect()) });
+            let (keys, order): (Vec<u64>, Vec<u32>) =
+                sort_pairs(native.into_iter().zip(0..).collect()).into_iter().unzip();
+            return Ok(SortedRun { batch: gather(batches, order)?, keys: RunKeys::Native(keys) });
         }
         let rows = self.converter.convert_columns(&keys).map_err(arrow("sort keys"))?;
         let mut order: Vec<u32> = (0..rows.num_rows() as u32).collect();
         order.sort_unstable_by(|&a, &b| rows.row(a as usize).cmp(&rows.row(b as usize)));
-        let batch = gather(batches, &order)?;
+        let batch = gather(batches, order.clone())?;
         Ok(SortedRun { batch, keys: RunKeys::Rows { rows, order } })
     }
 
@@ -210,45 +207,16 @@ impl Sorter {
 }
 
 /// Sort keys as u64 whose order is the sort order, for an integer or temporal column without
-/// nulls: comparing them is far cheaper than comparing encoded rows.
+/// nulls: comparing them is far cheaper than comparing encoded rows. Signed values get their
+/// sign bit flipped; descending keys are inverted.
 fn order_keys(column: &ArrayRef, options: SortOptions) -> Option<Vec<u64>> {
-    use arrow_array::types::*;
-    use arrow_schema::{DataType, TimeUnit};
     if column.null_count() > 0 {
         return None;
     }
-    const SIGN: u64 = 1 << 63;
-    macro_rules! signed {
-        ($t:ty) => {
-            column.as_primitive::<$t>().values().iter().map(|&v| (v as i64 as u64) ^ SIGN).collect()
-        };
-    }
-    macro_rules! unsigned {
-        ($t:ty) => {
-            column.as_primitive::<$t>().values().iter().map(|&v| v as u64).collect()
-        };
-    }
-    let mut keys: Vec<u64> = match column.data_type() {
-        DataType::Int8 => signed!(Int8Type),
-        DataType::Int16 => signed!(Int16Type),
-        DataType::Int32 => signed!(Int32Type),
-        DataType::Int64 => signed!(Int64Type),
-        DataType::UInt8 => unsigned!(UInt8Type),
-        DataType::UInt16 => unsigned!(UInt16Type),
-        DataType::UInt32 => unsigned!(UInt32Type),
-        DataType::UInt64 => unsigned!(UInt64Type),
-        DataType::Date32 => signed!(Date32Type),
-        DataType::Date64 => signed!(Date64Type),
-        DataType::Timestamp(TimeUnit::Second, _) => signed!(TimestampSecondType),
-        DataType::Timestamp(TimeUnit::Millisecond, _) => signed!(TimestampMillisecondType),
-        DataType::Timestamp(TimeUnit::Microsecond, _) => signed!(TimestampMicrosecondType),
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => signed!(TimestampNanosecondType),
-        _ => return None,
-    };
-    if options.descending {
-        keys.iter_mut().for_each(|k| *k = !*k);
-    }
-    Some(keys)
+    let values = integer_values(column)?;
+    let sign = if column.data_type().is_unsigned_integer() { 0 } else { 1 << 63 };
+    let invert = if options.descending { u64::MAX } else { 0 };
+    Some(values.iter().map(|&v| (v as u64) ^ sign ^ invert).collect())
 }
 
 /// Sorts (key, row) pairs: one counting pass scatters them into 2^16 buckets by the leading
@@ -283,9 +251,9 @@ fn sort_pairs(mut pairs: Vec<(u64, u32)>) -> Vec<(u64, u32)> {
 }
 
 /// The rows of `batches` at positions `order` (counted across the batches), as one batch.
-fn gather(batches: &[RecordBatch], order: &[u32]) -> Result<RecordBatch> {
+fn gather(batches: &[RecordBatch], order: Vec<u32>) -> Result<RecordBatch> {
     if let [one] = batches {
-        return take_record_batch(one, &UInt32Array::from(order.to_vec())).map_err(arrow("sort"));
+        return take_record_batch(one, &UInt32Array::from(order)).map_err(arrow("sort"));
     }
     let mut starts = Vec::with_capacity(batches.len());
     let mut total = 0;
@@ -386,6 +354,7 @@ impl SplitMix {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow_array::cast::AsArray;
     use arrow_array::types::{Int32Type, UInt64Type};
     use arrow_array::{Array, Int32Array, Int64Array, UInt64Array};
     use std::sync::Arc;

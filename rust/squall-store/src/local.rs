@@ -52,19 +52,20 @@ impl LocalStore {
     async fn read(&self, key: &str, range: Option<Range<u64>>) -> Result<Bytes> {
         let (url, path) = (self.url_of(key), self.path(key));
         let read = move || -> Result<Bytes> {
-            let mut f = std::fs::File::open(&path).map_err(|e| Error::io("opening", url.clone(), e))?;
-            let size = f.metadata().map_err(|e| Error::io("reading", url.clone(), e))?.len();
+            let url = &url;
+            let failed = |op: &'static str| move |e| Error::io(op, url.clone(), e);
+            let mut f = std::fs::File::open(&path).map_err(failed("opening"))?;
+            let size = f.metadata().map_err(failed("reading"))?.len();
             let range = range.unwrap_or(0..size);
             check_range(url.clone(), &range, size)?;
             let len = range.end - range.start;
             // Into spare capacity: no zero-filling of a buffer about to be overwritten.
             let mut buf = Vec::with_capacity(len as usize);
-            f.seek(SeekFrom::Start(range.start)).map_err(|e| Error::io("reading", url.clone(), e))?;
-            f.take(len).read_to_end(&mut buf).map_err(|e| Error::io("reading", url.clone(), e))?;
+            f.seek(SeekFrom::Start(range.start)).map_err(failed("reading"))?;
+            f.take(len).read_to_end(&mut buf).map_err(failed("reading"))?;
             if buf.len() as u64 != len {
                 let message = format!("the file ended after {} of the {len} bytes asked for", buf.len());
-                let short = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, message);
-                return Err(Error::io("reading", url, short));
+                return Err(failed("reading")(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, message)));
             }
             Ok(Bytes::from(buf))
         };
@@ -76,9 +77,7 @@ impl LocalStore {
 
 /// Objects from this size on are written past the page cache by `put_output`: copying them
 /// into the cache costs more CPU than the write itself, and nothing reads them back soon.
-fn data_is_large(data: &Bytes) -> bool {
-    data.len() >= 8 << 20
-}
+const DIRECT_MIN: usize = 8 << 20;
 
 /// Writes with O_DIRECT (Linux): the device reads the bytes from our buffer, with no copy
 /// into the page cache. File systems without it (tmpfs) get a plain write.
@@ -136,7 +135,7 @@ impl Store for LocalStore {
     }
 
     fn put_output<'a>(&'a self, key: &'a str, data: Bytes) -> BoxFuture<'a, Result<()>> {
-        let direct = data_is_large(&data);
+        let direct = data.len() >= DIRECT_MIN;
         Box::pin(self.write(key, data, direct))
     }
 

@@ -1,20 +1,17 @@
 //! Which group each row belongs to, and which shuffle bucket it goes to: by the values
 //! themselves for one integer (or date/time) key, by Arrow's row format for anything else.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::*;
 use arrow_array::{ArrayRef, RecordBatch, UInt32Array};
 use arrow_buffer::NullBuffer;
 use arrow_row::{RowConverter, Rows, SortField};
-use arrow_schema::{DataType, TimeUnit};
 use arrow_select::take::take_record_batch;
 use foldhash::fast::FixedState;
 
 use super::{column, plan_err};
+use crate::native::integer_values;
 use crate::Result;
 
 /// Groups of a batch: each row's group, and each group's first row.
@@ -27,40 +24,19 @@ impl Groups {
     pub fn len(&self) -> usize {
         self.first.len()
     }
+
+    fn push(&mut self, row: usize, id: u32) {
+        if id as usize == self.first.len() {
+            self.first.push(row as u32);
+        }
+        self.of_row.push(id);
+    }
 }
 
 /// Row-encoded `columns` (ascending, nulls last): equal keys give equal bytes.
 pub(super) fn key_rows(columns: &[ArrayRef]) -> Result<Rows> {
     let fields = columns.iter().map(|k| SortField::new(k.data_type().clone())).collect();
     RowConverter::new(fields).and_then(|c| c.convert_columns(columns)).map_err(plan_err)
-}
-
-/// One integer, date or time key column's values as i64, distinct values staying distinct
-/// (u64 by its bits); the values under nulls are arbitrary. `None` for other types: one integer
-/// key is the common case, and hashing its values directly skips encoding every row.
-fn integer_values(key: &ArrayRef) -> Option<Cow<'_, [i64]>> {
-    macro_rules! widen {
-        ($t:ty) => {
-            Cow::Owned(key.as_primitive::<$t>().values().iter().map(|&v| v as i64).collect())
-        };
-    }
-    Some(match key.data_type() {
-        DataType::Int64 => Cow::Borrowed(&key.as_primitive::<Int64Type>().values()[..]),
-        DataType::Int8 => widen!(Int8Type),
-        DataType::Int16 => widen!(Int16Type),
-        DataType::Int32 => widen!(Int32Type),
-        DataType::UInt8 => widen!(UInt8Type),
-        DataType::UInt16 => widen!(UInt16Type),
-        DataType::UInt32 => widen!(UInt32Type),
-        DataType::UInt64 => widen!(UInt64Type),
-        DataType::Date32 => widen!(Date32Type),
-        DataType::Date64 => widen!(Date64Type),
-        DataType::Timestamp(TimeUnit::Second, _) => widen!(TimestampSecondType),
-        DataType::Timestamp(TimeUnit::Millisecond, _) => widen!(TimestampMillisecondType),
-        DataType::Timestamp(TimeUnit::Microsecond, _) => widen!(TimestampMicrosecondType),
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => widen!(TimestampNanosecondType),
-        _ => return None,
-    })
 }
 
 /// Each row's group.
@@ -80,52 +56,41 @@ pub(super) fn group(keys: &[ArrayRef]) -> Result<Groups> {
     Ok(groups)
 }
 
-impl Groups {
-    fn push(&mut self, row: usize, id: u32) {
-        if id as usize == self.first.len() {
-            self.first.push(row as u32);
-        }
-        self.of_row.push(id);
-    }
-}
-
 /// Key ranges up to this wide (or twice the rows) are grouped through a table indexed by
 /// value instead of a hash map.
 const DIRECT_SPAN: usize = 1 << 16;
 
 fn group_integers(values: &[i64], nulls: Option<NullBuffer>) -> Groups {
-    let is_null = |i: usize| nulls.as_ref().is_some_and(|n| n.is_null(i));
-    let mut groups = Groups { of_row: Vec::with_capacity(values.len()), first: Vec::new() };
-    let mut null_id = None;
     match value_range(values, &nulls) {
         Some((lo, span)) if span <= DIRECT_SPAN.max(2 * values.len()) => {
             let mut ids = vec![u32::MAX; span];
-            for (i, &v) in values.iter().enumerate() {
-                let next = groups.first.len() as u32;
-                let id = match is_null(i) {
-                    true => *null_id.get_or_insert(next),
-                    false => {
-                        let slot = &mut ids[v.wrapping_sub(lo) as u64 as usize];
-                        if *slot == u32::MAX {
-                            *slot = next;
-                        }
-                        *slot
-                    }
-                };
-                groups.push(i, id);
-            }
+            assign(values, &nulls, |v, next| {
+                let slot = &mut ids[v.wrapping_sub(lo) as u64 as usize];
+                if *slot == u32::MAX {
+                    *slot = next;
+                }
+                *slot
+            })
         }
         _ => {
             let mut ids: HashMap<i64, u32, FixedState> = HashMap::default();
-            for (i, &v) in values.iter().enumerate() {
-                let next = groups.first.len() as u32;
-                let id = match is_null(i) {
-                    true => *null_id.get_or_insert(next),
-                    false => *ids.entry(v).or_insert(next),
-                };
-                groups.push(i, id);
-            }
+            assign(values, &nulls, |v, next| *ids.entry(v).or_insert(next))
         }
+    }
+}
+
+/// Each row's group: nulls share one, and `id_of(value, next)` gives a value's group, `next`
+/// for a value not seen before.
+fn assign(values: &[i64], nulls: &Option<NullBuffer>, mut id_of: impl FnMut(i64, u32) -> u32) -> Groups {
+    let mut groups = Groups { of_row: Vec::with_capacity(values.len()), first: Vec::new() };
+    let mut null_id = None;
+    for (i, &v) in values.iter().enumerate() {
+        let next = groups.first.len() as u32;
+        let id = match nulls.as_ref().is_some_and(|n| n.is_null(i)) {
+            true => *null_id.get_or_insert(next),
+            false => id_of(v, next),
+        };
+        groups.push(i, id);
     }
     groups
 }
