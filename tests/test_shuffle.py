@@ -1,4 +1,5 @@
-"""repartition and distinct: the shuffle without sorting or aggregating."""
+"""The shuffle: repartition and distinct (no sorting or aggregating), and sort and group-by on
+the worker processes."""
 
 from __future__ import annotations
 
@@ -55,3 +56,26 @@ def test_distinct_matches_python_sets(session: squall.Session, root: str) -> Non
     )
     assert set(ds.distinct("k").collect()["k"].to_pylist()) == set(names)
     assert ds.select(["k"]).distinct().count() == 4
+
+
+def test_sort_and_groupby_on_worker_processes() -> None:
+    """With ``in_process=False`` the stages run on the worker processes, as they do on Lambda,
+    and the shuffle goes through files instead of this process's memory."""
+    rng = np.random.default_rng(8)
+    n = 40_000
+    table = pa.table({"k": rng.integers(0, 500, n), "v": rng.standard_normal(n)})
+    with squall.Session(workers=2, in_process=False) as session:
+        ds = session.from_arrow(table, 4)
+        ordered = ds.sort("k", num_partitions=3).collect()
+        job = session.last_job
+        assert job is not None
+        assert set(job.stats.column("worker").to_pylist()) <= {"local-0", "local-1"}
+        sums = ds.groupby("k").agg(total=("v", "sum"), n=("v", "count")).collect()
+    expected_keys = table.sort_by("k").column("k").combine_chunks()
+    assert ordered.column("k").combine_chunks().equals(expected_keys)
+    assert sorted(ordered.column("v").to_pylist()) == sorted(table.column("v").to_pylist())
+    expected = table.group_by("k").aggregate([("v", "sum"), ("v", "count")]).sort_by("k")
+    got = sums.sort_by("k")
+    assert got.column("k").to_pylist() == expected.column("k").to_pylist()
+    assert got.column("n").to_pylist() == expected.column("v_count").to_pylist()
+    np.testing.assert_allclose(got.column("total"), expected.column("v_sum"), rtol=1e-12)

@@ -54,6 +54,9 @@ class Scheduler:
     @staticmethod
     def lambda_function(function: str, concurrency: int, scratch: str) -> Scheduler:
         """A scheduler invoking Lambda function ``function``, ``concurrency`` at once."""
+    @staticmethod
+    def in_process(threads: int) -> Scheduler:
+        """A scheduler running tasks on up to ``threads`` threads of this process."""
     @property
     def workers(self) -> int:
         """Number of worker processes, or invocations in flight at once."""

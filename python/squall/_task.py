@@ -6,6 +6,7 @@ Lambda handler, so a task behaves the same wherever it runs.
 
 from __future__ import annotations
 
+import json
 import pickle
 import time
 import traceback
@@ -111,6 +112,12 @@ def execute_task(spec: dict[str, Any], payload: bytes) -> tuple[dict[str, Any], 
         report = {"task": spec["task"], "ok": False, "error": error}
         return report | _timings(started, io_before), body
     return {"task": spec["task"], "ok": True} | _timings(started, io_before), body
+
+
+def execute_frame(header: bytes, payload: bytes) -> tuple[bytes, bytes]:
+    """:func:`execute_task` on a JSON task spec; returns the JSON report and the body."""
+    report, body = execute_task(json.loads(header), payload)
+    return json.dumps(report).encode(), body
 
 
 def _timings(started: float, io_before: tuple[int, ...]) -> dict[str, Any]:

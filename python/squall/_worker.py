@@ -17,7 +17,7 @@ import struct
 import sys
 from typing import Any, BinaryIO
 
-from squall._task import execute_task
+from squall._task import execute_frame
 
 _PREFIX = struct.Struct("<IQ")
 
@@ -45,8 +45,7 @@ def _trimmer() -> Any:
         return lambda _pad: 0
 
 
-def _send(out: BinaryIO, header: dict[str, Any], body: bytes) -> None:
-    head = json.dumps(header).encode()
+def _send(out: BinaryIO, head: bytes, body: bytes) -> None:
     out.write(_PREFIX.pack(len(head), len(body)))
     out.write(head)
     out.write(body)
@@ -64,7 +63,7 @@ def main() -> None:
     os.close(null)
     os.dup2(2, 1)  # user prints must never corrupt the reply stream
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    _send(replies, {"pid": os.getpid()}, b"")
+    _send(replies, json.dumps({"pid": os.getpid()}).encode(), b"")
     trim = _trimmer()
     while True:
         if not select.select([requests], [], [], IDLE_TRIM_SECONDS)[0]:
@@ -77,8 +76,7 @@ def main() -> None:
         payload = _read_exact(requests, body_len)
         if header is None or payload is None:
             return
-        report, body = execute_task(json.loads(header), payload)
-        _send(replies, report, body)
+        _send(replies, *execute_frame(header, payload))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -274,7 +273,8 @@ class Dataset:
         return manifest
 
     def _collect(self, plan: _native.Plan, verb: str, progress: bool = True) -> pa.Table:
-        prefix = f"{self._session._scratch()}/collect-{uuid.uuid4().hex}"
+        scratch = self._session._scratch(plan.input_bytes, self._in_process())
+        prefix = f"{scratch}/collect-{uuid.uuid4().hex}"
         reports = self._run(plan, {"kind": "collect", "prefix": prefix}, verb, progress)
         urls = [r["url"] for r in reports]
         try:
@@ -303,7 +303,8 @@ class Dataset:
         kind = plan.shuffle
         if kind is None:
             return self._stage(plan.tasks(json.dumps(sink)), f"squall.{verb}", progress, record)
-        base = f"{self._session._scratch(plan.input_bytes)}/{kind}-{uuid.uuid4().hex}"
+        scratch = self._session._scratch(plan.input_bytes, self._in_process())
+        base = f"{scratch}/{kind}-{uuid.uuid4().hex}"
         splitters = ""
         try:
             if kind == "sort":
@@ -322,6 +323,11 @@ class Dataset:
             # Everything under the prefix: committed attempts' objects and any a late duplicate
             # (a retried or superseded attempt) wrote under its own attempt-named key.
             _native.delete([f"{base}/"], prefix=True)
+
+    def _in_process(self) -> bool:
+        """Whether this dataset's stages run on the driver's threads: no Python function of
+        the user's in them, on a session that allows it (see ``Session(in_process=)``)."""
+        return self._session.in_process and not self._udfs
 
     def _reducer_bytes(self, maps: list[dict[str, Any]]) -> int:
         """Bytes a reducer should read when small buckets may share one: the session's target,
@@ -343,19 +349,18 @@ class Dataset:
                 f"{label}: {local[1]} is on this machine, where Lambda functions cannot reach "
                 "it: on a lambda session read from and write to s3:// URLs"
             )
-        if any("memory://" in t for t in tasks):
-            # memory:// objects live in this process only: run the stage on its threads.
-            with ThreadPoolExecutor(self._session.workers) as pool:
-                results = list(pool.map(fn, tasks))
-        else:
-            descriptions = [
-                _Described(f"partition {i}: {u}" if u else f"partition {i}")
-                for i, u in enumerate(inputs)
-            ]
-            futures = self._session._run_tasks(fn, tasks, descriptions, label, progress)
-            for job in futures._jobs:
-                record._add_stage(label, job.native)
-            results = futures.results()
+        descriptions = [
+            _Described(f"partition {i}: {u}" if u else f"partition {i}")
+            for i, u in enumerate(inputs)
+        ]
+        # memory:// objects live in this process only: such stages run on its threads.
+        in_process = self._in_process() or any("memory://" in t for t in tasks)
+        futures = self._session._run_tasks(
+            fn, tasks, descriptions, label, progress, in_process=in_process
+        )
+        for job in futures._jobs:
+            record._add_stage(label, job.native)
+        results = futures.results()
         return [
             json.loads(r) | {"input": u or f"partition {i}"}
             for i, (r, u) in enumerate(zip(results, inputs, strict=True))

@@ -98,6 +98,18 @@ def _shm_room() -> int:
         return 0
 
 
+def _memory_room() -> int:
+    """Bytes of memory available to new allocations (Linux's MemAvailable), 0 if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def _label(fn: Callable[..., Any], verb: str) -> str:
     name = getattr(fn, "__name__", None) or type(fn).__name__
     return f"squall.{verb}({name})"
@@ -114,8 +126,8 @@ class Session:
         backend: ``"local"`` (worker processes on this machine), ``"lambda"``, or
             ``"simulated"`` (a modelled Lambda fleet around local workers); default
             ``$SQUALL_BACKEND`` or ``"local"``.
-        workers: Local worker processes (default: the usable CPUs plus one); for ``lambda``,
-            invocations in flight at once (default 256).
+        workers: Local worker processes, and threads for ``in_process`` stages (default: the
+            usable CPUs plus one); for ``lambda``, invocations in flight at once (default 256).
         python: Interpreter for local workers; defaults to the caller's.
         startup_timeout: Seconds a local worker may take to start.
         target_partition_bytes: Input bytes per output partition that sorts aim for.
@@ -128,6 +140,10 @@ class Session:
             apart, up to 20 times, with backoff.
         fleet: The model of the ``simulated`` backend (:class:`squall.FleetModel`); its tasks
             run for real on ``workers`` local processes.
+        in_process: On the ``local`` backend, dataset stages with no Python function of yours
+            (reads, sorts, group-bys, shuffles, writes) run on ``workers`` threads of this
+            process, with their shuffle in memory when there is room; ``False`` sends them to
+            the worker processes too.
 
     Example:
         >>> with squall.Session(workers=2) as s:
@@ -149,6 +165,7 @@ class Session:
         memory_mb: int | None = None,
         fleet: FleetModel | None = None,
         retries: int = DEFAULT_RETRIES,
+        in_process: bool = True,
     ) -> None:
         backend = backend or os.environ.get("SQUALL_BACKEND") or "local"
         if workers is not None and workers < 1:
@@ -195,6 +212,10 @@ class Session:
         self._closed = False
         self._scratch_dir: str | None = None
         self._shm_dir: str | None = None
+        self._memory_scratch: str | None = None
+        #: Whether dataset stages with no Python function run on this process's threads.
+        self.in_process = in_process and backend == "local"
+        self._threads: _native.Scheduler | None = None
         self.target_partition_bytes = target_partition_bytes
         _sessions.add(self)
 
@@ -297,6 +318,10 @@ class Session:
         if not self._closed:
             self._closed = True
             self._native.close()
+            if self._threads is not None:
+                self._threads.close()
+            if self._memory_scratch is not None:
+                _native.delete([f"{self._memory_scratch}/"], prefix=True)
             for local in (self._scratch_dir, self._shm_dir):
                 if local is not None:
                     shutil.rmtree(local, ignore_errors=True)
@@ -354,16 +379,21 @@ class Session:
 
         return range_in(self, n, num_partitions)
 
-    def _scratch(self, need_bytes: int = 0) -> str:
+    def _scratch(self, need_bytes: int = 0, in_process: bool = False) -> str:
         """URL of the session's scratch space: a temporary directory on the local backend, a
         prefix of the store on Lambda.
 
-        With ``need_bytes``, a local session may use a directory in shared memory (/dev/shm)
-        when it has room for that much with a wide margin: writing there costs about half of
-        writing through a disk's page cache, and shuffles write every byte once.
+        With ``need_bytes``, a local session may use memory when it has room for that much with
+        a wide margin: this process's memory (memory://) for work that runs ``in_process``,
+        else a directory in shared memory (/dev/shm), where writing costs about half of writing
+        through a disk's page cache. Shuffles write every byte once.
         """
         if self._store is not None:
             return self._store
+        if in_process and _memory_room() >= SHM_MARGIN * need_bytes + (1 << 30):
+            if self._memory_scratch is None:
+                self._memory_scratch = f"memory://squall-scratch-{uuid.uuid4().hex[:12]}"
+            return self._memory_scratch
         if need_bytes and _shm_room() >= SHM_MARGIN * need_bytes + (1 << 30):
             if self._shm_dir is None:
                 self._shm_dir = tempfile.mkdtemp(prefix="squall-scratch-", dir=SHM_DIR)
@@ -382,10 +412,12 @@ class Session:
         timeout: float | None = None,
         retries: int | None = None,
         speculation: bool | Speculation = True,
+        in_process: bool = False,
     ) -> FutureList:
-        """One task per item, calling ``fn(item)``; errors show each item's description."""
+        """One task per item, calling ``fn(item)``, on this process's threads when
+        ``in_process``; errors show each item's description."""
         calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = [((item,), {}) for item in items]
-        job = self._submit(fn, calls, label, timeout, retries, speculation)
+        job = self._submit(fn, calls, label, timeout, retries, speculation, in_process)
         futures = [Future(job, i, None, d) for i, d in enumerate(descriptions)]
         return FutureList(futures, [job], progress)
 
@@ -403,6 +435,7 @@ class Session:
         timeout: float | None,
         retries: int | None,
         speculation: bool | Speculation = True,
+        in_process: bool = False,
     ) -> _Job:
         if self._closed:
             raise ValueError("this session is closed: create a new squall.Session")
@@ -428,8 +461,13 @@ class Session:
             # On a simulated fleet the scheduler's clock runs at the fleet's time scale.
             scale = self.fleet.time_scale if self.fleet is not None else 1.0
             spec = (policy.after, policy.multiple, policy.min_seconds * scale)
-        native = self._native.submit(digest, func, inputs, timeout, retries, spec)
-        return _Job(native, self._native, label)
+        scheduler = self._native
+        if in_process:
+            if self._threads is None:
+                self._threads = _native.Scheduler.in_process(self.workers)
+            scheduler = self._threads
+        native = scheduler.submit(digest, func, inputs, timeout, retries, spec)
+        return _Job(native, scheduler, label)
 
     def _record(self, label: str, jobs: list[_Job]) -> JobRecord:
         """The record of a one-stage job made of ``jobs``."""

@@ -10,6 +10,7 @@ pub mod deploy;
 pub mod error;
 pub mod lambda;
 pub mod local;
+pub mod malloc;
 pub mod parquet_scan;
 pub mod partition;
 mod policy;

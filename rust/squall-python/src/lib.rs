@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 mod arrow;
 mod dataset;
 mod errors;
+mod in_process;
 mod lambda;
 mod scheduler;
 

@@ -13,6 +13,7 @@ use squall_exec::{
 };
 
 use crate::errors::exec_error;
+use crate::in_process::InProcessBackend;
 
 /// Longest single wait with the GIL released; callers loop, so signals are seen in time.
 const MAX_WAIT: Duration = Duration::from_millis(200);
@@ -21,7 +22,8 @@ fn wait_slice(timeout: f64) -> Duration {
     Duration::try_from_secs_f64(timeout.max(0.0)).unwrap_or(MAX_WAIT).min(MAX_WAIT)
 }
 
-/// A scheduler over a pool of local worker processes, or over a deployed Lambda function.
+/// A scheduler over a pool of local worker processes, threads of this process, or a deployed
+/// Lambda function.
 #[pyclass(frozen, module = "squall._native")]
 pub struct Scheduler {
     inner: Arc<squall_exec::Scheduler>,
@@ -83,6 +85,13 @@ impl Scheduler {
         let backend = LambdaBackend::new(LambdaConfig { function, concurrency, scratch })
             .map_err(|e| Python::attach(|py| exec_error(py, e)))?;
         Self::over(Arc::new(backend), concurrency)
+    }
+
+    /// A scheduler whose tasks run on up to `threads` threads of this process (for stages with
+    /// no Python function: see `squall._native` in_process.rs).
+    #[staticmethod]
+    fn in_process(threads: usize) -> PyResult<Self> {
+        Self::over(Arc::new(InProcessBackend::new(threads)), threads.max(1))
     }
 
     /// Number of worker processes, or invocations in flight at once.

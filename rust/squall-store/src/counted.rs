@@ -1,6 +1,10 @@
 //! Request and byte counters for every store of the process, so each task attempt can report
 //! what it read and wrote and a job can be priced as S3 requests.
+//!
+//! Requests count for the process and, when one runs inside [`counting_task`], for that task
+//! alone: several tasks may run at once on threads of one process.
 
+use std::future::Future;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -10,27 +14,72 @@ use squall_core::TaskIo;
 
 use crate::{BoxFuture, ObjectMeta, Result, Store};
 
-static PUTS: AtomicU64 = AtomicU64::new(0);
-static GETS: AtomicU64 = AtomicU64::new(0);
-static LISTS: AtomicU64 = AtomicU64::new(0);
-static DELETES: AtomicU64 = AtomicU64::new(0);
-static BYTES_READ: AtomicU64 = AtomicU64::new(0);
-static BYTES_WRITTEN: AtomicU64 = AtomicU64::new(0);
+/// Requests and bytes, counted as they happen.
+#[derive(Debug, Default)]
+struct Tally {
+    puts: AtomicU64,
+    gets: AtomicU64,
+    lists: AtomicU64,
+    deletes: AtomicU64,
+    bytes_read: AtomicU64,
+    bytes_written: AtomicU64,
+}
 
-/// Requests and bytes moved by this process's stores since it started.
-pub fn io_counts() -> TaskIo {
-    TaskIo {
-        puts: PUTS.load(Ordering::Relaxed),
-        gets: GETS.load(Ordering::Relaxed),
-        lists: LISTS.load(Ordering::Relaxed),
-        deletes: DELETES.load(Ordering::Relaxed),
-        bytes_read: BYTES_READ.load(Ordering::Relaxed),
-        bytes_written: BYTES_WRITTEN.load(Ordering::Relaxed),
+impl Tally {
+    const fn new() -> Self {
+        Tally {
+            puts: AtomicU64::new(0),
+            gets: AtomicU64::new(0),
+            lists: AtomicU64::new(0),
+            deletes: AtomicU64::new(0),
+            bytes_read: AtomicU64::new(0),
+            bytes_written: AtomicU64::new(0),
+        }
+    }
+
+    fn counts(&self) -> TaskIo {
+        TaskIo {
+            puts: self.puts.load(Ordering::Relaxed),
+            gets: self.gets.load(Ordering::Relaxed),
+            lists: self.lists.load(Ordering::Relaxed),
+            deletes: self.deletes.load(Ordering::Relaxed),
+            bytes_read: self.bytes_read.load(Ordering::Relaxed),
+            bytes_written: self.bytes_written.load(Ordering::Relaxed),
+        }
     }
 }
 
-fn add(counter: &AtomicU64, n: u64) {
-    counter.fetch_add(n, Ordering::Relaxed);
+static PROCESS: Tally = Tally::new();
+
+tokio::task_local! {
+    static TASK: Arc<Tally>;
+}
+
+/// Requests and bytes moved by this process's stores since it started or, inside
+/// [`counting_task`], by that task so far.
+pub fn io_counts() -> TaskIo {
+    TASK.try_with(|t| t.counts()).unwrap_or_else(|_| PROCESS.counts())
+}
+
+/// Runs `f` with its own request counters, which [`io_counts`] reports while it runs: its
+/// store calls, those of futures it blocks on, and those of futures spawned through
+/// [`carry_counts`].
+pub fn counting_task<R>(f: impl FnOnce() -> R) -> R {
+    TASK.sync_scope(Arc::new(Tally::default()), f)
+}
+
+/// `fut`, counting its requests for the task that created it (see [`counting_task`]); for
+/// futures that are spawned onto other threads.
+pub fn carry_counts<F: Future + Send + 'static>(fut: F) -> BoxFuture<'static, F::Output> {
+    match TASK.try_with(Arc::clone) {
+        Ok(task) => Box::pin(TASK.scope(task, fut)),
+        Err(_) => Box::pin(fut),
+    }
+}
+
+fn add(counter: fn(&Tally) -> &AtomicU64, n: u64) {
+    counter(&PROCESS).fetch_add(n, Ordering::Relaxed);
+    let _ = TASK.try_with(|t| counter(t).fetch_add(n, Ordering::Relaxed));
 }
 
 /// A store whose requests are counted. One request is counted per call, as S3 bills a
@@ -44,8 +93,8 @@ fn parts(len: u64) -> u64 {
 
 fn count_put(data: &Bytes) {
     let len = data.len() as u64;
-    add(&PUTS, parts(len));
-    add(&BYTES_WRITTEN, len);
+    add(|t| &t.puts, parts(len));
+    add(|t| &t.bytes_written, len);
 }
 
 impl Store for Counted {
@@ -66,8 +115,8 @@ impl Store for Counted {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Bytes>> {
         Box::pin(async move {
             let data = self.0.get(key).await?;
-            add(&GETS, parts(data.len() as u64));
-            add(&BYTES_READ, data.len() as u64);
+            add(|t| &t.gets, parts(data.len() as u64));
+            add(|t| &t.bytes_read, data.len() as u64);
             Ok(data)
         })
     }
@@ -75,33 +124,33 @@ impl Store for Counted {
     fn get_range<'a>(&'a self, key: &'a str, range: Range<u64>) -> BoxFuture<'a, Result<Bytes>> {
         Box::pin(async move {
             let data = self.0.get_range(key, range).await?;
-            add(&GETS, parts(data.len() as u64));
-            add(&BYTES_READ, data.len() as u64);
+            add(|t| &t.gets, parts(data.len() as u64));
+            add(|t| &t.bytes_read, data.len() as u64);
             Ok(data)
         })
     }
 
     fn head<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<ObjectMeta>> {
-        add(&GETS, 1);
+        add(|t| &t.gets, 1);
         self.0.head(key)
     }
 
     fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<ObjectMeta>>> {
         Box::pin(async move {
             let found = self.0.list(prefix).await?;
-            add(&LISTS, (found.len() as u64).div_ceil(1000).max(1));
+            add(|t| &t.lists, (found.len() as u64).div_ceil(1000).max(1));
             Ok(found)
         })
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<()>> {
-        add(&DELETES, 1);
+        add(|t| &t.deletes, 1);
         self.0.delete(key)
     }
 
     fn rename<'a>(&'a self, from: &'a str, to: &'a str) -> BoxFuture<'a, Result<()>> {
-        add(&PUTS, 1); // S3 bills the copy as a PUT; the delete is free
-        add(&DELETES, 1);
+        add(|t| &t.puts, 1); // S3 bills the copy as a PUT; the delete is free
+        add(|t| &t.deletes, 1);
         self.0.rename(from, to)
     }
 }
@@ -125,5 +174,34 @@ mod tests {
         assert!(after.lists > before.lists && after.deletes > before.deletes);
         assert!(after.bytes_written >= before.bytes_written + 5);
         assert!(after.bytes_read >= before.bytes_read + 2);
+    }
+
+    #[test]
+    fn a_task_counts_its_own_requests_spawned_ones_included() {
+        // Worker threads of their own: spawned requests run off the task's thread.
+        let runtime = Arc::new(tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap());
+        let store: Arc<dyn Store> = Arc::new(Counted(MemoryStore::named("counted-task-test")));
+        let run = |n: usize| {
+            let (runtime, store) = (runtime.clone(), store.clone());
+            std::thread::spawn(move || {
+                counting_task(|| {
+                    let jobs = (0..n)
+                        .map(|i| -> BoxFuture<'static, Result<()>> {
+                            let store = store.clone();
+                            Box::pin(async move { store.put(&format!("{n}-{i}"), Bytes::from_static(b"abc")).await })
+                        })
+                        .collect();
+                    runtime.block_on(crate::parallel::in_parallel(jobs)).unwrap();
+                    io_counts()
+                })
+            })
+        };
+        let (three, five) = (run(3), run(5));
+        let (three, five) = (three.join().unwrap(), five.join().unwrap());
+        assert_eq!((three.puts, three.bytes_written, three.gets), (3, 9, 0));
+        assert_eq!((five.puts, five.bytes_written), (5, 15));
+        // Outside a task, the process's counts include both.
+        let process = io_counts();
+        assert!(process.puts >= 8 && process.bytes_written >= 24);
     }
 }

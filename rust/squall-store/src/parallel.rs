@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::task::JoinSet;
 
-use crate::{BoxFuture, Result, Store};
+use crate::{carry_counts, BoxFuture, Result, Store};
 
 /// Requests in flight per call of [`in_parallel`] or [`get_ranges`].
 pub const MAX_IN_FLIGHT: usize = 8;
@@ -20,7 +20,8 @@ pub async fn in_parallel<T: Send + 'static>(jobs: Vec<BoxFuture<'static, Result<
     loop {
         while running.len() < MAX_IN_FLIGHT {
             let Some((i, job)) = pending.next() else { break };
-            running.spawn(async move { (i, job.await) });
+            // Spawned jobs still count for the task that asked (several may share a process).
+            running.spawn(carry_counts(async move { (i, job.await) }));
         }
         let Some(done) = running.join_next().await else { break };
         // A job only fails to join if it panicked: let the panic through.
