@@ -280,7 +280,12 @@ def main() -> None:
         if done.returncode:
             print(f"{peer} failed:\n{done.stderr[-2000:]}")
             continue
-        results[peer] = json.loads(done.stdout.strip().splitlines()[-1])
+        # The peer's results are its last JSON line: a cluster may print more as it shuts down.
+        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+        if not lines:
+            print(f"{peer} printed no results:\n{done.stdout[-2000:]}")
+            continue
+        results[peer] = json.loads(lines[-1])
     print(
         f"\n{args.rows:.0e} rows, {FILES} Parquet files, 2 cores; median of {args.repeats} runs "
         f"({args.slow_repeats} for Dask and Ray)"
