@@ -23,6 +23,7 @@ __all__ = [
     "read_bytes",
     "read_ipc",
     "read_range",
+    "release_memory",
     "rename",
     "resolve",
     "write_bytes",
@@ -274,8 +275,11 @@ def deploy_function(
     """Creates or updates function ``name``; returns "created" or "updated"."""
 
 def io_counts() -> tuple[int, int, int, int, int, int]:
-    """This process's store requests and bytes so far: (puts, gets, lists, deletes, bytes_read,
-    bytes_written)."""
+    """This process's store requests and bytes so far, or those of the task running on this
+    thread when it runs in-process: (puts, gets, lists, deletes, bytes_read, bytes_written)."""
+
+def release_memory() -> None:
+    """Returns the process's free heap memory to the system (glibc's ``malloc_trim``)."""
 
 def ensure_role(name: str, policy: str) -> tuple[str, bool]:
     """Creates IAM role ``name`` for Lambda (or reuses it) with inline policy ``policy``;

@@ -8,15 +8,15 @@ it has been idle for a second.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import select
 import signal
 import struct
 import sys
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
+from squall import _native
 from squall._task import execute_frame
 
 _PREFIX = struct.Struct("<IQ")
@@ -35,14 +35,6 @@ def _read_exact(f: BinaryIO, n: int) -> bytes | None:
         parts.append(part)
         n -= len(part)
     return b"".join(parts)
-
-
-def _trimmer() -> Any:
-    """glibc's ``malloc_trim``, or a no-op where there is none."""
-    try:
-        return ctypes.CDLL(None).malloc_trim
-    except (AttributeError, OSError):
-        return lambda _pad: 0
 
 
 def _send(out: BinaryIO, head: bytes, body: bytes) -> None:
@@ -64,10 +56,9 @@ def main() -> None:
     os.dup2(2, 1)  # user prints must never corrupt the reply stream
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     _send(replies, json.dumps({"pid": os.getpid()}).encode(), b"")
-    trim = _trimmer()
     while True:
         if not select.select([requests], [], [], IDLE_TRIM_SECONDS)[0]:
-            trim(0)
+            _native.release_memory()
         prefix = _read_exact(requests, _PREFIX.size)
         if prefix is None:
             return  # the driver is gone

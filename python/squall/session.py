@@ -390,11 +390,12 @@ class Session:
         """
         if self._store is not None:
             return self._store
-        if in_process and _memory_room() >= SHM_MARGIN * need_bytes + (1 << 30):
+        room = SHM_MARGIN * need_bytes + (1 << 30)
+        if in_process and _memory_room() >= room:
             if self._memory_scratch is None:
                 self._memory_scratch = f"memory://squall-scratch-{uuid.uuid4().hex[:12]}"
             return self._memory_scratch
-        if need_bytes and _shm_room() >= SHM_MARGIN * need_bytes + (1 << 30):
+        if need_bytes and _shm_room() >= room:
             if self._shm_dir is None:
                 self._shm_dir = tempfile.mkdtemp(prefix="squall-scratch-", dir=SHM_DIR)
             return f"file://{self._shm_dir}"

@@ -69,7 +69,7 @@ pub fn settle(generation: u64) -> bool {
 }
 
 /// Returns free heap memory to the system.
-fn trim() {
+pub fn trim() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free memory.
     unsafe {

@@ -403,10 +403,16 @@ pub fn rename(py: Python<'_>, pairs: Vec<(String, String)>) -> PyResult<()> {
     .map_err(|e| exec_error(py, e))
 }
 
-/// This process's store requests and bytes so far: (puts, gets, lists, deletes, bytes_read,
-/// bytes_written).
+/// This process's store requests and bytes so far, or those of the task running on this
+/// thread when it runs in-process: (puts, gets, lists, deletes, bytes_read, bytes_written).
 #[pyfunction]
 pub fn io_counts() -> (u64, u64, u64, u64, u64, u64) {
     let c = squall_store::io_counts();
     (c.puts, c.gets, c.lists, c.deletes, c.bytes_read, c.bytes_written)
+}
+
+/// Returns the process's free heap memory to the system (glibc's `malloc_trim`).
+#[pyfunction]
+pub fn release_memory() {
+    squall_exec::malloc::trim();
 }

@@ -29,6 +29,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dataset::read_range, m)?)?;
     m.add_function(wrap_pyfunction!(dataset::delete, m)?)?;
     m.add_function(wrap_pyfunction!(dataset::io_counts, m)?)?;
+    m.add_function(wrap_pyfunction!(dataset::release_memory, m)?)?;
     m.add_function(wrap_pyfunction!(dataset::rename, m)?)?;
     m.add_function(wrap_pyfunction!(lambda::deployed_hash, m)?)?;
     m.add_function(wrap_pyfunction!(lambda::deploy_function, m)?)?;

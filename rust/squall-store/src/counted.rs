@@ -15,7 +15,7 @@ use squall_core::TaskIo;
 use crate::{BoxFuture, ObjectMeta, Result, Store};
 
 /// Requests and bytes, counted as they happen.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Tally {
     puts: AtomicU64,
     gets: AtomicU64,
@@ -65,7 +65,7 @@ pub fn io_counts() -> TaskIo {
 /// store calls, those of futures it blocks on, and those of futures spawned through
 /// [`carry_counts`].
 pub fn counting_task<R>(f: impl FnOnce() -> R) -> R {
-    TASK.sync_scope(Arc::new(Tally::default()), f)
+    TASK.sync_scope(Arc::new(Tally::new()), f)
 }
 
 /// `fut`, counting its requests for the task that created it (see [`counting_task`]); for

@@ -75,7 +75,10 @@ fn large_outputs_round_trip_on_disk_and_in_shared_memory() {
     // 9 MB and a ragged tail: written past the page cache where the file system allows (the
     // last block padded, then cut), plainly where it does not (tmpfs).
     let data: Bytes = (0..9 * 1024 * 1024 + 4097).map(|i: usize| (i * 31 % 251) as u8).collect::<Vec<u8>>().into();
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir_in("/dev/shm").unwrap_or(tempfile::tempdir().unwrap())];
+    let dirs = [
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir_in("/dev/shm").unwrap_or_else(|_| tempfile::tempdir().unwrap()),
+    ];
     for dir in dirs {
         let (store, key) = open(&format!("file://{}/out/part.bin", dir.path().display())).unwrap();
         runtime().block_on(async {

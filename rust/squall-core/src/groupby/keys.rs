@@ -1,6 +1,7 @@
 //! Which group each row belongs to, and which shuffle bucket it goes to: by the values
 //! themselves for one integer (or date/time) key, by Arrow's row format for anything else.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 
@@ -39,12 +40,19 @@ pub(super) fn key_rows(columns: &[ArrayRef]) -> Result<Rows> {
     RowConverter::new(fields).and_then(|c| c.convert_columns(columns)).map_err(plan_err)
 }
 
+/// The values and nulls of a single integer (or date/time) key column, which grouping and
+/// bucketing use as they are; None for other keys.
+fn integer_key(keys: &[ArrayRef]) -> Option<(Cow<'_, [i64]>, Option<NullBuffer>)> {
+    match keys {
+        [key] => integer_values(key).map(|values| (values, key.logical_nulls())),
+        _ => None,
+    }
+}
+
 /// Each row's group.
 pub(super) fn group(keys: &[ArrayRef]) -> Result<Groups> {
-    if let [key] = keys {
-        if let Some(values) = integer_values(key) {
-            return Ok(group_integers(&values, key.logical_nulls()));
-        }
+    if let Some((values, nulls)) = integer_key(keys) {
+        return Ok(group_integers(&values, nulls));
     }
     let rows = key_rows(keys)?;
     let mut ids: HashMap<&[u8], u32, FixedState> = HashMap::default();
@@ -140,11 +148,7 @@ pub fn hash_buckets(batch: &RecordBatch, keys: &[String], buckets: usize) -> Res
     let hasher = FixedState::with_seed(0x5eed);
     let bucket = |h: u64| (h % buckets as u64) as usize;
     let mut picks = vec![Vec::with_capacity(n / buckets.max(1) + 16); buckets];
-    let by_value = match cols.as_slice() {
-        [key] => integer_values(key).map(|values| (values, key.logical_nulls())),
-        _ => None,
-    };
-    match by_value {
+    match integer_key(&cols) {
         Some((values, nulls)) => {
             for (i, v) in values.iter().enumerate() {
                 let b = if nulls.as_ref().is_some_and(|n| n.is_null(i)) { 0 } else { bucket(hasher.hash_one(v)) };
