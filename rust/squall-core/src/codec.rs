@@ -205,8 +205,11 @@ pub fn encode_parquet(
         what: "write Parquet".into(),
         message: e.to_string(),
     };
-    let mut writer =
-        ArrowWriter::try_new(Vec::with_capacity(size_of(batches)), schema.clone(), Some(props)).map_err(bad)?;
+    // Room for the file whole, so its buffer never grows by copying: Parquet's own layout may
+    // exceed Arrow's (incompressible pages, a dictionary page given up on, headers, statistics).
+    let room = size_of(batches);
+    let room = room + room / 16 + schema.fields().len() * (1 << 20);
+    let mut writer = ArrowWriter::try_new(Vec::with_capacity(room), schema.clone(), Some(props)).map_err(bad)?;
     for batch in batches {
         writer.write(batch).map_err(bad)?;
     }

@@ -11,8 +11,7 @@ use arrow_select::concat::concat;
 use arrow_select::interleave::interleave_record_batch;
 use arrow_select::take::take_record_batch;
 use serde::{Deserialize, Serialize};
-use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::cmp::Ordering;
 
 use crate::native::integer_values;
 use crate::{Error, Result};
@@ -296,20 +295,52 @@ fn bucket_ends(n: usize, splitters: &[impl PartialEq], cmp: impl Fn(usize, usize
     ends
 }
 
-/// The k-way merge order of sorted runs of `lens` rows: (run, row) pairs, ties by run.
+/// The k-way merge order of sorted runs of `lens` rows: (run, row) pairs, ties by run. A loser
+/// tree: each row out costs one comparison per level of a tree over the runs.
 fn kway<K: Ord>(lens: &[usize], key: impl Fn(usize, usize) -> K) -> Vec<(usize, usize)> {
-    let mut heap = BinaryHeap::with_capacity(lens.len());
-    for (run, _) in lens.iter().enumerate().filter(|(_, &n)| n > 0) {
-        heap.push(Reverse((key(run, 0), run, 0usize)));
+    let k = lens.len().next_power_of_two();
+    let mut next = vec![0usize; k];
+    // Each run's first unmerged key; None once the run is done (or for padding).
+    let mut heads: Vec<Option<K>> =
+        (0..k).map(|run| (run < lens.len() && lens[run] > 0).then(|| key(run, 0))).collect();
+    // Whether run a's head goes before run b's.
+    let first = |heads: &[Option<K>], a: usize, b: usize| match (&heads[a], &heads[b]) {
+        (Some(x), Some(y)) => (x, a) < (y, b),
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    // tree[node] holds the loser of the match at that node; tree[0] the overall winner.
+    let mut tree = vec![0usize; k];
+    let mut winners = vec![0usize; 2 * k];
+    for (leaf, w) in winners[k..].iter_mut().enumerate() {
+        *w = leaf;
     }
+    for node in (1..k).rev() {
+        let (a, b) = (winners[2 * node], winners[2 * node + 1]);
+        let (win, lose) = if first(&heads, a, b) { (a, b) } else { (b, a) };
+        winners[node] = win;
+        tree[node] = lose;
+    }
+    tree[0] = winners[1];
     let mut picks = Vec::with_capacity(lens.iter().sum());
-    while let Some(Reverse((_, run, i))) = heap.pop() {
-        picks.push((run, i));
-        if i + 1 < lens[run] {
-            heap.push(Reverse((key(run, i + 1), run, i + 1)));
+    loop {
+        let mut win = tree[0];
+        if heads[win].is_none() {
+            return picks;
         }
+        let i = next[win];
+        picks.push((win, i));
+        next[win] = i + 1;
+        heads[win] = (i + 1 < lens[win]).then(|| key(win, i + 1));
+        let mut node = (win + k) / 2;
+        while node > 0 {
+            if first(&heads, tree[node], win) {
+                std::mem::swap(&mut tree[node], &mut win);
+            }
+            node /= 2;
+        }
+        tree[0] = win;
     }
-    picks
 }
 
 /// `r - 1` splitters at the quantiles of `samples` (sorted in place). With no samples (no
@@ -433,6 +464,31 @@ mod tests {
         let s = Sorter::new(&i.schema(), &key(true, false)).unwrap();
         let run = s.sort(&i.schema(), &[i.slice(0, 2), i.slice(2, 3)]).unwrap();
         assert_eq!(run.batch.column(0).as_primitive::<Int32Type>().values().to_vec(), vec![3, 0, -1, -5, i32::MIN]);
+    }
+
+    #[test]
+    fn loser_tree_merge_equals_a_stable_sort() {
+        let mut rng = SplitMix(5);
+        // Run counts around powers of two, empty runs, and many equal keys across runs.
+        for runs in [1, 2, 3, 5, 8, 16, 17] {
+            let sorted: Vec<Vec<u64>> = (0..runs)
+                .map(|r| {
+                    let n = if r % 4 == 1 { 0 } else { (rng.next() % 300) as usize };
+                    let mut v: Vec<u64> = (0..n).map(|_| rng.next() % 40).collect();
+                    v.sort_unstable();
+                    v
+                })
+                .collect();
+            let lens: Vec<usize> = sorted.iter().map(Vec::len).collect();
+            let mut expected: Vec<(u64, usize, usize)> = sorted
+                .iter()
+                .enumerate()
+                .flat_map(|(r, v)| v.iter().enumerate().map(move |(i, &k)| (k, r, i)))
+                .collect();
+            expected.sort_unstable();
+            let expected: Vec<(usize, usize)> = expected.into_iter().map(|(_, r, i)| (r, i)).collect();
+            assert_eq!(kway(&lens, |r, i| sorted[r][i]), expected, "{runs} runs");
+        }
     }
 
     #[test]

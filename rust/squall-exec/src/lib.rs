@@ -5,6 +5,7 @@
 //! simulated fleet around either). Results land on a [`Board`] that callers wait on from any thread.
 
 pub mod backend;
+pub mod big_alloc;
 pub mod board;
 pub mod deploy;
 pub mod error;

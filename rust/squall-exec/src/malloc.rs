@@ -68,8 +68,9 @@ pub fn settle(generation: u64) -> bool {
     true
 }
 
-/// Returns free heap memory to the system.
+/// Returns free heap memory, and the big blocks kept for reuse, to the system.
 pub fn trim() {
+    crate::big_alloc::release();
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free memory.
     unsafe {

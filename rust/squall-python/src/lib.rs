@@ -10,6 +10,10 @@ mod in_process;
 mod lambda;
 mod scheduler;
 
+/// Big blocks are kept for reuse whatever malloc arena a thread uses (`squall_exec::big_alloc`).
+#[global_allocator]
+static ALLOCATOR: squall_exec::big_alloc::Allocator = squall_exec::big_alloc::Allocator;
+
 /// The compiled core of squall.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
