@@ -191,7 +191,7 @@ impl Sorter {
         let lens: Vec<usize> = runs.iter().map(|r| r.num_rows()).collect();
         let native: Option<Vec<Vec<u64>>> = runs.iter().map(|r| self.native(&self.key_columns(r))).collect();
         let picks = match native {
-            Some(keys) => kway(&lens, |run, i| keys[run][i]),
+            Some(keys) => kway_native(&keys),
             None => {
                 let rows = runs.iter().map(|r| self.rows(r)).collect::<Result<Vec<_>>>()?;
                 kway(&lens, |run, i| rows[run].row(i))
@@ -343,6 +343,48 @@ fn kway<K: Ord>(lens: &[usize], key: impl Fn(usize, usize) -> K) -> Vec<(usize, 
     }
 }
 
+/// [`kway`] for order keys, without branches to mispredict: a head is its key and run packed
+/// in one integer (ties by run), a finished run's head is above every key, and each level of
+/// the tree picks its winner by conditional moves.
+fn kway_native(runs: &[Vec<u64>]) -> Vec<(usize, usize)> {
+    const DONE: u128 = u128::MAX;
+    let k = runs.len().next_power_of_two();
+    let head = |run: usize, i: usize| match runs.get(run).and_then(|r| r.get(i)) {
+        Some(&key) => (key as u128) << 64 | run as u128,
+        None => DONE,
+    };
+    let mut next = vec![0usize; k];
+    // tree[node]: the loser of the match at that node, as (head, run); tree[0] the winner.
+    let mut tree = vec![(DONE, 0usize); k];
+    let mut winners: Vec<(u128, usize)> = vec![(DONE, 0); 2 * k];
+    for leaf in 0..k {
+        winners[k + leaf] = (head(leaf, 0), leaf);
+    }
+    for node in (1..k).rev() {
+        let (a, b) = (winners[2 * node], winners[2 * node + 1]);
+        let (win, lose) = if a.0 < b.0 { (a, b) } else { (b, a) };
+        winners[node] = win;
+        tree[node] = lose;
+    }
+    let mut win = winners[1];
+    let mut picks = Vec::with_capacity(runs.iter().map(Vec::len).sum());
+    while win.0 != DONE {
+        let run = win.1;
+        picks.push((run, next[run]));
+        next[run] += 1;
+        win = (head(run, next[run]), run);
+        let mut node = (run + k) / 2;
+        while node > 0 {
+            let other = tree[node];
+            let swap = other.0 < win.0;
+            tree[node] = if swap { win } else { other };
+            win = if swap { other } else { win };
+            node /= 2;
+        }
+    }
+    picks
+}
+
 /// `r - 1` splitters at the quantiles of `samples` (sorted in place). With no samples (no
 /// rows anywhere) every splitter is the empty key, below every real key.
 pub fn splitters(mut samples: Vec<Vec<u8>>, r: usize) -> Vec<Vec<u8>> {
@@ -467,14 +509,15 @@ mod tests {
     }
 
     #[test]
-    fn loser_tree_merge_equals_a_stable_sort() {
+    fn loser_tree_merges_equal_a_stable_sort() {
         let mut rng = SplitMix(5);
         // Run counts around powers of two, empty runs, and many equal keys across runs.
         for runs in [1, 2, 3, 5, 8, 16, 17] {
             let sorted: Vec<Vec<u64>> = (0..runs)
                 .map(|r| {
                     let n = if r % 4 == 1 { 0 } else { (rng.next() % 300) as usize };
-                    let mut v: Vec<u64> = (0..n).map(|_| rng.next() % 40).collect();
+                    let mut v: Vec<u64> =
+                        (0..n).map(|_| [rng.next() % 40, u64::MAX][(rng.next() % 9 == 0) as usize]).collect();
                     v.sort_unstable();
                     v
                 })
@@ -488,6 +531,7 @@ mod tests {
             expected.sort_unstable();
             let expected: Vec<(usize, usize)> = expected.into_iter().map(|(_, r, i)| (r, i)).collect();
             assert_eq!(kway(&lens, |r, i| sorted[r][i]), expected, "{runs} runs");
+            assert_eq!(kway_native(&sorted), expected, "{runs} runs, order keys");
         }
     }
 

@@ -7,8 +7,9 @@
 //! its main arena, and a thread joins the main arena only if no other arena exists when it
 //! first allocates: in a notebook, where numpy's and pyarrow's threads made arenas of their
 //! own long before squall was imported, squall's threads land in one of those, whose heaps
-//! cannot hold a block of 64 MB. Here a freed big block goes to a small cache instead, and the
-//! next block of its size class takes it, pages already in place, whatever thread asks.
+//! cannot hold a block of 64 MB. Here a freed big block goes to a small cache instead (joined
+//! to free neighbours), and the next big block is cut from it, pages already in place,
+//! whatever thread asks.
 //!
 //! The cache holds at most an eighth of the machine's memory, and 2 GB, and is emptied by
 //! [`release`] (squall calls it once the process has been idle for a second, see
@@ -185,18 +186,32 @@ fn take(class: usize) -> (*mut u8, bool) {
     (addr as *mut u8, false)
 }
 
-/// Keeps a freed block; the blocks freed longest ago make room when the cache is full.
+/// Keeps a freed block, joined to any free neighbour; the blocks freed longest ago make room
+/// when the cache is full.
 fn give(ptr: *mut u8, class: usize) {
     let keep = keep();
     if class > keep {
         return unmap(ptr, class);
     }
     let mut c = cache();
+    // A free neighbour on either side becomes part of this block.
+    let (mut addr, mut class) = (ptr as usize, class);
+    while let Some(f) = c.free.iter_mut().find(|f| f.class != 0 && (f.addr + f.class == addr || addr + class == f.addr))
+    {
+        addr = addr.min(f.addr);
+        class += f.class;
+        let merged = std::mem::replace(f, EMPTY);
+        c.bytes -= merged.class;
+    }
+    if class > keep {
+        drop(c);
+        return unmap(addr as *mut u8, class);
+    }
     let evicted = c.evict(|c| c.bytes + class > keep || c.free.iter().all(|f| f.class != 0));
     c.clock += 1;
     let freed = c.clock;
     let slot = c.free.iter_mut().find(|f| f.class == 0).expect("an empty slot after eviction");
-    *slot = Free { class, addr: ptr as usize, freed };
+    *slot = Free { class, addr, freed };
     c.bytes += class;
     drop(c);
     drop(evicted);
@@ -315,8 +330,13 @@ mod tests {
         }
     }
 
+    /// The tests share the one cache.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
     fn a_freed_big_block_serves_the_next_of_its_class_and_release_unmaps_it() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        release();
         let a = Allocator;
         let layout = Layout::from_size_align(BIG + 12_345, 64).unwrap();
         // SAFETY: blocks used within their layouts and freed once.
@@ -341,5 +361,22 @@ mod tests {
         }
         assert!(release() >= class(3 * BIG));
         assert_eq!(cache().bytes, 0);
+    }
+
+    #[test]
+    fn neighbours_freed_apart_serve_a_block_as_large_as_both() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        release();
+        let (p, fresh) = take(4 * BIG);
+        assert!(fresh && !p.is_null());
+        // SAFETY: p is 4 * BIG bytes; its halves are handed back as two blocks.
+        let second = unsafe { p.add(2 * BIG) };
+        give(second, 2 * BIG);
+        give(p, 2 * BIG);
+        assert_eq!(cache().bytes, 4 * BIG);
+        assert_eq!(take(3 * BIG), (p, false), "one block, split again");
+        assert_eq!(cache().bytes, BIG, "the tail stays free");
+        give(p, 3 * BIG);
+        assert_eq!(release(), 4 * BIG);
     }
 }

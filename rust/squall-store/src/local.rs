@@ -109,17 +109,25 @@ mod direct {
         Err(std::io::ErrorKind::InvalidInput.into())
     }
 
-    /// Aligned chunks copied through one aligned buffer; the last is padded with zeros, then
-    /// the file is cut to the data's length.
+    /// Writes `data` in aligned chunks: straight from `data` where it starts on a block
+    /// boundary (as big buffers do), else copied through one aligned buffer. The last block is
+    /// padded with zeros, then the file is cut to the data's length.
     fn write_aligned(mut file: std::fs::File, data: &[u8]) -> std::io::Result<()> {
-        let mut raw = vec![0u8; CHUNK + BLOCK];
-        let at = raw.as_ptr().align_offset(BLOCK);
-        let buf = &mut raw[at..at + CHUNK];
-        for chunk in data.chunks(CHUNK) {
-            let padded = chunk.len().div_ceil(BLOCK) * BLOCK;
-            buf[..chunk.len()].copy_from_slice(chunk);
-            buf[chunk.len()..padded].fill(0);
-            file.write_all(&buf[..padded])?;
+        let whole = if data.as_ptr().align_offset(BLOCK) == 0 { data.len() / BLOCK * BLOCK } else { 0 };
+        for chunk in data[..whole].chunks(CHUNK) {
+            file.write_all(chunk)?;
+        }
+        let rest = &data[whole..];
+        if !rest.is_empty() {
+            let mut raw = vec![0u8; rest.len().min(CHUNK).div_ceil(BLOCK) * BLOCK + BLOCK];
+            let at = raw.as_ptr().align_offset(BLOCK);
+            let buf = &mut raw[at..];
+            for chunk in rest.chunks(CHUNK) {
+                let padded = chunk.len().div_ceil(BLOCK) * BLOCK;
+                buf[..chunk.len()].copy_from_slice(chunk);
+                buf[chunk.len()..padded].fill(0);
+                file.write_all(&buf[..padded])?;
+            }
         }
         file.set_len(data.len() as u64)
     }

@@ -73,8 +73,13 @@ fn resolve_takes_a_file_a_prefix_or_a_glob() {
 #[test]
 fn large_outputs_round_trip_on_disk_and_in_shared_memory() {
     // 9 MB and a ragged tail: written past the page cache where the file system allows (the
-    // last block padded, then cut), plainly where it does not (tmpfs).
-    let data: Bytes = (0..9 * 1024 * 1024 + 4097).map(|i: usize| (i * 31 % 251) as u8).collect::<Vec<u8>>().into();
+    // last block padded, then cut), plainly where it does not (tmpfs). Once starting on a
+    // block boundary (written from where it lies), once just past one (copied to be aligned).
+    let len = 9 * 1024 * 1024 + 4097;
+    let raw: Bytes = (0..len + 8192).map(|i: usize| (i * 31 % 251) as u8).collect::<Vec<u8>>().into();
+    let at = raw.as_ptr().align_offset(4096);
+    let aligned = raw.slice(at..at + len);
+    let unaligned = raw.slice(at + 1..at + 1 + len);
     let dirs = [
         tempfile::tempdir().unwrap(),
         tempfile::tempdir_in("/dev/shm").unwrap_or_else(|_| tempfile::tempdir().unwrap()),
@@ -82,8 +87,10 @@ fn large_outputs_round_trip_on_disk_and_in_shared_memory() {
     for dir in dirs {
         let (store, key) = open(&format!("file://{}/out/part.bin", dir.path().display())).unwrap();
         runtime().block_on(async {
-            store.put_output(&key, data.clone()).await.unwrap();
-            assert_eq!(store.get(&key).await.unwrap(), data);
+            for data in [&aligned, &unaligned] {
+                store.put_output(&key, data.clone()).await.unwrap();
+                assert_eq!(&store.get(&key).await.unwrap(), data);
+            }
             store.put_output(&key, Bytes::from_static(b"small")).await.unwrap();
             assert_eq!(store.get(&key).await.unwrap(), Bytes::from_static(b"small"));
         });
