@@ -12,7 +12,8 @@ use arrow_schema::{ArrowError, SchemaRef};
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as ParquetCompression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{WriterProperties, DEFAULT_DICTIONARY_PAGE_SIZE_LIMIT};
+use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -199,7 +200,12 @@ pub fn encode_parquet(
     compression: Compression,
     url: &str,
 ) -> Result<Bytes> {
-    let props = WriterProperties::builder().set_compression(compression.parquet()).build();
+    let mut props = WriterProperties::builder().set_compression(compression.parquet());
+    // Columns whose dictionary would be given up anyway are plain from the start.
+    for c in crate::dictionary::too_distinct(batches, DEFAULT_DICTIONARY_PAGE_SIZE_LIMIT) {
+        props = props.set_column_dictionary_enabled(ColumnPath::from(schema.field(c).name().as_str()), false);
+    }
+    let props = props.build();
     let bad = |e: parquet::errors::ParquetError| Error::Data {
         url: url.to_string(),
         what: "write Parquet".into(),
@@ -264,5 +270,30 @@ mod tests {
         assert_eq!(only_b.schema.field(0).name(), "b");
         let err = decode_ipc_columns(bytes, Some(&["nope".to_string()]), "file:///x").unwrap_err();
         assert!(err.to_string().contains("nope") && err.to_string().contains("file:///x"), "{err}");
+    }
+
+    #[test]
+    fn parquet_keeps_dictionaries_only_for_repeating_columns() {
+        use parquet::basic::Encoding;
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        // 200,000 distinct ids need a 1.6 MB dictionary, past the 1 MB page.
+        let n = 200_000i64;
+        let id: ArrayRef = Arc::new(Int64Array::from_iter_values((0..n).map(|i| i * 7919)));
+        let few: ArrayRef = Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("s{}", i % 50))));
+        let batch = RecordBatch::try_from_iter([("id", id), ("few", few)]).unwrap();
+        let bytes = encode_parquet(&batch.schema(), std::slice::from_ref(&batch), Compression::Snappy, "mem").unwrap();
+        let reader = SerializedFileReader::new(bytes.clone()).unwrap();
+        let encodings = |c: usize| reader.metadata().row_group(0).column(c).encodings().collect::<Vec<_>>();
+        assert!(!encodings(0).contains(&Encoding::RLE_DICTIONARY), "{:?}", encodings(0));
+        assert!(encodings(1).contains(&Encoding::RLE_DICTIONARY), "{:?}", encodings(1));
+        let decoded = read_parquet(bytes);
+        assert_eq!(decoded, vec![batch]);
+    }
+
+    fn read_parquet(bytes: Bytes) -> Vec<RecordBatch> {
+        parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(bytes, 1 << 20)
+            .unwrap()
+            .collect::<std::result::Result<_, _>>()
+            .unwrap()
     }
 }

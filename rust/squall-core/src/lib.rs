@@ -5,6 +5,7 @@
 //! worker (`squall._worker`).
 
 pub mod codec;
+mod dictionary;
 pub mod error;
 mod explain;
 pub mod frame;
