@@ -59,6 +59,9 @@ impl LocalStore {
             let range = range.unwrap_or(0..size);
             check_range(url.clone(), &range, size)?;
             let len = range.end - range.start;
+            if len >= MAP_MIN {
+                return mapped::map(&f, range.start, len as usize).map_err(failed("reading"));
+            }
             // Into spare capacity: no zero-filling of a buffer about to be overwritten.
             let mut buf = Vec::with_capacity(len as usize);
             f.seek(SeekFrom::Start(range.start)).map_err(failed("reading"))?;
@@ -72,6 +75,68 @@ impl LocalStore {
         // One blocking call: tokio's File would pass the bytes through its own buffer in 2 MB
         // steps.
         tokio::task::spawn_blocking(read).await.map_err(|e| Error::io("reading", self.url_of(key), e.into()))?
+    }
+}
+
+/// Reads from this size on map the file instead of copying it (`mapped`).
+const MAP_MIN: u64 = 1 << 20;
+
+/// Bytes of a file that are its pages in the page cache, mapped into this process: no copy
+/// is made, and the mapping goes when the last `Bytes` of it does. Like any reader that maps
+/// files (polars, DuckDB, Arrow's memory-mapped files), this assumes that nothing truncates a
+/// file while it is being read: the kernel would stop the process (SIGBUS).
+mod mapped {
+    use bytes::Bytes;
+
+    struct Mapping {
+        base: *mut libc::c_void,
+        mapped: usize,
+        skip: usize,
+    }
+
+    // SAFETY: a read-only mapping that nothing else frees; any thread may read or drop it.
+    unsafe impl Send for Mapping {}
+    unsafe impl Sync for Mapping {}
+
+    impl AsRef<[u8]> for Mapping {
+        fn as_ref(&self) -> &[u8] {
+            // SAFETY: `mapped` bytes from `base` are mapped for as long as `self` lives.
+            unsafe { std::slice::from_raw_parts(self.base.cast::<u8>().add(self.skip), self.mapped - self.skip) }
+        }
+    }
+
+    impl Drop for Mapping {
+        fn drop(&mut self) {
+            // SAFETY: the whole mapping, which no slice outlives (Bytes owns `self`).
+            unsafe {
+                libc::munmap(self.base, self.mapped);
+            }
+        }
+    }
+
+    /// `len` bytes of `file` from `offset`, mapped read-only (the file may then be closed).
+    pub fn map(file: &std::fs::File, offset: u64, len: usize) -> std::io::Result<Bytes> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: sysconf only reads a system fact.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
+        let start = offset / page * page;
+        let skip = (offset - start) as usize;
+        let mapped = skip + len;
+        // SAFETY: a new private read-only mapping of an open file; nothing else is touched.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                mapped,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE | libc::MAP_POPULATE,
+                file.as_raw_fd(),
+                start as libc::off_t,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Bytes::from_owner(Mapping { base, mapped, skip }))
     }
 }
 

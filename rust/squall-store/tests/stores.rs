@@ -90,6 +90,10 @@ fn large_outputs_round_trip_on_disk_and_in_shared_memory() {
             for data in [&aligned, &unaligned] {
                 store.put_output(&key, data.clone()).await.unwrap();
                 assert_eq!(&store.get(&key).await.unwrap(), data);
+                // Large reads map the file, from any offset.
+                let (start, end) = (4097, len as u64 - 3);
+                let part = store.get_range(&key, start..end).await.unwrap();
+                assert_eq!(part, data.slice(start as usize..end as usize));
             }
             store.put_output(&key, Bytes::from_static(b"small")).await.unwrap();
             assert_eq!(store.get(&key).await.unwrap(), Bytes::from_static(b"small"));
