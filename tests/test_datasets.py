@@ -173,6 +173,13 @@ def test_count_head_show_schema_explain(
     ds.select(["sq"]).explain()
     text = capsys.readouterr().out
     assert "stage 0: 4 tasks" in text and "map_batches(<lambda>)" in text and "select(sq)" in text
+    # Where the tasks run: the driver's threads, unless a stage calls a Python function.
+    pq.write_table(pa.table({"id": [1, 2]}), tmp_path / "in.parquet")
+    files = session.read_parquet(f"file://{tmp_path}/")
+    files.explain()
+    assert "on the driver's threads" in capsys.readouterr().out
+    files.map_batches(lambda b: b).explain()
+    assert "on worker processes" in capsys.readouterr().out
     assert "4 GET, 4 PUT" in text
 
 

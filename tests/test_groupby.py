@@ -166,6 +166,7 @@ def test_groupby_count_and_following_operators(
     session.from_arrow(table, 2).groupby("k", num_partitions=3).count().explain()
     text = capsys.readouterr().out
     assert "2 stages (group by k is a shuffle, M=2 R=3)" in text and "up to 6 ranged GETs" in text
+    assert "3 reduce tasks, on the driver's threads" in text
 
 
 def test_groupby_errors(session: squall.Session) -> None:

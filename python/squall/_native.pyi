@@ -208,8 +208,8 @@ class Plan:
         """Number of Python functions the plan calls."""
     def tasks(self, sink: str) -> list[str]:
         """Partition tasks (JSON) that run the plan into ``sink`` (JSON)."""
-    def explain(self, sink: str) -> str:
-        """How the plan runs into ``sink`` (JSON), as text."""
+    def explain(self, sink: str, runs_on: str) -> str:
+        """How the plan runs into ``sink`` (JSON), its tasks on ``runs_on``, as text."""
 
 @final
 class ArrowBatch:

@@ -182,7 +182,16 @@ class Dataset:
 
     def explain(self) -> None:
         """Prints the stages, partitions, and each stage's inputs and outputs."""
-        print(self._plan.explain(json.dumps({"kind": "collect", "prefix": "scratch"})))
+        sink = json.dumps({"kind": "collect", "prefix": "scratch"})
+        print(self._plan.explain(sink, self._runs_on()))
+
+    def _runs_on(self) -> str:
+        """Where this dataset's tasks run, in words (for inputs not in memory://)."""
+        if self._in_process():
+            return "the driver's threads"
+        if self._session.backend == "lambda":
+            return "Lambda functions"
+        return "worker processes"
 
     def collect(self) -> pa.Table:
         """Runs the plan and returns the result as one pyarrow.Table, partitions in order."""

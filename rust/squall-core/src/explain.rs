@@ -3,8 +3,9 @@
 use crate::plan::{Exchange, Op, Plan, Sink};
 
 impl Plan {
-    /// A readable account of how the plan runs into `sink`.
-    pub fn explain(&self, sink: &Sink) -> String {
+    /// A readable account of how the plan runs into `sink`, its tasks on `runs_on` (such as
+    /// "worker processes") unless its inputs are in this process's memory.
+    pub fn explain(&self, sink: &Sink, runs_on: &str) -> String {
         let m = self.inputs.len();
         let bytes: u64 = self.inputs.iter().map(|i| i.size).sum();
         let formats: Vec<&str> = self.inputs.iter().map(|i| i.format.extension()).collect();
@@ -16,7 +17,7 @@ impl Plan {
         let runs_on = if self.inputs.iter().any(|i| i.url.starts_with("memory://")) {
             "the driver's threads (memory:// is visible in this process only)"
         } else {
-            "worker processes"
+            runs_on
         };
         let read = format!("  read    {m} {format} file{} ({}) from {}", s(m), human(bytes), self.source);
         let mut narrow = vec![read];
@@ -123,7 +124,7 @@ impl Plan {
                 out.extend(narrow);
                 out.extend(map_lines);
                 let fewer = if self.coalesce { " at most; adjacent small buckets share one" } else { "" };
-                out.push(format!("stage {}: {r} reduce task{}{fewer}", map_stage + 1, s(r)));
+                out.push(format!("stage {}: {r} reduce task{}{fewer}, on {runs_on}", map_stage + 1, s(r)));
                 out.push(format!("  read    its bucket of every shuffle object: up to {} ranged GETs in all", m * r));
                 out.extend(combine);
                 out.extend(explain_ops(after));

@@ -532,7 +532,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let text = plan().explain(&sink);
+        let text = plan().explain(&sink, "worker processes");
         assert!(text.contains("3 parquet files (4.5 KB)") && text.contains("3 GET, 3 PUT"), "{text}");
     }
 
@@ -566,7 +566,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let text = p.explain(&Sink::Count);
+        let text = p.explain(&Sink::Count, "worker processes");
         assert!(text.contains("M=3 R=2") && text.contains("up to 6 ranged GETs"), "{text}");
 
         // Coalescing (no partition count asked for): adjacent buckets up to 40 bytes a reducer.

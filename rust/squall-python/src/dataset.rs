@@ -199,10 +199,10 @@ impl Plan {
         to_json(py, &tasks)
     }
 
-    /// How the plan runs into `sink` (JSON), as text.
-    fn explain(&self, py: Python<'_>, sink: &str) -> PyResult<String> {
+    /// How the plan runs into `sink` (JSON), its tasks on `runs_on`, as text.
+    fn explain(&self, py: Python<'_>, sink: &str, runs_on: &str) -> PyResult<String> {
         let sink: Sink = serde_json::from_str(sink).map_err(|e| json_error(py, "sink", e))?;
-        Ok(self.inner.explain(&sink))
+        Ok(self.inner.explain(&sink, runs_on))
     }
 }
 
