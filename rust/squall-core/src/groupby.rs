@@ -230,6 +230,10 @@ impl GroupBy {
         if let Some(first) = rows.first() {
             let rows = concat_batches(first.schema_ref(), rows.iter().copied()).map_err(plan_err)?;
             let keys: Vec<ArrayRef> = self.keys.iter().map(|k| column(&rows, k)).collect::<Result<_>>()?;
+            if states.is_empty() {
+                // Only rows (keys that barely repeated in each map task): one grouping pass.
+                return self.states(&rows, keys, 0, false);
+            }
             // Rows that still barely repeat become states of their own, merged in one pass below.
             let distinct = mostly_distinct(&keys)?;
             states.push(self.states(&rows, keys, 0, distinct)?);
