@@ -279,7 +279,8 @@ def io_counts() -> tuple[int, int, int, int, int, int]:
     thread when it runs in-process: (puts, gets, lists, deletes, bytes_read, bytes_written)."""
 
 def release_memory() -> None:
-    """Returns the process's free heap memory to the system (glibc's ``malloc_trim``)."""
+    """Returns the process's free memory to the system: the big blocks kept for reuse, and the
+    heap (glibc's ``malloc_trim``)."""
 
 def ensure_role(name: str, policy: str) -> tuple[str, bool]:
     """Creates IAM role ``name`` for Lambda (or reuses it) with inline policy ``policy``;

@@ -191,10 +191,11 @@ impl Sorter {
         let lens: Vec<usize> = runs.iter().map(|r| r.num_rows()).collect();
         let native: Option<Vec<Vec<u64>>> = runs.iter().map(|r| self.native(&self.key_columns(r))).collect();
         let picks = match native {
-            Some(keys) => kway_native(&keys),
+            // Order key and run packed in one integer: one comparison, no branch.
+            Some(keys) => kway(&lens, |run, i| (keys[run][i] as u128) << 64 | run as u128, u128::MAX),
             None => {
                 let rows = runs.iter().map(|r| self.rows(r)).collect::<Result<Vec<_>>>()?;
-                kway(&lens, |run, i| rows[run].row(i))
+                kway(&lens, |run, i| (false, Some(rows[run].row(i)), run), (true, None, 0))
             }
         };
         let refs: Vec<&RecordBatch> = runs.iter().collect();
@@ -296,69 +297,19 @@ fn bucket_ends(n: usize, splitters: &[impl PartialEq], cmp: impl Fn(usize, usize
 }
 
 /// The k-way merge order of sorted runs of `lens` rows: (run, row) pairs, ties by run. A loser
-/// tree: each row out costs one comparison per level of a tree over the runs.
-fn kway<K: Ord>(lens: &[usize], key: impl Fn(usize, usize) -> K) -> Vec<(usize, usize)> {
+/// tree: each row out costs one comparison per level of a tree over the runs, and each level
+/// picks its winner by conditional moves. `head(run, i)` is row `i` of `run` as a key that
+/// breaks ties by run (the run folded in), and `done` is above every such key: the head of a
+/// finished run.
+fn kway<H: Ord + Copy>(lens: &[usize], head: impl Fn(usize, usize) -> H, done: H) -> Vec<(usize, usize)> {
     let k = lens.len().next_power_of_two();
+    let at = |run: usize, i: usize| if lens.get(run).is_some_and(|&n| i < n) { head(run, i) } else { done };
     let mut next = vec![0usize; k];
-    // Each run's first unmerged key; None once the run is done (or for padding).
-    let mut heads: Vec<Option<K>> =
-        (0..k).map(|run| (run < lens.len() && lens[run] > 0).then(|| key(run, 0))).collect();
-    // Whether run a's head goes before run b's.
-    let first = |heads: &[Option<K>], a: usize, b: usize| match (&heads[a], &heads[b]) {
-        (Some(x), Some(y)) => (x, a) < (y, b),
-        (Some(_), None) => true,
-        (None, _) => false,
-    };
-    // tree[node] holds the loser of the match at that node; tree[0] the overall winner.
-    let mut tree = vec![0usize; k];
-    let mut winners = vec![0usize; 2 * k];
-    for (leaf, w) in winners[k..].iter_mut().enumerate() {
-        *w = leaf;
-    }
-    for node in (1..k).rev() {
-        let (a, b) = (winners[2 * node], winners[2 * node + 1]);
-        let (win, lose) = if first(&heads, a, b) { (a, b) } else { (b, a) };
-        winners[node] = win;
-        tree[node] = lose;
-    }
-    tree[0] = winners[1];
-    let mut picks = Vec::with_capacity(lens.iter().sum());
-    loop {
-        let mut win = tree[0];
-        if heads[win].is_none() {
-            return picks;
-        }
-        let i = next[win];
-        picks.push((win, i));
-        next[win] = i + 1;
-        heads[win] = (i + 1 < lens[win]).then(|| key(win, i + 1));
-        let mut node = (win + k) / 2;
-        while node > 0 {
-            if first(&heads, tree[node], win) {
-                std::mem::swap(&mut tree[node], &mut win);
-            }
-            node /= 2;
-        }
-        tree[0] = win;
-    }
-}
-
-/// [`kway`] for order keys, without branches to mispredict: a head is its key and run packed
-/// in one integer (ties by run), a finished run's head is above every key, and each level of
-/// the tree picks its winner by conditional moves.
-fn kway_native(runs: &[Vec<u64>]) -> Vec<(usize, usize)> {
-    const DONE: u128 = u128::MAX;
-    let k = runs.len().next_power_of_two();
-    let head = |run: usize, i: usize| match runs.get(run).and_then(|r| r.get(i)) {
-        Some(&key) => (key as u128) << 64 | run as u128,
-        None => DONE,
-    };
-    let mut next = vec![0usize; k];
-    // tree[node]: the loser of the match at that node, as (head, run); tree[0] the winner.
-    let mut tree = vec![(DONE, 0usize); k];
-    let mut winners: Vec<(u128, usize)> = vec![(DONE, 0); 2 * k];
+    // tree[node]: the loser of the match at that node, as (head, run).
+    let mut tree = vec![(done, 0usize); k];
+    let mut winners: Vec<(H, usize)> = vec![(done, 0); 2 * k];
     for leaf in 0..k {
-        winners[k + leaf] = (head(leaf, 0), leaf);
+        winners[k + leaf] = (at(leaf, 0), leaf);
     }
     for node in (1..k).rev() {
         let (a, b) = (winners[2 * node], winners[2 * node + 1]);
@@ -367,12 +318,12 @@ fn kway_native(runs: &[Vec<u64>]) -> Vec<(usize, usize)> {
         tree[node] = lose;
     }
     let mut win = winners[1];
-    let mut picks = Vec::with_capacity(runs.iter().map(Vec::len).sum());
-    while win.0 != DONE {
+    let mut picks = Vec::with_capacity(lens.iter().sum());
+    while win.0 != done {
         let run = win.1;
         picks.push((run, next[run]));
         next[run] += 1;
-        win = (head(run, next[run]), run);
+        win = (at(run, next[run]), run);
         let mut node = (run + k) / 2;
         while node > 0 {
             let other = tree[node];
@@ -509,7 +460,7 @@ mod tests {
     }
 
     #[test]
-    fn loser_tree_merges_equal_a_stable_sort() {
+    fn loser_tree_merge_equals_a_stable_sort() {
         let mut rng = SplitMix(5);
         // Run counts around powers of two, empty runs, and many equal keys across runs.
         for runs in [1, 2, 3, 5, 8, 16, 17] {
@@ -530,8 +481,10 @@ mod tests {
                 .collect();
             expected.sort_unstable();
             let expected: Vec<(usize, usize)> = expected.into_iter().map(|(_, r, i)| (r, i)).collect();
-            assert_eq!(kway(&lens, |r, i| sorted[r][i]), expected, "{runs} runs");
-            assert_eq!(kway_native(&sorted), expected, "{runs} runs, order keys");
+            let tuples = kway(&lens, |r, i| (false, Some(sorted[r][i]), r), (true, None, 0));
+            assert_eq!(tuples, expected, "{runs} runs");
+            let packed = kway(&lens, |r, i| (sorted[r][i] as u128) << 64 | r as u128, u128::MAX);
+            assert_eq!(packed, expected, "{runs} runs, order keys");
         }
     }
 

@@ -17,8 +17,8 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Once, OnceLock};
 
 /// Blocks from this size up are mappings of their own.
 const BIG: usize = 4 << 20;
@@ -27,17 +27,12 @@ const SLOTS: usize = 256;
 
 /// The most bytes of free blocks kept for reuse.
 fn keep() -> usize {
-    static KEEP: AtomicUsize = AtomicUsize::new(0);
-    match KEEP.load(Ordering::Relaxed) {
-        0 => {
-            // SAFETY: sysconf only reads system facts.
-            let pages = unsafe { libc::sysconf(libc::_SC_PHYS_PAGES) };
-            let keep = (pages.max(0) as usize * PAGE / 8).clamp(BIG, 2 << 30);
-            KEEP.store(keep, Ordering::Relaxed);
-            keep
-        }
-        keep => keep,
-    }
+    static KEEP: OnceLock<usize> = OnceLock::new();
+    *KEEP.get_or_init(|| {
+        // SAFETY: sysconf only reads system facts.
+        let pages = unsafe { libc::sysconf(libc::_SC_PHYS_PAGES) };
+        (pages.max(0) as usize * PAGE / 8).clamp(BIG, 2 << 30)
+    })
 }
 
 /// A free block: its size class (0 for an empty slot), address, and when it was freed.
@@ -163,16 +158,13 @@ impl Drop for Evicted {
 /// else a new mapping.
 fn take(class: usize) -> (*mut u8, bool) {
     let mut c = cache();
-    let exact = c.free.iter_mut().filter(|f| f.class == class).max_by_key(|f| f.freed);
-    let larger = match exact {
-        Some(f) => Some(f),
-        None => c.free.iter_mut().filter(|f| f.class > class).min_by_key(|f| f.class),
-    };
-    let Some(found) = larger else {
+    let exact = c.free.iter().enumerate().filter(|(_, f)| f.class == class).max_by_key(|(_, f)| f.freed);
+    let larger = || c.free.iter().enumerate().filter(|(_, f)| f.class > class).min_by_key(|(_, f)| f.class);
+    let Some((slot, _)) = exact.or_else(larger) else {
         drop(c);
         return (map(class), true);
     };
-    let Free { addr, class: len, .. } = std::mem::replace(found, EMPTY);
+    let Free { addr, class: len, .. } = std::mem::replace(&mut c.free[slot], EMPTY);
     c.bytes -= len;
     drop(c);
     if len > class {
@@ -190,9 +182,6 @@ fn take(class: usize) -> (*mut u8, bool) {
 /// when the cache is full.
 fn give(ptr: *mut u8, class: usize) {
     let keep = keep();
-    if class > keep {
-        return unmap(ptr, class);
-    }
     let mut c = cache();
     // A free neighbour on either side becomes part of this block.
     let (mut addr, mut class) = (ptr as usize, class);

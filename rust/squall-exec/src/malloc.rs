@@ -3,11 +3,13 @@
 //! (`GLIBC_TUNABLES`, see the Python session); a notebook is running before squall is imported,
 //! so here they are set with `mallopt`.
 //!
-//! Why: a task allocates and frees buffers of tens of megabytes. By default each one is a fresh
-//! mapping whose pages the kernel zeroes on first touch, and every thread allocates from an
-//! arena of its own, whose heaps cannot hold such buffers either. With one arena and no
-//! mappings, the pages a task freed serve the next one. On two cores this took a 1 GB sort on
-//! threads from about 2.6 s to 1.5 s.
+//! Why: a task allocates and frees many buffers. By default those above glibc's (sliding)
+//! mapping threshold are fresh mappings whose pages the kernel zeroes on first touch, and every
+//! thread allocates from an arena of its own. With one arena and no mappings, the pages a task
+//! freed serve the next one. On two cores this took a 1 GB sort on threads from about 2.6 s to
+//! 1.5 s. Blocks of 4 MB and more no longer come from glibc at all ([`crate::big_alloc`], which
+//! serves any thread); the settings here still save 5% or more of the sort's CPU on the smaller
+//! ones.
 //!
 //! - [`one_arena`]: threads that allocate for the first time after it share the main arena.
 //!   It is called when squall creates its runtime, before its own threads exist; glibc fixes

@@ -411,7 +411,8 @@ pub fn io_counts() -> (u64, u64, u64, u64, u64, u64) {
     (c.puts, c.gets, c.lists, c.deletes, c.bytes_read, c.bytes_written)
 }
 
-/// Returns the process's free heap memory to the system (glibc's `malloc_trim`).
+/// Returns the process's free memory to the system: the big blocks kept for reuse, and the
+/// heap (glibc's `malloc_trim`).
 #[pyfunction]
 pub fn release_memory() {
     squall_exec::malloc::trim();
