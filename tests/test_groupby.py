@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
 import squall
@@ -201,3 +205,19 @@ def test_map_groups_calls_the_function_once_per_group(session: squall.Session, r
         table, ["station", "day"], {"rows": (None, "count"), "slope": ("temp", "mean")}
     )
     assert_same_groups(out, expected, ["station", "day"])
+
+
+def test_collect_leaves_pandas_unimported(tmp_path: Path) -> None:
+    """A collected result is a pyarrow Table; building it must not import pandas (a second and
+    tens of MB on the first collect)."""
+    pq.write_table(pa.table({"k": [1, 2, 1], "v": [1.0, 2.0, 3.0]}), tmp_path / "a.parquet")
+    script = (
+        "import sys, squall\n"
+        f"ds = squall.read_parquet('file://{tmp_path}/')\n"
+        "out = ds.groupby('k').agg(s=('v', 'sum')).collect()\n"
+        "print(sorted(out.to_pydict()['s']), 'pandas' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["[2.0,", "4.0]", "False"], done.stdout + done.stderr
