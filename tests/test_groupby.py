@@ -173,6 +173,31 @@ def test_groupby_count_and_following_operators(
     assert "3 reduce tasks, on the driver's threads" in text
 
 
+def test_reducers_on_the_driver_take_small_shares(session: squall.Session, tmp_path: Path) -> None:
+    """Reducers on the driver's threads hold their decoded share of a shuffle that is in the
+    driver's memory already: a collect splits it into more, smaller reduce tasks than a write,
+    whose file count the user sees. Both give the oracle's groups."""
+    rng = np.random.default_rng(4)
+    n = 200_000
+    table = pa.table({"k": rng.integers(0, n, n), "v": rng.random(n)})
+    aggs = {"s": ("v", "sum"), "n": ("v", "count")}
+    expected = oracle(table, ["k"], aggs)
+
+    def reducers() -> int:
+        stats = session.last_job.stats
+        return sum(1 for s in stats["stage"].to_pylist() if s.endswith("(reduce)"))
+
+    assert_same_groups(
+        session.from_arrow(table, 8).groupby("k").agg(**aggs).collect(), expected, ["k"]
+    )
+    collected = reducers()
+    manifest = session.from_arrow(table, 8).groupby("k").agg(**aggs).write_parquet(str(tmp_path))
+    written = reducers()
+    assert len(manifest["files"]) == written
+    assert_same_groups(pq.read_table(tmp_path), expected, ["k"])
+    assert written <= 2 * session.workers < collected, (written, collected)
+
+
 def test_groupby_errors(session: squall.Session) -> None:
     ds = session.from_arrow(pa.table({"k": [1], "s": ["x"]}), 1)
     with pytest.raises(ValueError, match="the aggregations are"):

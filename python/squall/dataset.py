@@ -327,7 +327,7 @@ class Dataset:
             map_tasks = plan.map_tasks(f"{base}/shuffle", splitters)
             maps = self._stage(map_tasks, f"squall.{kind} (map)", progress, record)
             reduces = plan.reduce_tasks(
-                [json.dumps(r) for r in maps], json.dumps(sink), self._reducer_bytes(maps)
+                [json.dumps(r) for r in maps], json.dumps(sink), self._reducer_bytes(maps, sink)
             )
             return self._stage(reduces, f"squall.{verb} (reduce)", progress, record)
         finally:
@@ -340,11 +340,17 @@ class Dataset:
         the user's in them, on a session that allows it (see ``Session(in_process=)``)."""
         return self._session.in_process and not self._udfs
 
-    def _reducer_bytes(self, maps: list[dict[str, Any]]) -> int:
+    def _reducer_bytes(self, maps: list[dict[str, Any]], sink: dict[str, Any]) -> int:
         """Bytes a reducer should read when small buckets may share one: the session's target,
-        or less, so that every worker (two tasks each) still gets a share of the shuffle."""
+        or less, so that every worker still gets two tasks. Eight each when the reducers run
+        on the driver's threads and write no files (whose count the user sees): the shuffle
+        is in this process's memory already, each running reducer adds its decoded share to
+        it, and a reducer there costs no start-up."""
         shuffled = sum(int(b["len"]) for r in maps for b in r.get("buckets") or ())
-        return min(self._session.target_partition_bytes, shuffled // (2 * self._session.workers))
+        tasks_each = 8 if self._in_process() and sink["kind"] != "write" else 2
+        return min(
+            self._session.target_partition_bytes, shuffled // (tasks_each * self._session.workers)
+        )
 
     def _stage(
         self, tasks: list[str], label: str, progress: bool, record: JobRecord
