@@ -138,6 +138,23 @@ def test_key_types_and_several_key_columns(session: squall.Session, root: str) -
     assert_same_groups(back, oracle(table, ["station"], aggs), ["station"])
 
 
+def test_parquet_files_of_many_row_groups(session: squall.Session, tmp_path: Path) -> None:
+    """Map tasks aggregate a Parquet file batch by batch where keys repeat, and whole where
+    they barely do: both across row groups, first/last in file order."""
+    rng = np.random.default_rng(6)
+    n = 150_000
+    repeated = readings(n, rng.integers(0, 100, n), seed=2)
+    distinct = readings(n, np.arange(n) + 10**6, seed=3)
+    pq.write_table(repeated, tmp_path / "a.parquet", row_group_size=40_000)
+    pq.write_table(distinct, tmp_path / "b.parquet", row_group_size=40_000)
+    table = pa.concat_tables([repeated, distinct])
+    ds = session.read_parquet(f"file://{tmp_path}/")
+    unordered = {k: a for k, a in ALL_AGGS.items() if a[1] not in ("first", "last")}
+    for aggs in (ALL_AGGS, unordered):
+        out = ds.groupby("k").agg(**aggs).collect()
+        assert_same_groups(out, oracle(table, ["k"], aggs), ["k"])
+
+
 def test_all_null_keys_empty_input_single_row(session: squall.Session) -> None:
     nulls = pa.table({"k": pa.array([None] * 50, pa.string()), "v": [float(i) for i in range(50)]})
     out = session.from_arrow(nulls, 3).groupby("k").agg(s=("v", "sum"), n=(None, "count")).collect()

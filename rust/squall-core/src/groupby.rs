@@ -28,8 +28,8 @@ mod kernels;
 mod keys;
 
 use kernels::{count_valid, merge_moments, moments, ones, pick, singletons, sum_numeric, sum_u64, union_sets};
-pub use keys::hash_buckets;
 use keys::{group, mostly_distinct, Groups};
+pub use keys::{hash_buckets, DISTINCT_PROBE};
 
 /// An aggregate function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,17 +147,44 @@ impl GroupBy {
     /// per row), marked for `merge` to aggregate. `partition` orders first/last across
     /// partitions.
     pub fn partial(&self, batch: &RecordBatch, partition: u64) -> Result<RecordBatch> {
-        let keys: Vec<ArrayRef> = self.keys.iter().map(|k| column(batch, k)).collect::<Result<_>>()?;
-        let distinct = mostly_distinct(&keys)?;
+        let keys = self.key_columns(batch)?;
+        let how = self.how(&keys)?;
+        self.part(batch, keys, how, partition << 40)
+    }
+
+    /// [`GroupBy::partial`] for an input that arrives in batches; `leading` holds the key
+    /// columns of its first [`DISTINCT_PROBE`] rows (or all, if fewer), which decide what is
+    /// sent.
+    pub fn partials(&self, partition: u64, leading: &RecordBatch) -> Result<Partials<'_>> {
+        let how = self.how(&self.key_columns(leading)?)?;
+        Ok(Partials { group: self, order: partition << 40, how, parts: Vec::new() })
+    }
+
+    fn key_columns(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+        self.keys.iter().map(|k| column(batch, k)).collect()
+    }
+
+    /// What to send for an input whose leading rows have `keys` (see `partial`).
+    fn how(&self, keys: &[ArrayRef]) -> Result<Send> {
         let ordered = self.aggs.iter().any(|a| matches!(a.func, AggFunc::First | AggFunc::Last));
-        if distinct && !ordered {
-            return self.rows(batch);
+        Ok(match (mostly_distinct(keys)?, ordered) {
+            (true, false) => Send::Rows,
+            (true, true) => Send::Lifted,
+            (false, _) => Send::States,
+        })
+    }
+
+    /// `batch` sent as `how` says; its first row is number `order` in first/last's order.
+    fn part(&self, batch: &RecordBatch, keys: Vec<ArrayRef>, how: Send, order: u64) -> Result<RecordBatch> {
+        match how {
+            Send::Rows => self.rows(batch),
+            Send::Lifted => self.states(batch, keys, order, true),
+            Send::States => self.states(batch, keys, order, false),
         }
-        self.states(batch, keys, partition, distinct)
     }
 
     /// Each group's state; with `lift_rows`, a state per row instead (no grouping).
-    fn states(&self, batch: &RecordBatch, keys: Vec<ArrayRef>, partition: u64, lift_rows: bool) -> Result<RecordBatch> {
+    fn states(&self, batch: &RecordBatch, keys: Vec<ArrayRef>, order: u64, lift_rows: bool) -> Result<RecordBatch> {
         let mut fields: Vec<Field> =
             keys.iter().zip(&self.keys).map(|(a, k)| Field::new(k, a.data_type().clone(), true)).collect();
         let values = self.aggs.iter().map(|agg| agg.column.as_deref().map(|c| column(batch, c)).transpose());
@@ -169,7 +196,7 @@ impl GroupBy {
         if lift_rows {
             let mut out = keys;
             for (agg, value) in self.aggs.iter().zip(&values) {
-                out.extend(lift(agg, value.as_ref(), batch.num_rows(), partition)?);
+                out.extend(lift(agg, value.as_ref(), batch.num_rows(), order)?);
             }
             return RecordBatch::try_new(schema, out).map_err(plan_err);
         }
@@ -201,7 +228,7 @@ impl GroupBy {
                     out.push(once("count", &count)?);
                 }
                 AggFunc::Std | AggFunc::Var => out.extend(moments(&as_f64(value)?, &g)),
-                _ => out.extend(merge_state(agg, &lift(agg, value, batch.num_rows(), partition)?, &g)?),
+                _ => out.extend(merge_state(agg, &lift(agg, value, batch.num_rows(), order)?, &g)?),
             }
         }
         RecordBatch::try_new(schema, out).map_err(plan_err)
@@ -229,7 +256,7 @@ impl GroupBy {
         let mut states: Vec<RecordBatch> = states.into_iter().cloned().collect();
         if let Some(first) = rows.first() {
             let rows = concat_batches(first.schema_ref(), rows.iter().copied()).map_err(plan_err)?;
-            let keys: Vec<ArrayRef> = self.keys.iter().map(|k| column(&rows, k)).collect::<Result<_>>()?;
+            let keys = self.key_columns(&rows)?;
             if states.is_empty() {
                 // Only rows (keys that barely repeated in each map task): one grouping pass.
                 return self.states(&rows, keys, 0, false);
@@ -242,7 +269,7 @@ impl GroupBy {
             return Err(Error::Plan("group by: nothing to merge".into()));
         };
         let states = concat_batches(first.schema_ref(), &states).map_err(plan_err)?;
-        let keys = self.keys.iter().map(|k| column(&states, k)).collect::<Result<Vec<_>>>()?;
+        let keys = self.key_columns(&states)?;
         let g = group(&keys)?;
         let mut out = take_firsts(&keys, &g)?;
         let mut at = self.keys.len();
@@ -319,6 +346,57 @@ impl GroupBy {
     }
 }
 
+/// What a map task sends for an input (see [`GroupBy::partial`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Send {
+    /// The rows themselves (keys barely repeat).
+    Rows,
+    /// A state per row (keys barely repeat, but first/last need each row's place in order).
+    Lifted,
+    /// A state per group.
+    States,
+}
+
+/// [`GroupBy::partial`] of an input that arrives in batches. Where groups are sent, each batch
+/// is aggregated on arrival and the states merged at the end, so that a map task may hold one
+/// decoded batch at a time rather than its whole input ([`Partials::in_batches`]).
+pub struct Partials<'a> {
+    group: &'a GroupBy,
+    /// The next row's number in first/last's order.
+    order: u64,
+    how: Send,
+    parts: Vec<RecordBatch>,
+}
+
+impl Partials<'_> {
+    /// Whether aggregating batch by batch holds less: only when groups, not rows, are sent.
+    pub fn in_batches(&self) -> bool {
+        self.how == Send::States
+    }
+
+    /// Takes the next batch of the input.
+    pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let keys = self.group.key_columns(batch)?;
+        self.parts.push(self.group.part(batch, keys, self.how, self.order)?);
+        self.order += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    /// What the map task sends; `schema` is the input's (an input without rows still sends a
+    /// schema).
+    pub fn finish(self, schema: &SchemaRef) -> Result<RecordBatch> {
+        match self.parts.as_slice() {
+            [] => self.group.partial(&RecordBatch::new_empty(schema.clone()), self.order >> 40),
+            [one] => Ok(one.clone()),
+            _ if self.how == Send::States => self.group.merge(&self.parts),
+            [first, ..] => concat_batches(first.schema_ref(), &self.parts).map_err(plan_err),
+        }
+    }
+}
+
 /// Columns in an aggregate's state.
 fn state_width(f: AggFunc) -> usize {
     match f {
@@ -334,8 +412,9 @@ fn take_firsts(keys: &[ArrayRef], g: &Groups) -> Result<Vec<ArrayRef>> {
     keys.iter().map(|k| take(k, &firsts, None).map_err(plan_err)).collect()
 }
 
-/// Each row's state for `agg` (of `value`, one of `rows` rows): what a group of one row holds.
-fn lift(agg: &Agg, value: Option<&ArrayRef>, rows: usize, partition: u64) -> Result<Vec<ArrayRef>> {
+/// Each row's state for `agg` (of `value`, one of `rows` rows, the first of which is number
+/// `order` in first/last's order): what a group of one row holds.
+fn lift(agg: &Agg, value: Option<&ArrayRef>, rows: usize, order: u64) -> Result<Vec<ArrayRef>> {
     let value_or_rows = || value.cloned().expect("checked by state_fields");
     Ok(match agg.func {
         AggFunc::Count => vec![ones(value, rows)],
@@ -347,7 +426,7 @@ fn lift(agg: &Agg, value: Option<&ArrayRef>, rows: usize, partition: u64) -> Res
         }
         AggFunc::Min | AggFunc::Max => vec![value_or_rows()],
         AggFunc::First | AggFunc::Last => {
-            let ord = (0..rows as u64).map(|i| (partition << 40) | i);
+            let ord = (0..rows as u64).map(|i| order + i);
             vec![value_or_rows(), Arc::new(UInt64Array::from_iter_values(ord))]
         }
     })
@@ -517,6 +596,72 @@ mod tests {
             assert!(col("mean").is_null(3) && col("var").is_null(3));
             assert!((col("var").as_primitive::<Float64Type>().value(1) - 0.125).abs() < 1e-12);
         }
+    }
+
+    #[test]
+    fn an_input_fed_in_batches_sends_what_it_sends_whole() {
+        // Values are small integers, so sums come out the same in any order.
+        let batch = |keys: &dyn Fn(i64) -> i64| {
+            let k: ArrayRef = Arc::new(Int64Array::from_iter_values((0..30_000).map(keys)));
+            let v: ArrayRef =
+                Arc::new(Float64Array::from_iter((0..30_000).map(|i| (i % 11 != 4).then_some((i % 13) as f64))));
+            RecordBatch::try_from_iter([("k", k), ("v", v)]).unwrap()
+        };
+        let plain = vec![
+            agg("n", AggFunc::Count),
+            count_rows(),
+            agg("sum", AggFunc::Sum),
+            agg("max", AggFunc::Max),
+            agg("var", AggFunc::Var),
+            agg("distinct", AggFunc::CountDistinct),
+        ];
+        let mut ordered = plain.clone();
+        ordered.extend([agg("first", AggFunc::First), agg("last", AggFunc::Last)]);
+        let repeated = batch(&|i| i % 97);
+        let distinct = batch(&|i| i);
+        for (input, aggs, in_batches) in [
+            (&repeated, &plain, true),
+            (&repeated, &ordered, true),
+            (&distinct, &plain, false),
+            (&distinct, &ordered, false),
+        ] {
+            let gb = GroupBy { keys: vec!["k".into()], aggs: aggs.clone() };
+            let whole = gb.partial(input, 2).unwrap();
+            let mut partials = gb.partials(2, &input.slice(0, DISTINCT_PROBE).project(&[0]).unwrap()).unwrap();
+            assert_eq!(partials.in_batches(), in_batches);
+            for (at, len) in [(0, 7_000), (7_000, 0), (7_000, 20_000), (27_000, 3_000)] {
+                partials.push(&input.slice(at, len)).unwrap();
+            }
+            let streamed = partials.finish(&input.schema()).unwrap();
+            if !in_batches {
+                assert_eq!(streamed, whole, "rows (or states of single rows) go as they are");
+            }
+            let done = |sent: RecordBatch| {
+                let states = gb.merge(&[sent, gb.partial(&input.slice(0, 5), 3).unwrap()]).unwrap();
+                let out = gb.finish(&states).unwrap();
+                let order = arrow_ord::sort::sort_to_indices(out.column(0), None, None).unwrap();
+                arrow_select::take::take_record_batch(&out, &order).unwrap()
+            };
+            let (a, b) = (done(streamed), done(whole));
+            assert_eq!(a.schema(), b.schema());
+            for (x, y) in a.columns().iter().zip(b.columns()) {
+                match (x.as_primitive_opt::<Float64Type>(), y.as_primitive_opt::<Float64Type>()) {
+                    // Variances merged from other partial states round differently.
+                    (Some(x), Some(y)) => {
+                        assert_eq!(x.nulls(), y.nulls());
+                        for (p, q) in x.values().iter().zip(y.values()) {
+                            assert!((p - q).abs() <= 1e-9 * q.abs().max(1.0), "{p} != {q}");
+                        }
+                    }
+                    _ => assert_eq!(x, y),
+                }
+            }
+        }
+        // No rows at all: a schema still goes.
+        let gb = GroupBy { keys: vec!["k".into()], aggs: plain };
+        let empty = distinct.slice(0, 0);
+        let partials = gb.partials(0, &empty).unwrap();
+        assert_eq!(partials.finish(&distinct.schema()).unwrap(), gb.partial(&empty, 0).unwrap());
     }
 
     #[test]

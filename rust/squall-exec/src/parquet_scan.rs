@@ -4,25 +4,35 @@
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
 use bytes::Bytes;
-use parquet::arrow::arrow_reader::ArrowReaderOptions;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
 use parquet::arrow::ProjectionMask;
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
-use squall_core::codec::{column_indices, project, Decoded};
+use squall_core::codec::{column_indices, Decoded};
 use squall_store::{get_ranges, BoxFuture, Store};
 
 /// Bytes of the file's end fetched at once: the footer of most files fits.
 const FOOTER_HINT: usize = 64 * 1024;
 
+/// Byte ranges fetched, with their bytes.
+type Fetched = Vec<(Range<u64>, Bytes)>;
+
+#[derive(Clone)]
 struct StoreReader {
     store: Arc<dyn Store>,
     key: String,
     size: u64,
     fetched: Arc<AtomicU64>,
+    /// Ranges a probe fetched (see [`ParquetFile::scan`]'s `limit`), each given once more
+    /// without fetching it again; `keep` says whether this reader's fetches go there.
+    kept: Arc<Mutex<Fetched>>,
+    keep: bool,
 }
 
 fn external(e: squall_store::Error) -> ParquetError {
@@ -40,11 +50,24 @@ impl AsyncFileReader for StoreReader {
 
     fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
         Box::pin(async move {
-            let reads = ranges.into_iter().map(|r| (self.store.clone(), self.key.clone(), r)).collect();
-            let parts = get_ranges(reads).await.map_err(external)?;
-            let n: u64 = parts.iter().map(|p| p.len() as u64).sum();
+            let mut parts: Vec<Option<Bytes>> = {
+                let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+                ranges.iter().map(|r| kept.iter().position(|(k, _)| k == r).map(|i| kept.swap_remove(i).1)).collect()
+            };
+            let missing: Vec<Range<u64>> =
+                ranges.iter().zip(&parts).filter(|(_, p)| p.is_none()).map(|(r, _)| r.clone()).collect();
+            let reads = missing.iter().map(|r| (self.store.clone(), self.key.clone(), r.clone())).collect();
+            let mut fetched = get_ranges(reads).await.map_err(external)?.into_iter();
+            let n: u64 = fetched.as_slice().iter().map(|p| p.len() as u64).sum();
             self.fetched.fetch_add(n, Ordering::Relaxed);
-            Ok(parts)
+            if self.keep {
+                let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+                kept.extend(missing.into_iter().zip(fetched.as_slice().iter().cloned()));
+            }
+            for part in parts.iter_mut().filter(|p| p.is_none()) {
+                *part = fetched.next();
+            }
+            Ok(parts.into_iter().map(|p| p.expect("every range fetched")).collect())
         })
     }
 
@@ -71,39 +94,93 @@ pub async fn read_parquet(
     url: &str,
     batch_rows: usize,
 ) -> crate::Result<(Decoded, u64)> {
-    let fetched = Arc::new(AtomicU64::new(0));
-    let reader = StoreReader { store, key: key.to_string(), size, fetched: fetched.clone() };
-    let bad = |e: ParquetError| -> crate::Error {
-        match e {
-            ParquetError::External(inner) => match inner.downcast::<squall_store::Error>() {
-                Ok(store_error) => crate::Error::Store(*store_error),
-                Err(other) => data_error(url, other.to_string()),
-            },
-            other => data_error(url, other.to_string()),
-        }
-    };
-    let mut builder = ParquetRecordBatchStreamBuilder::new(reader).await.map_err(bad)?.with_batch_size(batch_rows);
-    let schema = builder.schema().clone();
-    if let Some(cols) = columns {
-        let indices = column_indices(&schema, cols, url)?;
-        let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
-        builder = builder.with_projection(mask);
-    }
-    let mut stream = builder.build().map_err(bad)?;
-    let out_schema = stream.schema().clone();
+    let file = ParquetFile::open(store, key, size, url).await?;
     let mut batches = Vec::new();
-    while let Some(group) = stream.next_row_group().await.map_err(bad)? {
-        for batch in group {
-            batches.push(batch.map_err(|e| data_error(url, e.to_string()))?);
-        }
+    let schema = file
+        .scan(columns, batch_rows, None, |b| {
+            batches.push(b);
+            Ok(())
+        })
+        .await?;
+    Ok((Decoded { schema, batches }, file.fetched()))
+}
+
+/// An open Parquet object: its footer read, its columns fetched on demand.
+pub struct ParquetFile {
+    reader: StoreReader,
+    metadata: ArrowReaderMetadata,
+    url: String,
+}
+
+impl ParquetFile {
+    /// Reads the footer of `key` (`size` bytes) in `store`; `url` names it in errors.
+    pub async fn open(store: Arc<dyn Store>, key: &str, size: u64, url: &str) -> crate::Result<Self> {
+        let fetched = Arc::new(AtomicU64::new(0));
+        let kept = Arc::new(Mutex::new(Vec::new()));
+        let mut reader = StoreReader { store, key: key.to_string(), size, fetched, kept, keep: false };
+        let metadata = ArrowReaderMetadata::load_async(&mut reader, Default::default()).await.map_err(bad(url))?;
+        Ok(ParquetFile { reader, metadata, url: url.to_string() })
     }
-    let decoded = Decoded { schema: out_schema, batches };
-    // Parquet keeps the file's column order; the caller asked for its own.
-    let decoded = match columns {
-        Some(cols) => project(decoded, cols, url)?,
-        None => decoded,
-    };
-    Ok((decoded, fetched.load(Ordering::Relaxed)))
+
+    /// Bytes fetched so far.
+    pub fn fetched(&self) -> u64 {
+        self.reader.fetched.load(Ordering::Relaxed)
+    }
+
+    /// Decodes `columns` (all when `None`, else in that order), in batches of up to
+    /// `batch_rows` rows (a row group gives at most one batch), handing each batch to `each` as
+    /// soon as it is decoded. Returns the schema. With `limit`, a probe of the first rows:
+    /// the bytes it fetches are kept for the next scan, which will need them again.
+    pub async fn scan(
+        &self,
+        columns: Option<&[String]>,
+        batch_rows: usize,
+        limit: Option<usize>,
+        mut each: impl FnMut(RecordBatch) -> crate::Result<()>,
+    ) -> crate::Result<SchemaRef> {
+        let url = self.url.as_str();
+        let reader = StoreReader { keep: limit.is_some(), ..self.reader.clone() };
+        let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, self.metadata.clone())
+            .with_batch_size(batch_rows);
+        if let Some(cols) = columns {
+            let indices = column_indices(builder.schema(), cols, url)?;
+            let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
+            builder = builder.with_projection(mask);
+        }
+        if let Some(rows) = limit {
+            builder = builder.with_limit(rows);
+        }
+        let mut stream = builder.build().map_err(bad(url))?;
+        let read_schema = stream.schema().clone();
+        // Parquet keeps the file's column order; the caller asked for its own.
+        let order = columns.map(|cols| column_indices(&read_schema, cols, url)).transpose()?;
+        let schema = match &order {
+            Some(order) => Arc::new(read_schema.project(order).map_err(|e| data_error(url, e.to_string()))?),
+            None => read_schema,
+        };
+        while let Some(group) = stream.next_row_group().await.map_err(bad(url))? {
+            for batch in group {
+                let batch = batch.map_err(|e| data_error(url, e.to_string()))?;
+                each(match &order {
+                    Some(order) => batch.project(order).map_err(|e| data_error(url, e.to_string()))?,
+                    None => batch,
+                })?;
+            }
+        }
+        Ok(schema)
+    }
+}
+
+/// A Parquet reader's error as squall's: a store's failure stays one, anything else is bad data
+/// in `url`.
+fn bad(url: &str) -> impl Fn(ParquetError) -> crate::Error + '_ {
+    move |e| match e {
+        ParquetError::External(inner) => match inner.downcast::<squall_store::Error>() {
+            Ok(store_error) => crate::Error::Store(*store_error),
+            Err(other) => data_error(url, other.to_string()),
+        },
+        other => data_error(url, other.to_string()),
+    }
 }
 
 fn data_error(url: &str, message: String) -> crate::Error {
@@ -150,5 +227,44 @@ mod tests {
     fn corrupt_bytes_name_the_file() {
         let err = read(Bytes::from_static(b"not parquet"), None, "file:///bad.parquet");
         assert!(err.unwrap_err().to_string().contains("file:///bad.parquet"));
+    }
+
+    #[test]
+    fn a_probe_of_leading_rows_fetches_nothing_the_scan_fetches_again() {
+        let n = 200_000;
+        let a: ArrayRef = Arc::new(Int64Array::from_iter_values((0..n).map(|i| i * 7919 % 1_000_003)));
+        let b: ArrayRef = Arc::new(Int64Array::from_iter_values((0..n).map(|i| i ^ 0x5555)));
+        let batch = RecordBatch::try_from_iter([("a", a), ("b", b)]).unwrap();
+        let bytes =
+            encode(Format::Parquet, Compression::None, &batch.schema(), std::slice::from_ref(&batch), "mem").unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let store = MemoryStore::named("parquet-scan-probe");
+            store.put("p", bytes.clone()).await.unwrap();
+            let file = ParquetFile::open(store, "p", bytes.len() as u64, "mem://p").await.unwrap();
+            let mut head = Vec::new();
+            file.scan(Some(&["a".to_string()]), 10, Some(10), |b| {
+                head.push(b);
+                Ok(())
+            })
+            .await
+            .unwrap();
+            assert_eq!(head.iter().map(|b| b.num_rows()).sum::<usize>(), 10);
+            assert_eq!(head[0].column(0), &batch.column(0).slice(0, 10));
+            let mut rows = 0;
+            let schema = file
+                .scan(Some(&["b".to_string(), "a".to_string()]), BATCH_ROWS, None, |b| {
+                    assert_eq!(b.column(1), &batch.column(0).slice(rows, b.num_rows()));
+                    rows += b.num_rows();
+                    Ok(())
+                })
+                .await
+                .unwrap();
+            assert_eq!((rows, schema.field(0).name().as_str()), (n as usize, "b"));
+            // The footer (with the bytes before it in its prefetch) and both column chunks, each
+            // once: column a's chunk is given again, not fetched again.
+            let once = (bytes.len() + FOOTER_HINT) as u64;
+            assert!(file.fetched() <= once, "{} > {once}", file.fetched());
+        });
     }
 }

@@ -6,13 +6,13 @@
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use squall_core::codec::{decode_ipc, decode_ipc_columns, encode, project, Decoded, Format, BATCH_ROWS};
-use squall_core::groupby::hash_buckets;
-use squall_core::plan::{Combine, Op, PartitionReport, PartitionTask, TaskInput, TaskOutput};
+use squall_core::groupby::{hash_buckets, GroupBy, DISTINCT_PROBE};
+use squall_core::plan::{Combine, Input, Op, PartitionReport, PartitionTask, TaskInput, TaskOutput};
 use squall_core::shuffle::{decode_rows, encode_buckets, encode_rows};
 use squall_core::sort::{splitters, Sorter};
 use squall_store::{get_ranges, open, Bytes};
 
-use crate::parquet_scan::read_parquet;
+use crate::parquet_scan::{read_parquet, ParquetFile};
 use crate::runtime::runtime;
 
 /// A partition task failed: in a Python function, or in the engine.
@@ -122,6 +122,13 @@ pub fn run_partition<E>(
     attempt: u32,
     mut udf: impl FnMut(usize, RecordBatch) -> Result<RecordBatch, E>,
 ) -> Result<PartitionReport, PartitionError<E>> {
+    if let (TaskInput::File(input), Some(TaskOutput::Partial { url, group, partitions }), true) =
+        (&task.input, &task.output, task.ops.is_empty())
+    {
+        if input.format == Format::Parquet {
+            return Ok(aggregate_parquet(task, input, &attempt_url(url, attempt), group, *partitions)?);
+        }
+    }
     let (decoded, bytes_read, url) = read_input(task)?;
     let rows_in: u64 = decoded.batches.iter().map(|b| b.num_rows() as u64).sum();
     let mut schema = decoded.schema;
@@ -161,10 +168,7 @@ pub fn run_partition<E>(
     check_schemas(&batches, &url)?;
     let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
     let mut report = PartitionReport { partition: task.partition, rows_in, rows, bytes_read, ..Default::default() };
-    let attempt_url = |url: &str| {
-        let (stem, ext) = url.rsplit_once('.').unwrap_or((url, "arrow"));
-        format!("{stem}.attempt-{attempt}.{ext}")
-    };
+    let attempt_url = |url: &str| attempt_url(url, attempt);
     match &task.output {
         None => {}
         Some(TaskOutput::File(output)) => {
@@ -200,6 +204,52 @@ pub fn run_partition<E>(
             publish_shuffle(&mut report, url, &schema, &buckets)?;
         }
     }
+    Ok(report)
+}
+
+/// `url` of attempt `attempt`: attempts write apart, and the one that commits is reported.
+fn attempt_url(url: &str, attempt: u32) -> String {
+    let (stem, ext) = url.rsplit_once('.').unwrap_or((url, "arrow"));
+    format!("{stem}.attempt-{attempt}.{ext}")
+}
+
+/// A group-by map task over a Parquet file. Where groups (not rows) are sent, each batch is
+/// aggregated as it is decoded: the task holds one decoded batch (and its row group's bytes),
+/// not the whole file. The leading rows' keys, decoded first, decide.
+fn aggregate_parquet(
+    task: &PartitionTask,
+    input: &Input,
+    url: &str,
+    group: &GroupBy,
+    partitions: usize,
+) -> crate::Result<PartitionReport> {
+    let (store, key) = open(&input.url)?;
+    let rt = runtime()?;
+    let file = rt.block_on(ParquetFile::open(store, &key, input.size, &input.url))?;
+    let mut leading = Vec::new();
+    let probe = file.scan(Some(&group.keys), DISTINCT_PROBE, Some(DISTINCT_PROBE), |b| {
+        leading.push(b);
+        Ok(())
+    });
+    let keys_schema = rt.block_on(probe)?;
+    let mut partials = group.partials(task.partition as u64, &concat(&keys_schema, &leading, &input.url)?)?;
+    let batch_rows = if partials.in_batches() { BATCH_ROWS } else { usize::MAX };
+    let mut rows = 0u64;
+    let scan = file.scan(task.columns.as_deref(), batch_rows, None, |batch| {
+        rows += batch.num_rows() as u64;
+        Ok(partials.push(&batch)?)
+    });
+    let schema = rt.block_on(scan)?;
+    let sent = partials.finish(&schema)?;
+    let buckets = hash_buckets(&sent, &group.keys, partitions)?;
+    let mut report = PartitionReport {
+        partition: task.partition,
+        rows_in: rows,
+        rows,
+        bytes_read: file.fetched(),
+        ..Default::default()
+    };
+    publish_shuffle(&mut report, url.to_string(), &sent.schema(), &buckets)?;
     Ok(report)
 }
 

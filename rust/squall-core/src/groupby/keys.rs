@@ -116,7 +116,7 @@ fn value_range(values: &[i64], nulls: &Option<NullBuffer>) -> Option<(i64, usize
 }
 
 /// Leading rows grouped to judge whether a partial aggregation pays.
-const DISTINCT_PROBE: usize = 8192;
+pub const DISTINCT_PROBE: usize = 8192;
 
 /// Whether nearly every row has a key of its own, judged on the leading rows: then a map task's
 /// partial aggregation would cost a hash pass and save almost nothing. (Keys that repeat only
