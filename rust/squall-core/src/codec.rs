@@ -1,13 +1,14 @@
 //! Parquet and Arrow IPC bytes to record batches and back.
 
-use std::io::Cursor;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_buffer::Buffer;
-use arrow_ipc::reader::{FileReader, StreamDecoder};
+use arrow_ipc::convert::try_fb_to_schema;
+use arrow_ipc::reader::{read_footer_length, FileDecoder, StreamDecoder};
 use arrow_ipc::writer::{FileWriter, IpcWriteOptions};
 use arrow_ipc::CompressionType;
+use arrow_ipc::{root_as_footer, Block};
 use arrow_schema::{ArrowError, SchemaRef};
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
@@ -125,15 +126,6 @@ pub fn decode_ipc_columns(data: Bytes, columns: Option<&[String]>, url: &str) ->
     }
 }
 
-fn collect(
-    schema: SchemaRef,
-    batches: impl Iterator<Item = std::result::Result<RecordBatch, ArrowError>>,
-    url: &str,
-) -> Result<Decoded> {
-    let batches = batches.collect::<std::result::Result<Vec<_>, _>>().map_err(arrow_err(url, "decode"))?;
-    Ok(Decoded { schema, batches })
-}
-
 /// The positions of `columns` in `schema`; a missing one is an error naming the object.
 pub fn column_indices(schema: &arrow_schema::Schema, columns: &[String], url: &str) -> Result<Vec<usize>> {
     columns
@@ -164,12 +156,11 @@ pub fn project(decoded: Decoded, columns: &[String], url: &str) -> Result<Decode
     Ok(Decoded { schema, batches })
 }
 
-/// Decodes Arrow IPC bytes in the file or the stream format. Streams (shuffle buckets) are
-/// decoded without copying: the arrays point into `data`.
+/// Decodes Arrow IPC bytes in the file or the stream format, without copying: the arrays
+/// point into `data` (unless compressed, or misaligned).
 pub fn decode_ipc(data: Bytes, url: &str) -> Result<Decoded> {
     if data.starts_with(b"ARROW1") {
-        let reader = FileReader::try_new(Cursor::new(data), None).map_err(arrow_err(url, "read Arrow IPC"))?;
-        return collect(reader.schema(), reader, url);
+        return decode_ipc_file(Buffer::from(data)).map_err(arrow_err(url, "read Arrow IPC"));
     }
     let mut decoder = StreamDecoder::new();
     let mut buffer = Buffer::from(data);
@@ -182,6 +173,34 @@ pub fn decode_ipc(data: Bytes, url: &str) -> Result<Decoded> {
     decoder.finish().map_err(arrow_err(url, "read Arrow IPC"))?;
     let schema =
         decoder.schema().ok_or_else(|| arrow_err(url, "read Arrow IPC")(ArrowError::IpcError("no schema".into())))?;
+    Ok(Decoded { schema, batches })
+}
+
+/// An Arrow IPC file's batches, read from the blocks its footer lists.
+fn decode_ipc_file(data: Buffer) -> std::result::Result<Decoded, ArrowError> {
+    let bad = |what: &str| ArrowError::IpcError(format!("not an Arrow IPC file: {what}"));
+    let Some(tail) = data.len().checked_sub(10) else {
+        return Err(bad("too short"));
+    };
+    let footer_len = read_footer_length(data[tail..].try_into().expect("ten bytes"))?;
+    let footer_at = tail.checked_sub(footer_len).ok_or_else(|| bad("its footer is longer than the file"))?;
+    let footer = root_as_footer(&data[footer_at..tail]).map_err(|e| bad(&e.to_string()))?;
+    let schema = Arc::new(try_fb_to_schema(footer.schema().ok_or_else(|| bad("no schema"))?)?);
+    let mut decoder = FileDecoder::new(schema.clone(), footer.version());
+    let block = |b: &Block| -> std::result::Result<Buffer, ArrowError> {
+        let (at, len) = (b.offset() as usize, b.metaDataLength() as usize + b.bodyLength() as usize);
+        if at.checked_add(len).is_none_or(|end| end > footer_at) {
+            return Err(bad("a block lies outside it"));
+        }
+        Ok(data.slice_with_length(at, len))
+    };
+    for b in footer.dictionaries().iter().flatten() {
+        decoder.read_dictionary(b, &block(b)?)?;
+    }
+    let mut batches = Vec::new();
+    for b in footer.recordBatches().iter().flatten() {
+        batches.extend(decoder.read_record_batch(b, &block(b)?)?);
+    }
     Ok(Decoded { schema, batches })
 }
 
@@ -270,6 +289,35 @@ mod tests {
         assert_eq!(only_b.schema.field(0).name(), "b");
         let err = decode_ipc_columns(bytes, Some(&["nope".to_string()]), "file:///x").unwrap_err();
         assert!(err.to_string().contains("nope") && err.to_string().contains("file:///x"), "{err}");
+    }
+
+    #[test]
+    fn ipc_files_decode_without_copying() {
+        use arrow_array::types::Int32Type;
+        use arrow_array::DictionaryArray;
+        let (_, batch) = sample();
+        let dict: ArrayRef = Arc::new(DictionaryArray::<Int32Type>::from_iter(["p", "q", "p"]));
+        let batch = RecordBatch::try_from_iter(
+            batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .zip(batch.columns().iter().cloned())
+                .chain([("d".to_string(), dict)]),
+        )
+        .unwrap();
+        let two = [batch.clone(), batch.slice(1, 2)];
+        let bytes = encode(Format::Ipc, Compression::None, &batch.schema(), &two, "mem").unwrap();
+        let decoded = decode_ipc(bytes.clone(), "mem").unwrap();
+        assert_eq!((decoded.schema.clone(), decoded.batches.clone()), (batch.schema(), two.to_vec()));
+        let values = decoded.batches[1].column(0).to_data().buffers()[0].as_ptr() as usize;
+        let file = bytes.as_ptr() as usize..bytes.as_ptr() as usize + bytes.len();
+        assert!(file.contains(&values), "the values point into the file's bytes");
+        for cut in [bytes.slice(..8), bytes.slice(..bytes.len() - 3), bytes.slice(..bytes.len() / 2)] {
+            let err = decode_ipc(cut, "file:///cut.arrow").unwrap_err().to_string();
+            assert!(err.contains("cut.arrow"), "{err}");
+        }
     }
 
     #[test]
