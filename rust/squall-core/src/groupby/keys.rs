@@ -44,7 +44,7 @@ pub(super) fn key_rows(columns: &[ArrayRef]) -> Result<Rows> {
 /// bucketing use as they are; None for other keys.
 fn integer_key(keys: &[ArrayRef]) -> Option<(Cow<'_, [i64]>, Option<NullBuffer>)> {
     match keys {
-        [key] => integer_values(key).map(|values| (values, key.logical_nulls())),
+        [key] => integer_values(key).map(|values| (values, key.logical_nulls().filter(|n| n.null_count() > 0))),
         _ => None,
     }
 }
@@ -72,6 +72,23 @@ fn group_integers(values: &[i64], nulls: Option<NullBuffer>) -> Groups {
     match value_range(values, &nulls) {
         Some((lo, span)) if span <= DIRECT_SPAN.max(2 * values.len()) => {
             let mut ids = vec![u32::MAX; span];
+            if nulls.is_none() {
+                // The common case in one pass that writes each row's group without growth checks.
+                let mut first = Vec::new();
+                let of_row = values
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| {
+                        let slot = &mut ids[v.wrapping_sub(lo) as u64 as usize];
+                        if *slot == u32::MAX {
+                            *slot = first.len() as u32;
+                            first.push(i as u32);
+                        }
+                        *slot
+                    })
+                    .collect();
+                return Groups { of_row, first };
+            }
             assign(values, &nulls, |v, next| {
                 let slot = &mut ids[v.wrapping_sub(lo) as u64 as usize];
                 if *slot == u32::MAX {
@@ -176,6 +193,8 @@ mod tests {
         assert_eq!(narrow.first, vec![0, 1, 3, 5]);
         let wide = group_integers(&[i64::MIN, i64::MAX, 0, 0, i64::MAX, i64::MIN], Some(nulls));
         assert_eq!(wide.of_row, vec![0, 1, 2, 3, 1, 0]);
+        let no_nulls = group_integers(&[5, -3, 5, 99, -3, 7], None);
+        assert_eq!((no_nulls.of_row, no_nulls.first), (vec![0, 1, 0, 2, 1, 3], vec![0, 1, 3, 5]));
         let all_null = group_integers(&[1, 2], Some(NullBuffer::new_null(2)));
         assert_eq!(all_null.of_row, vec![0, 0]);
     }
