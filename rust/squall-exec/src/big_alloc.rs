@@ -11,6 +11,11 @@
 //! to free neighbours), and the next big block is cut from it, pages already in place,
 //! whatever thread asks.
 //!
+//! A block that grows (a vector doubling as a decoder fills it) grows where it lies when a
+//! free block follows it, and otherwise moves to the head of a free block twice its new size,
+//! whose tail then follows it for the next growth: the bytes are not copied at every doubling.
+//! A block that shrinks gives back its tail where it lies.
+//!
 //! The cache holds at most an eighth of the machine's memory, and 2 GB, and is emptied by
 //! [`release`] (squall calls it once the process has been idle for a second, see
 //! `malloc::settle`, and in idle workers).
@@ -157,10 +162,17 @@ impl Drop for Evicted {
 /// freed block of that class, else the head of the smallest larger one (its tail stays free),
 /// else a new mapping.
 fn take(class: usize) -> (*mut u8, bool) {
+    take_with_room(class, class)
+}
+
+/// [`take`], but cut from a free block of `room` bytes or more when there is one, so that the
+/// block may grow where it lies ([`grow`]) into the tail left free after it.
+fn take_with_room(class: usize, room: usize) -> (*mut u8, bool) {
     let mut c = cache();
-    let exact = c.free.iter().enumerate().filter(|(_, f)| f.class == class).max_by_key(|(_, f)| f.freed);
+    let roomy = c.free.iter().enumerate().filter(|(_, f)| room > class && f.class >= room).min_by_key(|(_, f)| f.class);
+    let exact = || c.free.iter().enumerate().filter(|(_, f)| f.class == class).max_by_key(|(_, f)| f.freed);
     let larger = || c.free.iter().enumerate().filter(|(_, f)| f.class > class).min_by_key(|(_, f)| f.class);
-    let Some((slot, _)) = exact.or_else(larger) else {
+    let Some((slot, _)) = roomy.or_else(exact).or_else(larger) else {
         drop(c);
         return (map(class), true);
     };
@@ -206,7 +218,39 @@ fn give(ptr: *mut u8, class: usize) {
     drop(evicted);
 }
 
-/// Unmaps every cached block; returns the bytes given back.
+/// Grows the block at `ptr` from `class` to `to` bytes where it lies, out of a free block that
+/// starts where it ends (often the tail left by the cut that made it); false if there is none.
+fn grow(ptr: *mut u8, class: usize, to: usize) -> bool {
+    let (end, need) = (ptr as usize + class, to - class);
+    let mut c = cache();
+    let Some(f) = c.free.iter_mut().find(|f| f.class >= need && f.addr == end) else {
+        return false;
+    };
+    let rest = Free { class: f.class - need, addr: f.addr + need, freed: f.freed };
+    // A rest too small to keep is unmapped, once the lock is released.
+    let (kept, dropped) = if rest.class >= BIG { (rest, EMPTY) } else { (EMPTY, rest) };
+    *f = kept;
+    c.bytes -= need + dropped.class;
+    drop(c);
+    if dropped.class > 0 {
+        unmap(dropped.addr as *mut u8, dropped.class);
+    }
+    true
+}
+
+/// Shrinks the block at `ptr` from `class` to `to` bytes (at least [`BIG`]) where it lies: its
+/// tail is freed.
+fn shrink(ptr: *mut u8, class: usize, to: usize) {
+    // SAFETY: the tail lies within the block.
+    let tail = unsafe { ptr.add(to) };
+    if class - to >= BIG {
+        give(tail, class - to)
+    } else {
+        unmap(tail, class - to)
+    }
+}
+
+/// Unmaps every cached block; returns the bytes given back./// Unmaps every cached block; returns the bytes given back.
 pub fn release() -> usize {
     let mut c = cache();
     let freed = c.bytes;
@@ -287,6 +331,25 @@ unsafe impl GlobalAlloc for Allocator {
             // SAFETY: the caller's contract.
             (false, false) => unsafe { System.realloc(ptr, layout, new_size) },
             (true, true) if class(layout.size()) == class(new_size) => ptr,
+            (true, true) if class(new_size) < class(layout.size()) => {
+                shrink(ptr, class(layout.size()), class(new_size));
+                ptr
+            }
+            (true, true) if grow(ptr, class(layout.size()), class(new_size)) => ptr,
+            (_, true) => {
+                // A block that grew is likely to grow again (a vector doubling): it moves to
+                // where it can.
+                let (moved, _) = take_with_room(class(new_size), 2 * class(new_size));
+                if !moved.is_null() {
+                    // SAFETY: the new block holds the old one's bytes; the old one is freed once,
+                    // through the path that allocated it.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(ptr, moved, layout.size());
+                        self.dealloc(ptr, layout);
+                    }
+                }
+                moved
+            }
             _ => {
                 // SAFETY: a fresh block of the new layout, the old one's bytes copied over, then
                 // the old block freed through the path that allocated it.
@@ -337,7 +400,8 @@ mod tests {
             let q = a.alloc_zeroed(layout);
             assert_eq!(q, p, "the cached block is reused");
             assert!((0..layout.size()).step_by(4093).all(|i| *q.add(i) == 0), "alloc_zeroed zeroes it");
-            // Growing within the class keeps the block; growing past it moves the bytes.
+            // Growing within the class keeps the block; growing past it moves the bytes (no
+            // free block follows this one).
             *q = 42;
             let r = a.realloc(q, layout, class(layout.size()));
             assert_eq!(r, q);
@@ -367,5 +431,62 @@ mod tests {
         assert_eq!(cache().bytes, BIG, "the tail stays free");
         give(p, 3 * BIG);
         assert_eq!(release(), 4 * BIG);
+    }
+
+    #[test]
+    fn a_block_grows_into_the_free_block_after_it_and_shrinks_in_place() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        release();
+        let a = Allocator;
+        let at = |size: usize| Layout::from_size_align(size, 64).unwrap();
+        // One mapping of 8 BIG, then a block cut from its head: the rest stays free after it.
+        let (whole, _) = take(8 * BIG);
+        give(whole, 8 * BIG);
+        // SAFETY: blocks used within their layouts and freed once.
+        unsafe {
+            let p = a.alloc(at(BIG));
+            assert_eq!(p, whole);
+            p.add(BIG - 1).write(9);
+            let q = a.realloc(p, at(BIG), 5 * BIG);
+            assert_eq!((q, *q.add(BIG - 1)), (p, 9), "grown where it lies, bytes untouched");
+            assert_eq!(cache().bytes, 3 * BIG, "the rest is still free");
+            // Past the free rest: moved.
+            let r = a.realloc(q, at(5 * BIG), 9 * BIG);
+            assert_ne!(r, q);
+            assert_eq!(*r.add(BIG - 1), 9);
+            // Shrinking frees the tail where it lies; the block, freed, joins it again.
+            let s = a.realloc(r, at(9 * BIG), 2 * BIG);
+            assert_eq!(s, r);
+            let before = cache().bytes;
+            a.dealloc(s, at(2 * BIG));
+            assert_eq!(cache().bytes, before + 2 * BIG);
+        }
+        release();
+    }
+
+    #[test]
+    fn a_block_that_must_move_to_grow_moves_where_it_can_grow_again() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        release();
+        let a = Allocator;
+        let at = |size: usize| Layout::from_size_align(size, 64).unwrap();
+        let (roomy, _) = take(32 * BIG);
+        let (exact, _) = take(8 * BIG);
+        // SAFETY: blocks used within their layouts and freed once.
+        unsafe {
+            // Mappings are made top down: the guard keeps the cached blocks from following p.
+            let guard = a.alloc(at(BIG));
+            let p = a.alloc(at(4 * BIG));
+            give(roomy, 32 * BIG);
+            give(exact, 8 * BIG);
+            p.write(5);
+            let q = a.realloc(p, at(4 * BIG), 8 * BIG);
+            assert_eq!(*q, 5);
+            let r = a.realloc(q, at(8 * BIG), 16 * BIG);
+            assert_eq!((r, *r), (q, 5), "the second doubling is where it lies");
+            a.dealloc(r, at(16 * BIG));
+            a.dealloc(guard, at(BIG));
+        }
+        release();
     }
 }
