@@ -192,10 +192,12 @@ impl Sorter {
         let native: Option<Vec<Vec<u64>>> = runs.iter().map(|r| self.native(&self.key_columns(r))).collect();
         let picks = match native {
             // Order key and run packed in one integer: one comparison, no branch.
-            Some(keys) => kway(&lens, |run, i| (keys[run][i] as u128) << 64 | run as u128, u128::MAX),
+            Some(keys) => {
+                kway(&lens, |run, i| (keys[run][i] as u128) << 64 | run as u128, |h| *h as u64 as usize, u128::MAX)
+            }
             None => {
                 let rows = runs.iter().map(|r| self.rows(r)).collect::<Result<Vec<_>>>()?;
-                kway(&lens, |run, i| (false, Some(rows[run].row(i)), run), (true, None, 0))
+                kway(&lens, |run, i| (false, Some(rows[run].row(i)), run), |h| h.2, (true, None, 0))
             }
         };
         let refs: Vec<&RecordBatch> = runs.iter().collect();
@@ -299,35 +301,41 @@ fn bucket_ends(n: usize, splitters: &[impl PartialEq], cmp: impl Fn(usize, usize
 /// The k-way merge order of sorted runs of `lens` rows: (run, row) pairs, ties by run. A loser
 /// tree: each row out costs one comparison per level of a tree over the runs, and each level
 /// picks its winner by conditional moves. `head(run, i)` is row `i` of `run` as a key that
-/// breaks ties by run (the run folded in), and `done` is above every such key: the head of a
-/// finished run.
-fn kway<H: Ord + Copy>(lens: &[usize], head: impl Fn(usize, usize) -> H, done: H) -> Vec<(usize, usize)> {
+/// breaks ties by run (the run folded in, and given back by `run_of`), and `done` is above
+/// every such key: the head of a finished run.
+fn kway<H: Ord + Copy>(
+    lens: &[usize],
+    head: impl Fn(usize, usize) -> H,
+    run_of: impl Fn(&H) -> usize,
+    done: H,
+) -> Vec<(usize, usize)> {
     let k = lens.len().next_power_of_two();
-    let at = |run: usize, i: usize| if lens.get(run).is_some_and(|&n| i < n) { head(run, i) } else { done };
+    let mut left: Vec<usize> = lens.to_vec();
+    left.resize(k, 0);
     let mut next = vec![0usize; k];
-    // tree[node]: the loser of the match at that node, as (head, run).
-    let mut tree = vec![(done, 0usize); k];
-    let mut winners: Vec<(H, usize)> = vec![(done, 0); 2 * k];
+    let at = |run: usize, i: usize, left: &[usize]| if i < left[run] { head(run, i) } else { done };
+    // tree[node]: the loser of the match at that node.
+    let mut tree = vec![done; k];
+    let mut winners = vec![done; 2 * k];
     for leaf in 0..k {
-        winners[k + leaf] = (at(leaf, 0), leaf);
+        winners[k + leaf] = at(leaf, 0, &left);
     }
     for node in (1..k).rev() {
         let (a, b) = (winners[2 * node], winners[2 * node + 1]);
-        let (win, lose) = if a.0 < b.0 { (a, b) } else { (b, a) };
-        winners[node] = win;
-        tree[node] = lose;
+        winners[node] = a.min(b);
+        tree[node] = a.max(b);
     }
     let mut win = winners[1];
     let mut picks = Vec::with_capacity(lens.iter().sum());
-    while win.0 != done {
-        let run = win.1;
+    while win != done {
+        let run = run_of(&win);
         picks.push((run, next[run]));
         next[run] += 1;
-        win = (at(run, next[run]), run);
+        win = at(run, next[run], &left);
         let mut node = (run + k) / 2;
         while node > 0 {
             let other = tree[node];
-            let swap = other.0 < win.0;
+            let swap = other < win;
             tree[node] = if swap { win } else { other };
             win = if swap { other } else { win };
             node /= 2;
@@ -481,9 +489,10 @@ mod tests {
                 .collect();
             expected.sort_unstable();
             let expected: Vec<(usize, usize)> = expected.into_iter().map(|(_, r, i)| (r, i)).collect();
-            let tuples = kway(&lens, |r, i| (false, Some(sorted[r][i]), r), (true, None, 0));
+            let tuples = kway(&lens, |r, i| (false, Some(sorted[r][i]), r), |h| h.2, (true, None, 0));
             assert_eq!(tuples, expected, "{runs} runs");
-            let packed = kway(&lens, |r, i| (sorted[r][i] as u128) << 64 | r as u128, u128::MAX);
+            let packed =
+                kway(&lens, |r, i| (sorted[r][i] as u128) << 64 | r as u128, |h| *h as u64 as usize, u128::MAX);
             assert_eq!(packed, expected, "{runs} runs, order keys");
         }
     }
