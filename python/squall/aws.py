@@ -12,7 +12,6 @@ function's settings is recorded in a tag on the function.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import os
 import re
@@ -156,6 +155,8 @@ def find_wheel(wheel: str | os.PathLike[str] | None, python: str, architecture: 
 
 
 def _pinned(requirements: Sequence[str]) -> list[str]:
+    import importlib.metadata  # only here: importing it costs `import squall` 20 ms
+
     named = {re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0].lower() for r in requirements}
     pins = []
     for name in PINNED_PACKAGES:
