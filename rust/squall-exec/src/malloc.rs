@@ -70,6 +70,43 @@ pub fn settle(generation: u64) -> bool {
     true
 }
 
+/// Returns the free top of every malloc arena that the runtime's blocking threads use, after
+/// [`settle`] returned true for `generation`. `malloc_trim` (in [`trim`]) frees the main
+/// arena's top only. In a process where other arenas existed before squall's runtime (a
+/// notebook's numpy and pyarrow threads make them), some of squall's threads allocate from
+/// those, and such an arena's top goes back to the system only when one of its threads frees a
+/// large block while the trim threshold is below the top's size: each blocking thread, held by
+/// a barrier until all have one, frees such a block at a low threshold. The usual threshold
+/// then returns, unless a task started meanwhile.
+pub async fn trim_arenas(generation: u64) {
+    let threads = crate::runtime::blocking_threads();
+    {
+        let s = state();
+        if threads == 0 || s.running > 0 || s.generation != generation {
+            return;
+        }
+        set(32 << 20, 128 << 10);
+    }
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(threads));
+    let frees: Vec<_> = (0..threads)
+        .map(|_| {
+            let barrier = barrier.clone();
+            tokio::task::spawn_blocking(move || {
+                barrier.wait();
+                // From this thread's arena (below the mapping threshold), then freed into its top.
+                drop(std::hint::black_box(Vec::<u8>::with_capacity(1 << 20)));
+            })
+        })
+        .collect();
+    for free in frees {
+        let _ = free.await;
+    }
+    let s = state();
+    if s.running == 0 && s.generation == generation {
+        set(32 << 20, 64 << 20);
+    }
+}
+
 /// Returns free heap memory, and the big blocks kept for reuse, to the system.
 pub fn trim() {
     crate::big_alloc::release();
@@ -96,8 +133,12 @@ fn set(_mmap_threshold: i32, _trim_threshold: i32) {}
 mod tests {
     use super::*;
 
+    /// The tests share the one malloc state.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
     fn settles_only_when_idle_and_nothing_started_since() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         task_started();
         task_started();
         let first = task_finished();
@@ -107,5 +148,29 @@ mod tests {
         assert!(!settle(idle), "a task started since");
         let idle = task_finished();
         assert!(settle(idle));
+    }
+
+    #[test]
+    fn arenas_are_trimmed_on_every_blocking_thread_once_idle() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let rt = crate::runtime::runtime().unwrap();
+        let pause = || std::thread::sleep(std::time::Duration::from_millis(20));
+        rt.block_on(async {
+            let busy: Vec<_> = (0..4).map(|_| tokio::task::spawn_blocking(pause)).collect();
+            for b in busy {
+                b.await.unwrap();
+            }
+        });
+        assert!(crate::runtime::blocking_threads() >= 4, "the pool keeps its idle threads");
+        task_started();
+        let generation = task_finished();
+        assert!(settle(generation));
+        // Every blocking thread takes part (the barrier waits for all): it returns.
+        let limit = std::time::Duration::from_secs(10);
+        rt.block_on(async { tokio::time::timeout(limit, trim_arenas(generation)).await }).expect("trimmed");
+        // A task started since: nothing to do.
+        task_started();
+        rt.block_on(async { tokio::time::timeout(limit, trim_arenas(generation)).await }).expect("returned");
+        task_finished();
     }
 }

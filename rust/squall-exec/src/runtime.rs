@@ -1,5 +1,6 @@
 //! The one tokio runtime of a process, created on first use (never before a fork).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use tokio::runtime::{Builder, Runtime};
@@ -7,6 +8,17 @@ use tokio::runtime::{Builder, Runtime};
 use crate::{Error, Result};
 
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+
+/// The runtime's async workers: its other threads are its blocking pool.
+const WORKERS: usize = 2;
+
+/// The runtime's threads alive now.
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// Threads of the runtime's blocking pool alive now (those that run tasks and file I/O).
+pub fn blocking_threads() -> usize {
+    THREADS.load(Ordering::Relaxed).saturating_sub(WORKERS)
+}
 
 /// Returns the process-wide runtime, creating it on first call.
 pub fn runtime() -> Result<&'static Runtime> {
@@ -16,8 +28,14 @@ pub fn runtime() -> Result<&'static Runtime> {
     // Before the runtime's threads exist, so that they allocate from the main arena.
     crate::malloc::one_arena();
     let rt = Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(WORKERS)
         .thread_name("squall-io")
+        .on_thread_start(|| {
+            THREADS.fetch_add(1, Ordering::Relaxed);
+        })
+        .on_thread_stop(|| {
+            THREADS.fetch_sub(1, Ordering::Relaxed);
+        })
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;

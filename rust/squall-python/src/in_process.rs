@@ -56,7 +56,9 @@ impl InProcessBackend {
             let generation = malloc::task_finished();
             tokio::spawn(async move {
                 tokio::time::sleep(SETTLE_AFTER).await;
-                malloc::settle(generation);
+                if malloc::settle(generation) {
+                    malloc::trim_arenas(generation).await;
+                }
             });
             out
         });
