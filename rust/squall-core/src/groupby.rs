@@ -482,6 +482,22 @@ mod tests {
         Agg { name: "rows".into(), column: None, func: AggFunc::Count }
     }
 
+    /// `a` and `b` hold the same columns, floats within 1e-9 of each other (merging states in
+    /// another order rounds differently).
+    fn assert_close(a: &RecordBatch, b: &RecordBatch) {
+        for (x, y) in a.columns().iter().zip(b.columns()) {
+            if let Some(x) = x.as_primitive_opt::<Float64Type>() {
+                let y = y.as_primitive::<Float64Type>();
+                assert_eq!(x.nulls(), y.nulls());
+                for (p, q) in x.iter().zip(y.iter()) {
+                    assert!((p.unwrap_or(0.0) - q.unwrap_or(0.0)).abs() < 1e-9, "{p:?} != {q:?}");
+                }
+            } else {
+                assert_eq!(x, y);
+            }
+        }
+    }
+
     #[test]
     fn two_phase_aggregation_matches_one_phase() {
         let k: ArrayRef = Arc::new(StringArray::from(vec![Some("a"), Some("b"), Some("a"), None, Some("a")]));
@@ -578,17 +594,7 @@ mod tests {
             assert_eq!(direct.num_rows(), n);
             let a = gb.finish(&gb.merge(&[sent]).unwrap()).unwrap();
             let b = gb.finish(&gb.merge(&[direct]).unwrap()).unwrap();
-            for (x, y) in a.columns().iter().zip(b.columns()) {
-                if let Some(x) = x.as_primitive_opt::<Float64Type>() {
-                    let y = y.as_primitive::<Float64Type>();
-                    assert_eq!(x.nulls(), y.nulls());
-                    for (p, q) in x.iter().zip(y.iter()) {
-                        assert!((p.unwrap_or(0.0) - q.unwrap_or(0.0)).abs() < 1e-9, "{p:?} != {q:?}");
-                    }
-                } else {
-                    assert_eq!(x, y);
-                }
-            }
+            assert_close(&a, &b);
             // Key 3: both values null; key 1: 1/7 and 1/7 + 0.5.
             let col = |name: &str| a.column_by_name(name).unwrap().clone();
             assert_eq!(col("n").as_primitive::<Int64Type>().value(3), 0);
@@ -644,18 +650,8 @@ mod tests {
             };
             let (a, b) = (done(streamed), done(whole));
             assert_eq!(a.schema(), b.schema());
-            for (x, y) in a.columns().iter().zip(b.columns()) {
-                match (x.as_primitive_opt::<Float64Type>(), y.as_primitive_opt::<Float64Type>()) {
-                    // Variances merged from other partial states round differently.
-                    (Some(x), Some(y)) => {
-                        assert_eq!(x.nulls(), y.nulls());
-                        for (p, q) in x.values().iter().zip(y.values()) {
-                            assert!((p - q).abs() <= 1e-9 * q.abs().max(1.0), "{p} != {q}");
-                        }
-                    }
-                    _ => assert_eq!(x, y),
-                }
-            }
+            // Variances merged from other partial states round differently.
+            assert_close(&a, &b);
         }
         // No rows at all: a schema still goes.
         let gb = GroupBy { keys: vec!["k".into()], aggs: plain };

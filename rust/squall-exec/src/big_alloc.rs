@@ -179,15 +179,18 @@ fn take_with_room(class: usize, room: usize) -> (*mut u8, bool) {
     let Free { addr, class: len, .. } = std::mem::replace(&mut c.free[slot], EMPTY);
     c.bytes -= len;
     drop(c);
-    if len > class {
-        let tail = (addr + class) as *mut u8;
-        if len - class >= BIG {
-            give(tail, len - class)
-        } else {
-            unmap(tail, len - class)
-        }
-    }
+    free_part(addr + class, len - class);
     (addr as *mut u8, false)
+}
+
+/// Frees `len` bytes at `addr`, part of a block: kept if big enough to serve a block, else
+/// unmapped (nothing if empty).
+fn free_part(addr: usize, len: usize) {
+    if len >= BIG {
+        give(addr as *mut u8, len)
+    } else if len > 0 {
+        unmap(addr as *mut u8, len)
+    }
 }
 
 /// Keeps a freed block, joined to any free neighbour; the blocks freed longest ago make room
@@ -223,34 +226,17 @@ fn give(ptr: *mut u8, class: usize) {
 fn grow(ptr: *mut u8, class: usize, to: usize) -> bool {
     let (end, need) = (ptr as usize + class, to - class);
     let mut c = cache();
-    let Some(f) = c.free.iter_mut().find(|f| f.class >= need && f.addr == end) else {
+    let Some(next) = c.free.iter_mut().find(|f| f.class >= need && f.addr == end) else {
         return false;
     };
-    let rest = Free { class: f.class - need, addr: f.addr + need, freed: f.freed };
-    // A rest too small to keep is unmapped, once the lock is released.
-    let (kept, dropped) = if rest.class >= BIG { (rest, EMPTY) } else { (EMPTY, rest) };
-    *f = kept;
-    c.bytes -= need + dropped.class;
+    let Free { class: len, .. } = std::mem::replace(next, EMPTY);
+    c.bytes -= len;
     drop(c);
-    if dropped.class > 0 {
-        unmap(dropped.addr as *mut u8, dropped.class);
-    }
+    free_part(end + need, len - need);
     true
 }
 
-/// Shrinks the block at `ptr` from `class` to `to` bytes (at least [`BIG`]) where it lies: its
-/// tail is freed.
-fn shrink(ptr: *mut u8, class: usize, to: usize) {
-    // SAFETY: the tail lies within the block.
-    let tail = unsafe { ptr.add(to) };
-    if class - to >= BIG {
-        give(tail, class - to)
-    } else {
-        unmap(tail, class - to)
-    }
-}
-
-/// Unmaps every cached block; returns the bytes given back./// Unmaps every cached block; returns the bytes given back.
+/// Unmaps every cached block; returns the bytes given back.
 pub fn release() -> usize {
     let mut c = cache();
     let freed = c.bytes;
@@ -332,35 +318,28 @@ unsafe impl GlobalAlloc for Allocator {
             (false, false) => unsafe { System.realloc(ptr, layout, new_size) },
             (true, true) if class(layout.size()) == class(new_size) => ptr,
             (true, true) if class(new_size) < class(layout.size()) => {
-                shrink(ptr, class(layout.size()), class(new_size));
+                // The tail is freed where it lies.
+                free_part(ptr as usize + class(new_size), class(layout.size()) - class(new_size));
                 ptr
             }
             (true, true) if grow(ptr, class(layout.size()), class(new_size)) => ptr,
-            (_, true) => {
-                // A block that grew is likely to grow again (a vector doubling): it moves to
-                // where it can.
-                let (moved, _) = take_with_room(class(new_size), 2 * class(new_size));
+            (_, big) => {
+                // A block that grew is likely to grow again (a vector doubling): a big one moves
+                // to where it can.
+                let moved = match big {
+                    true => take_with_room(class(new_size), 2 * class(new_size)).0,
+                    // SAFETY: the caller's contract.
+                    false => unsafe { System.alloc(new) },
+                };
                 if !moved.is_null() {
-                    // SAFETY: the new block holds the old one's bytes; the old one is freed once,
-                    // through the path that allocated it.
+                    // SAFETY: the new block holds the old one's bytes (or as many as fit); the
+                    // old one is freed once, through the path that allocated it.
                     unsafe {
-                        std::ptr::copy_nonoverlapping(ptr, moved, layout.size());
+                        std::ptr::copy_nonoverlapping(ptr, moved, layout.size().min(new_size));
                         self.dealloc(ptr, layout);
                     }
                 }
                 moved
-            }
-            _ => {
-                // SAFETY: a fresh block of the new layout, the old one's bytes copied over, then
-                // the old block freed through the path that allocated it.
-                unsafe {
-                    let moved = self.alloc(new);
-                    if !moved.is_null() {
-                        std::ptr::copy_nonoverlapping(ptr, moved, layout.size().min(new_size));
-                        self.dealloc(ptr, layout);
-                    }
-                    moved
-                }
             }
         }
     }
@@ -384,6 +363,10 @@ mod tests {
 
     /// The tests share the one cache.
     static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn at(size: usize) -> Layout {
+        Layout::from_size_align(size, 64).unwrap()
+    }
 
     #[test]
     fn a_freed_big_block_serves_the_next_of_its_class_and_release_unmaps_it() {
@@ -438,7 +421,6 @@ mod tests {
         let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         release();
         let a = Allocator;
-        let at = |size: usize| Layout::from_size_align(size, 64).unwrap();
         // One mapping of 8 BIG, then a block cut from its head: the rest stays free after it.
         let (whole, _) = take(8 * BIG);
         give(whole, 8 * BIG);
@@ -469,14 +451,14 @@ mod tests {
         let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         release();
         let a = Allocator;
-        let at = |size: usize| Layout::from_size_align(size, 64).unwrap();
         let (roomy, _) = take(32 * BIG);
         let (exact, _) = take(8 * BIG);
+        // p is followed by a block in use (the guard, cut from the same mapping), so it cannot
+        // grow where it lies.
+        let (p, _) = take(5 * BIG);
         // SAFETY: blocks used within their layouts and freed once.
         unsafe {
-            // Mappings are made top down: the guard keeps the cached blocks from following p.
-            let guard = a.alloc(at(BIG));
-            let p = a.alloc(at(4 * BIG));
+            let guard = p.add(4 * BIG);
             give(roomy, 32 * BIG);
             give(exact, 8 * BIG);
             p.write(5);

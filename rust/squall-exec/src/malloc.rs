@@ -58,36 +58,34 @@ pub fn task_finished() -> u64 {
     s.generation
 }
 
-/// Restores glibc's usual settings and returns free memory to the system, unless a task has
-/// started since [`task_finished`] returned `generation`. Returns whether it did.
-pub fn settle(generation: u64) -> bool {
-    let s = state();
-    if s.running > 0 || s.generation != generation {
-        return false;
-    }
-    set(32 << 20, 64 << 20);
-    trim();
-    true
+/// glibc's usual mapping threshold, and its trim threshold once the process has settled.
+const USUAL: (i32, i32) = (32 << 20, 64 << 20);
+
+/// Whether no task has started since [`task_finished`] returned `generation`.
+fn idle_since(s: &State, generation: u64) -> bool {
+    s.running == 0 && s.generation == generation
 }
 
-/// Returns the free top of every malloc arena that the runtime's blocking threads use, after
-/// [`settle`] returned true for `generation`. `malloc_trim` (in [`trim`]) frees the main
-/// arena's top only. In a process where other arenas existed before squall's runtime (a
-/// notebook's numpy and pyarrow threads make them), some of squall's threads allocate from
-/// those, and such an arena's top goes back to the system only when one of its threads frees a
-/// large block while the trim threshold is below the top's size: each blocking thread, held by
-/// a barrier until all have one, frees such a block at a low threshold. The usual threshold
-/// then returns, unless a task started meanwhile.
-pub async fn trim_arenas(generation: u64) {
-    let threads = crate::runtime::blocking_threads();
+/// Restores glibc's usual settings and returns free memory to the system, unless a task has
+/// started since [`task_finished`] returned `generation`. Returns whether it did.
+///
+/// `malloc_trim` (in [`trim`]) frees the main arena's top only. In a process where other arenas
+/// existed before squall's runtime (a notebook's numpy and pyarrow threads make them), some of
+/// squall's threads allocate from those, and such an arena's top goes back to the system only
+/// when one of its threads frees a large block while the trim threshold is below the top's
+/// size: so each blocking thread of the runtime, held by a barrier until all have one, frees
+/// such a block at a low threshold before the usual one returns.
+pub async fn settle(generation: u64) -> bool {
     {
         let s = state();
-        if threads == 0 || s.running > 0 || s.generation != generation {
-            return;
+        if !idle_since(&s, generation) {
+            return false;
         }
-        set(32 << 20, 128 << 10);
+        set(USUAL.0, 128 << 10);
+        trim();
     }
-    let barrier = std::sync::Arc::new(std::sync::Barrier::new(threads));
+    let threads = crate::runtime::blocking_threads();
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(threads.max(1)));
     let frees: Vec<_> = (0..threads)
         .map(|_| {
             let barrier = barrier.clone();
@@ -101,10 +99,11 @@ pub async fn trim_arenas(generation: u64) {
     for free in frees {
         let _ = free.await;
     }
-    let s = state();
-    if s.running == 0 && s.generation == generation {
-        set(32 << 20, 64 << 20);
+    // A task that started meanwhile set its own thresholds.
+    if idle_since(&state(), generation) {
+        set(USUAL.0, USUAL.1);
     }
+    true
 }
 
 /// Returns free heap memory, and the big blocks kept for reuse, to the system.
@@ -139,15 +138,16 @@ mod tests {
     #[test]
     fn settles_only_when_idle_and_nothing_started_since() {
         let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let rt = crate::runtime::runtime().unwrap();
         task_started();
         task_started();
         let first = task_finished();
-        assert!(!settle(first), "a task still runs");
+        assert!(!rt.block_on(settle(first)), "a task still runs");
         let idle = task_finished();
         task_started();
-        assert!(!settle(idle), "a task started since");
+        assert!(!rt.block_on(settle(idle)), "a task started since");
         let idle = task_finished();
-        assert!(settle(idle));
+        assert!(rt.block_on(settle(idle)));
     }
 
     #[test]
@@ -164,13 +164,12 @@ mod tests {
         assert!(crate::runtime::blocking_threads() >= 4, "the pool keeps its idle threads");
         task_started();
         let generation = task_finished();
-        assert!(settle(generation));
         // Every blocking thread takes part (the barrier waits for all): it returns.
         let limit = std::time::Duration::from_secs(10);
-        rt.block_on(async { tokio::time::timeout(limit, trim_arenas(generation)).await }).expect("trimmed");
+        assert!(rt.block_on(async { tokio::time::timeout(limit, settle(generation)).await }).expect("trimmed"));
         // A task started since: nothing to do.
         task_started();
-        rt.block_on(async { tokio::time::timeout(limit, trim_arenas(generation)).await }).expect("returned");
+        assert!(!rt.block_on(async { tokio::time::timeout(limit, settle(generation)).await }).expect("returned"));
         task_finished();
     }
 }

@@ -56,9 +56,7 @@ impl InProcessBackend {
             let generation = malloc::task_finished();
             tokio::spawn(async move {
                 tokio::time::sleep(SETTLE_AFTER).await;
-                if malloc::settle(generation) {
-                    malloc::trim_arenas(generation).await;
-                }
+                malloc::settle(generation).await;
             });
             out
         });
