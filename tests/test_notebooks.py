@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -19,7 +20,7 @@ def test_there_are_notebooks() -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_notebook_runs(path: Path, request: pytest.FixtureRequest) -> None:
+def test_notebook_runs(path: Path, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     if "lambda" in path.name:
         request.getfixturevalue("s3_server")  # LocalStack: S3 and Lambda
     nb = nbformat.read(path, as_version=4)
@@ -28,7 +29,7 @@ def test_notebook_runs(path: Path, request: pytest.FixtureRequest) -> None:
     )
     NotebookClient(
         nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
-    ).execute()
+    ).execute(env=dict(os.environ, TMPDIR=str(tmp_path)))  # what the notebook writes is removed
     errors = [
         o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
     ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 import urllib.request
@@ -31,13 +32,19 @@ def running() -> bool:
 
 @contextmanager
 def localstack(localstack_python: Path, lambda_python: str, workdir: Path) -> Iterator[str]:
-    """Runs LocalStack (or reuses one already up) and yields its endpoint; stops what it started."""
+    """Runs LocalStack (or reuses one already up) and yields its endpoint; stops what it started.
+
+    Its temporary files, among them every Lambda function's unzipped code (about 200 MB each), go
+    under ``workdir`` and are removed when it stops.
+    """
     if running():
         yield ENDPOINT
         return
     if not localstack_python.exists():
         raise RuntimeError(f"LocalStack is not installed at {localstack_python}: run `make test`")
     log_path = workdir / "localstack.log"
+    tmp = workdir / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
     env = dict(
         os.environ,
         GATEWAY_LISTEN="127.0.0.1:4566",
@@ -48,6 +55,7 @@ def localstack(localstack_python: Path, lambda_python: str, workdir: Path) -> It
         DNS_ADDRESS="0",
         SKIP_SSL_CERT_DOWNLOAD="1",
         LOCALSTACK_VOLUME_DIR=str(workdir / "volume"),
+        TMPDIR=str(tmp),
     )
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
@@ -72,6 +80,7 @@ def localstack(localstack_python: Path, lambda_python: str, workdir: Path) -> It
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def make_bucket(name: str) -> str:
