@@ -258,6 +258,7 @@ def run_system(system: str, repeats: int, only: str | None) -> dict[str, dict[st
         if only and not name.startswith(only):
             continue
         out[name] = timed(fn, repeats)
+    shutil.rmtree(OUT / f"sg-out-{system}", ignore_errors=True)  # 1 GB a system: not kept
     return out
 
 
