@@ -195,9 +195,10 @@ def test_groupby_count_and_following_operators(
 def test_reducers_on_the_driver_take_small_shares(session: squall.Session, tmp_path: Path) -> None:
     """Reducers on the driver's threads hold their decoded share of a shuffle that is in the
     driver's memory already: a collect splits it into more, smaller reduce tasks than a write,
-    whose file count the user sees. Both give the oracle's groups."""
+    whose file count the user sees. A shuffle under a megabyte takes one reducer. All give the
+    oracle's groups."""
     rng = np.random.default_rng(4)
-    n = 200_000
+    n = 1_000_000
     table = pa.table({"k": rng.integers(0, n, n), "v": rng.random(n)})
     aggs = {"s": ("v", "sum"), "n": ("v", "count")}
     expected = oracle(table, ["k"], aggs)
@@ -215,6 +216,11 @@ def test_reducers_on_the_driver_take_small_shares(session: squall.Session, tmp_p
     assert len(manifest["files"]) == written
     assert_same_groups(pq.read_table(tmp_path), expected, ["k"])
     assert written <= 2 * session.workers < collected, (written, collected)
+
+    few = table.slice(0, 20_000)
+    got = session.from_arrow(few, 8).groupby("k").agg(**aggs).collect()
+    assert_same_groups(got, oracle(few, ["k"], aggs), ["k"])
+    assert reducers() == 1
 
 
 def test_groupby_errors(session: squall.Session) -> None:

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from .session import Session
 
 _FORMATS = {"parquet": "parquet", "ipc": "ipc"}
+# A reducer reads at least this much when buckets may share one: below it a task's fixed costs
+# (its requests, decoding each map's slice, writing its result) outweigh its work.
+_SMALL_REDUCE_BYTES = 1 << 20
 
 
 class Dataset:
@@ -348,9 +351,8 @@ class Dataset:
         it, and a reducer there costs no start-up."""
         shuffled = sum(int(b["len"]) for r in maps for b in r.get("buckets") or ())
         tasks_each = 8 if self._in_process() and sink["kind"] != "write" else 2
-        return min(
-            self._session.target_partition_bytes, shuffled // (tasks_each * self._session.workers)
-        )
+        share = shuffled // (tasks_each * self._session.workers)
+        return min(self._session.target_partition_bytes, max(_SMALL_REDUCE_BYTES, share))
 
     def _stage(
         self, tasks: list[str], label: str, progress: bool, record: JobRecord
