@@ -20,6 +20,7 @@ Usage: python bench/sort_groupby.py [--rows 10000000] [--repeats 3] [--slow-repe
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -127,16 +128,18 @@ def _shm_used() -> int:
     return (st.f_blocks - st.f_bfree) * st.f_frsize
 
 
-def timed(fn: Callable[[], int], repeats: int) -> dict[str, float]:
+def timed(fn: Callable[[], int], repeats: int, before: Callable[[], None]) -> dict[str, float]:
     """Median seconds of `repeats` runs, then, after a pause in which each system may give back
     what earlier cases left it holding, one more run watched for its peak memory (the sampler
-    takes CPU, so it never runs during a timed run)."""
+    takes CPU, so it never runs during a timed run). `before` runs untimed ahead of each run."""
     times, rows = [], 0
     for _ in range(repeats):
+        before()
         start = time.perf_counter()
         rows = fn()
         times.append(time.perf_counter() - start)
     time.sleep(MEMORY_PAUSE)
+    before()
     with PeakMemory() as memory:
         fn()
     return {"seconds": statistics.median(times), "rows": rows, "peak_mb": memory.peak / 2**20}
@@ -144,18 +147,13 @@ def timed(fn: Callable[[], int], repeats: int) -> dict[str, float]:
 
 def cases(system: str) -> dict[str, Callable[[], int]]:
     src = {n: OUT / f"sg-{n}" for n in ("sort", "g100", "g1m")}
-    dst = OUT / f"sg-out-{system}"
-
-    def fresh() -> Path:
-        shutil.rmtree(dst, ignore_errors=True)
-        dst.mkdir(parents=True)
-        return dst
+    dst = OUT / f"sg-out-{system}"  # the sort's output, emptied by `clear` ahead of each run
 
     if system == "squall":
         import squall
 
         def sort() -> int:
-            out = fresh()
+            out = dst
             ds = squall.read_parquet(f"file://{src['sort']}/").sort("key", num_partitions=FILES)
             return int(ds.write_parquet(f"file://{out}/", compression=CODEC)["rows"])
 
@@ -171,7 +169,7 @@ def cases(system: str) -> dict[str, Callable[[], int]]:
         import polars as pl
 
         def sort() -> int:
-            out = fresh() / "sorted.parquet"
+            out = dst / "sorted.parquet"
             lazy = pl.scan_parquet(str(src["sort"] / "*.parquet")).sort("key")
             lazy.sink_parquet(str(out), compression=CODEC)
             return int(pl.scan_parquet(str(out)).select(pl.len()).collect().item())
@@ -195,7 +193,7 @@ def cases(system: str) -> dict[str, Callable[[], int]]:
         con.execute("SET threads = 2")
 
         def sort() -> int:
-            out = fresh()
+            out = dst
             con.execute(
                 f"COPY (SELECT * FROM read_parquet('{src['sort']}/*.parquet') ORDER BY key) "
                 f"TO '{out}/sorted.parquet' (FORMAT parquet, COMPRESSION {CODEC})"
@@ -218,7 +216,7 @@ def cases(system: str) -> dict[str, Callable[[], int]]:
         Client(cluster)
 
         def sort() -> int:
-            out = fresh()
+            out = dst
             # Arrow-backed columns: dask cannot infer a Parquet schema from object columns.
             df = dd.read_parquet(str(src["sort"]), dtype_backend="pyarrow")
             df.sort_values("key").to_parquet(str(out), write_index=False, compression=CODEC)
@@ -238,7 +236,7 @@ def cases(system: str) -> dict[str, Callable[[], int]]:
         from ray.data.aggregate import Count, Mean, Sum
 
         def sort() -> int:
-            out = fresh()
+            out = dst
             ray.data.read_parquet(str(src["sort"])).sort("key").write_parquet(str(out))
             return ray.data.read_parquet(str(out)).count()
 
@@ -252,12 +250,20 @@ def cases(system: str) -> dict[str, Callable[[], int]]:
     return {"sort": sort, "groupby 100 keys": group("g100"), "groupby 1e6 keys": group("g1m")}
 
 
+def clear(system: str) -> None:
+    """Deletes `system`'s last sort output (1 GB: deleting it takes 0.16 s, not to be timed)."""
+    dst = OUT / f"sg-out-{system}"
+    shutil.rmtree(dst, ignore_errors=True)
+    dst.mkdir(parents=True)
+
+
 def run_system(system: str, repeats: int, only: str | None) -> dict[str, dict[str, float]]:
     out = {}
     for name, fn in cases(system).items():
         if only and not name.startswith(only):
             continue
-        out[name] = timed(fn, repeats)
+        before = functools.partial(clear, system) if name == "sort" else lambda: None
+        out[name] = timed(fn, repeats, before)
     shutil.rmtree(OUT / f"sg-out-{system}", ignore_errors=True)  # 1 GB a system: not kept
     return out
 
