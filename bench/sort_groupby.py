@@ -147,15 +147,14 @@ def timed(fn: Callable[[], int], repeats: int, before: Callable[[], None]) -> di
 
 def cases(system: str) -> dict[str, Callable[[], int]]:
     src = {n: OUT / f"sg-{n}" for n in ("sort", "g100", "g1m")}
-    dst = OUT / f"sg-out-{system}"  # the sort's output, emptied by `clear` ahead of each run
+    dst = sort_output(system)  # emptied by `clear` ahead of each run
 
     if system == "squall":
         import squall
 
         def sort() -> int:
-            out = dst
             ds = squall.read_parquet(f"file://{src['sort']}/").sort("key", num_partitions=FILES)
-            return int(ds.write_parquet(f"file://{out}/", compression=CODEC)["rows"])
+            return int(ds.write_parquet(f"file://{dst}/", compression=CODEC)["rows"])
 
         def group(name: str) -> Callable[[], int]:
             def run() -> int:
@@ -193,12 +192,11 @@ def cases(system: str) -> dict[str, Callable[[], int]]:
         con.execute("SET threads = 2")
 
         def sort() -> int:
-            out = dst
             con.execute(
                 f"COPY (SELECT * FROM read_parquet('{src['sort']}/*.parquet') ORDER BY key) "
-                f"TO '{out}/sorted.parquet' (FORMAT parquet, COMPRESSION {CODEC})"
+                f"TO '{dst}/sorted.parquet' (FORMAT parquet, COMPRESSION {CODEC})"
             )
-            return int(con.execute(f"SELECT count(*) FROM '{out}/sorted.parquet'").fetchone()[0])
+            return int(con.execute(f"SELECT count(*) FROM '{dst}/sorted.parquet'").fetchone()[0])
 
         def group(name: str) -> Callable[[], int]:
             def run() -> int:
@@ -216,11 +214,10 @@ def cases(system: str) -> dict[str, Callable[[], int]]:
         Client(cluster)
 
         def sort() -> int:
-            out = dst
             # Arrow-backed columns: dask cannot infer a Parquet schema from object columns.
             df = dd.read_parquet(str(src["sort"]), dtype_backend="pyarrow")
-            df.sort_values("key").to_parquet(str(out), write_index=False, compression=CODEC)
-            return len(dd.read_parquet(str(out)))
+            df.sort_values("key").to_parquet(str(dst), write_index=False, compression=CODEC)
+            return len(dd.read_parquet(str(dst)))
 
         def group(name: str) -> Callable[[], int]:
             def run() -> int:
@@ -236,9 +233,8 @@ def cases(system: str) -> dict[str, Callable[[], int]]:
         from ray.data.aggregate import Count, Mean, Sum
 
         def sort() -> int:
-            out = dst
-            ray.data.read_parquet(str(src["sort"])).sort("key").write_parquet(str(out))
-            return ray.data.read_parquet(str(out)).count()
+            ray.data.read_parquet(str(src["sort"])).sort("key").write_parquet(str(dst))
+            return ray.data.read_parquet(str(dst)).count()
 
         def group(name: str) -> Callable[[], int]:
             def run() -> int:
@@ -250,11 +246,15 @@ def cases(system: str) -> dict[str, Callable[[], int]]:
     return {"sort": sort, "groupby 100 keys": group("g100"), "groupby 1e6 keys": group("g1m")}
 
 
+def sort_output(system: str) -> Path:
+    """Where `system` writes its sorted files."""
+    return OUT / f"sg-out-{system}"
+
+
 def clear(system: str) -> None:
     """Deletes `system`'s last sort output (1 GB: deleting it takes 0.16 s, not to be timed)."""
-    dst = OUT / f"sg-out-{system}"
-    shutil.rmtree(dst, ignore_errors=True)
-    dst.mkdir(parents=True)
+    shutil.rmtree(sort_output(system), ignore_errors=True)
+    sort_output(system).mkdir(parents=True)
 
 
 def run_system(system: str, repeats: int, only: str | None) -> dict[str, dict[str, float]]:
@@ -264,7 +264,7 @@ def run_system(system: str, repeats: int, only: str | None) -> dict[str, dict[st
             continue
         before = functools.partial(clear, system) if name == "sort" else lambda: None
         out[name] = timed(fn, repeats, before)
-    shutil.rmtree(OUT / f"sg-out-{system}", ignore_errors=True)  # 1 GB a system: not kept
+    shutil.rmtree(sort_output(system), ignore_errors=True)  # 1 GB a system: not kept
     return out
 
 
