@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import signal
 import threading
 import time
 from pathlib import Path
 
+import cloudpickle
 import numpy as np
 import pyarrow as pa
 import pytest
 
 import squall
-from squall._task import current_attempt
+from squall._task import current_attempt, execute_task
 
 
 def straggle_once(x: int) -> int:
@@ -23,6 +25,36 @@ def straggle_once(x: int) -> int:
         time.sleep(60)
     time.sleep(0.05)
     return x * 10
+
+
+BOTH_STARTED = threading.Barrier(2)
+
+
+def attempt_seen() -> int:
+    """The attempt number, read once two attempts have started on their threads."""
+    BOTH_STARTED.wait(10)
+    return current_attempt()
+
+
+def test_each_thread_sees_its_own_attempt() -> None:
+    """A session runs its engine's tasks on several threads of the driver at once: each sees
+    its own attempt number (which names the objects the attempt writes)."""
+    func = cloudpickle.dumps(attempt_seen)
+    payload = func + pickle.dumps(((), {}))
+    seen: dict[int, int] = {}
+
+    def run(attempt: int) -> None:
+        spec = {"task": 0, "attempt": attempt, "func": f"seen-{attempt}", "func_len": len(func)}
+        report, body = execute_task(spec, payload)
+        assert report["ok"], report
+        seen[attempt] = pickle.loads(body)
+
+    threads = [threading.Thread(target=run, args=(a,)) for a in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == {0: 0, 1: 1}
 
 
 def test_a_straggler_gets_a_backup_that_wins(session: squall.Session) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -20,12 +21,13 @@ from . import _native
 
 _IO_FIELDS = ("puts", "gets", "lists", "deletes", "bytes_read", "bytes_written")
 _functions: dict[str, Callable[..., Any]] = {}
-_attempt = 0
+# Per thread: a session runs its engine's tasks on several threads of the driver at once.
+_running = threading.local()
 
 
 def current_attempt() -> int:
-    """The attempt number of the task running in this process (0 for the first)."""
-    return _attempt
+    """The attempt number of the task running on this thread (0 for the first)."""
+    return getattr(_running, "attempt", 0)
 
 
 def describe_error(exc: BaseException) -> dict[str, Any]:
@@ -91,10 +93,9 @@ def execute_task(spec: dict[str, Any], payload: bytes) -> tuple[dict[str, Any], 
         store requests and bytes) and the pickled result, or the pickled exception when the
         function raised.
     """
-    global _attempt
     started = time.time()
     io_before = _native.io_counts()
-    _attempt = spec.get("attempt", 0)
+    _running.attempt = spec.get("attempt", 0)
     view = memoryview(payload)
     try:
         fn = _load_function(spec, view)
