@@ -348,7 +348,7 @@ class Dataset:
         or less, so that every worker still gets two tasks. Eight each when the reducers run
         on the driver's threads and write no files (whose count the user sees): the shuffle
         is in this process's memory already, each running reducer adds its decoded share to
-        it, and a reducer there costs no start-up."""
+        it, and a reducer there costs no start-up. Never below ``_SMALL_REDUCE_BYTES``."""
         shuffled = sum(int(b["len"]) for r in maps for b in r.get("buckets") or ())
         tasks_each = 8 if self._in_process() and sink["kind"] != "write" else 2
         share = shuffled // (tasks_each * self._session.workers)
