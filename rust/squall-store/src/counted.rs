@@ -4,7 +4,6 @@
 //! Requests count for the process and, when one runs inside [`counting_task`], for that task
 //! alone: several tasks may run at once on threads of one process.
 
-use std::future::Future;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -62,19 +61,9 @@ pub fn io_counts() -> TaskIo {
 }
 
 /// Runs `f` with its own request counters, which [`io_counts`] reports while it runs: its
-/// store calls, those of futures it blocks on, and those of futures spawned through
-/// [`carry_counts`].
+/// store calls and those of futures it blocks on (see [`crate::in_parallel`]).
 pub fn counting_task<R>(f: impl FnOnce() -> R) -> R {
     TASK.sync_scope(Arc::new(Tally::new()), f)
-}
-
-/// `fut`, counting its requests for the task that created it (see [`counting_task`]); for
-/// futures that are spawned onto other threads.
-pub fn carry_counts<F: Future + Send + 'static>(fut: F) -> BoxFuture<'static, F::Output> {
-    match TASK.try_with(Arc::clone) {
-        Ok(task) => Box::pin(TASK.scope(task, fut)),
-        Err(_) => Box::pin(fut),
-    }
 }
 
 fn add(counter: fn(&Tally) -> &AtomicU64, n: u64) {
@@ -177,8 +166,8 @@ mod tests {
     }
 
     #[test]
-    fn a_task_counts_its_own_requests_spawned_ones_included() {
-        // Worker threads of their own: spawned requests run off the task's thread.
+    fn a_task_counts_its_own_requests_concurrent_ones_included() {
+        // Two tasks at once, on threads of their own, with the runtime's workers besides.
         let runtime = Arc::new(tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap());
         let store: Arc<dyn Store> = Arc::new(Counted(MemoryStore::named("counted-task-test")));
         let run = |n: usize| {

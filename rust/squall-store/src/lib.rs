@@ -21,7 +21,7 @@ use std::pin::Pin;
 
 pub use aws::aws_config;
 pub use bytes::Bytes;
-pub use counted::{carry_counts, counting_task, io_counts, Counted};
+pub use counted::{counting_task, io_counts, Counted};
 pub use error::{Error, Result};
 pub use glob::glob_match;
 pub use local::LocalStore;

@@ -44,8 +44,41 @@ impl LocalStore {
                 let _ = std::fs::remove_file(&temp);
             })
         };
-        let done = tokio::task::spawn_blocking(write).await.map_err(std::io::Error::from);
-        done.and_then(|r| r).map_err(|e| Error::io("writing", url, e))
+        blocking(write).await.and_then(|r| r).map_err(|e| Error::io("writing", url, e))
+    }
+
+    /// The files whose keys start with `prefix`, in key order (temporary files left out).
+    fn walk(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
+        // Walk the deepest directory that the prefix names in full.
+        let dir_key = prefix.rfind('/').map_or("", |i| &prefix[..i]);
+        let mut out = Vec::new();
+        let mut pending = vec![dir_key.to_string()];
+        while let Some(dir) = pending.pop() {
+            let url = self.url_of(&dir);
+            let failed = |e| Error::io("listing", url.clone(), e);
+            let entries = match std::fs::read_dir(self.path(&dir)) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(failed(e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(failed)?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with(TEMP_PREFIX) {
+                    continue;
+                }
+                let key = if dir.is_empty() { name } else { format!("{dir}/{name}") };
+                if entry.file_type().map_err(failed)?.is_dir() {
+                    if key.starts_with(prefix) || prefix.starts_with(&format!("{key}/")) {
+                        pending.push(key);
+                    }
+                } else if key.starts_with(prefix) {
+                    out.push(ObjectMeta { key, size: entry.metadata().map_err(failed)?.len() });
+                }
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
     }
 
     /// Reads `range` of the file at `key`, or all of it.
@@ -74,8 +107,19 @@ impl LocalStore {
         };
         // One blocking call: tokio's File would pass the bytes through its own buffer in 2 MB
         // steps.
-        tokio::task::spawn_blocking(read).await.map_err(|e| Error::io("reading", self.url_of(key), e.into()))?
+        blocking(read).await.map_err(|e| Error::io("reading", self.url_of(key), e))?
     }
+}
+
+/// Runs a blocking read or write of files: in place where the caller may block (a task's
+/// thread, in a multi-threaded runtime's `block_on`), else on tokio's blocking threads. In place
+/// spares each request two trips between threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> std::io::Result<T> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread) {
+        return Ok(tokio::task::block_in_place(f));
+    }
+    tokio::task::spawn_blocking(f).await.map_err(Into::into)
 }
 
 /// Reads from this size on map the file instead of copying it (`mapped`).
@@ -221,80 +265,50 @@ impl Store for LocalStore {
     }
 
     fn head<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<ObjectMeta>> {
+        let (key, path, url) = (key.to_string(), self.path(key), self.url_of(key));
         Box::pin(async move {
-            let meta =
-                tokio::fs::metadata(self.path(key)).await.map_err(|e| Error::io("inspecting", self.url_of(key), e))?;
+            let meta = blocking(move || std::fs::metadata(path)).await.and_then(|m| m);
+            let meta = meta.map_err(|e| Error::io("inspecting", url.clone(), e))?;
             if meta.is_dir() {
-                return Err(Error::NotFound { url: self.url_of(key) });
+                return Err(Error::NotFound { url });
             }
-            Ok(ObjectMeta { key: key.to_string(), size: meta.len() })
+            Ok(ObjectMeta { key, size: meta.len() })
         })
     }
 
     fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<ObjectMeta>>> {
+        let (store, prefix) = (self.clone(), prefix.to_string());
         Box::pin(async move {
-            // Walk the deepest directory that the prefix names in full.
-            let dir_key = match prefix.rfind('/') {
-                Some(i) => &prefix[..i],
-                None => "",
-            };
-            let mut out = Vec::new();
-            let mut pending = vec![dir_key.to_string()];
-            while let Some(dir) = pending.pop() {
-                let mut entries = match tokio::fs::read_dir(self.path(&dir)).await {
-                    Ok(entries) => entries,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(Error::io("listing", self.url_of(&dir), e)),
-                };
-                let url = self.url_of(&dir);
-                while let Some(entry) = entries.next_entry().await.map_err(|e| Error::io("listing", url.clone(), e))? {
-                    let name = entry.file_name().to_string_lossy().into_owned();
-                    if name.starts_with(TEMP_PREFIX) {
-                        continue;
-                    }
-                    let key = if dir.is_empty() { name } else { format!("{dir}/{name}") };
-                    let kind = entry.file_type().await.map_err(|e| Error::io("listing", url.clone(), e))?;
-                    if kind.is_dir() {
-                        if key.starts_with(prefix) || prefix.starts_with(&format!("{key}/")) {
-                            pending.push(key);
-                        }
-                    } else if key.starts_with(prefix) {
-                        let size = entry.metadata().await.map_err(|e| Error::io("listing", url.clone(), e))?.len();
-                        out.push(ObjectMeta { key, size });
-                    }
-                }
-            }
-            out.sort_by(|a, b| a.key.cmp(&b.key));
-            Ok(out)
+            let url = self.url_of(&prefix);
+            blocking(move || store.walk(&prefix)).await.map_err(|e| Error::io("listing", url, e))?
         })
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<()>> {
+        let (path, url) = (self.path(key), self.url_of(key));
         Box::pin(async move {
-            match tokio::fs::remove_file(self.path(key)).await {
+            match blocking(move || std::fs::remove_file(path)).await.and_then(|r| r) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(Error::io("deleting", self.url_of(key), e)),
+                Err(e) => Err(Error::io("deleting", url, e)),
             }
         })
     }
 
     fn rename<'a>(&'a self, from: &'a str, to: &'a str) -> BoxFuture<'a, Result<()>> {
+        let (source, target) = (self.path(from), self.path(to));
+        let (from_url, to_url) = (self.url_of(from), self.url_of(to));
         Box::pin(async move {
-            let target = self.path(to);
-            if let Some(dir) = target.parent() {
-                tokio::fs::create_dir_all(dir)
-                    .await
-                    .map_err(|e| Error::io("creating the directory of", self.url_of(to), e))?;
-            }
-            tokio::fs::rename(self.path(from), &target).await.map_err(|e| {
-                let url = self.url_of(from);
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    Error::NotFound { url }
-                } else {
-                    Error::io("moving", url, e)
+            let moved = blocking(move || {
+                if let Some(dir) = target.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| Error::io("creating the directory of", to_url, e))?;
                 }
-            })
+                std::fs::rename(source, &target).map_err(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => Error::NotFound { url: from_url.clone() },
+                    _ => Error::io("moving", from_url.clone(), e),
+                })
+            });
+            moved.await.map_err(|e| Error::io("moving", self.url_of(from), e))?
         })
     }
 }
