@@ -11,7 +11,8 @@ Peak memory is of each system's whole process tree (workers and clusters include
 pages counted once) plus what it puts in /dev/shm, in one extra run 2 s after the timed ones.
 
 Side by side on the same generated data, median of ``--repeats`` runs (``--slow-repeats`` for
-Dask and Ray). Peers run in their own virtualenv (``--peer-python``), each as a subprocess.
+Dask and Ray). Each system runs in a fresh subprocess, the peers in their own virtualenv
+(``--peer-python``).
 
 Usage: python bench/sort_groupby.py [--rows 10000000] [--repeats 3] [--slow-repeats 1]
        [--peer-python PATH] [--only sort|groupby]
@@ -26,6 +27,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -275,28 +277,34 @@ def main() -> None:
     parser.add_argument("--slow-repeats", type=int, default=1)
     parser.add_argument("--peer-python", default=None)
     parser.add_argument("--only", choices=["sort", "groupby"], default=None)
-    parser.add_argument("--peer", choices=PEERS, help=argparse.SUPPRESS)
+    parser.add_argument("--peer", choices=("squall", *PEERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peer:
         print(json.dumps(run_system(args.peer, args.repeats, args.only)))
         return
     generate(args.rows)
-    results = {"squall": run_system("squall", args.repeats, args.only)}
-    for peer in PEERS if args.peer_python else ():
-        repeats = args.slow_repeats if peer in ("dask", "ray") else args.repeats
-        cmd = [args.peer_python, __file__, "--peer", peer, "--repeats", str(repeats)]
+    results = {}
+    # Each system in a fresh process of its own, squall too: none inherits what generating the
+    # data (or another system) left in memory.
+    peers = [(p, args.peer_python) for p in PEERS if args.peer_python]
+    systems = [("squall", sys.executable), *peers]
+    for system, python in systems:
+        repeats = args.slow_repeats if system in ("dask", "ray") else args.repeats
+        cmd = [python, __file__, "--peer", system, "--repeats", str(repeats)]
         if args.only:
             cmd += ["--only", args.only]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode:
-            print(f"{peer} failed:\n{done.stderr[-2000:]}")
+            print(f"{system} failed:\n{done.stderr[-2000:]}")
             continue
-        # The peer's results are its last JSON line: a cluster may print more as it shuts down.
+        # The results are the last JSON line: a cluster may print more as it shuts down.
         lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
         if not lines:
-            print(f"{peer} printed no results:\n{done.stdout[-2000:]}")
+            print(f"{system} printed no results:\n{done.stdout[-2000:]}")
             continue
-        results[peer] = json.loads(lines[-1])
+        results[system] = json.loads(lines[-1])
+    if "squall" not in results:
+        raise SystemExit("squall did not run: nothing to compare with")
     print(
         f"\n{args.rows:.0e} rows, {FILES} Parquet files, 2 cores; median of {args.repeats} runs "
         f"({args.slow_repeats} for Dask and Ray)"
