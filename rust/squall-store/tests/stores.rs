@@ -44,8 +44,15 @@ fn memory_store_keeps_the_contract() {
 #[test]
 fn local_store_keeps_the_contract() {
     let dir = tempfile::tempdir().unwrap();
-    let root = format!("{}/", dir.path().display().to_string().trim_start_matches('/'));
-    runtime().block_on(contract(open(&format!("file://{}", dir.path().display())).unwrap().0, &root));
+    let store = || open(&format!("file://{}", dir.path().display())).unwrap().0;
+    let root = |under: &str| format!("{}/{under}/", dir.path().display().to_string().trim_start_matches('/'));
+    // Its file calls run on tokio's blocking threads here, in place on a thread that may block
+    // (a multi-threaded runtime's block_on, as tasks call it), and off a runtime worker.
+    runtime().block_on(contract(store(), &root("current")));
+    let threads = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    threads.block_on(contract(store(), &root("block_on")));
+    let (store, root) = (store(), root("worker"));
+    threads.block_on(async move { tokio::spawn(async move { contract(store, &root).await }).await.unwrap() });
 }
 
 #[test]
