@@ -167,7 +167,7 @@ mod tests {
 
     #[test]
     fn a_task_counts_its_own_requests_concurrent_ones_included() {
-        // Two tasks at once, on threads of their own, with the runtime's workers besides.
+        // Two tasks at once, each on a thread of its own that blocks on the one runtime.
         let runtime = Arc::new(tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap());
         let store: Arc<dyn Store> = Arc::new(Counted(MemoryStore::named("counted-task-test")));
         let run = |n: usize| {

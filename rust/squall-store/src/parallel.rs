@@ -65,7 +65,7 @@ mod tests {
     use super::*;
     use crate::Error;
 
-    /// Jobs that finish in reverse order of their delays, counting how many run at once.
+    /// Jobs that each sleep for their delay, counting how many are running at once.
     fn jobs(
         delays_ms: &[u64],
         running: &Arc<AtomicUsize>,
