@@ -318,7 +318,7 @@ def main() -> None:
             if r["rows"] != base["rows"]:
                 print(f"  ! {system} produced {r['rows']} rows, squall {base['rows']}")
             ratio = r["seconds"] / base["seconds"]
-            line = f"{case:<20}{system:<10}{r['seconds']:>10.2f}{ratio:>9.2f}x"
+            line = f"{case:<20}{system:<10}{r['seconds']:>10.3f}{ratio:>9.2f}x"
             print(f"{line}{r['peak_mb']:>10.0f}{r['rows']:>10}")
     (OUT / "sort_groupby.json").write_text(json.dumps(results, indent=2))
 
