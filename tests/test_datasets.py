@@ -324,3 +324,34 @@ def test_selecting_columns_reads_only_their_bytes(session: squall.Session, root:
     assert report["rows"] == n
     assert report["bytes_read"] < size / 4, f"read {report['bytes_read']} of {size} bytes"
     assert ds.collect().equals(table.select(["small"]))
+
+
+def test_stages_without_python_functions_run_no_python(
+    session: squall.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import squall._task
+
+    framed: list[bytes] = []
+    real = squall._task.execute_frame
+
+    def counted(header: bytes, payload: bytes) -> tuple[bytes, bytes]:
+        framed.append(header)
+        return real(header, payload)
+
+    monkeypatch.setattr(squall._task, "execute_frame", counted)
+    table = pa.table({"k": [2, 1, 2, 3], "v": [1.0, 2.0, 3.0, 4.0]})
+    ds = session.from_arrow(table, num_partitions=2)
+    sums = ds.groupby("k").agg(s=("v", "sum")).collect().sort_by("k")
+    assert sums.to_pydict() == {"k": [1, 2, 3], "s": [2.0, 4.0, 4.0]}
+    assert ds.sort("v", descending=True).collect()["k"].to_pylist() == [3, 2, 1, 2]
+    assert session.last_job is not None
+    workers = set(session.last_job.stats["worker"].to_pylist())
+    assert workers and all(w.startswith("thread-") for w in workers), workers
+    assert framed == [], "the engine ran these stages' tasks on the driver's threads, no Python"
+    # A function of the user's on data in this process's memory runs here, through Python.
+    ds.write_ipc("memory://no-python-test/")
+    kept = session.read_ipc("memory://no-python-test/")
+    doubled = kept.map_batches(lambda b: b.set_column(1, "v", pc.multiply(b["v"], 2))).collect()
+    assert sorted(doubled["v"].to_pylist()) == [2.0, 4.0, 6.0, 8.0]
+    assert len(framed) == kept.num_partitions
+    squall._native.delete(["memory://no-python-test/"], prefix=True)

@@ -6,6 +6,7 @@ from typing import Any, final
 import pyarrow as pa
 
 __all__ = [
+    "PARTITION_TASKS",
     "ArrowBatch",
     "ArrowStream",
     "Job",
@@ -31,6 +32,9 @@ __all__ = [
 ]
 
 __version__: str
+#: The function name under which a session's in-process scheduler runs partition tasks that call
+#: no Python function: each input is the task's JSON, run without Python (see ``Session._submit``).
+PARTITION_TASKS: str
 
 @final
 class Scheduler:

@@ -358,7 +358,6 @@ class Dataset:
         self, tasks: list[str], label: str, progress: bool, record: JobRecord
     ) -> list[dict[str, Any]]:
         """Runs one stage's tasks; returns their reports in task order."""
-        fn = functools.partial(_run_partition, self._udfs)
         inputs = [json.loads(t)["input"].get("url", "") for t in tasks]
         local = None
         if self._session.backend == "lambda":
@@ -374,6 +373,8 @@ class Dataset:
         ]
         # memory:// objects live in this process only: such stages run on its threads.
         in_process = self._in_process() or any("memory://" in t for t in tasks)
+        # Without a function of the user's, the engine runs each task on its own, no Python in it.
+        fn = functools.partial(_run_partition, self._udfs) if self._udfs or not in_process else None
         futures = self._session._run_tasks(
             fn, tasks, descriptions, label, progress, in_process=in_process
         )

@@ -405,7 +405,7 @@ class Session:
 
     def _run_tasks(
         self,
-        fn: Callable[[Any], Any],
+        fn: Callable[[Any], Any] | None,
         items: list[Any],
         descriptions: list[Any],
         label: str,
@@ -416,7 +416,8 @@ class Session:
         in_process: bool = False,
     ) -> FutureList:
         """One task per item, calling ``fn(item)``, on this process's threads when
-        ``in_process``; errors show each item's description."""
+        ``in_process``; errors show each item's description. Without ``fn`` (in process only),
+        each item is a partition task's JSON that the engine runs without Python."""
         calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = [((item,), {}) for item in items]
         job = self._submit(fn, calls, label, timeout, retries, speculation, in_process)
         futures = [Future(job, i, None, d) for i, d in enumerate(descriptions)]
@@ -430,7 +431,7 @@ class Session:
 
     def _submit(
         self,
-        fn: Callable[..., Any],
+        fn: Callable[..., Any] | None,
         calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
         label: str,
         timeout: float | None,
@@ -445,17 +446,14 @@ class Session:
         retries = self.retries if retries is None else retries
         if retries < 0:
             raise ValueError(f"retries={retries}: use 0 or more")
-        try:
-            func = cloudpickle.dumps(fn)
-        except Exception as exc:
-            raise TypeError(f"{label}: the function cannot be pickled: {exc}") from exc
-        inputs = []
-        for i, call in enumerate(calls):
-            try:
-                inputs.append(cloudpickle.dumps(call))
-            except Exception as exc:
-                raise TypeError(f"{label}: input {i} cannot be pickled: {exc}") from exc
-        digest = hashlib.blake2b(func, digest_size=16).hexdigest()
+        if fn is None:
+            if not in_process:
+                raise ValueError(f"{label}: partition tasks without Python run in process only")
+            func, digest = b"", _native.PARTITION_TASKS
+            inputs = [str(args[0]).encode() for args, _ in calls]
+        else:
+            func, inputs = self._pickled(fn, calls, label)
+            digest = hashlib.blake2b(func, digest_size=16).hexdigest()
         policy = Speculation() if speculation is True else speculation or None
         spec = None
         if policy is not None:
@@ -469,6 +467,23 @@ class Session:
             scheduler = self._threads
         native = scheduler.submit(digest, func, inputs, timeout, retries, spec)
         return _Job(native, scheduler, label)
+
+    @staticmethod
+    def _pickled(
+        fn: Callable[..., Any], calls: list[tuple[tuple[Any, ...], dict[str, Any]]], label: str
+    ) -> tuple[bytes, list[bytes]]:
+        """``fn`` and each call's arguments, pickled for a worker."""
+        try:
+            func = cloudpickle.dumps(fn)
+        except Exception as exc:
+            raise TypeError(f"{label}: the function cannot be pickled: {exc}") from exc
+        inputs = []
+        for i, call in enumerate(calls):
+            try:
+                inputs.append(cloudpickle.dumps(call))
+            except Exception as exc:
+                raise TypeError(f"{label}: input {i} cannot be pickled: {exc}") from exc
+        return func, inputs
 
     def _record(self, label: str, jobs: list[_Job]) -> JobRecord:
         """The record of a one-stage job made of ``jobs``."""

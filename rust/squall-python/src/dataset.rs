@@ -230,14 +230,33 @@ pub fn execute_partition(py: Python<'_>, task: &str, attempt: u32, udfs: Vec<Py<
     let report = py.detach(|| {
         run_partition(&task, attempt, |index, batch| -> PyResult<_> {
             Python::attach(|py| {
-                let udf = udfs.get(index).ok_or_else(|| {
-                    let msg = format!("the task calls function {index}, which was not sent");
-                    pyo3::exceptions::PyIndexError::new_err(msg)
-                })?;
+                let udf = udfs.get(index).ok_or_else(|| not_sent(index))?;
                 batch_from_py(&udf.bind(py).call1((batch_to_py(py, batch)?,))?)
             })
         })
     });
+    report_json(py, report)
+}
+
+/// [`execute_partition`] of a task (JSON) that calls no Python function, on a thread that does
+/// not hold the GIL: it is taken only to raise an error.
+pub fn execute_partition_without_python(task: &[u8], attempt: u32) -> PyResult<String> {
+    let report = match serde_json::from_slice::<PartitionTask>(task) {
+        Ok(task) => run_partition(&task, attempt, |index, _| Err(not_sent(index))),
+        Err(e) => return Err(Python::attach(|py| json_error(py, "partition task", e))),
+    };
+    if let Ok(json) = report.as_ref().map(serde_json::to_string) {
+        return json.map_err(|e| Python::attach(|py| json_error(py, "report", e)));
+    }
+    Python::attach(|py| report_json(py, report))
+}
+
+fn not_sent(index: usize) -> PyErr {
+    pyo3::exceptions::PyIndexError::new_err(format!("the task calls function {index}, which was not sent"))
+}
+
+/// A task's report as JSON, or its failure as the exception to raise.
+fn report_json(py: Python<'_>, report: Result<PartitionReport, PartitionError<PyErr>>) -> PyResult<String> {
     match report {
         Ok(report) => serde_json::to_string(&report).map_err(|e| json_error(py, "report", e)),
         Err(PartitionError::Udf(e)) => Err(e),

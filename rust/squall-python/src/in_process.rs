@@ -12,7 +12,7 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use squall_core::frame::{decode_header, encode_header};
-use squall_core::TaskReport;
+use squall_core::{TaskReport, TaskSpec, UserError};
 use squall_exec::backend::{bounded, BoxFuture};
 use squall_exec::{malloc, Backend, Failure, Invocation, Reply};
 use tokio::sync::Semaphore;
@@ -45,12 +45,16 @@ impl InProcessBackend {
         let Invocation { mut spec, func, input, timeout, mut cancel } = inv;
         spec.func_len = func.bytes.len() as u64;
         let header = encode_header(&spec).map_err(|e| Failure::WorkerLost(e.to_string()))?;
+        let native = spec.func == PARTITION_TASKS;
         let slot = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or(0);
         let worker = format!("thread-{slot}");
         let free = self.free.clone();
         malloc::task_started();
         let attempt = tokio::task::spawn_blocking(move || {
-            let out = squall_store::counting_task(|| execute(&header, &func.bytes, &input));
+            let out = squall_store::counting_task(|| match native {
+                true => execute_partition(&spec, &input),
+                false => execute(&header, &func.bytes, &input),
+            });
             free.lock().unwrap_or_else(|e| e.into_inner()).push(slot);
             drop(permit);
             let generation = malloc::task_finished();
@@ -83,6 +87,53 @@ fn execute(header: &[u8], func: &[u8], input: &[u8]) -> Result<(Vec<u8>, Vec<u8>
         run.call1((PyBytes::new(py, header), payload))?.extract()
     })
     .map_err(|e| format!("the task could not run in this process: {e}"))
+}
+
+/// The function name of tasks that are partition tasks of a stage with no Python function in
+/// it (see `Session._submit`): each input is the task's JSON, run by the engine on the thread
+/// without Python, which is called only to describe an error.
+pub const PARTITION_TASKS: &str = "squall:partition";
+
+/// Runs the partition task `input`; returns what `squall._task.execute_frame` would: the
+/// report, and the report JSON pickled (or the exception pickled).
+fn execute_partition(spec: &TaskSpec, input: &[u8]) -> Result<(Vec<u8>, Vec<u8>), String> {
+    let started = unix_seconds();
+    let outcome = crate::dataset::execute_partition_without_python(input, spec.attempt);
+    let finished = unix_seconds();
+    let (error, body) = match outcome {
+        Ok(report) => (None, pickled_str(&report)),
+        Err(exc) => describe(exc).map(|(error, body)| (Some(error), body))?,
+    };
+    let io = squall_store::io_counts();
+    let report = TaskReport { task: spec.task, ok: error.is_none(), error, started, finished, io };
+    Ok((encode_header(&report).map_err(|e| e.to_string())?, body))
+}
+
+fn unix_seconds() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// `s` as Python's pickle of a str (protocol 2, BINUNICODE).
+fn pickled_str(s: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len() + 8);
+    out.extend_from_slice(b"\x80\x02X");
+    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'.');
+    out
+}
+
+/// The error as a failed attempt reports it: `squall._task.describe_error`'s type, message and
+/// traceback, and the pickled exception.
+fn describe(exc: PyErr) -> Result<(UserError, Vec<u8>), String> {
+    Python::attach(|py| -> PyResult<_> {
+        let described = py.import("squall._task")?.getattr("describe_error")?.call1((exc.value(py),))?;
+        let text = |key: &str| described.get_item(key)?.extract::<String>();
+        let error =
+            UserError { error_type: text("error_type")?, message: text("message")?, traceback: text("traceback")? };
+        Ok((error, described.get_item("exception")?.extract::<Vec<u8>>()?))
+    })
+    .map_err(|e| format!("the task failed, and its error could not be described: {e}"))
 }
 
 impl Backend for InProcessBackend {

@@ -39,5 +39,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(lambda::deploy_function, m)?)?;
     m.add_function(wrap_pyfunction!(lambda::ensure_role, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("PARTITION_TASKS", in_process::PARTITION_TASKS)?;
     Ok(())
 }
