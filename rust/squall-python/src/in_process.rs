@@ -1,7 +1,8 @@
-//! A backend whose attempts run on threads of this process, through the same
-//! `squall._task.execute_frame` as a worker process's. For stages with no Python function
-//! (scans, shuffles, sorts, group-bys), whose Rust code releases the GIL: the data stays in
-//! this process, so a shuffle can live in memory:// and nothing is copied through pipes.
+//! A backend whose attempts run on threads of this process. For stages with no Python function
+//! (scans, shuffles, sorts, group-bys): the data stays in this process, so a shuffle can live
+//! in memory:// and nothing is copied through pipes. Their tasks ([`PARTITION_TASKS`]) run in
+//! the engine without Python; any other function (one of the user's, on memory:// data) runs
+//! through the same `squall._task.execute_frame` as a worker process's.
 //!
 //! A thread cannot be killed: a timed-out or cancelled attempt is abandoned, and its slot
 //! stays taken until its code returns.
