@@ -53,7 +53,7 @@ impl InProcessBackend {
         malloc::task_started();
         let attempt = tokio::task::spawn_blocking(move || {
             let out = squall_store::counting_task(|| match native {
-                true => execute_partition(&spec, &input),
+                true => run_partition_task(&spec, &input),
                 false => execute(&header, &func.bytes, &input),
             });
             free.lock().unwrap_or_else(|e| e.into_inner()).push(slot);
@@ -97,7 +97,7 @@ pub const PARTITION_TASKS: &str = "squall:partition";
 
 /// Runs the partition task `input`; returns what `squall._task.execute_frame` would: the
 /// report, and the report JSON pickled (or the exception pickled).
-fn execute_partition(spec: &TaskSpec, input: &[u8]) -> Result<(Vec<u8>, Vec<u8>), String> {
+fn run_partition_task(spec: &TaskSpec, input: &[u8]) -> Result<(Vec<u8>, Vec<u8>), String> {
     let started = unix_seconds();
     let outcome = crate::dataset::execute_partition_without_python(input, spec.attempt);
     let finished = unix_seconds();
