@@ -172,7 +172,8 @@ struct Dispatcher {
     backups: VecDeque<(JobId, usize)>,
 }
 
-fn now_epoch() -> f64 {
+/// Seconds since the Unix epoch, as attempts' reports give their start and end.
+pub fn now_epoch() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default()
 }
 

@@ -245,10 +245,10 @@ pub fn execute_partition_without_python(task: &[u8], attempt: u32) -> PyResult<S
         Ok(task) => run_partition(&task, attempt, |index, _| Err(not_sent(index))),
         Err(e) => return Err(Python::attach(|py| json_error(py, "partition task", e))),
     };
-    if let Ok(json) = report.as_ref().map(serde_json::to_string) {
-        return json.map_err(|e| Python::attach(|py| json_error(py, "report", e)));
+    match report {
+        Ok(report) => serde_json::to_string(&report).map_err(|e| Python::attach(|py| json_error(py, "report", e))),
+        failed => Python::attach(|py| report_json(py, failed)),
     }
-    Python::attach(|py| report_json(py, report))
 }
 
 fn not_sent(index: usize) -> PyErr {

@@ -15,6 +15,7 @@ use pyo3::types::PyBytes;
 use squall_core::frame::{decode_header, encode_header};
 use squall_core::{TaskReport, TaskSpec, UserError};
 use squall_exec::backend::{bounded, BoxFuture};
+use squall_exec::scheduler::now_epoch;
 use squall_exec::{malloc, Backend, Failure, Invocation, Reply};
 use tokio::sync::Semaphore;
 
@@ -98,9 +99,9 @@ pub const PARTITION_TASKS: &str = "squall:partition";
 /// Runs the partition task `input`; returns what `squall._task.execute_frame` would: the
 /// report, and the report JSON pickled (or the exception pickled).
 fn run_partition_task(spec: &TaskSpec, input: &[u8]) -> Result<(Vec<u8>, Vec<u8>), String> {
-    let started = unix_seconds();
+    let started = now_epoch();
     let outcome = crate::dataset::execute_partition_without_python(input, spec.attempt);
-    let finished = unix_seconds();
+    let finished = now_epoch();
     let (error, body) = match outcome {
         Ok(report) => (None, pickled_str(&report)),
         Err(exc) => describe(exc).map(|(error, body)| (Some(error), body))?,
@@ -108,10 +109,6 @@ fn run_partition_task(spec: &TaskSpec, input: &[u8]) -> Result<(Vec<u8>, Vec<u8>
     let io = squall_store::io_counts();
     let report = TaskReport { task: spec.task, ok: error.is_none(), error, started, finished, io };
     Ok((encode_header(&report).map_err(|e| e.to_string())?, body))
-}
-
-fn unix_seconds() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// `s` as Python's pickle of a str (protocol 2, BINUNICODE).

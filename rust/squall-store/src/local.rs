@@ -304,8 +304,8 @@ impl Store for LocalStore {
                     std::fs::create_dir_all(dir).map_err(|e| Error::io("creating the directory of", to_url, e))?;
                 }
                 std::fs::rename(source, &target).map_err(|e| match e.kind() {
-                    std::io::ErrorKind::NotFound => Error::NotFound { url: from_url.clone() },
-                    _ => Error::io("moving", from_url.clone(), e),
+                    std::io::ErrorKind::NotFound => Error::NotFound { url: from_url },
+                    _ => Error::io("moving", from_url, e),
                 })
             });
             moved.await.map_err(|e| Error::io("moving", self.url_of(from), e))?
