@@ -3,63 +3,37 @@
 from __future__ import annotations
 
 import os
-import pickle
 import random
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-import cloudpickle
 import numpy as np
 import pyarrow as pa
 import pytest
 
 import squall
-from squall._task import current_attempt, execute_task
 
 
-def straggle_once(x: int) -> int:
-    """Task 3's first attempt hangs for a minute; every other attempt takes 50 ms."""
-    if x == 3 and current_attempt() == 0:
-        time.sleep(60)
-    time.sleep(0.05)
-    return x * 10
+def straggle_once(marker: Path) -> Callable[[int], int]:
+    """Task 3's first attempt (the one that finds no `marker`) hangs for a minute; every other
+    attempt takes 50 ms."""
+
+    def run(x: int) -> int:
+        if x == 3 and not marker.exists():
+            marker.touch()
+            time.sleep(60)
+        time.sleep(0.05)
+        return x * 10
+
+    return run
 
 
-BOTH_STARTED = threading.Barrier(2)
-
-
-def attempt_seen() -> int:
-    """The attempt number, read once two attempts have started on their threads."""
-    BOTH_STARTED.wait(10)
-    return current_attempt()
-
-
-def test_each_thread_sees_its_own_attempt() -> None:
-    """A session runs its engine's tasks on several threads of the driver at once: each sees
-    its own attempt number (which names the objects the attempt writes)."""
-    func = cloudpickle.dumps(attempt_seen)
-    payload = func + pickle.dumps(((), {}))
-    seen: dict[int, int] = {}
-
-    def run(attempt: int) -> None:
-        spec = {"task": 0, "attempt": attempt, "func": f"seen-{attempt}", "func_len": len(func)}
-        report, body = execute_task(spec, payload)
-        assert report["ok"], report
-        seen[attempt] = pickle.loads(body)
-
-    threads = [threading.Thread(target=run, args=(a,)) for a in (0, 1)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert seen == {0: 0, 1: 1}
-
-
-def test_a_straggler_gets_a_backup_that_wins(session: squall.Session) -> None:
+def test_a_straggler_gets_a_backup_that_wins(session: squall.Session, tmp_path: Path) -> None:
     started = time.monotonic()
-    futures = session.map(straggle_once, range(20))
+    futures = session.map(straggle_once(tmp_path / "hung"), range(20))
     assert futures.results() == [x * 10 for x in range(20)]
     assert time.monotonic() - started < 30  # the backup finished long before the hang would
     assert futures.job is not None and futures.job is session.last_job
@@ -121,7 +95,7 @@ def test_stats_summary_and_cost_of_a_dataset_job(in_process: bool, tmp_path: Pat
 
 
 def test_timeline_is_drawn_and_saved(session: squall.Session, tmp_path: Path) -> None:
-    session.map(straggle_once, range(12)).results()
+    session.map(straggle_once(tmp_path / "hung"), range(12)).results()
     path = tmp_path / "timeline.png"
     record = session.last_job
     assert record is not None

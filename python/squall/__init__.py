@@ -11,6 +11,7 @@ from ._native import __version__
 from .aws import deploy
 from .errors import (
     CancelledError,
+    CommitConflict,
     DataError,
     PlanError,
     SquallError,
@@ -38,6 +39,7 @@ from .jobs import Cost, JobRecord
 from .session import (
     Executor,
     Session,
+    clean,
     default_session,
     from_arrow,
     from_items,
@@ -68,6 +70,7 @@ __all__ = [
     "FIRST_COMPLETED",
     "FIRST_EXCEPTION",
     "CancelledError",
+    "CommitConflict",
     "Cost",
     "DataError",
     "Dataset",
@@ -92,6 +95,7 @@ __all__ = [
     "WorkerStartError",
     "__version__",
     "as_completed",
+    "clean",
     "default_session",
     "deploy",
     "from_arrow",

@@ -1,18 +1,17 @@
 """The AWS Lambda handler: ``squall._lambda.handler``.
 
 Lambda invokes it with the event the driver's ``lambda`` backend sends; it runs the very
-:func:`squall._task.execute_task` the local workers run. Function and arguments come inline
+``squall._native.execute_frame`` the local workers run. Function and arguments come inline
 (base64) or, when too large for an event, from the scratch store; the answer goes back the same way.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import os
 import uuid
 from typing import Any
-
-from ._task import execute_task
 
 #: Largest pickled result returned inside the answer (Lambda's response limit is 6 MB and
 #: base64 grows the bytes by a third).
@@ -38,8 +37,8 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         payload = base64.b64decode(event["body"])
     else:
         payload = _native.read_bytes(event["body_url"])
-    report, body = execute_task(spec, payload)
-    answer: dict[str, Any] = {"report": report, "worker": _worker_name(), "cold": cold}
+    header, body = _native.execute_frame(json.dumps(spec).encode(), payload)
+    answer: dict[str, Any] = {"report": json.loads(header), "worker": _worker_name(), "cold": cold}
     if len(body) <= INLINE_LIMIT:
         answer["body"] = base64.b64encode(body).decode()
     else:

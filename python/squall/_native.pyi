@@ -6,35 +6,33 @@ from typing import Any, final
 import pyarrow as pa
 
 __all__ = [
-    "PARTITION_TASKS",
     "ArrowBatch",
     "ArrowStream",
+    "Datasets",
     "Job",
     "Outcome",
     "Plan",
+    "Running",
     "Scheduler",
     "__version__",
-    "choose_splitters",
+    "clean",
     "delete",
     "deploy_function",
     "deployed_hash",
     "ensure_role",
-    "execute_partition",
+    "execute_frame",
     "io_counts",
     "read_bytes",
-    "read_ipc",
     "read_range",
+    "reap_scratch",
     "release_memory",
-    "rename",
     "resolve",
+    "scratch_name",
     "write_bytes",
     "write_table",
 ]
 
 __version__: str
-#: The function name under which a session's in-process scheduler runs partition tasks that call
-#: no Python function: each input is the task's JSON, run without Python (see ``Session._submit``).
-PARTITION_TASKS: str
 
 @final
 class Scheduler:
@@ -183,18 +181,8 @@ class Plan:
     def then_repartition(self, keys: list[str], partitions: int) -> Plan:
         """This plan followed by a repartition by the hash of ``keys`` (round robin without)."""
     @property
-    def shuffle(self) -> str | None:
-        """The plan's shuffle: "sort", "groupby", "repartition" or None."""
-    @property
-    def output_partitions(self) -> int:
-        """Partitions of the result."""
-    def sample_tasks(self, prefix: str) -> list[str]:
-        """Stage 0 of a sort (JSON tasks): samples of the keys, written under ``prefix``."""
-    def map_tasks(self, prefix: str, splitters: str) -> list[str]:
-        """Stage 1 of a sort (JSON tasks): sorted runs cut at the splitters at ``splitters``."""
-    def reduce_tasks(self, map_reports: list[str], sink: str, min_bytes: int) -> list[str]:
-        """The reduce stage (JSON tasks) from the map tasks' reports, into ``sink`` (JSON); a
-        coalescing plan gives each reducer adjacent buckets until it reads ``min_bytes``."""
+    def shuffles(self) -> int:
+        """Number of shuffles in the plan."""
     def then_top_k(self, keys: list[tuple[str, bool, bool]], rows: int) -> Plan:
         """This plan followed by the first ``rows`` rows per partition in the order of keys."""
     def then_limit(self, rows: int) -> Plan:
@@ -210,10 +198,61 @@ class Plan:
     @property
     def udf_count(self) -> int:
         """Number of Python functions the plan calls."""
-    def tasks(self, sink: str) -> list[str]:
-        """Partition tasks (JSON) that run the plan into ``sink`` (JSON)."""
-    def explain(self, sink: str, runs_on: str) -> str:
-        """How the plan runs into ``sink`` (JSON), its tasks on ``runs_on``, as text."""
+    def explain(
+        self,
+        sink: str,
+        write: tuple[str, str, str, str] | None,
+        in_process: bool,
+        remote: bool,
+    ) -> str:
+        """How the plan runs into ``sink`` (see ``Datasets.execute``), placed as a session with
+        these settings would place it, as text."""
+
+@final
+class Datasets:
+    """A session's runner of dataset actions: where stages run and how."""
+
+    def __new__(
+        cls,
+        threads: Scheduler,
+        workers: Scheduler,
+        *,
+        in_process: bool,
+        remote: bool,
+        slots: int,
+        target_partition_bytes: int,
+        retries: int,
+        speculation: tuple[float, float, float] | None,
+        scratch: tuple[str, str | None, str, str | None],
+    ) -> Datasets:
+        """Stages run on ``threads`` (this process) or ``workers``; ``scratch`` is (memory
+        URL, shared memory URL or None, disk URL, Lambda store prefix or None)."""
+    def execute(
+        self,
+        plan: Plan,
+        sink: str,
+        functions: bytes,
+        functions_hash: str,
+        verb: str,
+        write: tuple[str, str, str, str] | None = None,
+    ) -> Running:
+        """Starts running ``plan`` into ``sink`` ("collect", "count", or "write" with ``write``
+        = (format, dir, compression, mode)); ``functions`` is the plan's Python functions
+        pickled as one list. A plan that cannot run as asked fails here."""
+
+@final
+class Running:
+    """A running dataset action."""
+
+    def wait(self, timeout: float) -> bool:
+        """Waits (GIL released, at most 0.2 s) for the action to end; True when it has."""
+    def cancel(self) -> None:
+        """Cancels the action: running tasks stop, no further stage starts."""
+    def stages(self) -> list[tuple[str, Job]]:
+        """The stages started so far: (label, job)."""
+    def result(self) -> Any:
+        """The result, once the action ended: an Arrow stream (collect), a row count (count)
+        or the manifest (write), as a dict. Raises the action's error."""
 
 @final
 class ArrowBatch:
@@ -227,18 +266,12 @@ class ArrowStream:
 
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any: ...
 
-def execute_partition(task: str, attempt: int, udfs: list[Any]) -> str:
-    """Runs one partition task (JSON) in this process; returns the report as JSON."""
-
-def choose_splitters(samples: list[str], partitions: int, out: str) -> int:
-    """Picks ``partitions - 1`` splitters from the key samples; writes them to ``out``."""
+def execute_frame(header: bytes, payload: bytes) -> tuple[bytes, bytes]:
+    """Runs one task frame (a JSON spec, then the function and the arguments) in this process;
+    returns the reply frame's header (the report) and body."""
 
 def resolve(url: str) -> list[tuple[str, int]]:
     """Objects that ``url`` names (a file, a prefix or a glob), as (url, size), sorted."""
-
-def read_ipc(urls: list[str], names: list[str] | None = None) -> ArrowStream:
-    """Reads Arrow IPC objects into one stream; their schemas must agree (errors name each
-    object by its entry in ``names``)."""
 
 def write_table(table: pa.Table, url: str, format: str, compression: str | None = None) -> int:
     """Writes a table to ``url`` as parquet or ipc, compressed as ``compression`` says
@@ -257,6 +290,17 @@ def read_range(url: str, start: int, end: int) -> bytes:
 def delete(urls: list[str], prefix: bool = False) -> None:
     """Deletes the objects at ``urls`` (missing ones are fine); with ``prefix``, every object
     whose URL starts with one of them."""
+
+def clean(url: str) -> list[str]:
+    """Removes what crashed or cancelled jobs left in the dataset directory ``url``; returns
+    the URLs removed."""
+
+def reap_scratch(parents: list[str]) -> list[str]:
+    """Removes the scratch directories under ``parents`` left by sessions whose process is
+    gone; returns the paths removed."""
+
+def scratch_name() -> str:
+    """A name for a new scratch directory of this process."""
 
 def deployed_hash(name: str) -> str | None:
     """The package hash recorded on function ``name`` ("" untagged, None when missing)."""
@@ -289,6 +333,3 @@ def release_memory() -> None:
 def ensure_role(name: str, policy: str) -> tuple[str, bool]:
     """Creates IAM role ``name`` for Lambda (or reuses it) with inline policy ``policy``;
     returns (ARN, created)."""
-
-def rename(pairs: list[tuple[str, str]]) -> None:
-    """Moves objects ``(from, to)`` within their store; each replaces ``to`` atomically."""

@@ -1,27 +1,23 @@
-"""Running one task attempt: the code every backend shares.
+"""The Python half of running one task attempt.
 
-:func:`execute_task` is called by the local worker loop (``squall._worker``) and, later, by the
-Lambda handler, so a task behaves the same wherever it runs.
+The engine (``squall._native.execute_frame``, the same in a worker process, on Lambda and on
+the driver's threads) runs each attempt and writes its report; it calls back here only to load
+a pickled function, to call it, and to describe an exception.
 """
 
 from __future__ import annotations
 
-import json
 import pickle
 import threading
-import time
 import traceback
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any, cast
+from typing import Any
 
 import cloudpickle
 
-from . import _native
-
-_IO_FIELDS = ("puts", "gets", "lists", "deletes", "bytes_read", "bytes_written")
-_functions: dict[str, Callable[..., Any]] = {}
-# Per thread: a session runs its engine's tasks on several threads of the driver at once.
+_functions: dict[str, Any] = {}
+# Per thread: a session may run tasks on several threads of the driver at once.
 _running = threading.local()
 
 
@@ -64,63 +60,40 @@ def run_chunk(fn: Callable[[Any], Any], items: Iterable[Any]) -> list[tuple[bool
     return out
 
 
-def _load_function(spec: dict[str, Any], payload: memoryview) -> Callable[..., Any]:
-    fn = _functions.get(spec["func"])
+def load_function(digest: str, pickled: bytes | None) -> Any:
+    """The pickled function ``digest``: unpickled from ``pickled``, or held from an earlier task
+    of this process. For a dataset stage it is the list of the plan's functions."""
+    fn = _functions.get(digest)
     if fn is not None:
         return fn
-    if not spec["func_len"]:
-        raise RuntimeError(f"function {spec['func']} was neither sent nor cached on this worker")
+    if not pickled:
+        raise RuntimeError(f"function {digest} was neither sent nor held by this worker")
     try:
-        fn = cast(Callable[..., Any], cloudpickle.loads(payload[: spec["func_len"]]))
+        fn = cloudpickle.loads(pickled)
     except Exception as exc:
         raise RuntimeError(
             f"could not load the task's function on the worker ({type(exc).__name__}: {exc}); "
             "modules it refers to must be importable by the worker's Python"
         ) from exc
-    _functions[spec["func"]] = fn
+    _functions[digest] = fn
     return fn
 
 
-def execute_task(spec: dict[str, Any], payload: bytes) -> tuple[dict[str, Any], bytes]:
-    """Runs one task attempt and returns its report and body.
-
-    Args:
-        spec: The task spec (``job``, ``task``, ``attempt``, ``func``, ``func_len``).
-        payload: ``func_len`` bytes of pickled function, then the pickled ``(args, kwargs)``.
-
-    Returns:
-        The report (``task``, ``ok``, ``error``, ``started``, ``finished``, ``io``: the attempt's
-        store requests and bytes) and the pickled result, or the pickled exception when the
-        function raised.
-    """
-    started = time.time()
-    io_before = _native.io_counts()
-    _running.attempt = spec.get("attempt", 0)
-    view = memoryview(payload)
+def call(
+    fn: Callable[..., Any], args: bytes, attempt: int = 0
+) -> tuple[bool, bytes, dict[str, Any] | None]:
+    """Calls ``fn`` with the pickled ``(args, kwargs)`` as attempt ``attempt``; returns
+    (returned, body, error): the pickled result, or the pickled exception and its description."""
+    _running.attempt = attempt
     try:
-        fn = _load_function(spec, view)
-        args, kwargs = pickle.loads(view[spec["func_len"] :])
-        result = fn(*args, **kwargs)
+        call_args, kwargs = pickle.loads(args)
+        result = fn(*call_args, **kwargs)
         try:
-            body = cloudpickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+            return True, cloudpickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL), None
         except Exception as exc:
             raise TypeError(
                 f"the task's result of type {type(result).__qualname__} cannot be pickled: {exc}"
             ) from exc
     except BaseException as exc:  # everything user code raises is reported, SystemExit included
         error = describe_error(exc)
-        body = error.pop("exception")
-        report = {"task": spec["task"], "ok": False, "error": error}
-        return report | _timings(started, io_before), body
-    return {"task": spec["task"], "ok": True} | _timings(started, io_before), body
-
-
-def execute_frame(header: bytes, payload: bytes) -> tuple[bytes, bytes]:
-    """:func:`execute_task` on a JSON task spec; returns the JSON report and the body."""
-    report, body = execute_task(json.loads(header), payload)
-    return json.dumps(report).encode(), body
-
-
-def _timings(started: float, io_before: tuple[int, ...]) -> dict[str, Any]:
-    io = {k: a - b for k, a, b in zip(_IO_FIELDS, _native.io_counts(), io_before, strict=True)}
-    return {"started": started, "finished": time.time(), "io": io}
+        return False, error.pop("exception"), error

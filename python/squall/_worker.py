@@ -1,9 +1,12 @@
 """The worker process of the local backend: ``python -m squall._worker``.
 
-It reads task frames from stdin, runs each with :func:`squall._task.execute_task` and answers on
-stdout. User code's prints go to stderr, which the driver forwards. A worker keeps freed memory
-for its next task (see ``squall.session.WORKER_MALLOC``), and gives it back to the system once
-it has been idle for a second.
+It reads task frames from its request pipe, runs each with ``squall._native.execute_frame`` and
+answers on its reply pipe. Both pipes are private: the worker moves them off stdin and stdout
+(to descriptors that subprocesses do not inherit), points stdout at stderr, which the driver
+forwards, and closes them in any child it forks, so a task that forks (or prints) cannot write
+a frame. An answer names the job, task and attempt it answers; the driver takes anything else
+for a broken worker. A worker keeps freed memory for its next task (see
+``squall.session.WORKER_MALLOC``), and gives it back to the system once idle for a second.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import sys
 from typing import BinaryIO
 
 from squall import _native
-from squall._task import execute_frame
 
 _PREFIX = struct.Struct("<IQ")
 
@@ -45,11 +47,22 @@ def _send(out: BinaryIO, head: bytes, body: bytes) -> None:
 
 
 def main() -> None:
-    """Serves tasks over stdin/stdout until the driver closes stdin."""
+    """Serves tasks over the request and reply pipes until the driver closes its end."""
     # The driver decides what to stop; a terminal's Ctrl-C must not kill tasks mid-flight.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # os.dup makes descriptors that exec'd subprocesses do not inherit.
     requests = os.fdopen(os.dup(0), "rb", buffering=0)
     replies = os.fdopen(os.dup(1), "wb")
+
+    def close_pipes_in_child() -> None:
+        # A forked child (multiprocessing, os.fork in a task) must never answer for the worker.
+        for pipe in (requests, replies):
+            try:
+                os.close(pipe.fileno())
+            except OSError:
+                pass
+
+    os.register_at_fork(after_in_child=close_pipes_in_child)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
@@ -67,7 +80,7 @@ def main() -> None:
         payload = _read_exact(requests, body_len)
         if header is None or payload is None:
             return
-        _send(replies, *execute_frame(header, payload))
+        _send(replies, *_native.execute_frame(header, payload))
 
 
 if __name__ == "__main__":

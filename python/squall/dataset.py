@@ -3,22 +3,22 @@
 Operations build a plan (in Rust); nothing runs until :meth:`Dataset.collect`,
 :meth:`Dataset.write_parquet`, :meth:`Dataset.count`, :meth:`Dataset.show` or
 :meth:`Dataset.to_pandas`. Each input file is one partition; narrow operations fuse into one
-stage of tasks that run on the session's workers.
+stage of tasks, and each shuffle ends a stage. The engine's driver runs the stages and commits
+written datasets; this module builds plans and shows the driver's progress.
 """
 
 from __future__ import annotations
 
-import functools
-import json
-import re
-import time
+import hashlib
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import cloudpickle
 import pyarrow as pa
 
 from . import _native
+from ._progress import Progress
 from ._udf import Filter, MapBatches, MapGroups
 from .jobs import JobRecord
 
@@ -27,10 +27,8 @@ if TYPE_CHECKING:
 
     from .session import Session
 
-_FORMATS = {"parquet": "parquet", "ipc": "ipc"}
-# A reducer reads at least this much when buckets may share one: below it a task's fixed costs
-# (its requests, decoding each map's slice, writing its result) outweigh its work.
-_SMALL_REDUCE_BYTES = 1 << 20
+#: How ``write_parquet``/``write_ipc`` treat a directory that holds data.
+WRITE_MODES = ("error", "overwrite", "append")
 
 
 class Dataset:
@@ -184,17 +182,9 @@ class Dataset:
     # -- running ----------------------------------------------------------------------------
 
     def explain(self) -> None:
-        """Prints the stages, partitions, and each stage's inputs and outputs."""
-        sink = json.dumps({"kind": "collect", "prefix": "scratch"})
-        print(self._plan.explain(sink, self._runs_on()))
-
-    def _runs_on(self) -> str:
-        """Where this dataset's tasks run, in words (for inputs not in memory://)."""
-        if self._in_process():
-            return "the driver's threads"
-        if self._session.backend == "lambda":
-            return "Lambda functions"
-        return "worker processes"
+        """Prints the stages, where each runs, partitions, and each stage's inputs and outputs."""
+        session = self._session
+        print(self._plan.explain("collect", None, session.in_process, session.backend == "lambda"))
 
     def collect(self) -> pa.Table:
         """Runs the plan and returns the result as one pyarrow.Table, partitions in order."""
@@ -206,8 +196,8 @@ class Dataset:
 
     def count(self) -> int:
         """Runs the plan and returns the number of rows."""
-        reports = self._run(self._plan, {"kind": "count"}, "count")
-        return sum(int(r["rows"]) for r in reports)
+        rows: int = self._run(self._plan, "count", "count")
+        return rows
 
     def show(self, n: int = 5) -> None:
         """Prints the first ``n`` rows, running only as many partitions as needed."""
@@ -219,7 +209,7 @@ class Dataset:
         rows = 0
         done = 0
         plan = self._plan.then_limit(n)
-        if plan.shuffle:  # the first rows come from every input: run it all
+        if plan.shuffles:  # the first rows come from every input: run it all
             return self._collect(plan, "head", progress=False).slice(0, n)
         while rows < n and done < self._plan.num_partitions:
             take = min(max(1, done), self._plan.num_partitions - done)  # 1, 1, 2, 4, ... partitions
@@ -236,158 +226,109 @@ class Dataset:
         """The schema of the result (runs the plan on the first partition)."""
         return self.head(1).schema
 
-    def write_parquet(self, url: str, *, compression: str = "zstd") -> dict[str, Any]:
-        """Writes one Parquet file per partition under ``url``, then ``_manifest.json``.
+    def write_parquet(
+        self, url: str, *, compression: str = "zstd", mode: str = "error"
+    ) -> dict[str, Any]:
+        """Writes one Parquet file per partition under ``url``, then publishes ``_manifest.json``.
 
-        The manifest is written last, so a directory with a manifest is complete.
+        The directory is governed by its manifest: readers read exactly the files it lists, so
+        they see the old dataset or the new one, never a mix, whatever happens to this job. A
+        job whose driver dies leaves only files that no manifest lists (``squall.clean`` removes
+        them; the next write to the directory removes its dead attempts).
 
         Args:
             url: The directory (``s3://bucket/prefix/``, ``file:///path/``, ``memory://...``).
             compression: ``"zstd"`` (level 1, the default: small files), ``"snappy"`` or
                 ``"lz4"`` (faster to write, larger), or ``"none"``.
+            mode: What to do when the directory holds data: ``"error"`` (the default) refuses,
+                ``"overwrite"`` replaces it (old files are deleted once the new manifest is
+                published), ``"append"`` adds this job's files to it. Another job that
+                publishes first makes this one fail with :class:`squall.CommitConflict`.
 
         Returns:
-            The manifest: the files written with their rows and bytes.
+            The manifest: the files written (name, rows, bytes), its version and job.
         """
-        return self._write(url, "parquet", compression)
+        return self._write(url, "parquet", compression, mode)
 
-    def write_ipc(self, url: str, *, compression: str = "zstd") -> dict[str, Any]:
+    def write_ipc(
+        self, url: str, *, compression: str = "zstd", mode: str = "error"
+    ) -> dict[str, Any]:
         """Writes one Arrow IPC file per partition under ``url``, then ``_manifest.json``.
 
-        ``compression`` is ``"zstd"`` (the default), ``"lz4"`` or ``"none"``.
+        ``compression`` is ``"zstd"`` (the default), ``"lz4"`` or ``"none"``; ``mode`` is as
+        in :meth:`write_parquet`.
         """
-        return self._write(url, "ipc", compression)
+        return self._write(url, "ipc", compression, mode)
 
-    def _write(self, url: str, format: str, compression: str) -> dict[str, Any]:
+    def _write(self, url: str, format: str, compression: str, mode: str) -> dict[str, Any]:
         codecs = ("zstd", "lz4", "none") if format == "ipc" else ("zstd", "snappy", "lz4", "none")
         if compression not in codecs:
             names = ", ".join(repr(c) for c in codecs)
             raise ValueError(f"compression={compression!r}: {format} files take one of {names}")
-        directory = url.rstrip("/")
-        sink = {"kind": "write", "format": format, "dir": directory, "compression": compression}
-        reports = self._run(self._plan, sink, f"write_{format}")
-        # Commit: the winning attempt of each partition moves to its final name; files of other
-        # attempts (even ones that finish later) stay under the hidden `_attempts/` folder.
-        final = [r["commit_to"] for r in reports]
-        _native.rename([(r["url"], f) for r, f in zip(reports, final, strict=True)])
-        _native.delete([f"{directory}/_attempts/"], prefix=True)
-        manifest = {
-            "format": format,
-            "compression": compression,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "rows": sum(int(r["rows"]) for r in reports),
-            "files": [
-                {"url": f, "rows": r["rows"], "bytes": r["bytes_written"]}
-                for r, f in zip(reports, final, strict=True)
-            ],
-        }
-        _native.write_bytes(f"{directory}/_manifest.json", json.dumps(manifest, indent=1).encode())
+        if mode not in WRITE_MODES:
+            names = ", ".join(repr(m) for m in WRITE_MODES)
+            raise ValueError(f"mode={mode!r}: use one of {names}")
+        manifest: dict[str, Any] = self._run(
+            self._plan, "write", f"write_{format}", write=(format, url, compression, mode)
+        )
         return manifest
 
     def _collect(self, plan: _native.Plan, verb: str, progress: bool = True) -> pa.Table:
-        scratch = self._session._scratch(plan.input_bytes, self._in_process())
-        prefix = f"{scratch}/collect-{uuid.uuid4().hex}"
-        reports = self._run(plan, {"kind": "collect", "prefix": prefix}, verb, progress)
-        urls = [r["url"] for r in reports]
-        try:
-            # Not pa.table(): it imports pandas (about 40 MB and 0.1 s) to check its input.
-            stream = _native.read_ipc(urls, [r["input"] for r in reports])
-            return pa.RecordBatchReader.from_stream(stream).read_all()
-        finally:
-            _native.delete([f"{prefix}/"], prefix=True)
+        stream = self._run(plan, "collect", verb, progress)
+        # Not pa.table(): it imports pandas (about 40 MB and 0.1 s) to check its input.
+        return pa.RecordBatchReader.from_stream(stream).read_all()
 
     def _run(
-        self, plan: _native.Plan, sink: dict[str, Any], verb: str, progress: bool = True
-    ) -> list[dict[str, Any]]:
-        session = self._session
-        record = session.last_job = JobRecord(f"squall.{verb}", session.backend, session.memory_mb)
-        try:
-            return self._run_stages(plan, sink, verb, progress, record)
-        finally:
-            record._close()
-
-    def _run_stages(
         self,
         plan: _native.Plan,
-        sink: dict[str, Any],
+        sink: str,
         verb: str,
-        progress: bool,
-        record: JobRecord,
-    ) -> list[dict[str, Any]]:
-        kind = plan.shuffle
-        if kind is None:
-            return self._stage(plan.tasks(json.dumps(sink)), f"squall.{verb}", progress, record)
-        scratch = self._session._scratch(plan.input_bytes, self._in_process())
-        base = f"{scratch}/{kind}-{uuid.uuid4().hex}"
-        splitters = ""
+        progress: bool = True,
+        write: tuple[str, str, str, str] | None = None,
+    ) -> Any:
+        """Runs ``plan`` into ``sink`` on the engine's driver, drawing a progress bar per stage;
+        Ctrl-C cancels it. Returns what the sink gives."""
+        session = self._session
+        record = session.last_job = JobRecord(f"squall.{verb}", session.backend, session.memory_mb)
+        functions, digest = self._functions()
+        running = session._datasets().execute(plan, sink, functions, digest, verb, write)
+        seen = 0
+        bar: Progress | None = None
         try:
-            if kind == "sort":
-                sampling = plan.sample_tasks(f"{base}/samples")
-                samples = self._stage(sampling, "squall.sort (sample)", progress, record)
-                splitters = f"{base}/splitters.arrow"
-                urls = [r["url"] for r in samples]
-                _native.choose_splitters(urls, plan.output_partitions, splitters)
-            map_tasks = plan.map_tasks(f"{base}/shuffle", splitters)
-            maps = self._stage(map_tasks, f"squall.{kind} (map)", progress, record)
-            reduces = plan.reduce_tasks(
-                [json.dumps(r) for r in maps], json.dumps(sink), self._reducer_bytes(maps, sink)
-            )
-            return self._stage(reduces, f"squall.{verb} (reduce)", progress, record)
+            while True:
+                ended = running.wait(0.2)
+                stages = running.stages()
+                for label, job in stages[seen:]:
+                    record._add_stage(label, job)
+                    if bar is not None:
+                        bar.close()
+                    bar = Progress([job], label, progress)
+                seen = len(stages)
+                if ended:
+                    break
+                if bar is not None:
+                    bar.update()
+        except KeyboardInterrupt:
+            running.cancel()
+            for _ in range(25):  # let the driver stop its tasks and remove its files
+                if running.wait(0.2):
+                    break
+            raise
         finally:
-            # Everything under the prefix: committed attempts' objects and any a late duplicate
-            # (a retried or superseded attempt) wrote under its own attempt-named key.
-            _native.delete([f"{base}/"], prefix=True)
+            if bar is not None:
+                bar.close()
+            record._close()
+        return running.result()
 
-    def _in_process(self) -> bool:
-        """Whether this dataset's stages run on the driver's threads: no Python function of
-        the user's in them, on a session that allows it (see ``Session(in_process=)``)."""
-        return self._session.in_process and not self._udfs
-
-    def _reducer_bytes(self, maps: list[dict[str, Any]], sink: dict[str, Any]) -> int:
-        """Bytes a reducer should read when small buckets may share one: the session's target,
-        or less, so that every worker still gets two tasks. Eight each when the reducers run
-        on the driver's threads and write no files (whose count the user sees): the shuffle
-        is in this process's memory already, each running reducer adds its decoded share to
-        it, and a reducer there costs no start-up. Never below ``_SMALL_REDUCE_BYTES``."""
-        shuffled = sum(int(b["len"]) for r in maps for b in r.get("buckets") or ())
-        tasks_each = 8 if self._in_process() and sink["kind"] != "write" else 2
-        share = shuffled // (tasks_each * self._session.workers)
-        return min(self._session.target_partition_bytes, max(_SMALL_REDUCE_BYTES, share))
-
-    def _stage(
-        self, tasks: list[str], label: str, progress: bool, record: JobRecord
-    ) -> list[dict[str, Any]]:
-        """Runs one stage's tasks; returns their reports in task order."""
-        inputs = [json.loads(t)["input"].get("url", "") for t in tasks]
-        local = None
-        if self._session.backend == "lambda":
-            local = next((m for t in tasks if (m := _LOCAL_URL.search(t))), None)
-        if local:
-            raise ValueError(
-                f"{label}: {local[1]} is on this machine, where Lambda functions cannot reach "
-                "it: on a lambda session read from and write to s3:// URLs"
-            )
-        descriptions = [
-            _Described(f"partition {i}: {u}" if u else f"partition {i}")
-            for i, u in enumerate(inputs)
-        ]
-        # memory:// objects live in this process only: such stages run on its threads.
-        in_process = self._in_process() or any("memory://" in t for t in tasks)
-        # Without a function of the user's, the engine runs each task on its own, no Python in it.
-        fn = functools.partial(_run_partition, self._udfs) if self._udfs or not in_process else None
-        futures = self._session._run_tasks(
-            fn, tasks, descriptions, label, progress, in_process=in_process
-        )
-        for job in futures._jobs:
-            record._add_stage(label, job.native)
-        results = futures.results()
-        return [
-            json.loads(r) | {"input": u or f"partition {i}"}
-            for i, (r, u) in enumerate(zip(results, inputs, strict=True))
-        ]
-
-
-_LOCAL_URL = re.compile(r'"(file://[^"]*)"')
+    def _functions(self) -> tuple[bytes, str]:
+        """The plan's Python functions pickled as one list, and its content hash."""
+        if not self._udfs:
+            return b"", ""
+        try:
+            pickled = cloudpickle.dumps(list(self._udfs))
+        except Exception as exc:
+            raise TypeError(f"a function of this dataset cannot be pickled: {exc}") from exc
+        return pickled, hashlib.blake2b(pickled, digest_size=16).hexdigest()
 
 
 class GroupedDataset:
@@ -446,22 +387,6 @@ class GroupedDataset:
             self._dataset._partitions(self._num_partitions), by=self._keys
         )
         return ds._with_udf(MapGroups(fn, self._keys, batch_format), "map_groups")
-
-
-class _Described(str):
-    """A task's description, shown without quotes in error messages."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return str(self)
-
-
-def _run_partition(udfs: tuple[Callable[..., Any], ...], task: str) -> str:
-    from ._task import current_attempt
-
-    report: str = _native.execute_partition(task, current_attempt(), list(udfs))
-    return report
 
 
 def _has_pandas() -> bool:

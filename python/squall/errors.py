@@ -96,5 +96,10 @@ class DataError(SquallError, ValueError):
     mismatched schemas."""
 
 
+class CommitConflict(SquallError):
+    """Another job published a write of the same dataset while this one ran. This job's files
+    were removed and the dataset is as the other job left it; run the write again."""
+
+
 class PlanError(SquallError, ValueError):
     """A dataset operation that cannot run as asked (e.g. selecting a column twice)."""

@@ -51,7 +51,10 @@ class _Job:
             return None
         decoded: tuple[Any, ...]
         if o.kind == "returned":
-            decoded = ("returned", pickle.loads(o.body))
+            try:
+                decoded = ("returned", pickle.loads(o.body))
+            except Exception as exc:  # e.g. a class this process cannot import
+                decoded = ("unpicklable", exc)
         elif o.kind == "raised":
             error = {
                 "error_type": o.error_type,
@@ -88,7 +91,7 @@ class Future:
     :meth:`running`, :meth:`cancel`, :meth:`cancelled`.
     """
 
-    __slots__ = ("_error", "_input", "_job", "_slot", "_task")
+    __slots__ = ("__weakref__", "_error", "_input", "_job", "_slot", "_task")
 
     def __init__(self, job: _Job, task: int, slot: int | None, input: Any) -> None:
         self._job = job
@@ -164,6 +167,17 @@ class Future:
             return _task_error(where, self._task, self._input, o[1][self._slot][1])
         if kind == "raised":
             return _task_error(where, self._task, self._input, o[1])
+        if kind == "unpicklable":
+            exc = o[1]
+            error = TaskError(
+                f"{where} returned a result that cannot be unpickled here "
+                f"({type(exc).__name__}: {exc}); return types this process can import",
+                task=self._task,
+                input_repr=_short.repr(self._input),
+                error_type=f"{type(exc).__module__}.{type(exc).__qualname__}",
+                original=exc,
+            )
+            return error
         if kind == "cancelled":
             return CancelledError(f"{where} was cancelled")
         message, attempts = o[1], o[2]

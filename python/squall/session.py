@@ -37,10 +37,9 @@ DEFAULT_RETRIES = 2
 #: Bytes of input per output partition that a shuffle aims for.
 TARGET_PARTITION_BYTES = 128 << 20
 
-#: Shared memory for shuffles on this machine, used while it has SHM_MARGIN times a shuffle's
-#: input (plus 1 GiB) free.
+#: Shared memory for shuffles on this machine, used while it has four times a shuffle's input
+#: (plus 1 GiB) free.
 SHM_DIR = "/dev/shm"
-SHM_MARGIN = 4
 
 #: Lambda invocations in flight at once, by default (AWS accounts start with 1,000).
 DEFAULT_CONCURRENCY = 256
@@ -87,27 +86,17 @@ def _worker_pythonpath() -> str:
     return os.pathsep.join(dict.fromkeys(entries))
 
 
-def _shm_room() -> int:
-    """Bytes free in shared memory, 0 when there is none we may write."""
-    try:
-        if not os.access(SHM_DIR, os.W_OK):
-            return 0
-        st = os.statvfs(SHM_DIR)
-        return st.f_bavail * st.f_frsize
-    except OSError:
-        return 0
+_reaped = threading.Event()
 
 
-def _memory_room() -> int:
-    """Bytes of memory available to new allocations (Linux's MemAvailable), 0 if unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
+def _reap_dead_scratch() -> None:
+    """Removes, once per process and in the background, the scratch directories that sessions
+    of dead processes left in the temp directory and in shared memory."""
+    if _reaped.is_set():
+        return
+    _reaped.set()
+    parents = [tempfile.gettempdir(), SHM_DIR]
+    threading.Thread(target=_native.reap_scratch, args=(parents,), daemon=True).start()
 
 
 def _label(fn: Callable[..., Any], verb: str) -> str:
@@ -208,16 +197,21 @@ class Session:
         self.memory_mb = memory_mb
         #: The record of the latest map, submit or dataset action.
         self.last_job: JobRecord | None = None
-        self._unclaimed: list[Future] = []
+        # Futures not yet collected by get_result(), held weakly (a dropped future's result is
+        # not kept) unless the session keeps them.
+        self._unclaimed: list[Callable[[], Future | None]] = []
         self._closed = False
-        self._scratch_dir: str | None = None
-        self._shm_dir: str | None = None
-        self._memory_scratch: str | None = None
+        name = _native.scratch_name()
+        self._scratch_dir = os.path.join(tempfile.gettempdir(), name)
+        self._shm_dir = os.path.join(SHM_DIR, name) if os.path.isdir(SHM_DIR) else None
+        self._memory_scratch = f"memory://{name}"
         #: Whether dataset stages with no Python function run on this process's threads.
         self.in_process = in_process and backend == "local"
         self._threads: _native.Scheduler | None = None
         self.target_partition_bytes = target_partition_bytes
         _sessions.add(self)
+        if backend != "lambda":
+            _reap_dead_scratch()
 
     @property
     def workers(self) -> int:
@@ -269,7 +263,7 @@ class Session:
             slots = [Future(job, i // chunksize, i % chunksize, x) for i, x in enumerate(items)]
             futures = FutureList(slots, [job], progress)
         futures.job = self.last_job = self._record(label, futures._jobs)
-        self._unclaimed.extend(futures)
+        self._hold(futures)
         return futures
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
@@ -281,7 +275,7 @@ class Session:
         job = self._submit(fn, [(args, kwargs)], label, None, self.retries)
         self.last_job = self._record(label, [job])
         future = Future(job, 0, None, (args, kwargs) if kwargs else args)
-        self._unclaimed.append(future)
+        self._hold([future])
         return future
 
     def call_async(self, fn: Callable[..., Any], data: Any = (), **kwargs: Any) -> Future:
@@ -306,12 +300,23 @@ class Session:
         """
         if isinstance(fs, Future):
             return fs.result(timeout)
-        futures = list(fs) if fs is not None else self._unclaimed
+        futures = list(fs) if fs is not None else [f for r in self._unclaimed if (f := r())]
         jobs = list({id(f._job): f._job for f in futures}.values())
         results = FutureList(futures, jobs, progress).results(timeout)
         if fs is None:
             self._unclaimed = []
         return results
+
+    #: Whether get_result() keeps every future until it collects it (Lithops' executors do), or
+    #: only those the caller still holds.
+    _keeps_futures = False
+
+    def _hold(self, futures: Iterable[Future]) -> None:
+        """Remembers futures for get_result(): weakly, unless this session keeps them."""
+        if len(self._unclaimed) > 1024:
+            self._unclaimed = [r for r in self._unclaimed if r() is not None]
+        for f in futures:
+            self._unclaimed.append(_Kept(f) if self._keeps_futures else weakref.ref(f))
 
     def close(self) -> None:
         """Cancels running work, stops the workers and deletes the session's scratch data."""
@@ -320,8 +325,7 @@ class Session:
             self._native.close()
             if self._threads is not None:
                 self._threads.close()
-            if self._memory_scratch is not None:
-                _native.delete([f"{self._memory_scratch}/"], prefix=True)
+            _native.delete([f"{self._memory_scratch}/"], prefix=True)
             for local in (self._scratch_dir, self._shm_dir):
                 if local is not None:
                     shutil.rmtree(local, ignore_errors=True)
@@ -379,33 +383,35 @@ class Session:
 
         return range_in(self, n, num_partitions)
 
-    def _scratch(self, need_bytes: int = 0, in_process: bool = False) -> str:
-        """URL of the session's scratch space: a temporary directory on the local backend, a
-        prefix of the store on Lambda.
+    def _scratch(self) -> str:
+        """URL of the session's scratch space for data it keeps between jobs (``from_arrow``'s
+        tables): a temporary directory on the local backend, a prefix of the store on Lambda."""
+        return self._store if self._store is not None else f"file://{self._scratch_dir}"
 
-        With ``need_bytes``, a local session may use memory when it has room for that much with
-        a wide margin: this process's memory (memory://) for work that runs ``in_process``,
-        else a directory in shared memory (/dev/shm), where writing costs about half of writing
-        through a disk's page cache. Shuffles write every byte once.
-        """
-        if self._store is not None:
-            return self._store
-        room = SHM_MARGIN * need_bytes + (1 << 30)
-        if in_process and _memory_room() >= room:
-            if self._memory_scratch is None:
-                self._memory_scratch = f"memory://squall-scratch-{uuid.uuid4().hex[:12]}"
-            return self._memory_scratch
-        if need_bytes and _shm_room() >= room:
-            if self._shm_dir is None:
-                self._shm_dir = tempfile.mkdtemp(prefix="squall-scratch-", dir=SHM_DIR)
-            return f"file://{self._shm_dir}"
-        if self._scratch_dir is None:
-            self._scratch_dir = tempfile.mkdtemp(prefix="squall-scratch-")
-        return f"file://{self._scratch_dir}"
+    def _datasets(self) -> _native.Datasets:
+        """The engine's runner of dataset actions, with this session's settings."""
+        if self._closed:
+            raise ValueError("this session is closed: create a new squall.Session")
+        if self._threads is None:
+            self._threads = _native.Scheduler.in_process(self.workers)
+        policy = Speculation()
+        scale = self.fleet.time_scale if self.fleet is not None else 1.0
+        shm = f"file://{self._shm_dir}" if self._shm_dir is not None else None
+        return _native.Datasets(
+            self._threads,
+            self._native,
+            in_process=self.in_process,
+            remote=self.backend == "lambda",
+            slots=self.workers,
+            target_partition_bytes=self.target_partition_bytes,
+            retries=self.retries,
+            speculation=(policy.after, policy.multiple, policy.min_seconds * scale),
+            scratch=(self._memory_scratch, shm, f"file://{self._scratch_dir}", self._store),
+        )
 
     def _run_tasks(
         self,
-        fn: Callable[[Any], Any] | None,
+        fn: Callable[[Any], Any],
         items: list[Any],
         descriptions: list[Any],
         label: str,
@@ -413,13 +419,10 @@ class Session:
         timeout: float | None = None,
         retries: int | None = None,
         speculation: bool | Speculation = True,
-        in_process: bool = False,
     ) -> FutureList:
-        """One task per item, calling ``fn(item)``, on this process's threads when
-        ``in_process``; errors show each item's description. Without ``fn`` (in process only),
-        each item is a partition task's JSON that the engine runs without Python."""
+        """One task per item, calling ``fn(item)``; errors show each item's description."""
         calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = [((item,), {}) for item in items]
-        job = self._submit(fn, calls, label, timeout, retries, speculation, in_process)
+        job = self._submit(fn, calls, label, timeout, retries, speculation)
         futures = [Future(job, i, None, d) for i, d in enumerate(descriptions)]
         return FutureList(futures, [job], progress)
 
@@ -431,13 +434,12 @@ class Session:
 
     def _submit(
         self,
-        fn: Callable[..., Any] | None,
+        fn: Callable[..., Any],
         calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
         label: str,
         timeout: float | None,
         retries: int | None,
         speculation: bool | Speculation = True,
-        in_process: bool = False,
     ) -> _Job:
         if self._closed:
             raise ValueError("this session is closed: create a new squall.Session")
@@ -446,27 +448,16 @@ class Session:
         retries = self.retries if retries is None else retries
         if retries < 0:
             raise ValueError(f"retries={retries}: use 0 or more")
-        if fn is None:
-            if not in_process:
-                raise ValueError(f"{label}: partition tasks without Python run in process only")
-            func, digest = b"", _native.PARTITION_TASKS
-            inputs = [str(args[0]).encode() for args, _ in calls]
-        else:
-            func, inputs = self._pickled(fn, calls, label)
-            digest = hashlib.blake2b(func, digest_size=16).hexdigest()
+        func, inputs = self._pickled(fn, calls, label)
+        digest = hashlib.blake2b(func, digest_size=16).hexdigest()
         policy = Speculation() if speculation is True else speculation or None
         spec = None
         if policy is not None:
             # On a simulated fleet the scheduler's clock runs at the fleet's time scale.
             scale = self.fleet.time_scale if self.fleet is not None else 1.0
             spec = (policy.after, policy.multiple, policy.min_seconds * scale)
-        scheduler = self._native
-        if in_process:
-            if self._threads is None:
-                self._threads = _native.Scheduler.in_process(self.workers)
-            scheduler = self._threads
-        native = scheduler.submit(digest, func, inputs, timeout, retries, spec)
-        return _Job(native, scheduler, label)
+        native = self._native.submit(digest, func, inputs, timeout, retries, spec)
+        return _Job(native, self._native, label)
 
     @staticmethod
     def _pickled(
@@ -493,8 +484,25 @@ class Session:
         return record
 
 
-#: Lithops-style name for a session.
-Executor = Session
+class _Kept:
+    """A strong reference with the call interface of a weak one."""
+
+    __slots__ = ("future",)
+
+    def __init__(self, future: Future) -> None:
+        self.future = future
+
+    def __call__(self) -> Future:
+        return self.future
+
+
+class Executor(Session):
+    """A session for Lithops/PyWren users: ``call_async``, ``map`` and ``get_result()``, which
+    returns the result of every future not yet collected, so the executor keeps each future
+    until then (a :class:`Session` keeps only those its caller still holds)."""
+
+    _keeps_futures = True
+
 
 _default: Session | None = None
 _default_lock = threading.Lock()
@@ -551,6 +559,18 @@ def last_job() -> JobRecord | None:
 def _close_all() -> None:
     for session in list(_sessions):
         session.close()
+
+
+def clean(url: str) -> list[str]:
+    """Removes what crashed or cancelled jobs left in the dataset directory ``url``: attempts of
+    jobs whose process is gone (or, written from another machine, a day old), files that the
+    manifest replaced, and part files that no manifest lists and no running job is about to
+    publish. Readers never see any of them; this only frees the space. Returns the URLs removed.
+
+    Example:
+        >>> squall.clean("s3://lab/events-sorted/")
+    """
+    return _native.clean(url)
 
 
 def read_parquet(urls: str | Sequence[str]) -> Dataset:

@@ -102,6 +102,13 @@ impl Compression {
     }
 }
 
+/// A schema's columns and types, as `name: type, ...` (nullability and metadata left out): what
+/// must agree between the files of one dataset.
+pub fn schema_text(schema: &arrow_schema::Schema) -> String {
+    let fields: Vec<String> = schema.fields().iter().map(|f| format!("{}: {}", f.name(), f.data_type())).collect();
+    fields.join(", ")
+}
+
 /// Decoded batches and their schema.
 #[derive(Debug, Clone)]
 pub struct Decoded {

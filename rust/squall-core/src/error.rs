@@ -23,6 +23,9 @@ pub enum Error {
     /// A plan that cannot run as asked.
     #[error("{0}")]
     Plan(String),
+    /// The work was cancelled while it ran (`cancel::check`).
+    #[error("the work was cancelled")]
+    Cancelled,
 }
 
 /// `Result` with [`Error`].

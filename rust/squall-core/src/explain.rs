@@ -1,64 +1,126 @@
-//! `explain()`: a readable account of how a plan runs.
+//! `explain()`: a readable account of how a plan runs, stage by stage.
 
-use crate::plan::{Exchange, Op, Plan, Sink};
+use crate::placement::Placement;
+use crate::plan::{Exchange, Op, Plan, Sink, Source, Stage, Target};
 
 impl Plan {
-    /// A readable account of how the plan runs into `sink`, its tasks on `runs_on` (such as
-    /// "worker processes") unless its inputs are in this process's memory.
-    pub fn explain(&self, sink: &Sink, runs_on: &str) -> String {
-        let m = self.inputs.len();
-        let bytes: u64 = self.inputs.iter().map(|i| i.size).sum();
-        let formats: Vec<&str> = self.inputs.iter().map(|i| i.format.extension()).collect();
-        let format = match formats.first() {
-            Some(f) if formats.iter().all(|g| g == f) => *f,
-            Some(_) => "mixed",
-            None => "no",
-        };
-        let runs_on = if self.inputs.iter().any(|i| i.url.starts_with("memory://")) {
-            "the driver's threads (memory:// is visible in this process only)"
-        } else {
-            runs_on
-        };
-        let read = format!("  read    {m} {format} file{} ({}) from {}", s(m), human(bytes), self.source);
-        let mut narrow = vec![read];
-        if let Some(cols) = &self.columns {
-            narrow.push(format!("          only columns {}", cols.join(", ")));
+    /// A readable account of how the plan runs into `sink`, each stage placed by `placement`.
+    pub fn explain(&self, sink: &Sink, placement: &Placement) -> String {
+        let stages = self.stages();
+        let shuffles: Vec<&str> = self.shuffles.iter().map(|s| s.exchange.name()).collect();
+        let mut out = vec![match shuffles.len() {
+            0 => "squall plan: 1 stage (every operator is narrow: no shuffle)".to_string(),
+            _ => format!(
+                "squall plan: {} stages ({} shuffle{}: {})",
+                stages.len(),
+                shuffles.len(),
+                s(shuffles.len()),
+                shuffles.join(", ")
+            ),
+        }];
+        // Tasks per stage, and the requests they make (GET, PUT; "up to" for reducers).
+        let mut tasks: Vec<usize> = Vec::new();
+        let (mut gets, mut puts) = (0usize, 0usize);
+        for (k, stage) in stages.iter().enumerate() {
+            let n = match stage.source {
+                Source::Inputs => self.inputs.len(),
+                Source::Shuffle(i) => self.shuffles[i].exchange.partitions(),
+                Source::Parts(j) => tasks[j],
+            };
+            tasks.push(n);
+            let place = match placement.place(self, sink, stage) {
+                Ok(p) => placement.describe(p).to_string(),
+                Err(e) => format!("nowhere: {e}"),
+            };
+            let kind = match (stage.source, stage.target) {
+                (_, Target::Sample(_)) => "sample ",
+                (_, Target::Shuffle(_)) => "map ",
+                (Source::Shuffle(_), _) => "reduce ",
+                _ => "",
+            };
+            let fewer = match stage.source {
+                Source::Shuffle(i) if self.shuffles[i].coalesce => " at most; adjacent small buckets share one",
+                _ => "",
+            };
+            out.push(format!("stage {k}: {n} {kind}task{}{fewer}, on {place}", s(n)));
+            gets += self.read_lines(stage, &tasks, &mut out);
+            out.extend(explain_ops(&stage.ops));
+            puts += self.write_lines(stage, n, sink, &mut out);
         }
-        narrow.extend(explain_ops(&self.ops));
-        let written = match sink {
-            Sink::Count => 0,
-            _ => self.partitions(),
-        };
-        let write = |n: usize| match sink {
-            Sink::Collect { .. } => {
-                format!("  write   {n} Arrow IPC object{} to scratch; the driver reads them back", s(n))
+        out.push(format!("requests: up to {gets} GET, {puts} PUT"));
+        out.join("\n")
+    }
+
+    /// Explains what `stage` reads; returns its GETs (at most).
+    fn read_lines(&self, stage: &Stage, tasks: &[usize], out: &mut Vec<String>) -> usize {
+        match stage.source {
+            Source::Inputs => {
+                let m = self.inputs.len();
+                let bytes: u64 = self.inputs.iter().map(|i| i.size).sum();
+                let formats: Vec<&str> = self.inputs.iter().map(|i| i.format.extension()).collect();
+                let format = match formats.first() {
+                    Some(f) if formats.iter().all(|g| g == f) => *f,
+                    Some(_) => "mixed",
+                    None => "no",
+                };
+                out.push(format!("  read    {m} {format} file{} ({}) from {}", s(m), human(bytes), self.source));
+                let keys_only = matches!(stage.target, Target::Sample(_)) && stage.ops.is_empty();
+                match &self.columns {
+                    _ if keys_only => out.push("          only the sort keys".to_string()),
+                    Some(cols) => out.push(format!("          only columns {}", cols.join(", "))),
+                    None => {}
+                }
+                m
             }
-            Sink::Write { format, dir, compression } => {
-                let (ext, many, codec) = (format.extension(), s(n), compression.name());
-                format!("  write   {n} {ext} file{many} ({codec}) to {dir}, then _manifest.json")
+            Source::Parts(j) => {
+                out.push(format!("  read    the {} Arrow IPC file{} of stage {j}", tasks[j], s(tasks[j])));
+                tasks[j]
             }
-            Sink::Count => "  count   rows (nothing written)".to_string(),
-        };
-        let mut out = Vec::new();
-        match &self.exchange {
-            None => {
-                out.push("squall plan: 1 stage (every operator is narrow: no shuffle)".to_string());
-                out.push(format!("stage 0: {m} task{}, one per input, on {runs_on}", s(m)));
-                out.extend(narrow);
-                out.push(write(m));
-                out.push(format!("requests: {m} GET, {written} PUT"));
+            Source::Shuffle(i) => {
+                let m = self.map_tasks(i, tasks);
+                let exchange = &self.shuffles[i].exchange;
+                let r = exchange.partitions();
+                out.push(format!("  read    its bucket of every shuffle object: up to {} ranged GETs in all", m * r));
+                out.push(match exchange {
+                    Exchange::Sort { .. } => format!("  merge   {m} sorted run{} (k-way)", s(m)),
+                    Exchange::GroupBy { .. } => "  merge   partial states per key, then finish".to_string(),
+                    Exchange::Repartition { .. } => "  concat  the slices in map order".to_string(),
+                });
+                m * r
             }
-            Some((exchange, after)) => {
-                let r = self.partitions();
-                let (what, map_lines, combine) = match exchange {
+        }
+    }
+
+    /// Map tasks of shuffle `i`: the tasks of the stage that writes it.
+    fn map_tasks(&self, i: usize, tasks: &[usize]) -> usize {
+        let stages = self.stages();
+        stages.iter().position(|s| s.target == Target::Shuffle(i)).map_or(0, |k| tasks[k])
+    }
+
+    /// Explains what a stage of `n` tasks writes; returns its PUTs.
+    fn write_lines(&self, stage: &Stage, n: usize, sink: &Sink, out: &mut Vec<String>) -> usize {
+        match stage.target {
+            Target::Sample(i) => {
+                let r = self.shuffles[i].exchange.partitions();
+                out.push("  keep    a sample of the sort keys".to_string());
+                out.push(format!(
+                    "          the driver picks {} splitter{} at the sample's quantiles",
+                    r - 1,
+                    s(r - 1)
+                ));
+                n
+            }
+            Target::Parts => {
+                out.push(format!("  write   {n} Arrow IPC file{} to scratch, for the next stages", s(n)));
+                n
+            }
+            Target::Shuffle(i) => {
+                let r = self.shuffles[i].exchange.partitions();
+                out.extend(match &self.shuffles[i].exchange {
                     Exchange::Repartition { keys, .. } => {
                         let how =
                             if keys.is_empty() { "round robin".into() } else { format!("by {}", keys.join(", ")) };
-                        (
-                            format!("repartition {how}"),
-                            vec![format!("  write   {m} shuffle object{} ({r} buckets each)", s(m))],
-                            None,
-                        )
+                        vec![format!("  write   {n} shuffle object{} ({r} buckets each, {how})", s(n))]
                     }
                     Exchange::GroupBy { group, .. } => {
                         let aggs: Vec<String> = group
@@ -69,18 +131,14 @@ impl Plan {
                                     .to_lowercase()
                             })
                             .collect();
-                        let lines = vec![
+                        vec![
+                            format!("  group   by {}", group.keys.join(", ")),
                             format!(
                                 "  aggregate partially: {} (rows go as they are where keys barely repeat)",
                                 aggs.join(", ")
                             ),
-                            format!("  write   {m} shuffle object{} (hashed by key into {r} buckets)", s(m)),
-                        ];
-                        (
-                            format!("group by {}", group.keys.join(", ")),
-                            lines,
-                            Some("  merge   partial states per key, then finish".to_string()),
-                        )
+                            format!("  write   {n} shuffle object{} (hashed by key into {r} buckets)", s(n)),
+                        ]
                     }
                     Exchange::Sort { keys, .. } => {
                         let by: Vec<String> = keys
@@ -91,53 +149,34 @@ impl Plan {
                                 format!("{} {dir} {nulls}", k.column)
                             })
                             .collect();
-                        let lines = vec![
-                            format!("  sort    each run, cut it into {r} key range{}", s(r)),
+                        vec![
+                            format!("  sort    each run by {}, cut it into {r} key range{}", by.join(", "), s(r)),
                             format!(
-                                "  write   {m} shuffle object{} (R buckets back to back, 256 hashed prefixes)",
-                                s(m)
+                                "  write   {n} shuffle object{} (R buckets back to back, 256 hashed prefixes)",
+                                s(n)
                             ),
-                        ];
-                        (
-                            format!("sort by {}", by.join(", ")),
-                            lines,
-                            Some(format!("  merge   {m} sorted run{} (k-way)", s(m))),
-                        )
+                        ]
                     }
-                };
-                // A sort first samples its keys: one more stage, and the inputs are read twice.
-                let sampled = matches!(exchange, Exchange::Sort { .. });
-                let map_stage = usize::from(sampled);
-                out.push(format!("squall plan: {} stages ({what} is a shuffle, M={m} R={r})", map_stage + 2));
-                if sampled {
-                    out.push(format!(
-                        "stage 0: {m} sample task{}: the same reads and operators, keep a sample of keys",
-                        s(m)
-                    ));
-                    out.push(format!(
-                        "         the driver picks {} splitter{} at the sample's quantiles",
-                        r - 1,
-                        s(r - 1)
-                    ));
-                }
-                out.push(format!("stage {map_stage}: {m} map task{}, on {runs_on}", s(m)));
-                out.extend(narrow);
-                out.extend(map_lines);
-                let fewer = if self.coalesce { " at most; adjacent small buckets share one" } else { "" };
-                out.push(format!("stage {}: {r} reduce task{}{fewer}, on {runs_on}", map_stage + 1, s(r)));
-                out.push(format!("  read    its bucket of every shuffle object: up to {} ranged GETs in all", m * r));
-                out.extend(combine);
-                out.extend(explain_ops(after));
-                out.push(write(r));
-                let samples = if sampled { format!("{m} GET + {m} PUT (samples), ") } else { String::new() };
-                out.push(format!(
-                    "requests: {samples}{} GET + {m} PUT (map), up to {} GET + {written} PUT (reduce)",
-                    m * (map_stage + 1),
-                    m * r
-                ));
+                });
+                n
             }
+            Target::Sink => match sink {
+                Sink::Collect => {
+                    out.push(format!("  write   {n} Arrow IPC object{} to scratch; the driver reads them back", s(n)));
+                    n
+                }
+                Sink::Write { format, dir, compression, mode } => {
+                    let (ext, many, codec, mode) = (format.extension(), s(n), compression.name(), mode.name());
+                    out.push(format!("  write   {n} {ext} file{many} ({codec}) to {dir} (mode {mode})"));
+                    out.push("  commit  one attempt per partition, then publish _manifest.json".to_string());
+                    n + 1
+                }
+                Sink::Count => {
+                    out.push("  count   rows (nothing written)".to_string());
+                    0
+                }
+            },
         }
-        out.join("\n")
     }
 }
 
@@ -173,5 +212,44 @@ pub fn human(bytes: u64) -> String {
         format!("{bytes} B")
     } else {
         format!("{value:.1} {}", units[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::codec::{Compression, Format};
+    use crate::placement::Placement;
+    use crate::plan::{Exchange, Input, Plan, Sink};
+    use crate::sort::SortKey;
+
+    fn plan() -> Plan {
+        let input = |i: usize| Input { url: format!("file:///d/{i}.parquet"), format: Format::Parquet, size: 1500 };
+        Plan::scan((0..3).map(input).collect(), "file:///d/".into())
+    }
+
+    const LOCAL: Placement = Placement { in_process: true, remote: false };
+
+    #[test]
+    fn one_stage_reads_and_writes_each_partition() {
+        let sink = Sink::Write {
+            format: Format::Parquet,
+            dir: "file:///out/".into(),
+            compression: Compression::Zstd,
+            mode: Default::default(),
+        };
+        let text = plan().explain(&sink, &LOCAL);
+        assert!(text.contains("3 parquet files (4.5 KB)") && text.contains("3 GET, 4 PUT"), "{text}");
+        assert!(text.contains("on the driver's threads") && text.contains("_manifest.json"), "{text}");
+    }
+
+    #[test]
+    fn a_sort_explains_its_sample_map_and_reduce_with_m_by_r_requests() {
+        let key = SortKey { column: "t".into(), descending: false, nulls_first: false };
+        let p = plan().then_exchange(Exchange::Sort { keys: vec![key], partitions: 2 }, false).unwrap();
+        let text = p.explain(&Sink::Count, &LOCAL);
+        assert!(text.contains("squall plan: 3 stages (1 shuffle: sort)"), "{text}");
+        assert!(text.contains("stage 0: 3 sample tasks") && text.contains("1 splitter "), "{text}");
+        assert!(text.contains("stage 2: 2 reduce tasks") && text.contains("up to 6 ranged GETs"), "{text}");
+        assert!(text.contains("requests: up to 12 GET, 6 PUT"), "{text}");
     }
 }

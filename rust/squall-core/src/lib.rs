@@ -4,17 +4,21 @@
 //! scheduler (`squall-exec`), the binding (`squall-python`) and, through JSON, by the Python
 //! worker (`squall._worker`).
 
+pub mod cancel;
 pub mod codec;
 mod dictionary;
 pub mod error;
 mod explain;
 pub mod frame;
 pub mod groupby;
+pub mod manifest;
 mod native;
+pub mod placement;
 pub mod plan;
 pub mod shuffle;
 pub mod sort;
 pub mod spec;
+pub mod stages;
 
 pub use error::{Error, Result};
-pub use spec::{TaskIo, TaskReport, TaskSpec, UserError, WorkerHello};
+pub use spec::{ErrorKind, TaskIo, TaskReport, TaskSpec, UserError, WorkerHello};

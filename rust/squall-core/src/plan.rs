@@ -1,7 +1,6 @@
-//! Lazy dataset plans: a scan of files followed by narrow operators, cut into partition tasks.
-//!
-//! Every operator here is narrow (one input partition gives one output partition), so a plan
-//! runs as one stage of fused tasks, one per input file. Shuffles will end stages.
+//! Lazy dataset plans: a scan of files, narrow operators, and any number of shuffles, each
+//! followed by narrow operators of its own. [`Plan::stages`] cuts a plan into the stages the
+//! driver runs; `stages.rs` builds their partition tasks.
 
 use serde::{Deserialize, Serialize};
 
@@ -30,7 +29,7 @@ pub enum Op {
     Udf {
         /// Index into the plan's function list.
         index: usize,
-        /// "map_batches" or "filter".
+        /// "map_batches", "filter" or "map_groups".
         kind: String,
         /// The function's name, for explain().
         name: String,
@@ -54,16 +53,37 @@ pub enum Op {
     },
 }
 
-/// Where a stage's output goes.
+/// How `write_parquet`/`write_ipc` treat a target that already holds data.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteMode {
+    /// Refuse to write where data is (the default, as in Spark and Ray).
+    #[default]
+    Error,
+    /// Replace the data atomically: readers see the old files or the new, never a mix.
+    Overwrite,
+    /// Add the new files to those already there, in one new manifest.
+    Append,
+}
+
+impl WriteMode {
+    /// Its name, as given to `write_parquet(mode=...)`.
+    pub fn name(self) -> &'static str {
+        match self {
+            WriteMode::Error => "error",
+            WriteMode::Overwrite => "overwrite",
+            WriteMode::Append => "append",
+        }
+    }
+}
+
+/// Where a plan's result goes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Sink {
-    /// Arrow IPC objects under `prefix`, one per attempt, read back by the driver.
-    Collect {
-        /// URL prefix (a directory).
-        prefix: String,
-    },
-    /// One file per partition under `dir`, named `part-NNNNN.<ext>`.
+    /// Back to the driver, as record batches.
+    Collect,
+    /// A dataset directory: one file per partition, then the manifest.
     Write {
         /// File format.
         format: Format,
@@ -72,12 +92,15 @@ pub enum Sink {
         /// How the files are compressed.
         #[serde(default)]
         compression: Compression,
+        /// What to do when the directory holds data.
+        #[serde(default)]
+        mode: WriteMode,
     },
     /// Only count rows.
     Count,
 }
 
-/// A shuffle that ends a stage: rows are moved between partitions.
+/// A shuffle: rows are moved between partitions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Exchange {
@@ -102,6 +125,44 @@ pub enum Exchange {
         /// Output partitions (R).
         partitions: usize,
     },
+}
+
+impl Exchange {
+    /// Output partitions (R).
+    pub fn partitions(&self) -> usize {
+        match self {
+            Exchange::Sort { partitions, .. }
+            | Exchange::GroupBy { partitions, .. }
+            | Exchange::Repartition { partitions, .. } => *partitions,
+        }
+    }
+
+    /// Its name in stage labels: "sort", "groupby" or "repartition".
+    pub fn name(&self) -> &'static str {
+        match self {
+            Exchange::Sort { .. } => "sort",
+            Exchange::GroupBy { .. } => "groupby",
+            Exchange::Repartition { .. } => "repartition",
+        }
+    }
+
+    /// Whether its map side needs splitters picked from a sample of the keys first (a sort into
+    /// more than one partition).
+    pub fn sampled(&self) -> bool {
+        matches!(self, Exchange::Sort { partitions, .. } if *partitions > 1)
+    }
+}
+
+/// A shuffle of the plan and the narrow operators on its output partitions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Shuffle {
+    /// How rows move.
+    pub exchange: Exchange,
+    /// Operators on each output partition.
+    pub ops: Vec<Op>,
+    /// Whether a reducer may take several adjacent small buckets (when nobody asked for the
+    /// partition count): fewer, fuller reduce tasks.
+    pub coalesce: bool,
 }
 
 /// How a reducer combines the slices it reads.
@@ -129,12 +190,12 @@ pub struct Output {
     pub format: Format,
     /// The object's URL; each attempt writes its own, with its number before the extension.
     pub url: String,
-    /// Where the driver moves the committed attempt's object (written datasets).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub commit_to: Option<String>,
     /// How its bytes are compressed.
     #[serde(default)]
     pub compression: Compression,
+    /// A finished result that nothing here reads back soon (a written dataset's file).
+    #[serde(default)]
+    pub result: bool,
 }
 
 /// Where a task's rows come from.
@@ -187,15 +248,15 @@ pub enum TaskOutput {
         /// Buckets (R).
         partitions: usize,
     },
-    /// Sort them, cut them at the splitters stored at `splitters`, write one shuffle object
-    /// (per attempt) under `url`.
+    /// Sort them, cut them at the splitters stored at `splitters` (none: one bucket), write
+    /// one shuffle object (per attempt) under `url`.
     Shuffle {
         /// Object URL (the attempt is added).
         url: String,
         /// Sort keys.
         keys: Vec<SortKey>,
         /// URL of the splitters object.
-        splitters: String,
+        splitters: Option<String>,
     },
 }
 
@@ -214,6 +275,32 @@ pub struct PartitionTask {
     pub output: Option<TaskOutput>,
 }
 
+impl PartitionTask {
+    /// Whether the task calls a Python function.
+    pub fn calls_python(&self) -> bool {
+        self.ops.iter().any(|op| matches!(op, Op::Udf { .. }))
+    }
+
+    /// Every URL the task reads or writes.
+    pub fn urls(&self) -> Vec<&str> {
+        let mut urls: Vec<&str> = match &self.input {
+            TaskInput::File(input) => vec![&input.url],
+            TaskInput::Shuffle { slices, .. } => slices.iter().map(|(u, _, _)| u.as_str()).collect(),
+        };
+        match &self.output {
+            Some(TaskOutput::File(o)) => urls.push(&o.url),
+            Some(
+                TaskOutput::Sample { url, .. } | TaskOutput::Partial { url, .. } | TaskOutput::Partition { url, .. },
+            ) => urls.push(url),
+            Some(TaskOutput::Shuffle { url, splitters, .. }) => {
+                urls.extend([Some(url.as_str()), splitters.as_deref()].into_iter().flatten())
+            }
+            None => {}
+        }
+        urls
+    }
+}
+
 /// What a partition task did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PartitionReport {
@@ -229,15 +316,15 @@ pub struct PartitionReport {
     pub bytes_written: u64,
     /// The object written, if any.
     pub url: Option<String>,
-    /// Where the driver moves `url` when it commits this attempt (written datasets).
-    #[serde(default)]
-    pub commit_to: Option<String>,
     /// The buckets of a shuffle object.
     #[serde(default)]
     pub buckets: Option<Vec<BucketSlice>>,
+    /// The written rows' columns and types (`codec::schema_text`), for a file output.
+    #[serde(default)]
+    pub schema: Option<String>,
 }
 
-/// A lazy plan: a scan of `inputs` and narrow operators.
+/// A lazy plan: a scan of `inputs`, narrow operators, then shuffles.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     /// Input objects, one partition each.
@@ -248,42 +335,32 @@ pub struct Plan {
     pub columns: Option<Vec<String>>,
     /// Operators after the scan.
     pub ops: Vec<Op>,
-    /// A shuffle after `ops`, and the operators on its output partitions.
-    pub exchange: Option<(Exchange, Vec<Op>)>,
-    /// Whether a reducer may take several adjacent small buckets (when nobody asked for the
-    /// partition count): fewer, fuller reduce tasks.
-    #[serde(default)]
-    pub coalesce: bool,
+    /// Shuffles after `ops`, in order, each with the operators on its output partitions.
+    pub shuffles: Vec<Shuffle>,
 }
 
 impl Plan {
     /// A scan of `inputs`.
     pub fn scan(inputs: Vec<Input>, source: String) -> Self {
-        Plan { inputs, source, columns: None, ops: Vec::new(), exchange: None, coalesce: false }
+        Plan { inputs, source, columns: None, ops: Vec::new(), shuffles: Vec::new() }
     }
 
     /// This plan followed by a shuffle; with `coalesce`, reducers may take several adjacent
     /// small buckets.
     pub fn then_exchange(&self, exchange: Exchange, coalesce: bool) -> Result<Plan> {
-        if self.exchange.is_some() {
-            return Err(Error::Plan(
-                "one shuffle (sort) per plan for now: collect() or write the first result and read it back".into(),
-            ));
-        }
-        let (empty, partitions) = match &exchange {
-            Exchange::Sort { keys, partitions } => (keys.is_empty(), *partitions),
-            Exchange::GroupBy { group, partitions } => (group.keys.is_empty(), *partitions),
-            Exchange::Repartition { partitions, .. } => (false, *partitions),
+        let empty = match &exchange {
+            Exchange::Sort { keys, .. } => keys.is_empty(),
+            Exchange::GroupBy { group, .. } => group.keys.is_empty(),
+            Exchange::Repartition { .. } => false,
         };
         if empty {
             return Err(Error::Plan("sort() and groupby() need at least one key column".into()));
         }
-        if partitions == 0 {
+        if exchange.partitions() == 0 {
             return Err(Error::Plan("a shuffle needs at least one output partition".into()));
         }
         let mut next = self.clone();
-        next.exchange = Some((exchange, Vec::new()));
-        next.coalesce = coalesce;
+        next.shuffles.push(Shuffle { exchange, ops: Vec::new(), coalesce });
         Ok(next)
     }
 
@@ -299,8 +376,8 @@ impl Plan {
             }
         }
         let mut next = self.clone();
-        match (&mut next.exchange, op) {
-            (Some((_, after)), op) => after.push(op),
+        match (next.shuffles.last_mut(), op) {
+            (Some(last), op) => last.ops.push(op),
             (None, Op::Select { columns }) if next.ops.is_empty() => next.columns = Some(columns),
             (None, op) => next.ops.push(op),
         }
@@ -309,196 +386,86 @@ impl Plan {
 
     /// Number of Python functions the plan calls.
     pub fn udf_count(&self) -> usize {
-        let after = self.exchange.iter().flat_map(|(_, ops)| ops);
+        let after = self.shuffles.iter().flat_map(|s| &s.ops);
         self.ops.iter().chain(after).filter(|o| matches!(o, Op::Udf { .. })).count()
     }
 
-    /// Output partitions: the inputs, or the shuffle's partitions.
+    /// Output partitions: the inputs, or the last shuffle's partitions.
     pub fn partitions(&self) -> usize {
-        match &self.exchange {
-            Some((
-                Exchange::Sort { partitions, .. }
-                | Exchange::GroupBy { partitions, .. }
-                | Exchange::Repartition { partitions, .. },
-                _,
-            )) => *partitions,
-            None => self.inputs.len(),
-        }
+        self.shuffles.last().map_or(self.inputs.len(), |s| s.exchange.partitions())
     }
 
-    fn scan_tasks(&self, output: impl Fn(usize) -> Option<TaskOutput>) -> Vec<PartitionTask> {
-        let input = |i: &Input| TaskInput::File(i.clone());
-        self.inputs
-            .iter()
-            .enumerate()
-            .map(|(partition, i)| PartitionTask {
-                partition,
-                input: input(i),
-                columns: self.columns.clone(),
-                ops: self.ops.clone(),
-                output: output(partition),
-            })
-            .collect()
-    }
-
-    fn sort_keys(&self) -> Result<&[SortKey]> {
-        match &self.exchange {
-            Some((Exchange::Sort { keys, .. }, _)) => Ok(keys),
-            _ => Err(Error::Plan("this plan has no sort".into())),
-        }
-    }
-
-    /// Stage 0 of a sort: each input writes a sample of its keys under `prefix`. Without
-    /// operators before the sort, only the key columns are read.
-    pub fn sample_tasks(&self, prefix: &str) -> Result<Vec<PartitionTask>> {
-        let keys = self.sort_keys()?.to_vec();
-        let rows = SAMPLE_ROWS_PER_PARTITION.max(self.partitions() * 4);
-        let prefix = prefix.trim_end_matches('/');
-        let mut tasks = self.scan_tasks(|p| {
-            Some(TaskOutput::Sample { url: format!("{prefix}/sample-{p:05}.arrow"), keys: keys.clone(), rows })
-        });
-        if self.ops.is_empty() {
-            let mut columns: Vec<String> = Vec::new();
-            for k in &keys {
-                if !columns.contains(&k.column) {
-                    columns.push(k.column.clone());
+    /// The stages that run the plan, in order.
+    pub fn stages(&self) -> Vec<Stage> {
+        let mut stages = Vec::new();
+        let mut source = Source::Inputs;
+        let mut ops = self.ops.clone();
+        for (i, shuffle) in self.shuffles.iter().enumerate() {
+            if shuffle.exchange.sampled() {
+                if let Source::Shuffle(_) = source {
+                    // A sample needs rows to read twice: the reducers write theirs down first.
+                    stages.push(Stage { source, ops: std::mem::take(&mut ops), target: Target::Parts });
+                    source = Source::Parts(stages.len() - 1);
                 }
+                stages.push(Stage { source, ops: ops.clone(), target: Target::Sample(i) });
             }
-            for t in &mut tasks {
-                t.columns = Some(columns.clone());
-            }
+            stages.push(Stage { source, ops, target: Target::Shuffle(i) });
+            source = Source::Shuffle(i);
+            ops = shuffle.ops.clone();
         }
-        Ok(tasks)
+        stages.push(Stage { source, ops, target: Target::Sink });
+        stages
     }
+}
 
-    /// Stage 1 of a sort: each input sorts its rows and cuts them at the splitters stored at
-    /// `splitters`, writing one shuffle object under `prefix` (keys spread over hashed prefixes).
-    pub fn map_tasks(&self, prefix: &str, splitters: &str) -> Result<Vec<PartitionTask>> {
-        let prefix = prefix.trim_end_matches('/');
-        let url = |p: usize| format!("{prefix}/{:02x}/map-{p:05}.arrow", spread(p));
-        match &self.exchange {
-            Some((Exchange::Sort { keys, .. }, _)) => Ok(self.scan_tasks(|p| {
-                Some(TaskOutput::Shuffle { url: url(p), keys: keys.clone(), splitters: splitters.to_string() })
-            })),
-            Some((Exchange::GroupBy { group, partitions }, _)) => Ok(self.scan_tasks(|p| {
-                Some(TaskOutput::Partial { url: url(p), group: group.clone(), partitions: *partitions })
-            })),
-            Some((Exchange::Repartition { keys, partitions }, _)) => Ok(self.scan_tasks(|p| {
-                Some(TaskOutput::Partition { url: url(p), keys: keys.clone(), partitions: *partitions })
-            })),
-            None => Err(Error::Plan("this plan has no shuffle".into())),
-        }
-    }
+/// Where a stage's rows come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The plan's input files, one task each.
+    Inputs,
+    /// The reduce side of shuffle `i`: one task per (group of) bucket(s).
+    Shuffle(usize),
+    /// The Arrow IPC files that stage `i` wrote, one task each.
+    Parts(usize),
+}
 
-    /// The reducers: reducer `r` reads bucket `r` of every map object (`maps` holds each map
-    /// task's object URL and buckets). When the plan may coalesce, adjacent buckets go to one
-    /// reducer until it reads `min_bytes`: small shuffles get a few full reduce tasks instead of
-    /// many nearly empty ones. Buckets stay in order, so a sort's output stays globally sorted.
-    pub fn reduce_tasks(
-        &self,
-        maps: &[(String, Vec<BucketSlice>)],
-        sink: &Sink,
-        min_bytes: u64,
-    ) -> Result<Vec<PartitionTask>> {
-        let combine = match &self.exchange {
-            Some((Exchange::Sort { keys, .. }, _)) => Combine::Merge { keys: keys.clone() },
-            Some((Exchange::GroupBy { group, .. }, _)) => Combine::Aggregate { group: group.clone() },
-            Some((Exchange::Repartition { .. }, _)) => Combine::Concat,
-            None => return Err(Error::Plan("this plan has no shuffle".into())),
-        };
-        let after = self.exchange.as_ref().map(|(_, ops)| ops.clone()).unwrap_or_default();
-        let r = self.partitions();
-        if let Some((url, b)) = maps.iter().find(|(_, b)| b.len() != r) {
-            return Err(Error::Plan(format!("the shuffle object {url} has {} buckets, not {r}", b.len())));
-        }
-        let bytes: Vec<u64> = (0..r).map(|p| maps.iter().map(|(_, b)| b[p].len).sum()).collect();
-        let groups = if self.coalesce { coalesce(&bytes, min_bytes) } else { (0..r).map(|p| p..p + 1).collect() };
-        Ok(groups
-            .into_iter()
-            .enumerate()
-            .map(|(partition, buckets)| {
-                let slice = |url: &String, b: &BucketSlice| (url.clone(), b.offset, b.len);
-                let mut slices: Vec<_> = buckets
-                    .clone()
-                    .flat_map(|p| maps.iter().filter(move |(_, b)| b[p].rows > 0).map(move |(u, b)| slice(u, &b[p])))
-                    .collect();
-                if slices.is_empty() {
-                    // An empty bucket still carries the schema: read one, so the output has it.
-                    slices.extend(maps.first().map(|(u, b)| slice(u, &b[buckets.start])));
-                }
-                PartitionTask {
-                    partition,
-                    input: TaskInput::Shuffle { slices, combine: combine.clone() },
-                    columns: None,
-                    ops: after.clone(),
-                    output: sink_output(sink, partition),
-                }
-            })
-            .collect())
-    }
+/// What a stage makes of its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// A sample of the sort keys of shuffle `i`.
+    Sample(usize),
+    /// The map side of shuffle `i`: one shuffle object per task.
+    Shuffle(usize),
+    /// One Arrow IPC file per task in scratch space, read by a later stage.
+    Parts,
+    /// The plan's sink.
+    Sink,
+}
 
-    /// The tasks that run a plan without a shuffle into `sink`, one per input.
-    pub fn tasks(&self, sink: &Sink) -> Result<Vec<PartitionTask>> {
-        if self.exchange.is_some() {
-            return Err(Error::Plan(
-                "a plan with a sort runs in stages: use sample_tasks, map_tasks, reduce_tasks".into(),
-            ));
-        }
-        Ok(self.scan_tasks(|p| sink_output(sink, p)))
+/// One stage of a plan: a task per partition of its source, the same operators and target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stage {
+    /// Where its rows come from.
+    pub source: Source,
+    /// Operators applied to them.
+    pub ops: Vec<Op>,
+    /// What it makes of them.
+    pub target: Target,
+}
+
+impl Stage {
+    /// Whether its tasks call Python functions.
+    pub fn calls_python(&self) -> bool {
+        self.ops.iter().any(|op| matches!(op, Op::Udf { .. }))
     }
 }
 
 /// Keys sampled per input partition for a sort (at least 4 per output partition).
 pub const SAMPLE_ROWS_PER_PARTITION: usize = 1024;
 
-/// The folder of a written dataset where task attempts put their files before the driver
-/// commits one per partition.
+/// The folder of a written dataset where jobs' task attempts put their files before the
+/// driver commits one per partition.
 pub const ATTEMPTS_DIR: &str = "_attempts";
-
-/// Adjacent buckets grouped until each group holds `min_bytes` (the last may hold less).
-fn coalesce(bytes: &[u64], min_bytes: u64) -> Vec<std::ops::Range<usize>> {
-    let mut groups = Vec::new();
-    let (mut start, mut held) = (0, 0);
-    for (p, &b) in bytes.iter().enumerate() {
-        held += b;
-        if held >= min_bytes.max(1) {
-            groups.push(start..p + 1);
-            (start, held) = (p + 1, 0);
-        }
-    }
-    if start < bytes.len() {
-        groups.push(start..bytes.len());
-    }
-    groups
-}
-
-/// Spreads shuffle objects over 256 key prefixes, so no one prefix takes every request.
-fn spread(p: usize) -> u8 {
-    (p as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17) as u8
-}
-
-fn sink_output(sink: &Sink, partition: usize) -> Option<TaskOutput> {
-    match sink {
-        Sink::Collect { prefix } => Some(TaskOutput::File(Output {
-            format: Format::Ipc,
-            url: format!("{}/part-{partition:05}.arrow", prefix.trim_end_matches('/')),
-            commit_to: None,
-            compression: Compression::for_scratch(prefix),
-        })),
-        // Each attempt writes under `_attempts/` (hidden from readers); the driver moves the
-        // committed attempt's file to its final name, so a late duplicate never touches it.
-        Sink::Write { format, dir, compression } => {
-            let (dir, name) = (dir.trim_end_matches('/'), format!("part-{partition:05}.{}", format.extension()));
-            Some(TaskOutput::File(Output {
-                format: *format,
-                url: format!("{dir}/{ATTEMPTS_DIR}/{name}"),
-                commit_to: Some(format!("{dir}/{name}")),
-                compression: *compression,
-            }))
-        }
-        Sink::Count => None,
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -507,6 +474,10 @@ mod tests {
     fn plan() -> Plan {
         let input = |i: usize| Input { url: format!("file:///d/{i}.parquet"), format: Format::Parquet, size: 1500 };
         Plan::scan((0..3).map(input).collect(), "file:///d/".into())
+    }
+
+    fn key(c: &str) -> SortKey {
+        SortKey { column: c.into(), descending: false, nulls_first: false }
     }
 
     #[test]
@@ -521,67 +492,43 @@ mod tests {
     }
 
     #[test]
-    fn tasks_name_their_outputs_and_explain_counts_them() {
-        let sink = Sink::Write { format: Format::Parquet, dir: "file:///out/".into(), compression: Compression::Zstd };
-        let tasks = plan().tasks(&sink).unwrap();
-        assert_eq!(tasks.len(), 3);
-        match &tasks[2].output {
-            Some(TaskOutput::File(o)) => {
-                assert_eq!(o.url, "file:///out/_attempts/part-00002.parquet");
-                assert_eq!(o.commit_to.as_deref(), Some("file:///out/part-00002.parquet"));
-            }
-            other => panic!("{other:?}"),
-        }
-        let text = plan().explain(&sink, "worker processes");
-        assert!(text.contains("3 parquet files (4.5 KB)") && text.contains("3 GET, 3 PUT"), "{text}");
+    fn a_plan_without_shuffles_is_one_stage() {
+        assert_eq!(plan().stages(), vec![Stage { source: Source::Inputs, ops: vec![], target: Target::Sink }]);
     }
 
     #[test]
-    fn sampling_reads_only_the_key_columns_unless_operators_come_first() {
-        let key = |c: &str| SortKey { column: c.into(), descending: false, nulls_first: false };
-        let sort = Exchange::Sort { keys: vec![key("t"), key("s"), key("t")], partitions: 2 };
-        let p = plan().then_exchange(sort.clone(), false).unwrap();
-        let tasks = p.sample_tasks("file:///s").unwrap();
-        assert!(tasks.iter().all(|t| t.columns == Some(vec!["t".to_string(), "s".to_string()])));
-        let udf = Op::Udf { index: 0, kind: "filter".into(), name: "f".into() };
-        let p = plan().then(udf).unwrap().then_exchange(sort, false).unwrap();
-        assert!(p.sample_tasks("file:///s").unwrap().iter().all(|t| t.columns.is_none()));
+    fn a_sort_samples_first_and_a_sort_after_a_shuffle_reads_written_parts() {
+        let sort = |r| Exchange::Sort { keys: vec![key("t")], partitions: r };
+        let group = Exchange::GroupBy { group: GroupBy { keys: vec!["k".into()], aggs: vec![] }, partitions: 4 };
+        let p = plan().then_exchange(sort(2), false).unwrap();
+        let targets: Vec<Target> = p.stages().iter().map(|s| s.target).collect();
+        assert_eq!(targets, vec![Target::Sample(0), Target::Shuffle(0), Target::Sink]);
+
+        let limit = Op::Limit { rows: 3 };
+        let p = plan().then_exchange(group, false).unwrap().then(limit.clone()).unwrap();
+        let p = p.then_exchange(sort(3), false).unwrap().then_exchange(sort(1), false).unwrap();
+        let stages = p.stages();
+        let outline: Vec<(Source, Target)> = stages.iter().map(|s| (s.source, s.target)).collect();
+        assert_eq!(
+            outline,
+            vec![
+                (Source::Inputs, Target::Shuffle(0)),
+                (Source::Shuffle(0), Target::Parts),
+                (Source::Parts(1), Target::Sample(1)),
+                (Source::Parts(1), Target::Shuffle(1)),
+                // A sort into one partition needs no splitters: its reducers feed it directly.
+                (Source::Shuffle(1), Target::Shuffle(2)),
+                (Source::Shuffle(2), Target::Sink),
+            ]
+        );
+        assert_eq!(stages[1].ops, vec![limit], "the group-by's operators run before its rows are written");
+        assert!(stages[2].ops.is_empty());
+        assert_eq!(p.partitions(), 1);
     }
 
     #[test]
-    fn a_sort_runs_in_three_stages_with_m_by_r_slices() {
-        let key = SortKey { column: "t".into(), descending: false, nulls_first: false };
-        let p = plan().then_exchange(Exchange::Sort { keys: vec![key.clone()], partitions: 2 }, false).unwrap();
-        assert!(p.then_exchange(Exchange::Sort { keys: vec![], partitions: 2 }, false).is_err());
-        assert!(p.tasks(&Sink::Count).is_err(), "a sort is not one stage");
-        let maps = p.map_tasks("file:///s", "file:///s/splitters.arrow").unwrap();
-        assert_eq!(maps.len(), 3);
-        let slices = vec![BucketSlice { offset: 0, len: 10, rows: 1 }, BucketSlice { offset: 10, len: 5, rows: 0 }];
-        let reports: Vec<_> = (0..3).map(|i| (format!("file:///s/m{i}"), slices.clone())).collect();
-        let reduces = p.reduce_tasks(&reports, &Sink::Count, 1 << 20).unwrap();
-        assert_eq!(reduces.len(), 2);
-        match &reduces[1].input {
-            TaskInput::Shuffle { slices, .. } => {
-                assert_eq!(slices.len(), 1, "one empty bucket is read, for the schema")
-            }
-            other => panic!("{other:?}"),
-        }
-        let text = p.explain(&Sink::Count, "worker processes");
-        assert!(text.contains("M=3 R=2") && text.contains("up to 6 ranged GETs"), "{text}");
-
-        // Coalescing (no partition count asked for): adjacent buckets up to 40 bytes a reducer.
-        let p = plan().then_exchange(Exchange::Sort { keys: vec![key], partitions: 5 }, true).unwrap();
-        let slices: Vec<_> = (0..5).map(|b| BucketSlice { offset: 10 * b, len: 10, rows: 1 }).collect();
-        let reports: Vec<_> = (0..2).map(|i| (format!("file:///s/m{i}"), slices.clone())).collect();
-        let reduces = p.reduce_tasks(&reports, &Sink::Count, 40).unwrap();
-        let read: Vec<Vec<u64>> = reduces
-            .iter()
-            .map(|t| match &t.input {
-                TaskInput::Shuffle { slices, .. } => slices.iter().map(|s| s.1).collect(),
-                other => panic!("{other:?}"),
-            })
-            .collect();
-        assert_eq!(read, vec![vec![0, 0, 10, 10], vec![20, 20, 30, 30], vec![40, 40]], "buckets in order");
-        assert_eq!(reduces.iter().map(|t| t.partition).collect::<Vec<_>>(), vec![0, 1, 2]);
+    fn shuffles_need_keys_and_partitions() {
+        assert!(plan().then_exchange(Exchange::Sort { keys: vec![], partitions: 2 }, false).is_err());
+        assert!(plan().then_exchange(Exchange::Sort { keys: vec![key("t")], partitions: 0 }, false).is_err());
     }
 }

@@ -120,15 +120,18 @@ impl Sorter {
             .map(|&c| concat(&batches.iter().map(|b| b.column(c).as_ref()).collect::<Vec<_>>()))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(arrow("sort"))?;
+        crate::cancel::check()?;
         if let Some(native) = self.native(&keys) {
             // Ties keep input order (the index is the second half of each pair).
             let (keys, order): (Vec<u64>, Vec<u32>) =
                 sort_pairs(native.into_iter().zip(0..).collect()).into_iter().unzip();
+            crate::cancel::check()?;
             return Ok(SortedRun { batch: gather(batches, order)?, keys: RunKeys::Native(keys) });
         }
         let rows = self.converter.convert_columns(&keys).map_err(arrow("sort keys"))?;
         let mut order: Vec<u32> = (0..rows.num_rows() as u32).collect();
         order.sort_unstable_by(|&a, &b| rows.row(a as usize).cmp(&rows.row(b as usize)));
+        crate::cancel::check()?;
         let batch = gather(batches, order.clone())?;
         Ok(SortedRun { batch, keys: RunKeys::Rows { rows, order } })
     }
@@ -188,6 +191,7 @@ impl Sorter {
         if runs.len() <= 1 {
             return Ok(runs);
         }
+        crate::cancel::check()?;
         let lens: Vec<usize> = runs.iter().map(|r| r.num_rows()).collect();
         let native: Option<Vec<Vec<u64>>> = runs.iter().map(|r| self.native(&self.key_columns(r))).collect();
         let picks = match native {
@@ -203,7 +207,10 @@ impl Sorter {
         let refs: Vec<&RecordBatch> = runs.iter().collect();
         picks
             .chunks(MERGE_BATCH_ROWS)
-            .map(|chunk| interleave_record_batch(&refs, chunk).map_err(arrow("merge")))
+            .map(|chunk| {
+                crate::cancel::check()?;
+                interleave_record_batch(&refs, chunk).map_err(arrow("merge"))
+            })
             .collect()
     }
 }

@@ -1,10 +1,18 @@
 //! Task specs (driver to worker) and task reports (worker to driver).
+//!
+//! A report names the job, task and attempt it answers: the driver takes an answer that names
+//! anything else for a broken worker, never for a result.
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::plan::{PartitionReport, PartitionTask};
+
 /// One attempt of one task, as sent to a worker. The frame's body holds the pickled function
 /// (its first `func_len` bytes, absent when the worker already holds that function) followed by
-/// the pickled arguments.
+/// the pickled arguments; for a partition task, the function is the list of the plan's Python
+/// functions (possibly empty) and nothing follows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskSpec {
     /// Job the task belongs to.
@@ -17,11 +25,43 @@ pub struct TaskSpec {
     pub func: String,
     /// Bytes of pickled function at the start of the body; 0 when the worker holds it already.
     pub func_len: u64,
+    /// A dataset stage's partition task, run by the engine instead of a pickled call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<Arc<PartitionTask>>,
 }
 
-/// A user exception raised by the task's function.
+/// What kind of failure a task reports: the function's own exception, or one of the engine's
+/// (which reach the user as their own error classes, never as the function's).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The user's function raised.
+    #[default]
+    User,
+    /// Data could not be read, converted or written.
+    Data,
+    /// A plan that cannot run as asked.
+    Plan,
+    /// An object does not exist.
+    NotFound,
+    /// The store refused access.
+    Permission,
+    /// The store was throttled or failing; trying again later may succeed.
+    Transient,
+    /// Any other store failure.
+    Store,
+    /// The task was cancelled while it ran.
+    Cancelled,
+    /// Anything else in the engine.
+    Engine,
+}
+
+/// An exception raised by the task's function, or an engine failure (`kind`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserError {
+    /// Whose failure it is.
+    #[serde(default)]
+    pub kind: ErrorKind,
     /// Qualified name of the exception type, e.g. `builtins.ZeroDivisionError`.
     pub error_type: String,
     /// `str()` of the exception.
@@ -47,12 +87,32 @@ pub struct TaskIo {
     pub bytes_written: u64,
 }
 
+impl std::ops::Sub for TaskIo {
+    type Output = TaskIo;
+
+    /// The requests made between two readings of the counters.
+    fn sub(self, before: TaskIo) -> TaskIo {
+        TaskIo {
+            puts: self.puts.saturating_sub(before.puts),
+            gets: self.gets.saturating_sub(before.gets),
+            lists: self.lists.saturating_sub(before.lists),
+            deletes: self.deletes.saturating_sub(before.deletes),
+            bytes_read: self.bytes_read.saturating_sub(before.bytes_read),
+            bytes_written: self.bytes_written.saturating_sub(before.bytes_written),
+        }
+    }
+}
+
 /// What a worker returns for one attempt. The frame's body holds the pickled result when `ok`,
 /// or the pickled exception (possibly empty, when it could not be pickled) when not.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskReport {
+    /// The job of the task.
+    pub job: u64,
     /// Index of the task within its job.
     pub task: u64,
+    /// The attempt answered.
+    pub attempt: u32,
     /// Whether the function returned normally.
     pub ok: bool,
     /// The user exception, when `ok` is false.
@@ -65,6 +125,31 @@ pub struct TaskReport {
     /// What the attempt asked of the stores.
     #[serde(default)]
     pub io: TaskIo,
+    /// What a partition task did (when `ok`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<PartitionReport>,
+}
+
+impl TaskReport {
+    /// A report for `spec`, with no outcome yet.
+    pub fn of(spec: &TaskSpec) -> TaskReport {
+        TaskReport {
+            job: spec.job,
+            task: spec.task,
+            attempt: spec.attempt,
+            ok: false,
+            error: None,
+            started: 0.0,
+            finished: 0.0,
+            io: TaskIo::default(),
+            partition: None,
+        }
+    }
+
+    /// Whether this report answers `spec` (its job, task and attempt).
+    pub fn answers(&self, spec: &TaskSpec) -> bool {
+        (self.job, self.task, self.attempt) == (spec.job, spec.task, spec.attempt)
+    }
 }
 
 /// The first frame a worker sends: it is up and ready for tasks.
@@ -79,9 +164,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_report_answers_only_its_own_job_task_and_attempt() {
+        let spec = TaskSpec { job: 2, task: 5, attempt: 1, func: "h".into(), func_len: 0, partition: None };
+        let report = TaskReport::of(&spec);
+        assert!(report.answers(&spec));
+        for (job, task, attempt) in [(3, 5, 1), (2, 4, 1), (2, 5, 0)] {
+            assert!(!report.answers(&TaskSpec { job, task, attempt, ..spec.clone() }));
+        }
+    }
+
+    #[test]
     fn report_without_error_field_parses() {
-        let r: TaskReport = serde_json::from_str(r#"{"task":3,"ok":true,"started":1.0,"finished":2.0}"#).unwrap();
+        let json = r#"{"job":1,"task":3,"attempt":0,"ok":true,"started":1.0,"finished":2.0}"#;
+        let r: TaskReport = serde_json::from_str(json).unwrap();
         assert_eq!(r.task, 3);
-        assert!(r.ok && r.error.is_none());
+        assert!(r.ok && r.error.is_none() && r.partition.is_none());
     }
 }

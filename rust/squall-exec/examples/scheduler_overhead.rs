@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use squall_core::TaskReport;
 use squall_exec::backend::BoxFuture;
-use squall_exec::{Backend, Failure, Function, Invocation, JobSpec, Reply, Scheduler, Speculation};
+use squall_exec::{Backend, Failure, Function, Invocation, JobSpec, Reply, Scheduler, Speculation, Work};
 
 /// Answers every attempt at once, as a warm worker with a no-op function would.
 struct Instant0 {
@@ -20,14 +20,7 @@ impl Backend for Instant0 {
         self.slots
     }
     fn invoke(&self, inv: Invocation) -> BoxFuture<'_, Result<Reply, Failure>> {
-        let report = TaskReport {
-            task: inv.spec.task,
-            ok: true,
-            error: None,
-            started: 0.0,
-            finished: 0.0,
-            io: Default::default(),
-        };
+        let report = TaskReport { ok: true, ..TaskReport::of(&inv.spec) };
         Box::pin(async move { Ok(Reply { report, body: Vec::new(), worker: "w".into(), cold: false }) })
     }
     fn shutdown(&self) -> BoxFuture<'_, ()> {
@@ -58,7 +51,7 @@ fn main() {
         let input = Arc::new(vec![0u8; 16]);
         let spec = JobSpec {
             func: func.clone(),
-            inputs: (0..n).map(|_| input.clone()).collect(),
+            work: (0..n).map(|_| Work::Call(input.clone())).collect(),
             timeout: None,
             retries: 2,
             speculation: Some(Speculation::default()),

@@ -94,7 +94,7 @@ pub struct AttemptRecord {
 enum Slot {
     Queued,
     Running,
-    Done(Outcome),
+    Done(Box<Outcome>),
     Taken,
 }
 
@@ -196,7 +196,7 @@ impl Board {
             Outcome::Raised { .. } | Outcome::Failed { .. } => b.progress.failed += 1,
             Outcome::Cancelled => b.progress.cancelled += 1,
         }
-        b.slots[task] = Slot::Done(outcome);
+        b.slots[task] = Slot::Done(Box::new(outcome));
         b.order.push(task as u32);
         self.bump(state);
     }
@@ -210,7 +210,7 @@ impl Board {
         if !matches!(b.slots.get(task), Some(Slot::Queued)) {
             return false;
         }
-        b.slots[task] = Slot::Done(Outcome::Cancelled);
+        b.slots[task] = Slot::Done(Box::new(Outcome::Cancelled));
         b.order.push(task as u32);
         b.progress.cancelled += 1;
         self.bump(state);
@@ -228,7 +228,7 @@ impl Board {
                 if matches!(slot, Slot::Running) {
                     b.progress.running -= 1;
                 }
-                *slot = Slot::Done(Outcome::Cancelled);
+                *slot = Slot::Done(Box::new(Outcome::Cancelled));
                 b.order.push(task as u32);
                 b.progress.cancelled += 1;
             }
@@ -323,7 +323,7 @@ impl Board {
         let len = b.slots.len();
         let slot = b.slots.get_mut(task).ok_or(Error::UnknownTask { job, task, len })?;
         match std::mem::replace(slot, Slot::Taken) {
-            Slot::Done(outcome) => Ok(Some(outcome)),
+            Slot::Done(outcome) => Ok(Some(*outcome)),
             Slot::Taken => Err(Error::AlreadyTaken { job, task }),
             other => {
                 *slot = other;
@@ -338,7 +338,9 @@ mod tests {
     use super::*;
 
     fn returned() -> Outcome {
-        let report = TaskReport { task: 0, ok: true, error: None, started: 0.0, finished: 0.0, io: Default::default() };
+        let spec =
+            squall_core::TaskSpec { job: 0, task: 0, attempt: 0, func: String::new(), func_len: 0, partition: None };
+        let report = TaskReport { ok: true, ..TaskReport::of(&spec) };
         Outcome::Returned { body: vec![1], report }
     }
 

@@ -195,6 +195,13 @@ impl LambdaBackend {
         };
         let payload = serde_json::to_vec(&event).map_err(|e| Failure::Setup(e.to_string()))?;
         let result = bounded(self.invoke(payload), timeout, &mut cancel).await.and_then(|r| r);
+        let result = result.and_then(|reply| match reply.report.answers(&spec) {
+            true => Ok(reply),
+            false => Err(Failure::WorkerLost(format!(
+                "the function answered job {} task {} attempt {} when asked for job {} task {} attempt {}",
+                reply.report.job, reply.report.task, reply.report.attempt, spec.job, spec.task, spec.attempt
+            ))),
+        });
         if let Some(key) = staged {
             let _ = self.scratch.delete(&key).await;
         }
@@ -233,9 +240,18 @@ impl LambdaBackend {
                 B64.decode(b).map_err(|e| Failure::WorkerLost(format!("the function's answer is garbled: {e}")))?
             }
             (None, Some(url)) => {
-                let (store, key) = squall_store::open(&url).map_err(|e| Failure::Service(e.to_string()))?;
-                let bytes = store.get(&key).await.map_err(|e| Failure::Service(e.to_string()))?;
-                let _ = store.delete(&key).await;
+                // Only an object the handler may have written: under this session's scratch
+                // prefix. Anything else is never read, nor deleted.
+                let ours = self.scratch.url_of(&self.scratch_key(""));
+                if !url.starts_with(&ours) || url[ours.len()..].split('/').any(|p| p.is_empty() || p == "..") {
+                    return Err(Failure::WorkerLost(format!(
+                        "the function's answer names {url:?}, outside this session's scratch space {ours}: \
+                         it was not read"
+                    )));
+                }
+                let key = &self.scratch_key(&url[ours.len()..]);
+                let bytes = self.scratch.get(key).await.map_err(|e| Failure::Service(e.to_string()))?;
+                let _ = self.scratch.delete(key).await;
                 bytes.to_vec()
             }
             (None, None) => Vec::new(),
@@ -304,7 +320,8 @@ mod tests {
     }
 
     fn ok() -> Result<Reply, Failure> {
-        let report = TaskReport { task: 0, ok: true, error: None, started: 0.0, finished: 0.0, io: Default::default() };
+        let spec = TaskSpec { job: 0, task: 0, attempt: 0, func: String::new(), func_len: 0, partition: None };
+        let report = TaskReport { ok: true, ..TaskReport::of(&spec) };
         Ok(Reply { report, body: Vec::new(), worker: String::new(), cold: false })
     }
 

@@ -7,16 +7,20 @@
 pub mod backend;
 pub mod big_alloc;
 pub mod board;
+pub mod commit;
 pub mod deploy;
+pub mod driver;
 pub mod error;
 pub mod lambda;
 pub mod local;
 pub mod malloc;
+pub mod owner;
 pub mod parquet_scan;
 pub mod partition;
 mod policy;
 pub mod runtime;
 pub mod scheduler;
+pub mod scratch;
 pub mod simulated;
 
 pub use backend::{Backend, Failure, Function, Invocation, Reply};
@@ -24,5 +28,5 @@ pub use board::{AttemptRecord, Board, JobProgress, Outcome};
 pub use error::{Error, Result};
 pub use lambda::{LambdaBackend, LambdaConfig};
 pub use local::{LocalBackend, LocalConfig};
-pub use scheduler::{JobId, JobSpec, Scheduler, Speculation};
+pub use scheduler::{JobHandle, JobId, JobSpec, Scheduler, Speculation, Work};
 pub use simulated::{FleetModel, SimulatedBackend};

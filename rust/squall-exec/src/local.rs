@@ -1,17 +1,25 @@
 //! The embedded default backend: long-lived local worker processes (`python -m squall._worker`),
-//! like warm Lambda containers, fed one task at a time over their stdin and answering on stdout.
+//! like warm Lambda containers, fed one task at a time over a pipe and answering on another.
+//!
+//! A worker is trusted with nothing it could get wrong by accident: an answer that does not name
+//! the job, task and attempt it was sent (a forked child's frame, a stale reply) loses the
+//! worker, which is killed with its whole process group and replaced; its stderr is forwarded as
+//! bytes, decoded lossily, and dropped rather than blocking when this process's stderr is full
+//! or closed.
 
 use std::collections::{HashSet, VecDeque};
+use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use squall_core::frame::{decode_header, decode_prefix, encode_header, encode_prefix, PREFIX_LEN};
 use squall_core::{TaskReport, WorkerHello};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::Semaphore;
 
@@ -20,6 +28,12 @@ use crate::{Backend, Failure, Invocation, Reply};
 
 /// Lines of a worker's stderr kept to explain its death.
 const STDERR_TAIL: usize = 20;
+
+/// Longest line of a worker's stderr forwarded at once; longer ones go in pieces.
+const STDERR_LINE: usize = 64 << 10;
+
+/// Lines waiting for this process's stderr; more are dropped.
+const STDERR_BACKLOG: usize = 4096;
 
 /// How to start local workers.
 #[derive(Debug, Clone)]
@@ -186,6 +200,13 @@ impl Worker {
         };
         let report: TaskReport = decode_header(&header)
             .map_err(|e| Failure::WorkerLost(format!("{} sent a malformed report: {e}", self.name)))?;
+        if !report.answers(&spec) {
+            return Err(Failure::WorkerLost(format!(
+                "{} answered job {} task {} attempt {} when asked for job {} task {} attempt {} (did the \
+                 task fork, or write to the worker's reply pipe?)",
+                self.name, report.job, report.task, report.attempt, spec.job, spec.task, spec.attempt
+            )));
+        }
         if send_func {
             self.functions.insert(func.hash.clone());
         }
@@ -219,32 +240,97 @@ impl Worker {
         }
     }
 
+    /// Kills the worker and everything it started (its process group: subprocesses, forked
+    /// children), and reaps it.
     async fn kill(&mut self) {
+        if let Some(pid) = self.child.id() {
+            // SAFETY: kill(2) on the group this worker leads (spawned with process_group(0)).
+            unsafe {
+                libc::kill(-(pid as libc::pid_t), libc::SIGKILL);
+            }
+        }
         let _ = self.child.kill().await;
     }
 }
 
-/// Reads one frame: (header, body).
+/// Reads one frame: (header, body). Its buffers grow with the bytes that arrive, not with what
+/// the prefix announces: garbage on the pipe cannot make this process allocate its claim.
 async fn read_frame(r: &mut BufReader<ChildStdout>) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
     let mut prefix = [0u8; PREFIX_LEN];
     r.read_exact(&mut prefix).await?;
     let (h, b) = decode_prefix(&prefix).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
     let mut header = vec![0u8; h];
     r.read_exact(&mut header).await?;
-    let mut body = vec![0u8; b];
-    r.read_exact(&mut body).await?;
+    let mut body = Vec::with_capacity(b.min(64 << 20));
+    (&mut *r).take(b as u64).read_to_end(&mut body).await?;
+    if body.len() != b {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
     Ok((header, body))
 }
 
-/// Copies a worker's stderr to ours line by line, keeping the last lines for error messages.
+/// The queue to the thread that writes workers' output to this process's stderr. A write to a
+/// full or closed stderr only ever blocks or fails that thread; lines that find the queue full
+/// are dropped.
+fn stderr_queue() -> Option<&'static SyncSender<Vec<u8>>> {
+    static QUEUE: OnceLock<Option<SyncSender<Vec<u8>>>> = OnceLock::new();
+    QUEUE
+        .get_or_init(|| {
+            let (tx, rx) = sync_channel::<Vec<u8>>(STDERR_BACKLOG);
+            let writer = move || {
+                let mut err = std::io::stderr();
+                for line in rx {
+                    let _ = err.write_all(&line);
+                }
+            };
+            std::thread::Builder::new().name("squall-stderr".into()).spawn(writer).ok().map(|_| tx)
+        })
+        .as_ref()
+}
+
+/// Reads up to a newline (kept) or `cap` bytes into `line`; 0 at the end of the stream.
+async fn read_line_capped(
+    r: &mut (impl AsyncBufRead + Unpin),
+    line: &mut Vec<u8>,
+    cap: usize,
+) -> std::io::Result<usize> {
+    line.clear();
+    while line.len() < cap {
+        let buf = r.fill_buf().await?;
+        if buf.is_empty() {
+            break;
+        }
+        let room = (cap - line.len()).min(buf.len());
+        let (take, done) = match buf[..room].iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (room, false),
+        };
+        line.extend_from_slice(&buf[..take]);
+        r.consume(take);
+        if done {
+            break;
+        }
+    }
+    Ok(line.len())
+}
+
+/// Copies a worker's stderr to ours line by line, as bytes (decoded lossily where they are
+/// kept for error messages), until the worker closes it.
 async fn forward_stderr(stderr: tokio::process::ChildStderr, tail: Arc<Mutex<VecDeque<String>>>) {
-    let mut lines = BufReader::new(stderr).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        eprintln!("{line}");
+    let mut r = BufReader::new(stderr);
+    let mut line = Vec::new();
+    while let Ok(n) = read_line_capped(&mut r, &mut line, STDERR_LINE).await {
+        if n == 0 {
+            break;
+        }
+        if let Some(queue) = stderr_queue() {
+            let _ = queue.try_send(line.clone());
+        }
+        let text = String::from_utf8_lossy(&line).trim_end().to_string();
         let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
         if tail.len() == STDERR_TAIL {
             tail.pop_front();
         }
-        tail.push_back(line);
+        tail.push_back(text);
     }
 }

@@ -159,6 +159,7 @@ impl ParquetFile {
             None => read_schema,
         };
         while let Some(group) = stream.next_row_group().await.map_err(bad(url))? {
+            squall_core::cancel::check()?;
             for batch in group {
                 let batch = batch.map_err(|e| data_error(url, e.to_string()))?;
                 each(match &order {

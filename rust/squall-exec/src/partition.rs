@@ -5,7 +5,7 @@
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use squall_core::codec::{decode_ipc, decode_ipc_columns, encode, project, Decoded, Format, BATCH_ROWS};
+use squall_core::codec::{decode_ipc, decode_ipc_columns, encode, project, schema_text, Decoded, Format, BATCH_ROWS};
 use squall_core::groupby::{hash_buckets, GroupBy, DISTINCT_PROBE};
 use squall_core::plan::{Combine, Input, Op, PartitionReport, PartitionTask, TaskInput, TaskOutput};
 use squall_core::shuffle::{decode_rows, encode_buckets, encode_rows};
@@ -14,6 +14,7 @@ use squall_store::{get_ranges, open, Bytes};
 
 use crate::parquet_scan::{read_parquet, ParquetFile};
 use crate::runtime::runtime;
+use squall_core::cancel::check;
 
 /// A partition task failed: in a Python function, or in the engine.
 #[derive(Debug)]
@@ -46,6 +47,57 @@ pub fn read_object(url: &str) -> crate::Result<Bytes> {
 pub fn write_object(url: &str, data: Bytes) -> crate::Result<()> {
     let (store, key) = open(url)?;
     Ok(runtime()?.block_on(store.put(&key, data))?)
+}
+
+/// Deletes every object whose URL starts with `prefix`, several at once, and the folders that
+/// the prefix names (a local directory tree squall made).
+pub fn delete_prefix(prefix: &str) -> crate::Result<()> {
+    let (store, key) = open(prefix)?;
+    runtime()?.block_on(async {
+        let keys = store.list(&key).await?;
+        let jobs = keys
+            .into_iter()
+            .map(|o| -> squall_store::BoxFuture<'static, squall_store::Result<()>> {
+                let store = store.clone();
+                Box::pin(async move { store.delete(&o.key).await })
+            })
+            .collect();
+        squall_store::in_parallel(jobs).await?;
+        if key.ends_with('/') {
+            store.prune(&key).await?;
+        }
+        Ok(())
+    })
+}
+
+/// Reads Arrow IPC objects into one schema and their batches; their schemas must agree. Errors
+/// name each object by its entry in `names` (e.g. the input a scratch object was computed from).
+/// A partition without rows may not know the schema a function would give: it is skipped.
+pub fn read_parts(urls: &[String], names: &[String]) -> crate::Result<(SchemaRef, Vec<RecordBatch>)> {
+    let mut schema: Option<(SchemaRef, &str)> = None;
+    let mut batches = Vec::new();
+    for (url, name) in urls.iter().zip(names) {
+        check()?;
+        let decoded = decode_ipc(read_object(url)?, url)?;
+        let rows: usize = decoded.batches.iter().map(|b| b.num_rows()).sum();
+        match &schema {
+            Some(_) if rows == 0 => continue,
+            Some((s, _)) if *s != decoded.schema && batches.is_empty() => schema = Some((decoded.schema.clone(), name)),
+            Some((s, first)) if *s != decoded.schema => {
+                return Err(squall_core::Error::Data {
+                    url: name.clone(),
+                    what: "combine the result of".into(),
+                    message: format!("its schema differs from that of {first}:\n  {}\nvs\n  {}", decoded.schema, s),
+                }
+                .into())
+            }
+            Some(_) => {}
+            None => schema = Some((decoded.schema.clone(), name)),
+        }
+        batches.extend(decoded.batches.into_iter().filter(|b| b.num_rows() > 0));
+    }
+    let schema = schema.map_or_else(|| SchemaRef::new(arrow_schema::Schema::empty()), |(s, _)| s);
+    Ok((schema, batches))
 }
 
 /// Reads `(url, offset, len)` slices, several at once.
@@ -90,6 +142,7 @@ fn read_input(task: &PartitionTask) -> crate::Result<(Decoded, u64, String)> {
             let mut schema: Option<SchemaRef> = None;
             let mut runs = Vec::new();
             for (part, (url, _, _)) in parts.into_iter().zip(slices) {
+                check()?;
                 let decoded = decode_ipc(part, url)?;
                 let run = concat(&decoded.schema, &decoded.batches, url)?;
                 schema.get_or_insert(decoded.schema);
@@ -134,6 +187,7 @@ pub fn run_partition<E>(
     let mut schema = decoded.schema;
     let mut batches = decoded.batches;
     for op in &task.ops {
+        check()?;
         batches = match op {
             Op::Udf { index, kind, .. } if kind == "map_groups" => {
                 // A group may span batches: the function sees the whole partition at once.
@@ -146,6 +200,7 @@ pub fn run_partition<E>(
                 }
                 let mut out = Vec::with_capacity(batches.len());
                 for batch in batches {
+                    check()?;
                     out.push(udf(*index, batch).map_err(PartitionError::Udf)?);
                 }
                 out
@@ -174,9 +229,8 @@ pub fn run_partition<E>(
         Some(TaskOutput::File(output)) => {
             let url = attempt_url(&output.url);
             let bytes = encode(output.format, output.compression, &schema, &batches, &url)?;
-            // A written dataset's file (with a place to commit to): nothing here reads it back.
-            publish(&mut report, url, bytes, output.commit_to.is_some())?;
-            report.commit_to.clone_from(&output.commit_to);
+            report.schema = Some(schema_text(&schema));
+            publish(&mut report, url, bytes, output.result)?;
         }
         Some(TaskOutput::Sample { url, keys, rows }) => {
             let url = attempt_url(url);
@@ -198,7 +252,10 @@ pub fn run_partition<E>(
         }
         Some(TaskOutput::Shuffle { url, keys, splitters }) => {
             let url = attempt_url(url);
-            let splitters = decode_rows(read_object(splitters)?, splitters)?;
+            let splitters = match splitters {
+                Some(at) => decode_rows(read_object(at)?, at)?,
+                None => Vec::new(),
+            };
             let sorter = Sorter::new(&schema, keys)?;
             let buckets = sorter.cut(&sorter.sort(&schema, &batches)?, &splitters)?;
             publish_shuffle(&mut report, url, &schema, &buckets)?;
@@ -236,6 +293,7 @@ fn aggregate_parquet(
     let batch_rows = if partials.in_batches() { BATCH_ROWS } else { usize::MAX };
     let mut rows = 0u64;
     let scan = file.scan(task.columns.as_deref(), batch_rows, None, |batch| {
+        check()?;
         rows += batch.num_rows() as u64;
         Ok(partials.push(&batch)?)
     });

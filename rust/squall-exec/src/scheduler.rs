@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use squall_core::plan::PartitionTask;
 use squall_core::TaskSpec;
 use tokio::sync::{mpsc, watch};
 
@@ -23,13 +24,23 @@ use crate::{AttemptRecord, Backend, Board, Error, Failure, Function, Invocation,
 /// Identifies a job within one scheduler.
 pub type JobId = u64;
 
-/// A job: one function applied to many pickled inputs, one task per input.
+/// What one task of a job does.
+#[derive(Debug, Clone)]
+pub enum Work {
+    /// Calls the job's function with these pickled `(args, kwargs)`.
+    Call(Arc<Vec<u8>>),
+    /// Runs a dataset stage's partition task; the job's function is then the plan's list of
+    /// Python functions (possibly empty).
+    Partition(Arc<PartitionTask>),
+}
+
+/// A job: one function and one piece of work per task.
 #[derive(Debug)]
 pub struct JobSpec {
     /// The function every task calls.
     pub func: Arc<Function>,
-    /// One pickled input per task.
-    pub inputs: Vec<Arc<Vec<u8>>>,
+    /// What each task does.
+    pub work: Vec<Work>,
     /// Per-attempt time limit.
     pub timeout: Option<Duration>,
     /// Extra attempts after an infrastructure failure.
@@ -42,6 +53,42 @@ enum Command {
     Submit(JobId, JobSpec),
     Cancel(JobId),
     Shutdown(std_mpsc::Sender<()>),
+}
+
+/// A submitted job: its outcomes and attempt records stay on the scheduler's board while a
+/// handle to it lives.
+pub struct JobHandle {
+    sched: Arc<Scheduler>,
+    id: JobId,
+    len: usize,
+}
+
+impl JobHandle {
+    /// The job's id on its scheduler.
+    pub fn id(&self) -> JobId {
+        self.id
+    }
+
+    /// Its scheduler.
+    pub fn scheduler(&self) -> &Arc<Scheduler> {
+        &self.sched
+    }
+
+    /// Number of tasks.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the job has no task.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Drop for JobHandle {
+    fn drop(&mut self) {
+        self.sched.board.forget_job(self.id);
+    }
 }
 
 /// Schedules jobs onto a backend. Dropping it stops its workers.
@@ -63,12 +110,19 @@ impl Scheduler {
     /// Queues a job's tasks and returns its id at once; outcomes appear on [`Scheduler::board`].
     pub fn submit(&self, spec: JobSpec) -> Result<JobId> {
         let job = self.next_job.fetch_add(1, Ordering::Relaxed);
-        self.board.add_job(job, spec.inputs.len());
+        self.board.add_job(job, spec.work.len());
         if self.tx.send(Command::Submit(job, spec)).is_err() {
             self.board.forget_job(job);
             return Err(Error::Closed);
         }
         Ok(job)
+    }
+
+    /// Queues a job's tasks; the handle keeps its outcomes on the board.
+    pub fn start(self: &Arc<Self>, spec: JobSpec) -> Result<Arc<JobHandle>> {
+        let len = spec.work.len();
+        let id = self.submit(spec)?;
+        Ok(Arc::new(JobHandle { sched: self.clone(), id, len }))
     }
 
     /// Cancels a job: queued tasks never start, running attempts are stopped.
@@ -227,7 +281,7 @@ impl Dispatcher {
     }
 
     fn admit(&mut self, job: JobId, spec: JobSpec) {
-        let n = spec.inputs.len();
+        let n = spec.work.len();
         if n == 0 {
             return;
         }
@@ -288,10 +342,14 @@ impl Dispatcher {
             backup,
             cancel,
         });
+        let (input, partition) = match &spec.work[task] {
+            Work::Call(args) => (args.clone(), None),
+            Work::Partition(t) => (Arc::default(), Some(t.clone())),
+        };
         let inv = Invocation {
-            spec: TaskSpec { job, task: task as u64, attempt, func: spec.func.hash.clone(), func_len: 0 },
+            spec: TaskSpec { job, task: task as u64, attempt, func: spec.func.hash.clone(), func_len: 0, partition },
             func: spec.func.clone(),
-            input: spec.inputs[task].clone(),
+            input,
             timeout: spec.timeout,
             cancel: cancelled,
         };
@@ -315,6 +373,17 @@ impl Dispatcher {
         };
         let me = t.running.swap_remove(pos);
         let finished_at = now_epoch();
+        // An answer is bound to what was sent: one naming another job, task or attempt came
+        // from a broken worker (a forked child's frame, a stale reply), never from this attempt.
+        let result = match result {
+            Ok(reply) if (reply.report.job, reply.report.task, reply.report.attempt) != (job, task as u64, attempt) => {
+                Err(Failure::WorkerLost(format!(
+                    "{} answered job {} task {} attempt {} when asked for job {job} task {task} attempt {attempt}",
+                    reply.worker, reply.report.job, reply.report.task, reply.report.attempt
+                )))
+            }
+            other => other,
+        };
         let mut record = me.record(task, finished_at, "ok");
         if let Ok(reply) = &result {
             record.worker = reply.worker.clone();
@@ -344,6 +413,7 @@ impl Dispatcher {
             }
             Ok(Reply { report, body, .. }) => {
                 let error = report.error.unwrap_or_else(|| squall_core::UserError {
+                    kind: squall_core::ErrorKind::Engine,
                     error_type: "squall.ProtocolError".into(),
                     message: "the worker reported a failure without an error".into(),
                     traceback: String::new(),
@@ -362,7 +432,7 @@ impl Dispatcher {
                 if throttled {
                     t.throttles += 1;
                 }
-                let budget = JOB_RETRY_BUDGET.max(run.spec.inputs.len() / 5);
+                let budget = JOB_RETRY_BUDGET.max(run.spec.work.len() / 5);
                 let infra = t.failures - t.throttles;
                 let retry = failure.is_retryable()
                     && infra <= run.spec.retries
@@ -405,7 +475,7 @@ impl Dispatcher {
         let now = Instant::now();
         for (&job, run) in &mut self.jobs {
             let Some(sp) = run.spec.speculation else { continue };
-            let total = run.spec.inputs.len();
+            let total = run.spec.work.len();
             if run.cancelled || run.durations.is_empty() || (run.finished as f64) < sp.after * total as f64 {
                 continue;
             }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use squall_core::{TaskReport, UserError};
 use squall_exec::backend::BoxFuture;
-use squall_exec::{Backend, Failure, Function, Invocation, JobSpec, Outcome, Reply, Scheduler};
+use squall_exec::{Backend, Failure, Function, Invocation, JobSpec, Outcome, Reply, Scheduler, Work};
 
 /// What one attempt does, decided from (task, attempt).
 #[derive(Clone)]
@@ -14,6 +14,7 @@ enum Act {
     Echo,
     Raise,
     Fail,
+    Misroute,
     Sleep(Duration),
 }
 
@@ -41,24 +42,27 @@ impl Scripted {
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
         let task = inv.spec.task;
-        let report = |ok: bool, error: Option<UserError>| TaskReport {
-            task,
-            ok,
-            error,
-            started: 0.0,
-            finished: 0.0,
-            io: Default::default(),
-        };
+        let spec = inv.spec.clone();
+        let report = |ok: bool, error: Option<UserError>| TaskReport { ok, error, ..TaskReport::of(&spec) };
         let result = match (self.script)(task, inv.spec.attempt) {
             Act::Echo => {
                 Ok(Reply { report: report(true, None), body: inv.input.to_vec(), worker: "test".into(), cold: false })
             }
             Act::Raise => {
-                let error =
-                    UserError { error_type: "ValueError".into(), message: "bad".into(), traceback: "tb".into() };
+                let error = UserError {
+                    kind: Default::default(),
+                    error_type: "ValueError".into(),
+                    message: "bad".into(),
+                    traceback: "tb".into(),
+                };
                 Ok(Reply { report: report(false, Some(error)), body: vec![], worker: "test".into(), cold: false })
             }
             Act::Fail => Err(Failure::WorkerLost("scripted crash".into())),
+            Act::Misroute => {
+                // Another task's answer, as a stale or forked reply would be.
+                let report = TaskReport { task: task + 1, ..report(true, None) };
+                Ok(Reply { report, body: vec![9, 9, 9, 9], worker: "test".into(), cold: false })
+            }
             Act::Sleep(d) => tokio::select! {
                 _ = tokio::time::sleep(d) => Ok(Reply { report: report(true, None), body: vec![], worker: "test".into(), cold: false }),
                 _ = inv.cancel.wait_for(|c| *c) => Err(Failure::Cancelled),
@@ -84,7 +88,7 @@ impl Backend for Scripted {
 fn job(n: usize, retries: u32) -> JobSpec {
     JobSpec {
         func: Arc::new(Function { hash: "f".into(), bytes: vec![1, 2, 3] }),
-        inputs: (0..n).map(|i| Arc::new((i as u32).to_le_bytes().to_vec())).collect(),
+        work: (0..n).map(|i| Work::Call(Arc::new((i as u32).to_le_bytes().to_vec()))).collect(),
         timeout: None,
         retries,
         speculation: None,
@@ -255,4 +259,23 @@ fn every_attempt_is_recorded_with_its_outcome() {
         assert!(a.queued <= a.started && a.started <= a.finished, "{a:?}");
         assert_eq!(a.worker, if a.outcome == "lost" { "" } else { "test" });
     }
+}
+
+#[test]
+fn an_answer_for_another_task_is_a_lost_worker_never_a_result() {
+    // The first attempt of every task answers as its neighbour would: each is retried, and the
+    // results are each task's own.
+    let backend = Scripted::new(2, |_, attempt| if attempt == 0 { Act::Misroute } else { Act::Echo });
+    let s = Scheduler::new(backend.clone()).unwrap();
+    let id = s.submit(job(4, 2)).unwrap();
+    finish(&s, id);
+    for task in 0..4 {
+        match s.board().take(id, task).unwrap() {
+            Some(Outcome::Returned { body, .. }) => assert_eq!(body, (task as u32).to_le_bytes().to_vec()),
+            other => panic!("task {task}: {other:?}"),
+        }
+    }
+    let lost: Vec<_> = s.board().attempts(id).unwrap().into_iter().filter(|a| a.outcome == "lost").collect();
+    assert_eq!(lost.len(), 4);
+    assert!(lost[0].error.contains("answered job"), "{}", lost[0].error);
 }

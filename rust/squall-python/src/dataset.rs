@@ -1,18 +1,27 @@
-//! Bindings for datasets: plans, partition tasks, and reading and writing objects in stores.
+//! Bindings for datasets: plans, and the driver that runs them (`squall_exec::driver`).
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
-use squall_core::codec::{decode_ipc, encode, Compression, Format};
+use pyo3::types::{PyBytes, PyDict, PyList};
+use squall_core::codec::{Compression, Format};
 use squall_core::groupby::{Agg, AggFunc, GroupBy};
-use squall_core::plan::{Exchange, Input, Op, PartitionReport, PartitionTask, Plan as CorePlan, Sink};
+use squall_core::placement::Placement;
+use squall_core::plan::{Exchange, Input, Op, Plan as CorePlan, Sink, WriteMode};
 use squall_core::sort::SortKey;
-use squall_exec::partition::{read_object, run_partition, write_object, PartitionError};
-use squall_exec::runtime::runtime;
+use squall_exec::driver::{DatasetJob, Executors, JobOutput, Settings};
+use squall_exec::scratch::Scratch;
+use squall_exec::Function;
 
-use crate::arrow::{batch_from_py, batch_to_py, stream_from_py, ArrowStream};
-use crate::errors::{exec_error, json_error};
+use crate::arrow::ArrowStream;
+use crate::errors::exec_error;
+use crate::scheduler::{speculation_of, Job, Scheduler};
 
-fn parse_format(format: &str) -> PyResult<Format> {
+/// Longest single wait with the GIL released; callers loop, so signals are seen in time.
+const MAX_WAIT: Duration = Duration::from_millis(200);
+
+pub(crate) fn parse_format(format: &str) -> PyResult<Format> {
     match format {
         "parquet" => Ok(Format::Parquet),
         "ipc" | "arrow" => Ok(Format::Ipc),
@@ -20,7 +29,7 @@ fn parse_format(format: &str) -> PyResult<Format> {
     }
 }
 
-fn parse_compression(name: &str) -> PyResult<Compression> {
+pub(crate) fn parse_compression(name: &str) -> PyResult<Compression> {
     serde_json::from_value(serde_json::Value::String(name.to_string())).map_err(|_| {
         pyo3::exceptions::PyValueError::new_err(format!(
             "compression={name:?}: use \"zstd\", \"lz4\", \"snappy\" (Parquet only) or \"none\""
@@ -109,52 +118,10 @@ impl Plan {
         Ok(Plan { inner })
     }
 
-    /// The plan's shuffle: "sort", "groupby", "repartition" or None.
+    /// Number of shuffles in the plan.
     #[getter]
-    fn shuffle(&self) -> Option<&'static str> {
-        match &self.inner.exchange {
-            Some((Exchange::Sort { .. }, _)) => Some("sort"),
-            Some((Exchange::GroupBy { .. }, _)) => Some("groupby"),
-            Some((Exchange::Repartition { .. }, _)) => Some("repartition"),
-            None => None,
-        }
-    }
-
-    /// Partitions of the result.
-    #[getter]
-    fn output_partitions(&self) -> usize {
-        self.inner.partitions()
-    }
-
-    /// Stage 0 of a sort (JSON tasks): samples of the keys, written under `prefix`.
-    fn sample_tasks(&self, py: Python<'_>, prefix: &str) -> PyResult<Vec<String>> {
-        let tasks = self.inner.sample_tasks(prefix).map_err(|e| exec_error(py, e.into()))?;
-        to_json(py, &tasks)
-    }
-
-    /// Stage 1 of a sort (JSON tasks): sorted runs cut at the splitters at `splitters`.
-    fn map_tasks(&self, py: Python<'_>, prefix: &str, splitters: &str) -> PyResult<Vec<String>> {
-        let tasks = self.inner.map_tasks(prefix, splitters).map_err(|e| exec_error(py, e.into()))?;
-        to_json(py, &tasks)
-    }
-
-    /// The reduce stage (JSON tasks) from the map tasks' reports (JSON), into `sink` (JSON);
-    /// a coalescing plan gives each reducer adjacent buckets until it reads `min_bytes`.
-    fn reduce_tasks(
-        &self,
-        py: Python<'_>,
-        map_reports: Vec<String>,
-        sink: &str,
-        min_bytes: u64,
-    ) -> PyResult<Vec<String>> {
-        let sink: Sink = serde_json::from_str(sink).map_err(|e| json_error(py, "sink", e))?;
-        let mut maps = Vec::with_capacity(map_reports.len());
-        for r in &map_reports {
-            let report: PartitionReport = serde_json::from_str(r).map_err(|e| json_error(py, "report", e))?;
-            maps.push((report.url.unwrap_or_default(), report.buckets.unwrap_or_default()));
-        }
-        let tasks = self.inner.reduce_tasks(&maps, &sink, min_bytes).map_err(|e| exec_error(py, e.into()))?;
-        to_json(py, &tasks)
+    fn shuffles(&self) -> usize {
+        self.inner.shuffles.len()
     }
 
     /// This plan followed by the first `rows` rows per partition in the order of `keys`.
@@ -192,27 +159,23 @@ impl Plan {
         self.inner.udf_count()
     }
 
-    /// Partition tasks (JSON) that run the plan into `sink` (JSON).
-    fn tasks(&self, py: Python<'_>, sink: &str) -> PyResult<Vec<String>> {
-        let sink: Sink = serde_json::from_str(sink).map_err(|e| json_error(py, "sink", e))?;
-        let tasks = self.inner.tasks(&sink).map_err(|e| exec_error(py, e.into()))?;
-        to_json(py, &tasks)
-    }
-
-    /// How the plan runs into `sink` (JSON), its tasks on `runs_on`, as text.
-    fn explain(&self, py: Python<'_>, sink: &str, runs_on: &str) -> PyResult<String> {
-        let sink: Sink = serde_json::from_str(sink).map_err(|e| json_error(py, "sink", e))?;
-        Ok(self.inner.explain(&sink, runs_on))
+    /// How the plan runs into `sink` (see `Datasets.execute`), placed as a session with these
+    /// settings would place it, as text.
+    #[pyo3(signature = (sink, write, in_process, remote))]
+    fn explain(
+        &self,
+        sink: &str,
+        write: Option<(String, String, String, String)>,
+        in_process: bool,
+        remote: bool,
+    ) -> PyResult<String> {
+        Ok(self.inner.explain(&parse_sink(sink, write)?, &Placement { in_process, remote }))
     }
 }
 
 /// Sort keys given from Python as (column, descending, nulls_first).
 fn sort_keys(keys: Vec<(String, bool, bool)>) -> Vec<SortKey> {
     keys.into_iter().map(|(column, descending, nulls_first)| SortKey { column, descending, nulls_first }).collect()
-}
-
-fn to_json(py: Python<'_>, tasks: &[PartitionTask]) -> PyResult<Vec<String>> {
-    tasks.iter().map(|t| serde_json::to_string(t).map_err(|e| json_error(py, "task", e))).collect()
 }
 
 impl Plan {
@@ -222,217 +185,154 @@ impl Plan {
     }
 }
 
-/// Runs one partition task (JSON) in this process; `udfs[i]` maps a pyarrow.RecordBatch to
-/// another. The GIL is released except while a function runs. Returns the report as JSON.
-#[pyfunction]
-pub fn execute_partition(py: Python<'_>, task: &str, attempt: u32, udfs: Vec<Py<PyAny>>) -> PyResult<String> {
-    let task: PartitionTask = serde_json::from_str(task).map_err(|e| json_error(py, "partition task", e))?;
-    let report = py.detach(|| {
-        run_partition(&task, attempt, |index, batch| -> PyResult<_> {
-            Python::attach(|py| {
-                let udf = udfs.get(index).ok_or_else(|| not_sent(index))?;
-                batch_from_py(&udf.bind(py).call1((batch_to_py(py, batch)?,))?)
-            })
-        })
-    });
-    report_json(py, report)
-}
-
-/// [`execute_partition`] of a task (JSON) that calls no Python function, on a thread that does
-/// not hold the GIL: it is taken only to raise an error.
-pub fn execute_partition_without_python(task: &[u8], attempt: u32) -> PyResult<String> {
-    let report = match serde_json::from_slice::<PartitionTask>(task) {
-        Ok(task) => run_partition(&task, attempt, |index, _| Err(not_sent(index))),
-        Err(e) => return Err(Python::attach(|py| json_error(py, "partition task", e))),
-    };
-    match report {
-        Ok(report) => serde_json::to_string(&report).map_err(|e| Python::attach(|py| json_error(py, "report", e))),
-        failed => Python::attach(|py| report_json(py, failed)),
+/// The sink a dataset action writes into: "collect", "count", or "write" with `write` =
+/// (format, dir, compression, mode).
+fn parse_sink(sink: &str, write: Option<(String, String, String, String)>) -> PyResult<Sink> {
+    let bad = |m: String| pyo3::exceptions::PyValueError::new_err(m);
+    match (sink, write) {
+        ("collect", None) => Ok(Sink::Collect),
+        ("count", None) => Ok(Sink::Count),
+        ("write", Some((format, dir, compression, mode))) => {
+            let format = parse_format(&format)?;
+            let compression = parse_compression(&compression)?;
+            let mode: WriteMode = serde_json::from_value(serde_json::Value::String(mode.clone()))
+                .map_err(|_| bad(format!("mode={mode:?}: use \"error\", \"overwrite\" or \"append\"")))?;
+            Ok(Sink::Write { format, dir, compression, mode })
+        }
+        (other, _) => Err(bad(format!("sink {other:?}: use \"collect\", \"count\" or \"write\" (with its settings)"))),
     }
 }
 
-fn not_sent(index: usize) -> PyErr {
-    pyo3::exceptions::PyIndexError::new_err(format!("the task calls function {index}, which was not sent"))
+/// A session's runner of dataset actions: where stages run and how.
+#[pyclass(frozen, module = "squall._native")]
+pub struct Datasets {
+    exec: Executors,
+    settings: Settings,
 }
 
-/// A task's report as JSON, or its failure as the exception to raise.
-fn report_json(py: Python<'_>, report: Result<PartitionReport, PartitionError<PyErr>>) -> PyResult<String> {
-    match report {
-        Ok(report) => serde_json::to_string(&report).map_err(|e| json_error(py, "report", e)),
-        Err(PartitionError::Udf(e)) => Err(e),
-        Err(PartitionError::Engine(e)) => Err(exec_error(py, e)),
+#[pymethods]
+impl Datasets {
+    /// Stages run on `threads` (this process) or `workers`; `scratch` is (memory URL, shared
+    /// memory URL or None, disk URL, Lambda store prefix or None).
+    #[new]
+    #[pyo3(signature = (threads, workers, *, in_process, remote, slots, target_partition_bytes, retries, speculation, scratch))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        threads: &Scheduler,
+        workers: &Scheduler,
+        in_process: bool,
+        remote: bool,
+        slots: usize,
+        target_partition_bytes: u64,
+        retries: u32,
+        speculation: Option<(f64, f64, f64)>,
+        scratch: (String, Option<String>, String, Option<String>),
+    ) -> PyResult<Self> {
+        let (memory, shm, disk, remote_store) = scratch;
+        Ok(Datasets {
+            exec: Executors { threads: threads.inner.clone(), workers: workers.inner.clone() },
+            settings: Settings {
+                placement: Placement { in_process, remote },
+                workers: slots,
+                target_partition_bytes,
+                retries,
+                speculation: speculation_of(speculation)?,
+                scratch: Scratch { memory, shm, disk, remote: remote_store },
+            },
+        })
+    }
+
+    /// Starts running `plan` into `sink` ("collect", "count", or "write" with `write` = (format,
+    /// dir, compression, mode)); `functions` is the plan's Python functions pickled as one list
+    /// (`functions_hash` its content hash). A plan that cannot run as asked fails here.
+    #[pyo3(signature = (plan, sink, functions, functions_hash, verb, write = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn execute(
+        &self,
+        py: Python<'_>,
+        plan: &Plan,
+        sink: &str,
+        functions: &Bound<'_, PyBytes>,
+        functions_hash: String,
+        verb: String,
+        write: Option<(String, String, String, String)>,
+    ) -> PyResult<Running> {
+        let job = DatasetJob {
+            plan: plan.inner.clone(),
+            sink: parse_sink(sink, write)?,
+            functions: Arc::new(Function { hash: functions_hash, bytes: functions.as_bytes().to_vec() }),
+            verb,
+        };
+        let (exec, settings) = (self.exec.clone(), self.settings.clone());
+        let running = py.detach(|| squall_exec::driver::start(exec, settings, job)).map_err(|e| exec_error(py, e))?;
+        Ok(Running { inner: running })
     }
 }
 
-/// Picks `partitions - 1` splitters from the key samples at `samples`, writes them to `out`;
-/// returns how many.
-#[pyfunction]
-pub fn choose_splitters(py: Python<'_>, samples: Vec<String>, partitions: usize, out: String) -> PyResult<usize> {
-    py.detach(|| squall_exec::partition::choose_splitters(&samples, partitions, &out)).map_err(|e| exec_error(py, e))
+/// A running dataset action.
+#[pyclass(frozen, module = "squall._native")]
+pub struct Running {
+    inner: Arc<squall_exec::driver::Running>,
 }
 
-/// Objects that `url` names (a file, a prefix or a glob), as (url, size), sorted.
-#[pyfunction]
-pub fn resolve(py: Python<'_>, url: String) -> PyResult<Vec<(String, u64)>> {
-    let found = py.detach(|| -> squall_exec::Result<_> {
-        let (store, objects) = runtime()?.block_on(squall_store::resolve(&url))?;
-        Ok(objects.into_iter().map(|o| (store.url_of(&o.key), o.size)).collect())
-    });
-    found.map_err(|e| exec_error(py, e))
-}
+#[pymethods]
+impl Running {
+    /// Waits (GIL released, at most 0.2 s) for the action to end; true when it has.
+    fn wait(&self, py: Python<'_>, timeout: f64) -> bool {
+        let wait = Duration::try_from_secs_f64(timeout.max(0.0)).unwrap_or(MAX_WAIT).min(MAX_WAIT);
+        let inner = self.inner.clone();
+        py.detach(move || inner.wait(wait))
+    }
 
-/// Reads Arrow IPC objects into one stream; their schemas must agree. Errors name each object by
-/// its entry in `names` (e.g. the input a scratch object was computed from), or by its URL.
-#[pyfunction]
-#[pyo3(signature = (urls, names = None))]
-pub fn read_ipc(py: Python<'_>, urls: Vec<String>, names: Option<Vec<String>>) -> PyResult<ArrowStream> {
-    let names = names.unwrap_or_else(|| urls.clone());
-    let read = py.detach(|| -> squall_exec::Result<_> {
-        let mut schema = None;
-        let mut batches = Vec::new();
-        let mut first_url = String::new();
-        for (url, name) in urls.iter().zip(&names) {
-            let decoded = decode_ipc(read_object(url)?, url)?;
-            let rows: usize = decoded.batches.iter().map(|b| b.num_rows()).sum();
-            match &schema {
-                None => {
-                    schema = Some(decoded.schema.clone());
-                    first_url = name.clone();
-                }
-                // A partition without rows may not know the schema a function would give.
-                Some(_) if rows == 0 => continue,
-                Some(s) if *s != decoded.schema && batches.is_empty() => {
-                    schema = Some(decoded.schema.clone());
-                    first_url = name.clone();
-                }
-                Some(s) if *s != decoded.schema => {
-                    return Err(squall_core::Error::Data {
-                        url: name.clone(),
-                        what: "combine the result of".into(),
-                        message: format!(
-                            "its schema differs from that of {first_url}:\n  {}\nvs\n  {}",
-                            decoded.schema, s
-                        ),
-                    }
-                    .into())
-                }
-                Some(_) => {}
+    /// Cancels the action: running tasks stop, no further stage starts.
+    fn cancel(&self) {
+        self.inner.cancel();
+    }
+
+    /// The stages started so far: (label, job).
+    fn stages(&self) -> Vec<(String, Job)> {
+        self.inner.stages().into_iter().map(|(label, job)| (label, Job::of(job))).collect()
+    }
+
+    /// The result, once the action ended: an Arrow stream (collect), a row count (count) or
+    /// the manifest (write), as a dict. Raises the action's error.
+    fn result<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let taken = self.inner.take().ok_or_else(|| {
+            pyo3::exceptions::PyRuntimeError::new_err("the action has not ended, or its result was taken")
+        })?;
+        match taken.map_err(|e| exec_error(py, e))? {
+            JobOutput::Batches(schema, batches) => Ok(Bound::new(py, ArrowStream::new(schema, batches))?.into_any()),
+            JobOutput::Rows(n) => Ok(n.into_pyobject(py)?.into_any()),
+            JobOutput::Written(manifest) => {
+                let value =
+                    serde_json::to_value(&manifest).map_err(|e| crate::errors::json_error(py, "manifest", e))?;
+                to_py(py, &value)
             }
-            batches.extend(decoded.batches.into_iter().filter(|b| b.num_rows() > 0));
         }
-        Ok((schema, batches))
-    });
-    let (schema, batches) = read.map_err(|e| exec_error(py, e))?;
-    let schema = schema.unwrap_or_else(|| std::sync::Arc::new(arrow_schema::Schema::empty()));
-    Ok(ArrowStream::new(schema, batches))
+    }
 }
 
-/// Writes a pyarrow.Table (any `__arrow_c_stream__` object) to `url` as parquet or ipc,
-/// compressed as `compression` says (by default as squall's intermediate objects are); returns
-/// the bytes written.
-#[pyfunction]
-#[pyo3(signature = (table, url, format, compression=None))]
-pub fn write_table(
-    py: Python<'_>,
-    table: &Bound<'_, PyAny>,
-    url: String,
-    format: &str,
-    compression: Option<&str>,
-) -> PyResult<u64> {
-    let format = parse_format(format)?;
-    let compression = match compression {
-        Some(name) => parse_compression(name)?,
-        None => Compression::for_scratch(&url),
-    };
-    let (schema, batches) = stream_from_py(table)?;
-    py.detach(|| -> squall_exec::Result<u64> {
-        let bytes = encode(format, compression, &schema, &batches, &url)?;
-        let n = bytes.len() as u64;
-        write_object(&url, bytes)?;
-        Ok(n)
-    })
-    .map_err(|e| exec_error(py, e))
-}
-
-/// Writes bytes to `url` atomically.
-#[pyfunction]
-pub fn write_bytes(py: Python<'_>, url: String, data: Vec<u8>) -> PyResult<()> {
-    py.detach(|| write_object(&url, data.into())).map_err(|e| exec_error(py, e))
-}
-
-/// Reads the object at `url`.
-#[pyfunction]
-pub fn read_bytes<'py>(py: Python<'py>, url: String) -> PyResult<Bound<'py, PyBytes>> {
-    let data = py.detach(|| read_object(&url)).map_err(|e| exec_error(py, e))?;
-    Ok(PyBytes::new(py, &data))
-}
-
-/// Reads bytes `start..end` of the object at `url`.
-#[pyfunction]
-pub fn read_range<'py>(py: Python<'py>, url: String, start: u64, end: u64) -> PyResult<Bound<'py, PyBytes>> {
-    let data = py
-        .detach(|| -> squall_exec::Result<_> {
-            let (store, key) = squall_store::open(&url)?;
-            Ok(runtime()?.block_on(store.get_range(&key, start..end))?)
-        })
-        .map_err(|e| exec_error(py, e))?;
-    Ok(PyBytes::new(py, &data))
-}
-
-/// Deletes the objects at `urls` (missing ones are fine), several at once; with `prefix`, every
-/// object whose URL starts with one of `urls`.
-#[pyfunction]
-#[pyo3(signature = (urls, prefix = false))]
-pub fn delete(py: Python<'_>, urls: Vec<String>, prefix: bool) -> PyResult<()> {
-    py.detach(|| -> squall_exec::Result<()> {
-        runtime()?.block_on(async {
-            let mut jobs: Vec<squall_store::BoxFuture<'static, squall_store::Result<()>>> = Vec::new();
-            for url in &urls {
-                let (store, key) = squall_store::open(url)?;
-                let keys = match prefix {
-                    true => store.list(&key).await?.into_iter().map(|m| m.key).collect(),
-                    false => vec![key],
-                };
-                for key in keys {
-                    let store = store.clone();
-                    jobs.push(Box::pin(async move { store.delete(&key).await }));
-                }
+/// A JSON value as Python's own objects (dict, list, str, int, float, bool, None).
+fn to_py<'py>(py: Python<'py>, value: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
+    use serde_json::Value;
+    Ok(match value {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => u.into_pyobject(py)?.into_any(),
+            (_, Some(i)) => i.into_pyobject(py)?.into_any(),
+            _ => n.as_f64().unwrap_or_default().into_pyobject(py)?.into_any(),
+        },
+        Value::String(s) => s.into_pyobject(py)?.into_any(),
+        Value::Array(items) => {
+            PyList::new(py, items.iter().map(|v| to_py(py, v)).collect::<PyResult<Vec<_>>>()?)?.into_any()
+        }
+        Value::Object(map) => {
+            let dict = PyDict::new(py);
+            for (k, v) in map {
+                dict.set_item(k, to_py(py, v)?)?;
             }
-            squall_store::in_parallel(jobs).await?;
-            Ok(())
-        })
-    })
-    .map_err(|e| exec_error(py, e))
-}
-
-/// Moves objects (`from`, `to`) within their store, several at once; each replaces `to`
-/// atomically.
-#[pyfunction]
-pub fn rename(py: Python<'_>, pairs: Vec<(String, String)>) -> PyResult<()> {
-    py.detach(|| -> squall_exec::Result<()> {
-        let mut jobs: Vec<squall_store::BoxFuture<'static, squall_store::Result<()>>> = Vec::new();
-        for (from, to) in &pairs {
-            let (store, from_key) = squall_store::open(from)?;
-            let (_, to_key) = squall_store::open(to)?;
-            jobs.push(Box::pin(async move { store.rename(&from_key, &to_key).await }));
+            dict.into_any()
         }
-        runtime()?.block_on(squall_store::in_parallel(jobs))?;
-        Ok(())
     })
-    .map_err(|e| exec_error(py, e))
-}
-
-/// This process's store requests and bytes so far, or those of the task running on this
-/// thread when it runs in-process: (puts, gets, lists, deletes, bytes_read, bytes_written).
-#[pyfunction]
-pub fn io_counts() -> (u64, u64, u64, u64, u64, u64) {
-    let c = squall_store::io_counts();
-    (c.puts, c.gets, c.lists, c.deletes, c.bytes_read, c.bytes_written)
-}
-
-/// Returns the process's free memory to the system: the big blocks kept for reuse, and the
-/// heap (glibc's `malloc_trim`).
-#[pyfunction]
-pub fn release_memory() {
-    squall_exec::malloc::trim();
 }

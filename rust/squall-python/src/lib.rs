@@ -9,6 +9,8 @@ mod errors;
 mod in_process;
 mod lambda;
 mod scheduler;
+mod store;
+mod task;
 
 /// Big blocks are kept for reuse whatever malloc arena a thread uses (`squall_exec::big_alloc`).
 #[global_allocator]
@@ -21,24 +23,25 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<scheduler::Job>()?;
     m.add_class::<scheduler::Outcome>()?;
     m.add_class::<dataset::Plan>()?;
+    m.add_class::<dataset::Datasets>()?;
+    m.add_class::<dataset::Running>()?;
     m.add_class::<arrow::ArrowBatch>()?;
     m.add_class::<arrow::ArrowStream>()?;
-    m.add_function(wrap_pyfunction!(dataset::execute_partition, m)?)?;
-    m.add_function(wrap_pyfunction!(dataset::resolve, m)?)?;
-    m.add_function(wrap_pyfunction!(dataset::choose_splitters, m)?)?;
-    m.add_function(wrap_pyfunction!(dataset::read_ipc, m)?)?;
-    m.add_function(wrap_pyfunction!(dataset::write_table, m)?)?;
-    m.add_function(wrap_pyfunction!(dataset::write_bytes, m)?)?;
-    m.add_function(wrap_pyfunction!(dataset::read_bytes, m)?)?;
-    m.add_function(wrap_pyfunction!(dataset::read_range, m)?)?;
-    m.add_function(wrap_pyfunction!(dataset::delete, m)?)?;
-    m.add_function(wrap_pyfunction!(dataset::io_counts, m)?)?;
-    m.add_function(wrap_pyfunction!(dataset::release_memory, m)?)?;
-    m.add_function(wrap_pyfunction!(dataset::rename, m)?)?;
+    m.add_function(wrap_pyfunction!(task::execute_frame, m)?)?;
+    m.add_function(wrap_pyfunction!(store::resolve, m)?)?;
+    m.add_function(wrap_pyfunction!(store::write_table, m)?)?;
+    m.add_function(wrap_pyfunction!(store::write_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(store::read_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(store::read_range, m)?)?;
+    m.add_function(wrap_pyfunction!(store::delete, m)?)?;
+    m.add_function(wrap_pyfunction!(store::clean, m)?)?;
+    m.add_function(wrap_pyfunction!(store::reap_scratch, m)?)?;
+    m.add_function(wrap_pyfunction!(store::scratch_name, m)?)?;
+    m.add_function(wrap_pyfunction!(store::io_counts, m)?)?;
+    m.add_function(wrap_pyfunction!(store::release_memory, m)?)?;
     m.add_function(wrap_pyfunction!(lambda::deployed_hash, m)?)?;
     m.add_function(wrap_pyfunction!(lambda::deploy_function, m)?)?;
     m.add_function(wrap_pyfunction!(lambda::ensure_role, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    m.add("PARTITION_TASKS", in_process::PARTITION_TASKS)?;
     Ok(())
 }

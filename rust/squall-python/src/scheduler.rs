@@ -8,8 +8,8 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use squall_exec::{
-    AttemptRecord, Backend, Failure, FleetModel, Function, JobSpec, LambdaBackend, LambdaConfig, LocalBackend,
-    LocalConfig, SimulatedBackend, Speculation,
+    AttemptRecord, Backend, Failure, FleetModel, Function, JobHandle, JobSpec, LambdaBackend, LambdaConfig,
+    LocalBackend, LocalConfig, SimulatedBackend, Speculation, Work,
 };
 
 use crate::errors::exec_error;
@@ -26,7 +26,7 @@ fn wait_slice(timeout: f64) -> Duration {
 /// Lambda function.
 #[pyclass(frozen, module = "squall._native")]
 pub struct Scheduler {
-    inner: Arc<squall_exec::Scheduler>,
+    pub(crate) inner: Arc<squall_exec::Scheduler>,
     workers: usize,
 }
 
@@ -122,25 +122,15 @@ impl Scheduler {
             ),
             None => None,
         };
-        let len = inputs.len();
         let spec = JobSpec {
             func: Arc::new(Function { hash: func_hash, bytes: func.as_bytes().to_vec() }),
-            inputs: inputs.iter().map(|b| Arc::new(b.as_bytes().to_vec())).collect(),
+            work: inputs.iter().map(|b| Work::Call(Arc::new(b.as_bytes().to_vec()))).collect(),
             timeout,
             retries,
-            speculation: match speculation {
-                Some((after, multiple, min_seconds)) => Some(Speculation {
-                    after,
-                    multiple,
-                    min_runtime: Duration::try_from_secs_f64(min_seconds).map_err(|e| {
-                        pyo3::exceptions::PyValueError::new_err(format!("speculation min_seconds: {e}"))
-                    })?,
-                }),
-                None => None,
-            },
+            speculation: speculation_of(speculation)?,
         };
-        let id = self.inner.submit(spec).map_err(|e| exec_error(py, e))?;
-        Ok(Job { sched: self.inner.clone(), id, len })
+        let handle = self.inner.start(spec).map_err(|e| exec_error(py, e))?;
+        Ok(Job::of(handle))
     }
 
     /// The change counter of the outcome board.
@@ -161,6 +151,14 @@ impl Scheduler {
     }
 }
 
+/// A straggler policy given from Python as (after, multiple, min_seconds).
+pub fn speculation_of(given: Option<(f64, f64, f64)>) -> PyResult<Option<Speculation>> {
+    let Some((after, multiple, min_seconds)) = given else { return Ok(None) };
+    let min_runtime = Duration::try_from_secs_f64(min_seconds)
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("speculation min_seconds: {e}")))?;
+    Ok(Some(Speculation { after, multiple, min_runtime }))
+}
+
 impl Scheduler {
     fn over(backend: Arc<dyn Backend>, workers: usize) -> PyResult<Self> {
         let inner = squall_exec::Scheduler::new(backend).map_err(|e| Python::attach(|py| exec_error(py, e)))?;
@@ -174,9 +172,18 @@ type Attempt = (u32, u32, String, bool, bool, f64, f64, f64, &'static str, Strin
 /// A submitted job: one task per input.
 #[pyclass(frozen, module = "squall._native")]
 pub struct Job {
-    sched: Arc<squall_exec::Scheduler>,
-    id: u64,
-    len: usize,
+    handle: Arc<JobHandle>,
+}
+
+impl Job {
+    /// The Python face of a job.
+    pub fn of(handle: Arc<JobHandle>) -> Job {
+        Job { handle }
+    }
+
+    fn sched(&self) -> &Arc<squall_exec::Scheduler> {
+        self.handle.scheduler()
+    }
 }
 
 #[pymethods]
@@ -184,44 +191,44 @@ impl Job {
     /// The job's id within its scheduler.
     #[getter]
     fn id(&self) -> u64 {
-        self.id
+        self.handle.id()
     }
 
     fn __len__(&self) -> usize {
-        self.len
+        self.handle.len()
     }
 
     /// (total, succeeded, failed, cancelled, running, retried, backups).
     #[allow(clippy::type_complexity)]
     fn progress(&self, py: Python<'_>) -> PyResult<(usize, usize, usize, usize, usize, usize, usize)> {
-        let p = self.sched.board().progress(self.id).map_err(|e| exec_error(py, e))?;
+        let p = self.sched().board().progress(self.handle.id()).map_err(|e| exec_error(py, e))?;
         Ok((p.total, p.succeeded, p.failed, p.cancelled, p.running, p.retried, p.backups))
     }
 
     /// Waits (GIL released, at most 0.2 s) for every task to finish; true when they have.
     fn wait(&self, py: Python<'_>, timeout: f64) -> PyResult<bool> {
-        let (board, id) = (self.sched.board().clone(), self.id);
+        let (board, id) = (self.sched().board().clone(), self.handle.id());
         py.detach(move || board.wait_job(id, wait_slice(timeout))).map_err(|e| exec_error(py, e))
     }
 
     /// Indices of finished tasks in finishing order, from position `start`.
     fn finished_since(&self, py: Python<'_>, start: usize) -> PyResult<Vec<u32>> {
-        self.sched.board().finished_since(self.id, start).map_err(|e| exec_error(py, e))
+        self.sched().board().finished_since(self.handle.id(), start).map_err(|e| exec_error(py, e))
     }
 
     /// Whether task `task` is finished.
     fn is_finished(&self, py: Python<'_>, task: usize) -> PyResult<bool> {
-        self.sched.board().is_finished(self.id, task).map_err(|e| exec_error(py, e))
+        self.sched().board().is_finished(self.handle.id(), task).map_err(|e| exec_error(py, e))
     }
 
     /// Whether an attempt of task `task` is running.
     fn is_running(&self, py: Python<'_>, task: usize) -> PyResult<bool> {
-        self.sched.board().is_running(self.id, task).map_err(|e| exec_error(py, e))
+        self.sched().board().is_running(self.handle.id(), task).map_err(|e| exec_error(py, e))
     }
 
     /// Hands out the outcome of a finished task once; None while it runs.
     fn take(&self, py: Python<'_>, task: usize) -> PyResult<Option<Outcome>> {
-        let outcome = self.sched.board().take(self.id, task).map_err(|e| exec_error(py, e))?;
+        let outcome = self.sched().board().take(self.handle.id(), task).map_err(|e| exec_error(py, e))?;
         Ok(outcome.map(|o| Outcome::from_exec(py, o)))
     }
 
@@ -229,7 +236,7 @@ impl Job {
     /// started, finished, outcome, error, (puts, gets, lists, deletes, bytes_read,
     /// bytes_written)); times in seconds since the epoch.
     fn attempts(&self, py: Python<'_>) -> PyResult<Vec<Attempt>> {
-        let records = self.sched.board().attempts(self.id).map_err(|e| exec_error(py, e))?;
+        let records = self.sched().board().attempts(self.handle.id()).map_err(|e| exec_error(py, e))?;
         Ok(records
             .into_iter()
             .map(|r: AttemptRecord| {
@@ -242,18 +249,12 @@ impl Job {
 
     /// Cancels the job: queued tasks never start, running attempts are stopped.
     fn cancel(&self) {
-        self.sched.cancel(self.id);
+        self.sched().cancel(self.handle.id());
     }
 
     /// Cancels one queued task; false if it already runs or finished.
     fn cancel_task(&self, task: usize) -> bool {
-        self.sched.cancel_task(self.id, task)
-    }
-}
-
-impl Drop for Job {
-    fn drop(&mut self) {
-        self.sched.board().forget_job(self.id);
+        self.sched().cancel_task(self.handle.id(), task)
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use squall_core::TaskIo;
 
-use crate::{BoxFuture, ObjectMeta, Result, Store};
+use crate::{BoxFuture, Expect, ObjectMeta, Result, Store};
 
 /// Requests and bytes, counted as they happen.
 #[derive(Debug)]
@@ -141,6 +141,24 @@ impl Store for Counted {
         add(|t| &t.puts, 1); // S3 bills the copy as a PUT; the delete is free
         add(|t| &t.deletes, 1);
         self.0.rename(from, to)
+    }
+
+    fn prune<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<()>> {
+        self.0.prune(prefix)
+    }
+
+    fn get_tagged<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(Bytes, String)>> {
+        Box::pin(async move {
+            let (data, tag) = self.0.get_tagged(key).await?;
+            add(|t| &t.gets, 1);
+            add(|t| &t.bytes_read, data.len() as u64);
+            Ok((data, tag))
+        })
+    }
+
+    fn put_if<'a>(&'a self, key: &'a str, data: Bytes, expect: Expect<'a>) -> BoxFuture<'a, Result<String>> {
+        count_put(&data);
+        self.0.put_if(key, data, expect)
     }
 }
 

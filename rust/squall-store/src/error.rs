@@ -56,6 +56,23 @@ pub enum Error {
         /// Object size.
         size: u64,
     },
+    /// A conditional write found another object than it expected: another writer was first.
+    #[error("{url} was changed by another writer")]
+    Precondition {
+        /// The object's URL.
+        url: String,
+    },
+    /// A dataset whose manifest cannot be followed: unreadable, or listing a file that is
+    /// missing or changed.
+    #[error("{url}: {why}")]
+    Dataset {
+        /// The manifest's URL.
+        url: String,
+        /// What is wrong, and what to do.
+        why: String,
+        /// Whether a file it lists is missing.
+        missing: bool,
+    },
     /// Any other I/O failure.
     #[error("{op} {url} failed: {source}")]
     Io {
@@ -86,7 +103,7 @@ impl Error {
 
     /// Whether the error means "no such object".
     pub fn is_not_found(&self) -> bool {
-        matches!(self, Error::NotFound { .. } | Error::NoSuchBucket { .. })
+        matches!(self, Error::NotFound { .. } | Error::NoSuchBucket { .. } | Error::Dataset { missing: true, .. })
     }
 }
 

@@ -33,6 +33,15 @@ pub use url::{open, resolve, StoreUrl};
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// What a conditional write ([`Store::put_if`]) expects of the object it replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect<'a> {
+    /// No object is there.
+    Absent,
+    /// The object there has this tag ([`Store::get_tagged`]).
+    Tag(&'a str),
+}
+
 /// An object's key and size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectMeta {
@@ -66,6 +75,35 @@ pub trait Store: Send + Sync + Debug {
     /// Moves an object to `to`, replacing what is there atomically (on S3: a server-side copy,
     /// then a delete).
     fn rename<'a>(&'a self, from: &'a str, to: &'a str) -> BoxFuture<'a, Result<()>>;
+    /// Removes the folder `prefix` names and the folders under it where they are empty (a local
+    /// directory tree; where folders do not exist apart from objects, nothing to do).
+    fn prune<'a>(&'a self, _prefix: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+    /// Reads a whole object and its tag, which changes whenever the object does (S3's ETag, a
+    /// hash of the bytes elsewhere).
+    fn get_tagged<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(Bytes, String)>>;
+    /// Writes a small object whole, only if the object there is as `expect` says (a
+    /// compare-and-swap: of two writers expecting the same, one succeeds and the other gets
+    /// [`Error::Precondition`]). Returns the new object's tag.
+    fn put_if<'a>(&'a self, key: &'a str, data: Bytes, expect: Expect<'a>) -> BoxFuture<'a, Result<String>>;
+}
+
+/// The tag of an object held by a store without tags of its own: a hash of its bytes.
+fn content_tag(data: &[u8]) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    data.hash(&mut h);
+    format!("{:016x}-{}", h.finish(), data.len())
+}
+
+/// Whether an object with tag `current` (None: absent) is what `expect` says.
+fn expected(expect: Expect<'_>, current: Option<&str>) -> bool {
+    match (expect, current) {
+        (Expect::Absent, None) => true,
+        (Expect::Tag(want), Some(have)) => want == have,
+        _ => false,
+    }
 }
 
 fn check_range(url: String, range: &Range<u64>, size: u64) -> Result<()> {

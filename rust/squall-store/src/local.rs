@@ -8,10 +8,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use std::io::{Read, Seek};
 
-use crate::{check_range, BoxFuture, Error, ObjectMeta, Result, Store};
+use crate::{check_range, content_tag, expected, BoxFuture, Error, Expect, ObjectMeta, Result, Store};
 
 /// Temporary files of unfinished writes start with this; listings skip them.
 const TEMP_PREFIX: &str = ".squall-tmp-";
+
+/// Lock files of conditional writes start with this; listings skip them.
+const LOCK_PREFIX: &str = ".squall-lock-";
 
 /// The local file system; keys are absolute paths without their leading `/`.
 #[derive(Debug, Default, Clone)]
@@ -25,26 +28,20 @@ impl LocalStore {
     /// Writes `data` to a temporary file beside `key`, then renames it into place; `direct`
     /// writes past the page cache where the file system allows.
     async fn write(&self, key: &str, data: Bytes, direct: bool) -> Result<()> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
         let url = self.url_of(key);
+        let (dir, name) = self.place(key)?;
         let path = self.path(key);
-        let (dir, name) = match (path.parent(), path.file_name()) {
-            (Some(d), Some(n)) => (d.to_path_buf(), n.to_string_lossy().into_owned()),
-            _ => return Err(Error::BadUrl { url, why: "it names a directory, not a file".into() }),
-        };
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let temp = dir.join(format!("{TEMP_PREFIX}{}-{n}-{name}", std::process::id()));
-        let write = move || -> std::io::Result<()> {
-            std::fs::create_dir_all(&dir)?;
-            let written = match direct {
-                true => direct::write(&temp, &data),
-                false => std::fs::write(&temp, &data),
-            };
-            written.and_then(|()| std::fs::rename(&temp, &path)).inspect_err(|_| {
-                let _ = std::fs::remove_file(&temp);
-            })
-        };
+        let write = move || write_file(&dir, &name, &path, &data, direct);
         blocking(write).await.and_then(|r| r).map_err(|e| Error::io("writing", url, e))
+    }
+
+    /// The directory and file name of `key`.
+    fn place(&self, key: &str) -> Result<(PathBuf, String)> {
+        let path = self.path(key);
+        match (path.parent(), path.file_name()) {
+            (Some(d), Some(n)) => Ok((d.to_path_buf(), n.to_string_lossy().into_owned())),
+            _ => Err(Error::BadUrl { url: self.url_of(key), why: "it names a directory, not a file".into() }),
+        }
     }
 
     /// The files whose keys start with `prefix`, in key order (temporary files left out).
@@ -64,7 +61,7 @@ impl LocalStore {
             for entry in entries {
                 let entry = entry.map_err(failed)?;
                 let name = entry.file_name().to_string_lossy().into_owned();
-                if name.starts_with(TEMP_PREFIX) {
+                if name.starts_with(TEMP_PREFIX) || name.starts_with(LOCK_PREFIX) {
                     continue;
                 }
                 let key = if dir.is_empty() { name } else { format!("{dir}/{name}") };
@@ -109,6 +106,54 @@ impl LocalStore {
         // steps.
         blocking(read).await.map_err(|e| Error::io("reading", self.url_of(key), e))?
     }
+}
+
+/// Writes `data` to a temporary file in `dir`, then renames it to `path` (named `name`).
+fn write_file(dir: &Path, name: &str, path: &Path, data: &[u8], direct: bool) -> std::io::Result<()> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let temp = dir.join(format!("{TEMP_PREFIX}{}-{n}-{name}", std::process::id()));
+    std::fs::create_dir_all(dir)?;
+    let write = || match direct {
+        true => direct::write(&temp, data),
+        false => std::fs::write(&temp, data),
+    };
+    // A delete that emptied the directory may remove it between the two calls: once more.
+    let written = match write() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir_all(dir).and_then(|()| write()),
+        done => done,
+    };
+    written.and_then(|()| std::fs::rename(&temp, path)).inspect_err(|_| {
+        let _ = std::fs::remove_file(&temp);
+    })
+}
+
+/// Replaces the file at `path` (named `name` in `dir`) with `data` if it is as `expect` says,
+/// holding an exclusive `flock` on a hidden lock file beside it meanwhile: writers on this
+/// machine take turns, and the kernel releases the lock of a process that dies holding it.
+/// Returns the new tag, or None when the file was not as expected.
+fn swap_file(dir: &Path, name: &str, path: &Path, data: &[u8], expect: Expect<'_>) -> std::io::Result<Option<String>> {
+    use std::os::fd::AsRawFd;
+    std::fs::create_dir_all(dir)?;
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(format!("{LOCK_PREFIX}{name}")))?;
+    // SAFETY: flock(2) on a descriptor we own; it is released when `lock` is closed.
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let current = match std::fs::read(path) {
+        Ok(bytes) => Some(content_tag(&bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    if !expected(expect, current.as_deref()) {
+        return Ok(None);
+    }
+    write_file(dir, name, path, data, false)?;
+    Ok(Some(content_tag(data)))
 }
 
 /// Runs a blocking read or write of files: in place where the caller may block (a task's
@@ -242,7 +287,56 @@ mod direct {
     }
 }
 
+/// Removes the empty directories in and under `dir`, deepest first; any that hold a file stay.
+fn prune_dirs(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                prune_dirs(&entry.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
 impl Store for LocalStore {
+    fn prune<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<()>> {
+        let dir = self.path(prefix.trim_end_matches('/'));
+        Box::pin(async move {
+            let _ = blocking(move || prune_dirs(&dir)).await;
+            Ok(())
+        })
+    }
+
+    fn get_tagged<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(Bytes, String)>> {
+        Box::pin(async move {
+            let data = self.read(key, None).await?;
+            let tag = content_tag(&data);
+            Ok((data, tag))
+        })
+    }
+
+    fn put_if<'a>(&'a self, key: &'a str, data: Bytes, expect: Expect<'a>) -> BoxFuture<'a, Result<String>> {
+        Box::pin(async move {
+            let url = self.url_of(key);
+            let (dir, name) = self.place(key)?;
+            let path = self.path(key);
+            let want = match expect {
+                Expect::Absent => None,
+                Expect::Tag(t) => Some(t.to_string()),
+            };
+            let swap = move || {
+                let expect = want.as_deref().map_or(Expect::Absent, Expect::Tag);
+                swap_file(&dir, &name, &path, &data, expect)
+            };
+            match blocking(swap).await.and_then(|r| r) {
+                Ok(Some(tag)) => Ok(tag),
+                Ok(None) => Err(Error::Precondition { url }),
+                Err(e) => Err(Error::io("writing", url, e)),
+            }
+        })
+    }
+
     fn url_of(&self, key: &str) -> String {
         format!("file:///{key}")
     }

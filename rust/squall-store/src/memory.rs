@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 
-use crate::{check_range, BoxFuture, Error, ObjectMeta, Result, Store};
+use crate::{check_range, content_tag, expected, BoxFuture, Error, Expect, ObjectMeta, Result, Store};
 
 /// An in-memory store. Only this process sees it: worker processes do not.
 #[derive(Debug, Default)]
@@ -85,6 +85,27 @@ impl Store for MemoryStore {
             objects.insert(to.to_string(), data);
             objects.remove(from);
             Ok(())
+        })
+    }
+
+    fn get_tagged<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(Bytes, String)>> {
+        Box::pin(async move {
+            let data = self.lookup(key)?;
+            let tag = content_tag(&data);
+            Ok((data, tag))
+        })
+    }
+
+    fn put_if<'a>(&'a self, key: &'a str, data: Bytes, expect: Expect<'a>) -> BoxFuture<'a, Result<String>> {
+        Box::pin(async move {
+            let mut objects = self.objects();
+            let current = objects.get(key).map(|d| content_tag(d));
+            if !expected(expect, current.as_deref()) {
+                return Err(Error::Precondition { url: self.url_of(key) });
+            }
+            let tag = content_tag(&data);
+            objects.insert(key.to_string(), data);
+            Ok(tag)
         })
     }
 }

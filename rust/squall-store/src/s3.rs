@@ -15,7 +15,7 @@ use aws_sdk_s3::Client;
 use bytes::{Bytes, BytesMut};
 use tokio::sync::OnceCell;
 
-use crate::{check_range, in_parallel, BoxFuture, Error, ObjectMeta, Result, Store};
+use crate::{check_range, in_parallel, BoxFuture, Error, Expect, ObjectMeta, Result, Store};
 
 /// Objects larger than this are uploaded in parts.
 pub const MULTIPART_THRESHOLD: usize = 16 << 20;
@@ -65,6 +65,8 @@ impl S3Store {
         let status_403 = status.as_deref().is_some_and(|s| s.contains("StatusCode(403)"));
         match code.as_str() {
             "NoSuchBucket" => Error::NoSuchBucket { bucket: self.bucket.clone(), url },
+            // 412, or 409 when another conditional write of the key was in flight.
+            "PreconditionFailed" | "ConditionalRequestConflict" => Error::Precondition { url },
             "NoSuchKey" | "NotFound" => Error::NotFound { url },
             "AccessDenied" | "Forbidden" => Error::PermissionDenied { url },
             _ if status_404 => Error::NotFound { url },
@@ -174,6 +176,39 @@ impl S3Store {
 }
 
 impl Store for S3Store {
+    fn get_tagged<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(Bytes, String)>> {
+        Box::pin(async move {
+            let out = client()
+                .await
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| self.error("reading", key, e))?;
+            let tag = out.e_tag().unwrap_or_default().to_string();
+            let body = out.body.collect().await.map_err(|e| Error::Remote {
+                op: "reading",
+                url: self.url_of(key),
+                message: e.to_string(),
+                transient: true,
+            })?;
+            Ok((body.into_bytes(), tag))
+        })
+    }
+
+    fn put_if<'a>(&'a self, key: &'a str, data: Bytes, expect: Expect<'a>) -> BoxFuture<'a, Result<String>> {
+        Box::pin(async move {
+            let put = client().await.put_object().bucket(&self.bucket).key(key).body(ByteStream::from(data));
+            let put = match expect {
+                Expect::Absent => put.if_none_match("*"),
+                Expect::Tag(tag) => put.if_match(tag),
+            };
+            let out = put.send().await.map_err(|e| self.error("writing", key, e))?;
+            Ok(out.e_tag().unwrap_or_default().to_string())
+        })
+    }
+
     fn url_of(&self, key: &str) -> String {
         format!("s3://{}/{key}", self.bucket)
     }

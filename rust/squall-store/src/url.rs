@@ -89,8 +89,10 @@ pub fn open(url: &str) -> Result<(Arc<dyn Store>, String)> {
 }
 
 /// The objects `url` names: one object, every object under a prefix (a URL ending in `/`, or
-/// a directory), or the objects matching a glob. Sorted by key; an empty match is an error.
-/// Prefixes and globs skip objects whose name starts with `_` or `.` (manifests, markers).
+/// a directory), or the objects matching a glob. Sorted by key, except that a dataset directory
+/// with a manifest gives exactly the files its manifest lists, in its order; an empty match is an
+/// error. Prefixes and globs skip objects whose name starts with `_` or `.` (manifests, markers,
+/// unfinished attempts).
 pub async fn resolve(url: &str) -> Result<(Arc<dyn Store>, Vec<ObjectMeta>)> {
     let (store, key) = open(url)?;
     let listed_under = if key.contains(['*', '?', '[']) {
@@ -100,9 +102,8 @@ pub async fn resolve(url: &str) -> Result<(Arc<dyn Store>, Vec<ObjectMeta>)> {
     } else {
         key.len() + 1
     };
-    let found = if key.contains(['*', '?', '[']) {
-        let listed = store.list(literal_prefix(&key)).await?;
-        listed.into_iter().filter(|o| glob_match(&key, &o.key)).collect()
+    let listed = if key.contains(['*', '?', '[']) {
+        store.list(literal_prefix(&key)).await?
     } else if key.ends_with('/') || key.is_empty() {
         store.list(&key).await?
     } else {
@@ -112,15 +113,91 @@ pub async fn resolve(url: &str) -> Result<(Arc<dyn Store>, Vec<ObjectMeta>)> {
             Err(e) => return Err(e),
         }
     };
-    let found: Vec<ObjectMeta> = if found.len() == 1 && found[0].key == key {
-        found
+    let found = if listed.len() == 1 && listed[0].key == key {
+        listed
     } else {
-        found.into_iter().filter(|o| !is_hidden(o.key.get(listed_under..).unwrap_or(&o.key))).collect()
+        let visible = |o: &ObjectMeta| !is_hidden(o.key.get(listed_under..).unwrap_or(&o.key));
+        let glob = key.contains(['*', '?', '[']);
+        let governed = governed(&*store, &listed, listed_under).await?;
+        let mut found: Vec<ObjectMeta> = listed
+            .into_iter()
+            .filter(|o| visible(o) && (!glob || glob_match(&key, &o.key)))
+            .filter(|o| governed.iter().all(|d| !o.key.starts_with(&d.dir) || d.files.contains_key(&o.key)))
+            .collect();
+        // A dataset's files in its manifest's order (partition order), not by name.
+        found.sort_by_cached_key(|o| {
+            let listed = governed.iter().find_map(|d| d.files.get(&o.key).map(|&(i, _)| (d.dir.clone(), i)));
+            listed.map_or_else(|| (o.key.clone(), None), |(dir, i)| (dir, Some(i)))
+        });
+        found
     };
     if found.is_empty() {
         return Err(Error::NotFound { url: url.to_string() });
     }
     Ok((store, found))
+}
+
+/// A dataset directory governed by its manifest.
+struct Governed {
+    /// The directory's key prefix (ending in `/`, or empty).
+    dir: String,
+    /// The keys of the files it lists, with their position and size.
+    files: std::collections::HashMap<String, (usize, u64)>,
+}
+
+/// The manifests among `listed` (objects below `under`, not in hidden folders), each checked
+/// against the listing: a file it lists that is missing, or of another size than it says, is
+/// an error rather than a silently different dataset.
+async fn governed(store: &dyn Store, listed: &[ObjectMeta], under: usize) -> Result<Vec<Governed>> {
+    use squall_core::manifest::{Manifest, MANIFEST};
+    let sizes: std::collections::HashMap<&str, u64> = listed.iter().map(|o| (o.key.as_str(), o.size)).collect();
+    let mut out = Vec::new();
+    for o in listed {
+        let Some(dir) = o.key.strip_suffix(MANIFEST).filter(|d| d.is_empty() || d.ends_with('/')) else { continue };
+        if is_hidden(dir.get(under..).unwrap_or(dir).trim_end_matches('/')) {
+            continue;
+        }
+        let url = store.url_of(&o.key);
+        let data = store.get(&o.key).await?;
+        let manifest = Manifest::parse(&data, &url).map_err(|e| Error::Dataset {
+            url: url.clone(),
+            why: e.to_string(),
+            missing: false,
+        })?;
+        let dir_url = store.url_of(dir);
+        let mut files = std::collections::HashMap::new();
+        for (i, f) in manifest.files.iter().enumerate() {
+            let file_url = Manifest::url_of(&dir_url, &f.name);
+            let file_key = match StoreUrl::parse(&file_url) {
+                Ok(parsed) if store.url_of(parsed.key()) == file_url => parsed.key().to_string(),
+                _ => {
+                    let why = format!("it lists {file_url}, which is not in this store");
+                    return Err(Error::Dataset { url, why, missing: false });
+                }
+            };
+            match sizes.get(file_key.as_str()) {
+                Some(&size) if size == f.bytes => {}
+                Some(&size) => {
+                    let why = format!(
+                        "it lists {file_url} with {} bytes, but the file has {size}: it was changed after squall \
+                         wrote it; write the dataset again",
+                        f.bytes
+                    );
+                    return Err(Error::Dataset { url, why, missing: false });
+                }
+                None => {
+                    let why = format!(
+                        "it lists {file_url}, which is missing: the dataset is damaged (a file was deleted \
+                         by hand?); write it again, or delete the manifest to read what is left"
+                    );
+                    return Err(Error::Dataset { url, why, missing: true });
+                }
+            }
+            files.insert(file_key, (i, f.bytes));
+        }
+        out.push(Governed { dir: dir.to_string(), files });
+    }
+    Ok(out)
 }
 
 /// Whether a listed object is hidden: a name, or a folder below the listed prefix, starts with

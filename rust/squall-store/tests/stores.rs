@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use squall_store::{open, resolve, Bytes, Error, Store};
+use squall_store::{open, resolve, Bytes, Error, Expect, Store};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
@@ -34,6 +34,22 @@ async fn contract(store: Arc<dyn Store>, root: &str) {
     let err = store.get(&key("a/one.bin")).await.unwrap_err();
     assert!(err.is_not_found(), "{err}");
     assert!(err.to_string().contains("one.bin"), "the error names the object: {err}");
+
+    // Conditional writes: create only where nothing is, replace only what was read.
+    let m = key("d/_manifest.json");
+    let first = store.put_if(&m, Bytes::from_static(b"v1"), Expect::Absent).await.unwrap();
+    let again = store.put_if(&m, Bytes::from_static(b"v1'"), Expect::Absent).await.unwrap_err();
+    assert!(matches!(again, Error::Precondition { .. }), "{again}");
+    assert!(again.to_string().contains("_manifest.json"), "{again}");
+    let (data, tag) = store.get_tagged(&m).await.unwrap();
+    assert_eq!((data, tag.as_str()), (Bytes::from_static(b"v1"), first.as_str()));
+    let second = store.put_if(&m, Bytes::from_static(b"v2"), Expect::Tag(&first)).await.unwrap();
+    assert_ne!(second, first);
+    let stale = store.put_if(&m, Bytes::from_static(b"v3"), Expect::Tag(&first)).await.unwrap_err();
+    assert!(matches!(stale, Error::Precondition { .. }), "{stale}");
+    assert_eq!(store.get(&m).await.unwrap(), Bytes::from_static(b"v2"));
+    let listed: Vec<String> = store.list(&key("d/")).await.unwrap().into_iter().map(|o| o.key).collect();
+    assert_eq!(listed, vec![m.clone()], "nothing else is visible beside it");
 }
 
 #[test]
@@ -62,7 +78,7 @@ fn resolve_takes_a_file_a_prefix_or_a_glob() {
     runtime().block_on(async {
         let (store, _) = open(&base).unwrap();
         let root = base.trim_start_matches('/');
-        for name in ["p/1.arrow", "p/2.arrow", "p/x.txt", "p/sub/3.arrow", "p/_manifest.json"] {
+        for name in ["p/1.arrow", "p/2.arrow", "p/x.txt", "p/sub/3.arrow", "p/_SUCCESS"] {
             store.put(&format!("{root}/{name}"), Bytes::from_static(b"-")).await.unwrap();
         }
         let names = |found: Vec<squall_store::ObjectMeta>| -> Vec<String> {
@@ -70,8 +86,8 @@ fn resolve_takes_a_file_a_prefix_or_a_glob() {
         };
         assert_eq!(names(resolve(&format!("{base}/p/1.arrow")).await.unwrap().1), ["1.arrow"]);
         assert_eq!(names(resolve(&format!("file://{base}/p/*.arrow")).await.unwrap().1), ["1.arrow", "2.arrow"]);
-        assert_eq!(names(resolve(&format!("{base}/p")).await.unwrap().1).len(), 4, "the manifest is skipped");
-        assert_eq!(names(resolve(&format!("{base}/p/_manifest.json")).await.unwrap().1), ["_manifest.json"]);
+        assert_eq!(names(resolve(&format!("{base}/p")).await.unwrap().1).len(), 4, "hidden markers are skipped");
+        assert_eq!(names(resolve(&format!("{base}/p/_SUCCESS")).await.unwrap().1), ["_SUCCESS"]);
         let err = resolve(&format!("{base}/p/*.parquet")).await.unwrap_err();
         assert!(err.is_not_found() && err.to_string().contains("*.parquet"), "{err}");
     });
@@ -108,4 +124,39 @@ fn large_outputs_round_trip_on_disk_and_in_shared_memory() {
         let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("out")).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary files stay behind");
     }
+}
+
+#[test]
+fn a_manifest_governs_what_a_directory_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = |k: &str| format!("file://{}/{k}", dir.path().display());
+    let rt = runtime();
+    let (store, _) = open(&url("")).unwrap();
+    let key = |k: &str| format!("{}/{k}", dir.path().display().to_string().trim_start_matches('/'));
+    let put = |k: &str, data: &'static [u8]| rt.block_on(store.put(&key(k), Bytes::from_static(data))).unwrap();
+    let names = |u: &str| -> Vec<String> {
+        let (_, found) = rt.block_on(resolve(u)).unwrap();
+        found.into_iter().map(|o| o.key.rsplit('/').next().unwrap().to_string()).collect()
+    };
+    put("ds/part-b.parquet", b"bb");
+    put("ds/part-a.parquet", b"a");
+    put("ds/part-stale.parquet", b"old");
+    assert_eq!(names(&url("ds/")), vec!["part-a.parquet", "part-b.parquet", "part-stale.parquet"], "no manifest: all");
+    let manifest = br#"{"version": 2, "format": "parquet", "rows": 3, "files": [
+        {"name": "part-b.parquet", "rows": 2, "bytes": 2}, {"name": "part-a.parquet", "rows": 1, "bytes": 1}]}"#;
+    put("ds/_manifest.json", manifest);
+    assert_eq!(names(&url("ds/")), vec!["part-b.parquet", "part-a.parquet"], "exactly the manifest's, in its order");
+    assert_eq!(names(&url("ds")), vec!["part-b.parquet", "part-a.parquet"]);
+    assert_eq!(names(&url("ds/*.parquet")), vec!["part-b.parquet", "part-a.parquet"], "globs too");
+    assert_eq!(names(&url("ds/part-stale.parquet")), vec!["part-stale.parquet"], "a file named alone is read");
+
+    put("ds/part-a.parquet", b"changed");
+    let err = rt.block_on(resolve(&url("ds/"))).unwrap_err();
+    assert!(err.to_string().contains("part-a.parquet") && err.to_string().contains("changed"), "{err}");
+    rt.block_on(store.delete(&key("ds/part-a.parquet"))).unwrap();
+    let err = rt.block_on(resolve(&url("ds/"))).unwrap_err();
+    assert!(err.is_not_found() && err.to_string().contains("missing"), "{err}");
+    put("ds/_manifest.json", b"{not json");
+    let err = rt.block_on(resolve(&url("ds/"))).unwrap_err();
+    assert!(err.to_string().contains("_manifest.json") && !err.is_not_found(), "{err}");
 }

@@ -1,0 +1,422 @@
+//! The job driver of datasets: it runs a plan's stages (sample, splitters, map, reduce, any
+//! number of shuffles) on the schedulers where each belongs, then hands the result back or
+//! commits a written dataset. Reports stay typed from the tasks to here.
+//!
+//! The driver runs on a thread of its own; the caller waits on [`Running`], reads its stages
+//! for progress bars and job records, and may cancel it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use squall_core::cancel::CancelFlag;
+use squall_core::codec::{Compression, Format};
+use squall_core::manifest::Manifest;
+use squall_core::placement::{Place, Placement};
+use squall_core::plan::{
+    Exchange, Input, Output, PartitionReport, PartitionTask, Plan, Sink, Source, Stage, Target, TaskOutput,
+};
+use squall_core::shuffle::BucketSlice;
+use squall_core::stages::{file_tasks, key_columns};
+
+use crate::commit::Commit;
+use crate::error::{Fault, TaskFailure};
+use crate::owner::new_job_id;
+use crate::partition::{choose_splitters, delete_prefix, read_parts};
+use crate::scheduler::{JobHandle, Work};
+use crate::scratch::Scratch;
+use crate::{Error, Function, JobSpec, Outcome, Result, Scheduler, Speculation};
+
+/// A reducer reads at least this much when buckets may share one: below it a task's fixed costs
+/// (its requests, decoding each map's slice, writing its result) outweigh its work.
+const SMALL_REDUCE_BYTES: u64 = 1 << 20;
+
+/// Where stages run.
+#[derive(Clone)]
+pub struct Executors {
+    /// Threads of this process.
+    pub threads: Arc<Scheduler>,
+    /// The session's workers: local processes or Lambda functions.
+    pub workers: Arc<Scheduler>,
+}
+
+/// How a session runs datasets.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Which stages may run on the driver's threads.
+    pub placement: Placement,
+    /// Workers (or threads) that run tasks at once.
+    pub workers: usize,
+    /// Input bytes per output partition that shuffles aim for.
+    pub target_partition_bytes: u64,
+    /// Extra attempts of a task after an infrastructure failure.
+    pub retries: u32,
+    /// Backups for stragglers.
+    pub speculation: Option<Speculation>,
+    /// Where intermediate objects go.
+    pub scratch: Scratch,
+}
+
+/// A dataset action: a plan, where its result goes, and the Python functions it calls.
+pub struct DatasetJob {
+    /// The plan.
+    pub plan: Plan,
+    /// Where its result goes.
+    pub sink: Sink,
+    /// The plan's Python functions, pickled as one list (empty when it has none).
+    pub functions: Arc<Function>,
+    /// The action, for stage labels: "collect", "count", "write_parquet", ...
+    pub verb: String,
+}
+
+/// What a dataset action gave.
+#[derive(Debug)]
+pub enum JobOutput {
+    /// The rows, partitions in order.
+    Batches(SchemaRef, Vec<RecordBatch>),
+    /// The number of rows.
+    Rows(u64),
+    /// The written dataset's manifest.
+    Written(Manifest),
+}
+
+/// A running dataset action.
+pub struct Running {
+    stages: Mutex<Vec<(String, Arc<JobHandle>)>>,
+    cancel: CancelFlag,
+    result: Mutex<Option<Result<JobOutput>>>,
+    done: Condvar,
+}
+
+impl Running {
+    /// Waits up to `timeout` for the action to end; true when it has.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        let result = self.result.lock().unwrap_or_else(|e| e.into_inner());
+        let (result, _) =
+            self.done.wait_timeout_while(result, timeout, |r| r.is_none()).unwrap_or_else(|e| e.into_inner());
+        result.is_some()
+    }
+
+    /// Takes the result, once the action ended.
+    pub fn take(&self) -> Option<Result<JobOutput>> {
+        self.result.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// Cancels the action: its current stage's tasks stop (workers are killed, threads stop at
+    /// their next batch) and no further stage starts.
+    pub fn cancel(&self) {
+        self.cancel.raise();
+        if let Some((_, job)) = self.stages.lock().unwrap_or_else(|e| e.into_inner()).last() {
+            job.scheduler().cancel(job.id());
+        }
+    }
+
+    /// The stages started so far: (label, job).
+    pub fn stages(&self) -> Vec<(String, Arc<JobHandle>)> {
+        self.stages.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Starts `job` on a thread of its own. A plan that cannot run as asked (a stage on Lambda
+/// that would read this machine's files) fails here, before anything runs.
+pub fn start(exec: Executors, settings: Settings, job: DatasetJob) -> Result<Arc<Running>> {
+    let stages = job.plan.stages();
+    let places = stages
+        .iter()
+        .map(|s| settings.placement.place(&job.plan, &job.sink, s))
+        .collect::<squall_core::Result<Vec<_>>>()?;
+    let running = Arc::new(Running {
+        stages: Mutex::new(Vec::new()),
+        cancel: CancelFlag::new(),
+        result: Mutex::new(None),
+        done: Condvar::new(),
+    });
+    let driver = Driver { exec, settings, job, stages, places, running: running.clone(), id: new_job_id() };
+    let spawned = std::thread::Builder::new().name("squall-driver".into()).spawn(move || {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.run()))
+            .unwrap_or_else(|panic| Err(Error::Panic(panic_text(&panic))));
+        *driver.running.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+        driver.running.done.notify_all();
+    });
+    spawned.map_err(Error::Runtime)?;
+    Ok(running)
+}
+
+struct Driver {
+    exec: Executors,
+    settings: Settings,
+    job: DatasetJob,
+    stages: Vec<Stage>,
+    places: Vec<Place>,
+    running: Arc<Running>,
+    /// This action's id: names its scratch objects and its attempts of a written dataset.
+    id: String,
+}
+
+/// What the stages so far made, for the stages after them.
+#[derive(Default)]
+struct Made {
+    /// Each shuffle's map objects and their buckets.
+    maps: HashMap<usize, Vec<(String, Vec<BucketSlice>)>>,
+    /// Each shuffle's splitters object.
+    splitters: HashMap<usize, String>,
+    /// The files each `Parts` stage wrote.
+    parts: HashMap<usize, Vec<Input>>,
+}
+
+impl Driver {
+    fn run(&self) -> Result<JobOutput> {
+        let input_bytes = self.job.plan.inputs.iter().map(|i| i.size).sum();
+        let all_on_threads = self.places.iter().all(|p| *p == Place::Threads);
+        let scratch = format!("{}/{}", self.settings.scratch.choose(input_bytes, all_on_threads), self.id);
+        let commit = match &self.job.sink {
+            Sink::Write { format, dir, compression, mode } => {
+                Some(Commit::begin(dir, *mode, *format, *compression, &self.id)?)
+            }
+            _ => None,
+        };
+        let result = self.run_stages(&scratch, commit.as_ref());
+        let output = match (result, &commit) {
+            (Ok((reports, _)), Some(commit)) => commit.publish(&reports).map(JobOutput::Written),
+            (Ok((reports, inputs)), None) => self.finish(&reports, &inputs),
+            (Err(e), commit) => {
+                if let Some(c) = commit {
+                    c.abort();
+                }
+                Err(e)
+            }
+        };
+        // Everything under the prefix: committed attempts' objects and any a late duplicate
+        // (a retried or superseded attempt) wrote under its own attempt-named key.
+        let _ = delete_prefix(&format!("{scratch}/"));
+        output
+    }
+
+    /// The result of a collect or count from the last stage's reports; `inputs` describe what
+    /// each task read, to name a partition whose columns disagree with the others'.
+    fn finish(&self, reports: &[PartitionReport], inputs: &[String]) -> Result<JobOutput> {
+        match self.job.sink {
+            Sink::Count => Ok(JobOutput::Rows(reports.iter().map(|r| r.rows).sum())),
+            _ => {
+                let (urls, names): (Vec<String>, Vec<String>) =
+                    reports.iter().zip(inputs).filter_map(|(r, i)| Some((r.url.clone()?, i.clone()))).unzip();
+                let (schema, batches) = read_parts(&urls, &names)?;
+                Ok(JobOutput::Batches(schema, batches))
+            }
+        }
+    }
+
+    /// Runs every stage; returns the reports of the last one, and what each of its tasks read.
+    fn run_stages(&self, scratch: &str, commit: Option<&Commit>) -> Result<(Vec<PartitionReport>, Vec<String>)> {
+        let plan = &self.job.plan;
+        let mut made = Made::default();
+        for (k, stage) in self.stages.iter().enumerate() {
+            if self.running.cancel.is_raised() {
+                return Err(Error::Cancelled);
+            }
+            let under = format!("{scratch}/s{k}");
+            let output = |p: usize| -> Result<Option<TaskOutput>> {
+                Ok(match stage.target {
+                    Target::Sample(i) => Some(plan.shuffles[i].exchange.sample_output(&under, p)?),
+                    Target::Shuffle(i) => Some(plan.shuffles[i].exchange.map_output(
+                        &under,
+                        p,
+                        made.splitters.get(&i).map(String::as_str),
+                    )),
+                    Target::Parts => Some(scratch_file(&format!("{under}/part-{p:05}.arrow"))),
+                    Target::Sink => match (&self.job.sink, commit) {
+                        (Sink::Count, _) => None,
+                        (Sink::Write { .. }, Some(c)) => Some(c.attempt_output(p)),
+                        _ => Some(scratch_file(&format!("{under}/part-{p:05}.arrow"))),
+                    },
+                })
+            };
+            let columns = self.columns(stage);
+            let tasks: Vec<PartitionTask> = match stage.source {
+                Source::Inputs => file_tasks(&plan.inputs, columns.as_deref(), &stage.ops, |_| None),
+                Source::Parts(j) => file_tasks(&made.parts[&j], columns.as_deref(), &stage.ops, |_| None),
+                Source::Shuffle(i) => {
+                    let maps = &made.maps[&i];
+                    let min_bytes = self.reducer_bytes(maps, k);
+                    plan.shuffles[i].reduce_tasks(maps, &stage.ops, min_bytes, |_| None)?
+                }
+            };
+            let tasks = tasks
+                .into_iter()
+                .map(|mut t| {
+                    t.output = output(t.partition)?;
+                    Ok(t)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let inputs: Vec<String> = tasks.iter().map(|t| describe(t, stage.source)).collect();
+            let reports = self.run_stage(k, tasks, &inputs)?;
+            match stage.target {
+                Target::Sample(i) => {
+                    let urls: Vec<String> = reports.iter().filter_map(|r| r.url.clone()).collect();
+                    let at = format!("{under}/splitters.arrow");
+                    choose_splitters(&urls, plan.shuffles[i].exchange.partitions(), &at)?;
+                    made.splitters.insert(i, at);
+                }
+                Target::Shuffle(i) => {
+                    let maps = reports
+                        .into_iter()
+                        .map(|r| (r.url.unwrap_or_default(), r.buckets.unwrap_or_default()))
+                        .collect();
+                    made.maps.insert(i, maps);
+                }
+                Target::Parts => {
+                    let files = reports
+                        .into_iter()
+                        .map(|r| Input { url: r.url.unwrap_or_default(), format: Format::Ipc, size: r.bytes_written })
+                        .collect();
+                    made.parts.insert(k, files);
+                }
+                Target::Sink => return Ok((reports, inputs)),
+            }
+        }
+        Err(Error::Core(squall_core::Error::Plan("a plan ends with its sink".into())))
+    }
+
+    /// Columns a stage reads: a sort's sample with no operators before it reads only its
+    /// keys; the first stages read the plan's projection.
+    fn columns(&self, stage: &Stage) -> Option<Vec<String>> {
+        let plan = &self.job.plan;
+        match (stage.target, stage.source) {
+            (Target::Sample(i), Source::Inputs | Source::Parts(_)) if stage.ops.is_empty() => {
+                match &plan.shuffles[i].exchange {
+                    Exchange::Sort { keys, .. } => Some(key_columns(keys)),
+                    _ => None,
+                }
+            }
+            (_, Source::Inputs) => plan.columns.clone(),
+            _ => None,
+        }
+    }
+
+    /// Bytes a reducer of stage `k` should read when small buckets may share one: the
+    /// session's target, or less, so that every worker still gets two tasks. Eight each when
+    /// the reducers run on the driver's threads and write no files (whose count the user sees):
+    /// the shuffle is in this process's memory already, each running reducer adds its decoded
+    /// share to it, and a reducer there costs no start-up. Never below 1 MB.
+    fn reducer_bytes(&self, maps: &[(String, Vec<BucketSlice>)], k: usize) -> u64 {
+        let shuffled: u64 = maps.iter().flat_map(|(_, b)| b).map(|b| b.len).sum();
+        let writes = matches!(self.job.sink, Sink::Write { .. }) && self.stages[k].target == Target::Sink;
+        let each = if self.places[k] == Place::Threads && !writes { 8 } else { 2 };
+        let share = shuffled / (each * self.settings.workers.max(1) as u64);
+        self.settings.target_partition_bytes.min(SMALL_REDUCE_BYTES.max(share))
+    }
+
+    /// Runs stage `k`'s tasks; returns their reports in task order. The first task that fails
+    /// for good stops the stage.
+    fn run_stage(&self, k: usize, tasks: Vec<PartitionTask>, inputs: &[String]) -> Result<Vec<PartitionReport>> {
+        let label = self.label(k);
+        let sched = match self.places[k] {
+            Place::Threads => &self.exec.threads,
+            Place::Workers => &self.exec.workers,
+        };
+        let functions = match tasks.iter().any(PartitionTask::calls_python) {
+            true => self.job.functions.clone(),
+            false => Arc::new(Function { hash: String::new(), bytes: Vec::new() }),
+        };
+        let n = tasks.len();
+        let spec = JobSpec {
+            func: functions,
+            work: tasks.into_iter().map(|t| Work::Partition(Arc::new(t))).collect(),
+            timeout: None,
+            retries: self.settings.retries,
+            speculation: self.settings.speculation,
+        };
+        let job = sched.start(spec)?;
+        self.running.stages.lock().unwrap_or_else(|e| e.into_inner()).push((label.clone(), job.clone()));
+        let board = sched.board();
+        let mut reports: Vec<Option<PartitionReport>> = vec![None; n];
+        let (mut seen, mut done) = (0, 0);
+        while done < n {
+            if self.running.cancel.is_raised() {
+                sched.cancel(job.id());
+                return Err(Error::Cancelled);
+            }
+            let seq = board.seq();
+            let finished = board.finished_since(job.id(), seen)?;
+            if finished.is_empty() {
+                board.wait_change(seq, Duration::from_millis(100));
+                continue;
+            }
+            seen += finished.len();
+            for task in finished.into_iter().map(|t| t as usize) {
+                let fault = match board.take(job.id(), task)? {
+                    Some(Outcome::Returned { report, .. }) => match report.partition {
+                        Some(r) => {
+                            reports[task] = Some(r);
+                            done += 1;
+                            continue;
+                        }
+                        None => Fault::Failed {
+                            failure: crate::Failure::WorkerLost("the worker's report has no partition report".into()),
+                            attempts: 1,
+                        },
+                    },
+                    Some(Outcome::Raised { error, body }) => Fault::Raised { error, body },
+                    Some(Outcome::Failed { failure, attempts }) => Fault::Failed { failure, attempts },
+                    Some(Outcome::Cancelled) | None => return Err(Error::Cancelled),
+                };
+                sched.cancel(job.id());
+                if let Fault::Raised { error, .. } = &fault {
+                    if error.kind == squall_core::ErrorKind::Cancelled {
+                        return Err(Error::Cancelled);
+                    }
+                }
+                let stage = label;
+                return Err(Error::Task(Box::new(TaskFailure { stage, task, input: inputs[task].clone(), fault })));
+            }
+        }
+        Ok(reports.into_iter().map(|r| r.expect("every task reported")).collect())
+    }
+
+    /// Stage `k`'s label in progress bars and job records, e.g. `squall.sort (map)`.
+    fn label(&self, k: usize) -> String {
+        let shuffles = &self.job.plan.shuffles;
+        let stage = &self.stages[k];
+        let verb = &self.job.verb;
+        match (stage.source, stage.target) {
+            (_, Target::Sample(i)) => format!("squall.{} (sample)", shuffles[i].exchange.name()),
+            (Source::Shuffle(j), Target::Shuffle(i)) => {
+                format!("squall.{} (reduce) + {} (map)", shuffles[j].exchange.name(), shuffles[i].exchange.name())
+            }
+            (_, Target::Shuffle(i)) => format!("squall.{} (map)", shuffles[i].exchange.name()),
+            (Source::Shuffle(j), Target::Parts) => format!("squall.{} (reduce)", shuffles[j].exchange.name()),
+            (Source::Shuffle(_), Target::Sink) => format!("squall.{verb} (reduce)"),
+            _ => format!("squall.{verb}"),
+        }
+    }
+}
+
+/// An Arrow IPC object in scratch space.
+fn scratch_file(url: &str) -> TaskOutput {
+    TaskOutput::File(Output {
+        format: Format::Ipc,
+        url: url.to_string(),
+        compression: Compression::for_scratch(url),
+        result: false,
+    })
+}
+
+/// A task's input, for error messages: `partition 3: s3://lab/x.parquet` for a plan's input.
+fn describe(task: &PartitionTask, source: Source) -> String {
+    match (&task.input, source) {
+        (squall_core::plan::TaskInput::File(input), Source::Inputs) => {
+            format!("partition {}: {}", task.partition, input.url)
+        }
+        _ => format!("partition {}", task.partition),
+    }
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}

@@ -1,0 +1,129 @@
+//! Scratch space for a job's intermediate objects (shuffles, samples, collected results), and
+//! the removal of what dead sessions left there.
+
+use std::path::Path;
+
+use crate::owner::Owner;
+
+/// Where a session may keep intermediate objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scratch {
+    /// This process's memory (`memory://...`): for jobs whose every stage runs on its threads.
+    pub memory: String,
+    /// A directory in shared memory (`file:///dev/shm/...`), if the machine has one.
+    pub shm: Option<String>,
+    /// A directory on disk (`file:///tmp/...`).
+    pub disk: String,
+    /// The store prefix of a Lambda session (`s3://...`): where every job's objects go.
+    pub remote: Option<String>,
+}
+
+/// A job's shuffle is held in memory only when this many times its input (plus 1 GiB) is free.
+pub const MARGIN: u64 = 4;
+
+impl Scratch {
+    /// Where a job over `input_bytes` of input keeps its objects: the store on Lambda; this
+    /// process's memory when all its stages run on its threads and there is ample room; else
+    /// shared memory when it has ample room (writing there costs about half of writing through
+    /// a disk's page cache); else the disk.
+    pub fn choose(&self, input_bytes: u64, all_on_threads: bool) -> &str {
+        if let Some(remote) = &self.remote {
+            return remote;
+        }
+        let room = MARGIN.saturating_mul(input_bytes).saturating_add(1 << 30);
+        if all_on_threads && memory_room() >= room {
+            return &self.memory;
+        }
+        match &self.shm {
+            Some(shm) if input_bytes > 0 && dir_room(shm.trim_start_matches("file://")) >= room => shm,
+            _ => &self.disk,
+        }
+    }
+}
+
+/// Bytes of memory available to new allocations (Linux's MemAvailable), 0 if unknown.
+fn memory_room() -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let line = meminfo.lines().find_map(|l| l.strip_prefix("MemAvailable:"));
+    line.and_then(|l| l.split_whitespace().next()?.parse::<u64>().ok()).map_or(0, |kb| kb * 1024)
+}
+
+/// Bytes free in the file system of `dir` (or of its parent, before it exists), 0 if this
+/// process may not write there.
+fn dir_room(dir: &str) -> u64 {
+    let path = Path::new(dir);
+    let at = if path.exists() { path } else { path.parent().unwrap_or(path) };
+    let Ok(c) = std::ffi::CString::new(at.as_os_str().as_encoded_bytes()) else { return 0 };
+    // SAFETY: access(2) and statvfs(2) read a path and fill a struct we own.
+    unsafe {
+        if libc::access(c.as_ptr(), libc::W_OK) != 0 {
+            return 0;
+        }
+        let mut st: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(c.as_ptr(), &mut st) != 0 {
+            return 0;
+        }
+        st.f_bavail as u64 * st.f_frsize as u64
+    }
+}
+
+/// The prefix of the names of sessions' scratch directories: `squall-scratch-<owner>-<random>`.
+pub const PREFIX: &str = "squall-scratch-";
+
+/// A name for a new scratch directory of this process.
+pub fn new_name() -> String {
+    let id = crate::owner::new_job_id();
+    format!("{PREFIX}{}-{}", Owner::this_process().name(), id.rsplit('-').next().unwrap_or(&id))
+}
+
+/// Removes the scratch directories under `parents` whose session's process is gone; returns
+/// what it removed.
+pub fn reap(parents: &[&Path]) -> Vec<String> {
+    let mut removed = Vec::new();
+    for parent in parents {
+        let Ok(entries) = std::fs::read_dir(parent) else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(owner) = name.strip_prefix(PREFIX).and_then(Owner::from_name) else { continue };
+            if !owner.is_alive(crate::owner::STALE_AFTER) && std::fs::remove_dir_all(entry.path()).is_ok() {
+                removed.push(entry.path().display().to_string());
+            }
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dead_sessions_scratch_goes_and_live_ones_stay() {
+        let parent = tempfile::tempdir().unwrap();
+        let mine = parent.path().join(new_name());
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        let me = Owner::this_process();
+        let dead = parent.path().join(format!("{PREFIX}{}-x", Owner { pid, ..me.clone() }.name()));
+        let other = parent.path().join("not-squall");
+        for d in [&mine, &dead, &other] {
+            std::fs::create_dir_all(d.join("sub")).unwrap();
+        }
+        assert_eq!(reap(&[parent.path()]), vec![dead.display().to_string()]);
+        assert!(mine.exists() && other.exists() && !dead.exists());
+    }
+
+    #[test]
+    fn lambda_sessions_always_use_their_store() {
+        let s = Scratch {
+            memory: "memory://m".into(),
+            shm: None,
+            disk: "file:///tmp/d".into(),
+            remote: Some("s3://b/p".into()),
+        };
+        assert_eq!(s.choose(1 << 40, true), "s3://b/p");
+        let local = Scratch { remote: None, ..s };
+        assert_eq!(local.choose(u64::MAX / 8, true), "file:///tmp/d", "no room anywhere: the disk");
+    }
+}
