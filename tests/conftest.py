@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +35,14 @@ os.environ.setdefault("AWS_REGION", "us-east-1")
 _wheels = sorted((ROOT / "dist").glob("squall-*.whl"))
 if _wheels:
     os.environ.setdefault("SQUALL_WHEEL", str(_wheels[-1]))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_scratch_left_behind() -> Iterator[None]:
+    """Drivers that tests kill leave their scratch directories: removed at the end of the run,
+    as the next session on this machine would."""
+    yield
+    squall._native.reap_scratch([tempfile.gettempdir(), "/dev/shm"])
 
 
 @pytest.fixture(scope="session")

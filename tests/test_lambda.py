@@ -290,7 +290,12 @@ def test_deploy_can_create_a_role_limited_to_the_store(store: str) -> None:
         xml = r.read().decode()
     document = urllib.parse.unquote(xml.split("<PolicyDocument>")[1].split("</PolicyDocument>")[0])
     policy = json.loads(html.unescape(document))
-    resources = [s["Resource"] for s in policy["Statement"] if "s3:PutObject" in s["Action"]]
-    assert resources == ["arn:aws:s3:::squall-lambda/scratch/*"]
+    by_action = {a: s for s in policy["Statement"] for a in s["Action"]}
+    assert by_action["s3:PutObject"]["Resource"] == "arn:aws:s3:::squall-lambda/scratch/*"
+    listing = by_action["s3:ListBucket"]
+    assert listing["Resource"] == "arn:aws:s3:::squall-lambda"
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["scratch", "scratch/*"]}}
+    group = "arn:aws:logs:*:*:log-group:/aws/lambda/squall-tests-own-role"
+    assert by_action["logs:PutLogEvents"]["Resource"] == [group, f"{group}:*"]
     with squall.Session(backend="lambda", function=d.function_name, store=store) as s:
         assert s.map(square, [5, 6]).results() == [25, 36]

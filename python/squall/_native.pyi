@@ -77,6 +77,8 @@ class Scheduler:
         """The change counter of the outcome board."""
     def wait_change(self, seq: int, timeout: float) -> int:
         """Waits (GIL released, at most 0.2 s) until the counter passes ``seq``."""
+    def held_bytes(self) -> int:
+        """Bytes of results and exceptions held for tasks whose outcome was not taken yet."""
     def close(self) -> None:
         """Cancels every job and stops the workers."""
 
@@ -121,6 +123,9 @@ class Job:
         finished, outcome, error, (puts, gets, lists, deletes, bytes_read, bytes_written))."""
     def cancel(self) -> None:
         """Cancels the job: queued tasks never start, running attempts are stopped."""
+    def release(self) -> None:
+        """Drops the outcomes not taken yet (their futures are gone); progress and attempt
+        records stay."""
     def cancel_task(self, task: int) -> bool:
         """Cancels one queued task; False if it already runs or finished."""
 

@@ -18,14 +18,25 @@ def _name(fn: Callable[..., Any]) -> str:
     return getattr(fn, "__name__", None) or type(fn).__name__
 
 
-def to_batch(out: Any, where: str) -> pa.RecordBatch:
-    """Converts what a function returned into a RecordBatch, or says why it cannot."""
+def to_batch(out: Any, where: str, like: pa.Schema | None = None) -> pa.RecordBatch:
+    """Converts what a function returned into a RecordBatch, or says why it cannot. An empty
+    pandas frame's columns that the input batch had (``like``) keep their Arrow types: pandas
+    cannot say them (an empty categorical has no type for its categories)."""
     if isinstance(out, pa.RecordBatch):
         return out
     if isinstance(out, dict):
         out = pa.Table.from_pydict(out)
     elif type(out).__module__.startswith("pandas") and hasattr(out, "columns"):
-        out = pa.Table.from_pandas(out, preserve_index=False)
+        if len(out) == 0 and like is not None:
+            known = {c: like.field(c) for c in out.columns if c in like.names}
+            out = pa.table(
+                {
+                    c: pa.array([], known[c].type) if c in known else pa.array(out[c], pa.null())
+                    for c in out.columns
+                }
+            )
+        else:
+            out = pa.Table.from_pandas(out, preserve_index=False)
     if isinstance(out, pa.Table):
         batches = out.combine_chunks().to_batches()
         return batches[0] if batches else _empty(out.schema)
@@ -33,6 +44,13 @@ def to_batch(out: Any, where: str) -> pa.RecordBatch:
         f"{where} must return a pyarrow.RecordBatch or Table, a pandas.DataFrame or a dict of "
         f"columns; it returned {type(out).__module__}.{type(out).__qualname__}"
     )
+
+
+def _decoded(column: pa.Array) -> pa.Array:
+    """A dictionary-encoded column as its values; any other as it is."""
+    if pa.types.is_dictionary(column.type):
+        return column.cast(column.type.value_type)
+    return column
 
 
 def _empty(schema: pa.Schema) -> pa.RecordBatch:
@@ -69,7 +87,7 @@ class MapBatches(_UserFunction):
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         out = self.fn(from_batch(batch, self.batch_format))
-        return to_batch(out, f"map_batches({self.name})")
+        return to_batch(out, f"map_batches({self.name})", batch.schema)
 
 
 class Filter(_UserFunction):
@@ -84,6 +102,8 @@ class Filter(_UserFunction):
             raise TypeError(
                 f"{where} must return a boolean array, one value per row: {exc}"
             ) from exc
+        if batch.num_rows == 0 and len(mask) == 0:
+            return batch  # an empty partition: no value to check the type of
         if not pa.types.is_boolean(mask.type) or len(mask) != batch.num_rows:
             raise TypeError(
                 f"{where} must return a boolean array with one value per row ({batch.num_rows}); "
@@ -105,12 +125,18 @@ class MapGroups(_UserFunction):
 
         if batch.num_rows == 0:
             return batch
-        table = pa.Table.from_batches([batch]).sort_by([(k, "ascending") for k in self.keys])
+        # Groups are found on the keys' values: dictionary-encoded keys are decoded for that
+        # (Arrow neither sorts nor compares dictionary arrays); the function sees the columns
+        # as they are.
+        keys = pa.table({k: _decoded(batch.column(k)) for k in self.keys})
+        order = pc.sort_indices(keys, sort_keys=[(k, "ascending") for k in self.keys])
+        table = pa.Table.from_batches([batch]).take(order)
+        keys = keys.take(order)
         n = table.num_rows
         starts = np.zeros(n, dtype=bool)
         starts[0] = True
         for k in self.keys:
-            col = table[k].combine_chunks()
+            col = keys[k].combine_chunks()
             prev, cur = col.slice(0, n - 1), col.slice(1)
             nulls_differ = pc.xor(pc.is_null(prev), pc.is_null(cur))
             values_differ = pc.fill_null(pc.not_equal(prev, cur), False)
@@ -120,11 +146,8 @@ class MapGroups(_UserFunction):
         outs = []
         for start, end in itertools.pairwise(bounds):
             group = table.slice(start, end - start).combine_chunks().to_batches()[0]
-            outs.append(
-                pa.Table.from_batches(
-                    [to_batch(self.fn(from_batch(group, self.batch_format)), where)]
-                )
-            )
+            out = self.fn(from_batch(group, self.batch_format))
+            outs.append(pa.Table.from_batches([to_batch(out, where, group.schema)]))
         try:
             # A group whose key is null may come back with null-typed columns: unify them.
             return to_batch(pa.concat_tables(outs, promote_options="default"), where)

@@ -267,25 +267,49 @@ def _largest(site: Path) -> str:
     return ", ".join(f"{name} {size / 2**20:.0f} MiB" for name, size in top)
 
 
-def role_policy(store: str) -> dict[str, object]:
-    """The IAM policy a squall function's execution role needs: its logs, and read/write on the
-    store's bucket and prefix only. Attach it to the role you pass to :func:`deploy`."""
+#: The function name deploy() and Session(backend="lambda") use unless told otherwise.
+DEFAULT_FUNCTION = "squall"
+
+
+def _iam_literal(text: str) -> str:
+    """``text`` with IAM's wildcards and variables made literal (``*`` → ``${*}``)."""
+    return "".join("${" + c + "}" if c in "*?$" else c for c in text)
+
+
+def role_policy(store: str, function: str = DEFAULT_FUNCTION) -> dict[str, object]:
+    """The IAM policy a squall function's execution role needs, and no more: writing its own
+    log group's streams, and reading, writing, deleting and listing objects under the store's
+    prefix only (wildcards in the prefix are taken literally). Attach it to the role you pass to
+    :func:`deploy`.
+
+    Example:
+        >>> print(json.dumps(squall.aws.role_policy("s3://lab-scratch/squall/"), indent=1))
+    """
     bucket, _, prefix = store.removeprefix("s3://").partition("/")
-    objects = f"arn:aws:s3:::{bucket}/{prefix.strip('/') + '/' if prefix.strip('/') else ''}*"
+    prefix = _iam_literal(prefix.strip("/"))
+    objects = f"arn:aws:s3:::{bucket}/{prefix + '/' if prefix else ''}*"
+    listing: dict[str, object] = {
+        "Effect": "Allow",
+        "Action": ["s3:ListBucket"],
+        "Resource": f"arn:aws:s3:::{bucket}",
+    }
+    if prefix:
+        listing["Condition"] = {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}}
+    group = f"arn:aws:logs:*:*:log-group:/aws/lambda/{function}"
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
                 "Effect": "Allow",
                 "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": "*",
+                "Resource": [group, f"{group}:*"],
             },
             {
                 "Effect": "Allow",
                 "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
                 "Resource": objects,
             },
-            {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": f"arn:aws:s3:::{bucket}"},
+            listing,
         ],
     }
 
@@ -335,7 +359,7 @@ def deploy(
     Example:
         >>> squall.deploy(requirements=["scipy"], memory_mb=2048, role=ROLE_ARN)
     """
-    name = function_name or os.environ.get("SQUALL_FUNCTION") or "squall"
+    name = function_name or os.environ.get("SQUALL_FUNCTION") or DEFAULT_FUNCTION
     role = role or os.environ.get("SQUALL_ROLE")
     store = store or os.environ.get("SQUALL_STORE")
     if not role and create_role:
@@ -345,7 +369,7 @@ def deploy(
                 "prefix only"
             )
         role_name = f"{name}-squall"
-        role, created = _native.ensure_role(role_name, json.dumps(role_policy(store)))
+        role, created = _native.ensure_role(role_name, json.dumps(role_policy(store, name)))
         if verbose:
             print(f"squall.deploy: role {role_name} {'created' if created else 'updated'}")
     if not role:

@@ -42,6 +42,10 @@ class _Job:
         self.label = label
         self.outcomes: dict[int, tuple[Any, ...]] = {}
 
+    def __del__(self) -> None:
+        # The futures are gone: nobody will take the results the job record's native job holds.
+        self.native.release()
+
     def outcome(self, task: int) -> tuple[Any, ...] | None:
         cached = self.outcomes.get(task)
         if cached is not None:

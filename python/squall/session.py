@@ -21,6 +21,7 @@ import cloudpickle
 
 from . import _native
 from ._task import run_chunk
+from .aws import DEFAULT_FUNCTION
 from .fleet import FleetModel, Speculation
 from .futures import Future, FutureList, _Job
 from .jobs import JobRecord
@@ -184,7 +185,7 @@ class Session:
                     f"backend='lambda' needs store='s3://bucket/prefix' (or SQUALL_STORE) for "
                     f"intermediate data that the functions can reach; got store={store!r}"
                 )
-            name = function or os.environ.get("SQUALL_FUNCTION") or "squall"
+            name = function or os.environ.get("SQUALL_FUNCTION") or DEFAULT_FUNCTION
             self._store = f"{store.rstrip('/')}/session-{uuid.uuid4().hex[:12]}"
             concurrency = workers or DEFAULT_CONCURRENCY
             self._native = _native.Scheduler.lambda_function(name, concurrency, self._store)

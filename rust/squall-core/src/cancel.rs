@@ -46,10 +46,34 @@ impl CancelFlag {
     }
 }
 
+/// Whether the work running on this thread was cancelled.
+pub fn raised() -> bool {
+    FLAG.with(|slot| slot.borrow().as_ref().is_some_and(|f| f.load(Ordering::Relaxed)))
+}
+
+/// A check for loops too hot to look at the flag every time: [`Every::tick`] looks once per
+/// `2^16` calls, and stays raised once it saw the flag raised.
+#[derive(Debug, Default)]
+pub struct Every {
+    count: u32,
+    stopped: bool,
+}
+
+impl Every {
+    /// Counts one step; true once the work was seen cancelled.
+    #[inline]
+    pub fn tick(&mut self) -> bool {
+        self.count = self.count.wrapping_add(1);
+        if self.count & 0xFFFF == 0 && !self.stopped {
+            self.stopped = raised();
+        }
+        self.stopped
+    }
+}
+
 /// Fails with [`Error::Cancelled`] when the work running on this thread was cancelled.
 pub fn check() -> Result<()> {
-    let raised = FLAG.with(|slot| slot.borrow().as_ref().is_some_and(|f| f.load(Ordering::Relaxed)));
-    if raised {
+    if raised() {
         return Err(Error::Cancelled);
     }
     Ok(())

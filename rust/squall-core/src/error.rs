@@ -23,6 +23,16 @@ pub enum Error {
     /// A plan that cannot run as asked.
     #[error("{0}")]
     Plan(String),
+    /// A column the plan names is not in the data.
+    #[error("no column named {column:?} {to}; the columns are {columns:?}")]
+    MissingColumn {
+        /// The column asked for.
+        column: String,
+        /// What it was wanted for, e.g. "to group or aggregate".
+        to: String,
+        /// The columns there are.
+        columns: Vec<String>,
+    },
     /// The work was cancelled while it ran (`cancel::check`).
     #[error("the work was cancelled")]
     Cancelled,

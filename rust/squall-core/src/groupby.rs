@@ -83,8 +83,8 @@ fn plan_err(e: arrow_schema::ArrowError) -> Error {
 
 fn column(batch: &RecordBatch, name: &str) -> Result<ArrayRef> {
     batch.column_by_name(name).cloned().ok_or_else(|| {
-        let names: Vec<&str> = batch.schema_ref().fields().iter().map(|f| f.name().as_str()).collect();
-        Error::Plan(format!("no column named {name:?} to group or aggregate; the columns are {names:?}"))
+        let names: Vec<String> = batch.schema_ref().fields().iter().map(|f| f.name().clone()).collect();
+        Error::MissingColumn { column: name.to_string(), to: "to group or aggregate".into(), columns: names }
     })
 }
 

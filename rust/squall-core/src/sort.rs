@@ -130,7 +130,12 @@ impl Sorter {
         }
         let rows = self.converter.convert_columns(&keys).map_err(arrow("sort keys"))?;
         let mut order: Vec<u32> = (0..rows.num_rows() as u32).collect();
-        order.sort_unstable_by(|&a, &b| rows.row(a as usize).cmp(&rows.row(b as usize)));
+        // Once cancelled, comparisons cost nothing: the sort ends at once, its order discarded.
+        let mut every = crate::cancel::Every::default();
+        order.sort_unstable_by(|&a, &b| match every.tick() {
+            true => std::cmp::Ordering::Equal,
+            false => rows.row(a as usize).cmp(&rows.row(b as usize)),
+        });
         crate::cancel::check()?;
         let batch = gather(batches, order.clone())?;
         Ok(SortedRun { batch, keys: RunKeys::Rows { rows, order } })
@@ -253,7 +258,11 @@ fn sort_pairs(mut pairs: Vec<(u64, u32)>) -> Vec<(u64, u32)> {
         out[next[b]] = p;
         next[b] += 1;
     }
+    let mut every = crate::cancel::Every::default();
     for b in starts.windows(2) {
+        if every.tick() {
+            break; // cancelled: the caller checks, and drops this
+        }
         out[b[0]..b[1]].sort_unstable();
     }
     out
@@ -336,7 +345,8 @@ fn kway<H: Ord + Copy>(
     }
     let mut win = winners[1];
     let mut picks = Vec::with_capacity(lens.iter().sum());
-    while win != done {
+    let mut every = crate::cancel::Every::default();
+    while win != done && !every.tick() {
         let run = run_of(&win);
         picks.push((run, next[run]));
         next[run] += 1;

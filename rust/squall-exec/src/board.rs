@@ -201,6 +201,29 @@ impl Board {
         self.bump(state);
     }
 
+    /// Drops the outcomes of a job's finished tasks that were not taken (whoever would take
+    /// them is gone); its progress and attempt records stay.
+    pub fn release(&self, job: u64) {
+        if let Some(b) = self.lock().jobs.get_mut(&job) {
+            for slot in b.slots.iter_mut().filter(|s| matches!(s, Slot::Done(_))) {
+                *slot = Slot::Taken;
+            }
+        }
+    }
+
+    /// Bytes of results and exceptions held for tasks whose outcome was not taken yet.
+    pub fn held_bytes(&self) -> u64 {
+        let state = self.lock();
+        let bodies = state.jobs.values().flat_map(|b| &b.slots).map(|s| match s {
+            Slot::Done(o) => match o.as_ref() {
+                Outcome::Returned { body, .. } | Outcome::Raised { body, .. } => body.len() as u64,
+                _ => 0,
+            },
+            _ => 0,
+        });
+        bodies.sum()
+    }
+
     /// Cancels a queued task. False if it is running, finished or unknown.
     pub fn cancel_task(&self, job: u64, task: usize) -> bool {
         let mut state = self.lock();
@@ -369,6 +392,20 @@ mod tests {
         assert_eq!((p.cancelled, p.succeeded, p.running), (3, 0, 0));
         assert!(!b.claim(7, 1));
         assert!(b.wait_job(7, Duration::ZERO).unwrap());
+    }
+
+    #[test]
+    fn released_outcomes_are_no_longer_held() {
+        let b = Board::default();
+        b.add_job(3, 2);
+        assert!(b.claim(3, 0) && b.claim(3, 1));
+        b.finish(3, 0, returned());
+        assert_eq!(b.held_bytes(), 1);
+        b.release(3);
+        assert_eq!(b.held_bytes(), 0);
+        assert!(b.take(3, 0).is_err(), "a released outcome is gone");
+        b.finish(3, 1, returned());
+        assert_eq!(b.progress(3).unwrap().succeeded, 2, "progress stays");
     }
 
     #[test]

@@ -141,7 +141,7 @@ impl Error {
             Error::Store(squall_store::Error::PermissionDenied { .. }) => K::Permission,
             Error::Store(s) if s.is_transient() => K::Transient,
             Error::Store(_) => K::Store,
-            Error::Core(squall_core::Error::Data { .. }) => K::Data,
+            Error::Core(squall_core::Error::Data { .. } | squall_core::Error::MissingColumn { .. }) => K::Data,
             Error::Core(squall_core::Error::Plan(_)) => K::Plan,
             Error::Cancelled | Error::Core(squall_core::Error::Cancelled) => K::Cancelled,
             _ => K::Engine,

@@ -235,28 +235,36 @@ impl LambdaBackend {
                  squall._lambda.handler and its squall version the driver's?"
             ))
         })?;
-        let body = match (answer.body, answer.body_url) {
+        let body = self.body_of(answer.body, answer.body_url).await?;
+        Ok(Reply { report: answer.report, body, worker: answer.worker, cold: answer.cold })
+    }
+
+    /// The body of an answer: inline (base64), or an object the handler wrote. Only an object
+    /// under this session's scratch prefix is read (then deleted); an answer naming anything
+    /// else is a broken or hostile function, and what it names is never touched.
+    async fn body_of(&self, inline: Option<String>, url: Option<String>) -> Result<Vec<u8>, Failure> {
+        match (inline, url) {
             (Some(b), _) => {
-                B64.decode(b).map_err(|e| Failure::WorkerLost(format!("the function's answer is garbled: {e}")))?
+                B64.decode(b).map_err(|e| Failure::WorkerLost(format!("the function's answer is garbled: {e}")))
             }
             (None, Some(url)) => {
-                // Only an object the handler may have written: under this session's scratch
-                // prefix. Anything else is never read, nor deleted.
                 let ours = self.scratch.url_of(&self.scratch_key(""));
-                if !url.starts_with(&ours) || url[ours.len()..].split('/').any(|p| p.is_empty() || p == "..") {
+                let name = url
+                    .strip_prefix(&ours)
+                    .filter(|n| !n.is_empty() && n.split('/').all(|p| !p.is_empty() && p != ".."));
+                let Some(name) = name else {
                     return Err(Failure::WorkerLost(format!(
                         "the function's answer names {url:?}, outside this session's scratch space {ours}: \
                          it was not read"
                     )));
-                }
-                let key = &self.scratch_key(&url[ours.len()..]);
-                let bytes = self.scratch.get(key).await.map_err(|e| Failure::Service(e.to_string()))?;
-                let _ = self.scratch.delete(key).await;
-                bytes.to_vec()
+                };
+                let key = self.scratch_key(name);
+                let bytes = self.scratch.get(&key).await.map_err(|e| Failure::Service(e.to_string()))?;
+                let _ = self.scratch.delete(&key).await;
+                Ok(bytes.to_vec())
             }
-            (None, None) => Vec::new(),
-        };
-        Ok(Reply { report: answer.report, body, worker: answer.worker, cold: answer.cold })
+            (None, None) => Ok(Vec::new()),
+        }
     }
 
     fn sdk_failure(&self, err: SdkError<InvokeError>) -> Failure {
@@ -313,6 +321,7 @@ fn unique() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     fn backend(concurrency: usize) -> LambdaBackend {
         let scratch = "memory://lambda-window-test/".to_string();
@@ -347,6 +356,31 @@ mod tests {
             attempt(&b, ok());
         }
         assert_eq!((b.window(), b.permits.available_permits()), (8, 8), "never past the configured cap");
+    }
+
+    #[test]
+    fn an_answer_may_only_name_objects_in_the_sessions_scratch_space() {
+        let b = backend(1);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let ours = b.scratch.url_of(&b.scratch_key("1-2-0-x.out"));
+            b.scratch.put(&b.scratch_key("1-2-0-x.out"), Bytes::from_static(b"result")).await.unwrap();
+            let (victim, _) = squall_store::open("memory://lambda-victim/data.bin").unwrap();
+            victim.put("data.bin", Bytes::from_static(b"precious")).await.unwrap();
+            for hostile in [
+                "memory://lambda-victim/data.bin",
+                "s3://other-bucket/lambda-io/x",
+                "memory://lambda-window-test/lambda-io/../../lambda-victim/data.bin",
+                "memory://lambda-window-test/lambda-io/",
+                "file:///etc/passwd",
+            ] {
+                let err = b.body_of(None, Some(hostile.into())).await.unwrap_err();
+                assert!(matches!(err, Failure::WorkerLost(ref m) if m.contains("not read")), "{hostile}: {err}");
+            }
+            assert_eq!(victim.get("data.bin").await.unwrap(), Bytes::from_static(b"precious"), "never deleted");
+            assert_eq!(b.body_of(None, Some(ours.clone())).await.unwrap(), b"result".to_vec());
+            assert!(b.scratch.get(&b.scratch_key("1-2-0-x.out")).await.is_err(), "read once, then deleted");
+        });
     }
 
     #[test]

@@ -144,6 +144,11 @@ impl Scheduler {
         py.detach(move || board.wait_change(seq, wait_slice(timeout)))
     }
 
+    /// Bytes of results and exceptions held for tasks whose outcome was not taken yet.
+    fn held_bytes(&self) -> u64 {
+        self.inner.board().held_bytes()
+    }
+
     /// Cancels every job and stops the workers.
     fn close(&self, py: Python<'_>) {
         let inner = self.inner.clone();
@@ -250,6 +255,12 @@ impl Job {
     /// Cancels the job: queued tasks never start, running attempts are stopped.
     fn cancel(&self) {
         self.sched().cancel(self.handle.id());
+    }
+
+    /// Drops the outcomes not taken yet (their futures are gone); progress and attempt records
+    /// stay.
+    fn release(&self) {
+        self.sched().board().release(self.handle.id());
     }
 
     /// Cancels one queued task; false if it already runs or finished.
