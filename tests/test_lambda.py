@@ -16,7 +16,7 @@ import time
 import urllib.parse
 import urllib.request
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -270,6 +270,44 @@ def test_closing_a_lambda_session_deletes_its_scratch_data(function: str, store:
     s.close()
     with pytest.raises(squall.StoreNotFoundError):
         squall._native.resolve(f"{scratch}/")
+
+
+def test_a_new_lambda_session_removes_the_scratch_of_dead_ones(function: str, store: str) -> None:
+    # A session whose driver died (its process is gone) left scratch data and its record.
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    with squall.Session(backend="lambda", function=function, store=store) as alive:
+        root = alive._store_root
+        own = f"{root}/_sessions/{alive._session_id}.json"
+        assert _wait_for(lambda: _exists(own)), "a session records itself in its store"
+        dead = json.loads(squall._native.read_bytes(own)) | {"pid": int(gone.stdout)}
+        squall._native.write_bytes(f"{root}/_sessions/session-dead.json", json.dumps(dead).encode())
+        squall._native.write_bytes(f"{root}/session-dead/shuffle/map-00000.arrow", b"left behind")
+        with squall.Session(backend="lambda", function=function, store=store):
+            assert _wait_for(lambda: not _exists(f"{root}/session-dead/shuffle/map-00000.arrow"))
+        assert not _exists(f"{root}/_sessions/session-dead.json")
+        assert _exists(f"{root}/_sessions/{alive._session_id}.json"), "a live session keeps its own"
+
+
+def _exists(url: str) -> bool:
+    try:
+        squall._native.read_bytes(url)
+    except squall.StoreNotFoundError:
+        return False
+    return True
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def test_deploy_can_create_a_role_limited_to_the_store(store: str) -> None:

@@ -21,10 +21,13 @@ __all__ = [
     "deployed_hash",
     "ensure_role",
     "execute_frame",
+    "forget_session",
+    "heartbeat",
     "io_counts",
     "read_bytes",
     "read_range",
     "reap_scratch",
+    "reap_store",
     "release_memory",
     "resolve",
     "scratch_name",
@@ -303,6 +306,17 @@ def clean(url: str) -> list[str]:
 def reap_scratch(parents: list[str]) -> list[str]:
     """Removes the scratch directories under ``parents`` left by sessions whose process is
     gone; returns the paths removed."""
+
+def reap_store(store: str, id: str) -> list[str]:
+    """Records that Lambda session ``id`` uses ``<store>/<id>/``, then removes the scratch of
+    the store's sessions that are gone or gave no sign of life for a day; returns the prefixes
+    removed."""
+
+def forget_session(store: str, id: str) -> None:
+    """Removes Lambda session ``id``'s scratch ``<store>/<id>/`` and its record."""
+
+def heartbeat(store: str, id: str) -> None:
+    """Records that Lambda session ``id`` of this process still uses ``<store>/<id>/``."""
 
 def scratch_name() -> str:
     """A name for a new scratch directory of this process."""

@@ -11,6 +11,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 import uuid
 import warnings
 import weakref
@@ -89,6 +90,18 @@ def _worker_pythonpath() -> str:
 
 _reaped = threading.Event()
 
+#: Seconds between a Lambda session's signs of life in its store (see ``_native.heartbeat``).
+HEARTBEAT_SECONDS = 3600.0
+
+
+def _reap_dead_sessions(store: str, session_id: str) -> None:
+    """Records a Lambda session in its store and removes the scratch of dead ones. A store
+    that cannot be reached now is tried again by the next session; the job itself will say."""
+    try:
+        _native.reap_store(store, session_id)
+    except Exception:
+        pass
+
 
 def _reap_dead_scratch() -> None:
     """Removes, once per process and in the background, the scratch directories that sessions
@@ -164,7 +177,11 @@ class Session:
             raise ValueError(f"retries={retries}: use 0 or more")
         #: Extra attempts after an infrastructure failure, unless a call says otherwise.
         self.retries = retries
+        # A Lambda session's scratch: <store root>/<session id>/ (None on other backends).
         self._store: str | None = None
+        self._store_root: str | None = None
+        self._session_id = ""
+        self._heartbeat_at = 0.0
         #: The simulated fleet (backend "simulated" only).
         self.fleet: FleetModel | None = None
         if backend == "local":
@@ -186,7 +203,12 @@ class Session:
                     f"intermediate data that the functions can reach; got store={store!r}"
                 )
             name = function or os.environ.get("SQUALL_FUNCTION") or DEFAULT_FUNCTION
-            self._store = f"{store.rstrip('/')}/session-{uuid.uuid4().hex[:12]}"
+            self._store_root = store.rstrip("/")
+            self._session_id = f"session-{uuid.uuid4().hex[:12]}"
+            self._store = f"{self._store_root}/{self._session_id}"
+            self._heartbeat_at = time.monotonic()
+            housekeeping = (self._store_root, self._session_id)
+            threading.Thread(target=_reap_dead_sessions, args=housekeeping, daemon=True).start()
             concurrency = workers or DEFAULT_CONCURRENCY
             self._native = _native.Scheduler.lambda_function(name, concurrency, self._store)
         else:
@@ -330,9 +352,9 @@ class Session:
             for local in (self._scratch_dir, self._shm_dir):
                 if local is not None:
                     shutil.rmtree(local, ignore_errors=True)
-            if self._store is not None:
+            if self._store_root is not None:
                 try:
-                    _native.delete([f"{self._store}/"], prefix=True)
+                    _native.forget_session(self._store_root, self._session_id)
                 except Exception as exc:  # the results are safe; only scratch objects remain
                     warnings.warn(
                         f"squall could not delete the session's scratch data under "
@@ -393,6 +415,10 @@ class Session:
         """The engine's runner of dataset actions, with this session's settings."""
         if self._closed:
             raise ValueError("this session is closed: create a new squall.Session")
+        root = self._store_root
+        if root is not None and time.monotonic() - self._heartbeat_at > HEARTBEAT_SECONDS:
+            self._heartbeat_at = time.monotonic()
+            _native.heartbeat(root, self._session_id)
         if self._threads is None:
             self._threads = _native.Scheduler.in_process(self.workers)
         policy = Speculation()

@@ -93,6 +93,48 @@ pub fn reap(parents: &[&Path]) -> Vec<String> {
     removed
 }
 
+/// The folder of a store where sessions of the Lambda backend record that they live: one
+/// `<session>.json` each, an [`Owner`] whose `created` is the session's last sign of life.
+pub const SESSIONS: &str = "_sessions";
+
+/// Records that session `id` uses the scratch prefix `<store>/<id>/` now.
+pub fn heartbeat(store: &str, id: &str) -> crate::Result<()> {
+    let record = serde_json::to_vec(&Owner::this_process()).expect("an owner serialises");
+    let url = format!("{}/{SESSIONS}/{id}.json", store.trim_end_matches('/'));
+    crate::partition::write_object(&url, record.into())
+}
+
+/// Removes session `id`'s scratch prefix of `store` and its record (the session closed).
+pub fn forget(store: &str, id: &str) -> crate::Result<()> {
+    let store = store.trim_end_matches('/');
+    crate::partition::delete_prefix(&format!("{store}/{id}/"))?;
+    let (objects, key) = squall_store::open(&format!("{store}/{SESSIONS}/{id}.json"))?;
+    Ok(crate::runtime::runtime()?.block_on(objects.delete(&key))?)
+}
+
+/// Removes the scratch prefixes of `store`'s sessions whose process is gone (on this machine)
+/// or that gave no sign of life for a day (elsewhere), and their records; returns the prefixes
+/// removed.
+pub fn reap_store(store: &str) -> crate::Result<Vec<String>> {
+    let store = store.trim_end_matches('/');
+    let (objects, registry) = squall_store::open(&format!("{store}/{SESSIONS}/"))?;
+    let rt = crate::runtime::runtime()?;
+    let records = rt.block_on(objects.list(&registry))?;
+    let mut removed = Vec::new();
+    for record in records {
+        let Some(id) = record.key[registry.len()..].strip_suffix(".json") else { continue };
+        let owner = rt.block_on(objects.get(&record.key)).ok().and_then(|d| serde_json::from_slice::<Owner>(&d).ok());
+        if owner.is_some_and(|o| o.is_alive(crate::owner::STALE_AFTER)) {
+            continue;
+        }
+        let prefix = format!("{store}/{id}/");
+        crate::partition::delete_prefix(&prefix)?;
+        rt.block_on(objects.delete(&record.key))?;
+        removed.push(prefix);
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,6 +154,26 @@ mod tests {
         }
         assert_eq!(reap(&[parent.path()]), vec![dead.display().to_string()]);
         assert!(mine.exists() && other.exists() && !dead.exists());
+    }
+
+    #[test]
+    fn a_stores_dead_sessions_lose_their_scratch_and_live_ones_keep_it() {
+        let store = "memory://reap-store-test/scratch";
+        let put = |url: &str, data: &[u8]| crate::partition::write_object(url, data.to_vec().into()).unwrap();
+        heartbeat(store, "session-live").unwrap();
+        put(&format!("{store}/session-live/x.arrow"), b"x");
+        let gone = Owner { pid: u32::MAX, ..Owner::this_process() };
+        put(&format!("{store}/{SESSIONS}/session-dead.json"), &serde_json::to_vec(&gone).unwrap());
+        put(&format!("{store}/session-dead/a/y.arrow"), b"y");
+        let quiet = Owner { boot: "elsewhere".into(), created: 0, ..Owner::this_process() };
+        put(&format!("{store}/{SESSIONS}/session-quiet.json"), &serde_json::to_vec(&quiet).unwrap());
+        put(&format!("{store}/session-quiet/z.arrow"), b"z");
+        let mut removed = reap_store(store).unwrap();
+        removed.sort();
+        assert_eq!(removed, vec![format!("{store}/session-dead/"), format!("{store}/session-quiet/")]);
+        assert!(crate::partition::read_object(&format!("{store}/session-live/x.arrow")).is_ok());
+        assert!(crate::partition::read_object(&format!("{store}/session-dead/a/y.arrow")).is_err());
+        assert!(crate::partition::read_object(&format!("{store}/{SESSIONS}/session-dead.json")).is_err());
     }
 
     #[test]

@@ -36,6 +36,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(store::delete, m)?)?;
     m.add_function(wrap_pyfunction!(store::clean, m)?)?;
     m.add_function(wrap_pyfunction!(store::reap_scratch, m)?)?;
+    m.add_function(wrap_pyfunction!(store::reap_store, m)?)?;
+    m.add_function(wrap_pyfunction!(store::heartbeat, m)?)?;
+    m.add_function(wrap_pyfunction!(store::forget_session, m)?)?;
     m.add_function(wrap_pyfunction!(store::scratch_name, m)?)?;
     m.add_function(wrap_pyfunction!(store::io_counts, m)?)?;
     m.add_function(wrap_pyfunction!(store::release_memory, m)?)?;

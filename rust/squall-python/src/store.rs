@@ -106,6 +106,30 @@ pub fn reap_scratch(py: Python<'_>, parents: Vec<std::path::PathBuf>) -> Vec<Str
     py.detach(|| squall_exec::scratch::reap(&parents.iter().map(|p| p.as_path()).collect::<Vec<_>>()))
 }
 
+/// Records that Lambda session `id` of this process uses `<store>/<id>/`, then removes the
+/// scratch of the store's sessions that are gone (their process, on this machine) or gave no
+/// sign of life for a day; returns the prefixes removed.
+#[pyfunction]
+pub fn reap_store(py: Python<'_>, store: String, id: String) -> PyResult<Vec<String>> {
+    py.detach(|| {
+        squall_exec::scratch::heartbeat(&store, &id)?;
+        squall_exec::scratch::reap_store(&store)
+    })
+    .map_err(|e| exec_error(py, e))
+}
+
+/// Removes Lambda session `id`'s scratch `<store>/<id>/` and its record (the session closed).
+#[pyfunction]
+pub fn forget_session(py: Python<'_>, store: String, id: String) -> PyResult<()> {
+    py.detach(|| squall_exec::scratch::forget(&store, &id)).map_err(|e| exec_error(py, e))
+}
+
+/// Records that Lambda session `id` of this process still uses `<store>/<id>/`.
+#[pyfunction]
+pub fn heartbeat(py: Python<'_>, store: String, id: String) -> PyResult<()> {
+    py.detach(|| squall_exec::scratch::heartbeat(&store, &id)).map_err(|e| exec_error(py, e))
+}
+
 /// A name for a new scratch directory of this process (`squall-scratch-<owner>-<random>`).
 #[pyfunction]
 pub fn scratch_name() -> String {
