@@ -14,8 +14,11 @@ Side by side on the same generated data, median of ``--repeats`` runs (``--slow-
 Dask and Ray). Each system runs in a fresh subprocess, the peers in their own virtualenv
 (``--peer-python``).
 
+With ``--baseline-python``, squall also runs under that interpreter (an earlier build installed
+there), as the system "baseline": a before/after comparison in the same run.
+
 Usage: python bench/sort_groupby.py [--rows 10000000] [--repeats 3] [--slow-repeats 1]
-       [--peer-python PATH] [--only sort|groupby]
+       [--peer-python PATH] [--baseline-python PATH] [--only sort|groupby]
 """
 
 from __future__ import annotations
@@ -254,9 +257,12 @@ def sort_output(system: str) -> Path:
 
 
 def clear(system: str) -> None:
-    """Deletes `system`'s last sort output (1 GB: deleting it takes 0.16 s, not to be timed)."""
+    """Deletes `system`'s last sort output (1 GB: deleting it takes 0.16 s, not to be timed), and
+    waits for the disk to take what was written before: else the next run, of this system or
+    the next one, pays for the writeback of the last (runs varied from 2.2 to 4.1 s)."""
     shutil.rmtree(sort_output(system), ignore_errors=True)
     sort_output(system).mkdir(parents=True)
+    os.sync()
 
 
 def run_system(system: str, repeats: int, only: str | None) -> dict[str, dict[str, float]]:
@@ -276,6 +282,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--slow-repeats", type=int, default=1)
     parser.add_argument("--peer-python", default=None)
+    parser.add_argument("--baseline-python", default=None)
     parser.add_argument("--only", choices=["sort", "groupby"], default=None)
     parser.add_argument("--peer", choices=("squall", *PEERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -287,10 +294,12 @@ def main() -> None:
     # Each system in a fresh process of its own, squall too: none inherits what generating the
     # data (or another system) left in memory.
     peers = [(p, args.peer_python) for p in PEERS if args.peer_python]
-    systems = [("squall", sys.executable), *peers]
+    baseline = [("baseline", args.baseline_python)] if args.baseline_python else []
+    systems = [("squall", sys.executable), *baseline, *peers]
     for system, python in systems:
         repeats = args.slow_repeats if system in ("dask", "ray") else args.repeats
-        cmd = [python, __file__, "--peer", system, "--repeats", str(repeats)]
+        runs = "squall" if system == "baseline" else system
+        cmd = [python, __file__, "--peer", runs, "--repeats", str(repeats)]
         if args.only:
             cmd += ["--only", args.only]
         done = subprocess.run(cmd, capture_output=True, text=True)

@@ -7,6 +7,19 @@ embedded default runs local worker processes, with the same code that will run o
 
 from typing import TYPE_CHECKING, Any
 
+from ._default import (
+    clean,
+    default_session,
+    from_arrow,
+    from_items,
+    from_pandas,
+    last_job,
+    map,
+    range,
+    read_ipc,
+    read_parquet,
+    submit,
+)
 from ._native import __version__
 from .aws import deploy
 from .errors import (
@@ -36,21 +49,7 @@ from .futures import (
     wait,
 )
 from .jobs import Cost, JobRecord
-from .session import (
-    Executor,
-    Session,
-    clean,
-    default_session,
-    from_arrow,
-    from_items,
-    from_pandas,
-    last_job,
-    map,
-    range,
-    read_ipc,
-    read_parquet,
-    submit,
-)
+from .session import Executor, Session
 
 if TYPE_CHECKING:
     from .dataset import Dataset, GroupedDataset
