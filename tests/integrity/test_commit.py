@@ -117,10 +117,16 @@ def test_append_to_a_plain_directory_keeps_its_files(
     assert manifest["rows"] is None, "the other tool's file has no known row count"
 
 
-def test_writing_into_the_root_directory_is_refused(session: squall.Session) -> None:
+def test_writing_into_the_root_directory_or_a_file_is_refused(
+    session: squall.Session, where: str
+) -> None:
     for url in ("file:///", "/"):
         with pytest.raises(squall.PlanError, match="root directory"):
             session.from_arrow(table(1), 1).write_parquet(url)
+    squall._native.write_bytes(f"{where}/notes.txt", b"mine")
+    with pytest.raises(squall.PlanError, match=r"notes\.txt is a file"):
+        session.from_arrow(table(1), 1).write_parquet(f"{where}/notes.txt")
+    assert squall._native.read_bytes(f"{where}/notes.txt") == b"mine"
 
 
 def test_partitions_with_different_columns_fail_the_write(
