@@ -8,14 +8,9 @@ use crate::shuffle::BucketSlice;
 use crate::sort::SortKey;
 use crate::{Error, Result};
 
-/// One task per object of `inputs`: read it (only `columns`, when given), apply `ops`, write
-/// `output(partition)`.
-pub fn file_tasks(
-    inputs: &[Input],
-    columns: Option<&[String]>,
-    ops: &[Op],
-    output: impl Fn(usize) -> Option<TaskOutput>,
-) -> Vec<PartitionTask> {
+/// One task per object of `inputs`: read it (only `columns`, when given) and apply `ops`; the
+/// caller says where each writes (`output`).
+pub fn file_tasks(inputs: &[Input], columns: Option<&[String]>, ops: &[Op]) -> Vec<PartitionTask> {
     inputs
         .iter()
         .enumerate()
@@ -24,7 +19,7 @@ pub fn file_tasks(
             input: TaskInput::File(input.clone()),
             columns: columns.map(<[String]>::to_vec),
             ops: ops.to_vec(),
-            output: output(partition),
+            output: None,
         })
         .collect()
 }
@@ -80,7 +75,8 @@ impl Exchange {
 
 impl Shuffle {
     /// The reducers: reducer `r` reads bucket `r` of every map object (`maps` holds each map
-    /// task's object URL and buckets), applies `ops` and writes `output(r)`. When the shuffle
+    /// task's object URL and buckets) and applies `ops`; the caller says where each writes
+    /// (`output`). When the shuffle
     /// may coalesce, adjacent buckets go to one reducer until it reads `min_bytes`: small
     /// shuffles get a few full reduce tasks instead of many nearly empty ones. Buckets stay in
     /// order, so a sort's output stays globally sorted.
@@ -89,7 +85,6 @@ impl Shuffle {
         maps: &[(String, Vec<BucketSlice>)],
         ops: &[Op],
         min_bytes: u64,
-        output: impl Fn(usize) -> Option<TaskOutput>,
     ) -> Result<Vec<PartitionTask>> {
         let r = self.exchange.partitions();
         if let Some((url, b)) = maps.iter().find(|(_, b)| b.len() != r) {
@@ -116,7 +111,7 @@ impl Shuffle {
                     input: TaskInput::Shuffle { slices, combine: combine.clone() },
                     columns: None,
                     ops: ops.to_vec(),
-                    output: output(partition),
+                    output: None,
                 }
             })
             .collect())
@@ -159,10 +154,10 @@ mod tests {
         let sort = Exchange::Sort { keys: vec![key(), key()], partitions: 2 };
         let inputs: Vec<Input> =
             (0..3).map(|i| Input { url: format!("file:///d/{i}"), format: Format::Ipc, size: 10 }).collect();
-        let tasks = file_tasks(&inputs, None, &[], |p| Some(sort.map_output("file:///s/", p, Some("file:///sp"))));
+        let tasks = file_tasks(&inputs, None, &[]);
         assert_eq!(tasks.len(), 3);
-        match &tasks[2].output {
-            Some(TaskOutput::Shuffle { url, splitters, .. }) => {
+        match sort.map_output("file:///s/", tasks[2].partition, Some("file:///sp")) {
+            TaskOutput::Shuffle { url, splitters, .. } => {
                 assert!(url.starts_with("file:///s/") && url.ends_with("/map-00002.arrow"), "{url}");
                 assert_eq!(splitters.as_deref(), Some("file:///sp"));
             }
@@ -186,7 +181,7 @@ mod tests {
         };
         let slices = vec![BucketSlice { offset: 0, len: 10, rows: 1 }, BucketSlice { offset: 10, len: 5, rows: 0 }];
         let maps: Vec<_> = (0..3).map(|i| (format!("file:///s/m{i}"), slices.clone())).collect();
-        let reduces = shuffle(2, false).reduce_tasks(&maps, &[], 1 << 20, |_| None).unwrap();
+        let reduces = shuffle(2, false).reduce_tasks(&maps, &[], 1 << 20).unwrap();
         assert_eq!(reduces.len(), 2);
         match &reduces[1].input {
             TaskInput::Shuffle { slices, .. } => {
@@ -194,11 +189,11 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(shuffle(3, false).reduce_tasks(&maps, &[], 1, |_| None).is_err(), "bucket counts must match");
+        assert!(shuffle(3, false).reduce_tasks(&maps, &[], 1).is_err(), "bucket counts must match");
 
         let slices: Vec<_> = (0..5).map(|b| BucketSlice { offset: 10 * b, len: 10, rows: 1 }).collect();
         let maps: Vec<_> = (0..2).map(|i| (format!("file:///s/m{i}"), slices.clone())).collect();
-        let reduces = shuffle(5, true).reduce_tasks(&maps, &[], 40, |_| None).unwrap();
+        let reduces = shuffle(5, true).reduce_tasks(&maps, &[], 40).unwrap();
         let read: Vec<Vec<u64>> = reduces
             .iter()
             .map(|t| match &t.input {

@@ -235,12 +235,12 @@ impl Driver {
             };
             let columns = self.columns(stage);
             let tasks: Vec<PartitionTask> = match stage.source {
-                Source::Inputs => file_tasks(&plan.inputs, columns.as_deref(), &stage.ops, |_| None),
-                Source::Parts(j) => file_tasks(&made.parts[&j], columns.as_deref(), &stage.ops, |_| None),
+                Source::Inputs => file_tasks(&plan.inputs, columns.as_deref(), &stage.ops),
+                Source::Parts(j) => file_tasks(&made.parts[&j], columns.as_deref(), &stage.ops),
                 Source::Shuffle(i) => {
                     let maps = &made.maps[&i];
                     let min_bytes = self.reducer_bytes(maps, k);
-                    plan.shuffles[i].reduce_tasks(maps, &stage.ops, min_bytes, |_| None)?
+                    plan.shuffles[i].reduce_tasks(maps, &stage.ops, min_bytes)?
                 }
             };
             let tasks = tasks

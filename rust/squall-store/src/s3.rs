@@ -94,13 +94,18 @@ impl S3Store {
             .await
             .map_err(|e| self.error("reading", key, e))?;
         let total = out.content_range().and_then(|r| r.rsplit('/').next()).and_then(|t| t.parse().ok());
-        let body = out.body.collect().await.map_err(|e| Error::Remote {
+        Ok((self.collect(key, out.body).await?, total))
+    }
+
+    /// The whole body of an answer about `key`; a connection lost on the way is transient.
+    async fn collect(&self, key: &str, body: ByteStream) -> Result<Bytes> {
+        let body = body.collect().await.map_err(|e| Error::Remote {
             op: "reading",
             url: self.url_of(key),
             message: e.to_string(),
             transient: true,
         })?;
-        Ok((body.into_bytes(), total))
+        Ok(body.into_bytes())
     }
 
     /// Reads `ranges` of an object, several at once; each part with the object's size.
@@ -187,13 +192,7 @@ impl Store for S3Store {
                 .await
                 .map_err(|e| self.error("reading", key, e))?;
             let tag = out.e_tag().unwrap_or_default().to_string();
-            let body = out.body.collect().await.map_err(|e| Error::Remote {
-                op: "reading",
-                url: self.url_of(key),
-                message: e.to_string(),
-                transient: true,
-            })?;
-            Ok((body.into_bytes(), tag))
+            Ok((self.collect(key, out.body).await?, tag))
         })
     }
 
