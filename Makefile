@@ -7,7 +7,9 @@ PY := $(VENV)/bin/python
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 # The lean optimised profile of Cargo.toml: no LTO, parallel codegen (see README, Development).
 PROFILE ?= ci
-CARGO_TEST := cargo test --profile $(PROFILE) --workspace --exclude squall-python
+# Rust's own tests and clippy share one unoptimised profile (and so its build scripts and
+# proc-macros): three optimised builds of every dependency made a cold `make test` 30 minutes.
+CARGO_TEST := cargo test --profile rust-tests --workspace --exclude squall-python
 
 .PHONY: demo test lint fmt build wheel bench clean
 
@@ -45,7 +47,7 @@ demo: build
 
 lint: build
 	cargo fmt --all --check
-	cargo clippy --profile $(PROFILE) --workspace --all-targets -- -D warnings
+	cargo clippy --profile rust-tests --workspace --all-targets -- -D warnings
 	$(VENV)/bin/ruff check python tests bench
 	$(VENV)/bin/ruff format --check python tests bench
 	$(VENV)/bin/mypy

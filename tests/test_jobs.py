@@ -82,8 +82,12 @@ def test_stats_summary_and_cost_of_a_dataset_job(in_process: bool, tmp_path: Pat
     assert (maps["puts"] == 1).all() and (maps["bytes_written"] > 0).all()
     reduces = stats[stats["stage"] == "squall.write_parquet (reduce)"]
     assert reduces["gets"].sum() >= 4 and reduces["bytes_read"].sum() > 0
+    # Every attempt has its peak resident size: at least what the interpreter holds.
+    assert (stats["peak_rss"] > 20 * 2**20).all()
     text = job.summary()
     assert "squall.sort (map): 4 tasks, 4 attempts (4 ok" in text
+    peak = stats[stats["stage"] == "squall.sort (map)"]["peak_rss"].max()
+    assert f"peak memory {peak / 2**20:,.0f} MB" in text
     cost = job.cost(memory_mb=1024)
     assert cost.invocations == len(stats)
     expected_gb_s = sum(max(d, 0.001) for d in stats["duration"]) * 1024 / 1024
@@ -92,6 +96,29 @@ def test_stats_summary_and_cost_of_a_dataset_job(in_process: bool, tmp_path: Pat
     assert cost.total_usd == pytest.approx(sum(cost.usd.values())) and cost.total_usd > 0
     doubled = job.cost(memory_mb=1024, prices={"lambda_gb_second": 2 * 0.0000166667})
     assert doubled.usd["lambda_compute"] == pytest.approx(2 * cost.usd["lambda_compute"])
+
+
+def hold(mb: int) -> int:
+    """Holds `mb` MB of touched memory for a moment (numpy's, i.e. glibc's, not squall's)."""
+    block = np.ones(mb * 2**20, dtype=np.uint8)
+    time.sleep(0.1)
+    return int(block.sum()) // 2**20
+
+
+def test_each_attempt_records_its_own_peak_memory() -> None:
+    # One worker runs both tasks in turn. Once it has given its free memory back (after a
+    # second without work), the small task reports a small peak: the high-water mark starts
+    # afresh for each attempt.
+    peaks = []
+    with squall.Session(workers=1) as session:
+        for mb in (300, 10):
+            assert session.map(hold, [mb]).results() == [mb]
+            assert session.last_job is not None
+            peaks.append(int(session.last_job.stats.column("peak_rss")[0].as_py()))
+            time.sleep(1.5)
+    big, small = peaks
+    assert big >= 300 * 2**20, big
+    assert small < big - 200 * 2**20, (small, big)
 
 
 def test_timeline_is_drawn_and_saved(session: squall.Session, tmp_path: Path) -> None:

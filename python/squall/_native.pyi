@@ -120,10 +120,12 @@ class Job:
             str,
             str,
             tuple[int, int, int, int, int, int],
+            int,
         ]
     ]:
         """Every finished attempt: (task, attempt, worker, cold, backup, queued, started,
-        finished, outcome, error, (puts, gets, lists, deletes, bytes_read, bytes_written))."""
+        finished, outcome, error, (puts, gets, lists, deletes, bytes_read, bytes_written),
+        peak_rss)."""
     def cancel(self) -> None:
         """Cancels the job: queued tasks never start, running attempts are stopped."""
     def release(self) -> None:
@@ -276,7 +278,8 @@ class ArrowStream:
 
 def execute_frame(header: bytes, payload: bytes) -> tuple[bytes, bytes]:
     """Runs one task frame (a JSON spec, then the function and the arguments) in this process;
-    returns the reply frame's header (the report) and body."""
+    returns the reply frame's header (the report) and body. For squall's worker processes
+    only: it restarts the process's resident high-water mark, to report the attempt's peak."""
 
 def resolve(url: str) -> list[tuple[str, int]]:
     """Objects that ``url`` names (a file, a prefix or a glob), as (url, size), sorted."""
@@ -345,9 +348,10 @@ def io_counts() -> tuple[int, int, int, int, int, int]:
     """This process's store requests and bytes so far, or those of the task running on this
     thread when it runs in-process: (puts, gets, lists, deletes, bytes_read, bytes_written)."""
 
-def release_memory() -> None:
-    """Returns the process's free memory to the system: the big blocks kept for reuse, and the
-    heap (glibc's ``malloc_trim``)."""
+def release_memory(process_heap: bool = False) -> None:
+    """Returns the free memory of squall's allocator (mimalloc) to the system; with
+    ``process_heap``, glibc's free heap too (``malloc_trim``), which only squall's own worker
+    processes ask for: the user's process is never trimmed."""
 
 def ensure_role(name: str, policy: str) -> tuple[str, bool]:
     """Creates IAM role ``name`` for Lambda (or reuses it) with inline policy ``policy``;

@@ -6,7 +6,8 @@ answers on its reply pipe. Both pipes are private: the worker moves them off std
 forwards, and closes them in any child it forks, so a task that forks (or prints) cannot write
 a frame. An answer names the job, task and attempt it answers; the driver takes anything else
 for a broken worker. A worker keeps freed memory for its next task (see
-``squall.session.WORKER_MALLOC``), and gives it back to the system once idle for a second.
+``squall.session.WORKER_MALLOC``), and gives it back to the system once idle for a second (its
+own process only: the user's process is never trimmed).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def main() -> None:
     _send(replies, json.dumps({"pid": os.getpid()}).encode(), b"")
     while True:
         if not select.select([requests], [], [], IDLE_TRIM_SECONDS)[0]:
-            _native.release_memory()
+            _native.release_memory(process_heap=True)
         prefix = _read_exact(requests, _PREFIX.size)
         if prefix is None:
             return  # the driver is gone

@@ -100,6 +100,7 @@ class JobRecord:
             for a in job.attempts():
                 row = {"stage": stage} | dict(zip(_COLUMNS, a[:10], strict=True))
                 row |= dict(zip(_IO, a[10], strict=True))
+                row["peak_rss"] = a[11]
                 rows.append(row)
         return rows
 
@@ -109,7 +110,10 @@ class JobRecord:
         queued/started/finished (seconds since the epoch), duration, outcome ("ok", "raised",
         "lost", "timeout", "throttled", "service", "superseded", "cancelled", ...), error, and the
         attempt's store requests and bytes (puts, gets, lists, deletes, bytes_read,
-        bytes_written). ``.to_pandas()`` gives a DataFrame."""
+        bytes_written), and peak_rss: the peak resident bytes while it ran (its worker
+        process's high-water mark; for a stage on your process's threads, your process's
+        resident size sampled every 20 ms; 0 when not measured). ``.to_pandas()`` gives a
+        DataFrame."""
         import pyarrow as pa
 
         rows = self._rows()
@@ -118,7 +122,7 @@ class JobRecord:
             "worker": pa.string(), "cold_start": pa.bool_(), "backup": pa.bool_(),
             "queued": pa.float64(), "started": pa.float64(), "finished": pa.float64(),
             "duration": pa.float64(), "outcome": pa.string(), "error": pa.string(),
-        } | {k: pa.int64() for k in _IO}  # fmt: skip
+        } | {k: pa.int64() for k in (*_IO, "peak_rss")}  # fmt: skip
         for r in rows:
             r["duration"] = r["finished"] - r["started"]
         return pa.table(
@@ -237,9 +241,11 @@ def _describe(name: str, rows: list[dict[str, Any]]) -> str:
     else:
         wall = busy = 0.0
     moved = sum(r["bytes_read"] + r["bytes_written"] for r in rows)
+    peak = max((r["peak_rss"] for r in rows), default=0)
     return (
         f"{name}: {len(tasks)} tasks, {len(rows)} attempts ({count['ok']} ok, "
         f"{count['raised']} raised, {failed} failed and retried or lost, {backups} backups, "
         f"{count['superseded']} superseded), {cold} cold starts, {wall:.2f} s wall, "
-        f"{busy:.2f} s in attempts, {moved / 1e6:.1f} MB moved"
+        f"{busy:.2f} s in attempts, {moved / 1e6:.1f} MB moved, peak memory "
+        f"{peak / 2**20:,.0f} MB"
     )

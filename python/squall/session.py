@@ -49,13 +49,10 @@ DEFAULT_CONCURRENCY = 256
 _sessions: weakref.WeakSet[Session] = weakref.WeakSet()
 
 
-#: glibc malloc settings for workers: keep freed memory for the next task instead of returning
-#: every large buffer to the kernel. Column buffers are tens of MB; mapping, zero-filling and
-#: unmapping them anew in every task cost a sort of 1 GB more than a third of its time here.
-#: Workers keep their peak heap between tasks, as warm Lambda containers do. One malloc arena
-#: for all of a worker's threads: buffers read on I/O threads and freed on the main thread
-#: would otherwise leave each thread's arena holding its own peak (a 1 GB sort's workers grew
-#: to 800 MB each instead of 550).
+#: glibc malloc settings for squall's worker processes (never the user's process). squall's
+#: engine allocates from its own allocator; these cover what Python and the task's libraries
+#: take from glibc: freed memory is kept for the next task, as a warm Lambda container keeps
+#: it, and one arena serves the worker's threads, so that no thread's arena keeps its own peak.
 WORKER_MALLOC = (
     "glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=4294967295"
     ":glibc.malloc.arena_max=1"

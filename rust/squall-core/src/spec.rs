@@ -128,6 +128,10 @@ pub struct TaskReport {
     /// What a partition task did (when `ok`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition: Option<PartitionReport>,
+    /// Peak resident bytes while the attempt ran: its worker process's high-water mark, or, on
+    /// the driver's threads, the driver process's largest sampled size (0: not measured).
+    #[serde(default)]
+    pub peak_rss: u64,
 }
 
 impl TaskReport {
@@ -143,6 +147,7 @@ impl TaskReport {
             finished: 0.0,
             io: TaskIo::default(),
             partition: None,
+            peak_rss: 0,
         }
     }
 

@@ -16,7 +16,7 @@ pub enum Outcome {
         /// Pickled result.
         body: Vec<u8>,
         /// The worker's report.
-        report: TaskReport,
+        report: Box<TaskReport>,
     },
     /// The function raised; `body` is the pickled exception (empty if it could not be pickled).
     Raised {
@@ -88,6 +88,8 @@ pub struct AttemptRecord {
     pub error: String,
     /// Store requests and bytes of the attempt, as its worker counted them.
     pub io: TaskIo,
+    /// Peak resident bytes while it ran (`TaskReport::peak_rss`); 0 when none answered.
+    pub peak_rss: u64,
 }
 
 #[derive(Debug)]
@@ -364,7 +366,7 @@ mod tests {
         let spec =
             squall_core::TaskSpec { job: 0, task: 0, attempt: 0, func: String::new(), func_len: 0, partition: None };
         let report = TaskReport { ok: true, ..TaskReport::of(&spec) };
-        Outcome::Returned { body: vec![1], report }
+        Outcome::Returned { body: vec![1], report: Box::new(report) }
     }
 
     #[test]

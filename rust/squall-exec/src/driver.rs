@@ -137,8 +137,12 @@ pub fn start(exec: Executors, settings: Settings, job: DatasetJob) -> Result<Arc
     let spawned = std::thread::Builder::new().name("squall-driver".into()).spawn(move || {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.run()))
             .unwrap_or_else(|panic| Err(Error::Panic(panic_text(&panic))));
-        *driver.running.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
-        driver.running.done.notify_all();
+        let running = driver.running.clone();
+        drop(driver);
+        // What the stages freed goes back to the system now, not at squall's next allocation.
+        crate::alloc::release();
+        *running.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+        running.done.notify_all();
     });
     spawned.map_err(Error::Runtime)?;
     Ok(running)

@@ -4,8 +4,8 @@
 //! runs one attempt at a time per slot (a local worker process, a Lambda invocation, or a
 //! simulated fleet around either). Results land on a [`Board`] that callers wait on from any thread.
 
+pub mod alloc;
 pub mod backend;
-pub mod big_alloc;
 pub mod board;
 pub mod commit;
 pub mod deploy;
@@ -13,7 +13,7 @@ pub mod driver;
 pub mod error;
 pub mod lambda;
 pub mod local;
-pub mod malloc;
+pub mod memory;
 pub mod owner;
 pub mod parquet_scan;
 pub mod partition;

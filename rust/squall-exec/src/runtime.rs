@@ -25,8 +25,6 @@ pub fn runtime() -> Result<&'static Runtime> {
     if let Some(rt) = RUNTIME.get() {
         return Ok(rt);
     }
-    // Before the runtime's threads exist, so that they allocate from the main arena.
-    crate::malloc::one_arena();
     let rt = Builder::new_multi_thread()
         .worker_threads(WORKERS)
         .thread_name("squall-io")

@@ -179,6 +179,7 @@ impl Running {
             outcome,
             error: String::new(),
             io: Default::default(),
+            peak_rss: 0,
         }
     }
 }
@@ -389,6 +390,7 @@ impl Dispatcher {
             record.worker = reply.worker.clone();
             record.cold = reply.cold;
             record.io = reply.report.io;
+            record.peak_rss = reply.report.peak_rss;
             if !reply.report.ok {
                 record.outcome = "raised";
                 record.error = reply.report.error.as_ref().map(|e| e.error_type.clone()).unwrap_or_default();
@@ -409,7 +411,7 @@ impl Dispatcher {
         let outcome = match result {
             Ok(Reply { report, body, .. }) if report.ok => {
                 run.durations.push(me.started.elapsed().as_secs_f64());
-                Outcome::Returned { body, report }
+                Outcome::Returned { body, report: Box::new(report) }
             }
             Ok(Reply { report, body, .. }) => {
                 let error = report.error.unwrap_or_else(|| squall_core::UserError {

@@ -7,17 +7,13 @@
 //! engine stops at its next batch; its slot stays taken until its code returns.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use squall_core::cancel::CancelFlag;
 use squall_exec::backend::{bounded, BoxFuture};
-use squall_exec::{malloc, Backend, Failure, Invocation, Reply};
+use squall_exec::{Backend, Failure, Invocation, Reply};
 use tokio::sync::Semaphore;
 
 use crate::task::run_attempt;
-
-/// How long the process stays idle before malloc's usual settings return (`malloc::settle`).
-const SETTLE_AFTER: Duration = Duration::from_secs(1);
 
 /// Runs attempts on up to `threads` threads of this process.
 pub struct InProcessBackend {
@@ -47,21 +43,18 @@ impl InProcessBackend {
         let free = self.free.clone();
         let flag = CancelFlag::new();
         let stop = flag.clone();
-        malloc::task_started();
         let attempt = tokio::task::spawn_blocking(move || {
             let out = squall_store::counting_task(|| flag.run(|| run_attempt(&spec, &func.bytes, &input)));
             free.lock().unwrap_or_else(|e| e.into_inner()).push(slot);
             drop(permit);
-            let generation = malloc::task_finished();
-            tokio::spawn(async move {
-                tokio::time::sleep(SETTLE_AFTER).await;
-                malloc::settle(generation).await;
-            });
             out
         });
-        let (report, body) = match bounded(attempt, timeout, &mut cancel).await {
-            Ok(Ok(done)) => done,
-            Ok(Err(panic)) => return Err(Failure::WorkerLost(format!("{worker} panicked: {panic}"))),
+        let (report, body) = match bounded(squall_exec::memory::sampling_peak(attempt), timeout, &mut cancel).await {
+            Ok((Ok((mut report, body)), peak)) => {
+                report.peak_rss = peak;
+                (report, body)
+            }
+            Ok((Err(panic), _)) => return Err(Failure::WorkerLost(format!("{worker} panicked: {panic}"))),
             Err(failure) => {
                 stop.raise();
                 return Err(failure);

@@ -12,13 +12,21 @@ mod scheduler;
 mod store;
 mod task;
 
-/// Big blocks are kept for reuse whatever malloc arena a thread uses (`squall_exec::big_alloc`).
+/// squall's own allocations never come from the host's malloc (`squall_exec::alloc`).
 #[global_allocator]
-static ALLOCATOR: squall_exec::big_alloc::Allocator = squall_exec::big_alloc::Allocator;
+static ALLOCATOR: squall_exec::alloc::Allocator = squall_exec::alloc::Allocator;
 
 /// The compiled core of squall.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    if let Err(problem) = squall_exec::alloc::configure() {
+        PyErr::warn(
+            m.py(),
+            &m.py().get_type::<pyo3::exceptions::PyRuntimeWarning>(),
+            &std::ffi::CString::new(problem)?,
+            1,
+        )?;
+    }
     m.add_class::<scheduler::Scheduler>()?;
     m.add_class::<scheduler::Job>()?;
     m.add_class::<scheduler::Outcome>()?;

@@ -172,7 +172,7 @@ impl Scheduler {
 }
 
 /// One attempt as Python sees it (see `Job.attempts`).
-type Attempt = (u32, u32, String, bool, bool, f64, f64, f64, &'static str, String, (u64, u64, u64, u64, u64, u64));
+type Attempt = (u32, u32, String, bool, bool, f64, f64, f64, &'static str, String, (u64, u64, u64, u64, u64, u64), u64);
 
 /// A submitted job: one task per input.
 #[pyclass(frozen, module = "squall._native")]
@@ -239,7 +239,7 @@ impl Job {
 
     /// Every finished attempt, in finishing order: (task, attempt, worker, cold, backup, queued,
     /// started, finished, outcome, error, (puts, gets, lists, deletes, bytes_read,
-    /// bytes_written)); times in seconds since the epoch.
+    /// bytes_written), peak_rss); times in seconds since the epoch, peak resident bytes.
     fn attempts(&self, py: Python<'_>) -> PyResult<Vec<Attempt>> {
         let records = self.sched().board().attempts(self.handle.id()).map_err(|e| exec_error(py, e))?;
         Ok(records
@@ -247,7 +247,10 @@ impl Job {
             .map(|r: AttemptRecord| {
                 let io = r.io;
                 let io = (io.puts, io.gets, io.lists, io.deletes, io.bytes_read, io.bytes_written);
-                (r.task, r.attempt, r.worker, r.cold, r.backup, r.queued, r.started, r.finished, r.outcome, r.error, io)
+                (
+                    r.task, r.attempt, r.worker, r.cold, r.backup, r.queued, r.started, r.finished, r.outcome, r.error,
+                    io, r.peak_rss,
+                )
             })
             .collect())
     }

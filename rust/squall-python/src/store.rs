@@ -144,9 +144,13 @@ pub fn io_counts() -> (u64, u64, u64, u64, u64, u64) {
     (c.puts, c.gets, c.lists, c.deletes, c.bytes_read, c.bytes_written)
 }
 
-/// Returns the process's free memory to the system: the big blocks kept for reuse, and the
-/// heap (glibc's `malloc_trim`).
+/// Returns the free memory of squall's allocator to the system; with `process_heap`, glibc's
+/// free heap too (`malloc_trim`), which only squall's own worker processes ask for.
 #[pyfunction]
-pub fn release_memory() {
-    squall_exec::malloc::trim();
+#[pyo3(signature = (process_heap=false))]
+pub fn release_memory(process_heap: bool) {
+    squall_exec::alloc::release();
+    if process_heap {
+        squall_exec::alloc::trim_process_heap();
+    }
 }

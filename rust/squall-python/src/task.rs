@@ -130,7 +130,8 @@ fn not_sent(index: usize) -> PyErr {
 
 /// Runs one task frame (a JSON spec, then `func_len` bytes of function and the arguments) in
 /// this process; returns the reply frame's header (the report) and body. The GIL is released
-/// except while Python runs.
+/// except while Python runs. For squall's worker processes (local and Lambda) only: it
+/// restarts the process's resident high-water mark, to report the attempt's peak.
 #[pyfunction]
 pub fn execute_frame<'py>(
     py: Python<'py>,
@@ -140,7 +141,12 @@ pub fn execute_frame<'py>(
     let spec: TaskSpec = decode_header(header).map_err(|e| crate::errors::core_error(py, e))?;
     let split = (spec.func_len as usize).min(payload.len());
     let (func, args) = payload.split_at(split);
-    let (report, body) = py.detach(|| run_attempt(&spec, func, args));
+    // A worker process runs one attempt at a time: its high-water mark is the attempt's.
+    let (mut report, body) = py.detach(|| {
+        squall_exec::memory::restart_peak();
+        run_attempt(&spec, func, args)
+    });
+    report.peak_rss = squall_exec::memory::peak_bytes();
     let header = encode_header(&report).map_err(|e| json_error(py, "report", e))?;
     Ok((PyBytes::new(py, &header), PyBytes::new(py, &body)))
 }

@@ -1,0 +1,159 @@
+"""squall is a guest in the user's process: importing it and running jobs leaves the process's
+malloc settings, environment, signal handlers, working directory and umask as they were.
+
+Each check runs in a fresh interpreter, so nothing the test runner did before can hide a change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+PROBE = textwrap.dedent(
+    """
+    import ctypes, json, os, signal, sys, threading
+
+    libc = ctypes.CDLL("libc.so.6")
+    libc.malloc.restype = ctypes.c_void_p
+    libc.malloc.argtypes = [ctypes.c_size_t]
+    libc.free.argtypes = [ctypes.c_void_p]
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+            "uordblks", "fordblks", "keepcost")]
+
+    libc.mallinfo2.restype = MallInfo2
+
+    def arenas():
+        # malloc_info's XML has one <heap nr=...> element per arena.
+        buf, size = ctypes.c_char_p(), ctypes.c_size_t()
+        libc.open_memstream.restype = ctypes.c_void_p
+        stream = libc.open_memstream(ctypes.byref(buf), ctypes.byref(size))
+        libc.malloc_info(0, ctypes.c_void_p(stream))
+        libc.fclose(ctypes.c_void_p(stream))
+        return buf.value.decode().count("<heap nr=")
+
+    def threads_allocate(n):
+        # n threads alive at once, each allocating from glibc: each gets an arena of its own
+        # unless M_ARENA_MAX was lowered.
+        barrier = threading.Barrier(n + 1)
+        blocks = []
+        def run():
+            blocks.append(libc.malloc(1 << 16))
+            barrier.wait()
+            barrier.wait()
+        threads = [threading.Thread(target=run) for _ in range(n)]
+        for t in threads:
+            t.start()
+        barrier.wait()
+        count = arenas()
+        barrier.wait()
+        for t in threads:
+            t.join()
+        for b in blocks:
+            libc.free(b)
+        return count
+
+    def big_block_is_mapped():
+        # 64 MB is over glibc's largest dynamic mmap threshold: mapped unless it was raised.
+        before = libc.mallinfo2().hblks
+        block = libc.malloc(64 << 20)
+        mapped = libc.mallinfo2().hblks == before + 1
+        libc.free(block)
+        return mapped
+
+    def state():
+        handlers = {}
+        for sig in signal.valid_signals():
+            try:
+                handlers[int(sig)] = repr(signal.getsignal(sig))
+            except (ValueError, OSError):
+                pass
+        umask = os.umask(0o022)
+        os.umask(umask)
+        return {"env": dict(os.environ), "signals": handlers, "cwd": os.getcwd(), "umask": umask}
+
+    # Threads that allocated before squall made their arenas already; in a process where squall
+    # runs first, a lowered M_ARENA_MAX would keep later threads from making theirs.
+    before_arenas = threads_allocate(8) if sys.argv[1] == "threads-first" else None
+    before = state()
+    mapped_before = big_block_is_mapped()
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import squall
+
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        table = pa.table({"k": rng.integers(0, 100, 100_000), "v": rng.random(100_000)})
+        pq.write_table(table, f"part-{i}.parquet")
+    with squall.Session(workers=2) as s:
+        ds = s.read_parquet([f"part-{i}.parquet" for i in range(4)])
+        assert ds.sort("v").collect().num_rows == 400_000
+        assert ds.groupby("k").agg(v=("v", "sum")).collect().num_rows == 100
+        assert s.map(abs, [-1, -2]).results() == [1, 2]
+
+    print(json.dumps({
+        "before": before, "after": state(),
+        "arenas_before": before_arenas, "arenas_after": threads_allocate(8),
+        "mapped_before": mapped_before, "mapped_after": big_block_is_mapped(),
+    }))
+    """
+)
+
+
+@pytest.mark.parametrize("order", ["threads-first", "squall-first"])
+def test_importing_and_running_squall_leaves_the_process_as_it_was(
+    tmp_path: Path, order: str
+) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, order],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["after"]["env"] == seen["before"]["env"]
+    assert seen["after"]["signals"] == seen["before"]["signals"]
+    assert seen["after"]["cwd"] == seen["before"]["cwd"]
+    assert seen["after"]["umask"] == seen["before"]["umask"]
+    # Eight threads allocating at once have eight arenas besides the main one, before squall
+    # and after it (no M_ARENA_MAX), and big blocks are still mapped (no M_MMAP_THRESHOLD).
+    if order == "threads-first":
+        assert seen["arenas_before"] >= 9
+    assert seen["arenas_after"] >= 9
+    assert seen["mapped_before"] and seen["mapped_after"]
+
+
+@pytest.mark.parametrize(
+    ("conf", "warning"),
+    [
+        ("purge_delay=0, arena_eager_commit=0", None),
+        ("purge_dely=0", 'unknown option "purge_dely"'),
+        ("purge_delay=soon", "the value is not an integer"),
+    ],
+)
+def test_squall_malloc_conf_tunes_squalls_allocator_and_names_mistakes(
+    conf: str, warning: str | None
+) -> None:
+    probe = "import warnings; warnings.simplefilter('always'); import squall; print('imported')"
+    env = {"PATH": os.environ["PATH"], "SQUALL_MALLOC_CONF": conf}
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "imported", out.stderr
+    if warning is None:
+        assert "SQUALL_MALLOC_CONF" not in out.stderr
+    else:
+        assert "RuntimeWarning" in out.stderr
+        assert f'SQUALL_MALLOC_CONF="{conf}" was ignored' in out.stderr and warning in out.stderr
