@@ -168,8 +168,12 @@ class Plan:
     """A lazy dataset plan (held by ``squall.Dataset``)."""
 
     @staticmethod
-    def scan(inputs: list[tuple[str, str, int]], source: str) -> Plan:
-        """A scan of ``inputs``, given as (url, format, size)."""
+    def scan(
+        inputs: list[tuple[str, str, int]], source: str, target_bytes: int, slots: int
+    ) -> Plan:
+        """A scan of ``inputs``, given as (url, format, size); Parquet files bigger than
+        ``target_bytes``, or fewer than ``slots``, are read in several partitions of row
+        groups."""
     def then_udf(self, index: int, kind: str, name: str) -> Plan:
         """This plan followed by the ``index``-th Python function."""
     def then_select(self, columns: list[str]) -> Plan:

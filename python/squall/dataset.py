@@ -52,7 +52,9 @@ class Dataset:
 
     @property
     def num_partitions(self) -> int:
-        """Number of partitions (one per input file)."""
+        """Number of partitions: one per input file, and a big Parquet file (over the session's
+        ``target_partition_bytes``, or one of fewer files than workers) one per range of its
+        row groups."""
         return self._plan.num_partitions
 
     # -- building ---------------------------------------------------------------------------
@@ -408,7 +410,8 @@ def _scan(session: Session, urls: str | Sequence[str], format: str) -> Dataset:
     for source in sources:
         found.extend((url, format, size) for url, size in _native.resolve(source))
     label = sources[0] if len(sources) == 1 else f"{len(sources)} locations"
-    return Dataset(session, _native.Plan.scan(found, label), ())
+    plan = _native.Plan.scan(found, label, session.target_partition_bytes, session.workers)
+    return Dataset(session, plan, ())
 
 
 def read_parquet_in(session: Session, urls: str | Sequence[str]) -> Dataset:
@@ -435,7 +438,9 @@ def from_arrow_in(session: Session, table: pa.Table, num_partitions: int | None)
         url = f"{prefix}/part-{i:05}.arrow"
         size = _native.write_table(part, url, "ipc")
         inputs.append((url, "ipc", size))
-    return Dataset(session, _native.Plan.scan(inputs, "an in-memory table"), ())
+    # Arrow IPC parts, already cut to size: none is split.
+    plan = _native.Plan.scan(inputs, "an in-memory table", session.target_partition_bytes, n)
+    return Dataset(session, plan, ())
 
 
 def from_items_in(

@@ -1,7 +1,7 @@
 //! `explain()`: a readable account of how a plan runs, stage by stage.
 
 use crate::placement::Placement;
-use crate::plan::{Exchange, Op, Plan, Sink, Source, Stage, Target};
+use crate::plan::{Exchange, Input, Op, Plan, Sink, Source, Stage, Target};
 
 impl Plan {
     /// A readable account of how the plan runs into `sink`, each stage placed by `placement`.
@@ -56,16 +56,20 @@ impl Plan {
         match stage.source {
             Source::Inputs => {
                 let m = self.inputs.len();
-                let bytes: u64 = self.inputs.iter().map(|i| i.size).sum();
+                let bytes: u64 = self.inputs.iter().map(Input::bytes).sum();
                 let formats: Vec<&str> = self.inputs.iter().map(|i| i.format.extension()).collect();
                 let format = match formats.first() {
                     Some(f) if formats.iter().all(|g| g == f) => *f,
                     Some(_) => "mixed",
                     None => "no",
                 };
-                out.push(format!("  read    {m} {format} file{} ({}) from {}", s(m), human(bytes), self.source));
+                let files = m - self.inputs.windows(2).filter(|w| w[0].url == w[1].url).count();
+                out.push(format!("  read    {files} {format} file{} ({}) from {}", s(files), human(bytes), self.source));
+                if files < m {
+                    out.push(format!("          as {m} partitions of row groups (big files are split)"));
+                }
                 let keys_only = matches!(stage.target, Target::Sample(_)) && stage.ops.is_empty();
-                match &self.columns {
+                match &self.scan_columns() {
                     _ if keys_only => out.push("          only the sort keys".to_string()),
                     Some(cols) => out.push(format!("          only columns {}", cols.join(", "))),
                     None => {}
@@ -219,11 +223,11 @@ pub fn human(bytes: u64) -> String {
 mod tests {
     use crate::codec::{Compression, Format};
     use crate::placement::Placement;
-    use crate::plan::{Exchange, Input, Plan, Sink};
+    use crate::plan::{Exchange, Input, Plan, RowGroups, Sink};
     use crate::sort::SortKey;
 
     fn plan() -> Plan {
-        let input = |i: usize| Input { url: format!("file:///d/{i}.parquet"), format: Format::Parquet, size: 1500 };
+        let input = |i: usize| Input::whole(format!("file:///d/{i}.parquet"), Format::Parquet, 1500);
         Plan::scan((0..3).map(input).collect(), "file:///d/".into())
     }
 
@@ -251,5 +255,17 @@ mod tests {
         assert!(text.contains("stage 0: 3 sample tasks") && text.contains("1 splitter "), "{text}");
         assert!(text.contains("stage 2: 2 reduce tasks") && text.contains("up to 6 ranged GETs"), "{text}");
         assert!(text.contains("requests: up to 12 GET, 6 PUT"), "{text}");
+    }
+
+    #[test]
+    fn a_split_file_is_one_file_read_as_several_partitions() {
+        let piece = |start: usize| Input {
+            row_groups: Some(RowGroups { start, end: start + 1, bytes: 500 }),
+            ..Input::whole("file:///d/big.parquet".into(), Format::Parquet, 1500)
+        };
+        let p = Plan::scan((0..3).map(piece).collect(), "file:///d/big.parquet".into());
+        let text = p.explain(&Sink::Count, &LOCAL);
+        assert!(text.contains("read    1 parquet file (1.5 KB)"), "{text}");
+        assert!(text.contains("as 3 partitions of row groups"), "{text}");
     }
 }

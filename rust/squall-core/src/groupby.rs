@@ -140,6 +140,17 @@ fn agg_name(f: AggFunc) -> &'static str {
 }
 
 impl GroupBy {
+    /// The columns it reads: its keys, then the aggregated columns, once each.
+    pub fn columns(&self) -> Vec<String> {
+        let mut columns = self.keys.clone();
+        for c in self.aggs.iter().filter_map(|a| a.column.as_ref()) {
+            if !columns.contains(c) {
+                columns.push(c.clone());
+            }
+        }
+        columns
+    }
+
     /// What a map task sends the reducers for one input partition: key columns, then each
     /// aggregate's state, one row per group. When keys barely repeat, a partial aggregation
     /// would shrink nothing: then, unless an aggregate depends on input order (first, last),

@@ -66,7 +66,7 @@ mod tests {
     use crate::plan::{Input, Op};
 
     fn plan(url: &str) -> Plan {
-        Plan::scan(vec![Input { url: url.into(), format: Format::Parquet, size: 1 }], url.into())
+        Plan::scan(vec![Input::whole(url.into(), Format::Parquet, 1)], url.into())
     }
 
     #[test]

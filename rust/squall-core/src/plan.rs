@@ -8,6 +8,7 @@ use crate::codec::{Compression, Format};
 use crate::groupby::GroupBy;
 use crate::shuffle::BucketSlice;
 use crate::sort::SortKey;
+use crate::stages::key_columns;
 use crate::{Error, Result};
 
 /// One input object.
@@ -19,6 +20,33 @@ pub struct Input {
     pub format: Format,
     /// Its size in bytes.
     pub size: u64,
+    /// Only some row groups of a Parquet file (a big file is read as several partitions);
+    /// None: the whole object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_groups: Option<RowGroups>,
+}
+
+/// Row groups `start..end` of a Parquet file, `bytes` of it (compressed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowGroups {
+    /// The first row group.
+    pub start: usize,
+    /// One past the last.
+    pub end: usize,
+    /// Their compressed bytes.
+    pub bytes: u64,
+}
+
+impl Input {
+    /// The whole object `url`.
+    pub fn whole(url: String, format: Format, size: u64) -> Input {
+        Input { url, format, size, row_groups: None }
+    }
+
+    /// The bytes this input reads: its row groups', or the whole object's.
+    pub fn bytes(&self) -> u64 {
+        self.row_groups.map_or(self.size, |g| g.bytes)
+    }
 }
 
 /// A narrow operator on record batches.
@@ -384,6 +412,29 @@ impl Plan {
         Ok(next)
     }
 
+    /// The columns the scan reads (None: all): the plan's projection, narrowed further when
+    /// every later operator names the columns it uses (a group-by reads only its keys and the
+    /// columns it aggregates; a Python function takes every column).
+    pub fn scan_columns(&self) -> Option<Vec<String>> {
+        let mut need = None;
+        for shuffle in self.shuffles.iter().rev() {
+            need = needed_by(&shuffle.ops, need);
+            need = match &shuffle.exchange {
+                Exchange::GroupBy { group, .. } => Some(group.columns()),
+                Exchange::Sort { keys, .. } => need.map(|n| union(n, key_columns(keys))),
+                Exchange::Repartition { keys, .. } => need.map(|n| union(n, keys.clone())),
+            };
+        }
+        match (&self.columns, needed_by(&self.ops, need)) {
+            (Some(cols), Some(need)) => {
+                let kept: Vec<String> = cols.iter().filter(|c| need.contains(c)).cloned().collect();
+                Some(if kept.is_empty() { cols.clone() } else { kept })
+            }
+            (cols, None) => cols.clone(),
+            (None, need) => need,
+        }
+    }
+
     /// Number of Python functions the plan calls.
     pub fn udf_count(&self) -> usize {
         let after = self.shuffles.iter().flat_map(|s| &s.ops);
@@ -416,6 +467,29 @@ impl Plan {
         stages.push(Stage { source, ops, target: Target::Sink });
         stages
     }
+}
+
+/// The columns `ops` read given that what follows them reads `need` (None: all).
+fn needed_by(ops: &[Op], mut need: Option<Vec<String>>) -> Option<Vec<String>> {
+    for op in ops.iter().rev() {
+        need = match op {
+            Op::Udf { .. } => None,
+            Op::Select { columns } => Some(columns.clone()),
+            Op::Limit { .. } => need,
+            Op::TopK { keys, .. } => need.map(|n| union(n, key_columns(keys))),
+        };
+    }
+    need
+}
+
+/// `a` and then the columns of `b` it lacks.
+fn union(mut a: Vec<String>, b: Vec<String>) -> Vec<String> {
+    for c in b {
+        if !a.contains(&c) {
+            a.push(c);
+        }
+    }
+    a
 }
 
 /// Where a stage's rows come from.
@@ -470,9 +544,10 @@ pub const ATTEMPTS_DIR: &str = "_attempts";
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::groupby::AggFunc;
 
     fn plan() -> Plan {
-        let input = |i: usize| Input { url: format!("file:///d/{i}.parquet"), format: Format::Parquet, size: 1500 };
+        let input = |i: usize| Input::whole(format!("file:///d/{i}.parquet"), Format::Parquet, 1500);
         Plan::scan((0..3).map(input).collect(), "file:///d/".into())
     }
 
@@ -489,6 +564,29 @@ mod tests {
         let p = p.then(udf).unwrap().then(Op::Select { columns: vec!["c".into()] }).unwrap();
         assert_eq!(p.ops.len(), 2, "a select after a function stays an operator");
         assert!(plan().then(Op::Select { columns: vec!["a".into(), "a".into()] }).is_err());
+    }
+
+    #[test]
+    fn the_scan_reads_only_the_columns_later_operators_use() {
+        let strs = |v: &[&str]| v.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        let agg = |c: &str| crate::groupby::Agg { name: "x".into(), column: Some(c.into()), func: AggFunc::Sum };
+        let group = GroupBy { keys: strs(&["k", "j"]), aggs: vec![agg("v"), agg("k"), agg("v")] };
+        let by_key = Exchange::GroupBy { group, partitions: 2 };
+        let sort = |c: &str| Exchange::Sort { keys: vec![key(c)], partitions: 2 };
+        assert_eq!(plan().scan_columns(), None);
+        assert_eq!(plan().then_exchange(sort("t"), false).unwrap().scan_columns(), None, "a sort keeps every column");
+        let p = plan().then_exchange(sort("t"), false).unwrap();
+        let p = p.then_exchange(by_key.clone(), false).unwrap();
+        assert_eq!(p.scan_columns(), Some(strs(&["k", "j", "v", "t"])), "the sort's key, then what the group-by reads");
+        let selected = plan().then(Op::Select { columns: strs(&["z", "v", "k", "j"]) }).unwrap();
+        let p = selected.then_exchange(by_key.clone(), false).unwrap();
+        assert_eq!(p.scan_columns(), Some(strs(&["v", "k", "j"])), "the projection narrowed, in its order");
+        let udf = Op::Udf { index: 0, kind: "map_batches".into(), name: "f".into() };
+        let p = plan().then(udf).unwrap().then_exchange(by_key.clone(), false).unwrap();
+        assert_eq!(p.scan_columns(), None, "a function before the group-by may read any column");
+        let top = Op::TopK { keys: vec![key("t")], rows: 3 };
+        let p = plan().then(top).unwrap().then_exchange(by_key, false).unwrap();
+        assert_eq!(p.scan_columns(), Some(strs(&["k", "j", "v", "t"])));
     }
 
     #[test]

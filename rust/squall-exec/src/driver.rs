@@ -172,7 +172,7 @@ struct Made {
 
 impl Driver {
     fn run(&self) -> Result<JobOutput> {
-        let input_bytes = self.job.plan.inputs.iter().map(|i| i.size).sum();
+        let input_bytes = self.job.plan.inputs.iter().map(Input::bytes).sum();
         let all_on_threads = self.places.iter().all(|p| *p == Place::Threads);
         let scratch = format!("{}/{}", self.settings.scratch.choose(input_bytes, all_on_threads), self.id);
         let commit = match &self.job.sink {
@@ -273,7 +273,7 @@ impl Driver {
                 Target::Parts => {
                     let files = reports
                         .into_iter()
-                        .map(|r| Input { url: r.url.unwrap_or_default(), format: Format::Ipc, size: r.bytes_written })
+                        .map(|r| Input::whole(r.url.unwrap_or_default(), Format::Ipc, r.bytes_written))
                         .collect();
                     made.parts.insert(k, files);
                 }
@@ -284,7 +284,7 @@ impl Driver {
     }
 
     /// Columns a stage reads: a sort's sample with no operators before it reads only its
-    /// keys; the first stages read the plan's projection.
+    /// keys; the first stages read the columns the plan uses.
     fn columns(&self, stage: &Stage) -> Option<Vec<String>> {
         let plan = &self.job.plan;
         match (stage.target, stage.source) {
@@ -294,7 +294,7 @@ impl Driver {
                     _ => None,
                 }
             }
-            (_, Source::Inputs) => plan.columns.clone(),
+            (_, Source::Inputs) => plan.scan_columns(),
             _ => None,
         }
     }

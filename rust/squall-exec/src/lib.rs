@@ -22,6 +22,7 @@ pub mod runtime;
 pub mod scheduler;
 pub mod scratch;
 pub mod simulated;
+pub mod split;
 
 pub use backend::{Backend, Failure, Function, Invocation, Reply};
 pub use board::{AttemptRecord, Board, JobProgress, Outcome};

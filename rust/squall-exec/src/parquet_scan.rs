@@ -15,6 +15,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use squall_core::codec::{column_indices, Decoded};
+use squall_core::plan::RowGroups;
 use squall_store::{get_ranges, BoxFuture, Store};
 
 /// Bytes of the file's end fetched at once: the footer of most files fits.
@@ -83,18 +84,18 @@ impl AsyncFileReader for StoreReader {
     }
 }
 
-/// Reads the Parquet object `key` (`size` bytes) of `store`, only `columns` when given, in
-/// batches of up to `batch_rows` rows (a row group gives at most one batch). Returns the batches
-/// and the bytes fetched.
+/// Reads the Parquet object `key` (`size` bytes) of `store`, only `columns` and `row_groups`
+/// (start..end) when given, in batches of up to `batch_rows` rows (a row group gives at most
+/// one batch). Returns the batches and the bytes fetched.
 pub async fn read_parquet(
     store: Arc<dyn Store>,
     key: &str,
     size: u64,
-    columns: Option<&[String]>,
+    (columns, row_groups): (Option<&[String]>, Option<RowGroups>),
     url: &str,
     batch_rows: usize,
 ) -> crate::Result<(Decoded, u64)> {
-    let file = ParquetFile::open(store, key, size, url).await?;
+    let file = ParquetFile::open(store, key, size, url).await?.only(row_groups)?;
     let mut batches = Vec::new();
     let schema = file
         .scan(columns, batch_rows, None, |b| {
@@ -110,6 +111,8 @@ pub struct ParquetFile {
     reader: StoreReader,
     metadata: ArrowReaderMetadata,
     url: String,
+    /// The row groups a scan reads (None: all).
+    row_groups: Option<Range<usize>>,
 }
 
 impl ParquetFile {
@@ -119,7 +122,26 @@ impl ParquetFile {
         let kept = Arc::new(Mutex::new(Vec::new()));
         let mut reader = StoreReader { store, key: key.to_string(), size, fetched, kept, keep: false };
         let metadata = ArrowReaderMetadata::load_async(&mut reader, Default::default()).await.map_err(bad(url))?;
-        Ok(ParquetFile { reader, metadata, url: url.to_string() })
+        Ok(ParquetFile { reader, metadata, url: url.to_string(), row_groups: None })
+    }
+
+    /// Scans read only `row_groups` (all when None); a range past the file's row groups is an
+    /// error naming it (the file changed since it was planned).
+    pub fn only(mut self, row_groups: Option<RowGroups>) -> crate::Result<Self> {
+        if let Some(RowGroups { start, end, .. }) = row_groups {
+            let count = self.metadata.metadata().num_row_groups();
+            if start > end || end > count {
+                let message = format!("row groups {start}..{end} were planned, the file has {count}: it changed");
+                return Err(data_error(&self.url, message));
+            }
+            self.row_groups = Some(start..end);
+        }
+        Ok(self)
+    }
+
+    /// Each row group's compressed bytes, in order.
+    pub fn row_group_bytes(&self) -> Vec<u64> {
+        self.metadata.metadata().row_groups().iter().map(|g| g.compressed_size().max(0) as u64).collect()
     }
 
     /// Bytes fetched so far.
@@ -149,6 +171,9 @@ impl ParquetFile {
         }
         if let Some(rows) = limit {
             builder = builder.with_limit(rows);
+        }
+        if let Some(groups) = &self.row_groups {
+            builder = builder.with_row_groups(groups.clone().collect());
         }
         let mut stream = builder.build().map_err(bad(url))?;
         let read_schema = stream.schema().clone();
@@ -205,7 +230,7 @@ mod tests {
         rt.block_on(async {
             store.put(url, data.clone()).await.unwrap();
             let store: Arc<dyn Store> = store;
-            read_parquet(store, url, data.len() as u64, columns, url, BATCH_ROWS).await.map(|(d, _)| d)
+            read_parquet(store, url, data.len() as u64, (columns, None), url, BATCH_ROWS).await.map(|(d, _)| d)
         })
     }
 

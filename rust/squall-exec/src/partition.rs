@@ -126,7 +126,8 @@ fn read_input(task: &PartitionTask) -> crate::Result<(Decoded, u64, String)> {
             let (store, key) = open(&input.url)?;
             // Batches that no function sees go whole: one per row group, nothing to concatenate.
             let batch_rows = if task.ops.is_empty() { usize::MAX } else { BATCH_ROWS };
-            let read = read_parquet(store, &key, input.size, task.columns.as_deref(), &input.url, batch_rows);
+            let selection = (task.columns.as_deref(), input.row_groups);
+            let read = read_parquet(store, &key, input.size, selection, &input.url, batch_rows);
             let (decoded, fetched) = runtime()?.block_on(read)?;
             Ok((decoded, fetched, input.url.clone()))
         }
@@ -282,7 +283,7 @@ fn aggregate_parquet(
 ) -> crate::Result<PartitionReport> {
     let (store, key) = open(&input.url)?;
     let rt = runtime()?;
-    let file = rt.block_on(ParquetFile::open(store, &key, input.size, &input.url))?;
+    let file = rt.block_on(ParquetFile::open(store, &key, input.size, &input.url))?.only(input.row_groups)?;
     let mut leading = Vec::new();
     let probe = file.scan(Some(&group.keys), DISTINCT_PROBE, Some(DISTINCT_PROBE), |b| {
         leading.push(b);

@@ -12,6 +12,7 @@ use squall_core::plan::{Exchange, Input, Op, Plan as CorePlan, Sink, WriteMode};
 use squall_core::sort::SortKey;
 use squall_exec::driver::{DatasetJob, Executors, JobOutput, Settings};
 use squall_exec::scratch::Scratch;
+use squall_exec::split::split_inputs;
 use squall_exec::Function;
 
 use crate::arrow::ArrowStream;
@@ -45,13 +46,21 @@ pub struct Plan {
 
 #[pymethods]
 impl Plan {
-    /// A scan of `inputs`, given as (url, format, size).
+    /// A scan of `inputs`, given as (url, format, size); Parquet files bigger than
+    /// `target_bytes`, or fewer than `slots`, are read in several partitions of row groups.
     #[staticmethod]
-    fn scan(inputs: Vec<(String, String, u64)>, source: String) -> PyResult<Plan> {
+    fn scan(
+        py: Python<'_>,
+        inputs: Vec<(String, String, u64)>,
+        source: String,
+        target_bytes: u64,
+        slots: usize,
+    ) -> PyResult<Plan> {
         let inputs = inputs
             .into_iter()
-            .map(|(url, format, size)| Ok(Input { url, format: parse_format(&format)?, size }))
+            .map(|(url, format, size)| Ok(Input::whole(url, parse_format(&format)?, size)))
             .collect::<PyResult<Vec<_>>>()?;
+        let inputs = py.detach(|| split_inputs(inputs, target_bytes, slots)).map_err(|e| exec_error(py, e))?;
         Ok(Plan { inner: CorePlan::scan(inputs, source) })
     }
 
@@ -150,7 +159,7 @@ impl Plan {
     /// Total bytes of the inputs.
     #[getter]
     fn input_bytes(&self) -> u64 {
-        self.inner.inputs.iter().map(|i| i.size).sum()
+        self.inner.inputs.iter().map(Input::bytes).sum()
     }
 
     /// Number of Python functions the plan calls.

@@ -1,0 +1,112 @@
+//! A big Parquet file is read as several partitions, each a range of its row groups, so that
+//! one file is not one task on one core: when the file is bigger than the target partition
+//! size, or when there are fewer files than the tasks that could run at once. The footers
+//! (one ranged read each) say where the row groups are; only the files to split are opened.
+
+use squall_core::codec::Format;
+use squall_core::plan::{Input, RowGroups};
+use tokio::task::JoinSet;
+
+use crate::parquet_scan::ParquetFile;
+use crate::runtime::runtime;
+use crate::Result;
+
+/// `inputs`, with each Parquet file cut into ranges of row groups of about `target_bytes`, and
+/// into at least `slots` pieces overall when there are fewer files than that (as far as the
+/// files have row groups).
+pub fn split_inputs(inputs: Vec<Input>, target_bytes: u64, slots: usize) -> Result<Vec<Input>> {
+    let each = slots.div_ceil(inputs.len().max(1));
+    let pieces = |input: &Input| {
+        let by_size = input.size.div_ceil(target_bytes.max(1)) as usize;
+        if input.format == Format::Parquet && input.row_groups.is_none() {
+            by_size.max(each)
+        } else {
+            1
+        }
+    };
+    if inputs.iter().all(|i| pieces(i) <= 1) {
+        return Ok(inputs);
+    }
+    let rt = runtime()?;
+    let mut cuts: Vec<Option<Vec<RowGroups>>> = vec![None; inputs.len()];
+    rt.block_on(async {
+        let mut footers = JoinSet::new();
+        for (i, input) in inputs.iter().enumerate().filter(|(_, input)| pieces(input) > 1) {
+            let (input, k) = (input.clone(), pieces(input));
+            footers.spawn(async move {
+                let (store, key) = squall_store::open(&input.url)?;
+                let file = ParquetFile::open(store, &key, input.size, &input.url).await?;
+                Ok::<_, crate::Error>((i, cut(&file.row_group_bytes(), k)))
+            });
+        }
+        while let Some(done) = footers.join_next().await {
+            let (i, ranges) = done.map_err(|e| crate::Error::Runtime(std::io::Error::other(e.to_string())))??;
+            cuts[i] = Some(ranges);
+        }
+        Ok::<_, crate::Error>(())
+    })?;
+    let mut out = Vec::with_capacity(inputs.len());
+    for (input, ranges) in inputs.into_iter().zip(cuts) {
+        match ranges {
+            Some(ranges) if ranges.len() > 1 => {
+                out.extend(ranges.into_iter().map(|g| Input { row_groups: Some(g), ..input.clone() }))
+            }
+            _ => out.push(input),
+        }
+    }
+    Ok(out)
+}
+
+/// Cuts row groups of `bytes` into at most `k` contiguous ranges of about equal bytes, none
+/// empty.
+pub fn cut(bytes: &[u64], k: usize) -> Vec<RowGroups> {
+    let k = k.clamp(1, bytes.len().max(1));
+    let total: u64 = bytes.iter().sum();
+    let mut ranges = Vec::with_capacity(k);
+    let (mut start, mut sum, mut seen) = (0, 0u64, 0u64);
+    for (i, &b) in bytes.iter().enumerate() {
+        sum += b;
+        seen += b;
+        let made = ranges.len() as u64 + 1;
+        // Close a range once the bytes so far reach its share, leaving a row group for each
+        // range still to come.
+        let left = bytes.len() - i - 1;
+        let still = k - ranges.len() - 1;
+        if made < k as u64 && (seen * k as u64 >= total * made || left == still) && left >= still {
+            ranges.push(RowGroups { start, end: i + 1, bytes: sum });
+            (start, sum) = (i + 1, 0);
+        }
+    }
+    if start < bytes.len() {
+        ranges.push(RowGroups { start, end: bytes.len(), bytes: sum });
+    }
+    ranges
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spans(ranges: &[RowGroups]) -> Vec<(usize, usize)> {
+        ranges.iter().map(|g| (g.start, g.end)).collect()
+    }
+
+    #[test]
+    fn cuts_cover_every_row_group_once_in_about_equal_bytes() {
+        assert_eq!(spans(&cut(&[10; 10], 5)), vec![(0, 2), (2, 4), (4, 6), (6, 8), (8, 10)]);
+        assert_eq!(spans(&cut(&[10; 3], 8)), vec![(0, 1), (1, 2), (2, 3)]);
+        assert_eq!(spans(&cut(&[10], 4)), vec![(0, 1)]);
+        assert!(cut(&[], 4).is_empty());
+        // One huge row group first: the rest still get ranges of their own.
+        assert_eq!(spans(&cut(&[100, 1, 1, 1], 3)), vec![(0, 1), (1, 2), (2, 4)]);
+        for (n, k) in [(1000, 7), (13, 4), (5, 5), (64, 2)] {
+            let bytes: Vec<u64> = (0..n).map(|i| 1 + (i * 7919 % 13) as u64).collect();
+            let ranges = cut(&bytes, k);
+            assert_eq!(ranges.len(), k.min(n));
+            assert_eq!(ranges[0].start, 0);
+            assert_eq!(ranges.last().unwrap().end, n);
+            assert!(ranges.windows(2).all(|w| w[0].end == w[1].start && w[0].start < w[0].end));
+            assert_eq!(ranges.iter().map(|g| g.bytes).sum::<u64>(), bytes.iter().sum::<u64>());
+        }
+    }
+}
