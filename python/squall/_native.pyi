@@ -186,11 +186,12 @@ class Plan:
     def then_groupby(
         self,
         keys: list[str],
-        aggs: list[tuple[str, str | None, str]],
+        aggs: list[tuple[str, str | None, str | None, str, float | None]],
         partitions: int,
         coalesce: bool = False,
     ) -> Plan:
-        """This plan followed by a group-by; aggs are (name, column or None, function). With
+        """This plan followed by a group-by; aggs are (name, column or None, second column
+        (corr, cov) or None, function, argument (quantile's q, top_k's k) or None). With
         ``coalesce``, reducers may take several adjacent small buckets."""
     def then_repartition(self, keys: list[str], partitions: int) -> Plan:
         """This plan followed by a repartition by the hash of ``keys`` (round robin without)."""

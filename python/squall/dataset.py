@@ -343,25 +343,46 @@ class GroupedDataset:
         self._keys = keys
         self._num_partitions = num_partitions
 
-    def agg(self, **aggregates: tuple[str | None, str]) -> Dataset:
-        """One row per group: the keys, then each ``name=(column, function)``.
+    def agg(self, **aggregates: tuple[Any, ...]) -> Dataset:
+        """One row per group: the keys, then each ``name=(column, function)`` (or
+        ``name=(column, function, argument)``).
 
         Functions: ``count`` (non-null values; with column None, rows), ``count_distinct``
-        (exact, non-null), ``sum``, ``mean``,
-        ``min``, ``max``, ``std``, ``var`` (sample, ddof=1), ``first``, ``last`` (first/last
-        non-null value in input order). Nulls are skipped, as in polars and pandas.
+        or ``n_unique`` (exact, non-null), ``sum``, ``mean``, ``min``, ``max``, ``std``,
+        ``var`` (sample, ddof=1), ``first``, ``last`` (first/last non-null value in input
+        order), ``median`` and ``("v", "quantile", q)`` (exact, interpolated linearly between
+        neighbours as numpy's default; NaN sorts above every number), ``("v", "top_k", k)`` and
+        ``("v", "bottom_k", k)`` (a list of the k largest, largest first, or smallest),
+        ``(("x", "y"), "corr")`` and ``(("x", "y"), "cov")`` (Pearson's correlation, sample
+        covariance, over rows where both are not null), ``any`` and ``all`` (of booleans).
+        Nulls are skipped, as in polars and pandas. Median, quantile and top/bottom-k hold a
+        group's values (or k of them) in memory where it is reduced.
 
         Example:
-            >>> ds.groupby("station").agg(n=("temp", "count"), mean=("temp", "mean"))
+            >>> ds.groupby("station").agg(
+            ...     n=("temp", "count"), mid=("temp", "median"), p90=("temp", "quantile", 0.9),
+            ...     hottest=("temp", "top_k", 2), r=(("temp", "wind"), "corr"),
+            ... )
         """
         if not aggregates:
             raise ValueError("agg() needs at least one name=(column, function)")
         specs = []
         for name, spec in aggregates.items():
-            if not (isinstance(spec, tuple) and len(spec) == 2):
-                raise TypeError(f"{name}={spec!r}: give each aggregate as (column, function)")
-            column, func = spec
-            specs.append((name, None if column in (None, "*") else column, func))
+            if not (isinstance(spec, tuple) and len(spec) in (2, 3)):
+                raise TypeError(
+                    f"{name}={spec!r}: give each aggregate as (column, function) or "
+                    "(column, function, argument)"
+                )
+            column, func, *arg = spec
+            with_ = None
+            if isinstance(column, tuple):
+                if len(column) != 2:
+                    raise TypeError(f"{name}={spec!r}: give two columns, as ((x, y), {func!r})")
+                column, with_ = column
+            if arg and not isinstance(arg[0], (int, float)):
+                raise TypeError(f"{name}={spec!r}: the argument is a number, not {arg[0]!r}")
+            column = None if column in (None, "*") else column
+            specs.append((name, column, with_, func, float(arg[0]) if arg else None))
         ds = self._dataset
         r = ds._partitions(self._num_partitions)
         coalesce = self._num_partitions is None

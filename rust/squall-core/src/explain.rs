@@ -64,7 +64,12 @@ impl Plan {
                     None => "no",
                 };
                 let files = m - self.inputs.windows(2).filter(|w| w[0].url == w[1].url).count();
-                out.push(format!("  read    {files} {format} file{} ({}) from {}", s(files), human(bytes), self.source));
+                out.push(format!(
+                    "  read    {files} {format} file{} ({}) from {}",
+                    s(files),
+                    human(bytes),
+                    self.source
+                ));
                 if files < m {
                     out.push(format!("          as {m} partitions of row groups (big files are split)"));
                 }

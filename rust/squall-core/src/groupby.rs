@@ -12,13 +12,14 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, UInt64Type};
-use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, UInt32Array, UInt64Array};
+use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StructArray, UInt32Array, UInt64Array};
 use arrow_cast::{cast, cast_with_options, CastOptions};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use arrow_select::concat::concat_batches;
 use arrow_select::take::take;
 use serde::{Deserialize, Serialize};
 
+use crate::codec::BATCH_ROWS;
 use crate::{Error, Result};
 
 /// Schema metadata marking a map task's unaggregated rows (see `GroupBy::partial`).
@@ -26,10 +27,14 @@ const ROWS_MARK: &str = "squall.groupby.rows";
 
 mod kernels;
 mod keys;
+mod lists;
+mod pairs;
 
-use kernels::{count_valid, merge_moments, moments, ones, pick, singletons, sum_numeric, sum_u64, union_sets};
-use keys::{group, mostly_distinct, Groups};
-pub use keys::{hash_buckets, DISTINCT_PROBE};
+use kernels::{any_all, count_valid, merge_moments, moments, ones, pick, singletons, sum_numeric, sum_u64, union_sets};
+use keys::{distinct_values, expected_groups, group, Groups};
+pub use keys::{few_values, hash_buckets, DISTINCT_PROBE};
+use lists::{quantiles, sorted_lists};
+use pairs::{finish_pairs, lift_pairs, merge_pairs};
 
 /// An aggregate function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,10 +60,63 @@ pub enum AggFunc {
     First,
     /// Last non-null value in input order.
     Last,
+    /// The middle value (the mean of the two middle ones for an even count), exact.
+    Median,
+    /// The value at fraction `arg` of the sorted values, interpolated linearly (as numpy's
+    /// default), exact.
+    Quantile,
+    /// The `arg` largest values, largest first, as a list.
+    TopK,
+    /// The `arg` smallest values, smallest first, as a list.
+    BottomK,
+    /// Pearson's correlation of the column and `with`, over rows where both are not null.
+    Corr,
+    /// Sample covariance (ddof = 1) of the column and `with`, over rows where both are not null.
+    Cov,
+    /// Whether any value is true (false when none is).
+    Any,
+    /// Whether every value is true (true when there are none).
+    All,
+}
+
+impl AggFunc {
+    /// Every function, by the name `agg()` takes (n_unique is count_distinct's other name).
+    pub const NAMES: [(&'static str, AggFunc); 19] = [
+        ("count", AggFunc::Count),
+        ("count_distinct", AggFunc::CountDistinct),
+        ("n_unique", AggFunc::CountDistinct),
+        ("sum", AggFunc::Sum),
+        ("mean", AggFunc::Mean),
+        ("min", AggFunc::Min),
+        ("max", AggFunc::Max),
+        ("std", AggFunc::Std),
+        ("var", AggFunc::Var),
+        ("first", AggFunc::First),
+        ("last", AggFunc::Last),
+        ("median", AggFunc::Median),
+        ("quantile", AggFunc::Quantile),
+        ("top_k", AggFunc::TopK),
+        ("bottom_k", AggFunc::BottomK),
+        ("corr", AggFunc::Corr),
+        ("cov", AggFunc::Cov),
+        ("any", AggFunc::Any),
+        ("all", AggFunc::All),
+    ];
+
+    /// The function named `name`, or a PlanError listing them all.
+    pub fn named(name: &str) -> Result<AggFunc> {
+        match Self::NAMES.iter().find(|(n, _)| *n == name) {
+            Some((_, f)) => Ok(*f),
+            None => {
+                let names: Vec<&str> = Self::NAMES.iter().map(|(n, _)| *n).collect();
+                Err(Error::Plan(format!("no aggregation named {name:?}; they are {}", names.join(", "))))
+            }
+        }
+    }
 }
 
 /// One named aggregate: `name = func(column)`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Agg {
     /// Output column name.
     pub name: String,
@@ -66,10 +124,23 @@ pub struct Agg {
     pub column: Option<String>,
     /// The function.
     pub func: AggFunc,
+    /// corr's and cov's second column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with: Option<String>,
+    /// quantile's fraction (0 to 1); top_k's and bottom_k's count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arg: Option<f64>,
+}
+
+impl Agg {
+    /// `name = func(column)`, with no second column and no argument.
+    pub fn new(name: &str, column: Option<&str>, func: AggFunc) -> Agg {
+        Agg { name: name.into(), column: column.map(Into::into), func, with: None, arg: None }
+    }
 }
 
 /// A group-by: key columns and aggregates.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupBy {
     /// Key columns.
     pub keys: Vec<String>,
@@ -88,7 +159,42 @@ fn column(batch: &RecordBatch, name: &str) -> Result<ArrayRef> {
     })
 }
 
+/// Whether `agg` has the second column and the argument its function takes, and no others.
+fn check_args(agg: &Agg) -> Result<()> {
+    let (name, f) = (agg_name(agg.func), agg.func);
+    let wrong = |what: String| Err(Error::Plan(format!("{}=({:?}, {name:?}): {what}", agg.name, agg.column)));
+    match (&agg.with, matches!(f, AggFunc::Corr | AggFunc::Cov)) {
+        (None, true) => return wrong(format!("{name} needs two columns, as ((\"x\", \"y\"), {name:?})")),
+        (Some(_), false) => return wrong(format!("{name} takes one column")),
+        _ => {}
+    }
+    match (f, agg.arg) {
+        (AggFunc::Quantile, Some(q)) if (0.0..=1.0).contains(&q) => Ok(()),
+        (AggFunc::Quantile, _) => wrong("quantile needs a fraction from 0 to 1, as (column, \"quantile\", 0.9)".into()),
+        (AggFunc::TopK | AggFunc::BottomK, Some(k)) if k >= 1.0 && k.fract() == 0.0 && k <= 1e6 => Ok(()),
+        (AggFunc::TopK | AggFunc::BottomK, _) => {
+            wrong(format!("{name} needs a whole count from 1 to 1,000,000, as (column, {name:?}, 2)"))
+        }
+        (_, Some(arg)) => wrong(format!("{name} takes no argument, but {arg} was given")),
+        _ => Ok(()),
+    }
+}
+
+/// What `agg` reads of `batch`: its column (for corr and cov, a struct of its two columns, x
+/// and y); None for a count of rows.
+fn input(agg: &Agg, batch: &RecordBatch) -> Result<Option<ArrayRef>> {
+    let Some(x) = agg.column.as_deref().map(|c| column(batch, c)).transpose()? else {
+        return Ok(None);
+    };
+    let Some(y) = agg.with.as_deref().map(|c| column(batch, c)).transpose()? else {
+        return Ok(Some(x));
+    };
+    let fields = vec![Field::new("x", x.data_type().clone(), true), Field::new("y", y.data_type().clone(), true)];
+    Ok(Some(Arc::new(StructArray::try_new(fields.into(), vec![x, y], None).map_err(plan_err)?)))
+}
+
 fn state_fields(agg: &Agg, value: Option<&DataType>) -> Result<Vec<Field>> {
+    check_args(agg)?;
     let f = |suffix: &str, t: DataType| Field::new(format!("{}__{suffix}", agg.name), t, true);
     let numeric = |t: Option<&DataType>| -> Result<DataType> {
         match t {
@@ -121,29 +227,55 @@ fn state_fields(agg: &Agg, value: Option<&DataType>) -> Result<Vec<Field>> {
             let t = value.ok_or_else(|| Error::Plan(format!("{} needs a column", agg_name(agg.func))))?;
             vec![f("v", t.clone()), f("ord", DataType::UInt64)]
         }
+        AggFunc::Median | AggFunc::Quantile => {
+            numeric(value)?;
+            vec![f("sorted", list_of(DataType::Float64))]
+        }
+        AggFunc::TopK | AggFunc::BottomK => {
+            let t = value.ok_or_else(|| Error::Plan(format!("{} needs a column", agg_name(agg.func))))?;
+            vec![f("kept", list_of(t.clone()))]
+        }
+        AggFunc::Corr | AggFunc::Cov => {
+            if let Some(DataType::Struct(pair)) = value {
+                for field in pair.iter() {
+                    numeric(Some(field.data_type()))?;
+                }
+            }
+            let names = ["n", "mean_x", "mean_y", "m2_x", "m2_y", "c_xy"];
+            names.iter().map(|n| f(n, if *n == "n" { DataType::UInt64 } else { DataType::Float64 })).collect()
+        }
+        AggFunc::Any | AggFunc::All => match value {
+            Some(DataType::Boolean) => vec![f("v", DataType::Boolean)],
+            t => {
+                return Err(Error::Plan(format!(
+                    "{} of {:?} needs booleans, not {t:?}",
+                    agg_name(agg.func),
+                    agg.column
+                )))
+            }
+        },
     })
 }
 
+fn list_of(t: DataType) -> DataType {
+    DataType::List(Arc::new(Field::new_list_field(t, true)))
+}
+
 fn agg_name(f: AggFunc) -> &'static str {
-    match f {
-        AggFunc::Count => "count",
-        AggFunc::CountDistinct => "count_distinct",
-        AggFunc::Sum => "sum",
-        AggFunc::Mean => "mean",
-        AggFunc::Min => "min",
-        AggFunc::Max => "max",
-        AggFunc::Std => "std",
-        AggFunc::Var => "var",
-        AggFunc::First => "first",
-        AggFunc::Last => "last",
-    }
+    AggFunc::NAMES.iter().find(|(_, g)| *g == f).map_or("?", |(n, _)| *n)
 }
 
 impl GroupBy {
+    /// Whether each aggregate has the columns and argument its function takes (known before
+    /// any data is read).
+    pub fn check_args(&self) -> Result<()> {
+        self.aggs.iter().try_for_each(check_args)
+    }
+
     /// The columns it reads: its keys, then the aggregated columns, once each.
     pub fn columns(&self) -> Vec<String> {
         let mut columns = self.keys.clone();
-        for c in self.aggs.iter().filter_map(|a| a.column.as_ref()) {
+        for c in self.aggs.iter().flat_map(|a| a.column.iter().chain(&a.with)) {
             if !columns.contains(c) {
                 columns.push(c.clone());
             }
@@ -159,30 +291,36 @@ impl GroupBy {
     /// partitions.
     pub fn partial(&self, batch: &RecordBatch, partition: u64) -> Result<RecordBatch> {
         let keys = self.key_columns(batch)?;
-        let how = self.how(&keys)?;
+        let (how, _) = self.how(&keys, batch.num_rows())?;
         self.part(batch, keys, how, partition << 40)
     }
 
-    /// [`GroupBy::partial`] for an input that arrives in batches; `leading` holds the key
-    /// columns of its first [`DISTINCT_PROBE`] rows (or all, if fewer), which decide what is
-    /// sent.
-    pub fn partials(&self, partition: u64, leading: &RecordBatch) -> Result<Partials<'_>> {
-        let how = self.how(&self.key_columns(leading)?)?;
-        Ok(Partials { group: self, order: partition << 40, how, parts: Vec::new() })
+    /// [`GroupBy::partial`] for an input of `rows` rows that arrives in batches; `leading`
+    /// holds the key columns of its first [`DISTINCT_PROBE`] rows (or all, if fewer), which
+    /// decide what is sent.
+    pub fn partials(&self, partition: u64, leading: &RecordBatch, rows: usize) -> Result<Partials<'_>> {
+        let (how, values) = self.how(&self.key_columns(leading)?, rows)?;
+        Ok(Partials { group: self, order: partition << 40, how, values, parts: Vec::new() })
     }
 
     fn key_columns(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
         self.keys.iter().map(|k| column(batch, k)).collect()
     }
 
-    /// What to send for an input whose leading rows have `keys` (see `partial`).
-    fn how(&self, keys: &[ArrayRef]) -> Result<Send> {
+    /// What to send for an input of `rows` rows whose leading rows have `keys` (see
+    /// `partial`): groups unless more than half the rows would be groups of their own; and
+    /// how many distinct keys the input seems to draw from.
+    fn how(&self, keys: &[ArrayRef], rows: usize) -> Result<(Send, f64)> {
         let ordered = self.aggs.iter().any(|a| matches!(a.func, AggFunc::First | AggFunc::Last));
-        Ok(match (mostly_distinct(keys)?, ordered) {
+        let values = distinct_values(keys)?.unwrap_or(0.0);
+        let rows = rows.max(keys.first().map_or(0, |k| k.len())) as f64;
+        let distinct = expected_groups(values, rows) * 2.0 > rows;
+        let how = match (distinct, ordered) {
             (true, false) => Send::Rows,
             (true, true) => Send::Lifted,
             (false, _) => Send::States,
-        })
+        };
+        Ok((how, values))
     }
 
     /// `batch` sent as `how` says; its first row is number `order` in first/last's order.
@@ -196,16 +334,20 @@ impl GroupBy {
 
     /// Each group's state; with `lift_rows`, a state per row instead (no grouping).
     fn states(&self, batch: &RecordBatch, keys: Vec<ArrayRef>, order: u64, lift_rows: bool) -> Result<RecordBatch> {
+        let plain_type = |t: &DataType| match t {
+            DataType::Dictionary(_, values) => values.as_ref().clone(),
+            t => t.clone(),
+        };
         let mut fields: Vec<Field> =
-            keys.iter().zip(&self.keys).map(|(a, k)| Field::new(k, a.data_type().clone(), true)).collect();
-        let values = self.aggs.iter().map(|agg| agg.column.as_deref().map(|c| column(batch, c)).transpose());
+            keys.iter().zip(&self.keys).map(|(a, k)| Field::new(k, plain_type(a.data_type()), true)).collect();
+        let values = self.aggs.iter().map(|agg| input(agg, batch));
         let values = values.collect::<Result<Vec<_>>>()?;
         for (agg, value) in self.aggs.iter().zip(&values) {
             fields.extend(state_fields(agg, value.as_ref().map(|v| v.data_type()))?);
         }
         let schema = Arc::new(Schema::new(fields));
         if lift_rows {
-            let mut out = keys;
+            let mut out = keys.iter().map(plain).collect::<Result<Vec<_>>>()?;
             for (agg, value) in self.aggs.iter().zip(&values) {
                 out.extend(lift(agg, value.as_ref(), batch.num_rows(), order)?);
             }
@@ -247,15 +389,10 @@ impl GroupBy {
 
     /// The key columns and the aggregates' columns of `batch`, marked as unaggregated rows.
     fn rows(&self, batch: &RecordBatch) -> Result<RecordBatch> {
-        let mut names: Vec<&str> = self.keys.iter().map(String::as_str).collect();
-        for column in self.aggs.iter().filter_map(|a| a.column.as_deref()) {
-            if !names.contains(&column) {
-                names.push(column);
-            }
-        }
+        let names = self.columns();
         let columns = names.iter().map(|n| column(batch, n)).collect::<Result<Vec<_>>>()?;
         let fields: Vec<Field> =
-            names.iter().zip(&columns).map(|(n, c)| Field::new(*n, c.data_type().clone(), true)).collect();
+            names.iter().zip(&columns).map(|(n, c)| Field::new(n, c.data_type().clone(), true)).collect();
         let mark = HashMap::from([(ROWS_MARK.to_string(), "true".to_string())]);
         RecordBatch::try_new(Arc::new(Schema::new_with_metadata(fields, mark)), columns).map_err(plan_err)
     }
@@ -273,8 +410,8 @@ impl GroupBy {
                 return self.states(&rows, keys, 0, false);
             }
             // Rows that still barely repeat become states of their own, merged in one pass below.
-            let distinct = mostly_distinct(&keys)?;
-            states.push(self.states(&rows, keys, 0, distinct)?);
+            let (how, _) = self.how(&keys, rows.num_rows())?;
+            states.push(self.states(&rows, keys, 0, how != Send::States)?);
         }
         let Some(first) = states.first() else {
             return Err(Error::Plan("group by: nothing to merge".into()));
@@ -312,6 +449,13 @@ impl GroupBy {
                     Arc::new(Int64Array::from_iter_values(sets.offsets().lengths().map(|n| n as i64)))
                 }
                 AggFunc::Sum | AggFunc::Min | AggFunc::Max | AggFunc::First | AggFunc::Last => col(0),
+                AggFunc::TopK | AggFunc::BottomK | AggFunc::Any | AggFunc::All => col(0),
+                AggFunc::Median => quantiles(&col(0), 0.5),
+                AggFunc::Quantile => quantiles(&col(0), agg.arg.unwrap_or(0.5)),
+                AggFunc::Corr | AggFunc::Cov => {
+                    let cols: Vec<ArrayRef> = (0..6).map(col).collect();
+                    finish_pairs(&cols, agg.func == AggFunc::Corr)
+                }
                 AggFunc::Mean => {
                     let (s, n) = (col(0), col(1));
                     let (s, n) = (s.as_primitive::<Float64Type>(), n.as_primitive::<UInt64Type>());
@@ -376,6 +520,8 @@ pub struct Partials<'a> {
     /// The next row's number in first/last's order.
     order: u64,
     how: Send,
+    /// The distinct keys the input seems to draw from.
+    values: f64,
     parts: Vec<RecordBatch>,
 }
 
@@ -383,6 +529,17 @@ impl Partials<'_> {
     /// Whether aggregating batch by batch holds less: only when groups, not rows, are sent.
     pub fn in_batches(&self) -> bool {
         self.how == Send::States
+    }
+
+    /// The rows of the batches to push: [`BATCH_ROWS`] when groups are sent and such a batch
+    /// holds at most a quarter as many groups as rows; else as large as they come (the rows
+    /// sent, or keys so many that small batches would barely shrink before their merge).
+    pub fn batch_rows(&self) -> usize {
+        let small = BATCH_ROWS as f64;
+        match self.in_batches() && expected_groups(self.values, small) * 4.0 <= small {
+            true => BATCH_ROWS,
+            false => usize::MAX,
+        }
     }
 
     /// Takes the next batch of the input.
@@ -412,15 +569,25 @@ impl Partials<'_> {
 fn state_width(f: AggFunc) -> usize {
     match f {
         AggFunc::Count | AggFunc::CountDistinct | AggFunc::Sum | AggFunc::Min | AggFunc::Max => 1,
+        AggFunc::Median | AggFunc::Quantile | AggFunc::TopK | AggFunc::BottomK | AggFunc::Any | AggFunc::All => 1,
         AggFunc::Mean | AggFunc::First | AggFunc::Last => 2,
         AggFunc::Std | AggFunc::Var => 3,
+        AggFunc::Corr | AggFunc::Cov => 6,
     }
 }
 
-/// Each group's key values (from its first row).
+/// Each group's key values (from its first row), dictionaries decoded.
 fn take_firsts(keys: &[ArrayRef], g: &Groups) -> Result<Vec<ArrayRef>> {
     let firsts = UInt32Array::from(g.first.clone());
-    keys.iter().map(|k| take(k, &firsts, None).map_err(plan_err)).collect()
+    keys.iter().map(|k| take(k, &firsts, None).map_err(plan_err).and_then(|k| plain(&k))).collect()
+}
+
+/// A dictionary column decoded into its values' type; other columns as they are.
+fn plain(column: &ArrayRef) -> Result<ArrayRef> {
+    match column.data_type() {
+        DataType::Dictionary(_, values) => cast(column, values).map_err(plan_err),
+        _ => Ok(column.clone()),
+    }
 }
 
 /// Each row's state for `agg` (of `value`, one of `rows` rows, the first of which is number
@@ -440,6 +607,14 @@ fn lift(agg: &Agg, value: Option<&ArrayRef>, rows: usize, order: u64) -> Result<
             let ord = (0..rows as u64).map(|i| order + i);
             vec![value_or_rows(), Arc::new(UInt64Array::from_iter_values(ord))]
         }
+        AggFunc::Median | AggFunc::Quantile => vec![singletons(&as_f64(value)?)?],
+        AggFunc::TopK | AggFunc::BottomK => vec![singletons(&value_or_rows())?],
+        AggFunc::Corr | AggFunc::Cov => {
+            let pair = value_or_rows();
+            let pair = pair.as_struct();
+            lift_pairs(&as_f64(Some(pair.column(0)))?, &as_f64(Some(pair.column(1)))?).to_vec()
+        }
+        AggFunc::Any | AggFunc::All => vec![value_or_rows()],
     })
 }
 
@@ -460,6 +635,14 @@ fn merge_state(agg: &Agg, cols: &[ArrayRef], g: &Groups) -> Result<Vec<ArrayRef>
             let best = pick(&cols[1], Some(&cols[0]), g, largest)?;
             vec![take(&cols[0], &best, None).map_err(plan_err)?, take(&cols[1], &best, None).map_err(plan_err)?]
         }
+        AggFunc::Median | AggFunc::Quantile => vec![sorted_lists(&cols[0], g, None, false)?],
+        AggFunc::TopK | AggFunc::BottomK => {
+            let k = agg.arg.unwrap_or(1.0) as usize;
+            vec![sorted_lists(&cols[0], g, Some(k), agg.func == AggFunc::TopK)?]
+        }
+        AggFunc::Corr | AggFunc::Cov => merge_pairs(cols, g).to_vec(),
+        AggFunc::Any => vec![any_all(&cols[0], g, true)],
+        AggFunc::All => vec![any_all(&cols[0], g, false)],
     })
 }
 
@@ -485,12 +668,12 @@ mod tests {
 
     /// `name = func(v)`.
     fn agg(name: &str, func: AggFunc) -> Agg {
-        Agg { name: name.into(), column: Some("v".into()), func }
+        Agg::new(name, Some("v"), func)
     }
 
     /// `rows = count()`.
     fn count_rows() -> Agg {
-        Agg { name: "rows".into(), column: None, func: AggFunc::Count }
+        Agg::new("rows", None, AggFunc::Count)
     }
 
     /// `a` and `b` hold the same columns, floats within 1e-9 of each other (merging states in
@@ -644,7 +827,8 @@ mod tests {
         ] {
             let gb = GroupBy { keys: vec!["k".into()], aggs: aggs.clone() };
             let whole = gb.partial(input, 2).unwrap();
-            let mut partials = gb.partials(2, &input.slice(0, DISTINCT_PROBE).project(&[0]).unwrap()).unwrap();
+            let mut partials =
+                gb.partials(2, &input.slice(0, DISTINCT_PROBE).project(&[0]).unwrap(), input.num_rows()).unwrap();
             assert_eq!(partials.in_batches(), in_batches);
             for (at, len) in [(0, 7_000), (7_000, 0), (7_000, 20_000), (27_000, 3_000)] {
                 partials.push(&input.slice(at, len)).unwrap();
@@ -667,7 +851,7 @@ mod tests {
         // No rows at all: a schema still goes.
         let gb = GroupBy { keys: vec!["k".into()], aggs: plain };
         let empty = distinct.slice(0, 0);
-        let partials = gb.partials(0, &empty).unwrap();
+        let partials = gb.partials(0, &empty, 0).unwrap();
         assert_eq!(partials.finish(&distinct.schema()).unwrap(), gb.partial(&empty, 0).unwrap());
     }
 

@@ -384,6 +384,9 @@ impl Plan {
         if empty {
             return Err(Error::Plan("sort() and groupby() need at least one key column".into()));
         }
+        if let Exchange::GroupBy { group, .. } = &exchange {
+            group.check_args()?;
+        }
         if exchange.partitions() == 0 {
             return Err(Error::Plan("a shuffle needs at least one output partition".into()));
         }
@@ -569,7 +572,7 @@ mod tests {
     #[test]
     fn the_scan_reads_only_the_columns_later_operators_use() {
         let strs = |v: &[&str]| v.iter().map(|c| c.to_string()).collect::<Vec<_>>();
-        let agg = |c: &str| crate::groupby::Agg { name: "x".into(), column: Some(c.into()), func: AggFunc::Sum };
+        let agg = |c: &str| crate::groupby::Agg::new("x", Some(c), AggFunc::Sum);
         let group = GroupBy { keys: strs(&["k", "j"]), aggs: vec![agg("v"), agg("k"), agg("v")] };
         let by_key = Exchange::GroupBy { group, partitions: 2 };
         let sort = |c: &str| Exchange::Sort { keys: vec![key(c)], partitions: 2 };

@@ -152,8 +152,7 @@ mod tests {
     #[test]
     fn map_tasks_write_one_object_each_and_samples_read_only_keys() {
         let sort = Exchange::Sort { keys: vec![key(), key()], partitions: 2 };
-        let inputs: Vec<Input> =
-            (0..3).map(|i| Input::whole(format!("file:///d/{i}"), Format::Ipc, 10)).collect();
+        let inputs: Vec<Input> = (0..3).map(|i| Input::whole(format!("file:///d/{i}"), Format::Ipc, 10)).collect();
         let tasks = file_tasks(&inputs, None, &[]);
         assert_eq!(tasks.len(), 3);
         match sort.map_output("file:///s/", tasks[2].partition, Some("file:///sp")) {

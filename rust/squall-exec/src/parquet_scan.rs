@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatch;
-use arrow_schema::SchemaRef;
+use arrow_schema::{DataType, Fields, Schema, SchemaRef};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
@@ -137,6 +137,40 @@ impl ParquetFile {
             self.row_groups = Some(start..end);
         }
         Ok(self)
+    }
+
+    /// Scans give the string and binary columns among `columns` as dictionaries (Int32 codes
+    /// into the distinct values), as Parquet stores most of them: no value is copied per row,
+    /// and a group-by groups the codes.
+    pub fn dictionaries(mut self, columns: &[String]) -> crate::Result<Self> {
+        let schema = self.metadata.schema();
+        let fields: Fields = schema
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                t @ (DataType::Utf8 | DataType::LargeUtf8 | DataType::Binary | DataType::LargeBinary)
+                    if columns.contains(f.name()) =>
+                {
+                    let coded = DataType::Dictionary(Box::new(DataType::Int32), Box::new(t.clone()));
+                    Arc::new(f.as_ref().clone().with_data_type(coded))
+                }
+                _ => f.clone(),
+            })
+            .collect();
+        if fields != *schema.fields() {
+            let hint = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+            let options = ArrowReaderOptions::new().with_schema(hint);
+            let metadata = ArrowReaderMetadata::try_new(self.metadata.metadata().clone(), options);
+            self.metadata = metadata.map_err(bad(&self.url))?;
+        }
+        Ok(self)
+    }
+
+    /// The rows a scan reads (of its row groups).
+    pub fn rows(&self) -> usize {
+        let groups = self.metadata.metadata().row_groups();
+        let range = self.row_groups.clone().unwrap_or(0..groups.len());
+        groups[range].iter().map(|g| g.num_rows().max(0) as usize).sum()
     }
 
     /// Each row group's compressed bytes, in order.

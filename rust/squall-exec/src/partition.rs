@@ -6,7 +6,7 @@
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use squall_core::codec::{decode_ipc, decode_ipc_columns, encode, project, schema_text, Decoded, Format, BATCH_ROWS};
-use squall_core::groupby::{hash_buckets, GroupBy, DISTINCT_PROBE};
+use squall_core::groupby::{few_values, hash_buckets, GroupBy, DISTINCT_PROBE};
 use squall_core::plan::{Combine, Input, Op, PartitionReport, PartitionTask, TaskInput, TaskOutput};
 use squall_core::shuffle::{decode_rows, encode_buckets, encode_rows};
 use squall_core::sort::{splitters, Sorter};
@@ -290,8 +290,18 @@ fn aggregate_parquet(
         Ok(())
     });
     let keys_schema = rt.block_on(probe)?;
-    let mut partials = group.partials(task.partition as u64, &concat(&keys_schema, &leading, &input.url)?)?;
-    let batch_rows = if partials.in_batches() { BATCH_ROWS } else { usize::MAX };
+    let leading = concat(&keys_schema, &leading, &input.url)?;
+    let mut partials = group.partials(task.partition as u64, &leading, file.rows())?;
+    let batch_rows = partials.batch_rows();
+    // Keys of few values are grouped by their dictionary codes, not their bytes (many values
+    // would be coded per row group first, which costs more than it saves).
+    let mut coded = Vec::new();
+    for (key, column) in group.keys.iter().zip(leading.columns()) {
+        if partials.in_batches() && few_values(column)? {
+            coded.push(key.clone());
+        }
+    }
+    let file = file.dictionaries(&coded)?;
     let mut rows = 0u64;
     let scan = file.scan(task.columns.as_deref(), batch_rows, None, |batch| {
         check()?;

@@ -19,7 +19,8 @@ pub fn split_inputs(inputs: Vec<Input>, target_bytes: u64, slots: usize) -> Resu
     let pieces = |input: &Input| {
         let by_size = input.size.div_ceil(target_bytes.max(1)) as usize;
         if input.format == Format::Parquet && input.row_groups.is_none() {
-            by_size.max(each)
+            // Into a multiple of the pieces each file is to give, so that they spread evenly.
+            by_size.max(each).next_multiple_of(each)
         } else {
             1
         }

@@ -44,6 +44,9 @@ pub struct Plan {
     inner: CorePlan,
 }
 
+/// One aggregate as `agg()` gives it: (name, column, second column, function, argument).
+type AggSpec = (String, Option<String>, Option<String>, String, Option<f64>);
+
 #[pymethods]
 impl Plan {
     /// A scan of `inputs`, given as (url, format, size); Parquet files bigger than
@@ -90,26 +93,23 @@ impl Plan {
         Ok(Plan { inner })
     }
 
-    /// This plan followed by a group-by; `aggs` are (name, column or None, function). With
-    /// `coalesce`, reducers may take several adjacent small buckets.
+    /// This plan followed by a group-by; `aggs` are (name, column or None, second column (corr,
+    /// cov) or None, function, argument (quantile's q, top_k's k) or None). With `coalesce`,
+    /// reducers may take several adjacent small buckets.
     #[pyo3(signature = (keys, aggs, partitions, coalesce=false))]
     fn then_groupby(
         &self,
         py: Python<'_>,
         keys: Vec<String>,
-        aggs: Vec<(String, Option<String>, String)>,
+        aggs: Vec<AggSpec>,
         partitions: usize,
         coalesce: bool,
     ) -> PyResult<Plan> {
         let aggs = aggs
             .into_iter()
-            .map(|(name, column, func)| {
-                let func: AggFunc = serde_json::from_value(serde_json::Value::String(func.clone())).map_err(|_| {
-                    pyo3::exceptions::PyValueError::new_err(format!(
-                        "{name}=({column:?}, {func:?}): the aggregations are count, count_distinct, sum, mean, min, max, std, var, first, last"
-                    ))
-                })?;
-                Ok(Agg { name, column, func })
+            .map(|(name, column, with, func, arg)| {
+                let func = AggFunc::named(&func).map_err(|e| exec_error(py, e.into()))?;
+                Ok(Agg { name, column, func, with, arg })
             })
             .collect::<PyResult<Vec<_>>>()?;
         let exchange = Exchange::GroupBy { group: GroupBy { keys, aggs }, partitions };

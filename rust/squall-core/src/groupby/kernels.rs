@@ -117,6 +117,14 @@ pub(super) fn merge_moments(n: &ArrayRef, mean: &ArrayRef, m2: &ArrayRef, g: &Gr
 /// Per group, the row with the smallest (or largest) `by`, skipping rows where `by` (or
 /// `valid_of`) is null; groups with no such row pick a null row if any.
 pub(super) fn pick(by: &ArrayRef, valid_of: Option<&ArrayRef>, g: &Groups, largest: bool) -> Result<UInt32Array> {
+    if let Some(keys) = ordered_i64(by) {
+        return Ok(pick_i64(&keys, by, valid_of, g, largest));
+    }
+    pick_rows(by, valid_of, g, largest)
+}
+
+/// `pick` by the row-encoded values of `by`.
+fn pick_rows(by: &ArrayRef, valid_of: Option<&ArrayRef>, g: &Groups, largest: bool) -> Result<UInt32Array> {
     let options = SortOptions { descending: largest, nulls_first: false };
     let rows = RowConverter::new(vec![SortField::new_with_options(by.data_type().clone(), options)])
         .and_then(|c| c.convert_columns(std::slice::from_ref(by)))
@@ -134,6 +142,56 @@ pub(super) fn pick(by: &ArrayRef, valid_of: Option<&ArrayRef>, g: &Groups, large
         }
     }
     Ok(best.iter().zip(any).map(|(b, a)| Some(b.unwrap_or(a))).collect())
+}
+
+/// `pick` by i64 keys in the order of `by`'s values.
+fn pick_i64(keys: &[i64], by: &ArrayRef, valid_of: Option<&ArrayRef>, g: &Groups, largest: bool) -> UInt32Array {
+    let mut best: Vec<u32> = vec![u32::MAX; g.len()];
+    let mut any: Vec<u32> = vec![0; g.len()];
+    let valid = |a: &ArrayRef| a.logical_nulls().filter(|n| n.null_count() > 0);
+    let (by_valid, of_valid) = (valid(by), valid_of.and_then(valid));
+    for (i, (&id, &k)) in g.of_row.iter().zip(keys).enumerate() {
+        let id = id as usize;
+        any[id] = i as u32;
+        if by_valid.as_ref().is_some_and(|n| n.is_null(i)) || of_valid.as_ref().is_some_and(|n| n.is_null(i)) {
+            continue;
+        }
+        let b = best[id];
+        if b == u32::MAX || (largest && k > keys[b as usize]) || (!largest && k < keys[b as usize]) {
+            best[id] = i as u32;
+        }
+    }
+    best.iter().zip(any).map(|(&b, a)| Some(if b == u32::MAX { a } else { b })).collect()
+}
+
+/// The values of a numeric (or date/time) column as i64 in the same order as Arrow's row
+/// format gives them (floats in IEEE total order: -NaN, -inf, ..., -0, 0, ..., inf, NaN);
+/// None for other types.
+pub(super) fn ordered_i64(a: &ArrayRef) -> Option<Vec<i64>> {
+    let total = |bits: i64| bits ^ (((bits >> 63) as u64) >> 1) as i64;
+    Some(match a.data_type() {
+        DataType::UInt64 => a.as_primitive::<UInt64Type>().values().iter().map(|&v| (v ^ (1 << 63)) as i64).collect(),
+        DataType::Float64 => {
+            a.as_primitive::<Float64Type>().values().iter().map(|v| total(v.to_bits() as i64)).collect()
+        }
+        DataType::Float32 => {
+            let values = a.as_primitive::<arrow_array::types::Float32Type>().values();
+            values.iter().map(|v| total((v.to_bits() as i32) as i64)).collect()
+        }
+        _ => crate::native::integer_values(a)?.into_owned(),
+    })
+}
+
+/// Per group, whether any non-null value is true (`any`), or whether every one is (else).
+pub(super) fn any_all(values: &ArrayRef, g: &Groups, any: bool) -> ArrayRef {
+    let values = values.as_boolean();
+    let mut acc = vec![!any; g.len()];
+    for (i, &id) in g.of_row.iter().enumerate() {
+        if values.is_valid(i) && values.value(i) == any {
+            acc[id as usize] = any;
+        }
+    }
+    Arc::new(arrow_array::BooleanArray::from(acc))
 }
 
 /// Each row's value as a set of one (or none, for null).
@@ -167,4 +225,31 @@ pub(super) fn union_sets(sets: &ArrayRef, g: &Groups) -> Result<ArrayRef> {
     let picked = take(values, &picks, None).map_err(plan_err)?;
     let field = Arc::new(Field::new_list_field(values.data_type().clone(), true));
     Ok(Arc::new(ListArray::try_new(field, offsets, picked, None).map_err(plan_err)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Float32Array, Int16Array};
+
+    #[test]
+    fn numbers_pick_the_same_rows_as_their_encoded_rows_do() {
+        let g = Groups { of_row: vec![0, 1, 0, 1, 0, 1, 2, 2, 0, 1, 3], first: vec![0, 1, 6, 10] };
+        let f = [f64::NAN, -0.0, 0.0, -f64::NAN, -1.5, f64::INFINITY, 2.0, 2.0, f64::NEG_INFINITY, 0.0, 1.0];
+        let floats: ArrayRef =
+            Arc::new(Float64Array::from_iter(f.iter().enumerate().map(|(i, &v)| (i != 7).then_some(v))));
+        let small: ArrayRef = Arc::new(Float32Array::from_iter_values(f.iter().map(|&v| v as f32)));
+        let big: ArrayRef =
+            Arc::new(UInt64Array::from_iter_values((0..11u64).map(|i| i.wrapping_mul(0x3fff_ffff_ffff_ffff) ^ 5)));
+        let ties: ArrayRef = Arc::new(Int16Array::from_iter((0..11i16).map(|i| (i % 4 != 0).then_some(i % 2))));
+        let none: ArrayRef = Arc::new(Float64Array::from(vec![None::<f64>; 11]));
+        for by in [&floats, &small, &big, &ties, &none] {
+            for largest in [false, true] {
+                for valid_of in [None, Some(&ties)] {
+                    let fast = pick(by, valid_of, &g, largest).unwrap();
+                    assert_eq!(fast, pick_rows(by, valid_of, &g, largest).unwrap(), "{} {largest}", by.data_type());
+                }
+            }
+        }
+    }
 }

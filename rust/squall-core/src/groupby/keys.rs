@@ -5,9 +5,11 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 
-use arrow_array::{ArrayRef, RecordBatch, UInt32Array};
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef, RecordBatch, UInt32Array};
 use arrow_buffer::NullBuffer;
 use arrow_row::{RowConverter, Rows, SortField};
+use arrow_schema::DataType;
 use arrow_select::take::take_record_batch;
 use foldhash::fast::FixedState;
 
@@ -49,11 +51,19 @@ fn integer_key(keys: &[ArrayRef]) -> Option<(Cow<'_, [i64]>, Option<NullBuffer>)
     }
 }
 
-/// Each row's group.
+/// Each row's group: each key column grouped on its own (see `column_groups`) and the
+/// columns' group numbers combined, or, for other key types, by Arrow's row format.
 pub(super) fn group(keys: &[ArrayRef]) -> Result<Groups> {
-    if let Some((values, nulls)) = integer_key(keys) {
-        return Ok(group_integers(&values, nulls));
+    let by_column: Option<Vec<Groups>> = keys.iter().map(column_groups).collect();
+    if let Some(mut parts) = by_column.filter(|p| !p.is_empty()) {
+        let first = parts.remove(0);
+        return Ok(parts.into_iter().fold(first, combine));
     }
+    group_rows(keys)
+}
+
+/// Each row's group by the row-encoded keys.
+fn group_rows(keys: &[ArrayRef]) -> Result<Groups> {
     let rows = key_rows(keys)?;
     let mut ids: HashMap<&[u8], u32, FixedState> = HashMap::default();
     let mut groups = Groups { of_row: Vec::with_capacity(rows.num_rows()), first: Vec::new() };
@@ -62,6 +72,57 @@ pub(super) fn group(keys: &[ArrayRef]) -> Result<Groups> {
         groups.push(i, *ids.entry(row.data()).or_insert(next));
     }
     Ok(groups)
+}
+
+/// Each row's group in one key column, without encoding rows: integers (dates, times) by
+/// value, strings and binaries by their bytes, dictionaries by their values' groups; None for
+/// other types. Nulls share one group.
+fn column_groups(key: &ArrayRef) -> Option<Groups> {
+    let nulls = key.logical_nulls().filter(|n| n.null_count() > 0);
+    if let Some(values) = integer_values(key) {
+        return Some(group_integers(&values, nulls));
+    }
+    let n = key.len();
+    Some(match key.data_type() {
+        DataType::Utf8 => group_bytes(n, nulls, |i| key.as_string::<i32>().value(i).as_bytes()),
+        DataType::LargeUtf8 => group_bytes(n, nulls, |i| key.as_string::<i64>().value(i).as_bytes()),
+        DataType::Utf8View => group_bytes(n, nulls, |i| key.as_string_view().value(i).as_bytes()),
+        DataType::Binary => group_bytes(n, nulls, |i| key.as_binary::<i32>().value(i)),
+        DataType::LargeBinary => group_bytes(n, nulls, |i| key.as_binary::<i64>().value(i)),
+        DataType::BinaryView => group_bytes(n, nulls, |i| key.as_binary_view().value(i)),
+        DataType::Dictionary(..) => {
+            let dict = key.as_any_dictionary();
+            let of_value = column_groups(dict.values())?.of_row;
+            let codes = dict.normalized_keys();
+            let ids: Vec<i64> = codes.iter().map(|&c| of_value.get(c).map_or(0, |&g| g as i64)).collect();
+            group_integers(&ids, nulls)
+        }
+        _ => return None,
+    })
+}
+
+/// Each row's group by the bytes `value(i)` gives for it.
+fn group_bytes<'a>(n: usize, nulls: Option<NullBuffer>, value: impl Fn(usize) -> &'a [u8]) -> Groups {
+    let mut ids: HashMap<&[u8], u32, FixedState> = HashMap::default();
+    let mut groups = Groups { of_row: Vec::with_capacity(n), first: Vec::new() };
+    let mut null_id = None;
+    for i in 0..n {
+        let next = groups.first.len() as u32;
+        let id = match nulls.as_ref().is_some_and(|m| m.is_null(i)) {
+            true => *null_id.get_or_insert(next),
+            false => *ids.entry(value(i)).or_insert(next),
+        };
+        groups.push(i, id);
+    }
+    groups
+}
+
+/// The groups of two key columns together: each pair of their groups that occurs, numbered in
+/// order of first appearance as `group` numbers them.
+fn combine(a: Groups, b: Groups) -> Groups {
+    let width = b.len() as u64;
+    let pairs: Vec<i64> = a.of_row.iter().zip(&b.of_row).map(|(&x, &y)| (x as u64 * width + y as u64) as i64).collect();
+    group_integers(&pairs, None)
 }
 
 /// Key ranges up to this wide (or twice the rows) are grouped through a table indexed by
@@ -135,16 +196,45 @@ fn value_range(values: &[i64], nulls: &Option<NullBuffer>) -> Option<(i64, usize
 /// Leading rows grouped to judge whether a partial aggregation pays.
 pub const DISTINCT_PROBE: usize = 8192;
 
-/// Whether nearly every row has a key of its own, judged on the leading rows: then a map task's
-/// partial aggregation would cost a hash pass and save almost nothing. (Keys that repeat only
-/// far apart are judged distinct; the reducers merge them all the same.)
-pub(super) fn mostly_distinct(keys: &[ArrayRef]) -> Result<bool> {
+/// How many distinct keys the input draws from, judged on its leading rows as if it drew
+/// them uniformly (`d` distinct in `n` rows: the K with K(1 - e^(-n/K)) = d); infinite when
+/// every leading key differs, None when there are too few rows to judge (they repeat, then).
+pub(super) fn distinct_values(keys: &[ArrayRef]) -> Result<Option<f64>> {
     let n = keys.first().map_or(0, |k| k.len());
     if keys.is_empty() || n < DISTINCT_PROBE {
-        return Ok(false);
+        return Ok(None);
     }
     let head: Vec<ArrayRef> = keys.iter().map(|k| k.slice(0, DISTINCT_PROBE)).collect();
-    Ok(group(&head)?.len() * 10 > DISTINCT_PROBE * 9)
+    let (n, d) = (DISTINCT_PROBE as f64, group(&head)?.len() as f64);
+    if d >= n {
+        return Ok(Some(f64::INFINITY));
+    }
+    // The distinct count grows with K: bisect (geometrically) between d and 2^50.
+    let (mut lo, mut hi) = (d, 2f64.powi(50));
+    for _ in 0..64 {
+        let mid = (lo * hi).sqrt();
+        if expected_groups(mid, n) < d {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(Some(hi))
+}
+
+/// Whether a key column's leading rows hold few distinct values (an eighth of
+/// [`DISTINCT_PROBE`] or less, or fewer rows than that).
+pub fn few_values(column: &ArrayRef) -> Result<bool> {
+    let head = column.slice(0, column.len().min(DISTINCT_PROBE));
+    Ok(group(&[head])?.len() <= DISTINCT_PROBE / 8)
+}
+
+/// The distinct keys expected in `rows` rows drawn uniformly from `values` distinct keys.
+pub(super) fn expected_groups(values: f64, rows: f64) -> f64 {
+    if values.is_infinite() {
+        return rows;
+    }
+    values * -(-rows / values).exp_m1()
 }
 
 /// Output buckets for rows by the hash of their keys (nulls of one integer key to bucket 0);
@@ -184,6 +274,30 @@ pub fn hash_buckets(batch: &RecordBatch, keys: &[String], buckets: usize) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_grouped_column_by_column_group_as_their_encoded_rows_do() {
+        use arrow_array::types::Int8Type;
+        use arrow_array::{DictionaryArray, Int32Array, Int64Array, StringArray, StringViewArray};
+        use std::sync::Arc;
+        let n = 5000;
+        let pick = |i: usize, m: usize| (i * 7919 + i / 3) % m;
+        let word = |i: usize, m: usize| (i % 11 != 3).then(|| format!("w{}", pick(i, m)));
+        let s: ArrayRef = Arc::new(StringArray::from_iter((0..n).map(|i| word(i, 40))));
+        let view: ArrayRef = Arc::new(StringViewArray::from_iter((0..n).map(|i| word(i + 1, 3000))));
+        let ints: ArrayRef = Arc::new(Int64Array::from_iter((0..n).map(|i| (i % 5 != 0).then_some(pick(i, 9) as i64))));
+        let wide: ArrayRef = Arc::new(Int32Array::from_iter_values((0..n).map(|i| (pick(i, 97) as i32) << 20)));
+        let dwords: Vec<Option<String>> = (0..n).map(|i| word(i, 6)).collect();
+        let dict: ArrayRef = Arc::new(dwords.iter().map(|w| w.as_deref()).collect::<DictionaryArray<Int8Type>>());
+        let sets: [&[&ArrayRef]; 6] =
+            [&[&s], &[&view], &[&dict], &[&s, &ints], &[&ints, &dict, &view, &wide], &[&wide, &s]];
+        for keys in sets {
+            let keys: Vec<ArrayRef> = keys.iter().map(|k| (*k).clone()).collect();
+            let (fast, rows) = (group(&keys).unwrap(), group_rows(&keys).unwrap());
+            assert!(fast.len() > 1);
+            assert_eq!((&fast.of_row, &fast.first), (&rows.of_row, &rows.first), "{:?}", keys[0].data_type());
+        }
+    }
 
     #[test]
     fn integer_keys_group_by_table_or_by_hash() {

@@ -1,0 +1,170 @@
+"""Group-bys on one big Parquet file with string keys: squall against polars and DuckDB.
+
+The table is the shape a scientist hands over rather than one built for the engine: a single
+file of 1e7 rows in 10 row groups, three string keys (100, 100 and 100,000 distinct values,
+s3 with 5% nulls), three integer keys (10, 1,000 and 10,000 values), an int64 and two float64
+values (v3 with 5% nulls). Every system scans the same file and collects the answer.
+
+Side by side, each system in a fresh subprocess, median of ``--repeats`` runs, then one more run
+watched for the peak memory of the whole process tree (as in sort_groupby.py). The row count of
+each answer is checked against squall's.
+
+Usage: python bench/one_file.py [--rows 10000000] [--repeats 3] [--peer-python PATH]
+       [--only NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+
+from sort_groupby import OUT, timed
+
+FILE = OUT / "one-file.parquet"
+
+# name -> (keys, [(output, column, function)]); the same query for every system.
+QUERIES: dict[str, tuple[list[str], list[tuple[str, str, str]]]] = {
+    "s1 sum": (["s1"], [("x", "v1", "sum")]),
+    "s1,s2 sum": (["s1", "s2"], [("x", "v1", "sum")]),
+    "s3 sum,mean": (["s3"], [("x", "v1", "sum"), ("y", "v2", "mean")]),
+    "i3 3 means": (["i3"], [("x", "v1", "mean"), ("y", "v2", "mean"), ("z", "v3", "mean")]),
+    "i1 min,max": (["i1"], [("x", "v2", "min"), ("y", "v2", "max")]),
+    "6 keys sum,count": (
+        ["s1", "s2", "s3", "i1", "i2", "i3"],
+        [("x", "v1", "sum"), ("n", "v2", "count")],
+    ),
+    "i3 std,count": (["i3"], [("x", "v2", "std"), ("n", "v3", "count")]),
+}
+
+
+def generate(rows: int) -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    marker = OUT / f".one-file-{rows}"
+    if marker.exists():
+        return
+    OUT.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(7)
+
+    def words(n: int, prefix: str) -> pa.Array:
+        return pa.array([f"{prefix}-{i:06d}-{'x' * (i % 7)}" for i in range(n)])
+
+    def strings(values: int, prefix: str, nulls: float = 0.0) -> pa.Array:
+        codes = pa.array(rng.integers(0, values, rows, dtype=np.int32))
+        taken = words(values, prefix).take(codes)
+        if nulls:
+            mask = pa.array(rng.random(rows) < nulls)
+            taken = pc.if_else(mask, pa.scalar(None, pa.string()), taken)
+        return taken
+
+    v3 = rng.standard_normal(rows)
+    table = pa.table(
+        {
+            "s1": strings(100, "alpha"),
+            "s2": strings(100, "beta"),
+            "s3": strings(100_000, "gamma", nulls=0.05),
+            "i1": rng.integers(0, 10, rows),
+            "i2": rng.integers(0, 1_000, rows),
+            "i3": rng.integers(0, 10_000, rows),
+            "v1": rng.integers(-1_000, 1_000, rows),
+            "v2": rng.standard_normal(rows),
+            "v3": pa.array(v3, mask=rng.random(rows) < 0.05),
+        }
+    )
+    pq.write_table(table, FILE, row_group_size=rows // 10)
+    marker.touch()
+
+
+SQL = {"mean": "avg", "std": "stddev_samp"}  # DuckDB's names where they differ
+
+
+def cases(system: str) -> dict[str, Callable[[], int]]:
+    """Each query as a function of no arguments for `system`, returning the answer's rows."""
+    if system == "squall":
+        import squall
+
+        def query(keys: list[str], aggs: list[tuple[str, str, str]]) -> int:
+            ds = squall.read_parquet(f"file://{FILE}")
+            return ds.groupby(keys).agg(**{o: (c, f) for o, c, f in aggs}).collect().num_rows
+
+    elif system == "polars":
+        import polars as pl
+
+        def query(keys: list[str], aggs: list[tuple[str, str, str]]) -> int:
+            exprs = [getattr(pl.col(c), f)().alias(o) for o, c, f in aggs]
+            return pl.scan_parquet(str(FILE)).group_by(keys).agg(exprs).collect().height
+
+    else:
+        import duckdb
+
+        con = duckdb.connect()
+        con.execute("SET threads = 2")
+
+        def query(keys: list[str], aggs: list[tuple[str, str, str]]) -> int:
+            cols = ", ".join(f"{SQL.get(f, f)}({c}) AS {o}" for o, c, f in aggs)
+            by = ", ".join(keys)
+            q = f"SELECT {by}, {cols} FROM read_parquet('{FILE}') GROUP BY {by}"
+            return len(con.execute(q).fetchall())
+
+    return {name: functools.partial(query, *spec) for name, spec in QUERIES.items()}
+
+
+def run_system(system: str, repeats: int, only: str | None) -> dict[str, dict[str, float]]:
+    return {
+        name: timed(fn, repeats, lambda: None)
+        for name, fn in cases(system).items()
+        if not only or name == only
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--peer-python", default=None)
+    parser.add_argument("--only", choices=list(QUERIES), default=None)
+    parser.add_argument("--peer", choices=("squall", "polars", "duckdb"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.peer:
+        print(json.dumps(run_system(args.peer, args.repeats, args.only)))
+        return
+    generate(args.rows)
+    systems = [("squall", sys.executable)]
+    systems += [(p, args.peer_python) for p in ("polars", "duckdb") if args.peer_python]
+    results = {}
+    for system, python in systems:
+        cmd = [python, __file__, "--peer", system, "--repeats", str(args.repeats)]
+        cmd += ["--only", args.only] if args.only else []
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+        if done.returncode or not lines:
+            print(f"{system} failed:\n{done.stderr[-2000:]}")
+            continue
+        results[system] = json.loads(lines[-1])
+    if "squall" not in results:
+        raise SystemExit("squall did not run: nothing to compare with")
+    print(f"\n{args.rows:.0e} rows, one Parquet file, 2 cores; median of {args.repeats} runs")
+    print(f"{'query':<18}{'system':<8}{'seconds':>9}{'÷ best peer':>12}{'peak MB':>9}{'rows':>10}")
+    for case, base in results["squall"].items():
+        peers = [r[case]["seconds"] for s, r in results.items() if s != "squall" and case in r]
+        best = min(peers, default=base["seconds"])
+        for system, got in results.items():
+            r = got.get(case)
+            if r is None:
+                continue
+            if r["rows"] != base["rows"]:
+                print(f"  ! {system} produced {r['rows']} rows, squall {base['rows']}")
+            line = f"{case:<18}{system:<8}{r['seconds']:>9.3f}{r['seconds'] / best:>11.2f}x"
+            print(f"{line}{r['peak_mb']:>9.0f}{r['rows']:>10}")
+    (OUT / "one_file.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""The aggregations beyond the sums and means: median, quantile, top_k, bottom_k, corr, cov,
+any, all and n_unique, against numpy and plain Python per group, with nulls, NaN, one-row
+groups, all-null groups, through every path a group-by takes (states merged on the map side,
+rows sent when keys barely repeat, many reducers)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import squall
+
+
+def data(n: int, groups: int, seed: int) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    k = rng.integers(0, groups, n)
+    v = rng.standard_normal(n).round(3)  # ties, so that order among equal values is tested
+    w = v * 0.5 + rng.standard_normal(n)
+    ok = rng.random(n) < 0.3
+    t = pa.table(
+        {
+            "k": pa.array(k),
+            "v": pa.array(v, mask=rng.random(n) < 0.1),
+            "w": pa.array(w, mask=rng.random(n) < 0.1),
+            "i": pa.array(rng.integers(-50, 50, n), mask=rng.random(n) < 0.1),
+            "s": pa.array([f"w{x}" for x in rng.integers(0, 30, n)]),
+            "ok": pa.array(ok, mask=rng.random(n) < 0.1),
+        }
+    )
+    # A group whose values are all null, and a group of one row.
+    extra = pa.table(
+        {
+            "k": pa.array([-1, -1, -2]),
+            "v": pa.array([None, None, 4.5], pa.float64()),
+            "w": pa.array([None, 1.0, 2.0], pa.float64()),
+            "i": pa.array([None, None, 7], pa.int64()),
+            "s": pa.array(["a", "b", "c"]),
+            "ok": pa.array([None, None, True], pa.bool_()),
+        }
+    )
+    return pa.concat_tables([t, extra])
+
+
+def per_group(t: pa.Table, column: str) -> dict[int, list]:
+    out: dict[int, list] = {}
+    for k, v in zip(t["k"].to_pylist(), t[column].to_pylist(), strict=True):
+        out.setdefault(k, [])
+        if v is not None:
+            out[k].append(v)
+    return out
+
+
+def pairs(t: pa.Table, x: str, y: str) -> dict[int, list[tuple[float, float]]]:
+    out: dict[int, list[tuple[float, float]]] = {}
+    for k, a, b in zip(t["k"].to_pylist(), t[x].to_pylist(), t[y].to_pylist(), strict=True):
+        out.setdefault(k, [])
+        if a is not None and b is not None:
+            out[k].append((a, b))
+    return out
+
+
+def close(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9) or (math.isnan(a) and math.isnan(b))
+
+
+AGGS = {
+    "med": ("v", "median"),
+    "p90": ("v", "quantile", 0.9),
+    "p0": ("i", "quantile", 0),
+    "top": ("v", "top_k", 2),
+    "low": ("i", "bottom_k", 3),
+    "stop": ("s", "top_k", 2),
+    "r": (("v", "w"), "corr"),
+    "c": (("v", "i"), "cov"),
+    "some": ("ok", "any"),
+    "every": ("ok", "all"),
+    "nu": ("s", "n_unique"),
+}
+
+
+@pytest.mark.parametrize(
+    ("groups", "partitions"),
+    [(40, 1), (40, 4), (5_000, 3)],
+    ids=["few groups, one reducer", "few groups, four reducers", "keys barely repeat"],
+)
+def test_aggregations_match_numpy_per_group(
+    session: squall.Session, groups: int, partitions: int
+) -> None:
+    t = data(12_000, groups, seed=groups + partitions)
+    got = session.from_arrow(t, 4).groupby("k", num_partitions=partitions).agg(**AGGS).collect()
+    assert got.num_rows == len(set(t["k"].to_pylist()))
+    rows = {r["k"]: r for r in got.to_pylist()}
+    v, i, s, ok = (per_group(t, c) for c in ("v", "i", "s", "ok"))
+    vw, vi = pairs(t, "v", "w"), pairs(t, "v", "i")
+    for k, r in rows.items():
+        xs = v[k]
+        assert close(r["med"], float(np.median(xs)) if xs else None), (k, r["med"])
+        assert close(r["p90"], float(np.quantile(xs, 0.9)) if xs else None)
+        assert close(r["p0"], float(min(i[k])) if i[k] else None)
+        assert r["top"] == sorted(xs, reverse=True)[:2]
+        assert r["low"] == sorted(i[k])[:3]
+        assert r["stop"] == sorted(s[k], reverse=True)[:2]
+        assert r["some"] is any(ok[k]) and r["every"] is all(ok[k])
+        assert r["nu"] == len(set(s[k]))
+        for name, got_pairs, corr in (("r", vw[k], True), ("c", vi[k], False)):
+            if len(got_pairs) < 2:
+                assert r[name] is None, (k, name, got_pairs)
+                continue
+            x, y = np.array(got_pairs, dtype=float).T
+            want = np.corrcoef(x, y)[0, 1] if corr else np.cov(x, y, ddof=1)[0, 1]
+            assert close(r[name], float(want)), (k, name, r[name], want)
+
+
+def test_nan_sorts_above_every_number_and_empty_input_gives_no_groups(
+    session: squall.Session,
+) -> None:
+    t = pa.table({"k": [1, 1, 1, 2, 2], "v": [1.0, float("nan"), 3.0, float("nan"), None]})
+    aggs = {"med": ("v", "median"), "top": ("v", "top_k", 1), "low": ("v", "bottom_k", 5)}
+    got = {
+        r["k"]: r for r in session.from_arrow(t, 2).groupby("k").agg(**aggs).collect().to_pylist()
+    }
+    assert got[1]["med"] == 3.0 and math.isnan(got[1]["top"][0]) and got[1]["low"][:2] == [1.0, 3.0]
+    assert math.isnan(got[2]["med"]) and len(got[2]["low"]) == 1
+    empty = session.from_arrow(t.slice(0, 0), 1).groupby("k").agg(**aggs).collect()
+    assert empty.num_rows == 0 and empty.column_names == ["k", "med", "top", "low"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (("v", "quantile"), "quantile needs a fraction from 0 to 1"),
+        (("v", "quantile", 1.5), "quantile needs a fraction from 0 to 1"),
+        (("v", "top_k", 0), "top_k needs a whole count"),
+        (("v", "top_k", 2.5), "top_k needs a whole count"),
+        (("v", "corr"), "corr needs two columns"),
+        ((("v", "w"), "sum"), "sum takes one column"),
+        (("v", "median", 3), "median takes no argument"),
+        (("v", "mode"), 'no aggregation named "mode"; they are count, count_distinct, n_unique'),
+    ],
+)
+def test_a_wrong_aggregate_is_refused_before_anything_runs(
+    session: squall.Session, spec: tuple, message: str
+) -> None:
+    ds = session.from_arrow(pa.table({"k": [1], "v": [1.0], "w": [2.0]}), 1)
+    with pytest.raises(squall.PlanError, match=message):
+        ds.groupby("k").agg(x=spec)
+
+
+def test_a_type_that_does_not_fit_is_a_clear_error(session: squall.Session) -> None:
+    ds = session.from_arrow(pa.table({"k": [1], "s": ["a"], "v": [1.0]}), 1)
+    with pytest.raises(squall.PlanError, match=r"median of .*s.* needs numbers"):
+        ds.groupby("k").agg(x=("s", "median")).collect()
+    with pytest.raises(squall.PlanError, match=r"any of .*v.* needs booleans"):
+        ds.groupby("k").agg(x=("v", "any")).collect()
