@@ -26,7 +26,7 @@ from sort_groupby import OUT, timed
 
 FILE = OUT / "one-file.parquet"
 
-# name -> (keys, [(output, column, function)]); the same query for every system.
+# name -> (keys, [(output, column or "x,y", function)]); the same query for every system.
 QUERIES: dict[str, tuple[list[str], list[tuple[str, str, str]]]] = {
     "s1 sum": (["s1"], [("x", "v1", "sum")]),
     "s1,s2 sum": (["s1", "s2"], [("x", "v1", "sum")]),
@@ -38,7 +38,11 @@ QUERIES: dict[str, tuple[list[str], list[tuple[str, str, str]]]] = {
         [("x", "v1", "sum"), ("n", "v2", "count")],
     ),
     "i3 std,count": (["i3"], [("x", "v2", "std"), ("n", "v3", "count")]),
+    "i3 median,std": (["i3"], [("x", "v2", "median"), ("y", "v2", "std")]),
+    "s3 top-2": (["s3"], [("x", "v2", "top_k")]),
+    "i3 corr": (["i3"], [("x", "v2,v3", "corr")]),
 }
+TOP = 2  # top_k's k
 
 
 def generate(rows: int) -> None:
@@ -82,7 +86,7 @@ def generate(rows: int) -> None:
     marker.touch()
 
 
-SQL = {"mean": "avg", "std": "stddev_samp"}  # DuckDB's names where they differ
+SQL = {"mean": "avg", "std": "stddev_samp", "top_k": "max"}  # DuckDB's names where they differ
 
 
 def cases(system: str) -> dict[str, Callable[[], int]]:
@@ -90,15 +94,25 @@ def cases(system: str) -> dict[str, Callable[[], int]]:
     if system == "squall":
         import squall
 
+        def spec(c: str, f: str) -> tuple:
+            if f == "corr":
+                return (tuple(c.split(",")), f)
+            return (c, f, TOP) if f == "top_k" else (c, f)
+
         def query(keys: list[str], aggs: list[tuple[str, str, str]]) -> int:
             ds = squall.read_parquet(f"file://{FILE}")
-            return ds.groupby(keys).agg(**{o: (c, f) for o, c, f in aggs}).collect().num_rows
+            return ds.groupby(keys).agg(**{o: spec(c, f) for o, c, f in aggs}).collect().num_rows
 
     elif system == "polars":
         import polars as pl
 
+        def expr(c: str, f: str) -> pl.Expr:
+            if f == "corr":
+                return pl.corr(*c.split(","))
+            return pl.col(c).top_k(TOP) if f == "top_k" else getattr(pl.col(c), f)()
+
         def query(keys: list[str], aggs: list[tuple[str, str, str]]) -> int:
-            exprs = [getattr(pl.col(c), f)().alias(o) for o, c, f in aggs]
+            exprs = [expr(c, f).alias(o) for o, c, f in aggs]
             return pl.scan_parquet(str(FILE)).group_by(keys).agg(exprs).collect().height
 
     else:
@@ -108,7 +122,8 @@ def cases(system: str) -> dict[str, Callable[[], int]]:
         con.execute("SET threads = 2")
 
         def query(keys: list[str], aggs: list[tuple[str, str, str]]) -> int:
-            cols = ", ".join(f"{SQL.get(f, f)}({c}) AS {o}" for o, c, f in aggs)
+            args = {"top_k": f", {TOP}"}
+            cols = ", ".join(f"{SQL.get(f, f)}({c}{args.get(f, '')}) AS {o}" for o, c, f in aggs)
             by = ", ".join(keys)
             q = f"SELECT {by}, {cols} FROM read_parquet('{FILE}') GROUP BY {by}"
             return len(con.execute(q).fetchall())

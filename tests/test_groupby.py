@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -287,6 +288,44 @@ def test_map_groups_calls_the_function_once_per_group(session: squall.Session, r
         table, ["station", "day"], {"rows": (None, "count"), "slope": ("temp", "mean")}
     )
     assert_same_groups(out, expected, ["station", "day"])
+
+
+@pytest.mark.parametrize("rows_per_call", [1, 700, 1 << 20])
+def test_map_batches_of_whole_groups_calls_python_once_per_batch(
+    session: squall.Session, rows_per_call: int
+) -> None:
+    """Each call gets whole groups only (with null keys), sorted by the keys; with a small
+    rows_per_call, more calls of fewer groups; the answer is the same."""
+    rng = np.random.default_rng(13)
+    n = 6_000
+    table = pa.table(
+        {
+            "station": pa.array([["x", "y", None, "z"][i] for i in rng.integers(0, 4, n)]),
+            "day": rng.integers(0, 50, n),
+            "temp": rng.standard_normal(n),
+        }
+    )
+    groups = len(set(zip(table["station"].to_pylist(), table["day"].to_pylist(), strict=True)))
+
+    def counts(batch: pa.RecordBatch) -> pa.Table:
+        t = pa.Table.from_batches([batch])
+        keys = list(zip(t["station"].to_pylist(), t["day"].to_pylist(), strict=True))
+        assert keys == sorted(keys, key=lambda k: (k[0] is None, k[0] or "", k[1]))
+        out = t.group_by(["station", "day"]).aggregate([([], "count_all")])
+        return out.append_column("call", pa.array([uuid.uuid4().hex] * out.num_rows))
+
+    grouped = session.from_arrow(table, 3).groupby(["station", "day"], num_partitions=2)
+    out = grouped.map_batches(counts, batch_format="pyarrow", rows_per_call=rows_per_call).collect()
+    assert out.num_rows == groups  # no group was cut between calls
+    calls = len(set(out["call"].to_pylist()))
+    if rows_per_call == 1:
+        assert calls == groups
+    else:  # each of the two partitions in calls of about rows_per_call rows
+        assert 2 <= calls <= 2 * (1 + n // rows_per_call // 2)
+    expected = table.group_by(["station", "day"]).aggregate([([], "count_all")])
+    assert_same_groups(out.select(["station", "day", "count_all"]), expected, ["station", "day"])
+    with pytest.raises(ValueError, match="rows_per_call=0"):
+        grouped.map_batches(counts, rows_per_call=0)
 
 
 def test_collect_leaves_pandas_unimported(tmp_path: Path) -> None:

@@ -406,10 +406,40 @@ class GroupedDataset:
         Example:
             >>> ds.groupby(["station", "day"]).map_groups(fit_model)
         """
+        return self._grouped(MapGroups(fn, self._keys, batch_format))
+
+    def map_batches(
+        self,
+        fn: Callable[[Any], Any],
+        *,
+        batch_format: str = "pandas",
+        rows_per_call: int = 1 << 20,
+    ) -> Dataset:
+        """Calls ``fn`` on batches of whole groups, many groups per call: Python runs once
+        per batch instead of once per group (map_groups costs 0.04 to 0.2 ms of a core per
+        group on top of ``fn`` itself, and ``fn``'s own fixed costs, pandas' above all, add
+        up over many small groups).
+
+        Each batch holds whole groups only, its rows sorted by the keys, about
+        ``rows_per_call`` rows (more when one group is bigger); ``fn`` groups them itself, e.g.
+        with pandas' ``groupby``, and returns a pandas.DataFrame, a pyarrow Table or
+        RecordBatch, or a dict of columns. The results are concatenated.
+
+        Example:
+            >>> def medians(df):
+            ...     return df.groupby("station", as_index=False)["temp"].median()
+            >>> ds.groupby("station").map_batches(medians)
+        """
+        if rows_per_call < 1:
+            raise ValueError(f"rows_per_call={rows_per_call}: give 1 or more")
+        return self._grouped(MapGroups(fn, self._keys, batch_format, rows_per_call))
+
+    def _grouped(self, udf: MapGroups) -> Dataset:
+        """``udf`` on each partition after the rows are shuffled by the hash of the keys."""
         ds = self._dataset.repartition(
             self._dataset._partitions(self._num_partitions), by=self._keys
         )
-        return ds._with_udf(MapGroups(fn, self._keys, batch_format), "map_groups")
+        return ds._with_udf(udf, "map_groups")
 
 
 def _has_pandas() -> bool:
