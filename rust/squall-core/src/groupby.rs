@@ -33,7 +33,7 @@ mod pairs;
 use kernels::{any_all, count_valid, merge_moments, moments, ones, pick, singletons, sum_numeric, sum_u64, union_sets};
 use keys::{distinct_values, expected_groups, group, Groups};
 pub use keys::{few_values, hash_buckets, DISTINCT_PROBE};
-use lists::{quantiles, sorted_lists};
+use lists::{group_values, merge_lists, quantiles, Keep};
 use pairs::{finish_pairs, lift_pairs, merge_pairs};
 
 /// An aggregate function.
@@ -381,6 +381,10 @@ impl GroupBy {
                     out.push(once("count", &count)?);
                 }
                 AggFunc::Std | AggFunc::Var => out.extend(moments(&as_f64(value)?, &g)),
+                AggFunc::Median | AggFunc::Quantile => out.push(group_values(&as_f64(value)?, &g, Keep::All)?),
+                AggFunc::TopK | AggFunc::BottomK => {
+                    out.push(group_values(value.expect("checked by state_fields"), &g, keep(agg))?)
+                }
                 _ => out.extend(merge_state(agg, &lift(agg, value, batch.num_rows(), order)?, &g)?),
             }
         }
@@ -635,15 +639,23 @@ fn merge_state(agg: &Agg, cols: &[ArrayRef], g: &Groups) -> Result<Vec<ArrayRef>
             let best = pick(&cols[1], Some(&cols[0]), g, largest)?;
             vec![take(&cols[0], &best, None).map_err(plan_err)?, take(&cols[1], &best, None).map_err(plan_err)?]
         }
-        AggFunc::Median | AggFunc::Quantile => vec![sorted_lists(&cols[0], g, None, false)?],
-        AggFunc::TopK | AggFunc::BottomK => {
-            let k = agg.arg.unwrap_or(1.0) as usize;
-            vec![sorted_lists(&cols[0], g, Some(k), agg.func == AggFunc::TopK)?]
+        AggFunc::Median | AggFunc::Quantile | AggFunc::TopK | AggFunc::BottomK => {
+            vec![merge_lists(&cols[0], g, keep(agg))?]
         }
         AggFunc::Corr | AggFunc::Cov => merge_pairs(cols, g).to_vec(),
         AggFunc::Any => vec![any_all(&cols[0], g, true)],
         AggFunc::All => vec![any_all(&cols[0], g, false)],
     })
+}
+
+/// Which values a list-valued aggregate keeps.
+fn keep(agg: &Agg) -> Keep {
+    match agg.func {
+        AggFunc::TopK | AggFunc::BottomK => {
+            Keep::Extremes { k: agg.arg.unwrap_or(1.0) as usize, largest: agg.func == AggFunc::TopK }
+        }
+        _ => Keep::All,
+    }
 }
 
 /// A sum's input as Int64 or Float64; a value that does not fit (a u64 above i64::MAX) is an

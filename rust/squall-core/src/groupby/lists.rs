@@ -1,6 +1,7 @@
-//! Aggregates that keep values, not a summary: each group's values sorted (median and
-//! quantiles, exact) or only its k largest or smallest (top_k, bottom_k). A state is a list per
-//! group; merging concatenates a group's lists and sorts them again.
+//! Aggregates that keep values, not a summary: all of each group's values (median and
+//! quantiles, exact: sorted when they finish) or only its k largest or smallest (top_k,
+//! bottom_k). A state is a list per group; merging concatenates a group's lists (and keeps the
+//! k extremes again).
 
 use std::sync::Arc;
 
@@ -17,12 +18,28 @@ use super::keys::Groups;
 use super::plan_err;
 use crate::Result;
 
+/// Which of a group's values a list keeps.
+#[derive(Clone, Copy)]
+pub(super) enum Keep {
+    /// All, in no particular order (median and quantiles sort them when they finish).
+    All,
+    /// The `k` largest (`largest`) or smallest, in that order; ties in input order.
+    Extremes { k: usize, largest: bool },
+}
+
+/// Each group's non-null values of `values` (rows in groups `g`) as one list per group.
+pub(super) fn group_values(values: &ArrayRef, g: &Groups, keep: Keep) -> Result<ArrayRef> {
+    let valid = |i: usize| values.is_valid(i);
+    let (at, owner): (Vec<u32>, Vec<u32>) =
+        (0..values.len()).filter(|&i| valid(i)).map(|i| (i as u32, g.of_row[i])).unzip();
+    lists_of(values, at, owner, g.len(), keep)
+}
+
 /// The values of the lists of each group's rows (`lists`, rows in groups `g`) as one list per
-/// group, sorted (largest first when `descending`), nulls left out, and cut to the first `k`.
-pub(super) fn sorted_lists(lists: &ArrayRef, g: &Groups, k: Option<usize>, descending: bool) -> Result<ArrayRef> {
+/// group.
+pub(super) fn merge_lists(lists: &ArrayRef, g: &Groups, keep: Keep) -> Result<ArrayRef> {
     let lists = lists.as_list::<i32>();
     let values = lists.values();
-    // Each listed value's position and group.
     let mut at = Vec::new();
     let mut owner = Vec::new();
     for (row, bounds) in lists.value_offsets().windows(2).enumerate() {
@@ -33,60 +50,109 @@ pub(super) fn sorted_lists(lists: &ArrayRef, g: &Groups, k: Option<usize>, desce
             }
         }
     }
-    let order = match ordered_i64(values) {
-        Some(keys) => {
-            // Numbers (most of what is asked): one sort of (group, order key) pairs.
-            let mut pairs: Vec<(u32, i64, u32)> = (0..at.len())
-                .map(|j| {
-                    let key = keys[at[j] as usize];
-                    (owner[j], if descending { !key } else { key }, j as u32)
-                })
-                .collect();
-            pairs.sort_unstable();
-            pairs.into_iter().map(|(_, _, j)| j).collect::<Vec<u32>>()
-        }
-        None => {
-            let taken = take(values, &UInt32Array::from(at.clone()), None).map_err(plan_err)?;
-            let options = SortOptions { descending, nulls_first: false };
-            let columns = [
-                SortColumn { values: Arc::new(UInt32Array::from(owner.clone())), options: None },
-                SortColumn { values: taken, options: Some(options) },
-            ];
-            lexsort_to_indices(&columns, None).map_err(plan_err)?.values().to_vec()
-        }
+    lists_of(values, at, owner, g.len(), keep)
+}
+
+/// The values at positions `at` of `values`, each of group `owner[j]`, as `groups` lists.
+fn lists_of(values: &ArrayRef, at: Vec<u32>, owner: Vec<u32>, groups: usize, keep: Keep) -> Result<ArrayRef> {
+    let (lengths, picks) = match keep {
+        Keep::All => by_group(&at, &owner, groups),
+        Keep::Extremes { k, largest } => match ordered_i64(values) {
+            Some(keys) if k <= 64 => extremes(&keys, &at, &owner, groups, k, largest),
+            _ => sorted_cut(values, &at, &owner, groups, k, largest)?,
+        },
     };
-    let limit = k.unwrap_or(usize::MAX);
-    let mut lengths = vec![0usize; g.len()];
-    let mut picks = Vec::with_capacity(order.len().min(g.len().saturating_mul(limit)));
-    for j in order {
-        let slot = &mut lengths[owner[j as usize] as usize];
-        if *slot < limit {
-            *slot += 1;
-            picks.push(at[j as usize]);
-        }
-    }
     let kept = take(values, &UInt32Array::from(picks), None).map_err(plan_err)?;
     let field = Arc::new(Field::new_list_field(values.data_type().clone(), true));
     let offsets = OffsetBuffer::<i32>::from_lengths(lengths);
     Ok(Arc::new(ListArray::try_new(field, offsets, kept, None).map_err(plan_err)?))
 }
 
-/// The value at fraction `q` of each sorted list (`lists` of Float64), linearly interpolated
-/// between its neighbours as numpy's default does; null for an empty list.
+/// Each group's length and the positions of its values, group after group (a counting sort).
+fn by_group(at: &[u32], owner: &[u32], groups: usize) -> (Vec<usize>, Vec<u32>) {
+    let mut lengths = vec![0usize; groups];
+    owner.iter().for_each(|&o| lengths[o as usize] += 1);
+    let mut next: Vec<usize> = lengths.iter().scan(0, |sum, &n| Some(std::mem::replace(sum, *sum + n))).collect();
+    let mut picks = vec![0u32; at.len()];
+    for (&a, &o) in at.iter().zip(owner) {
+        picks[next[o as usize]] = a;
+        next[o as usize] += 1;
+    }
+    (lengths, picks)
+}
+
+/// The `k` extremes of each group by their order keys, kept in a small sorted slot per group
+/// as the values go by (a value displaces the last kept only when strictly better).
+fn extremes(keys: &[i64], at: &[u32], owner: &[u32], groups: usize, k: usize, largest: bool) -> (Vec<usize>, Vec<u32>) {
+    let mut slots: Vec<(i64, u32)> = vec![(0, 0); groups * k];
+    let mut lengths = vec![0usize; groups];
+    for (&a, &o) in at.iter().zip(owner) {
+        let key = if largest { keys[a as usize] } else { !keys[a as usize] };
+        let (n, slot) = (&mut lengths[o as usize], &mut slots[o as usize * k..(o as usize + 1) * k]);
+        if *n == k && key <= slot[k - 1].0 {
+            continue;
+        }
+        let mut j = (*n).min(k - 1);
+        *n = (*n + 1).min(k);
+        while j > 0 && slot[j - 1].0 < key {
+            slot[j] = slot[j - 1];
+            j -= 1;
+        }
+        slot[j] = (key, a);
+    }
+    let picks = lengths.iter().enumerate().flat_map(|(o, &n)| slots[o * k..o * k + n].iter().map(|s| s.1)).collect();
+    (lengths, picks)
+}
+
+/// The `k` extremes of each group of values of any type: one sort by (group, value).
+fn sorted_cut(
+    values: &ArrayRef,
+    at: &[u32],
+    owner: &[u32],
+    groups: usize,
+    k: usize,
+    largest: bool,
+) -> Result<(Vec<usize>, Vec<u32>)> {
+    let taken = take(values, &UInt32Array::from(at.to_vec()), None).map_err(plan_err)?;
+    let options = SortOptions { descending: largest, nulls_first: false };
+    let columns = [
+        SortColumn { values: Arc::new(UInt32Array::from(owner.to_vec())), options: None },
+        SortColumn { values: taken, options: Some(options) },
+    ];
+    let order = lexsort_to_indices(&columns, None).map_err(plan_err)?;
+    let mut lengths = vec![0usize; groups];
+    let mut picks = Vec::new();
+    for &j in order.values() {
+        let n = &mut lengths[owner[j as usize] as usize];
+        if *n < k {
+            *n += 1;
+            picks.push(at[j as usize]);
+        }
+    }
+    Ok((lengths, picks))
+}
+
+/// The value at fraction `q` of each list (`lists` of Float64) in sorted order (NaN above every
+/// number), linearly interpolated between its neighbours as numpy's default does; null for an
+/// empty list.
 pub(super) fn quantiles(lists: &ArrayRef, q: f64) -> ArrayRef {
     let lists = lists.as_list::<i32>();
+    let mut values: Vec<f64> = Vec::new();
     let out: Float64Array = (0..lists.len())
         .map(|i| {
-            let values = lists.value(i);
-            let values = values.as_primitive::<Float64Type>().values();
+            let list = lists.value(i);
+            values.clear();
+            values.extend_from_slice(list.as_primitive::<Float64Type>().values());
             let n = values.len();
             if n == 0 {
                 return None;
             }
             let at = q * (n - 1) as f64;
-            let (lo, hi) = (at.floor() as usize, at.ceil() as usize);
-            let (a, b) = (values[lo], values[hi]);
-            Some(if lo == hi { a } else { a + (b - a) * (at - lo as f64) })
+            let lo = at.floor() as usize;
+            // The lo-th in order, then the smallest after it: no full sort.
+            let (_, &mut a, above) = values.select_nth_unstable_by(lo, f64::total_cmp);
+            let b = above.iter().copied().min_by(f64::total_cmp).unwrap_or(a);
+            Some(if at == lo as f64 { a } else { a + (b - a) * (at - lo as f64) })
         })
         .collect();
     Arc::new(out)
@@ -95,6 +161,7 @@ pub(super) fn quantiles(lists: &ArrayRef, q: f64) -> ArrayRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow_array::types::Int64Type;
     use arrow_array::{Int64Array, StringArray};
 
     fn lists(values: ArrayRef, lengths: &[usize]) -> ArrayRef {
@@ -103,16 +170,26 @@ mod tests {
     }
 
     #[test]
-    fn groups_lists_merge_sorted_and_cut() {
+    fn lists_merge_whole_or_cut_to_their_extremes() {
         let g = Groups { of_row: vec![0, 1, 0, 2], first: vec![0, 1, 3] };
         let ints: ArrayRef = Arc::new(Int64Array::from(vec![Some(5), Some(-1), None, Some(9), Some(7), Some(5)]));
-        let merged = sorted_lists(&lists(ints.clone(), &[2, 1, 3, 0]), &g, None, false).unwrap();
-        let merged = merged.as_list::<i32>();
-        let got: Vec<Vec<Option<i64>>> =
-            (0..3).map(|i| merged.value(i).as_primitive::<arrow_array::types::Int64Type>().iter().collect()).collect();
-        assert_eq!(got, vec![vec![Some(-1), Some(5), Some(5), Some(7), Some(9)], vec![], vec![]]);
+        let ints = lists(ints, &[2, 1, 3, 0]);
+        let int_lists = |a: ArrayRef| -> Vec<Vec<i64>> {
+            let a = a.as_list::<i32>();
+            (0..a.len()).map(|i| a.value(i).as_primitive::<Int64Type>().values().to_vec()).collect()
+        };
+        let mut all = int_lists(merge_lists(&ints, &g, Keep::All).unwrap());
+        all[0].sort();
+        assert_eq!(all, vec![vec![-1, 5, 5, 7, 9], vec![], vec![]]);
+        for k in [1, 2, 9] {
+            let top = int_lists(merge_lists(&ints, &g, Keep::Extremes { k, largest: true }).unwrap());
+            let low = int_lists(merge_lists(&ints, &g, Keep::Extremes { k, largest: false }).unwrap());
+            assert_eq!(top[0], [9, 7, 5, 5, -1][..k.min(5)].to_vec());
+            assert_eq!(low[0], [-1, 5, 5, 7, 9][..k.min(5)].to_vec());
+            assert!(top[1].is_empty() && low[2].is_empty());
+        }
         let words: ArrayRef = Arc::new(StringArray::from(vec!["b", "a", "z", "c", "a", "y"]));
-        let top = sorted_lists(&lists(words, &[2, 1, 3, 0]), &g, Some(2), true).unwrap();
+        let top = merge_lists(&lists(words, &[2, 1, 3, 0]), &g, Keep::Extremes { k: 2, largest: true }).unwrap();
         let top = top.as_list::<i32>();
         assert_eq!(top.value(0).as_string::<i32>().iter().collect::<Vec<_>>(), vec![Some("y"), Some("c")]);
         assert_eq!(top.value(1).as_string::<i32>().iter().collect::<Vec<_>>(), vec![Some("z")]);
@@ -120,8 +197,17 @@ mod tests {
     }
 
     #[test]
+    fn values_of_each_group_are_gathered_without_nulls() {
+        let g = Groups { of_row: vec![1, 0, 1, 1], first: vec![1, 0] };
+        let v: ArrayRef = Arc::new(Int64Array::from(vec![Some(3), None, Some(1), Some(3)]));
+        let top = group_values(&v, &g, Keep::Extremes { k: 2, largest: false }).unwrap();
+        let top = top.as_list::<i32>();
+        assert_eq!((top.value(0).len(), top.value(1).as_primitive::<Int64Type>().values().to_vec()), (0, vec![1, 3]));
+    }
+
+    #[test]
     fn quantiles_interpolate_between_neighbours() {
-        let sorted = lists(Arc::new(Float64Array::from(vec![1.0, 2.0, 4.0, 10.0, 3.0])), &[4, 0, 1]);
+        let sorted = lists(Arc::new(Float64Array::from(vec![10.0, 2.0, 4.0, 1.0, 3.0])), &[4, 0, 1]);
         let median = quantiles(&sorted, 0.5);
         let median = median.as_primitive::<Float64Type>();
         assert_eq!((median.value(0), median.is_null(1), median.value(2)), (3.0, true, 3.0));
