@@ -41,6 +41,7 @@ QUERIES: dict[str, tuple[list[str], list[tuple[str, str, str]]]] = {
     "i3 median,std": (["i3"], [("x", "v2", "median"), ("y", "v2", "std")]),
     "s3 top-2": (["s3"], [("x", "v2", "top_k")]),
     "i3 corr": (["i3"], [("x", "v2,v3", "corr")]),
+    "i3 max-min": (["i3"], [("x", "v2", "range")]),
 }
 TOP = 2  # top_k's k
 
@@ -94,7 +95,9 @@ def cases(system: str) -> dict[str, Callable[[], int]]:
     if system == "squall":
         import squall
 
-        def spec(c: str, f: str) -> tuple:
+        def spec(c: str, f: str) -> tuple | squall.Expr:
+            if f == "range":
+                return squall.col(c).max() - squall.col(c).min()
             if f == "corr":
                 return (tuple(c.split(",")), f)
             return (c, f, TOP) if f == "top_k" else (c, f)
@@ -107,6 +110,8 @@ def cases(system: str) -> dict[str, Callable[[], int]]:
         import polars as pl
 
         def expr(c: str, f: str) -> pl.Expr:
+            if f == "range":
+                return pl.col(c).max() - pl.col(c).min()
             if f == "corr":
                 return pl.corr(*c.split(","))
             return pl.col(c).top_k(TOP) if f == "top_k" else getattr(pl.col(c), f)()
@@ -123,7 +128,13 @@ def cases(system: str) -> dict[str, Callable[[], int]]:
 
         def query(keys: list[str], aggs: list[tuple[str, str, str]]) -> int:
             args = {"top_k": f", {TOP}"}
-            cols = ", ".join(f"{SQL.get(f, f)}({c}{args.get(f, '')}) AS {o}" for o, c, f in aggs)
+
+            def sql(c: str, f: str) -> str:
+                if f == "range":
+                    return f"max({c}) - min({c})"
+                return f"{SQL.get(f, f)}({c}{args.get(f, '')})"
+
+            cols = ", ".join(f"{sql(c, f)} AS {o}" for o, c, f in aggs)
             by = ", ".join(keys)
             q = f"SELECT {by}, {cols} FROM read_parquet('{FILE}') GROUP BY {by}"
             return len(con.execute(q).fetchall())

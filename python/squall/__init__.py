@@ -37,6 +37,7 @@ from .errors import (
     WorkerLostError,
     WorkerStartError,
 )
+from .expr import Expr, col, lit
 from .fleet import FleetModel, Speculation
 from .futures import (
     ALL_COMPLETED,
@@ -75,6 +76,7 @@ __all__ = [
     "Dataset",
     "DoneAndNotDone",
     "Executor",
+    "Expr",
     "FleetModel",
     "Future",
     "FutureList",
@@ -95,12 +97,14 @@ __all__ = [
     "__version__",
     "as_completed",
     "clean",
+    "col",
     "default_session",
     "deploy",
     "from_arrow",
     "from_items",
     "from_pandas",
     "last_job",
+    "lit",
     "map",
     "range",
     "read_ipc",

@@ -9,6 +9,7 @@ __all__ = [
     "ArrowBatch",
     "ArrowStream",
     "Datasets",
+    "Expr",
     "Job",
     "Outcome",
     "Plan",
@@ -164,6 +165,29 @@ class Outcome:
         """End of the call on the worker, seconds since the epoch."""
 
 @final
+class Expr:
+    """An expression over a batch's columns (squall_core::expr)."""
+
+    @staticmethod
+    def column(name: str) -> Expr:
+        """The column ``name``."""
+    @staticmethod
+    def literal(value: bool | int | float | str | None) -> Expr:
+        """A literal: a bool, int, float, str or None."""
+    def binary(self, op: str, other: Expr) -> Expr:
+        """``self op other``, ``op`` one of + - * / == != < <= > >= & |."""
+    def negate(self) -> Expr:
+        """Logical negation."""
+    def is_null(self) -> Expr:
+        """Whether each value is null."""
+    @property
+    def column_name(self) -> str | None:
+        """The column it is, if it is a bare column."""
+    @property
+    def columns(self) -> list[str]:
+        """The columns it reads."""
+
+@final
 class Plan:
     """A lazy dataset plan (held by ``squall.Dataset``)."""
 
@@ -200,6 +224,10 @@ class Plan:
         """Number of shuffles in the plan."""
     def then_top_k(self, keys: list[tuple[str, bool, bool]], rows: int) -> Plan:
         """This plan followed by the first ``rows`` rows per partition in the order of keys."""
+    def then_filter(self, expr: Expr) -> Plan:
+        """This plan followed by a filter keeping the rows where ``expr`` is true."""
+    def then_compute(self, columns: list[tuple[str, Expr]]) -> Plan:
+        """This plan followed by columns computed from others: (name, expression) each."""
     def then_limit(self, rows: int) -> Plan:
         """This plan followed by a per-partition row limit."""
     def slice_partitions(self, start: int, count: int) -> Plan:

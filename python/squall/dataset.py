@@ -20,6 +20,7 @@ import pyarrow as pa
 from . import _native
 from ._progress import Progress
 from ._udf import Filter, MapBatches, MapGroups
+from .expr import Expr
 from .jobs import JobRecord
 
 if TYPE_CHECKING:
@@ -70,14 +71,20 @@ class Dataset:
         """
         return self._with_udf(MapBatches(fn, batch_format), "map_batches")
 
-    def filter(self, fn: Callable[[Any], Any], *, batch_format: str = "pyarrow") -> Dataset:
-        """Keeps the rows where ``fn(batch)`` is true.
+    def filter(self, fn: Callable[[Any], Any] | Expr, *, batch_format: str = "pyarrow") -> Dataset:
+        """Keeps the rows where ``fn`` is true.
 
         Args:
-            fn: Takes a batch and returns a boolean array with one value per row, e.g.
+            fn: An expression, e.g. ``squall.col("temp") > 0`` (evaluated by the engine, no
+                Python per batch; null counts as false), or a function that takes a batch and
+                returns a boolean array with one value per row, e.g.
                 ``lambda b: pc.greater(b["temp"], 0)``.
-            batch_format: What ``fn`` receives, as in :meth:`map_batches`.
+            batch_format: What a function receives, as in :meth:`map_batches`.
         """
+        if isinstance(fn, Expr):
+            if fn._aggs:
+                raise TypeError(f"filter({fn!r}): aggregates belong in groupby(...).agg()")
+            return Dataset(self._session, self._plan.then_filter(fn._native), self._udfs)
         return self._with_udf(Filter(fn, batch_format), "filter")
 
     def select(self, columns: str | Sequence[str]) -> Dataset:
@@ -343,9 +350,10 @@ class GroupedDataset:
         self._keys = keys
         self._num_partitions = num_partitions
 
-    def agg(self, **aggregates: tuple[Any, ...]) -> Dataset:
+    def agg(self, **aggregates: tuple[Any, ...] | Expr) -> Dataset:
         """One row per group: the keys, then each ``name=(column, function)`` (or
-        ``name=(column, function, argument)``).
+        ``name=(column, function, argument)``, or an expression over aggregates such as
+        ``squall.col("hi").max() - squall.col("lo").min()``).
 
         Functions: ``count`` (non-null values; with column None, rows), ``count_distinct``
         or ``n_unique`` (exact, non-null), ``sum``, ``mean``, ``min``, ``max``, ``std``,
@@ -362,12 +370,24 @@ class GroupedDataset:
             >>> ds.groupby("station").agg(
             ...     n=("temp", "count"), mid=("temp", "median"), p90=("temp", "quantile", 0.9),
             ...     hottest=("temp", "top_k", 2), r=(("temp", "wind"), "corr"),
+            ...     spread=squall.col("temp").max() - squall.col("temp").min(),
             ... )
         """
         if not aggregates:
             raise ValueError("agg() needs at least one name=(column, function)")
         specs = []
+        computed: list[tuple[str, _native.Expr]] = []
+        hidden: dict[str, tuple[str, str, float | None]] = {}
         for name, spec in aggregates.items():
+            if isinstance(spec, Expr):
+                if not spec._aggs:
+                    raise TypeError(
+                        f"{name}={spec!r}: an expression in agg() is over aggregates, as "
+                        "col('hi').max() - col('lo').min()"
+                    )
+                hidden |= spec._aggs
+                computed.append((name, spec._native))
+                continue
             if not (isinstance(spec, tuple) and len(spec) in (2, 3)):
                 raise TypeError(
                     f"{name}={spec!r}: give each aggregate as (column, function) or "
@@ -383,10 +403,13 @@ class GroupedDataset:
                 raise TypeError(f"{name}={spec!r}: the argument is a number, not {arg[0]!r}")
             column = None if column in (None, "*") else column
             specs.append((name, column, with_, func, float(arg[0]) if arg else None))
+        specs += [(h, c, None, f, a) for h, (c, f, a) in hidden.items() if h not in aggregates]
         ds = self._dataset
         r = ds._partitions(self._num_partitions)
         coalesce = self._num_partitions is None
         plan = ds._plan.then_groupby(self._keys, specs, r, coalesce=coalesce)
+        if computed:
+            plan = plan.then_compute(computed).then_select([*self._keys, *aggregates])
         return Dataset(ds._session, plan, ds._udfs)
 
     def count(self) -> Dataset:

@@ -195,6 +195,11 @@ fn explain_ops(ops: &[Op]) -> Vec<String> {
             Op::Udf { kind, name, .. } => format!("  then    {kind}({name})  [Python]"),
             Op::Select { columns } => format!("  then    select({})", columns.join(", ")),
             Op::Limit { rows } => format!("  then    limit({rows}) per partition"),
+            Op::Filter { expr } => format!("  then    filter({expr})"),
+            Op::Compute { columns } => {
+                let each: Vec<String> = columns.iter().map(|(name, e)| format!("{name} = {e}")).collect();
+                format!("  then    compute {}", each.join(", "))
+            }
             Op::TopK { rows, .. } => format!("  then    top {rows} rows per partition"),
         })
         .collect()

@@ -30,7 +30,10 @@ mod keys;
 mod lists;
 mod pairs;
 
-use kernels::{any_all, count_valid, merge_moments, moments, ones, pick, singletons, sum_numeric, sum_u64, union_sets};
+use kernels::{
+    any_all, count_valid, extreme_values, merge_moments, moments, ones, pick, singletons, sum_numeric, sum_u64,
+    union_sets,
+};
 use keys::{distinct_values, expected_groups, group, Groups};
 pub use keys::{few_values, hash_buckets, DISTINCT_PROBE};
 use lists::{group_values, merge_lists, quantiles, Keep};
@@ -631,10 +634,10 @@ fn merge_state(agg: &Agg, cols: &[ArrayRef], g: &Groups) -> Result<Vec<ArrayRef>
         AggFunc::Sum => vec![sum_numeric(&cols[0], g)],
         AggFunc::Mean => vec![sum_numeric(&cols[0], g), sum_u64(&cols[1], g)],
         AggFunc::Std | AggFunc::Var => merge_moments(&cols[0], &cols[1], &cols[2], g).to_vec(),
-        AggFunc::Min | AggFunc::Max => {
-            let best = pick(&cols[0], None, g, largest)?;
-            vec![take(&cols[0], &best, None).map_err(plan_err)?]
-        }
+        AggFunc::Min | AggFunc::Max => match extreme_values(&cols[0], g, largest) {
+            Some(values) => vec![values],
+            None => vec![take(&cols[0], &pick(&cols[0], None, g, largest)?, None).map_err(plan_err)?],
+        },
         AggFunc::First | AggFunc::Last => {
             let best = pick(&cols[1], Some(&cols[0]), g, largest)?;
             vec![take(&cols[0], &best, None).map_err(plan_err)?, take(&cols[1], &best, None).map_err(plan_err)?]

@@ -9,6 +9,7 @@ pub mod codec;
 mod dictionary;
 pub mod error;
 mod explain;
+pub mod expr;
 pub mod frame;
 pub mod groupby;
 pub mod manifest;

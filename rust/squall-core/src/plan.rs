@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{Compression, Format};
+use crate::expr::Expr;
 use crate::groupby::GroupBy;
 use crate::shuffle::BucketSlice;
 use crate::sort::SortKey;
@@ -71,6 +72,16 @@ pub enum Op {
     Limit {
         /// Row count.
         rows: usize,
+    },
+    /// Keep the rows where `expr` is true.
+    Filter {
+        /// The condition.
+        expr: Expr,
+    },
+    /// Add (or replace) columns computed from others.
+    Compute {
+        /// (name, expression) of each, computed in order.
+        columns: Vec<(String, Expr)>,
     },
     /// Keep the partition's first `rows` rows in the order of `keys`.
     TopK {
@@ -479,6 +490,11 @@ fn needed_by(ops: &[Op], mut need: Option<Vec<String>>) -> Option<Vec<String>> {
             Op::Udf { .. } => None,
             Op::Select { columns } => Some(columns.clone()),
             Op::Limit { .. } => need,
+            Op::Filter { expr } => need.map(|n| union(n, expr.columns())),
+            Op::Compute { columns } => need.map(|n| {
+                let kept = n.into_iter().filter(|c| !columns.iter().any(|(name, _)| name == c)).collect();
+                columns.iter().fold(kept, |n, (_, e)| union(n, e.columns()))
+            }),
             Op::TopK { keys, .. } => need.map(|n| union(n, key_columns(keys))),
         };
     }

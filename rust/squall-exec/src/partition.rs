@@ -6,6 +6,7 @@
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use squall_core::codec::{decode_ipc, decode_ipc_columns, encode, project, schema_text, Decoded, Format, BATCH_ROWS};
+use squall_core::expr::add_columns;
 use squall_core::groupby::{few_values, hash_buckets, GroupBy, DISTINCT_PROBE};
 use squall_core::plan::{Combine, Input, Op, PartitionReport, PartitionTask, TaskInput, TaskOutput};
 use squall_core::shuffle::{decode_rows, encode_buckets, encode_rows};
@@ -212,6 +213,15 @@ pub fn run_partition<E>(
                 projected.batches
             }
             Op::Limit { rows } => limit(batches, *rows),
+            Op::Filter { expr } => batches.iter().map(|b| expr.filter(b)).collect::<squall_core::Result<Vec<_>>>()?,
+            Op::Compute { columns } => {
+                let out = batches.iter().map(|b| add_columns(b, columns)).collect::<squall_core::Result<Vec<_>>>()?;
+                if out.is_empty() {
+                    // An empty partition still says what its columns are.
+                    schema = add_columns(&RecordBatch::new_empty(schema.clone()), columns)?.schema();
+                }
+                out
+            }
             Op::TopK { keys, rows } => {
                 let run = Sorter::new(&schema, keys)?.sort(&schema, &batches)?;
                 vec![run.batch.slice(0, run.batch.num_rows().min(*rows))]

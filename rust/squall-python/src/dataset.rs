@@ -17,6 +17,7 @@ use squall_exec::Function;
 
 use crate::arrow::ArrowStream;
 use crate::errors::exec_error;
+use crate::expr::Expr;
 use crate::scheduler::{speculation_of, Job, Scheduler};
 
 /// Longest single wait with the GIL released; callers loop, so signals are seen in time.
@@ -136,6 +137,17 @@ impl Plan {
     /// This plan followed by the first `rows` rows per partition in the order of `keys`.
     fn then_top_k(&self, py: Python<'_>, keys: Vec<(String, bool, bool)>, rows: usize) -> PyResult<Plan> {
         self.then(py, Op::TopK { keys: sort_keys(keys), rows })
+    }
+
+    /// This plan followed by a filter keeping the rows where `expr` is true.
+    fn then_filter(&self, py: Python<'_>, expr: &Expr) -> PyResult<Plan> {
+        self.then(py, Op::Filter { expr: expr.inner.clone() })
+    }
+
+    /// This plan followed by columns computed from others: (name, expression) each.
+    fn then_compute(&self, py: Python<'_>, columns: Vec<(String, PyRef<'_, Expr>)>) -> PyResult<Plan> {
+        let columns = columns.into_iter().map(|(name, e)| (name, e.inner.clone())).collect();
+        self.then(py, Op::Compute { columns })
     }
 
     /// This plan followed by a per-partition row limit.

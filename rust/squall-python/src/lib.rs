@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 mod arrow;
 mod dataset;
 mod errors;
+mod expr;
 mod in_process;
 mod lambda;
 mod scheduler;
@@ -31,6 +32,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<scheduler::Job>()?;
     m.add_class::<scheduler::Outcome>()?;
     m.add_class::<dataset::Plan>()?;
+    m.add_class::<expr::Expr>()?;
     m.add_class::<dataset::Datasets>()?;
     m.add_class::<dataset::Running>()?;
     m.add_class::<arrow::ArrowBatch>()?;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, UInt64Type};
+use arrow_array::ArrowNativeTypeOp;
 use arrow_array::{
     Array, ArrayRef, ArrowPrimitiveType, Float64Array, Int64Array, ListArray, PrimitiveArray, UInt32Array, UInt64Array,
 };
@@ -144,6 +145,34 @@ fn pick_rows(by: &ArrayRef, valid_of: Option<&ArrayRef>, g: &Groups, largest: bo
     Ok(best.iter().zip(any).map(|(b, a)| Some(b.unwrap_or(a))).collect())
 }
 
+/// Per group, the largest (or smallest) non-null value of a primitive column (floats in total
+/// order, as `pick` orders them: NaN above every number), null for a group with none; None for
+/// other types.
+pub(super) fn extreme_values(a: &ArrayRef, g: &Groups, largest: bool) -> Option<ArrayRef> {
+    fn fold_extremes<T: ArrowPrimitiveType>(a: &PrimitiveArray<T>, g: &Groups, largest: bool) -> ArrayRef {
+        let mut acc = vec![T::Native::default(); g.len()];
+        let mut seen = vec![false; g.len()];
+        let values = a.values();
+        let mut take = |i: usize, id: usize| {
+            let v = values[i];
+            let better = if largest { v.is_gt(acc[id]) } else { v.is_lt(acc[id]) };
+            if !seen[id] || better {
+                (acc[id], seen[id]) = (v, true);
+            }
+        };
+        match a.nulls().filter(|n| n.null_count() > 0) {
+            None => g.of_row.iter().enumerate().for_each(|(i, &id)| take(i, id as usize)),
+            Some(nulls) => nulls.valid_indices().for_each(|i| take(i, g.of_row[i] as usize)),
+        }
+        let out = PrimitiveArray::<T>::new(acc.into(), Some(seen.into()));
+        Arc::new(out.with_data_type(a.data_type().clone()))
+    }
+    Some(arrow_array::downcast_primitive_array!(
+        a => fold_extremes(a, g, largest),
+        _ => return None
+    ))
+}
+
 /// `pick` by i64 keys in the order of `by`'s values.
 fn pick_i64(keys: &[i64], by: &ArrayRef, valid_of: Option<&ArrayRef>, g: &Groups, largest: bool) -> UInt32Array {
     let mut best: Vec<u32> = vec![u32::MAX; g.len()];
@@ -246,6 +275,11 @@ mod tests {
         for by in [&floats, &small, &big, &ties, &none] {
             for largest in [false, true] {
                 for valid_of in [None, Some(&ties)] {
+                    if valid_of.is_none() {
+                        let folded = extreme_values(by, &g, largest).unwrap();
+                        let picked = take(by, &pick_rows(by, None, &g, largest).unwrap(), None).unwrap();
+                        assert_eq!(&folded, &picked, "{} {largest}", by.data_type());
+                    }
                     let fast = pick(by, valid_of, &g, largest).unwrap();
                     assert_eq!(fast, pick_rows(by, valid_of, &g, largest).unwrap(), "{} {largest}", by.data_type());
                 }

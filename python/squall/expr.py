@@ -1,0 +1,170 @@
+"""Expressions: ``squall.col("temp") > 0`` for :meth:`Dataset.filter`, and expressions over
+aggregates, ``squall.col("hi").max() - squall.col("lo").min()``, for
+:meth:`GroupedDataset.agg`. The engine evaluates them natively (no Python per batch)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _native
+
+#: One aggregate inside an expression: (column, function, argument).
+AggLeaf = tuple[str, str, float | None]
+
+
+class Expr:
+    """An expression over columns, built with :func:`col`, :func:`lit` and operators:
+    ``+ - * /`` (``/`` is true division), ``== != < <= > >=``, ``&`` (and), ``|`` (or), ``~``
+    (not) and :meth:`is_null`. Nulls propagate; a filter keeps rows where the condition is
+    true. A column's aggregate (``col("v").max()``) makes an expression for ``agg()``."""
+
+    __slots__ = ("_aggs", "_native")
+    __hash__ = None  # type: ignore[assignment]  # == builds an expression
+
+    def __init__(self, native: _native.Expr, aggs: dict[str, AggLeaf] | None = None) -> None:
+        self._native = native
+        self._aggs = aggs or {}
+
+    def __repr__(self) -> str:
+        return f"squall.Expr({self._native!r})"
+
+    def __bool__(self) -> bool:
+        raise TypeError(
+            f"{self!r} has no truth value until it runs: combine conditions with & and |, "
+            "not `and` and `or`"
+        )
+
+    def _binary(self, op: str, other: Any, reflected: bool = False) -> Expr:
+        other = other if isinstance(other, Expr) else lit(other)
+        left, right = (other, self) if reflected else (self, other)
+        return Expr(left._native.binary(op, right._native), {**left._aggs, **right._aggs})
+
+    def __add__(self, other: Any) -> Expr:
+        return self._binary("+", other)
+
+    def __radd__(self, other: Any) -> Expr:
+        return self._binary("+", other, True)
+
+    def __sub__(self, other: Any) -> Expr:
+        return self._binary("-", other)
+
+    def __rsub__(self, other: Any) -> Expr:
+        return self._binary("-", other, True)
+
+    def __mul__(self, other: Any) -> Expr:
+        return self._binary("*", other)
+
+    def __rmul__(self, other: Any) -> Expr:
+        return self._binary("*", other, True)
+
+    def __truediv__(self, other: Any) -> Expr:
+        return self._binary("/", other)
+
+    def __rtruediv__(self, other: Any) -> Expr:
+        return self._binary("/", other, True)
+
+    def __eq__(self, other: Any) -> Expr:  # type: ignore[override]
+        return self._binary("==", other)
+
+    def __ne__(self, other: Any) -> Expr:  # type: ignore[override]
+        return self._binary("!=", other)
+
+    def __lt__(self, other: Any) -> Expr:
+        return self._binary("<", other)
+
+    def __le__(self, other: Any) -> Expr:
+        return self._binary("<=", other)
+
+    def __gt__(self, other: Any) -> Expr:
+        return self._binary(">", other)
+
+    def __ge__(self, other: Any) -> Expr:
+        return self._binary(">=", other)
+
+    def __and__(self, other: Any) -> Expr:
+        return self._binary("&", other)
+
+    def __rand__(self, other: Any) -> Expr:
+        return self._binary("&", other, True)
+
+    def __or__(self, other: Any) -> Expr:
+        return self._binary("|", other)
+
+    def __ror__(self, other: Any) -> Expr:
+        return self._binary("|", other, True)
+
+    def __invert__(self) -> Expr:
+        return Expr(self._native.negate(), self._aggs)
+
+    def is_null(self) -> Expr:
+        """Whether each value is null."""
+        return Expr(self._native.is_null(), self._aggs)
+
+    # -- aggregates of a column, for agg() -------------------------------------------------
+
+    def _agg(self, func: str, arg: float | None = None) -> Expr:
+        column = self._native.column_name
+        if column is None or self._aggs:
+            raise TypeError(f"{func}() aggregates a column, as col('v').{func}(), not {self!r}")
+        name = f"{func}({column}{'' if arg is None else f', {arg:g}'})"
+        return Expr(_native.Expr.column(name), {name: (column, func, arg)})
+
+    def count(self) -> Expr:
+        """Non-null values per group."""
+        return self._agg("count")
+
+    def n_unique(self) -> Expr:
+        """Distinct non-null values per group."""
+        return self._agg("n_unique")
+
+    def sum(self) -> Expr:
+        """Sum per group."""
+        return self._agg("sum")
+
+    def mean(self) -> Expr:
+        """Mean per group."""
+        return self._agg("mean")
+
+    def min(self) -> Expr:
+        """Smallest value per group."""
+        return self._agg("min")
+
+    def max(self) -> Expr:
+        """Largest value per group."""
+        return self._agg("max")
+
+    def std(self) -> Expr:
+        """Sample standard deviation per group."""
+        return self._agg("std")
+
+    def var(self) -> Expr:
+        """Sample variance per group."""
+        return self._agg("var")
+
+    def median(self) -> Expr:
+        """Median per group (exact)."""
+        return self._agg("median")
+
+    def quantile(self, q: float) -> Expr:
+        """The value at fraction ``q`` per group (exact, linear interpolation)."""
+        return self._agg("quantile", float(q))
+
+    def first(self) -> Expr:
+        """First non-null value per group, in input order."""
+        return self._agg("first")
+
+    def last(self) -> Expr:
+        """Last non-null value per group, in input order."""
+        return self._agg("last")
+
+
+def col(name: str) -> Expr:
+    """The column ``name``, to build expressions: ``col("temp") > 0``."""
+    if not isinstance(name, str):
+        raise TypeError(f"col() takes a column name, not {name!r}")
+    return Expr(_native.Expr.column(name))
+
+
+def lit(value: bool | int | float | str | None) -> Expr:
+    """A literal value in an expression (plain Python values are taken as literals)."""
+    return Expr(_native.Expr.literal(value))

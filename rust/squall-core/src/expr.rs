@@ -1,0 +1,410 @@
+//! Expressions over a batch's columns: arithmetic, comparisons and boolean logic on columns and
+//! literals, evaluated with Arrow's kernels. `ds.filter(col("t") > 0)` and the expressions over
+//! aggregates (`agg(range=col("v").max() - col("v").min())`) are built of these.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow_arith::boolean::{and_kleene, is_null, not, or_kleene};
+use arrow_arith::numeric::{add, div, mul, sub};
+use arrow_array::StringArray;
+use arrow_array::{Array, ArrayRef, BooleanArray, Datum, Float64Array, Int64Array, NullArray, RecordBatch};
+use arrow_cast::cast;
+use arrow_ord::cmp::{eq, gt, gt_eq, lt, lt_eq, neq};
+use arrow_schema::{DataType, Field, FieldRef, Schema};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// An expression.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Expr {
+    /// A column of the batch.
+    Column {
+        /// Its name.
+        name: String,
+    },
+    /// One value for every row.
+    Literal {
+        /// The value.
+        value: Literal,
+    },
+    /// `left op right`.
+    Binary {
+        /// The operator.
+        op: BinaryOp,
+        /// Left operand.
+        left: Box<Expr>,
+        /// Right operand.
+        right: Box<Expr>,
+    },
+    /// Logical negation (null stays null).
+    Not {
+        /// The operand.
+        expr: Box<Expr>,
+    },
+    /// Whether each value is null.
+    IsNull {
+        /// The operand.
+        expr: Box<Expr>,
+    },
+}
+
+/// A literal value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "snake_case")]
+pub enum Literal {
+    /// A 64-bit integer.
+    Int(i64),
+    /// A 64-bit float.
+    Float(f64),
+    /// A string.
+    Str(String),
+    /// A boolean.
+    Bool(bool),
+    /// Null.
+    Null,
+}
+
+/// A binary operator. Division is true division (integers give floats); comparisons of
+/// strings are by bytes; and/or follow SQL's three-valued logic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BinaryOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+    /// `==`
+    Eq,
+    /// `!=`
+    NotEq,
+    /// `<`
+    Lt,
+    /// `<=`
+    LtEq,
+    /// `>`
+    Gt,
+    /// `>=`
+    GtEq,
+    /// `&`
+    And,
+    /// `|`
+    Or,
+}
+
+impl BinaryOp {
+    /// Every operator by the name the binding gives it.
+    pub const NAMES: [(&'static str, BinaryOp); 12] = [
+        ("+", BinaryOp::Add),
+        ("-", BinaryOp::Sub),
+        ("*", BinaryOp::Mul),
+        ("/", BinaryOp::Div),
+        ("==", BinaryOp::Eq),
+        ("!=", BinaryOp::NotEq),
+        ("<", BinaryOp::Lt),
+        ("<=", BinaryOp::LtEq),
+        (">", BinaryOp::Gt),
+        (">=", BinaryOp::GtEq),
+        ("&", BinaryOp::And),
+        ("|", BinaryOp::Or),
+    ];
+
+    /// The operator written `symbol`.
+    pub fn named(symbol: &str) -> Result<BinaryOp> {
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == symbol)
+            .map(|(_, op)| *op)
+            .ok_or_else(|| Error::Plan(format!("no operator {symbol:?} in expressions")))
+    }
+
+    fn symbol(self) -> &'static str {
+        Self::NAMES.iter().find(|(_, op)| *op == self).map_or("?", |(n, _)| *n)
+    }
+}
+
+/// A value being computed: an array, or one value standing for every row.
+struct Value {
+    array: ArrayRef,
+    scalar: bool,
+}
+
+impl Datum for Value {
+    fn get(&self) -> (&dyn Array, bool) {
+        (self.array.as_ref(), self.scalar)
+    }
+}
+
+impl Expr {
+    /// The expression's value for each row of `batch`.
+    pub fn evaluate(&self, batch: &RecordBatch) -> Result<ArrayRef> {
+        let value = self.value(batch)?;
+        if !value.scalar {
+            return Ok(value.array);
+        }
+        let rows = batch.num_rows();
+        let picks = arrow_array::UInt32Array::from(vec![0u32; rows]);
+        arrow_select::take::take(&value.array, &picks, None).map_err(|e| self.error(e))
+    }
+
+    /// The rows of `batch` where the expression is true (null counts as false).
+    pub fn filter(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let mask = self.evaluate(batch)?;
+        let Some(mask) = mask.as_any().downcast_ref::<BooleanArray>() else {
+            return Err(Error::Plan(format!("filter({self}) needs a true/false condition, not {}", mask.data_type())));
+        };
+        arrow_select::filter::filter_record_batch(batch, mask).map_err(|e| self.error(e))
+    }
+
+    /// The columns it reads, once each.
+    pub fn columns(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        self.visit(&mut |name| {
+            if !out.iter().any(|c| c == name) {
+                out.push(name.to_string());
+            }
+        });
+        out
+    }
+
+    fn visit(&self, f: &mut impl FnMut(&str)) {
+        match self {
+            Expr::Column { name } => f(name),
+            Expr::Literal { .. } => {}
+            Expr::Binary { left, right, .. } => {
+                left.visit(f);
+                right.visit(f);
+            }
+            Expr::Not { expr } | Expr::IsNull { expr } => expr.visit(f),
+        }
+    }
+
+    fn error(&self, e: arrow_schema::ArrowError) -> Error {
+        Error::Plan(format!("{self}: {e}"))
+    }
+
+    fn value(&self, batch: &RecordBatch) -> Result<Value> {
+        Ok(match self {
+            Expr::Column { name } => {
+                let array = batch.column_by_name(name).cloned().ok_or_else(|| {
+                    let columns = batch.schema_ref().fields().iter().map(|f| f.name().clone()).collect();
+                    Error::MissingColumn { column: name.clone(), to: format!("to compute {self}"), columns }
+                })?;
+                Value { array: decoded(array).map_err(|e| self.error(e))?, scalar: false }
+            }
+            Expr::Literal { value } => Value { array: value.array(), scalar: true },
+            Expr::Not { expr } => {
+                let v = expr.value(batch)?;
+                let array = not(boolean(&v.array, self)?).map_err(|e| self.error(e))?;
+                Value { array: Arc::new(array), scalar: v.scalar }
+            }
+            Expr::IsNull { expr } => {
+                let v = expr.value(batch)?;
+                Value { array: Arc::new(is_null(&v.array).map_err(|e| self.error(e))?), scalar: v.scalar }
+            }
+            Expr::Binary { op, left, right } => {
+                let (l, r) = (left.value(batch)?, right.value(batch)?);
+                let scalar = l.scalar && r.scalar;
+                let array = self.apply(*op, l, r)?;
+                Value { array, scalar }
+            }
+        })
+    }
+
+    fn apply(&self, op: BinaryOp, l: Value, r: Value) -> Result<ArrayRef> {
+        use BinaryOp::*;
+        let err = |e| self.error(e);
+        if matches!(op, And | Or) {
+            let (a, b) = (boolean(&l.array, self)?, boolean(&r.array, self)?);
+            // Kleene kernels take equal lengths: a literal side is spread first.
+            let len = if l.scalar { b.len() } else { a.len() };
+            let spread = |x: &BooleanArray, s: bool| -> BooleanArray {
+                if s && len != x.len() {
+                    BooleanArray::from(vec![if x.is_null(0) { None } else { Some(x.value(0)) }; len])
+                } else {
+                    x.clone()
+                }
+            };
+            let (a, b) = (spread(a, l.scalar), spread(b, r.scalar));
+            let out = if op == And { and_kleene(&a, &b) } else { or_kleene(&a, &b) };
+            return Ok(Arc::new(out.map_err(err)?));
+        }
+        let target = common_type(op, l.array.data_type(), r.array.data_type()).ok_or_else(|| {
+            Error::Plan(format!("{self}: {} and {} do not mix", l.array.data_type(), r.array.data_type()))
+        })?;
+        let l = Value { array: cast(&l.array, &target).map_err(err)?, scalar: l.scalar };
+        let r = Value { array: cast(&r.array, &target).map_err(err)?, scalar: r.scalar };
+        Ok(match op {
+            Add => add(&l, &r).map_err(err)?,
+            Sub => sub(&l, &r).map_err(err)?,
+            Mul => mul(&l, &r).map_err(err)?,
+            Div => div(&l, &r).map_err(err)?,
+            Eq => Arc::new(eq(&l, &r).map_err(err)?),
+            NotEq => Arc::new(neq(&l, &r).map_err(err)?),
+            Lt => Arc::new(lt(&l, &r).map_err(err)?),
+            LtEq => Arc::new(lt_eq(&l, &r).map_err(err)?),
+            Gt => Arc::new(gt(&l, &r).map_err(err)?),
+            GtEq => Arc::new(gt_eq(&l, &r).map_err(err)?),
+            And | Or => unreachable!("handled above"),
+        })
+    }
+}
+
+/// `batch` with each of `columns` computed in turn and added (or replacing the column of its
+/// name).
+pub fn add_columns(batch: &RecordBatch, columns: &[(String, Expr)]) -> Result<RecordBatch> {
+    let mut batch = batch.clone();
+    for (name, expr) in columns {
+        let values = expr.evaluate(&batch)?;
+        let field = Arc::new(Field::new(name, values.data_type().clone(), true));
+        let mut fields: Vec<FieldRef> = batch.schema().fields().iter().cloned().collect();
+        let mut arrays = batch.columns().to_vec();
+        match fields.iter().position(|f| f.name() == name) {
+            Some(i) => (fields[i], arrays[i]) = (field, values),
+            None => {
+                fields.push(field);
+                arrays.push(values);
+            }
+        }
+        batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(|e| expr.error(e))?;
+    }
+    Ok(batch)
+}
+
+/// A dictionary column as its values' type; strings of any width as Utf8.
+fn decoded(array: ArrayRef) -> std::result::Result<ArrayRef, arrow_schema::ArrowError> {
+    match array.data_type() {
+        DataType::Dictionary(_, values) => decoded(cast(&array, values)?),
+        DataType::LargeUtf8 | DataType::Utf8View => cast(&array, &DataType::Utf8),
+        _ => Ok(array),
+    }
+}
+
+fn boolean<'a>(array: &'a ArrayRef, e: &Expr) -> Result<&'a BooleanArray> {
+    array
+        .as_any()
+        .downcast_ref::<BooleanArray>()
+        .ok_or_else(|| Error::Plan(format!("{e}: needs true/false values, not {}", array.data_type())))
+}
+
+/// The type both sides of `op` are cast to: Float64 for division or when either is a float,
+/// Int64 for integers, else their own type when they agree (a null takes the other's).
+fn common_type(op: BinaryOp, l: &DataType, r: &DataType) -> Option<DataType> {
+    let number = |t: &DataType| t.is_numeric() || t == &DataType::Null;
+    if number(l) && number(r) && (l.is_numeric() || r.is_numeric()) {
+        let float = op == BinaryOp::Div || l.is_floating() || r.is_floating() || matches!(l, DataType::Decimal128(..));
+        return Some(if float { DataType::Float64 } else { DataType::Int64 });
+    }
+    match (l, r) {
+        (DataType::Null, t) | (t, DataType::Null) => Some(t.clone()),
+        (a, b) if a == b && !matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div) => {
+            Some(a.clone())
+        }
+        (a, b) if a == b && a.is_temporal() => Some(a.clone()),
+        _ => None,
+    }
+}
+
+impl Literal {
+    fn array(&self) -> ArrayRef {
+        match self {
+            Literal::Int(v) => Arc::new(Int64Array::from(vec![*v])),
+            Literal::Float(v) => Arc::new(Float64Array::from(vec![*v])),
+            Literal::Str(v) => Arc::new(StringArray::from(vec![v.as_str()])),
+            Literal::Bool(v) => Arc::new(BooleanArray::from(vec![*v])),
+            Literal::Null => Arc::new(NullArray::new(1)),
+        }
+    }
+}
+
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expr::Column { name } => write!(f, "{name}"),
+            Expr::Literal { value } => match value {
+                Literal::Int(v) => write!(f, "{v}"),
+                Literal::Float(v) => write!(f, "{v:?}"),
+                Literal::Str(v) => write!(f, "{v:?}"),
+                Literal::Bool(v) => write!(f, "{v}"),
+                Literal::Null => write!(f, "null"),
+            },
+            Expr::Binary { op, left, right } => write!(f, "({left} {} {right})", op.symbol()),
+            Expr::Not { expr } => write!(f, "~{expr}"),
+            Expr::IsNull { expr } => write!(f, "{expr}.is_null()"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int64Type};
+
+    fn col(name: &str) -> Box<Expr> {
+        Box::new(Expr::Column { name: name.into() })
+    }
+
+    fn lit(value: Literal) -> Box<Expr> {
+        Box::new(Expr::Literal { value })
+    }
+
+    fn bin(op: BinaryOp, left: Box<Expr>, right: Box<Expr>) -> Box<Expr> {
+        Box::new(Expr::Binary { op, left, right })
+    }
+
+    fn batch() -> RecordBatch {
+        let i: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), Some(5), None, Some(-2)]));
+        let f: ArrayRef = Arc::new(arrow_array::Float32Array::from(vec![0.5, 2.0, 3.0, f32::NAN]));
+        let s: ArrayRef = Arc::new(arrow_array::LargeStringArray::from(vec!["a", "b", "b", "c"]));
+        RecordBatch::try_from_iter([("i", i), ("f", f), ("s", s)]).unwrap()
+    }
+
+    #[test]
+    fn arithmetic_widens_and_divides_truly() {
+        let b = batch();
+        let sum = bin(BinaryOp::Add, col("i"), lit(Literal::Int(10))).evaluate(&b).unwrap();
+        assert_eq!(sum.as_primitive::<Int64Type>().iter().collect::<Vec<_>>(), vec![Some(11), Some(15), None, Some(8)]);
+        let mixed = bin(BinaryOp::Sub, col("i"), col("f")).evaluate(&b).unwrap();
+        assert_eq!(mixed.as_primitive::<Float64Type>().value(1), 3.0);
+        let half = bin(BinaryOp::Div, col("i"), lit(Literal::Int(2))).evaluate(&b).unwrap();
+        assert_eq!(half.as_primitive::<Float64Type>().value(0), 0.5);
+        let by_zero = bin(BinaryOp::Div, col("i"), lit(Literal::Int(0))).evaluate(&b).unwrap();
+        assert!(by_zero.as_primitive::<Float64Type>().value(0).is_infinite());
+    }
+
+    #[test]
+    fn conditions_filter_rows_with_nulls_as_false() {
+        let b = batch();
+        let cond = bin(
+            BinaryOp::Or,
+            bin(BinaryOp::Gt, col("i"), lit(Literal::Int(1))),
+            bin(BinaryOp::Eq, col("s"), lit(Literal::Str("a".into()))),
+        );
+        let kept = cond.filter(&b).unwrap();
+        assert_eq!(kept.num_rows(), 2, "rows 0 (s = a) and 1 (i = 5); row 2's i is null");
+        let not_null = Expr::Not { expr: Box::new(Expr::IsNull { expr: col("i") }) };
+        assert_eq!(not_null.filter(&b).unwrap().num_rows(), 3);
+        let always = Expr::Literal { value: Literal::Bool(true) };
+        assert_eq!(always.filter(&b).unwrap().num_rows(), 4);
+        assert_eq!(cond.columns(), vec!["i".to_string(), "s".to_string()]);
+        assert_eq!(cond.to_string(), "((i > 1) | (s == \"a\"))");
+    }
+
+    #[test]
+    fn mistakes_are_plan_errors_naming_the_expression() {
+        let b = batch();
+        let err = bin(BinaryOp::Add, col("s"), lit(Literal::Int(1))).evaluate(&b).unwrap_err().to_string();
+        assert!(err.contains("(s + 1)") && err.contains("do not mix"), "{err}");
+        let err = bin(BinaryOp::Gt, col("nope"), lit(Literal::Int(1))).evaluate(&b).unwrap_err().to_string();
+        assert!(err.contains("nope"), "{err}");
+        let err = Expr::Column { name: "i".into() }.filter(&b).unwrap_err().to_string();
+        assert!(err.contains("true/false"), "{err}");
+    }
+}

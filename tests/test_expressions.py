@@ -1,0 +1,110 @@
+"""Expressions the engine evaluates itself: filters (`ds.filter(col("t") > 0)`) and expressions
+over aggregates (`agg(spread=col("v").max() - col("v").min())`), against pyarrow.compute."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+import squall
+from squall import col, lit
+
+
+def table(n: int = 20_000) -> pa.Table:
+    rng = np.random.default_rng(21)
+    return pa.table(
+        {
+            "k": pa.array(rng.integers(0, 50, n)),
+            "t": pa.array(rng.standard_normal(n), mask=rng.random(n) < 0.05),
+            "i": pa.array(rng.integers(-5, 5, n)),
+            "s": pa.array(
+                np.array(["north", "south", "east"], dtype=object)[rng.integers(0, 3, n)]
+            ),
+        }
+    )
+
+
+def test_filters_match_pyarrow_and_run_without_python(
+    session: squall.Session, tmp_path: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    t = table()
+    session.from_arrow(t, 4).write_parquet(f"file://{tmp_path}/in")
+    ds = session.read_parquet(f"file://{tmp_path}/in")
+    cases = [
+        (col("t") > 0, pc.greater(t["t"], 0)),
+        (
+            (col("t") > 0.5) | (col("s") == "east"),
+            pc.or_kleene(pc.greater(t["t"], 0.5), pc.equal(t["s"], "east")),
+        ),
+        (
+            ~col("t").is_null() & (col("i") * 2 + 1 >= 3),
+            pc.and_kleene(
+                pc.is_valid(t["t"]), pc.greater_equal(pc.add(pc.multiply(t["i"], 2), 1), 3)
+            ),
+        ),
+        (col("i") / 2 == 1.5, pc.equal(pc.divide(pc.cast(t["i"], pa.float64()), 2), 1.5)),
+        (1 - col("i") < lit(0), pc.less(pc.subtract(1, t["i"]), 0)),
+    ]
+    for expr, mask in cases:
+        want = t.filter(pc.fill_null(mask, False))
+        got = ds.filter(expr).collect()
+        assert got.num_rows == want.num_rows, expr
+        assert got.sort_by([("k", "ascending"), ("t", "ascending"), ("i", "ascending")]).equals(
+            want.sort_by([("k", "ascending"), ("t", "ascending"), ("i", "ascending")])
+        ), expr
+    ds.filter(col("t") > 0).groupby("k").agg(n=("t", "count")).explain()
+    out = capsys.readouterr().out
+    assert "filter((t > 0))" in out and "[Python]" not in out
+    assert "only columns k, t" in out  # the filter's column is read, and nothing else
+
+
+def test_expressions_over_aggregates_match_pyarrow(session: squall.Session) -> None:
+    t = table()
+    got = (
+        session.from_arrow(t, 4)
+        .groupby("k", num_partitions=3)
+        .agg(
+            n=("t", "count"),
+            spread=col("t").max() - col("t").min(),
+            share=col("i").sum() / col("i").count(),
+            hi=col("t").max(),
+            mid=(col("t").quantile(0.75) + col("t").quantile(0.25)) / 2,
+        )
+        .sort("k")
+        .collect()
+    )
+    assert got.column_names == ["k", "n", "spread", "share", "hi", "mid"]
+    want = (
+        t.group_by("k")
+        .aggregate([("t", "count"), ("t", "max"), ("t", "min"), ("i", "sum"), ("i", "count")])
+        .sort_by("k")
+    )
+    np.testing.assert_allclose(got["spread"], pc.subtract(want["t_max"], want["t_min"]))
+    np.testing.assert_allclose(
+        got["share"], pc.divide(pc.cast(want["i_sum"], pa.float64()), want["i_count"])
+    )
+    assert got["hi"].equals(want["t_max"]) and got["n"].equals(want["t_count"])
+    for key, mid in zip(got["k"].to_pylist(), got["mid"].to_pylist(), strict=True):
+        values = [v for v in t.filter(pc.equal(t["k"], key))["t"].to_pylist() if v is not None]
+        q1, q3 = np.quantile(values, [0.25, 0.75])
+        assert mid == pytest.approx((q1 + q3) / 2)
+
+
+def test_wrong_expressions_are_clear_errors(session: squall.Session) -> None:
+    ds = session.from_arrow(table(100), 2)
+    with pytest.raises(TypeError, match="combine conditions with & and"):
+        ds.filter((col("t") > 0) and (col("i") > 0))
+    with pytest.raises(TypeError, match="aggregates belong in groupby"):
+        ds.filter(col("t").max() > 0)
+    with pytest.raises(TypeError, match="is over aggregates"):
+        ds.groupby("k").agg(x=col("t") + 1)
+    with pytest.raises(TypeError, match=r"aggregates a column, as col\('v'\).max\(\)"):
+        (col("t") + 1).max()
+    with pytest.raises(TypeError, match="not list"):
+        ds.filter(col("t") > [1])
+    with pytest.raises(squall.PlanError, match=r"\(s \+ 1\).*do not mix"):
+        ds.filter(col("s") + 1 > 0).collect()
+    with pytest.raises(squall.DataError, match="nope"):
+        ds.filter(col("nope") > 0).collect()
