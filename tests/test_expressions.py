@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
 import squall
@@ -108,3 +109,53 @@ def test_wrong_expressions_are_clear_errors(session: squall.Session) -> None:
         ds.filter(col("s") + 1 > 0).collect()
     with pytest.raises(squall.DataError, match="nope"):
         ds.filter(col("nope") > 0).collect()
+
+
+def test_a_filter_after_a_read_skips_row_groups_its_statistics_rule_out(
+    session: squall.Session, root: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file of 20 row groups ordered by id: a filter on id (or on the station, a string
+    whose values change with id) fetches the few row groups that may match, and gives
+    pyarrow's rows; a float column is pruned only by equality, so its NaN rows (above every
+    number here) still pass `> 5`."""
+    import io
+
+    n = 40_000
+    rng = np.random.default_rng(5)
+    f = rng.standard_normal(n)
+    f[::1000] = np.nan
+    t = pa.table(
+        {
+            "id": np.arange(n),
+            "station": pa.array([f"s{i // 2000:03d}" for i in range(n)]),
+            "f": f,
+            "blob": pa.array([rng.bytes(50) for _ in range(n)]),
+        }
+    )
+    sink = io.BytesIO()
+    pq.write_table(t, sink, row_group_size=n // 20)
+    url = f"{root}/sorted.parquet"
+    squall._native.write_bytes(url, sink.getvalue())
+    size = len(sink.getvalue())
+    with squall.Session(workers=2, target_partition_bytes=1 << 30) as s:
+        ds = s.read_parquet(url)
+        for expr, mask, fraction in [
+            (col("id") >= 38_500, pc.greater_equal(t["id"], 38_500), 0.1),
+            (
+                (col("station") == "s003") | (col("id") < 10),
+                pc.or_(pc.equal(t["station"], "s003"), pc.less(t["id"], 10)),
+                0.15,
+            ),
+            (col("f") > 5, pc.or_(pc.greater(t["f"], 5), pc.is_nan(t["f"])), 1.0),
+        ]:
+            got, want = ds.filter(expr).collect(), t.filter(mask)
+            assert got.drop_columns("f").equals(want.drop_columns("f")), expr
+            np.testing.assert_array_equal(got["f"], want["f"])  # NaN equals NaN here
+            stats = s.last_job.stats.to_pandas()
+            assert stats["bytes_read"].sum() <= fraction * size + 2 * 64 * 1024, (
+                expr,
+                stats["bytes_read"].sum(),
+                size,
+            )
+        ds.filter(col("id") > 5).explain()
+        assert "skipping row groups whose statistics rule out the filter" in capsys.readouterr().out

@@ -73,6 +73,9 @@ impl Plan {
                 if files < m {
                     out.push(format!("          as {m} partitions of row groups (big files are split)"));
                 }
+                if matches!(stage.ops.first(), Some(Op::Filter { .. })) {
+                    out.push("          skipping row groups whose statistics rule out the filter".to_string());
+                }
                 let keys_only = matches!(stage.target, Target::Sample(_)) && stage.ops.is_empty();
                 match &self.scan_columns() {
                     _ if keys_only => out.push("          only the sort keys".to_string()),

@@ -18,6 +18,7 @@ pub mod owner;
 pub mod parquet_scan;
 pub mod partition;
 mod policy;
+mod prune;
 pub mod runtime;
 pub mod scheduler;
 pub mod scratch;

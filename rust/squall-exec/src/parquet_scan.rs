@@ -15,8 +15,11 @@ use parquet::arrow::ProjectionMask;
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use squall_core::codec::{column_indices, Decoded};
+use squall_core::expr::Expr;
 use squall_core::plan::RowGroups;
 use squall_store::{get_ranges, BoxFuture, Store};
+
+use crate::prune::may_match;
 
 /// Bytes of the file's end fetched at once: the footer of most files fits.
 const FOOTER_HINT: usize = 64 * 1024;
@@ -84,21 +87,33 @@ impl AsyncFileReader for StoreReader {
     }
 }
 
-/// Reads the Parquet object `key` (`size` bytes) of `store`, only `columns` and `row_groups`
-/// (start..end) when given, in batches of up to `batch_rows` rows (a row group gives at most
-/// one batch). Returns the batches and the bytes fetched.
+/// What a scan reads of a Parquet file.
+#[derive(Default)]
+pub struct Selection<'a> {
+    /// The columns (all when None).
+    pub columns: Option<&'a [String]>,
+    /// The row groups, start..end (all when None).
+    pub row_groups: Option<RowGroups>,
+    /// Filters that follow the scan: row groups whose statistics rule them out are skipped.
+    pub filters: Vec<&'a Expr>,
+}
+
+/// Reads the Parquet object `key` (`size` bytes) of `store`, what `selection` says of it, in
+/// batches of up to `batch_rows` rows (a row group gives at most one batch). Returns the
+/// batches and the bytes fetched.
 pub async fn read_parquet(
     store: Arc<dyn Store>,
     key: &str,
     size: u64,
-    (columns, row_groups): (Option<&[String]>, Option<RowGroups>),
+    selection: Selection<'_>,
     url: &str,
     batch_rows: usize,
 ) -> crate::Result<(Decoded, u64)> {
-    let file = ParquetFile::open(store, key, size, url).await?.only(row_groups)?;
+    let mut file = ParquetFile::open(store, key, size, url).await?.only(selection.row_groups)?;
+    file.prune(&selection.filters);
     let mut batches = Vec::new();
     let schema = file
-        .scan(columns, batch_rows, None, |b| {
+        .scan(selection.columns, batch_rows, None, |b| {
             batches.push(b);
             Ok(())
         })
@@ -112,7 +127,7 @@ pub struct ParquetFile {
     metadata: ArrowReaderMetadata,
     url: String,
     /// The row groups a scan reads (None: all).
-    row_groups: Option<Range<usize>>,
+    row_groups: Option<Vec<usize>>,
 }
 
 impl ParquetFile {
@@ -134,7 +149,7 @@ impl ParquetFile {
                 let message = format!("row groups {start}..{end} were planned, the file has {count}: it changed");
                 return Err(data_error(&self.url, message));
             }
-            self.row_groups = Some(start..end);
+            self.row_groups = Some((start..end).collect());
         }
         Ok(self)
     }
@@ -169,8 +184,30 @@ impl ParquetFile {
     /// The rows a scan reads (of its row groups).
     pub fn rows(&self) -> usize {
         let groups = self.metadata.metadata().row_groups();
-        let range = self.row_groups.clone().unwrap_or(0..groups.len());
-        groups[range].iter().map(|g| g.num_rows().max(0) as usize).sum()
+        self.groups().map(|i| groups[i].num_rows().max(0) as usize).sum()
+    }
+
+    /// The row groups a scan reads.
+    fn groups(&self) -> Box<dyn Iterator<Item = usize> + '_> {
+        match &self.row_groups {
+            Some(groups) => Box::new(groups.iter().copied()),
+            None => Box::new(0..self.metadata.metadata().num_row_groups()),
+        }
+    }
+
+    /// Scans leave out the row groups whose statistics prove that no row passes every one of
+    /// `filters` (see `prune`); returns how many were left out.
+    pub fn prune(&mut self, filters: &[&Expr]) -> usize {
+        if filters.is_empty() {
+            return 0;
+        }
+        let meta = self.metadata.metadata();
+        let (parquet, arrow) = (meta.file_metadata().schema_descr(), self.metadata.schema());
+        let kept: Vec<usize> =
+            self.groups().filter(|&i| may_match(filters, meta.row_group(i), parquet, arrow)).collect();
+        let dropped = self.groups().count() - kept.len();
+        self.row_groups = Some(kept);
+        dropped
     }
 
     /// Each row group's compressed bytes, in order.
@@ -207,7 +244,7 @@ impl ParquetFile {
             builder = builder.with_limit(rows);
         }
         if let Some(groups) = &self.row_groups {
-            builder = builder.with_row_groups(groups.clone().collect());
+            builder = builder.with_row_groups(groups.clone());
         }
         let mut stream = builder.build().map_err(bad(url))?;
         let read_schema = stream.schema().clone();
@@ -264,7 +301,9 @@ mod tests {
         rt.block_on(async {
             store.put(url, data.clone()).await.unwrap();
             let store: Arc<dyn Store> = store;
-            read_parquet(store, url, data.len() as u64, (columns, None), url, BATCH_ROWS).await.map(|(d, _)| d)
+            read_parquet(store, url, data.len() as u64, Selection { columns, ..Default::default() }, url, BATCH_ROWS)
+                .await
+                .map(|(d, _)| d)
         })
     }
 

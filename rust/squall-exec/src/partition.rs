@@ -13,7 +13,7 @@ use squall_core::shuffle::{decode_rows, encode_buckets, encode_rows};
 use squall_core::sort::{splitters, Sorter};
 use squall_store::{get_ranges, open, Bytes};
 
-use crate::parquet_scan::{read_parquet, ParquetFile};
+use crate::parquet_scan::{read_parquet, ParquetFile, Selection};
 use crate::runtime::runtime;
 use squall_core::cancel::check;
 
@@ -127,7 +127,16 @@ fn read_input(task: &PartitionTask) -> crate::Result<(Decoded, u64, String)> {
             let (store, key) = open(&input.url)?;
             // Batches that no function sees go whole: one per row group, nothing to concatenate.
             let batch_rows = if task.ops.is_empty() { usize::MAX } else { BATCH_ROWS };
-            let selection = (task.columns.as_deref(), input.row_groups);
+            // Filters right after the scan rule row groups out by their statistics.
+            let filters = task.ops.iter().map_while(|op| match op {
+                Op::Filter { expr } => Some(expr),
+                _ => None,
+            });
+            let selection = Selection {
+                columns: task.columns.as_deref(),
+                row_groups: input.row_groups,
+                filters: filters.collect(),
+            };
             let read = read_parquet(store, &key, input.size, selection, &input.url, batch_rows);
             let (decoded, fetched) = runtime()?.block_on(read)?;
             Ok((decoded, fetched, input.url.clone()))
