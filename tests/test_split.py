@@ -132,3 +132,41 @@ def test_a_groupby_reads_only_the_columns_it_uses(
             first = stats[stats["stage"] == stats["stage"].iloc[0]]
             # The blob column is about 2 MB of the file; keys, values and footers are far less.
             assert first["bytes_read"].sum() < size / 4, (first["bytes_read"].sum(), size)
+
+
+@pytest.mark.parametrize("compression", ["none", "zstd"])
+def test_a_big_ipc_file_is_read_as_partitions_of_record_batches(
+    root: str, compression: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An Arrow IPC file (with a dictionary column) splits by record batches: every row once,
+    in order, each partition fetching its own batches; an IPC stream stays whole."""
+    import pyarrow.ipc as ipc
+
+    expected = table(60_000).append_column(
+        "d", pa.array(["a", "b", None, "c"] * 15_000).dictionary_encode()
+    )
+    sink = io.BytesIO()
+    options = ipc.IpcWriteOptions(compression=None if compression == "none" else compression)
+    with ipc.new_file(sink, expected.schema, options=options) as writer:
+        for batch in expected.to_batches(max_chunksize=5_000):
+            writer.write_batch(batch)
+    url = f"{root}/big.arrow"
+    _native.write_bytes(url, sink.getvalue())
+    size = len(sink.getvalue())
+    with squall.Session(workers=4, target_partition_bytes=size // 6) as session:
+        ds = session.read_ipc(url)
+        assert ds.num_partitions >= 6
+        ds.explain()
+        assert "partitions of record batches" in capsys.readouterr().out
+        got = ds.collect()
+        assert got.equals(expected)
+        stats = session.last_job.stats.to_pandas() if session.last_job else None
+        assert stats is not None
+        assert stats["bytes_read"].sum() < 1.3 * size + ds.num_partitions * 64 * 1024
+        assert ds.select(["id", "k"]).collect().equals(expected.select(["id", "k"]))
+        stream = io.BytesIO()
+        with ipc.new_stream(stream, expected.schema) as writer:
+            writer.write_table(expected, max_chunksize=5_000)
+        _native.write_bytes(f"{root}/stream.arrow", stream.getvalue())
+        whole = session.read_ipc(f"{root}/stream.arrow")
+        assert whole.num_partitions == 1 and whole.collect().equals(expected)

@@ -185,30 +185,78 @@ pub fn decode_ipc(data: Bytes, url: &str) -> Result<Decoded> {
 
 /// An Arrow IPC file's batches, read from the blocks its footer lists.
 fn decode_ipc_file(data: Buffer) -> std::result::Result<Decoded, ArrowError> {
-    let bad = |what: &str| ArrowError::IpcError(format!("not an Arrow IPC file: {what}"));
-    let Some(tail) = data.len().checked_sub(10) else {
-        return Err(bad("too short"));
-    };
-    let footer_len = read_footer_length(data[tail..].try_into().expect("ten bytes"))?;
-    let footer_at = tail.checked_sub(footer_len).ok_or_else(|| bad("its footer is longer than the file"))?;
-    let footer = root_as_footer(&data[footer_at..tail]).map_err(|e| bad(&e.to_string()))?;
-    let schema = Arc::new(try_fb_to_schema(footer.schema().ok_or_else(|| bad("no schema"))?)?);
-    let mut decoder = FileDecoder::new(schema.clone(), footer.version());
+    let tail = data.len().checked_sub(10).ok_or_else(|| bad_ipc("too short"))?;
+    let footer_at = tail
+        .checked_sub(ipc_footer_length(&data[tail..])?)
+        .ok_or_else(|| bad_ipc("its footer is longer than the file"))?;
+    let footer = IpcFooter::parse(&data[footer_at..])?;
     let block = |b: &Block| -> std::result::Result<Buffer, ArrowError> {
         let (at, len) = (b.offset() as usize, b.metaDataLength() as usize + b.bodyLength() as usize);
         if at.checked_add(len).is_none_or(|end| end > footer_at) {
-            return Err(bad("a block lies outside it"));
+            return Err(bad_ipc("a block lies outside it"));
         }
         Ok(data.slice_with_length(at, len))
     };
-    for b in footer.dictionaries().iter().flatten() {
-        decoder.read_dictionary(b, &block(b)?)?;
+    let dictionaries = footer.dictionaries.iter().map(block).collect::<std::result::Result<Vec<_>, _>>()?;
+    let batches =
+        footer.batches.iter().map(|b| block(b).map(|data| (*b, data))).collect::<std::result::Result<Vec<_>, _>>()?;
+    footer.decode(&dictionaries, &batches)
+}
+
+fn bad_ipc(what: &str) -> ArrowError {
+    ArrowError::IpcError(format!("not an Arrow IPC file: {what}"))
+}
+
+/// The length of an Arrow IPC file's footer, from the file's last ten bytes.
+pub fn ipc_footer_length(last_ten: &[u8]) -> std::result::Result<usize, ArrowError> {
+    read_footer_length(last_ten.try_into().map_err(|_| bad_ipc("too short"))?)
+}
+
+/// What an Arrow IPC file's footer says: its schema and where its dictionaries and record
+/// batches lie.
+pub struct IpcFooter {
+    /// The file's schema.
+    pub schema: SchemaRef,
+    version: arrow_ipc::MetadataVersion,
+    /// The dictionaries' blocks.
+    pub dictionaries: Vec<Block>,
+    /// The record batches' blocks, in order.
+    pub batches: Vec<Block>,
+}
+
+impl IpcFooter {
+    /// Parses `tail`: the footer and the ten bytes after it.
+    pub fn parse(tail: &[u8]) -> std::result::Result<IpcFooter, ArrowError> {
+        let footer = tail.len().checked_sub(10).map(|end| &tail[..end]).ok_or_else(|| bad_ipc("too short"))?;
+        let footer = root_as_footer(footer).map_err(|e| bad_ipc(&e.to_string()))?;
+        let schema = Arc::new(try_fb_to_schema(footer.schema().ok_or_else(|| bad_ipc("no schema"))?)?);
+        let dictionaries = footer.dictionaries().iter().flatten().copied().collect();
+        let batches = footer.recordBatches().iter().flatten().copied().collect();
+        Ok(IpcFooter { schema, version: footer.version(), dictionaries, batches })
     }
-    let mut batches = Vec::new();
-    for b in footer.recordBatches().iter().flatten() {
-        batches.extend(decoder.read_record_batch(b, &block(b)?)?);
+
+    /// The bytes a block takes, from its offset.
+    pub fn span(block: &Block) -> std::ops::Range<u64> {
+        let at = block.offset().max(0) as u64;
+        at..at + block.metaDataLength().max(0) as u64 + block.bodyLength().max(0) as u64
     }
-    Ok(Decoded { schema, batches })
+
+    /// Decodes record batches (each with its block's bytes) given every dictionary's bytes.
+    pub fn decode(
+        &self,
+        dictionaries: &[Buffer],
+        batches: &[(Block, Buffer)],
+    ) -> std::result::Result<Decoded, ArrowError> {
+        let mut decoder = FileDecoder::new(self.schema.clone(), self.version);
+        for (b, data) in self.dictionaries.iter().zip(dictionaries) {
+            decoder.read_dictionary(b, data)?;
+        }
+        let mut out = Vec::with_capacity(batches.len());
+        for (b, data) in batches {
+            out.extend(decoder.read_record_batch(b, data)?);
+        }
+        Ok(Decoded { schema: self.schema.clone(), batches: out })
+    }
 }
 
 /// The bytes `batches` hold (of their slices only), plus a margin: what an encoded copy of

@@ -71,7 +71,8 @@ impl Plan {
                     self.source
                 ));
                 if files < m {
-                    out.push(format!("          as {m} partitions of row groups (big files are split)"));
+                    let unit = if format == "parquet" { "row groups" } else { "record batches" };
+                    out.push(format!("          as {m} partitions of {unit} (big files are split)"));
                 }
                 if matches!(stage.ops.first(), Some(Op::Filter { .. })) {
                     out.push("          skipping row groups whose statistics rule out the filter".to_string());

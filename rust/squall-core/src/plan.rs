@@ -21,8 +21,8 @@ pub struct Input {
     pub format: Format,
     /// Its size in bytes.
     pub size: u64,
-    /// Only some row groups of a Parquet file (a big file is read as several partitions);
-    /// None: the whole object.
+    /// Only some row groups of a Parquet file, or record batches of an Arrow IPC file (a big
+    /// file is read as several partitions); None: the whole object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub row_groups: Option<RowGroups>,
 }

@@ -13,6 +13,7 @@ use squall_core::shuffle::{decode_rows, encode_buckets, encode_rows};
 use squall_core::sort::{splitters, Sorter};
 use squall_store::{get_ranges, open, Bytes};
 
+use crate::ipc_scan::read_ipc_batches;
 use crate::parquet_scan::{read_parquet, ParquetFile, Selection};
 use crate::runtime::runtime;
 use squall_core::cancel::check;
@@ -139,6 +140,16 @@ fn read_input(task: &PartitionTask) -> crate::Result<(Decoded, u64, String)> {
             };
             let read = read_parquet(store, &key, input.size, selection, &input.url, batch_rows);
             let (decoded, fetched) = runtime()?.block_on(read)?;
+            Ok((decoded, fetched, input.url.clone()))
+        }
+        TaskInput::File(input @ Input { row_groups: Some(batches), .. }) => {
+            let (store, key) = open(&input.url)?;
+            let read = read_ipc_batches(store, &key, input.size, *batches, &input.url);
+            let (decoded, fetched) = runtime()?.block_on(read)?;
+            let decoded = match task.columns.as_deref() {
+                Some(cols) => project(decoded, cols, &input.url)?,
+                None => decoded,
+            };
             Ok((decoded, fetched, input.url.clone()))
         }
         TaskInput::File(input) => {

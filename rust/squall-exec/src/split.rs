@@ -1,24 +1,26 @@
-//! A big Parquet file is read as several partitions, each a range of its row groups, so that
-//! one file is not one task on one core: when the file is bigger than the target partition
-//! size, or when there are fewer files than the tasks that could run at once. The footers
-//! (one ranged read each) say where the row groups are; only the files to split are opened.
+//! A big Parquet file is read as several partitions, each a range of its row groups (an Arrow
+//! IPC file by ranges of its record batches), so that one file is not one task on one core:
+//! when the file is bigger than the target partition size, or when there are fewer files than
+//! the tasks that could run at once. The footers (one ranged read each) say where the row
+//! groups are; only the files to split are opened.
 
 use squall_core::codec::Format;
 use squall_core::plan::{Input, RowGroups};
 use tokio::task::JoinSet;
 
+use crate::ipc_scan::batch_bytes;
 use crate::parquet_scan::ParquetFile;
 use crate::runtime::runtime;
 use crate::Result;
 
-/// `inputs`, with each Parquet file cut into ranges of row groups of about `target_bytes`, and
+/// `inputs`, with each file cut into ranges of row groups (record batches) of about `target_bytes`, and
 /// into at least `slots` pieces overall when there are fewer files than that (as far as the
 /// files have row groups).
 pub fn split_inputs(inputs: Vec<Input>, target_bytes: u64, slots: usize) -> Result<Vec<Input>> {
     let each = slots.div_ceil(inputs.len().max(1));
     let pieces = |input: &Input| {
         let by_size = input.size.div_ceil(target_bytes.max(1)) as usize;
-        if input.format == Format::Parquet && input.row_groups.is_none() {
+        if input.row_groups.is_none() {
             // Into a multiple of the pieces each file is to give, so that they spread evenly.
             by_size.max(each).next_multiple_of(each)
         } else {
@@ -36,8 +38,12 @@ pub fn split_inputs(inputs: Vec<Input>, target_bytes: u64, slots: usize) -> Resu
             let (input, k) = (input.clone(), pieces(input));
             footers.spawn(async move {
                 let (store, key) = squall_store::open(&input.url)?;
-                let file = ParquetFile::open(store, &key, input.size, &input.url).await?;
-                Ok::<_, crate::Error>((i, cut(&file.row_group_bytes(), k)))
+                let bytes = match input.format {
+                    Format::Parquet => ParquetFile::open(store, &key, input.size, &input.url).await?.row_group_bytes(),
+                    // An IPC stream has no footer to say where its batches are: it stays whole.
+                    Format::Ipc => batch_bytes(&store, &key, input.size, &input.url).await.unwrap_or(vec![input.size]),
+                };
+                Ok::<_, crate::Error>((i, cut(&bytes, k)))
             });
         }
         while let Some(done) = footers.join_next().await {
