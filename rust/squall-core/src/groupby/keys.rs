@@ -237,6 +237,50 @@ pub(super) fn expected_groups(values: f64, rows: f64) -> f64 {
     values * -(-rows / values).exp_m1()
 }
 
+/// Each row's hash of its key columns, combined column by column without encoding rows;
+/// None when a column is of a type `value_hashes` does not take.
+fn column_hashes(cols: &[ArrayRef], hasher: &FixedState) -> Option<Vec<u64>> {
+    let mut out = vec![0u64; cols.first()?.len()];
+    for col in cols {
+        for (h, v) in out.iter_mut().zip(value_hashes(col, hasher)?) {
+            *h = (h.rotate_left(26) ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    Some(out)
+}
+
+/// Each value's hash: integers (dates, times) by value, strings and binaries by their bytes
+/// (a dictionary by its values', so that coded and plain columns agree); one fixed hash for
+/// null; None for other types.
+fn value_hashes(col: &ArrayRef, hasher: &FixedState) -> Option<Vec<u64>> {
+    const NULL: u64 = 0x6e75_6c6c_6b65_7973;
+    let n = col.len();
+    fn hashed<'a>(n: usize, hasher: &FixedState, value: impl Fn(usize) -> &'a [u8]) -> Vec<u64> {
+        (0..n).map(|i| hasher.hash_one(value(i))).collect()
+    }
+    let mut out = match integer_values(col) {
+        Some(values) => values.iter().map(|v| hasher.hash_one(v)).collect(),
+        None => match col.data_type() {
+            DataType::Utf8 => hashed(n, hasher, |i| col.as_string::<i32>().value(i).as_bytes()),
+            DataType::LargeUtf8 => hashed(n, hasher, |i| col.as_string::<i64>().value(i).as_bytes()),
+            DataType::Utf8View => hashed(n, hasher, |i| col.as_string_view().value(i).as_bytes()),
+            DataType::Binary => hashed(n, hasher, |i| col.as_binary::<i32>().value(i)),
+            DataType::LargeBinary => hashed(n, hasher, |i| col.as_binary::<i64>().value(i)),
+            DataType::BinaryView => hashed(n, hasher, |i| col.as_binary_view().value(i)),
+            DataType::Dictionary(..) => {
+                let dict = col.as_any_dictionary();
+                let of_value = value_hashes(dict.values(), hasher)?;
+                dict.normalized_keys().iter().map(|&c| of_value.get(c).copied().unwrap_or(NULL)).collect()
+            }
+            _ => return None,
+        },
+    };
+    if let Some(nulls) = col.logical_nulls().filter(|m| m.null_count() > 0) {
+        nulls.iter().zip(out.iter_mut()).filter(|(valid, _)| !valid).for_each(|(_, h)| *h = NULL);
+    }
+    Some(out)
+}
+
 /// Output buckets for rows by the hash of their keys (nulls of one integer key to bucket 0);
 /// without keys, round robin from `start` (so inputs spread their first rows over different
 /// buckets).
@@ -262,11 +306,14 @@ pub fn hash_buckets(batch: &RecordBatch, keys: &[String], buckets: usize) -> Res
                 picks[b].push(i as u32);
             }
         }
-        None => {
-            for (i, row) in key_rows(&cols)?.iter().enumerate() {
-                picks[bucket(hasher.hash_one(row.data()))].push(i as u32);
+        None => match column_hashes(&cols, &hasher) {
+            Some(hashes) => hashes.iter().enumerate().for_each(|(i, &h)| picks[bucket(h)].push(i as u32)),
+            None => {
+                for (i, row) in key_rows(&cols)?.iter().enumerate() {
+                    picks[bucket(hasher.hash_one(row.data()))].push(i as u32);
+                }
             }
-        }
+        },
     }
     picks.into_iter().map(|p| take_record_batch(batch, &UInt32Array::from(p)).map_err(plan_err)).collect()
 }
@@ -297,6 +344,28 @@ mod tests {
             assert!(fast.len() > 1);
             assert_eq!((&fast.of_row, &fast.first), (&rows.of_row, &rows.first), "{:?}", keys[0].data_type());
         }
+    }
+
+    #[test]
+    fn coded_and_plain_keys_go_to_the_same_buckets() {
+        use arrow_array::types::Int16Type;
+        use arrow_array::{DictionaryArray, Int64Array, LargeStringArray, StringArray};
+        use std::sync::Arc;
+        let words: Vec<Option<&str>> =
+            (0..3000).map(|i| (i % 13 != 0).then_some(["x", "yy", "z", ""][i % 4])).collect();
+        let ints: ArrayRef = Arc::new(Int64Array::from_iter_values((0..3000).map(|i| i % 7)));
+        let batch = |words: ArrayRef| RecordBatch::try_from_iter([("w", words), ("i", ints.clone())]).unwrap();
+        let plain = batch(Arc::new(StringArray::from(words.clone())));
+        let large = batch(Arc::new(LargeStringArray::from(words.clone())));
+        let coded = batch(Arc::new(words.iter().copied().collect::<DictionaryArray<Int16Type>>()));
+        let keys = ["w".to_string(), "i".to_string()];
+        let rows_of = |b: &RecordBatch| -> Vec<usize> {
+            hash_buckets(b, &keys, 5).unwrap().iter().map(|p| p.num_rows()).collect()
+        };
+        let counts = rows_of(&plain);
+        assert!(counts.iter().filter(|&&c| c > 0).count() > 2, "{counts:?}");
+        assert_eq!(rows_of(&large), counts);
+        assert_eq!(rows_of(&coded), counts);
     }
 
     #[test]
