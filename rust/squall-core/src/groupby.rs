@@ -37,7 +37,7 @@ use kernels::{
 use keys::{distinct_values, expected_groups, group, Groups};
 pub use keys::{few_values, hash_buckets, DISTINCT_PROBE};
 use lists::{group_values, merge_lists, quantiles, Keep};
-use pairs::{finish_pairs, lift_pairs, merge_pairs};
+use pairs::{finish_pairs, lift_pairs, merge_pairs, pairs_of};
 
 /// An aggregate function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -385,6 +385,10 @@ impl GroupBy {
                 }
                 AggFunc::Std | AggFunc::Var => out.extend(moments(&as_f64(value)?, &g)),
                 AggFunc::Median | AggFunc::Quantile => out.push(group_values(&as_f64(value)?, &g, Keep::All)?),
+                AggFunc::Corr | AggFunc::Cov => {
+                    let pair = value.expect("checked by state_fields").as_struct();
+                    out.extend(pairs_of(&as_f64(Some(pair.column(0)))?, &as_f64(Some(pair.column(1)))?, &g))
+                }
                 AggFunc::TopK | AggFunc::BottomK => {
                     out.push(group_values(value.expect("checked by state_fields"), &g, keep(agg))?)
                 }

@@ -26,6 +26,51 @@ pub(super) fn lift_pairs(x: &ArrayRef, y: &ArrayRef) -> [ArrayRef; 6] {
     [Arc::new(n), Arc::new(mean(x)), Arc::new(mean(y)), zeros(), zeros(), zeros()]
 }
 
+/// Each group's state straight from its rows' x and y (Float64), in two passes: the means
+/// first, then the sums of squares and products of deviations from them.
+pub(super) fn pairs_of(x: &ArrayRef, y: &ArrayRef, g: &Groups) -> [ArrayRef; 6] {
+    let (x, y) = (x.as_primitive::<Float64Type>(), y.as_primitive::<Float64Type>());
+    let both = arrow_buffer::NullBuffer::union(x.logical_nulls().as_ref(), y.logical_nulls().as_ref());
+    let rows: Box<dyn Iterator<Item = usize>> = match &both {
+        Some(valid) => Box::new(valid.valid_indices()),
+        None => Box::new(0..x.len()),
+    };
+    let rows: Vec<usize> = rows.collect();
+    let (xs, ys) = (x.values(), y.values());
+    let mut acc: Vec<Moments> = vec![[0.0; 6]; g.len()];
+    for &i in &rows {
+        let a = &mut acc[g.of_row[i] as usize];
+        a[0] += 1.0;
+        a[1] += xs[i];
+        a[2] += ys[i];
+    }
+    for a in acc.iter_mut().filter(|a| a[0] > 0.0) {
+        a[1] /= a[0];
+        a[2] /= a[0];
+    }
+    for &i in &rows {
+        let a = &mut acc[g.of_row[i] as usize];
+        let (dx, dy) = (xs[i] - a[1], ys[i] - a[2]);
+        a[3] += dx * dx;
+        a[4] += dy * dy;
+        a[5] += dx * dy;
+    }
+    columns(&acc)
+}
+
+/// The states as columns.
+fn columns(acc: &[Moments]) -> [ArrayRef; 6] {
+    let column = |j: usize| Arc::new(Float64Array::from_iter_values(acc.iter().map(|a| a[j]))) as ArrayRef;
+    [
+        Arc::new(UInt64Array::from_iter_values(acc.iter().map(|a| a[0] as u64))),
+        column(1),
+        column(2),
+        column(3),
+        column(4),
+        column(5),
+    ]
+}
+
 /// The states of each group's rows (`cols`, as `lift_pairs` gives them) merged.
 pub(super) fn merge_pairs(cols: &[ArrayRef], g: &Groups) -> [ArrayRef; 6] {
     let n = cols[0].as_primitive::<UInt64Type>();
@@ -48,15 +93,7 @@ pub(super) fn merge_pairs(cols: &[ArrayRef], g: &Groups) -> [ArrayRef; 6] {
         a[5] += cxy.value(i) + dx * dy * w;
         a[0] = total;
     }
-    let column = |j: usize| Arc::new(Float64Array::from_iter_values(acc.iter().map(|a| a[j]))) as ArrayRef;
-    [
-        Arc::new(UInt64Array::from_iter_values(acc.iter().map(|a| a[0] as u64))),
-        column(1),
-        column(2),
-        column(3),
-        column(4),
-        column(5),
-    ]
+    columns(&acc)
 }
 
 /// Pearson's correlation (`corr`) or the sample covariance of each merged state; null with
@@ -96,7 +133,8 @@ mod tests {
         let direct = merge_pairs(&lifted, &one);
         let (mx, my) = (xs[..5].iter().sum::<f64>() / 5.0, ys[..5].iter().sum::<f64>() / 5.0);
         let c: f64 = (0..5).map(|i| (xs[i] - mx) * (ys[i] - my)).sum();
-        for states in [both, direct] {
+        let straight = pairs_of(&x, &y, &one);
+        for states in [both, direct, straight] {
             let cov = finish_pairs(&states, false);
             assert!((cov.as_primitive::<Float64Type>().value(0) - c / 4.0).abs() < 1e-12);
             let qx: f64 = (0..5).map(|i| (xs[i] - mx).powi(2)).sum();
