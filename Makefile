@@ -33,10 +33,15 @@ $(LOCALSTACK_VENV)/.installed: $(LOCALSTACK_PINS) tests/emulators/pyproject.toml
 # The wheel is built for manylinux2014 (glibc 2.17, through zig), so the same file installs here
 # and on AWS Lambda, where squall.deploy ships it.
 WHEEL_DIR := $(CURDIR)/dist
+# The wheel is built aside and moved into place whole: an interrupted build never leaves a
+# truncated wheel where deploy() would ship it.
 wheel: $(VENV)/.installed
-	rm -f $(WHEEL_DIR)/squall-*.whl
+	rm -rf $(WHEEL_DIR)/.building
 	VIRTUAL_ENV=$(VENV) PATH=$(VENV)/bin:$$PATH maturin build --zig --compatibility manylinux2014 --strip \
-		--profile $(PROFILE) --out $(WHEEL_DIR) > $(VENV)/build.log 2>&1 || (tail -50 $(VENV)/build.log; exit 1)
+		--profile $(PROFILE) --out $(WHEEL_DIR)/.building > $(VENV)/build.log 2>&1 || (tail -50 $(VENV)/build.log; exit 1)
+	rm -f $(WHEEL_DIR)/squall-*.whl
+	mv $(WHEEL_DIR)/.building/squall-*.whl $(WHEEL_DIR)/
+	rmdir $(WHEEL_DIR)/.building
 
 build: wheel
 	$(PY) -m pip install --quiet --force-reinstall --no-deps $(WHEEL_DIR)/squall-*.whl

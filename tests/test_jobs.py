@@ -187,3 +187,27 @@ def test_killing_random_workers_during_a_sort_loses_nothing(tmp_path: Path) -> N
     assert record is not None
     lost = [r for r in record.stats.to_pylist() if r["outcome"] == "lost"]
     assert 1 <= len(lost) <= 2
+
+
+def test_notebook_reprs_are_short_and_shown_once(
+    session: squall.Session, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """summary() prints nothing and its repr is its text (a notebook cell shows it once); a
+    FutureList of many futures and a Dataset are one line each."""
+    import pyarrow as pa
+
+    futures = session.map(abs, list(range(-300, 0)))
+    assert futures.results() == list(range(300, 0, -1))
+    assert repr(futures) == "<squall.FutureList: 300 futures of squall.map(abs), 300 finished>"
+    assert futures.job is not None
+    capsys.readouterr()
+    summary = futures.job.summary()
+    assert capsys.readouterr().out == ""
+    assert repr(summary) == str(summary) and "\n" in summary and "300 tasks" in summary
+    assert summary._repr_html_().startswith("<pre>")
+    ds = session.from_arrow(pa.table({"k": [1, 2], "v": [1.0, 2.0], "w": [0, 0]}), 2)
+    grouped = ds.groupby("k").agg(s=("v", "sum"))
+    assert (
+        repr(grouped)
+        == "<squall.Dataset: 2 input partitions, reading columns k, v, then 1 shuffle; lazy>"
+    )

@@ -222,6 +222,9 @@ class Plan:
     @property
     def shuffles(self) -> int:
         """Number of shuffles in the plan."""
+    @property
+    def scan_columns(self) -> list[str] | None:
+        """The columns the scan reads (None: all)."""
     def then_top_k(self, keys: list[tuple[str, bool, bool]], rows: int) -> Plan:
         """This plan followed by the first ``rows`` rows per partition in the order of keys."""
     def then_filter(self, expr: Expr) -> Plan:

@@ -48,8 +48,11 @@ class Dataset:
         self._udfs = udfs
 
     def __repr__(self) -> str:
-        n = self._plan.num_partitions
-        return f"<squall.Dataset: {n} partition{'s' if n != 1 else ''}, lazy>"
+        n, shuffles = self._plan.num_partitions, self._plan.shuffles
+        after = f", then {shuffles} shuffle{'s' if shuffles != 1 else ''}" if shuffles else ""
+        reads = self._plan.scan_columns
+        cols = f", reading columns {', '.join(reads)}" if reads else ""
+        return f"<squall.Dataset: {n} input partition{'s' if n != 1 else ''}{cols}{after}; lazy>"
 
     @property
     def num_partitions(self) -> int:

@@ -230,6 +230,13 @@ class FutureList(list[Future]):
         #: The record of the job behind these futures (stats, summary, timeline, cost).
         self.job: JobRecord | None = None
 
+    def __repr__(self) -> str:
+        # One line, however many futures: a notebook showing 2,000 lines helps nobody.
+        done = sum(f.done() for f in self)
+        labels = sorted({j.label for j in self._jobs})
+        of = f" of {', '.join(labels)}" if labels else ""
+        return f"<squall.FutureList: {len(self)} futures{of}, {done} finished>"
+
     def wait(self, timeout: float | None = None) -> bool:
         """Waits for every task, drawing a progress bar; True when all finished in time."""
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -72,6 +72,19 @@ class Cost:
         return "\n".join(lines)
 
 
+class Summary(str):
+    """A job's summary: a ``str`` whose repr is the text itself, so that a notebook cell
+    ending in ``job.summary()`` shows it once, as it reads."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<pre>{html.escape(self)}</pre>"
+
+
 class JobRecord:
     """The attempts of one ``map``/``submit`` call or one dataset action, stage by stage."""
 
@@ -129,8 +142,13 @@ class JobRecord:
             {k: pa.array([r[k] for r in rows], type=t) for k, t in types.items()},
         )
 
-    def summary(self) -> str:
-        """Totals per stage and for the job; printed and returned."""
+    def summary(self) -> Summary:
+        """Totals per stage and for the job: text that a notebook shows once (and ``print``
+        prints).
+
+        Example:
+            >>> print(squall.last_job().summary())
+        """
         rows = self._rows()
         lines = [f"{self.label} on {self.backend}"]
         for stage in dict.fromkeys(r["stage"] for r in rows):
@@ -138,9 +156,7 @@ class JobRecord:
             lines.append("  " + _describe(stage, part))
         if len(self._stages) > 1:
             lines.append("  " + _describe("all stages", rows))
-        text = "\n".join(lines)
-        print(text)
-        return text
+        return Summary("\n".join(lines))
 
     def cost(self, memory_mb: int | None = None, prices: dict[str, float] | None = None) -> Cost:
         """What the job costs (or would cost) on AWS Lambda and S3, at list prices.

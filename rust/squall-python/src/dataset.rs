@@ -134,6 +134,12 @@ impl Plan {
         self.inner.shuffles.len()
     }
 
+    /// The columns the scan reads (None: all).
+    #[getter]
+    fn scan_columns(&self) -> Option<Vec<String>> {
+        self.inner.scan_columns()
+    }
+
     /// This plan followed by the first `rows` rows per partition in the order of `keys`.
     fn then_top_k(&self, py: Python<'_>, keys: Vec<(String, bool, bool)>, rows: usize) -> PyResult<Plan> {
         self.then(py, Op::TopK { keys: sort_keys(keys), rows })
