@@ -61,7 +61,8 @@ lint: build
 # pytest starts LocalStack on first use and stops it at the end (tests/conftest.py).
 test: lint $(LOCALSTACK_VENV)/.installed
 	$(CARGO_TEST)
-	SQUALL_LOCALSTACK_PYTHON=$(LOCALSTACK_VENV)/bin/python $(PY) -m pytest tests
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+		SQUALL_LOCALSTACK_PYTHON=$(LOCALSTACK_VENV)/bin/python $(PY) -m pytest tests -p no:cacheprovider --basetemp "$$tmp/pytest"
 
 BENCH_VENV := $(CURDIR)/.venv-bench
 

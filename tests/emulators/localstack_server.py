@@ -42,6 +42,10 @@ def localstack(localstack_python: Path, lambda_python: str, workdir: Path) -> It
         return
     if not localstack_python.exists():
         raise RuntimeError(f"LocalStack is not installed at {localstack_python}: run `make test`")
+    # LocalStack keeps S3 objects under a fixed path of its own: removed at the end unless it
+    # was there before (another LocalStack's).
+    s3_storage = Path("/tmp/localstack-s3-storage")
+    s3_storage_was_there = s3_storage.exists()
     log_path = workdir / "localstack.log"
     tmp = workdir / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
@@ -81,6 +85,8 @@ def localstack(localstack_python: Path, lambda_python: str, workdir: Path) -> It
             proc.kill()
             proc.wait()
         shutil.rmtree(tmp, ignore_errors=True)
+        if not s3_storage_was_there:
+            shutil.rmtree(s3_storage, ignore_errors=True)
 
 
 def make_bucket(name: str) -> str:
