@@ -159,3 +159,18 @@ def test_a_filter_after_a_read_skips_row_groups_its_statistics_rule_out(
             )
         ds.filter(col("id") > 5).explain()
         assert "skipping row groups whose statistics rule out the filter" in capsys.readouterr().out
+
+
+def test_expressions_reach_worker_processes_with_any_float(tmp_path: str) -> None:
+    """A plan crosses to worker processes as JSON, which has no infinity or NaN."""
+    t = pa.table({"t": [1.0, float("inf"), 3.0, float("-inf")], "k": [1, 1, 2, 2]})
+    with squall.Session(in_process=False, workers=2) as s:
+        ds = s.from_arrow(t, 2)
+        assert ds.filter(col("t") < float("inf")).collect()["t"].to_pylist() == [
+            1.0,
+            3.0,
+            float("-inf"),
+        ]
+        assert ds.filter(col("t") == float("nan")).count() == 0
+        spread = ds.groupby("k").agg(x=col("t").max() - 1.5).sort("k").collect()
+        assert spread["x"].to_pylist() == [float("inf"), 1.5]

@@ -57,14 +57,47 @@ pub enum Expr {
 pub enum Literal {
     /// A 64-bit integer.
     Int(i64),
-    /// A 64-bit float.
-    Float(f64),
+    /// A 64-bit float (infinities and NaN cross JSON as "inf", "-inf" and "nan").
+    Float(#[serde(with = "json_f64")] f64),
     /// A string.
     Str(String),
     /// A boolean.
     Bool(bool),
     /// Null.
     Null,
+}
+
+/// A float in JSON, which has no infinities or NaN: those go as strings.
+mod json_f64 {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            v if v.is_finite() => s.serialize_f64(*v),
+            v if v.is_nan() => s.serialize_str("nan"),
+            v if *v > 0.0 => s.serialize_str("inf"),
+            _ => s.serialize_str("-inf"),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Number {
+            Plain(f64),
+            Named(String),
+        }
+        match Number::deserialize(d)? {
+            Number::Plain(v) => Ok(v),
+            Number::Named(name) => match name.as_str() {
+                "nan" => Ok(f64::NAN),
+                "inf" => Ok(f64::INFINITY),
+                "-inf" => Ok(f64::NEG_INFINITY),
+                other => Err(D::Error::custom(format!("{other:?} is not a number"))),
+            },
+        }
+    }
 }
 
 /// A binary operator. Division is true division (integers give floats); comparisons of
@@ -395,6 +428,16 @@ mod tests {
         assert_eq!(always.filter(&b).unwrap().num_rows(), 4);
         assert_eq!(cond.columns(), vec!["i".to_string(), "s".to_string()]);
         assert_eq!(cond.to_string(), "((i > 1) | (s == \"a\"))");
+    }
+
+    #[test]
+    fn every_float_literal_crosses_json() {
+        for v in [1.5, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, -0.0] {
+            let e = Expr::Literal { value: Literal::Float(v) };
+            let back: Expr = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
+            let Expr::Literal { value: Literal::Float(w) } = back else { panic!("{back:?}") };
+            assert_eq!(v.to_bits(), w.to_bits());
+        }
     }
 
     #[test]
