@@ -82,14 +82,10 @@ fn column_groups(key: &ArrayRef) -> Option<Groups> {
     if let Some(values) = integer_values(key) {
         return Some(group_integers(&values, nulls));
     }
-    let n = key.len();
+    if let Some(bytes) = value_bytes(key) {
+        return Some(group_bytes(key.len(), nulls, bytes));
+    }
     Some(match key.data_type() {
-        DataType::Utf8 => group_bytes(n, nulls, |i| key.as_string::<i32>().value(i).as_bytes()),
-        DataType::LargeUtf8 => group_bytes(n, nulls, |i| key.as_string::<i64>().value(i).as_bytes()),
-        DataType::Utf8View => group_bytes(n, nulls, |i| key.as_string_view().value(i).as_bytes()),
-        DataType::Binary => group_bytes(n, nulls, |i| key.as_binary::<i32>().value(i)),
-        DataType::LargeBinary => group_bytes(n, nulls, |i| key.as_binary::<i64>().value(i)),
-        DataType::BinaryView => group_bytes(n, nulls, |i| key.as_binary_view().value(i)),
         DataType::Dictionary(..) => {
             let dict = key.as_any_dictionary();
             let of_value = column_groups(dict.values())?.of_row;
@@ -97,6 +93,19 @@ fn column_groups(key: &ArrayRef) -> Option<Groups> {
             let ids: Vec<i64> = codes.iter().map(|&c| of_value.get(c).map_or(0, |&g| g as i64)).collect();
             group_integers(&ids, nulls)
         }
+        _ => return None,
+    })
+}
+
+/// Each value's bytes, by row, of a string or binary column; None for other types.
+fn value_bytes<'a>(col: &'a ArrayRef) -> Option<Box<dyn Fn(usize) -> &'a [u8] + 'a>> {
+    Some(match col.data_type() {
+        DataType::Utf8 => Box::new(|i| col.as_string::<i32>().value(i).as_bytes()),
+        DataType::LargeUtf8 => Box::new(|i| col.as_string::<i64>().value(i).as_bytes()),
+        DataType::Utf8View => Box::new(|i| col.as_string_view().value(i).as_bytes()),
+        DataType::Binary => Box::new(|i| col.as_binary::<i32>().value(i)),
+        DataType::LargeBinary => Box::new(|i| col.as_binary::<i64>().value(i)),
+        DataType::BinaryView => Box::new(|i| col.as_binary_view().value(i)),
         _ => return None,
     })
 }
@@ -255,18 +264,10 @@ fn column_hashes(cols: &[ArrayRef], hasher: &FixedState) -> Option<Vec<u64>> {
 fn value_hashes(col: &ArrayRef, hasher: &FixedState) -> Option<Vec<u64>> {
     const NULL: u64 = 0x6e75_6c6c_6b65_7973;
     let n = col.len();
-    fn hashed<'a>(n: usize, hasher: &FixedState, value: impl Fn(usize) -> &'a [u8]) -> Vec<u64> {
-        (0..n).map(|i| hasher.hash_one(value(i))).collect()
-    }
-    let mut out = match integer_values(col) {
-        Some(values) => values.iter().map(|v| hasher.hash_one(v)).collect(),
-        None => match col.data_type() {
-            DataType::Utf8 => hashed(n, hasher, |i| col.as_string::<i32>().value(i).as_bytes()),
-            DataType::LargeUtf8 => hashed(n, hasher, |i| col.as_string::<i64>().value(i).as_bytes()),
-            DataType::Utf8View => hashed(n, hasher, |i| col.as_string_view().value(i).as_bytes()),
-            DataType::Binary => hashed(n, hasher, |i| col.as_binary::<i32>().value(i)),
-            DataType::LargeBinary => hashed(n, hasher, |i| col.as_binary::<i64>().value(i)),
-            DataType::BinaryView => hashed(n, hasher, |i| col.as_binary_view().value(i)),
+    let mut out: Vec<u64> = match (integer_values(col), value_bytes(col)) {
+        (Some(values), _) => values.iter().map(|v| hasher.hash_one(v)).collect(),
+        (None, Some(bytes)) => (0..n).map(|i| hasher.hash_one(bytes(i))).collect(),
+        (None, None) => match col.data_type() {
             DataType::Dictionary(..) => {
                 let dict = col.as_any_dictionary();
                 let of_value = value_hashes(dict.values(), hasher)?;
