@@ -158,10 +158,13 @@ def test_a_function_the_worker_cannot_load_is_a_task_error(
 
     sys.modules["only_here"] = mod  # importable here, by reference, but not on the workers
     try:
-        err = session.submit(mod.f, 1).exception(timeout=30)
+        f = session.submit(mod.f, 1)
+        with pytest.raises(squall.TaskError) as info:
+            f.result(timeout=30)
     finally:
         del sys.modules["only_here"]
-    assert isinstance(err, squall.TaskError)
+    err = info.value
+    assert isinstance(f.exception(), RuntimeError) and err.original is f.exception()
     assert "could not load the task's function" in str(err) and "only_here" in str(err)
 
 

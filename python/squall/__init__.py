@@ -15,6 +15,7 @@ from ._default import (
     from_pandas,
     last_job,
     map,
+    map_async,
     range,
     read_ipc,
     read_parquet,
@@ -37,6 +38,7 @@ from .errors import (
     WorkerLostError,
     WorkerStartError,
 )
+from .executor import SessionExecutor, as_completed_async
 from .expr import Expr, col, lit
 from .fleet import FleetModel, Speculation
 from .futures import (
@@ -84,6 +86,7 @@ __all__ = [
     "JobRecord",
     "PlanError",
     "Session",
+    "SessionExecutor",
     "Speculation",
     "SquallError",
     "StoreError",
@@ -96,6 +99,7 @@ __all__ = [
     "WorkerStartError",
     "__version__",
     "as_completed",
+    "as_completed_async",
     "clean",
     "col",
     "default_session",
@@ -106,6 +110,7 @@ __all__ = [
     "last_job",
     "lit",
     "map",
+    "map_async",
     "range",
     "read_ipc",
     "read_parquet",

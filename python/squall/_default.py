@@ -64,6 +64,17 @@ def submit(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
     return default_session().submit(fn, *args, **kwargs)
 
 
+async def map_async(fn: Callable[[Any], Any], iterable: Iterable[Any], **options: Any) -> list[Any]:
+    """Awaits ``fn(item)`` for every item on the default session; see
+    :meth:`Session.map_async`.
+
+    Example:
+        >>> await squall.map_async(lambda x: x * x, range(4))
+        [0, 1, 4, 9]
+    """
+    return await default_session().map_async(fn, iterable, **options)
+
+
 def last_job() -> JobRecord | None:
     """The record of the default session's latest map, submit or dataset action: ``.stats``,
     ``.summary()``, ``.timeline()``, ``.cost()``."""

@@ -58,6 +58,19 @@ def _rebuild_task_error(message: str, kwargs: dict[str, Any]) -> TaskError:
     return TaskError(message, **kwargs)
 
 
+class RemoteTraceback(Exception):
+    """The traceback of an exception raised in a task, formatted on the worker: the
+    ``__cause__`` of that exception when squall gives it back, so that printing it shows where
+    it was raised."""
+
+    def __init__(self, traceback: str) -> None:
+        super().__init__(traceback)
+        self.traceback = traceback
+
+    def __str__(self) -> str:
+        return "\n" + self.traceback.rstrip()
+
+
 class WorkerLostError(SquallError):
     """A task's worker died (crash, ``os._exit``, killed, out of memory) on every attempt."""
 

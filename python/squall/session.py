@@ -24,7 +24,7 @@ from . import _native
 from ._task import run_chunk
 from .aws import DEFAULT_FUNCTION
 from .fleet import FleetModel, Speculation
-from .futures import Future, FutureList, _Job
+from .futures import Future, FutureList, _Completer, _Job
 from .jobs import JobRecord
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from .dataset import Dataset
+    from .executor import SessionExecutor
 
 #: Extra attempts after an infrastructure failure (a worker died or timed out).
 DEFAULT_RETRIES = 2
@@ -213,6 +214,7 @@ class Session:
                 f"backend={backend!r} is not available: use 'local', 'lambda' or 'simulated'"
             )
         self.backend = backend
+        self._completer = _Completer(self._native)
         #: The function's memory, for cost estimates (``last_job.cost()``).
         self.memory_mb = memory_mb
         #: The record of the latest map, submit or dataset action.
@@ -297,6 +299,34 @@ class Session:
         future = Future(job, 0, None, (args, kwargs) if kwargs else args)
         self._hold([future])
         return future
+
+    async def map_async(
+        self, fn: Callable[[Any], Any], iterable: Iterable[Any], **options: Any
+    ) -> list[Any]:
+        """Awaits ``fn(item)`` for every item without blocking the event loop; the results in
+        input order. Takes :meth:`map`'s options. A raising call raises its own exception here
+        (remote traceback as ``__cause__``) and cancels the others, as cancelling the awaiting
+        task does.
+
+        Example:
+            >>> results = await session.map_async(simulate, seeds)
+        """
+        from .executor import map_async
+
+        return await map_async(self, fn, iterable, **options)
+
+    def executor(self) -> SessionExecutor:
+        """A :class:`concurrent.futures.Executor` on this session, for code that takes one (its
+        ``map`` yields results, as the standard library's does). ``loop.run_in_executor``
+        takes the session itself.
+
+        Example:
+            >>> list(session.executor().map(pow, [2, 3], [5, 2]))
+            [32, 9]
+        """
+        from .executor import SessionExecutor
+
+        return SessionExecutor(self)
 
     def call_async(self, fn: Callable[..., Any], data: Any = (), **kwargs: Any) -> Future:
         """Lithops/PyWren-style single call: ``data`` is one argument, a tuple of arguments,
@@ -481,7 +511,7 @@ class Session:
             scale = self.fleet.time_scale if self.fleet is not None else 1.0
             spec = (policy.after, policy.multiple, policy.min_seconds * scale)
         native = self._native.submit(digest, func, inputs, timeout, retries, spec)
-        return _Job(native, self._native, label)
+        return _Job(native, self._completer, label)
 
     @staticmethod
     def _pickled(
