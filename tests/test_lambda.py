@@ -112,6 +112,28 @@ def test_user_exception_is_a_task_error_and_not_retried(lam: squall.Session) -> 
     assert futures[3]._job.native.progress()[5] == 0  # nothing was retried
 
 
+def lines_in(obj: Any, storage: Any) -> int:
+    n = len(obj.data_stream.read().splitlines())
+    storage.put_object("counts", f"{obj.key}.{obj.part}", str(n))
+    return n
+
+
+def test_lithops_compat_on_lambda_over_s3(lam: squall.Session, store: str) -> None:
+    from squall.compat import lithops
+
+    fexec = lithops.FunctionExecutor(session=lam, storage_root=store)
+    assert fexec.storage.backend == "aws_s3"
+    text = "".join(f"row {i}\n" for i in range(300))
+    fexec.storage.put_object("data", "in/rows.txt", text)
+    fexec.map_reduce(lines_in, ["data/in/"], sum, obj_chunk_size=500)
+    assert fexec.get_result() == 300
+    parts = fexec.storage.list_keys("counts", prefix="in/rows.txt.")
+    assert len(parts) == -(-len(text) // 500)
+    assert sum(int(fexec.storage.get_object("counts", k)) for k in parts) == 300
+    futures = fexec.map(fails_on_three, [1, 3])
+    assert fexec.get_result(futures, throw_except=False) == [1, None]
+
+
 def test_crashed_runtime_is_retried(lam: squall.Session) -> None:
     assert lam.map(crash_first_attempt, [7, 8]).results() == [(7, 1), (8, 1)]
 
