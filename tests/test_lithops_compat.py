@@ -263,3 +263,33 @@ def test_own_session_closes_with_the_executor(tmp_path: Path) -> None:
     with lithops.LocalhostExecutor(max_workers=1, storage_root=f"file://{tmp_path}") as ex:
         assert ex.map(add, [1, 2]).get_result() == [1, 2]
     assert ex.session._closed
+
+
+def test_dict_inputs_may_name_varargs_and_kwargs(fexec: lithops.FunctionExecutor) -> None:
+    def total(a: int, b: int, *rest: int, d: int, **more: int) -> int:
+        return a + b + sum(rest) + d + sum(more.values())
+
+    futures = fexec.map(
+        total,
+        [
+            {"a": 1, "b": 2, "d": 3},
+            {"rest": (1, 2, 3), "d": 4},
+            {"rest": (1, 2), "more": {"d": 3, "e": 5}},
+        ],
+    )
+    assert futures.get_result() == [6, 10, 11]
+
+
+def test_keys_and_urls_as_lithops_writes_them(fexec: lithops.FunctionExecutor) -> None:
+    storage = fexec.storage
+    storage.put_object("data", "__tests/.x/_a.txt", "one\ntwo\n")
+    storage.put_object("data", "__tests/b.txt", "three\n")
+    # Hidden-looking names are plain keys here (squall's datasets hide them; Storage does not).
+    assert storage.list_keys("data", prefix="__tests/") == ["__tests/.x/_a.txt", "__tests/b.txt"]
+    for where in ("localhost://data/__tests/", "data/__tests/"):
+        out = fexec.map(count_lines, [where]).get_result()
+        assert sorted(line for _, lines in out for line in lines) == [b"one", b"three", b"two"]
+    out = fexec.map(count_lines, ["data/__tests/b.txt"]).get_result()
+    assert out == [("__tests/b.txt", [b"three"])]
+    with pytest.raises(squall.StoreNotFoundError, match="no object there"):
+        fexec.map(count_lines, ["data/__tests/nothing"])

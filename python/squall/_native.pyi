@@ -25,6 +25,7 @@ __all__ = [
     "forget_session",
     "heartbeat",
     "io_counts",
+    "list_prefix",
     "read_bytes",
     "read_range",
     "reap_scratch",
@@ -319,6 +320,9 @@ def execute_frame(header: bytes, payload: bytes) -> tuple[bytes, bytes]:
 
 def resolve(url: str) -> list[tuple[str, int]]:
     """Objects that ``url`` names (a file, a prefix or a glob), as (url, size), sorted."""
+
+def list_prefix(url: str) -> list[tuple[str, int]]:
+    """Every object whose URL starts with ``url`` (a raw prefix), as (url, size), sorted."""
 
 def write_table(table: pa.Table, url: str, format: str, compression: str | None = None) -> int:
     """Writes a table to ``url`` as parquet or ipc, compressed as ``compression`` says

@@ -72,6 +72,21 @@ def with_results(reducer: Callable[..., Any], results: list[Any], extra_args: An
     return (results, *(extra_args or ()))
 
 
+def _unpacked(
+    sig: inspect.Signature, item: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """A dict input's arguments: under the name of the function's ``*args`` (or ``**kwargs``)
+    it may give the positional (or extra keyword) arguments, as Lithops lets it."""
+    kw = dict(item)
+    args: tuple[Any, ...] = ()
+    for name, p in sig.parameters.items():
+        if p.kind is inspect.Parameter.VAR_POSITIONAL and name in kw:
+            args = tuple(kw.pop(name) or ())
+        elif p.kind is inspect.Parameter.VAR_KEYWORD and name in kw:
+            kw = {**(kw.pop(name) or {}), **kw}
+    return args, kw
+
+
 def bind_all(
     fn: Callable[..., Any], items: list[Any]
 ) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
@@ -84,7 +99,8 @@ def bind_all(
     for i, item in enumerate(items):
         try:
             if isinstance(item, dict):
-                bound = user.bind(**item)
+                args, kwargs = _unpacked(user, item)
+                bound = user.bind(*args, **kwargs)
             else:
                 bound = user.bind(*(item if isinstance(item, tuple) else (item,)))
         except TypeError as e:

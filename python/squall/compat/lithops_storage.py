@@ -154,18 +154,16 @@ class Storage:
         if match_pattern is not None:
             raise ValueError("match_pattern is not supported by squall: filter the keys instead")
         base = self._url(bucket, "")
-        prefix = (prefix or "").lstrip("/")
-        folder = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
         try:
-            found = _native.resolve(base + folder)
-        except StoreNotFoundError:
+            found = _native.list_prefix(base + (prefix or "").lstrip("/"))
+        except StoreNotFoundError:  # no such bucket
             return []
-        out = []
-        for url, size in found:
-            key = url[len(base) :]
-            if key.startswith(prefix):
-                out.append({"Key": key, "Size": size})
-        return out
+        return [{"Key": url[len(base) :], "Size": size} for url, size in found]
+
+    def head_bucket(self, bucket: str) -> dict[str, Any]:
+        """Metadata of ``bucket`` (which must exist)."""
+        _native.list_prefix(self._url(bucket, ""))
+        return {"ResponseMetadata": {"HTTPStatusCode": 200}, "Bucket": bucket}
 
     def list_keys(self, bucket: str, prefix: str | None = None) -> list[str]:
         """Keys of ``bucket`` that start with ``prefix``, sorted."""
@@ -280,17 +278,20 @@ def partitions(
 ) -> list[DataObject]:
     """The chunks of every object that ``where`` names: ``bucket/key``, ``bucket/prefix/``, or
     a full URL (``s3://...``, ``file://...``)."""
-    if "://" in where:
-        url = where
-        scheme, _, rest = where.partition("://")
-        bucket, base = (rest.partition("/")[0], f"{scheme}://{rest.partition('/')[0]}/")
-        if scheme == "file":
-            bucket, base = "", "file://"
+    scheme, sep, rest = where.partition("://")
+    if sep and scheme not in (storage.backend, "localhost"):
+        url = where  # a URL of squall's stores: s3://bucket/key, file:///path
+        bucket = rest.partition("/")[0] if scheme != "file" else ""
+        base = f"{scheme}://{bucket}/" if bucket else f"{scheme}://"
     else:
-        bucket, _, key = where.partition("/")
+        bucket, _, key = (rest if sep else where).partition("/")
         url = storage._url(bucket, key)
         base = storage._url(bucket, "")
-    found = _native.resolve(url)
+    listed = _native.list_prefix(url)
+    exact = [(u, n) for u, n in listed if u == url]
+    found = exact or [(u, n) for u, n in listed if url.endswith("/") or u.startswith(url + "/")]
+    if not found:
+        raise StoreNotFoundError(f"{where}: no object there (give bucket/key or bucket/prefix/)")
     out: list[DataObject] = []
     for obj_url, size in found:
         if chunk_number:

@@ -39,6 +39,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<arrow::ArrowStream>()?;
     m.add_function(wrap_pyfunction!(task::execute_frame, m)?)?;
     m.add_function(wrap_pyfunction!(store::resolve, m)?)?;
+    m.add_function(wrap_pyfunction!(store::list_prefix, m)?)?;
     m.add_function(wrap_pyfunction!(store::write_table, m)?)?;
     m.add_function(wrap_pyfunction!(store::write_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(store::read_bytes, m)?)?;

@@ -20,6 +20,18 @@ pub fn resolve(py: Python<'_>, url: String) -> PyResult<Vec<(String, u64)>> {
     found.map_err(|e| exec_error(py, e))
 }
 
+/// Every object whose URL starts with `url` (a raw prefix: hidden names and datasets' manifests
+/// are not interpreted), as (url, size), sorted; empty when there is none.
+#[pyfunction]
+pub fn list_prefix(py: Python<'_>, url: String) -> PyResult<Vec<(String, u64)>> {
+    let found = py.detach(|| -> squall_exec::Result<_> {
+        let (store, prefix) = squall_store::open(&url)?;
+        let listed = runtime()?.block_on(store.list(&prefix))?;
+        Ok(listed.into_iter().map(|o| (store.url_of(&o.key), o.size)).collect())
+    });
+    found.map_err(|e| exec_error(py, e))
+}
+
 /// Writes a pyarrow.Table (any `__arrow_c_stream__` object) to `url` as parquet or ipc,
 /// compressed as `compression` says (by default as squall's intermediate objects are); returns
 /// the bytes written.
