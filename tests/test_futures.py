@@ -150,6 +150,12 @@ def test_progress_bar_appears_for_long_jobs_only(
     assert "squall.map" not in capfd.readouterr().err
     session.map(square, [1, 2]).results()
     assert "squall.map" not in capfd.readouterr().err
+    # A job with a failed task ends red (ANSI red in a terminal; the widget's colour in Jupyter).
+    futures = session.map(lambda s: 1 // 0 if sleep_then(s, s) > 1 else s, [0.8, 0.8, 1.2])
+    futures.results(return_exceptions=True)
+    assert "\x1b[31m" in capfd.readouterr().err
+    session.map(lambda s: sleep_then(s, s), [0.8, 0.8, 0.8]).results()
+    assert "\x1b[31m" not in capfd.readouterr().err
 
 
 def test_bad_arguments_are_refused_clearly(session: squall.Session) -> None:

@@ -129,8 +129,47 @@ def test_timeline_is_drawn_and_saved(session: squall.Session, tmp_path: Path) ->
     fig = record.timeline(str(path))
     assert path.stat().st_size > 10_000
     ax = fig.axes[0]
-    assert f"{record.stats.num_rows} attempts" in ax.get_title()
-    assert len(ax.collections) == record.stats.num_rows  # one bar per attempt
+    stats = record.stats
+    assert f"{stats.num_rows} attempts" in ax.get_title()
+    from matplotlib.collections import PolyCollection
+
+    bars = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert sum(len(c.get_paths()) for c in bars) == stats.num_rows  # one bar per attempt
+    assert len(bars) <= 4  # in collections, not an artist each: thousands draw at once
+    dotted = sum(len(c.get_paths()) for c in bars if ".." in (c.get_hatch() or ""))
+    assert dotted == sum(stats.column("cold_start").to_pylist())  # cold starts dotted
+    # A cold start (the worker's start-up in it) is not a straggler: no red edge.
+    for c in bars:
+        if ".." in (c.get_hatch() or "") and "//" not in (c.get_hatch() or ""):
+            assert all(
+                tuple(e[:3]) != (0.8392156862745098, 0.15294117647058825, 0.1568627450980392)
+                for e in c.get_edgecolors()
+            )
+    # The legend is right of the axes, over no bar.
+    fig.canvas.draw()
+    legend = ax.get_legend()
+    assert legend is not None
+    assert legend.get_window_extent().x0 >= ax.get_window_extent().x1
+
+
+def test_timeline_dots_cold_starts() -> None:
+    from matplotlib.collections import PolyCollection
+
+    with squall.Session(workers=1) as s:  # a new worker: its first attempt starts it
+        s.map(abs, [1, 2, 3]).results()
+        record = s.last_job
+        assert record is not None
+        fig = record.timeline()
+    bars = [c for c in fig.axes[0].collections if isinstance(c, PolyCollection)]
+    assert [len(c.get_paths()) for c in bars if c.get_hatch() == ".."] == [1]
+
+
+def test_timeline_labels_lambda_environments_shortly() -> None:
+    from squall.jobs import _lane
+
+    assert _lane("2026/12/03/[$LATEST]4f9c0123456789abcdef") == "env 4f9c0123"
+    assert _lane("local-3") == "local-3"
+    assert _lane("") == "(no answer)"
 
 
 def _worker_pids() -> list[int]:

@@ -6,6 +6,7 @@ from typing import Any, final
 import pyarrow as pa
 
 __all__ = [
+    "TASK_END_MARK",
     "ArrowBatch",
     "ArrowStream",
     "Datasets",
@@ -38,6 +39,8 @@ __all__ = [
 ]
 
 __version__: str
+#: What a local worker writes to its stderr after each task (the lines before are its output).
+TASK_END_MARK: bytes
 
 @final
 class Scheduler:
@@ -49,6 +52,7 @@ class Scheduler:
         workers: int,
         env: list[tuple[str, str]],
         startup_timeout: float = 60.0,
+        forward_output: bool = False,
     ) -> Scheduler: ...
     @staticmethod
     def simulated(
@@ -57,6 +61,7 @@ class Scheduler:
         env: list[tuple[str, str]],
         model: dict[str, float],
         startup_timeout: float = 60.0,
+        forward_output: bool = False,
     ) -> Scheduler:
         """A simulated fleet whose tasks run for real on ``workers`` local processes."""
     @staticmethod
@@ -86,6 +91,9 @@ class Scheduler:
         """Bytes of results and exceptions held for tasks whose outcome was not taken yet."""
     def close(self) -> None:
         """Cancels every job and stops the workers."""
+    def take_output(self, timeout: float) -> list[str] | None:
+        """The lines tasks printed since the last call (waiting up to ``timeout``, at most
+        0.2 s, for some); None once closed and all taken, or when output is not queued."""
 
 @final
 class Job:
@@ -122,12 +130,12 @@ class Job:
             str,
             str,
             tuple[int, int, int, int, int, int],
-            int,
+            tuple[int, str],
         ]
     ]:
         """Every finished attempt: (task, attempt, worker, cold, backup, queued, started,
         finished, outcome, error, (puts, gets, lists, deletes, bytes_read, bytes_written),
-        peak_rss)."""
+        (peak_rss, output))."""
     def cancel(self) -> None:
         """Cancels the job: queued tasks never start, running attempts are stopped."""
     def release(self) -> None:

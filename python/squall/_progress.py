@@ -41,12 +41,13 @@ class Progress:
             return
         if self._bar is None and time.monotonic() - self._start < DELAY:
             return
-        total = finished = failed = running = retried = backups = 0
+        total = finished = failed = running = retried = backups = stopped = 0
         for job in self._jobs:
             t, ok, bad, cancelled, run, retry, backup = job.progress()
             total += t
             finished += ok + bad + cancelled
             failed += bad
+            stopped += cancelled
             running += run
             retried += retry
             backups += backup
@@ -54,6 +55,8 @@ class Progress:
             self._bar = _make_bar(total, self._desc)
             self._bar.start_t -= time.monotonic() - self._start  # count the quiet first second
         self._bar.n = finished
+        if (failed or stopped) and self._bar.colour != "red":
+            self._bar.colour = "red"  # a job that failed does not end green
         counts = {"running": running, "failed": failed, "retried": retried}
         if backups:
             counts["backups"] = backups

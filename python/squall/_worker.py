@@ -81,7 +81,18 @@ def main() -> None:
         payload = _read_exact(requests, body_len)
         if header is None or payload is None:
             return
-        _send(replies, *_native.execute_frame(header, payload))
+        reply = _native.execute_frame(header, payload)
+        # What the task printed is on stderr before the mark that ends it.
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # closed or broken by the task
+                pass
+        try:
+            os.write(2, _native.TASK_END_MARK)
+        except OSError:  # the task closed stderr: its output goes to no task
+            pass
+        _send(replies, *reply)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from .errors import (
     TaskTimeoutError,
     WorkerLostError,
     WorkerStartError,
+    user_facing,
 )
 
 if TYPE_CHECKING:
@@ -158,14 +159,22 @@ class _Completer:
         self.scheduler = scheduler
         self.lock = threading.Lock()
         self.jobs: set[_Job] = set()
-        self.running = False
+        self.thread: threading.Thread | None = None
 
     def watch(self, job: _Job) -> None:
         with self.lock:
             self.jobs.add(job)
-            if not self.running:
-                self.running = True
-                threading.Thread(target=self._run, name="squall-futures", daemon=True).start()
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._run, name="squall-futures", daemon=True)
+                self.thread.start()
+
+    def join(self, timeout: float) -> None:
+        """Waits for the thread to end (it does once no future waits: after a session's close,
+        every task has finished or been cancelled)."""
+        with self.lock:
+            thread = self.thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
 
     def _run(self) -> None:
         while True:
@@ -180,7 +189,7 @@ class _Completer:
             with self.lock:
                 self.jobs = {job for job in self.jobs if job.watched}
                 if not self.jobs:
-                    self.running = False
+                    self.thread = None
                     return
             del jobs
             self.scheduler.wait_change(seq, 0.2)
@@ -263,7 +272,8 @@ class Future(concurrent.futures.Future):  # type: ignore[type-arg]
         """
         error = self._wait(timeout)
         if error is not None:
-            raise error
+            # Raised afresh each time, from here: its traceback is the caller's, not squall's.
+            raise error.with_traceback(None)
         value = self._job.outcomes[self._task][1]
         return value[self._slot][1] if self._slot is not None else value
 
@@ -278,9 +288,7 @@ class Future(concurrent.futures.Future):  # type: ignore[type-arg]
         error = self._wait(timeout)
         if isinstance(error, CancelledError):
             raise error
-        if isinstance(error, TaskError) and error.original is not None:
-            return error.original
-        return error
+        return None if error is None else own_exception(error)
 
     def _wait(self, timeout: float | None) -> BaseException | None:
         """Waits for the task; returns the error :meth:`result` raises, or None."""
@@ -348,6 +356,15 @@ class Future(concurrent.futures.Future):  # type: ignore[type-arg]
         )
 
 
+def own_exception(error: BaseException) -> BaseException:
+    """The function's own exception when ``error`` is one it raised (with its remote traceback
+    as ``__cause__``); otherwise ``error`` (a result that cannot be unpickled here, a lost
+    worker, ...)."""
+    if isinstance(error, TaskError) and error.original is not None and error.remote_traceback:
+        return error.original
+    return error
+
+
 def _task_error(where: str, task: int, input: Any, error: dict[str, Any]) -> TaskError:
     original: BaseException | None = None
     if error["exception"]:
@@ -400,6 +417,7 @@ class FutureList(list[Future]):
         finally:
             bar.close()
 
+    @user_facing
     def results(self, timeout: float | None = None, return_exceptions: bool = False) -> list[Any]:
         """Waits for every task and returns their results in input order.
 

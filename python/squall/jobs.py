@@ -36,6 +36,10 @@ _COLUMNS = (
     "outcome", "error",
 )  # fmt: skip
 _IO = ("puts", "gets", "lists", "deletes", "bytes_read", "bytes_written")
+
+#: The type of the times in `stats`, marked apart from the other columns.
+_TIME = "timestamp"
+
 _FAILED = ("lost", "timeout", "throttled", "service", "spawn", "setup")
 
 
@@ -113,19 +117,20 @@ class JobRecord:
             for a in job.attempts():
                 row = {"stage": stage} | dict(zip(_COLUMNS, a[:10], strict=True))
                 row |= dict(zip(_IO, a[10], strict=True))
-                row["peak_rss"] = a[11]
+                row["peak_rss"], row["output"] = a[11]
                 rows.append(row)
         return rows
 
     @property
     def stats(self) -> pa.Table:
         """One row per finished attempt: stage, task, attempt, worker, cold_start, backup,
-        queued/started/finished (seconds since the epoch), duration, outcome ("ok", "raised",
+        queued/started/finished (UTC timestamps), duration (seconds), outcome ("ok", "raised",
         "lost", "timeout", "throttled", "service", "superseded", "cancelled", ...), error, and the
         attempt's store requests and bytes (puts, gets, lists, deletes, bytes_read,
         bytes_written), and peak_rss: the peak resident bytes while it ran (its worker
         process's high-water mark; for a stage on your process's threads, your process's
-        resident size sampled every 20 ms; 0 when not measured). ``.to_pandas()`` gives a
+        resident size sampled every 20 ms; 0 when not measured), and output: the last lines the
+        attempt printed (up to 20 lines, 4 KB; local workers only). ``.to_pandas()`` gives a
         DataFrame."""
         import pyarrow as pa
 
@@ -133,14 +138,19 @@ class JobRecord:
         types = {
             "stage": pa.string(), "task": pa.int64(), "attempt": pa.int64(),
             "worker": pa.string(), "cold_start": pa.bool_(), "backup": pa.bool_(),
-            "queued": pa.float64(), "started": pa.float64(), "finished": pa.float64(),
+            "queued": _TIME, "started": _TIME, "finished": _TIME,
             "duration": pa.float64(), "outcome": pa.string(), "error": pa.string(),
-        } | {k: pa.int64() for k in (*_IO, "peak_rss")}  # fmt: skip
+        } | {k: pa.int64() for k in (*_IO, "peak_rss")} | {"output": pa.string()}  # fmt: skip
         for r in rows:
             r["duration"] = r["finished"] - r["started"]
-        return pa.table(
-            {k: pa.array([r[k] for r in rows], type=t) for k, t in types.items()},
-        )
+        columns = {}
+        for k, t in types.items():
+            if t is _TIME:  # seconds since the epoch, as UTC timestamps
+                micros = pa.array([round(r[k] * 1e6) for r in rows], type=pa.int64())
+                columns[k] = micros.cast(pa.timestamp("us", tz="UTC"))
+            else:
+                columns[k] = pa.array([r[k] for r in rows], type=t)
+        return pa.table(columns)
 
     def summary(self) -> Summary:
         """Totals per stage and for the job: text that a notebook shows once (and ``print``
@@ -185,8 +195,12 @@ class JobRecord:
         """Draws every attempt as a bar on its worker's row over time (matplotlib).
 
         Backups are hatched; stragglers (attempts that got a backup, or that ran over 3x their
-        stage's median) have a red edge; failed attempts are orange, your exceptions red,
-        superseded and cancelled ones grey. With ``path``, the figure is also saved (PNG).
+        stage's median, cold starts aside) have a red edge; cold starts are dotted; failed
+        attempts are orange, your exceptions red, superseded and cancelled ones grey. A line
+        above the rows spans each stage. With ``path``, the figure is also saved (PNG).
+
+        Example:
+            >>> squall.last_job().timeline("timeline.png")
         """
         try:
             import matplotlib
@@ -194,42 +208,69 @@ class JobRecord:
             if ax is None and path is not None:
                 matplotlib.use("Agg", force=False)
             import matplotlib.pyplot as plt
+            from matplotlib.collections import PolyCollection
+            from matplotlib.patches import Patch
         except ImportError as exc:
             raise ImportError(
                 "job.timeline() draws with matplotlib: pip install matplotlib"
             ) from exc
         rows = self._rows()
+        lanes = sorted({_lane(r["worker"]) for r in rows})
+        stages = list(dict.fromkeys(r["stage"] for r in rows))
         if ax is None:
-            workers = len({r["worker"] for r in rows}) or 1
-            fig, ax = plt.subplots(figsize=(10, min(1.5 + 0.3 * workers, 12)))
+            height = min(1.5 + 0.3 * (len(lanes) + len(stages)), 12)
+            fig, ax = plt.subplots(figsize=(11, height))
         else:
             fig = ax.figure
         t0 = min((r["started"] for r in rows), default=0.0)
-        lanes = sorted({r["worker"] or "(no answer)" for r in rows})
         lane = {w: i for i, w in enumerate(lanes)}
         medians = {
             s: statistics.median(r["finished"] - r["started"] for r in rows if r["stage"] == s)
-            for s in {r["stage"] for r in rows}
+            for s in stages
         }
         backed_up = {(r["stage"], r["task"]) for r in rows if r["backup"]}
         colors = {"ok": "tab:green", "raised": "tab:red", "superseded": "0.7", "cancelled": "0.85"}
+        # One collection per hatch, not one artist per attempt: 2,000 attempts draw at once.
+        bars: dict[str, tuple[list[Any], list[str], list[str], list[float]]] = {}
         for r in rows:
-            duration = r["finished"] - r["started"]
+            x = r["started"] - t0
+            width = max(r["finished"] - r["started"], 1e-3)
+            y = lane[_lane(r["worker"])]
             straggler = (r["stage"], r["task"]) in backed_up and not r["backup"]
-            straggler |= duration > 3 * medians[r["stage"]] and duration > 0.05
-            ax.broken_barh(
-                [(r["started"] - t0, max(duration, 1e-3))],
-                (lane[r["worker"] or "(no answer)"] - 0.4, 0.8),
-                facecolors=colors.get(r["outcome"], "tab:orange"),
-                edgecolors="tab:red" if straggler else "black",
-                linewidth=2.0 if straggler else 0.3,
-                hatch="//" if r["backup"] else None,
+            slow = width > 3 * medians[r["stage"]] and width > 0.05 and not r["cold_start"]
+            straggler |= slow
+            hatch = ("//" if r["backup"] else "") + (".." if r["cold_start"] else "")
+            verts, faces, edges, widths = bars.setdefault(hatch, ([], [], [], []))
+            verts.append([(x, y - 0.4), (x + width, y - 0.4), (x + width, y + 0.4), (x, y + 0.4)])
+            faces.append(colors.get(r["outcome"], "tab:orange"))
+            edges.append("tab:red" if straggler else "black")
+            widths.append(2.0 if straggler else 0.3)
+        for hatch, (verts, faces, edges, widths) in bars.items():
+            ax.add_collection(
+                PolyCollection(
+                    verts,
+                    facecolors=faces,
+                    edgecolors=edges,
+                    linewidths=widths,
+                    hatch=hatch or None,
+                )
             )
+        # Each stage's span, on its own row above the workers.
+        end = max((r["finished"] - t0 for r in rows), default=1.0)
+        for k, stage in enumerate(stages):
+            mine = [r for r in rows if r["stage"] == stage]
+            start = min(r["started"] for r in mine) - t0
+            stop = max(r["finished"] for r in mine) - t0
+            y = len(lanes) + k
+            color = _STAGE_COLORS[k % len(_STAGE_COLORS)]
+            ax.hlines(y, start, max(stop, start + end / 200), color=color, linewidth=4)
+            ax.text(start, y + 0.25, stage, fontsize="small", va="bottom")
+        ax.set_xlim(0, end * 1.02 or 1.0)
+        ax.set_ylim(-0.7, len(lanes) + len(stages) + 0.2)
         ax.set_yticks(range(len(lanes)), lanes)
         ax.set_xlabel("seconds since the first attempt started")
-        ax.set_title(f"{self.label}: {len(rows)} attempts on {len(lanes)} workers")
-        from matplotlib.patches import Patch
-
+        title = f"{self.label}: {len(rows)} attempts on {len(lanes)} workers"
+        ax.set_title(title + (f", {len(stages)} stages" if len(stages) > 1 else ""))
         legend = [
             Patch(facecolor="tab:green", label="ok"),
             Patch(facecolor="tab:orange", label="failed (retried)"),
@@ -237,12 +278,28 @@ class JobRecord:
             Patch(facecolor="0.7", label="superseded"),
             Patch(facecolor="white", edgecolor="black", hatch="//", label="backup"),
             Patch(facecolor="white", edgecolor="tab:red", linewidth=2, label="straggler"),
+            Patch(facecolor="white", edgecolor="black", hatch="..", label="cold start"),
         ]
-        ax.legend(handles=legend, loc="upper right", fontsize="small")
+        # Outside the axes: it never hides bars.
+        ax.legend(handles=legend, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
         fig.tight_layout()
         if path is not None:
             fig.savefig(path, dpi=100)
         return fig
+
+
+#: Stages' span lines: none of the outcomes' colors (green, orange, red, grey).
+_STAGE_COLORS = ("tab:blue", "tab:purple", "tab:brown", "tab:cyan", "tab:pink", "tab:olive")
+
+
+def _lane(worker: str) -> str:
+    """A worker's row label: a Lambda execution environment's log stream
+    (``2026/12/03/[$LATEST]4f9c...``) by its first hex digits."""
+    if not worker:
+        return "(no answer)"
+    if "]" in worker:
+        return f"env {worker.rsplit(']', 1)[1][:8]}"
+    return worker if len(worker) <= 24 else worker[:21] + "..."
 
 
 def _describe(name: str, rows: list[dict[str, Any]]) -> str:

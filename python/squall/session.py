@@ -145,6 +145,11 @@ class Session:
             (reads, sorts, group-bys, shuffles, writes) run on ``workers`` threads of this
             process, with their shuffle in memory when there is room; ``False`` sends them to
             the worker processes too.
+        forward_output: What tasks print (stdout and stderr) is written to this process's
+            ``sys.stderr`` as it comes, after ``[task N]`` when the job has several tasks: in
+            Jupyter, under the cell that is running. ``False`` leaves it on the process's
+            standard error (a notebook server's log). Each attempt's last lines are in
+            ``job.stats`` either way (local workers; not yet on Lambda).
 
     Example:
         >>> with squall.Session(workers=2) as s:
@@ -167,6 +172,7 @@ class Session:
         fleet: FleetModel | None = None,
         retries: int = DEFAULT_RETRIES,
         in_process: bool = True,
+        forward_output: bool = True,
     ) -> None:
         backend = backend or os.environ.get("SQUALL_BACKEND") or "local"
         if workers is not None and workers < 1:
@@ -185,13 +191,20 @@ class Session:
         if backend == "local":
             count = workers or default_workers()
             env = _worker_env()
-            self._native = _native.Scheduler(python or sys.executable, count, env, startup_timeout)
+            self._native = _native.Scheduler(
+                python or sys.executable, count, env, startup_timeout, forward_output
+            )
         elif backend == "simulated":
             self.fleet = fleet or FleetModel()
             count = workers or default_workers()
             env = _worker_env()
             self._native = _native.Scheduler.simulated(
-                python or sys.executable, count, env, self.fleet.as_dict(), startup_timeout
+                python or sys.executable,
+                count,
+                env,
+                self.fleet.as_dict(),
+                startup_timeout,
+                forward_output,
             )
         elif backend == "lambda":
             store = store or os.environ.get("SQUALL_STORE")
@@ -215,6 +228,15 @@ class Session:
             )
         self.backend = backend
         self._completer = _Completer(self._native)
+        self._printer: threading.Thread | None = None
+        if forward_output and backend != "lambda":
+            self._printer = threading.Thread(
+                target=_print_output,
+                args=(self._native, weakref.ref(self)),
+                name="squall-output",
+                daemon=True,
+            )
+            self._printer.start()
         #: The function's memory, for cost estimates (``last_job.cost()``).
         self.memory_mb = memory_mb
         #: The record of the latest map, submit or dataset action.
@@ -373,6 +395,11 @@ class Session:
         if not self._closed:
             self._closed = True
             self._native.close()
+            # Their waits release the GIL in native code: they must end before the interpreter
+            # does (a thread that comes back into a finalizing interpreter is killed mid-frame).
+            self._completer.join(timeout=2.0)
+            if self._printer is not None:
+                self._printer.join(timeout=2.0)
             if self._threads is not None:
                 self._threads.close()
             _native.delete([f"{self._memory_scratch}/"], prefix=True)
@@ -536,6 +563,18 @@ class Session:
         for job in jobs:
             record._add_stage(label, job.native)
         return record
+
+
+def _print_output(scheduler: _native.Scheduler, session: weakref.ref[Session]) -> None:
+    """Writes what tasks print to ``sys.stderr`` (looked up on each write: Jupyter replaces it
+    per cell) until the scheduler closes or the session is gone."""
+    while (lines := scheduler.take_output(0.2)) is not None and session() is not None:
+        if lines:
+            try:
+                sys.stderr.write("".join(line + "\n" for line in lines))
+                sys.stderr.flush()
+            except Exception:  # a closed or replaced stream: the lines are in job.stats
+                pass
 
 
 class _Kept:

@@ -21,7 +21,9 @@ impl Backend for Instant0 {
     }
     fn invoke(&self, inv: Invocation) -> BoxFuture<'_, Result<Reply, Failure>> {
         let report = TaskReport { ok: true, ..TaskReport::of(&inv.spec) };
-        Box::pin(async move { Ok(Reply { report, body: Vec::new(), worker: "w".into(), cold: false }) })
+        Box::pin(async move {
+            Ok(Reply { report, body: Vec::new(), worker: "w".into(), cold: false, output: String::new() })
+        })
     }
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})

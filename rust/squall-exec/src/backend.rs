@@ -46,6 +46,8 @@ pub struct Reply {
     pub worker: String,
     /// Whether the worker started for this attempt.
     pub cold: bool,
+    /// The last lines the attempt printed (empty when its backend does not capture them).
+    pub output: String,
 }
 
 /// An attempt that did not produce a reply: an infrastructure failure, or a cancellation.

@@ -90,6 +90,8 @@ pub struct AttemptRecord {
     pub io: TaskIo,
     /// Peak resident bytes while it ran (`TaskReport::peak_rss`); 0 when none answered.
     pub peak_rss: u64,
+    /// The last lines it printed (local workers; empty elsewhere).
+    pub output: String,
 }
 
 #[derive(Debug)]

@@ -236,7 +236,7 @@ impl LambdaBackend {
             ))
         })?;
         let body = self.body_of(answer.body, answer.body_url).await?;
-        Ok(Reply { report: answer.report, body, worker: answer.worker, cold: answer.cold })
+        Ok(Reply { report: answer.report, body, worker: answer.worker, cold: answer.cold, output: String::new() })
     }
 
     /// The body of an answer: inline (base64), or an object the handler wrote. Only an object
@@ -331,7 +331,7 @@ mod tests {
     fn ok() -> Result<Reply, Failure> {
         let spec = TaskSpec { job: 0, task: 0, attempt: 0, func: String::new(), func_len: 0, partition: None };
         let report = TaskReport { ok: true, ..TaskReport::of(&spec) };
-        Ok(Reply { report, body: Vec::new(), worker: String::new(), cold: false })
+        Ok(Reply { report, body: Vec::new(), worker: String::new(), cold: false, output: String::new() })
     }
 
     fn attempt(b: &LambdaBackend, result: Result<Reply, Failure>) {

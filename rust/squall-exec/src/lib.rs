@@ -15,6 +15,7 @@ pub mod ipc_scan;
 pub mod lambda;
 pub mod local;
 pub mod memory;
+pub mod output;
 pub mod owner;
 pub mod parquet_scan;
 pub mod partition;

@@ -3,9 +3,10 @@
 //!
 //! A worker is trusted with nothing it could get wrong by accident: an answer that does not name
 //! the job, task and attempt it was sent (a forked child's frame, a stale reply) loses the
-//! worker, which is killed with its whole process group and replaced; its stderr is forwarded as
-//! bytes, decoded lossily, and dropped rather than blocking when this process's stderr is full
-//! or closed.
+//! worker, which is killed with its whole process group and replaced. What a task prints (the
+//! worker's stderr, where its stdout points, up to the mark it writes after each task) is kept
+//! with the attempt and goes to the driver's output queue when there is one; anything else goes
+//! to this process's stderr as bytes, dropped rather than blocking when it is full or closed.
 
 use std::collections::{HashSet, VecDeque};
 use std::io::Write;
@@ -24,7 +25,15 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::Semaphore;
 
 use crate::backend::{bounded, BoxFuture};
+use crate::output::{Capture, OutputQueue};
 use crate::{Backend, Failure, Invocation, Reply};
+
+/// What a worker writes to its stderr after each task, once its own buffers are flushed: the
+/// lines before it are that task's output.
+pub const TASK_END_MARK: &[u8] = b"\x1esquall-task-end\x1e\n";
+
+/// How long to wait for a worker's end-of-task mark after its answer came.
+const END_MARK_WAIT: Duration = Duration::from_millis(500);
 
 /// Lines of a worker's stderr kept to explain its death.
 const STDERR_TAIL: usize = 20;
@@ -46,6 +55,9 @@ pub struct LocalConfig {
     pub env: Vec<(String, String)>,
     /// How long a worker may take to start.
     pub startup_timeout: Duration,
+    /// Where tasks' output goes: this queue, for the driver to show (None: this process's
+    /// stderr, as bytes).
+    pub output: Option<Arc<OutputQueue>>,
 }
 
 /// A pool of local worker processes, started on first use and restarted when one dies.
@@ -134,6 +146,10 @@ struct Worker {
     stdout: BufReader<ChildStdout>,
     functions: HashSet<String>,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    /// The output of the attempt it runs.
+    capture: Arc<Mutex<Option<Capture>>>,
+    /// Told when the end-of-task mark is read.
+    ended: Arc<tokio::sync::Notify>,
     /// No task has run on it yet.
     fresh: bool,
 }
@@ -157,9 +173,18 @@ impl Worker {
         let stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
         let stderr = child.stderr.take().expect("stderr is piped");
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
-        tokio::spawn(forward_stderr(stderr, stderr_tail.clone()));
+        let capture = Arc::new(Mutex::new(None));
+        let ended = Arc::new(tokio::sync::Notify::new());
+        let sinks = Sinks {
+            tail: stderr_tail.clone(),
+            capture: capture.clone(),
+            ended: ended.clone(),
+            queue: config.output.clone(),
+        };
+        tokio::spawn(forward_stderr(stderr, sinks));
         let name = format!("local-{index}");
-        let mut worker = Worker { name, child, stdin, stdout, functions: HashSet::new(), stderr_tail, fresh: true };
+        let functions = HashSet::new();
+        let mut worker = Worker { name, child, stdin, stdout, functions, stderr_tail, capture, ended, fresh: true };
         let hello = tokio::time::timeout(config.startup_timeout, read_frame(&mut worker.stdout)).await;
         let why = match hello {
             Ok(Ok((header, _))) => match decode_header::<WorkerHello>(&header) {
@@ -180,6 +205,7 @@ impl Worker {
         let send_func = !self.functions.contains(&func.hash);
         spec.func_len = if send_func { func.bytes.len() as u64 } else { 0 };
         let header = encode_header(&spec).map_err(|e| Failure::WorkerLost(e.to_string()))?;
+        *lock(&self.capture) = Some(Capture::new(spec.job, spec.task as u32));
         let exchange = async {
             let body_len = spec.func_len as usize + input.len();
             self.stdin.write_all(&encode_prefix(header.len(), body_len)).await?;
@@ -211,7 +237,24 @@ impl Worker {
             self.functions.insert(func.hash.clone());
         }
         let cold = std::mem::replace(&mut self.fresh, false);
-        Ok(Reply { report, body, worker: self.name.clone(), cold })
+        let output = self.take_output().await;
+        Ok(Reply { report, body, worker: self.name.clone(), cold, output })
+    }
+
+    /// The output of the attempt that just answered, once the worker's end mark is read (or
+    /// after a short wait: lines that come later go to no task).
+    async fn take_output(&mut self) -> String {
+        let deadline = tokio::time::Instant::now() + END_MARK_WAIT;
+        loop {
+            let notified = self.ended.notified();
+            if lock(&self.capture).as_ref().is_none_or(|c| c.ended) {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                break;
+            }
+        }
+        lock(&self.capture).take().map(|c| c.text()).unwrap_or_default()
     }
 
     /// Waits briefly for the process to end and describes how it ended.
@@ -314,23 +357,76 @@ async fn read_line_capped(
     Ok(line.len())
 }
 
-/// Copies a worker's stderr to ours line by line, as bytes (decoded lossily where they are
-/// kept for error messages), until the worker closes it.
-async fn forward_stderr(stderr: tokio::process::ChildStderr, tail: Arc<Mutex<VecDeque<String>>>) {
+/// Where a worker's stderr goes.
+struct Sinks {
+    /// Its last lines, to explain its death.
+    tail: Arc<Mutex<VecDeque<String>>>,
+    /// The attempt it runs, if any.
+    capture: Arc<Mutex<Option<Capture>>>,
+    /// Told when the end-of-task mark is read.
+    ended: Arc<tokio::sync::Notify>,
+    /// The driver's queue of tasks' output (None: this process's stderr).
+    queue: Option<Arc<OutputQueue>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Copies a worker's stderr line by line, as bytes, to this process's stderr, or, for the lines
+/// a task printed, to the driver's queue; keeps the last lines (decoded lossily) for error
+/// messages and each attempt's record; until the worker closes it.
+async fn forward_stderr(stderr: tokio::process::ChildStderr, sinks: Sinks) {
     let mut r = BufReader::new(stderr);
     let mut line = Vec::new();
     while let Ok(n) = read_line_capped(&mut r, &mut line, STDERR_LINE).await {
         if n == 0 {
             break;
         }
-        if let Some(queue) = stderr_queue() {
-            let _ = queue.try_send(line.clone());
+        let marked = line.ends_with(TASK_END_MARK);
+        if marked {
+            line.truncate(line.len() - TASK_END_MARK.len());
         }
-        let text = String::from_utf8_lossy(&line).trim_end().to_string();
-        let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
-        if tail.len() == STDERR_TAIL {
-            tail.pop_front();
+        if !line.is_empty() {
+            forward_line(&line, &sinks);
         }
-        tail.push_back(text);
+        if marked {
+            if let Some(c) = lock(&sinks.capture).as_mut() {
+                c.ended = true;
+            }
+            sinks.ended.notify_one();
+        }
     }
+}
+
+fn forward_line(line: &[u8], sinks: &Sinks) {
+    let mut bytes = line.to_vec();
+    if !bytes.ends_with(b"\n") {
+        bytes.push(b'\n');
+    }
+    let text = String::from_utf8_lossy(line).trim_end_matches(['\n', '\r']).to_string();
+    let mut capture = lock(&sinks.capture);
+    match (capture.as_mut(), &sinks.queue) {
+        (Some(c), Some(queue)) => {
+            c.add(&text);
+            queue.push((c.job, c.task, text.clone()));
+        }
+        (Some(c), None) => {
+            c.add(&text);
+            if let Some(queue) = stderr_queue() {
+                let _ = queue.try_send(bytes.clone());
+            }
+        }
+        (None, _) => {
+            if let Some(queue) = stderr_queue() {
+                let _ = queue.try_send(bytes.clone());
+            }
+        }
+    }
+    drop(capture);
+    let mut tail = lock(&sinks.tail);
+    if tail.len() == STDERR_TAIL {
+        tail.pop_front();
+    }
+    tail.push_back(text);
 }

@@ -180,6 +180,7 @@ impl Running {
             error: String::new(),
             io: Default::default(),
             peak_rss: 0,
+            output: String::new(),
         }
     }
 }
@@ -391,6 +392,7 @@ impl Dispatcher {
             record.cold = reply.cold;
             record.io = reply.report.io;
             record.peak_rss = reply.report.peak_rss;
+            record.output = reply.output.clone();
             if !reply.report.ok {
                 record.outcome = "raised";
                 record.error = reply.report.error.as_ref().map(|e| e.error_type.clone()).unwrap_or_default();

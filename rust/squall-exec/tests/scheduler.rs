@@ -45,9 +45,13 @@ impl Scripted {
         let spec = inv.spec.clone();
         let report = |ok: bool, error: Option<UserError>| TaskReport { ok, error, ..TaskReport::of(&spec) };
         let result = match (self.script)(task, inv.spec.attempt) {
-            Act::Echo => {
-                Ok(Reply { report: report(true, None), body: inv.input.to_vec(), worker: "test".into(), cold: false })
-            }
+            Act::Echo => Ok(Reply {
+                report: report(true, None),
+                body: inv.input.to_vec(),
+                worker: "test".into(),
+                cold: false,
+                output: String::new(),
+            }),
             Act::Raise => {
                 let error = UserError {
                     kind: Default::default(),
@@ -55,16 +59,22 @@ impl Scripted {
                     message: "bad".into(),
                     traceback: "tb".into(),
                 };
-                Ok(Reply { report: report(false, Some(error)), body: vec![], worker: "test".into(), cold: false })
+                Ok(Reply {
+                    report: report(false, Some(error)),
+                    body: vec![],
+                    worker: "test".into(),
+                    cold: false,
+                    output: String::new(),
+                })
             }
             Act::Fail => Err(Failure::WorkerLost("scripted crash".into())),
             Act::Misroute => {
                 // Another task's answer, as a stale or forked reply would be.
                 let report = TaskReport { task: task + 1, ..report(true, None) };
-                Ok(Reply { report, body: vec![9, 9, 9, 9], worker: "test".into(), cold: false })
+                Ok(Reply { report, body: vec![9, 9, 9, 9], worker: "test".into(), cold: false, output: String::new() })
             }
             Act::Sleep(d) => tokio::select! {
-                _ = tokio::time::sleep(d) => Ok(Reply { report: report(true, None), body: vec![], worker: "test".into(), cold: false }),
+                _ = tokio::time::sleep(d) => Ok(Reply { report: report(true, None), body: vec![], worker: "test".into(), cold: false, output: String::new() }),
                 _ = inv.cancel.wait_for(|c| *c) => Err(Failure::Cancelled),
             },
         };

@@ -60,7 +60,7 @@ impl InProcessBackend {
                 return Err(failure);
             }
         };
-        Ok(Reply { report, body, worker, cold: false })
+        Ok(Reply { report, body, worker, cold: false, output: String::new() })
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use squall_exec::output::OutputQueue;
 use squall_exec::{
     AttemptRecord, Backend, Failure, FleetModel, Function, JobHandle, JobSpec, LambdaBackend, LambdaConfig,
     LocalBackend, LocalConfig, SimulatedBackend, Speculation, Work,
@@ -28,29 +29,41 @@ fn wait_slice(timeout: f64) -> Duration {
 pub struct Scheduler {
     pub(crate) inner: Arc<squall_exec::Scheduler>,
     workers: usize,
+    /// Tasks' output for the driver to show (local workers with `forward_output`).
+    output: Option<Arc<OutputQueue>>,
 }
 
 #[pymethods]
 impl Scheduler {
+    /// Local worker processes; with `forward_output`, what tasks print is queued for
+    /// `take_output` instead of going to this process's stderr.
     #[new]
-    #[pyo3(signature = (python, workers, env, startup_timeout = 60.0))]
-    fn new(python: PathBuf, workers: usize, env: Vec<(String, String)>, startup_timeout: f64) -> PyResult<Self> {
+    #[pyo3(signature = (python, workers, env, startup_timeout = 60.0, forward_output = false))]
+    fn new(
+        python: PathBuf,
+        workers: usize,
+        env: Vec<(String, String)>,
+        startup_timeout: f64,
+        forward_output: bool,
+    ) -> PyResult<Self> {
         let startup_timeout = Duration::try_from_secs_f64(startup_timeout)
             .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("startup_timeout: {e}")))?;
-        let backend = LocalBackend::new(LocalConfig { python, workers, env, startup_timeout });
-        Self::over(Arc::new(backend), workers)
+        let output = forward_output.then(|| Arc::new(OutputQueue::default()));
+        let backend = LocalBackend::new(LocalConfig { python, workers, env, startup_timeout, output: output.clone() });
+        Ok(Self::over(Arc::new(backend), workers)?.with_output(output))
     }
 
     /// A simulated fleet (`model`: the fields of `squall_exec::FleetModel`) whose tasks run for
     /// real on `workers` local worker processes.
     #[staticmethod]
-    #[pyo3(signature = (python, workers, env, model, startup_timeout = 60.0))]
+    #[pyo3(signature = (python, workers, env, model, startup_timeout = 60.0, forward_output = false))]
     fn simulated(
         python: PathBuf,
         workers: usize,
         env: Vec<(String, String)>,
         model: HashMap<String, f64>,
         startup_timeout: f64,
+        forward_output: bool,
     ) -> PyResult<Self> {
         let startup_timeout = Duration::try_from_secs_f64(startup_timeout)
             .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("startup_timeout: {e}")))?;
@@ -74,8 +87,10 @@ impl Scheduler {
             }
         }
         let concurrency = m.concurrency;
-        let inner = Arc::new(LocalBackend::new(LocalConfig { python, workers, env, startup_timeout }));
-        Self::over(Arc::new(SimulatedBackend::new(inner, m)), concurrency)
+        let output = forward_output.then(|| Arc::new(OutputQueue::default()));
+        let config = LocalConfig { python, workers, env, startup_timeout, output: output.clone() };
+        let inner = Arc::new(LocalBackend::new(config));
+        Ok(Self::over(Arc::new(SimulatedBackend::new(inner, m)), concurrency)?.with_output(output))
     }
 
     /// A scheduler that invokes Lambda function `function`, `concurrency` invocations at once;
@@ -153,6 +168,29 @@ impl Scheduler {
     fn close(&self, py: Python<'_>) {
         let inner = self.inner.clone();
         py.detach(move || inner.shutdown(Duration::from_secs(5)));
+        if let Some(queue) = &self.output {
+            queue.close();
+        }
+    }
+
+    /// The lines tasks printed since the last call (GIL released, waiting up to `timeout`,
+    /// at most 0.2 s, for some), each after ``[task N]`` when its job has several tasks; None
+    /// once the scheduler is closed and they are all taken, or when output is not queued.
+    fn take_output(&self, py: Python<'_>, timeout: f64) -> Option<Vec<String>> {
+        let queue = self.output.clone()?;
+        let (lines, dropped) = py.detach(move || queue.take(wait_slice(timeout)))?;
+        let board = self.inner.board();
+        let mut out: Vec<String> = lines
+            .into_iter()
+            .map(|(job, task, text)| match board.progress(job) {
+                Ok(p) if p.total > 1 => format!("[task {task}] {text}"),
+                _ => text,
+            })
+            .collect();
+        if dropped > 0 {
+            out.push(format!("[squall] {dropped} lines that tasks printed were dropped (printed faster than shown)"));
+        }
+        Some(out)
     }
 }
 
@@ -167,12 +205,17 @@ pub fn speculation_of(given: Option<(f64, f64, f64)>) -> PyResult<Option<Specula
 impl Scheduler {
     fn over(backend: Arc<dyn Backend>, workers: usize) -> PyResult<Self> {
         let inner = squall_exec::Scheduler::new(backend).map_err(|e| Python::attach(|py| exec_error(py, e)))?;
-        Ok(Scheduler { inner: Arc::new(inner), workers })
+        Ok(Scheduler { inner: Arc::new(inner), workers, output: None })
+    }
+
+    fn with_output(self, output: Option<Arc<OutputQueue>>) -> Self {
+        Scheduler { output, ..self }
     }
 }
 
 /// One attempt as Python sees it (see `Job.attempts`).
-type Attempt = (u32, u32, String, bool, bool, f64, f64, f64, &'static str, String, (u64, u64, u64, u64, u64, u64), u64);
+type Attempt =
+    (u32, u32, String, bool, bool, f64, f64, f64, &'static str, String, (u64, u64, u64, u64, u64, u64), (u64, String));
 
 /// A submitted job: one task per input.
 #[pyclass(frozen, module = "squall._native")]
@@ -239,7 +282,8 @@ impl Job {
 
     /// Every finished attempt, in finishing order: (task, attempt, worker, cold, backup, queued,
     /// started, finished, outcome, error, (puts, gets, lists, deletes, bytes_read,
-    /// bytes_written), peak_rss); times in seconds since the epoch, peak resident bytes.
+    /// bytes_written), (peak_rss, output)); times in seconds since the epoch, peak resident
+    /// bytes, the last lines it printed.
     fn attempts(&self, py: Python<'_>) -> PyResult<Vec<Attempt>> {
         let records = self.sched().board().attempts(self.handle.id()).map_err(|e| exec_error(py, e))?;
         Ok(records
@@ -248,8 +292,18 @@ impl Job {
                 let io = r.io;
                 let io = (io.puts, io.gets, io.lists, io.deletes, io.bytes_read, io.bytes_written);
                 (
-                    r.task, r.attempt, r.worker, r.cold, r.backup, r.queued, r.started, r.finished, r.outcome, r.error,
-                    io, r.peak_rss,
+                    r.task,
+                    r.attempt,
+                    r.worker,
+                    r.cold,
+                    r.backup,
+                    r.queued,
+                    r.started,
+                    r.finished,
+                    r.outcome,
+                    r.error,
+                    io,
+                    (r.peak_rss, r.output),
                 )
             })
             .collect())
