@@ -159,9 +159,9 @@ def test_sort_after_udfs_and_before_select(session: squall.Session, tmp_path: Pa
 
 def test_sort_errors(session: squall.Session) -> None:
     ds = session.range(10, 2)
-    # The sample stage reads only the key columns: the missing one is named there.
-    with pytest.raises(squall.DataError, match=r'sort \(sample\).*no column named "nope"'):
-        ds.sort("nope").collect()
+    # Known from the input's schema: refused when the plan is built.
+    with pytest.raises(squall.PlanError, match=r'sort\(\): no column named "nope"'):
+        ds.sort("nope")
     with pytest.raises(squall.SquallError, match='cannot sort by "nope"') as info:
         ds.map_batches(lambda b: b).sort("nope").collect()
     assert not isinstance(info.value, squall.TaskError), "the engine's failure, not the function's"

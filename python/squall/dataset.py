@@ -20,6 +20,7 @@ import pyarrow as pa
 from . import _native
 from ._progress import Progress
 from ._udf import Filter, MapBatches, MapGroups
+from .errors import user_facing
 from .expr import Expr
 from .jobs import JobRecord
 
@@ -138,6 +139,8 @@ class Dataset:
         Each partition keeps its own top ``k``; only those rows are shuffled to one partition,
         merged, and cut at ``k``. Nulls come last.
         """
+        if isinstance(k, bool) or not isinstance(k, int):
+            raise TypeError(f"top_k(k, by): k={k!r} is the number of rows, by the columns")
         if k < 0:
             raise ValueError(f"k={k}: use 0 or more")
         cols = [by] if isinstance(by, str) else list(by)
@@ -198,23 +201,28 @@ class Dataset:
         session = self._session
         print(self._plan.explain("collect", None, session.in_process, session.backend == "lambda"))
 
+    @user_facing
     def collect(self) -> pa.Table:
         """Runs the plan and returns the result as one pyarrow.Table, partitions in order."""
         return self._collect(self._plan, "collect")
 
+    @user_facing
     def to_pandas(self) -> pd.DataFrame:
         """Runs the plan and returns a pandas.DataFrame."""
         return self.collect().to_pandas()
 
+    @user_facing
     def count(self) -> int:
         """Runs the plan and returns the number of rows."""
         rows: int = self._run(self._plan, "count", "count")
         return rows
 
+    @user_facing
     def show(self, n: int = 5) -> None:
         """Prints the first ``n`` rows, running only as many partitions as needed."""
         print(self.head(n).to_pandas().to_string() if _has_pandas() else self.head(n))
 
+    @user_facing
     def head(self, n: int = 5) -> pa.Table:
         """The first ``n`` rows, running only as many partitions as needed."""
         parts: list[pa.Table] = []
@@ -238,6 +246,7 @@ class Dataset:
         """The schema of the result (runs the plan on the first partition)."""
         return self.head(1).schema
 
+    @user_facing
     def write_parquet(
         self, url: str, *, compression: str = "zstd", mode: str = "error"
     ) -> dict[str, Any]:
@@ -262,6 +271,7 @@ class Dataset:
         """
         return self._write(url, "parquet", compression, mode)
 
+    @user_facing
     def write_ipc(
         self, url: str, *, compression: str = "zstd", mode: str = "error"
     ) -> dict[str, Any]:

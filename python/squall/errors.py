@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import concurrent.futures
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 class SquallError(Exception):
@@ -116,3 +121,18 @@ class CommitConflict(SquallError):
 
 class PlanError(SquallError, ValueError):
     """A dataset operation that cannot run as asked (e.g. selecting a column twice)."""
+
+
+def user_facing(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Raises squall's errors from the public call itself, so that a traceback ends at the
+    caller's line and the error, not in squall's internals (as polars and pandas show them).
+    What caused the error stays in its ``__cause__``."""
+
+    @functools.wraps(fn)
+    def call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return fn(*args, **kwargs)
+        except SquallError as error:
+            raise error.with_traceback(None)  # noqa: B904 (the error itself, not a new one)
+
+    return call

@@ -29,11 +29,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .. import futures as _futures
-from ..futures import FutureList
+from ..futures import FutureList, own_exception
 from ..jobs import JobRecord
 from ..session import Session
 from .lithops_args import Call, bind_all, inputs_of, with_extra, with_results
-from .lithops_futures import FuturesList, ResponseFuture, lithops_error
+from .lithops_futures import FuturesList, ResponseFuture
 from .lithops_storage import (
     CloudObject,
     DataObject,
@@ -333,7 +333,7 @@ class FunctionExecutor:
             for f in futures:
                 failure = f.future._wait(0) if f.done else None
                 if failure is not None:
-                    raise lithops_error(failure)
+                    raise own_exception(failure)
         done = FuturesList([f for f in futures if f.done], self)
         return done, FuturesList([f for f in futures if not f.done], self)
 

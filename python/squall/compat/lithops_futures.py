@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import TaskError
-from ..futures import Future
+from ..futures import Future, own_exception
 
 if TYPE_CHECKING:
     from .lithops import FunctionExecutor
@@ -75,7 +74,7 @@ class ResponseFuture:
         function's exception when it raised and ``throw_except``."""
         failure = self.future._wait(None)
         if failure is not None and throw_except:
-            raise lithops_error(failure)
+            raise own_exception(failure)
         return {"type": "__end__", "exception": failure is not None, **self.stats}
 
     def result(self, throw_except: bool = True, **_ignored: Any) -> Any:
@@ -88,7 +87,7 @@ class ResponseFuture:
         failure = self.future._wait(None)
         if failure is not None:
             if throw_except:
-                raise lithops_error(failure)
+                raise own_exception(failure)
             return None
         return self.future.result(0)
 
@@ -107,17 +106,10 @@ class ResponseFuture:
             "worker_exec_time": round(finished - started, 8),
             "worker_cold_start": last[3],
             "worker_peak_memory_start": 0,
-            "worker_peak_memory_end": last[11],
+            "worker_peak_memory_end": last[11][0],
             "worker_id": last[2],
             "attempts": len(mine),
         }
-
-
-def lithops_error(failure: BaseException) -> BaseException:
-    """What Lithops raises for a failed call: the function's exception when there is one."""
-    if isinstance(failure, TaskError) and failure.original is not None:
-        return failure.original
-    return failure
 
 
 class FuturesList(list[ResponseFuture]):

@@ -6,6 +6,7 @@
 
 pub mod cancel;
 pub mod codec;
+pub mod columns;
 mod dictionary;
 pub mod error;
 mod explain;

@@ -372,6 +372,10 @@ pub struct Plan {
     pub source: String,
     /// Columns to read (None: all), from selects pushed into the scan.
     pub columns: Option<Vec<String>>,
+    /// The input's columns, from the first file's footer (None: unknown), to check operators
+    /// against when they are added (see `columns`).
+    #[serde(default)]
+    pub schema: Option<Vec<String>>,
     /// Operators after the scan.
     pub ops: Vec<Op>,
     /// Shuffles after `ops`, in order, each with the operators on its output partitions.
@@ -381,7 +385,14 @@ pub struct Plan {
 impl Plan {
     /// A scan of `inputs`.
     pub fn scan(inputs: Vec<Input>, source: String) -> Self {
-        Plan { inputs, source, columns: None, ops: Vec::new(), shuffles: Vec::new() }
+        Plan { inputs, source, columns: None, schema: None, ops: Vec::new(), shuffles: Vec::new() }
+    }
+
+    /// This plan, knowing that its input has `columns` (operators are then checked against
+    /// them as they are added).
+    pub fn with_schema(mut self, columns: Option<Vec<String>>) -> Self {
+        self.schema = columns;
+        self
     }
 
     /// This plan followed by a shuffle; with `coalesce`, reducers may take several adjacent
@@ -398,6 +409,7 @@ impl Plan {
         if let Exchange::GroupBy { group, .. } = &exchange {
             group.check_args()?;
         }
+        crate::columns::check_exchange(self, &exchange)?;
         if exchange.partitions() == 0 {
             return Err(Error::Plan("a shuffle needs at least one output partition".into()));
         }
@@ -417,6 +429,7 @@ impl Plan {
                 return Err(Error::Plan(format!("select() names the column {dup:?} twice")));
             }
         }
+        crate::columns::check_op(self, &op)?;
         let mut next = self.clone();
         match (next.shuffles.last_mut(), op) {
             (Some(last), op) => last.ops.push(op),

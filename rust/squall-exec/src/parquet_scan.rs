@@ -181,6 +181,11 @@ impl ParquetFile {
         Ok(self)
     }
 
+    /// The names of the file's columns, in order.
+    pub fn columns(&self) -> Vec<String> {
+        self.metadata.schema().fields().iter().map(|f| f.name().clone()).collect()
+    }
+
     /// The rows a scan reads (of its row groups).
     pub fn rows(&self) -> usize {
         let groups = self.metadata.metadata().row_groups();

@@ -8,7 +8,7 @@ use squall_core::codec::Format;
 use squall_core::plan::{Input, RowGroups};
 use tokio::task::JoinSet;
 
-use crate::ipc_scan::batch_bytes;
+use crate::ipc_scan::{batch_bytes, ipc_footer};
 use crate::parquet_scan::ParquetFile;
 use crate::runtime::runtime;
 use crate::Result;
@@ -62,6 +62,24 @@ pub fn split_inputs(inputs: Vec<Input>, target_bytes: u64, slots: usize) -> Resu
         }
     }
     Ok(out)
+}
+
+/// The columns of the first of `inputs` (one ranged read of its footer), to check a plan's
+/// operators against; None when it has none to read (an IPC stream) or cannot be read now (its
+/// task will say why).
+pub fn input_columns(inputs: &[Input]) -> Option<Vec<String>> {
+    let input = inputs.first()?.clone();
+    let read = async move {
+        let (store, key) = squall_store::open(&input.url)?;
+        match input.format {
+            Format::Parquet => Ok(ParquetFile::open(store, &key, input.size, &input.url).await?.columns()),
+            Format::Ipc => {
+                let (footer, _) = ipc_footer(&store, &key, input.size, &input.url).await?;
+                Ok::<_, crate::Error>(footer.schema.fields().iter().map(|f| f.name().clone()).collect())
+            }
+        }
+    };
+    runtime().ok()?.block_on(read).ok()
 }
 
 /// Cuts row groups of `bytes` into at most `k` contiguous ranges of about equal bytes, none
