@@ -134,6 +134,19 @@ def test_lithops_compat_on_lambda_over_s3(lam: squall.Session, store: str) -> No
     assert fexec.get_result(futures, throw_except=False) == [1, None]
 
 
+def imports(module: str) -> str:
+    return __import__(module).__name__
+
+
+def test_a_function_imports_only_what_its_package_holds(lam: squall.Session) -> None:
+    # nbformat is installed here (for the notebook tests) but not deployed: as on AWS, the
+    # function cannot import it.
+    assert lam.submit(imports, "pyarrow").result() == "pyarrow"
+    with pytest.raises(squall.TaskError) as info:
+        lam.submit(imports, "nbformat").result()
+    assert isinstance(info.value.__cause__, ModuleNotFoundError)
+
+
 def test_crashed_runtime_is_retried(lam: squall.Session) -> None:
     assert lam.map(crash_first_attempt, [7, 8]).results() == [(7, 1), (8, 1)]
 
@@ -253,6 +266,30 @@ def test_package_is_manylinux_fits_lambda_and_imports_cleanly(tmp_path: Path) ->
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", "144"]
+
+
+def test_the_installed_squall_is_rebuilt_as_the_wheel_it_came_from(tmp_path: Path) -> None:
+    from squall._wheel import installed_wheel
+
+    shipped = Path(os.environ["SQUALL_WHEEL"])  # what `make build` installed here
+    rebuilt = installed_wheel(tmp_path)
+    assert rebuilt.name == shipped.name
+    with zipfile.ZipFile(shipped) as a, zipfile.ZipFile(rebuilt) as b:
+        files = {n for n in a.namelist() if not n.endswith("RECORD")}
+        assert files == {n for n in b.namelist() if not n.endswith("RECORD")}
+        assert all(a.read(n) == b.read(n) for n in files)
+    assert installed_wheel(tmp_path).read_bytes() == rebuilt.read_bytes()  # same bytes again
+
+
+def test_deploy_without_a_wheel_ships_the_installed_squall(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SQUALL_WHEEL", raising=False)
+    d = deploy("squall-no-wheel", store)
+    assert d.status in ("created", "updated")
+    with squall.Session(backend="lambda", function=d.function_name, store=store) as s:
+        assert s.map(square, [2, 3]).results() == [4, 9]
+    assert deploy("squall-no-wheel", store).status == "unchanged"
 
 
 def test_deploy_refuses_another_python_version() -> None:

@@ -125,15 +125,21 @@ def _wheel_glibc(wheel: Path) -> tuple[str, list[tuple[int, int]]]:
     return arch, needs
 
 
-def find_wheel(wheel: str | os.PathLike[str] | None, python: str, architecture: str) -> Path:
-    """The squall wheel to deploy (``wheel``, else ``$SQUALL_WHEEL``), checked for the runtime."""
+def find_wheel(
+    wheel: str | os.PathLike[str] | None,
+    python: str,
+    architecture: str,
+    scratch: Path | None = None,
+) -> Path:
+    """The squall wheel to deploy (``wheel``, else ``$SQUALL_WHEEL``, else one rebuilt in
+    ``scratch`` from the installed squall's files), checked for the runtime."""
     chosen = wheel or os.environ.get("SQUALL_WHEEL")
     if not chosen:
-        raise ValueError(
-            "squall.deploy needs a squall wheel built for Lambda's Linux: build one with "
-            "`make wheel` (maturin build --zig --compatibility manylinux2014) and pass "
-            "wheel='dist/squall-...whl' or set SQUALL_WHEEL"
-        )
+        if scratch is None:
+            raise ValueError("no squall wheel given (wheel= or SQUALL_WHEEL)")
+        from ._wheel import installed_wheel
+
+        chosen = installed_wheel(scratch)
     path = Path(chosen)
     if not path.is_file() or path.suffix != ".whl":
         raise ValueError(f"wheel={str(chosen)!r} is not a wheel file")
@@ -149,7 +155,8 @@ def find_wheel(wheel: str | os.PathLike[str] | None, python: str, architecture: 
         raise ValueError(
             f"{path.name} cannot run on Lambda's python{python} {architecture} runtime, which "
             f"has glibc {newest[0]}.{newest[1]}: build the wheel for manylinux2014_"
-            f"{ARCHITECTURES[architecture]} (maturin build --zig --compatibility manylinux2014)"
+            f"{ARCHITECTURES[architecture]} (maturin build --zig --compatibility manylinux2014) "
+            "and pass wheel='dist/squall-...whl' or set SQUALL_WHEEL"
         )
     return path
 
@@ -198,8 +205,8 @@ def build_package(
     if architecture not in ARCHITECTURES:
         raise ValueError(f"architecture={architecture!r}: use 'x86_64' or 'arm64'")
     python = _check_python(python_version)
-    whl = find_wheel(wheel, python, architecture)
     out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="squall-package-"))
+    whl = find_wheel(wheel, python, architecture, scratch=out)
     site = out / "package"
     if site.exists():
         shutil.rmtree(site)
@@ -346,7 +353,8 @@ def deploy(
         role: ARN of the execution role (default ``$SQUALL_ROLE``); give it
             :func:`role_policy` of the store, or pass ``create_role=True``.
         store: ``s3://bucket/prefix`` for large packages (default ``$SQUALL_STORE``).
-        wheel: The squall wheel for Lambda (default ``$SQUALL_WHEEL``).
+        wheel: The squall wheel for Lambda (default ``$SQUALL_WHEEL``; else the installed
+            squall's own files, when it was installed from a manylinux2014 wheel).
         python_version: Must be the caller's ``major.minor`` (the default).
         architecture: ``"x86_64"`` or ``"arm64"``.
         reserved_concurrency: Cap the function's concurrent executions (None: no cap).
@@ -383,28 +391,28 @@ def deploy(
     if not 1 <= timeout_s <= 900:
         raise ValueError(f"timeout_s={timeout_s}: Lambda allows 1 to 900 seconds")
     python = _check_python(python_version)
-    whl = find_wheel(wheel, python, architecture)
-    env = dict(environment or {})
-    settings = {
-        "python": python,
-        "architecture": architecture,
-        "memory_mb": memory_mb,
-        "timeout_s": timeout_s,
-        "role": role,
-        "handler": HANDLER,
-        "reserved_concurrency": reserved_concurrency,
-        "environment": env,
-    }
-    wanted = package_hash(whl, requirements, settings)
-    runtime = f"python{python}"
-    if not force and _native.deployed_hash(name) == wanted:
-        if verbose:
-            print(f"squall.deploy: {name} is up to date")
-        return Deployment(name, "unchanged", runtime, wanted)
     with tempfile.TemporaryDirectory(prefix="squall-deploy-") as tmp:
+        whl = find_wheel(wheel, python, architecture, scratch=Path(tmp))
+        env = dict(environment or {})
+        settings = {
+            "python": python,
+            "architecture": architecture,
+            "memory_mb": memory_mb,
+            "timeout_s": timeout_s,
+            "role": role,
+            "handler": HANDLER,
+            "reserved_concurrency": reserved_concurrency,
+            "environment": env,
+        }
+        wanted = package_hash(whl, requirements, settings)
+        runtime = f"python{python}"
+        if not force and _native.deployed_hash(name) == wanted:
+            if verbose:
+                print(f"squall.deploy: {name} is up to date")
+            return Deployment(name, "unchanged", runtime, wanted)
         package = build_package(
             requirements, wheel=whl, python_version=python, architecture=architecture,
-            out_dir=tmp, verbose=verbose,
+            out_dir=Path(tmp), verbose=verbose,
         )  # fmt: skip
         data = package.path.read_bytes()
         code: dict[str, object]
@@ -430,6 +438,8 @@ def deploy(
             memory_mb=memory_mb, timeout_s=timeout_s, role=role, hash=wanted, environment=env,
             reserved_concurrency=reserved_concurrency, **code,  # type: ignore[arg-type]
         )  # fmt: skip
-    if verbose:
-        print(f"squall.deploy: {name} {status}")
-    return Deployment(name, status, runtime, wanted, package.zipped_bytes, package.unzipped_bytes)
+        if verbose:
+            print(f"squall.deploy: {name} {status}")
+        return Deployment(
+            name, status, runtime, wanted, package.zipped_bytes, package.unzipped_bytes
+        )

@@ -4,8 +4,10 @@ LocalStack's own executor starts a Docker container per execution environment; t
 Docker. This plugin starts, per environment, a minimal Lambda Runtime API server (a thread in
 LocalStack) and ``python -m awslambdaric <handler>`` from the interpreter named by
 ``SQUALL_LAMBDA_PYTHON``, with the function's unzipped code and ``python/`` folders of its layers on
-``PYTHONPATH`` (as Lambda puts ``/var/task`` and ``/opt/python`` there). It enforces the function's
-timeout and reports crashes, as Lambda does, as ``FunctionError: Unhandled``.
+``PYTHONPATH`` (as Lambda puts ``/var/task`` and ``/opt/python`` there), then the runtime client,
+and nothing else: ``-S`` leaves that interpreter's own packages out, so a function imports what its
+package holds and the standard library, as on AWS. It enforces the function's timeout and reports
+crashes, as Lambda does, as ``FunctionError: Unhandled``.
 """
 
 from __future__ import annotations

@@ -8,12 +8,14 @@ import os
 import queue
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import deque
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from localstack.services.lambda_.invocation.lambda_models import FunctionVersion, InvocationResult
@@ -23,6 +25,33 @@ LOG = logging.getLogger(__name__)
 API = "/2018-06-01/runtime"
 STARTUP_TIMEOUT_S = 60.0
 LOG_LINES = 2000
+#: What Lambda's Python runtime has besides the standard library: its runtime client.
+RUNTIME_MODULES = ("awslambdaric", "runtime_client", "simplejson", "snapshot_restore_py")
+
+_runtime_lock = threading.Lock()
+_runtime_dirs: dict[str, str] = {}
+
+
+def _runtime_dir(python: str) -> str:
+    """A directory with only Lambda's runtime client, linked from ``python``'s packages: with
+    the standard library and the function's code, all that a function can import, as on AWS
+    (a requirement missing from the package fails here too). It lives under ``TMPDIR``, which
+    the tests remove."""
+    with _runtime_lock:
+        if python not in _runtime_dirs:
+            names = ", ".join(RUNTIME_MODULES)
+            found = subprocess.run(
+                [python, "-c", f"import {names}\nfor m in ({names},): print(m.__file__)"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()
+            out = Path(tempfile.mkdtemp(prefix="lambda-runtime-"))
+            for file in map(Path, found):
+                source = file.parent if file.name == "__init__.py" else file
+                (out / source.name).symlink_to(source)
+            _runtime_dirs[python] = str(out)
+        return _runtime_dirs[python]
 
 
 class _Invocation:
@@ -150,9 +179,12 @@ class ProcessExecutor(RuntimeExecutor):  # type: ignore[misc]
         self.api.generation += 1
         python = os.environ.get("SQUALL_LAMBDA_PYTHON", sys.executable)
         handler = self.env.get("_HANDLER", "")
+        # -S: no site-packages; the path is the function's code, its layers and the runtime.
+        env = dict(self.env)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [env["PYTHONPATH"], _runtime_dir(python)]))
         self.proc = subprocess.Popen(
-            [python, "-m", "awslambdaric", handler],
-            env=self.env,
+            [python, "-S", "-m", "awslambdaric", handler],
+            env=env,
             cwd=self.env["LAMBDA_TASK_ROOT"] or None,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
