@@ -134,6 +134,30 @@ def test_lithops_compat_on_lambda_over_s3(lam: squall.Session, store: str) -> No
     assert fexec.get_result(futures, throw_except=False) == [1, None]
 
 
+def talks(x: int) -> int:
+    print(f"python says {x}")
+    os.write(2, f"fd 2 says {x}\n".encode())
+    return x
+
+
+def test_what_lambda_tasks_print_reaches_the_driver(
+    lam: squall.Session, capsys: pytest.CaptureFixture[str]
+) -> None:
+    futures = lam.map(talks, range(3))
+    assert futures.results() == [0, 1, 2]
+    text = ""
+    deadline = time.monotonic() + 10
+    while text.count("says") < 6 and time.monotonic() < deadline:
+        text += capsys.readouterr().err
+        time.sleep(0.05)
+    for x in range(3):
+        assert f"[task {x}] python says {x}\n" in text and f"[task {x}] fd 2 says {x}\n" in text
+    job = futures.job
+    assert job is not None
+    outputs = dict(zip(*job.stats.select(["task", "output"]).to_pydict().values(), strict=True))
+    assert outputs == {x: f"python says {x}\nfd 2 says {x}" for x in range(3)}
+
+
 def imports(module: str) -> str:
     return __import__(module).__name__
 

@@ -8,14 +8,21 @@ Lambda invokes it with the event the driver's ``lambda`` backend sends; it runs 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
+import sys
+import tempfile
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 #: Largest pickled result returned inside the answer (Lambda's response limit is 6 MB and
 #: base64 grows the bytes by a third).
 INLINE_LIMIT = 4 << 20
+
+#: Bytes of a task's output (its last ones) returned in the answer for the driver to show.
+OUTPUT_LIMIT = 64 << 10
 
 
 _cold = True
@@ -24,6 +31,37 @@ _cold = True
 def _worker_name() -> str:
     # One log stream per execution environment: it names the "worker" in job statistics.
     return os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME") or f"lambda-{os.getpid()}"
+
+
+@contextlib.contextmanager
+def _captured() -> Iterator[list[str]]:
+    """What the task writes to its stdout and stderr (C libraries' writes too), for the driver:
+    its last :data:`OUTPUT_LIMIT` bytes, decoded, are in the list once the block ends. The
+    bytes also go on to the function's log (CloudWatch), after the task."""
+    out = [""]
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved = (os.dup(1), os.dup(2))
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield out
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(OSError, ValueError):
+                    stream.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            size = sink.seek(0, os.SEEK_END)
+            sink.seek(0)
+            while chunk := sink.read(1 << 20):
+                while chunk:
+                    chunk = chunk[os.write(1, chunk) :]
+            sink.seek(max(size - OUTPUT_LIMIT, 0))
+            out[0] = sink.read().decode(errors="replace")
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -37,8 +75,14 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         payload = base64.b64decode(event["body"])
     else:
         payload = _native.read_bytes(event["body_url"])
-    header, body = _native.execute_frame(json.dumps(spec).encode(), payload)
-    answer: dict[str, Any] = {"report": json.loads(header), "worker": _worker_name(), "cold": cold}
+    with _captured() as output:
+        header, body = _native.execute_frame(json.dumps(spec).encode(), payload)
+    answer: dict[str, Any] = {
+        "report": json.loads(header),
+        "worker": _worker_name(),
+        "cold": cold,
+        "output": output[0],
+    }
     if len(body) <= INLINE_LIMIT:
         answer["body"] = base64.b64encode(body).decode()
     else:

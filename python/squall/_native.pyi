@@ -65,7 +65,9 @@ class Scheduler:
     ) -> Scheduler:
         """A simulated fleet whose tasks run for real on ``workers`` local processes."""
     @staticmethod
-    def lambda_function(function: str, concurrency: int, scratch: str) -> Scheduler:
+    def lambda_function(
+        function: str, concurrency: int, scratch: str, forward_output: bool = False
+    ) -> Scheduler:
         """A scheduler invoking Lambda function ``function``, ``concurrency`` at once."""
     @staticmethod
     def in_process(threads: int) -> Scheduler:

@@ -147,9 +147,10 @@ class Session:
             the worker processes too.
         forward_output: What tasks print (stdout and stderr) is written to this process's
             ``sys.stderr`` as it comes, after ``[task N]`` when the job has several tasks: in
-            Jupyter, under the cell that is running. ``False`` leaves it on the process's
-            standard error (a notebook server's log). Each attempt's last lines are in
-            ``job.stats`` either way (local workers; not yet on Lambda).
+            Jupyter, under the cell that is running (on Lambda, each attempt's output when it
+            ends). ``False`` leaves it on the process's standard error (a notebook server's
+            log; on Lambda, in CloudWatch only). Each attempt's last lines are in ``job.stats``
+            either way.
 
     Example:
         >>> with squall.Session(workers=2) as s:
@@ -221,7 +222,9 @@ class Session:
             housekeeping = (self._store_root, self._session_id)
             threading.Thread(target=_reap_dead_sessions, args=housekeeping, daemon=True).start()
             concurrency = workers or DEFAULT_CONCURRENCY
-            self._native = _native.Scheduler.lambda_function(name, concurrency, self._store)
+            self._native = _native.Scheduler.lambda_function(
+                name, concurrency, self._store, forward_output
+            )
         else:
             raise ValueError(
                 f"backend={backend!r} is not available: use 'local', 'lambda' or 'simulated'"
@@ -229,7 +232,7 @@ class Session:
         self.backend = backend
         self._completer = _Completer(self._native)
         self._printer: threading.Thread | None = None
-        if forward_output and backend != "lambda":
+        if forward_output:
             self._printer = threading.Thread(
                 target=_print_output,
                 args=(self._native, weakref.ref(self)),
@@ -259,7 +262,12 @@ class Session:
 
     @property
     def workers(self) -> int:
-        """Number of local worker processes, or Lambda invocations in flight at once."""
+        """Number of local worker processes, or Lambda invocations in flight at once.
+
+        Example:
+            >>> squall.Session(workers=4).workers
+            4
+        """
         return self._native.workers
 
     def map(
@@ -290,6 +298,10 @@ class Session:
         Returns:
             One future per item, in input order; ``.results()`` waits for all of them. Its
             ``.job`` (also ``session.last_job``) records every attempt.
+
+        Example:
+            >>> session.map(lambda x: x * x, range(4), chunksize=2).results()
+            [0, 1, 4, 9]
         """
         if chunksize < 1:
             raise ValueError(f"chunksize={chunksize}: use 1 or more items per task")
@@ -314,6 +326,10 @@ class Session:
         """Calls ``fn(*args, **kwargs)`` on a worker; returns its future at once.
 
         Uses the default retries and no timeout; use :meth:`map` to set them.
+
+        Example:
+            >>> session.submit(sorted, [3, 1, 2], reverse=True).result()
+            [3, 2, 1]
         """
         label = _label(fn, "submit")
         job = self._submit(fn, [(args, kwargs)], label, None, self.retries)
@@ -352,7 +368,13 @@ class Session:
 
     def call_async(self, fn: Callable[..., Any], data: Any = (), **kwargs: Any) -> Future:
         """Lithops/PyWren-style single call: ``data`` is one argument, a tuple of arguments,
-        or a dict of keyword arguments."""
+        or a dict of keyword arguments.
+
+        Example:
+            >>> ex = squall.Executor()
+            >>> ex.get_result(ex.call_async(pow, (2, 5)))
+            32
+        """
         if isinstance(data, dict):
             return self.submit(fn, **data, **kwargs)
         if isinstance(data, tuple):
@@ -369,6 +391,12 @@ class Session:
         """Lithops/PyWren-style: results of ``fs`` (default: every future not yet collected).
 
         A single future gives its result; several give a list in order.
+
+        Example:
+            >>> ex = squall.Executor()
+            >>> ex.map(abs, [-1, -2])
+            >>> ex.get_result()
+            [1, 2]
         """
         if isinstance(fs, Future):
             return fs.result(timeout)
@@ -391,7 +419,14 @@ class Session:
             self._unclaimed.append(_Kept(f) if self._keeps_futures else weakref.ref(f))
 
     def close(self) -> None:
-        """Cancels running work, stops the workers and deletes the session's scratch data."""
+        """Cancels running work, stops the workers and deletes the session's scratch data.
+
+        Example:
+            >>> session = squall.Session()
+            >>> session.map(abs, [-1]).results()
+            [1]
+            >>> session.close()
+        """
         if not self._closed:
             self._closed = True
             self._native.close()
@@ -429,19 +464,31 @@ class Session:
         return read_parquet_in(self, urls)
 
     def read_ipc(self, urls: str | Sequence[str]) -> Dataset:
-        """A dataset of Arrow IPC files (file or stream format, any compression)."""
+        """A dataset of Arrow IPC files (file or stream format, any compression).
+
+        Example:
+            >>> session.read_ipc("s3://lab/frames/*.arrow").count()
+        """
         from .dataset import read_ipc_in
 
         return read_ipc_in(self, urls)
 
     def from_arrow(self, table: pa.Table, num_partitions: int | None = None) -> Dataset:
-        """A dataset of an in-memory pyarrow.Table, cut into ``num_partitions`` partitions."""
+        """A dataset of an in-memory pyarrow.Table, cut into ``num_partitions`` partitions.
+
+        Example:
+            >>> session.from_arrow(table, num_partitions=8).sort("t").collect()
+        """
         from .dataset import from_arrow_in
 
         return from_arrow_in(self, table, num_partitions)
 
     def from_pandas(self, df: pd.DataFrame, num_partitions: int | None = None) -> Dataset:
-        """A dataset of a pandas.DataFrame (its index is dropped)."""
+        """A dataset of a pandas.DataFrame (its index is dropped).
+
+        Example:
+            >>> session.from_pandas(df).groupby("site").agg(n=("v", "count")).to_pandas()
+        """
         import pyarrow as pa
 
         return self.from_arrow(pa.Table.from_pandas(df, preserve_index=False), num_partitions)
@@ -449,13 +496,22 @@ class Session:
     def from_items(
         self, items: Iterable[dict[str, Any]], num_partitions: int | None = None
     ) -> Dataset:
-        """A dataset of rows given as dicts."""
+        """A dataset of rows given as dicts.
+
+        Example:
+            >>> session.from_items([{"site": "a", "v": 1.0}]).collect()
+        """
         from .dataset import from_items_in
 
         return from_items_in(self, items, num_partitions)
 
     def range(self, n: int, num_partitions: int | None = None) -> Dataset:
-        """A dataset with one int64 column ``id`` holding 0 .. n-1."""
+        """A dataset with one int64 column ``id`` holding 0 .. n-1.
+
+        Example:
+            >>> session.range(1_000_000, num_partitions=8).count()
+            1000000
+        """
         from .dataset import range_in
 
         return range_in(self, n, num_partitions)

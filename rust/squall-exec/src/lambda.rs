@@ -26,6 +26,7 @@ use squall_store::Store;
 use tokio::sync::{OnceCell, Semaphore, SemaphorePermit};
 
 use crate::backend::{bounded, BoxFuture};
+use crate::output::{Capture, OutputQueue};
 use crate::{Backend, Failure, Invocation, Reply};
 
 /// Largest function + arguments sent inside the event (base64 grows it by a third; Lambda's
@@ -53,6 +54,8 @@ pub struct LambdaConfig {
     pub concurrency: usize,
     /// The scratch store (`s3://bucket/prefix`) for events and answers too large to inline.
     pub scratch: String,
+    /// Where the lines tasks print go, for the driver to show (None: only the attempt's record).
+    pub output: Option<Arc<OutputQueue>>,
 }
 
 /// The event sent to the handler.
@@ -79,6 +82,9 @@ struct Answer {
     worker: String,
     #[serde(default)]
     cold: bool,
+    /// What the task printed (its last 64 KB), captured by the handler.
+    #[serde(default)]
+    output: String,
 }
 
 /// Lambda's error document for `FunctionError` answers.
@@ -157,6 +163,20 @@ impl LambdaBackend {
         }
     }
 
+    /// Queues the lines an attempt printed for the driver, and keeps its last ones for its
+    /// record.
+    fn keep_output(&self, mut reply: Reply) -> Reply {
+        let mut capture = Capture::new(reply.report.job, reply.report.task as u32);
+        for line in reply.output.lines() {
+            capture.add(line);
+            if let Some(queue) = &self.config.output {
+                queue.push((reply.report.job, reply.report.task as u32, line.to_string()));
+            }
+        }
+        reply.output = capture.text();
+        reply
+    }
+
     fn scratch_key(&self, name: &str) -> String {
         let prefix = self.scratch_key.trim_end_matches('/');
         if prefix.is_empty() {
@@ -196,7 +216,7 @@ impl LambdaBackend {
         let payload = serde_json::to_vec(&event).map_err(|e| Failure::Setup(e.to_string()))?;
         let result = bounded(self.invoke(payload), timeout, &mut cancel).await.and_then(|r| r);
         let result = result.and_then(|reply| match reply.report.answers(&spec) {
-            true => Ok(reply),
+            true => Ok(self.keep_output(reply)),
             false => Err(Failure::WorkerLost(format!(
                 "the function answered job {} task {} attempt {} when asked for job {} task {} attempt {}",
                 reply.report.job, reply.report.task, reply.report.attempt, spec.job, spec.task, spec.attempt
@@ -236,7 +256,7 @@ impl LambdaBackend {
             ))
         })?;
         let body = self.body_of(answer.body, answer.body_url).await?;
-        Ok(Reply { report: answer.report, body, worker: answer.worker, cold: answer.cold, output: String::new() })
+        Ok(Reply { report: answer.report, body, worker: answer.worker, cold: answer.cold, output: answer.output })
     }
 
     /// The body of an answer: inline (base64), or an object the handler wrote. Only an object
@@ -325,7 +345,7 @@ mod tests {
 
     fn backend(concurrency: usize) -> LambdaBackend {
         let scratch = "memory://lambda-window-test/".to_string();
-        LambdaBackend::new(LambdaConfig { function: "f".into(), concurrency, scratch }).unwrap()
+        LambdaBackend::new(LambdaConfig { function: "f".into(), concurrency, scratch, output: None }).unwrap()
     }
 
     fn ok() -> Result<Reply, Failure> {

@@ -94,12 +94,15 @@ impl Scheduler {
     }
 
     /// A scheduler that invokes Lambda function `function`, `concurrency` invocations at once;
-    /// payloads too large for an event travel through the `scratch` store.
+    /// payloads too large for an event travel through the `scratch` store. With
+    /// `forward_output`, what each attempt printed is queued for `take_output` when it ends.
     #[staticmethod]
-    fn lambda_function(function: String, concurrency: usize, scratch: String) -> PyResult<Self> {
-        let backend = LambdaBackend::new(LambdaConfig { function, concurrency, scratch })
-            .map_err(|e| Python::attach(|py| exec_error(py, e)))?;
-        Self::over(Arc::new(backend), concurrency)
+    #[pyo3(signature = (function, concurrency, scratch, forward_output = false))]
+    fn lambda_function(function: String, concurrency: usize, scratch: String, forward_output: bool) -> PyResult<Self> {
+        let output = forward_output.then(|| Arc::new(OutputQueue::default()));
+        let config = LambdaConfig { function, concurrency, scratch, output: output.clone() };
+        let backend = LambdaBackend::new(config).map_err(|e| Python::attach(|py| exec_error(py, e)))?;
+        Ok(Self::over(Arc::new(backend), concurrency)?.with_output(output))
     }
 
     /// A scheduler whose tasks run on up to `threads` threads of this process (for stages with
