@@ -24,7 +24,11 @@ _default_lock = threading.Lock()
 
 
 def default_session() -> Session:
-    """The session the module-level functions use, created on first use."""
+    """The session the module-level functions use, created on first use.
+
+    Example:
+        >>> squall.default_session().close()  # the next call starts a new one
+    """
     global _default
     with _default_lock:
         if _default is None or _default._closed:
@@ -60,7 +64,12 @@ def map(
 
 
 def submit(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-    """Calls ``fn(*args, **kwargs)`` on the default session; see :meth:`Session.submit`."""
+    """Calls ``fn(*args, **kwargs)`` on the default session; see :meth:`Session.submit`.
+
+    Example:
+        >>> squall.submit(pow, 2, 10).result()
+        1024
+    """
     return default_session().submit(fn, *args, **kwargs)
 
 
@@ -77,7 +86,13 @@ async def map_async(fn: Callable[[Any], Any], iterable: Iterable[Any], **options
 
 def last_job() -> JobRecord | None:
     """The record of the default session's latest map, submit or dataset action: ``.stats``,
-    ``.summary()``, ``.timeline()``, ``.cost()``."""
+    ``.summary()``, ``.timeline()``, ``.cost()``.
+
+    Example:
+        >>> squall.map(abs, [-1, 2]).results()
+        [1, 2]
+        >>> print(squall.last_job().summary())
+    """
     return default_session().last_job
 
 
@@ -94,30 +109,58 @@ def clean(url: str) -> list[str]:
 
 
 def read_parquet(urls: str | Sequence[str]) -> Dataset:
-    """A dataset of Parquet files on the default session; see :meth:`Session.read_parquet`."""
+    """A dataset of Parquet files on the default session; see :meth:`Session.read_parquet`.
+
+    Example:
+        >>> ds = squall.read_parquet("s3://lab/events/")
+        >>> ds.groupby("station").agg(n=("temp", "count")).collect()
+    """
     return default_session().read_parquet(urls)
 
 
 def read_ipc(urls: str | Sequence[str]) -> Dataset:
-    """A dataset of Arrow IPC files on the default session; see :meth:`Session.read_ipc`."""
+    """A dataset of Arrow IPC files on the default session; see :meth:`Session.read_ipc`.
+
+    Example:
+        >>> squall.read_ipc("file:///data/frames.arrow").count()
+    """
     return default_session().read_ipc(urls)
 
 
 def from_arrow(table: pa.Table, num_partitions: int | None = None) -> Dataset:
-    """A dataset of a pyarrow.Table on the default session; see :meth:`Session.from_arrow`."""
+    """A dataset of a pyarrow.Table on the default session; see :meth:`Session.from_arrow`.
+
+    Example:
+        >>> squall.from_arrow(pa.table({"x": [3, 1, 2]})).sort("x").collect()["x"].to_pylist()
+        [1, 2, 3]
+    """
     return default_session().from_arrow(table, num_partitions)
 
 
 def from_pandas(df: pd.DataFrame, num_partitions: int | None = None) -> Dataset:
-    """A dataset of a pandas.DataFrame on the default session."""
+    """A dataset of a pandas.DataFrame on the default session.
+
+    Example:
+        >>> squall.from_pandas(df).groupby("site").agg(mean=("value", "mean")).to_pandas()
+    """
     return default_session().from_pandas(df, num_partitions)
 
 
 def from_items(items: Iterable[dict[str, Any]], num_partitions: int | None = None) -> Dataset:
-    """A dataset of rows given as dicts, on the default session."""
+    """A dataset of rows given as dicts, on the default session.
+
+    Example:
+        >>> squall.from_items([{"id": 1, "v": 2.5}, {"id": 2, "v": 0.5}]).count()
+        2
+    """
     return default_session().from_items(items, num_partitions)
 
 
 def range(n: int, num_partitions: int | None = None) -> Dataset:
-    """A dataset of the integers 0 .. n-1 (column ``id``) on the default session."""
+    """A dataset of the integers 0 .. n-1 (column ``id``) on the default session.
+
+    Example:
+        >>> squall.range(10).filter(squall.col("id") > 6).count()
+        3
+    """
     return default_session().range(n, num_partitions)

@@ -59,7 +59,12 @@ class Dataset:
     def num_partitions(self) -> int:
         """Number of partitions: one per input file, and a big Parquet file (over the session's
         ``target_partition_bytes``, or one of fewer files than workers) one per range of its
-        row groups."""
+        row groups.
+
+        Example:
+            >>> squall.read_parquet("s3://lab/events/").num_partitions
+            16
+        """
         return self._plan.num_partitions
 
     # -- building ---------------------------------------------------------------------------
@@ -72,6 +77,9 @@ class Dataset:
                 pandas.DataFrame, or a dict of columns.
             batch_format: What ``fn`` receives: ``"pyarrow"`` (a RecordBatch), ``"pandas"``
                 (a DataFrame) or ``"numpy"`` (a dict of arrays).
+
+        Example:
+            >>> ds.map_batches(lambda df: df.assign(f=df.c * 1.8 + 32), batch_format="pandas")
         """
         return self._with_udf(MapBatches(fn, batch_format), "map_batches")
 
@@ -84,6 +92,10 @@ class Dataset:
                 returns a boolean array with one value per row, e.g.
                 ``lambda b: pc.greater(b["temp"], 0)``.
             batch_format: What a function receives, as in :meth:`map_batches`.
+
+        Example:
+            >>> ds.filter(squall.col("temp") > 30)
+            >>> ds.filter(lambda b: pc.greater(b["temp"], 30))
         """
         if isinstance(fn, Expr):
             if fn._aggs:
@@ -92,7 +104,11 @@ class Dataset:
         return self._with_udf(Filter(fn, batch_format), "filter")
 
     def select(self, columns: str | Sequence[str]) -> Dataset:
-        """Keeps ``columns``, in that order. Right after a read, only they are read."""
+        """Keeps ``columns``, in that order. Right after a read, only they are read.
+
+        Example:
+            >>> ds.select(["station", "temp"]).collect()
+        """
         cols = [columns] if isinstance(columns, str) else list(columns)
         return Dataset(self._session, self._plan.then_select(cols), self._udfs)
 
@@ -138,6 +154,9 @@ class Dataset:
 
         Each partition keeps its own top ``k``; only those rows are shuffled to one partition,
         merged, and cut at ``k``. Nulls come last.
+
+        Example:
+            >>> ds.top_k(10, "temp").collect()
         """
         if isinstance(k, bool) or not isinstance(k, int):
             raise TypeError(f"top_k(k, by): k={k!r} is the number of rows, by the columns")
@@ -160,19 +179,30 @@ class Dataset:
         timestamps), several columns at once; null is a key of its own. ``num_partitions``
         fixes the number of output partitions; by default it follows the input's size, and
         small hash buckets share a reducer.
+
+        Example:
+            >>> ds.groupby("station").agg(mean=("temp", "mean"), n=("temp", "count"))
         """
         keys = [by] if isinstance(by, str) else list(by)
         return GroupedDataset(self, keys, num_partitions)
 
     def repartition(self, num_partitions: int, *, by: str | Sequence[str] | None = None) -> Dataset:
         """Moves rows into ``num_partitions`` partitions: by the hash of the ``by`` columns (rows
-        with equal keys land together), or round robin without ``by``."""
+        with equal keys land together), or round robin without ``by``.
+
+        Example:
+            >>> ds.repartition(64, by="station").write_parquet("s3://lab/by-station/")
+        """
         keys = [] if by is None else [by] if isinstance(by, str) else list(by)
         plan = self._plan.then_repartition(keys, self._partitions(num_partitions))
         return Dataset(self._session, plan, self._udfs)
 
     def distinct(self, columns: str | Sequence[str] | None = None) -> Dataset:
-        """The distinct combinations of ``columns`` (default: all columns), one row each."""
+        """The distinct combinations of ``columns`` (default: all columns), one row each.
+
+        Example:
+            >>> ds.distinct("station").count()
+        """
         keys = [columns] if isinstance(columns, str) else list(columns or [])
         if not keys:
             keys = self.schema.names
@@ -197,34 +227,58 @@ class Dataset:
     # -- running ----------------------------------------------------------------------------
 
     def explain(self) -> None:
-        """Prints the stages, where each runs, partitions, and each stage's inputs and outputs."""
+        """Prints the stages, where each runs, partitions, and each stage's inputs and outputs.
+
+        Example:
+            >>> ds.sort("t").explain()
+        """
         session = self._session
         print(self._plan.explain("collect", None, session.in_process, session.backend == "lambda"))
 
     @user_facing
     def collect(self) -> pa.Table:
-        """Runs the plan and returns the result as one pyarrow.Table, partitions in order."""
+        """Runs the plan and returns the result as one pyarrow.Table, partitions in order.
+
+        Example:
+            >>> table = ds.sort("t").collect()
+        """
         return self._collect(self._plan, "collect")
 
     @user_facing
     def to_pandas(self) -> pd.DataFrame:
-        """Runs the plan and returns a pandas.DataFrame."""
+        """Runs the plan and returns a pandas.DataFrame.
+
+        Example:
+            >>> df = ds.groupby("site").agg(n=("v", "count")).to_pandas()
+        """
         return self.collect().to_pandas()
 
     @user_facing
     def count(self) -> int:
-        """Runs the plan and returns the number of rows."""
+        """Runs the plan and returns the number of rows.
+
+        Example:
+            >>> ds.filter(squall.col("temp").is_null()).count()
+        """
         rows: int = self._run(self._plan, "count", "count")
         return rows
 
     @user_facing
     def show(self, n: int = 5) -> None:
-        """Prints the first ``n`` rows, running only as many partitions as needed."""
+        """Prints the first ``n`` rows, running only as many partitions as needed.
+
+        Example:
+            >>> ds.sort("temp", descending=True).show(3)
+        """
         print(self.head(n).to_pandas().to_string() if _has_pandas() else self.head(n))
 
     @user_facing
     def head(self, n: int = 5) -> pa.Table:
-        """The first ``n`` rows, running only as many partitions as needed."""
+        """The first ``n`` rows, running only as many partitions as needed.
+
+        Example:
+            >>> ds.head(10).to_pandas()
+        """
         parts: list[pa.Table] = []
         rows = 0
         done = 0
@@ -243,7 +297,13 @@ class Dataset:
 
     @property
     def schema(self) -> pa.Schema:
-        """The schema of the result (runs the plan on the first partition)."""
+        """The schema of the result (runs the plan on the first partition).
+
+        Example:
+            >>> ds.schema
+            station: string
+            temp: double
+        """
         return self.head(1).schema
 
     @user_facing
@@ -268,6 +328,9 @@ class Dataset:
 
         Returns:
             The manifest: the files written (name, rows, bytes), its version and job.
+
+        Example:
+            >>> ds.sort("t").write_parquet("s3://lab/sorted/", mode="overwrite")
         """
         return self._write(url, "parquet", compression, mode)
 
@@ -279,6 +342,9 @@ class Dataset:
 
         ``compression`` is ``"zstd"`` (the default), ``"lz4"`` or ``"none"``; ``mode`` is as
         in :meth:`write_parquet`.
+
+        Example:
+            >>> ds.write_ipc("file:///scratch/frames/", compression="lz4")
         """
         return self._write(url, "ipc", compression, mode)
 
@@ -426,7 +492,11 @@ class GroupedDataset:
         return Dataset(ds._session, plan, ds._udfs)
 
     def count(self) -> Dataset:
-        """One row per group: the keys and ``count``, the number of rows."""
+        """One row per group: the keys and ``count``, the number of rows.
+
+        Example:
+            >>> ds.groupby("station").count().collect()
+        """
         return self.agg(count=(None, "count"))
 
     def map_groups(self, fn: Callable[[Any], Any], *, batch_format: str = "pandas") -> Dataset:

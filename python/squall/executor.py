@@ -40,7 +40,12 @@ class SessionExecutor(concurrent.futures.Executor):
         self._futures: list[Future] = []
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        """Runs ``fn(*args, **kwargs)`` on the session; returns its future."""
+        """Runs ``fn(*args, **kwargs)`` on the session; returns its future.
+
+        Example:
+            >>> session.executor().submit(pow, 2, 8).result()
+            256
+        """
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
@@ -65,6 +70,10 @@ class SessionExecutor(concurrent.futures.Executor):
 
         Raises:
             TaskError: A call raised (when its result is reached); the rest are cancelled.
+
+        Example:
+            >>> list(session.executor().map(pow, [2, 3], [5, 2]))
+            [32, 9]
         """
         with self._lock:
             if self._shutdown:
@@ -81,7 +90,13 @@ class SessionExecutor(concurrent.futures.Executor):
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Takes no more work; cancels the queued calls with ``cancel_futures``; with ``wait``,
-        returns when every call this executor submitted has finished."""
+        returns when every call this executor submitted has finished.
+
+        Example:
+            >>> ex = session.executor()
+            >>> futures = [ex.submit(simulate, s) for s in seeds]
+            >>> ex.shutdown(cancel_futures=True)
+        """
         with self._lock:
             self._shutdown = True
             futures = list(self._futures)

@@ -97,7 +97,11 @@ class Expr:
         return Expr(self._native.negate(), self._aggs)
 
     def is_null(self) -> Expr:
-        """Whether each value is null."""
+        """Whether each value is null.
+
+        Example:
+            >>> ds.filter(~squall.col("station").is_null())
+        """
         return Expr(self._native.is_null(), self._aggs)
 
     # -- aggregates of a column, for agg() -------------------------------------------------
@@ -110,61 +114,120 @@ class Expr:
         return Expr(_native.Expr.column(name), {name: (column, func, arg)})
 
     def count(self) -> Expr:
-        """Non-null values per group."""
+        """Non-null values per group.
+
+        Example:
+            >>> ds.groupby("k").agg(share=squall.col("v").count() / squall.col("k").count())
+        """
         return self._agg("count")
 
     def n_unique(self) -> Expr:
-        """Distinct non-null values per group."""
+        """Distinct non-null values per group.
+
+        Example:
+            >>> ds.groupby("site").agg(days=squall.col("day").n_unique())
+        """
         return self._agg("n_unique")
 
     def sum(self) -> Expr:
-        """Sum per group."""
+        """Sum per group.
+
+        Example:
+            >>> ds.groupby("k").agg(total=squall.col("v").sum() * 2)
+        """
         return self._agg("sum")
 
     def mean(self) -> Expr:
-        """Mean per group."""
+        """Mean per group.
+
+        Example:
+            >>> ds.groupby("k").agg(cv=squall.col("v").std() / squall.col("v").mean())
+        """
         return self._agg("mean")
 
     def min(self) -> Expr:
-        """Smallest value per group."""
+        """Smallest value per group.
+
+        Example:
+            >>> ds.groupby("k").agg(spread=squall.col("v").max() - squall.col("v").min())
+        """
         return self._agg("min")
 
     def max(self) -> Expr:
-        """Largest value per group."""
+        """Largest value per group.
+
+        Example:
+            >>> ds.groupby("k").agg(spread=squall.col("v").max() - squall.col("v").min())
+        """
         return self._agg("max")
 
     def std(self) -> Expr:
-        """Sample standard deviation per group."""
+        """Sample standard deviation per group.
+
+        Example:
+            >>> ds.groupby("k").agg(cv=squall.col("v").std() / squall.col("v").mean())
+        """
         return self._agg("std")
 
     def var(self) -> Expr:
-        """Sample variance per group."""
+        """Sample variance per group.
+
+        Example:
+            >>> ds.groupby("k").agg(sem2=squall.col("v").var() / squall.col("v").count())
+        """
         return self._agg("var")
 
     def median(self) -> Expr:
-        """Median per group (exact)."""
+        """Median per group (exact).
+
+        Example:
+            >>> ds.groupby("k").agg(skew=squall.col("v").mean() - squall.col("v").median())
+        """
         return self._agg("median")
 
     def quantile(self, q: float) -> Expr:
-        """The value at fraction ``q`` per group (exact, linear interpolation)."""
+        """The value at fraction ``q`` per group (exact, linear interpolation).
+
+        Example:
+            >>> v = squall.col("v")
+            >>> ds.groupby("k").agg(iqr=v.quantile(0.75) - v.quantile(0.25))
+        """
         return self._agg("quantile", float(q))
 
     def first(self) -> Expr:
-        """First non-null value per group, in input order."""
+        """First non-null value per group, in input order.
+
+        Example:
+            >>> v = squall.col("v")
+            >>> ds.sort("t").groupby("k").agg(change=v.last() - v.first())
+        """
         return self._agg("first")
 
     def last(self) -> Expr:
-        """Last non-null value per group, in input order."""
+        """Last non-null value per group, in input order.
+
+        Example:
+            >>> v = squall.col("v")
+            >>> ds.sort("t").groupby("k").agg(change=v.last() - v.first())
+        """
         return self._agg("last")
 
 
 def col(name: str) -> Expr:
-    """The column ``name``, to build expressions: ``col("temp") > 0``."""
+    """The column ``name``, to build expressions: ``col("temp") > 0``.
+
+    Example:
+        >>> ds.filter(squall.col("temp") > 20.5)
+    """
     if not isinstance(name, str):
         raise TypeError(f"col() takes a column name, not {name!r}")
     return Expr(_native.Expr.column(name))
 
 
 def lit(value: bool | int | float | str | None) -> Expr:
-    """A literal value in an expression (plain Python values are taken as literals)."""
+    """A literal value in an expression (plain Python values are taken as literals).
+
+    Example:
+        >>> squall.col("temp") * squall.lit(1.8) + 32
+    """
     return Expr(_native.Expr.literal(value))

@@ -238,20 +238,41 @@ class Future(concurrent.futures.Future):  # type: ignore[type-arg]
         return asyncio.wrap_future(self).__await__()
 
     def done(self) -> bool:
-        """True when the task finished (returned, raised, failed or was cancelled)."""
+        """True when the task finished (returned, raised, failed or was cancelled).
+
+        Example:
+            >>> f = squall.submit(time.sleep, 1)
+            >>> f.done()
+            False
+        """
         return self._task in self._job.outcomes or self._job.native.is_finished(self._task)
 
     def running(self) -> bool:
-        """True while an attempt of the task runs on a worker."""
+        """True while an attempt of the task runs on a worker.
+
+        Example:
+            >>> squall.submit(time.sleep, 1).running()
+        """
         return self._job.native.is_running(self._task)
 
     def cancelled(self) -> bool:
-        """True when the task was cancelled."""
+        """True when the task was cancelled.
+
+        Example:
+            >>> f.cancel() and f.cancelled()
+            True
+        """
         o = self._job.outcome(self._task) if self.done() else None
         return o is not None and o[0] == "cancelled"
 
     def cancel(self) -> bool:
-        """Cancels the task if it has not started; returns whether it is now cancelled."""
+        """Cancels the task if it has not started; returns whether it is now cancelled.
+
+        Example:
+            >>> futures = squall.map(simulate, range(100))
+            >>> futures[-1].cancel()
+            True
+        """
         if self._job.native.cancel_task(self._task):
             self._job.drain()
             return True
@@ -269,6 +290,10 @@ class Future(concurrent.futures.Future):  # type: ignore[type-arg]
             TaskTimeoutError: Every attempt ran past the job's timeout.
             CancelledError: The task was cancelled.
             TimeoutError: ``timeout`` passed before the task finished.
+
+        Example:
+            >>> squall.submit(divmod, 7, 2).result(timeout=60)
+            (3, 1)
         """
         error = self._wait(timeout)
         if error is not None:
@@ -284,6 +309,10 @@ class Future(concurrent.futures.Future):  # type: ignore[type-arg]
         Raises:
             CancelledError: The task was cancelled.
             TimeoutError: ``timeout`` passed before the task finished.
+
+        Example:
+            >>> squall.submit(int, "x").exception()
+            ValueError("invalid literal for int() with base 10: 'x'")
         """
         error = self._wait(timeout)
         if isinstance(error, CancelledError):
@@ -408,7 +437,13 @@ class FutureList(list[Future]):
         return f"<squall.FutureList: {len(self)} futures{of}, {done} finished>"
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Waits for every task, drawing a progress bar; True when all finished in time."""
+        """Waits for every task, drawing a progress bar; True when all finished in time.
+
+        Example:
+            >>> futures = squall.map(simulate, seeds)
+            >>> futures.wait(timeout=600)
+            True
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         desc = " + ".join(dict.fromkeys(j.label for j in self._jobs)) or "squall"
         bar = Progress([j.native for j in self._jobs], desc, self._progress)
@@ -429,6 +464,10 @@ class FutureList(list[Future]):
         Raises:
             TaskError: A task raised (the first in input order), unless ``return_exceptions``.
             TimeoutError: ``timeout`` passed first.
+
+        Example:
+            >>> squall.map(abs, [-1, 2, -3]).results()
+            [1, 2, 3]
         """
         if not self.wait(timeout):
             left = sum(not f.done() for f in self)
@@ -438,7 +477,12 @@ class FutureList(list[Future]):
         return [f._wait(0) or f.result(0) for f in self]
 
     def cancel(self) -> None:
-        """Cancels every task not yet finished, including running ones."""
+        """Cancels every task not yet finished, including running ones.
+
+        Example:
+            >>> futures = squall.map(simulate, seeds)
+            >>> futures.cancel()
+        """
         for job in self._jobs:
             job.native.cancel()
 
@@ -556,6 +600,9 @@ def wait(
 
     Returns:
         The done and not-done futures.
+
+    Example:
+        >>> done, pending = squall.wait(futures, timeout=60, return_when=squall.FIRST_COMPLETED)
     """
     if return_when not in (ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION):
         raise ValueError(

@@ -131,7 +131,11 @@ class JobRecord:
         process's high-water mark; for a stage on your process's threads, your process's
         resident size sampled every 20 ms; 0 when not measured), and output: the last lines the
         attempt printed (up to 20 lines, 4 KB; local workers only). ``.to_pandas()`` gives a
-        DataFrame."""
+        DataFrame.
+
+        Example:
+            >>> squall.last_job().stats.to_pandas().groupby("stage").duration.max()
+        """
         import pyarrow as pa
 
         rows = self._rows()
@@ -174,6 +178,9 @@ class JobRecord:
         Args:
             memory_mb: The function's memory; default the session's, else 2048 MB.
             prices: Prices overriding :data:`PRICES` (same keys).
+
+        Example:
+            >>> print(squall.last_job().cost(memory_mb=4096))
         """
         p = PRICES | (prices or {})
         memory = memory_mb or self.memory_mb or DEFAULT_MEMORY_MB
