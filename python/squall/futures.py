@@ -30,12 +30,6 @@ FIRST_COMPLETED = concurrent.futures.FIRST_COMPLETED
 FIRST_EXCEPTION = concurrent.futures.FIRST_EXCEPTION
 ALL_COMPLETED = concurrent.futures.ALL_COMPLETED
 
-#: What :class:`concurrent.futures.Future` keeps per future (a lock, waiters, callbacks): made
-#: only for the futures that the standard library or asyncio touch, as it costs ~7 us and 1.6 KB
-#: a future, which a 100,000-item map would feel.
-_STDLIB_STATE = frozenset(
-    ("_condition", "_state", "_result", "_exception", "_waiters", "_done_callbacks")
-)
 
 _short = reprlib.Repr()
 _short.maxstring = 80
@@ -215,7 +209,9 @@ class Future(concurrent.futures.Future):  # type: ignore[type-arg]
     __slots__ = ("_failure", "_input", "_job", "_slot", "_task")
 
     def __init__(self, job: _Job, task: int, slot: int | None, input: Any) -> None:
-        # The standard library's state comes on first use (see _STDLIB_STATE).
+        # What concurrent.futures.Future keeps per future (a lock, waiters, callbacks) is made
+        # only for the futures that the standard library or asyncio touch (see __getattr__): it
+        # costs ~7 us and 1.6 KB a future, which a 100,000-item map would feel.
         self._job = job
         self._task = task
         self._slot = slot
@@ -223,10 +219,14 @@ class Future(concurrent.futures.Future):  # type: ignore[type-arg]
         self._failure: BaseException | None = None
 
     def __getattr__(self, name: str) -> Any:
-        if name not in _STDLIB_STATE:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        self._job.watch(self)
-        return self.__dict__[name]
+        # Only the standard library's private state is missing until it is made: any private
+        # name it reads (whatever the Python version adds) makes it, once.
+        own = name in Future.__slots__  # not set yet (a half-built copy): nothing to make
+        if name.startswith("_") and not name.startswith("__") and not own:
+            self._job.watch(self)
+            if name in self.__dict__:
+                return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __repr__(self) -> str:
         state = "finished" if self.done() else "running" if self.running() else "pending"
