@@ -246,7 +246,10 @@ def test_notebook_reprs_are_short_and_shown_once(
     assert summary._repr_html_().startswith("<pre>")
     ds = session.from_arrow(pa.table({"k": [1, 2], "v": [1.0, 2.0], "w": [0, 0]}), 2)
     grouped = ds.groupby("k").agg(s=("v", "sum"))
-    assert (
-        repr(grouped)
-        == "<squall.Dataset: 2 input partitions, reading columns k, v, then 1 shuffle; lazy>"
-    )
+    shown = "<squall.Dataset: 2 input partitions, then 1 shuffle; columns k, s; lazy>"
+    assert repr(grouped) == shown
+    assert repr(ds) == "<squall.Dataset: 2 input partitions; columns k, v, w; lazy>"
+    wide = session.from_arrow(pa.table({f"c{i}": [i] for i in range(10)}), 1)
+    assert repr(wide).endswith("columns c0, c1, c2, c3, c4, c5, c6, c7 and 2 more; lazy>")
+    # After a Python function the columns are unknown until it runs: the repr does not guess.
+    assert "columns" not in repr(ds.map_batches(lambda b: b))

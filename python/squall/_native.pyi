@@ -236,6 +236,9 @@ class Plan:
     @property
     def scan_columns(self) -> list[str] | None:
         """The columns the scan reads (None: all)."""
+    @property
+    def columns(self) -> list[str] | None:
+        """The columns of the plan's output (None: unknown, e.g. after a Python function)."""
     def then_top_k(self, keys: list[tuple[str, bool, bool]], rows: int) -> Plan:
         """This plan followed by the first ``rows`` rows per partition in the order of keys."""
     def then_filter(self, expr: Expr) -> Plan:

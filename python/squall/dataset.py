@@ -51,9 +51,12 @@ class Dataset:
     def __repr__(self) -> str:
         n, shuffles = self._plan.num_partitions, self._plan.shuffles
         after = f", then {shuffles} shuffle{'s' if shuffles != 1 else ''}" if shuffles else ""
-        reads = self._plan.scan_columns
-        cols = f", reading columns {', '.join(reads)}" if reads else ""
-        return f"<squall.Dataset: {n} input partition{'s' if n != 1 else ''}{cols}{after}; lazy>"
+        out = self._plan.columns
+        cols = ""
+        if out is not None:
+            shown = ", ".join(out[:8]) + (f" and {len(out) - 8} more" if len(out) > 8 else "")
+            cols = f"; columns {shown}"
+        return f"<squall.Dataset: {n} input partition{'s' if n != 1 else ''}{after}{cols}; lazy>"
 
     @property
     def num_partitions(self) -> int:

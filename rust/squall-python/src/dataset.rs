@@ -179,6 +179,13 @@ impl Plan {
         self.inner.inputs.len()
     }
 
+    /// The columns of the plan's output, when the input's schema says (None: unknown, e.g.
+    /// after a Python function).
+    #[getter]
+    fn columns(&self) -> Option<Vec<String>> {
+        squall_core::columns::output_columns(&self.inner)
+    }
+
     /// Total bytes of the inputs.
     #[getter]
     fn input_bytes(&self) -> u64 {
