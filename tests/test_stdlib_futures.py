@@ -246,6 +246,7 @@ def test_session_executor_has_the_stdlib_map(session: squall.Session) -> None:
         with cf.ThreadPoolExecutor(2) as pool:
             expected = list(pool.map(pow, [2, 3, 4], [5, 2]))
         assert list(ex.map(pow, [2, 3, 4], [5, 2])) == expected == [32, 9]
+        assert session.last_job is not None and session.last_job.label == "squall.map(pow)"
         assert list(ex.map(square, range(10), chunksize=3)) == [x * x for x in range(10)]
         results = ex.map(lambda x: 10 // x, [5, 0, 2])
         assert next(results) == 2

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures
-import functools
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -15,8 +14,16 @@ if TYPE_CHECKING:
     from .session import Session
 
 
-def _star(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
-    return fn(*args)
+class _Star:
+    """Calls ``fn`` with a tuple's items as its arguments; named after ``fn`` (the job's label
+    is ``squall.map(<its name>)``)."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        self.__name__ = getattr(fn, "__name__", type(fn).__name__)
+
+    def __call__(self, args: tuple[Any, ...]) -> Any:
+        return self.fn(*args)
 
 
 class SessionExecutor(concurrent.futures.Executor):
@@ -79,7 +86,7 @@ class SessionExecutor(concurrent.futures.Executor):
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             futures = self._session.map(
-                functools.partial(_star, fn),
+                _Star(fn),
                 zip(*iterables, strict=False),
                 chunksize=chunksize,
                 progress=False,
