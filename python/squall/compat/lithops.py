@@ -375,12 +375,6 @@ class FunctionExecutor:
             return [fs]
         return list(fs)
 
-    def _records_of(self, fs: Iterable[ResponseFuture] | None) -> list[JobRecord]:
-        if fs is None:
-            return list(self._records.values())
-        jobs = dict.fromkeys(f.job_id for f in self._listed(fs))
-        return [self._records[j] for j in jobs if j in self._records]
-
     def plot(
         self,
         fs: Iterable[ResponseFuture] | None = None,
@@ -389,9 +383,10 @@ class FunctionExecutor:
     ) -> list[Any]:
         """Draws the timeline of each job of ``fs`` (default: every job of this executor);
         with ``dst``, saves them as ``<dst>_<job>_timeline.png``. Returns the figures."""
+        wanted = None if fs is None else {f.job_id for f in self._listed(fs)}
         figures = []
         for job_id, record in self._records.items():
-            if record not in self._records_of(fs):
+            if wanted is not None and job_id not in wanted:
                 continue
             path = f"{dst}_{job_id}_timeline.png" if dst else None
             figure = record.timeline(path)

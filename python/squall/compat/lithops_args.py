@@ -25,6 +25,10 @@ class Call:
 
     def __call__(self, call: tuple[tuple[Any, ...], dict[str, Any]]) -> Any:
         args, kwargs = call
+        if not self.env:
+            return self.fn(*args, **kwargs)
+        # Only ever in a worker process or a Lambda environment (squall runs Python functions
+        # nowhere else), and restored before the worker takes its next call.
         saved = {k: os.environ.get(k) for k in self.env}
         os.environ.update(self.env)
         try:

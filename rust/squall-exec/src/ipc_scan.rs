@@ -43,12 +43,6 @@ pub async fn ipc_footer(store: &Arc<dyn Store>, key: &str, size: u64, url: &str)
     Ok((footer, fetched))
 }
 
-/// Each record batch's bytes, in order (for splitting the file).
-pub async fn batch_bytes(store: &Arc<dyn Store>, key: &str, size: u64, url: &str) -> crate::Result<Vec<u64>> {
-    let (footer, _) = ipc_footer(store, key, size, url).await?;
-    Ok(footer.batches.iter().map(|b| IpcFooter::span(b).end - IpcFooter::span(b).start).collect())
-}
-
 /// Record batches `batches` (start..end) of the IPC file `key`: its dictionaries and those
 /// batches' blocks fetched, nothing else. Returns them and the bytes fetched.
 pub async fn read_ipc_batches(

@@ -2,21 +2,24 @@
 //! IPC file by ranges of its record batches), so that one file is not one task on one core:
 //! when the file is bigger than the target partition size, or when there are fewer files than
 //! the tasks that could run at once. The footers (one ranged read each) say where the row
-//! groups are; only the files to split are opened.
+//! groups are; only the files to split are opened, and the first, whose columns the plan is
+//! checked against.
 
-use squall_core::codec::Format;
+use squall_core::codec::{Format, IpcFooter};
 use squall_core::plan::{Input, RowGroups};
 use tokio::task::JoinSet;
 
-use crate::ipc_scan::{batch_bytes, ipc_footer};
+use crate::ipc_scan::ipc_footer;
 use crate::parquet_scan::ParquetFile;
 use crate::runtime::runtime;
 use crate::Result;
 
 /// `inputs`, with each file cut into ranges of row groups (record batches) of about `target_bytes`, and
 /// into at least `slots` pieces overall when there are fewer files than that (as far as the
-/// files have row groups).
-pub fn split_inputs(inputs: Vec<Input>, target_bytes: u64, slots: usize) -> Result<Vec<Input>> {
+/// files have row groups); and the columns of the first file, to check a plan's operators
+/// against (None when it has no footer to say, an IPC stream, or cannot be read now: its task
+/// will say why). Each footer is read once, with one ranged read.
+pub fn split_inputs(inputs: Vec<Input>, target_bytes: u64, slots: usize) -> Result<(Vec<Input>, Option<Vec<String>>)> {
     let each = slots.div_ceil(inputs.len().max(1));
     let pieces = |input: &Input| {
         let by_size = input.size.div_ceil(target_bytes.max(1)) as usize;
@@ -27,28 +30,32 @@ pub fn split_inputs(inputs: Vec<Input>, target_bytes: u64, slots: usize) -> Resu
             1
         }
     };
-    if inputs.iter().all(|i| pieces(i) <= 1) {
-        return Ok(inputs);
+    if inputs.is_empty() {
+        return Ok((inputs, None));
     }
     let rt = runtime()?;
     let mut cuts: Vec<Option<Vec<RowGroups>>> = vec![None; inputs.len()];
+    let mut columns = None;
     rt.block_on(async {
         let mut footers = JoinSet::new();
-        for (i, input) in inputs.iter().enumerate().filter(|(_, input)| pieces(input) > 1) {
+        for (i, input) in inputs.iter().enumerate().filter(|(i, input)| *i == 0 || pieces(input) > 1) {
             let (input, k) = (input.clone(), pieces(input));
-            footers.spawn(async move {
-                let (store, key) = squall_store::open(&input.url)?;
-                let bytes = match input.format {
-                    Format::Parquet => ParquetFile::open(store, &key, input.size, &input.url).await?.row_group_bytes(),
-                    // An IPC stream has no footer to say where its batches are: it stays whole.
-                    Format::Ipc => batch_bytes(&store, &key, input.size, &input.url).await.unwrap_or(vec![input.size]),
-                };
-                Ok::<_, crate::Error>((i, cut(&bytes, k)))
-            });
+            footers.spawn(async move { (i, k, footer(&input).await) });
         }
         while let Some(done) = footers.join_next().await {
-            let (i, ranges) = done.map_err(|e| crate::Error::Runtime(std::io::Error::other(e.to_string())))??;
-            cuts[i] = Some(ranges);
+            let (i, k, read) = done.map_err(|e| crate::Error::Runtime(std::io::Error::other(e.to_string())))?;
+            match read {
+                Ok((names, bytes)) => {
+                    if i == 0 {
+                        columns = names;
+                    }
+                    if k > 1 {
+                        cuts[i] = Some(cut(&bytes, k));
+                    }
+                }
+                Err(e) if k > 1 => return Err(e),
+                Err(_) => {} // read for its columns only: its task reports what is wrong with it
+            }
         }
         Ok::<_, crate::Error>(())
     })?;
@@ -61,25 +68,29 @@ pub fn split_inputs(inputs: Vec<Input>, target_bytes: u64, slots: usize) -> Resu
             _ => out.push(input),
         }
     }
-    Ok(out)
+    Ok((out, columns))
 }
 
-/// The columns of the first of `inputs` (one ranged read of its footer), to check a plan's
-/// operators against; None when it has none to read (an IPC stream) or cannot be read now (its
-/// task will say why).
-pub fn input_columns(inputs: &[Input]) -> Option<Vec<String>> {
-    let input = inputs.first()?.clone();
-    let read = async move {
-        let (store, key) = squall_store::open(&input.url)?;
-        match input.format {
-            Format::Parquet => Ok(ParquetFile::open(store, &key, input.size, &input.url).await?.columns()),
-            Format::Ipc => {
-                let (footer, _) = ipc_footer(&store, &key, input.size, &input.url).await?;
-                Ok::<_, crate::Error>(footer.schema.fields().iter().map(|f| f.name().clone()).collect())
-            }
+/// A file's column names (None for an IPC stream, which has no footer) and the bytes of each
+/// row group (record batch; an IPC stream is one piece).
+async fn footer(input: &Input) -> Result<(Option<Vec<String>>, Vec<u64>)> {
+    let (store, key) = squall_store::open(&input.url)?;
+    Ok(match input.format {
+        Format::Parquet => {
+            let file = ParquetFile::open(store, &key, input.size, &input.url).await?;
+            (Some(file.columns()), file.row_group_bytes())
         }
-    };
-    runtime().ok()?.block_on(read).ok()
+        Format::Ipc => match ipc_footer(&store, &key, input.size, &input.url).await {
+            Ok((footer, _)) => {
+                let names = footer.schema.fields().iter().map(|f| f.name().clone()).collect();
+                (
+                    Some(names),
+                    footer.batches.iter().map(|b| IpcFooter::span(b).end - IpcFooter::span(b).start).collect(),
+                )
+            }
+            Err(_) => (None, vec![input.size]),
+        },
+    })
 }
 
 /// Cuts row groups of `bytes` into at most `k` contiguous ranges of about equal bytes, none

@@ -12,7 +12,7 @@ use squall_core::plan::{Exchange, Input, Op, Plan as CorePlan, Sink, WriteMode};
 use squall_core::sort::SortKey;
 use squall_exec::driver::{DatasetJob, Executors, JobOutput, Settings};
 use squall_exec::scratch::Scratch;
-use squall_exec::split::{input_columns, split_inputs};
+use squall_exec::split::split_inputs;
 use squall_exec::Function;
 
 use crate::arrow::ArrowStream;
@@ -64,12 +64,8 @@ impl Plan {
             .into_iter()
             .map(|(url, format, size)| Ok(Input::whole(url, parse_format(&format)?, size)))
             .collect::<PyResult<Vec<_>>>()?;
-        let planned = py.detach(|| {
-            let inputs = split_inputs(inputs, target_bytes, slots)?;
-            let columns = input_columns(&inputs);
-            Ok::<_, squall_exec::Error>((inputs, columns))
-        });
-        let (inputs, columns) = planned.map_err(|e| exec_error(py, e))?;
+        let (inputs, columns) =
+            py.detach(|| split_inputs(inputs, target_bytes, slots)).map_err(|e| exec_error(py, e))?;
         Ok(Plan { inner: CorePlan::scan(inputs, source).with_schema(columns) })
     }
 
