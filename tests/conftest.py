@@ -13,7 +13,7 @@ import os
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -75,3 +75,27 @@ def root(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "s3":
         return str(request.getfixturevalue("s3_bucket"))
     return f"memory://test-{uuid.uuid4().hex}"
+
+
+def _worker_pids() -> list[int]:
+    """This process's squall worker processes."""
+    me = os.getpid()
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == me and b"squall._worker" in cmd:
+            pids.append(int(entry))
+    return pids
+
+
+@pytest.fixture
+def worker_pids() -> Callable[[], list[int]]:
+    """Lists this process's squall worker processes (to kill them)."""
+    return _worker_pids

@@ -87,7 +87,8 @@ def test_stats_summary_and_cost_of_a_dataset_job(in_process: bool, tmp_path: Pat
     text = job.summary()
     assert "squall.sort (map): 4 tasks, 4 attempts (4 ok" in text
     peak = stats[stats["stage"] == "squall.sort (map)"]["peak_rss"].max()
-    assert f"peak memory {peak / 2**20:,.0f} MB" in text
+    assert f"peak memory {peak / 1e6:,.0f} MB" in text
+    assert f"memory budget {session.budget.limit / 1e6:,.0f} MB" in text.splitlines()[0]
     cost = job.cost(memory_mb=1024)
     assert cost.invocations == len(stats)
     expected_gb_s = sum(max(d, 0.001) for d in stats["duration"]) * 1024 / 1024
@@ -172,30 +173,15 @@ def test_timeline_labels_lambda_environments_shortly() -> None:
     assert _lane("") == "(no answer)"
 
 
-def _worker_pids() -> list[int]:
-    me = os.getpid()
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmd = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == me and b"squall._worker" in cmd:
-            pids.append(int(entry))
-    return pids
-
-
 def slow_identity(batch: pa.RecordBatch) -> pa.RecordBatch:
     time.sleep(0.3)
     return batch
 
 
 @pytest.mark.slow
-def test_killing_random_workers_during_a_sort_loses_nothing(tmp_path: Path) -> None:
+def test_killing_random_workers_during_a_sort_loses_nothing(
+    tmp_path: Path, worker_pids: Callable[[], list[int]]
+) -> None:
     rng = np.random.default_rng(11)
     n = 200_000
     table = pa.table({"k": rng.integers(0, 10**9, n), "i": np.arange(n)})
@@ -208,7 +194,7 @@ def test_killing_random_workers_during_a_sort_loses_nothing(tmp_path: Path) -> N
             picker = random.Random(5)
             time.sleep(0.6)
             while len(kills) < 2:
-                pids = _worker_pids()
+                pids = worker_pids()
                 if pids:
                     pid = picker.choice(pids)
                     os.kill(pid, signal.SIGKILL)

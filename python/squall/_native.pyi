@@ -9,6 +9,7 @@ __all__ = [
     "TASK_END_MARK",
     "ArrowBatch",
     "ArrowStream",
+    "Budget",
     "Datasets",
     "Expr",
     "Job",
@@ -199,16 +200,41 @@ class Expr:
         """The columns it reads."""
 
 @final
+class Budget:
+    """A session's memory budget: what its tasks may hold at once."""
+
+    def __new__(
+        cls, limit: int | str | None, workers: int, function_mb: int | None = None
+    ) -> Budget:
+        """A budget of ``limit`` (bytes, or a size such as "8GB"; None: three quarters of the
+        machine's memory, or of ``function_mb`` for Lambda functions) for ``workers`` tasks at
+        once; with ``function_mb``, each task (one function) has a budget of its own."""
+    @property
+    def limit(self) -> int:
+        """Bytes the session's tasks may hold at once (on Lambda: each task)."""
+    @property
+    def task_input(self) -> int:
+        """Decoded input bytes a task is planned for."""
+
+@final
 class Plan:
     """A lazy dataset plan (held by ``squall.Dataset``)."""
 
     @staticmethod
     def scan(
-        inputs: list[tuple[str, str, int]], source: str, target_bytes: int, slots: int
+        inputs: list[tuple[str, str, int]],
+        source: str,
+        target_bytes: int,
+        slots: int,
+        budget: Budget,
     ) -> Plan:
         """A scan of ``inputs``, given as (url, format, size); Parquet files bigger than
-        ``target_bytes``, or fewer than ``slots``, are read in several partitions of row
-        groups."""
+        ``target_bytes`` (or than ``budget`` wants a task's input to be), or fewer than
+        ``slots``, are read in several partitions of row groups."""
+    def shuffle_partitions(self, target_bytes: int, budget: Budget) -> int:
+        """Output partitions of a shuffle nobody gave a count for: one per input partition,
+        or more when the input exceeds ``target_bytes`` per partition or the budget's task
+        size."""
     def then_udf(self, index: int, kind: str, name: str) -> Plan:
         """This plan followed by the ``index``-th Python function."""
     def then_select(self, columns: list[str]) -> Plan:
@@ -253,9 +279,6 @@ class Plan:
     def num_partitions(self) -> int:
         """Number of partitions (input objects)."""
     @property
-    def input_bytes(self) -> int:
-        """Total bytes of the inputs."""
-    @property
     def udf_count(self) -> int:
         """Number of Python functions the plan calls."""
     def explain(
@@ -264,6 +287,7 @@ class Plan:
         write: tuple[str, str, str, str] | None,
         in_process: bool,
         remote: bool,
+        budget: Budget,
     ) -> str:
         """How the plan runs into ``sink`` (see ``Datasets.execute``), placed as a session with
         these settings would place it, as text."""
@@ -284,6 +308,7 @@ class Datasets:
         retries: int,
         speculation: tuple[float, float, float] | None,
         scratch: tuple[str, str | None, str, str | None],
+        budget: Budget,
     ) -> Datasets:
         """Stages run on ``threads`` (this process) or ``workers``; ``scratch`` is (memory
         URL, shared memory URL or None, disk URL, Lambda store prefix or None)."""

@@ -214,14 +214,14 @@ class Dataset:
         return Dataset(self._session, plan, self._udfs)
 
     def _partitions(self, asked: int | None) -> int:
-        """Output partitions of a shuffle: asked, or from the input size and file count."""
+        """Output partitions of a shuffle: asked, or from the input's size, its partitions and
+        the session's memory budget."""
         if asked is not None:
             if asked < 1:
                 raise ValueError(f"num_partitions={asked}: use 1 or more")
             return asked
-        target = self._session.target_partition_bytes
-        by_size = -(-self._plan.input_bytes // target) if target else 1
-        return max(1, self._plan.num_partitions, by_size)
+        session = self._session
+        return self._plan.shuffle_partitions(session.target_partition_bytes, session.budget)
 
     def _with_udf(self, udf: MapBatches | Filter | MapGroups, kind: str) -> Dataset:
         plan = self._plan.then_udf(len(self._udfs), kind, udf.name)
@@ -236,7 +236,11 @@ class Dataset:
             >>> ds.sort("t").explain()
         """
         session = self._session
-        print(self._plan.explain("collect", None, session.in_process, session.backend == "lambda"))
+        print(
+            self._plan.explain(
+                "collect", None, session.in_process, session.backend == "lambda", session.budget
+            )
+        )
 
     @user_facing
     def collect(self) -> pa.Table:
@@ -380,7 +384,9 @@ class Dataset:
         """Runs ``plan`` into ``sink`` on the engine's driver, drawing a progress bar per stage;
         Ctrl-C cancels it. Returns what the sink gives."""
         session = self._session
-        record = session.last_job = JobRecord(f"squall.{verb}", session.backend, session.memory_mb)
+        record = session.last_job = JobRecord(
+            f"squall.{verb}", session.backend, session.memory_mb, session.budget.limit
+        )
         functions, digest = self._functions()
         running = session._datasets().execute(plan, sink, functions, digest, verb, write)
         seen = 0
@@ -570,7 +576,9 @@ def _scan(session: Session, urls: str | Sequence[str], format: str) -> Dataset:
     for source in sources:
         found.extend((url, format, size) for url, size in _native.resolve(source))
     label = sources[0] if len(sources) == 1 else f"{len(sources)} locations"
-    plan = _native.Plan.scan(found, label, session.target_partition_bytes, session.workers)
+    plan = _native.Plan.scan(
+        found, label, session.target_partition_bytes, session.workers, session.budget
+    )
     return Dataset(session, plan, ())
 
 
@@ -599,7 +607,9 @@ def from_arrow_in(session: Session, table: pa.Table, num_partitions: int | None)
         size = _native.write_table(part, url, "ipc")
         inputs.append((url, "ipc", size))
     # Arrow IPC parts, already cut to size: none is split.
-    plan = _native.Plan.scan(inputs, "an in-memory table", session.target_partition_bytes, n)
+    plan = _native.Plan.scan(
+        inputs, "an in-memory table", session.target_partition_bytes, n, session.budget
+    )
     return Dataset(session, plan, ())
 
 

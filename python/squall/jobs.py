@@ -92,10 +92,18 @@ class Summary(str):
 class JobRecord:
     """The attempts of one ``map``/``submit`` call or one dataset action, stage by stage."""
 
-    def __init__(self, label: str, backend: str = "local", memory_mb: int | None = None) -> None:
+    def __init__(
+        self,
+        label: str,
+        backend: str = "local",
+        memory_mb: int | None = None,
+        budget: int | None = None,
+    ) -> None:
         self.label = label
         self.backend = backend
         self.memory_mb = memory_mb
+        #: The session's memory budget in bytes, for a dataset action (``memory_limit``).
+        self.budget = budget
         self._stages: list[tuple[str, _native.Job]] = []
         self._driver_start = _native.io_counts()
         self._driver_io: tuple[int, ...] | None = None
@@ -164,7 +172,8 @@ class JobRecord:
             >>> print(squall.last_job().summary())
         """
         rows = self._rows()
-        lines = [f"{self.label} on {self.backend}"]
+        budget = f", memory budget {self.budget / 1e6:,.0f} MB" if self.budget else ""
+        lines = [f"{self.label} on {self.backend}{budget}"]
         for stage in dict.fromkeys(r["stage"] for r in rows):
             part = [r for r in rows if r["stage"] == stage]
             lines.append("  " + _describe(stage, part))
@@ -327,5 +336,5 @@ def _describe(name: str, rows: list[dict[str, Any]]) -> str:
         f"{count['raised']} raised, {failed} failed and retried or lost, {backups} backups, "
         f"{count['superseded']} superseded), {cold} cold starts, {wall:.2f} s wall, "
         f"{busy:.2f} s in attempts, {moved / 1e6:.1f} MB moved, peak memory "
-        f"{peak / 2**20:,.0f} MB"
+        f"{peak / 1e6:,.0f} MB"
     )

@@ -25,7 +25,7 @@ from ._task import run_chunk
 from .aws import DEFAULT_FUNCTION
 from .fleet import FleetModel, Speculation
 from .futures import Future, FutureList, _Completer, _Job
-from .jobs import JobRecord
+from .jobs import DEFAULT_MEMORY_MB, JobRecord
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -135,7 +135,15 @@ class Session:
         function: The Lambda function (default ``$SQUALL_FUNCTION`` or ``"squall"``).
         store: Scratch space for ``lambda``: an ``s3://bucket/prefix`` the function can write
             (default ``$SQUALL_STORE``).
-        memory_mb: The Lambda function's memory, for cost estimates (default 2048).
+        memory_mb: The Lambda function's memory, for cost estimates and the memory budget
+            (default 2048).
+        memory_limit: What squall's tasks may hold in memory, as bytes or a size such as
+            ``"8GB"`` or ``"512MiB"``: on this machine all of them at once (default: three
+            quarters of the machine's memory, or of its container's limit), on Lambda each
+            function's task (default: three quarters of ``memory_mb``). Tasks are made small
+            enough, and run few enough at once, to stay within it; a shuffle that would not fit
+            in memory goes to disk; a plan that cannot fit is refused before it runs
+            (``explain()`` shows each stage's estimate).
         retries: Extra attempts of a task after an infrastructure failure (a lost worker, a
             timeout, a crashed function), for every job of the session; throttling is retried
             apart, up to 20 times, with backoff.
@@ -170,6 +178,7 @@ class Session:
         function: str | None = None,
         store: str | None = None,
         memory_mb: int | None = None,
+        memory_limit: int | str | None = None,
         fleet: FleetModel | None = None,
         retries: int = DEFAULT_RETRIES,
         in_process: bool = True,
@@ -180,6 +189,13 @@ class Session:
             raise ValueError(f"workers={workers}: a session needs at least one worker")
         if retries < 0:
             raise ValueError(f"retries={retries}: use 0 or more")
+        remote = backend == "lambda"
+        #: What the session's tasks may hold in memory (``memory_limit``).
+        self.budget = _native.Budget(
+            memory_limit,
+            workers or (DEFAULT_CONCURRENCY if remote else default_workers()),
+            (memory_mb or DEFAULT_MEMORY_MB) if remote else None,
+        )
         #: Extra attempts after an infrastructure failure, unless a call says otherwise.
         self.retries = retries
         # A Lambda session's scratch: <store root>/<session id>/ (None on other backends).
@@ -544,6 +560,7 @@ class Session:
             retries=self.retries,
             speculation=(policy.after, policy.multiple, policy.min_seconds * scale),
             scratch=(self._memory_scratch, shm, f"file://{self._scratch_dir}", self._store),
+            budget=self.budget,
         )
 
     def _run_tasks(

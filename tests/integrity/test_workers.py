@@ -217,7 +217,9 @@ def test_a_cancelled_task_is_killed_with_its_whole_process_group(
     assert wait_dead(int(marker.read_text()))
 
 
-def test_killing_workers_during_a_group_by_on_the_workers_loses_nothing(where: str) -> None:
+def test_killing_workers_during_a_group_by_on_the_workers_loses_nothing(
+    where: str, worker_pids: Callable[[], list[int]]
+) -> None:
     rng = np.random.default_rng(4)
     n = 200_000
     table = pa.table({"k": rng.integers(0, 5000, n), "v": rng.standard_normal(n)})
@@ -230,11 +232,7 @@ def test_killing_workers_during_a_group_by_on_the_workers_loses_nothing(where: s
         def chaos() -> None:
             rand = random.Random(9)
             while not stop.wait(0.15):
-                pids = [
-                    int(p)
-                    for p in os.listdir("/proc")
-                    if p.isdigit() and _is_worker_of(int(p), os.getpid())
-                ]
+                pids = worker_pids()
                 if pids:
                     os.kill(rand.choice(pids), signal.SIGKILL)
 
@@ -247,13 +245,3 @@ def test_killing_workers_during_a_group_by_on_the_workers_loses_nothing(where: s
             stop.set()
             killer.join()
     assert dict(zip(got["k"].to_pylist(), got["n"].to_pylist(), strict=True)) == expected
-
-
-def _is_worker_of(pid: int, parent: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return ppid == parent and b"squall._worker" in f.read()
-    except OSError:
-        return False

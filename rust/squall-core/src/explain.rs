@@ -1,11 +1,13 @@
 //! `explain()`: a readable account of how a plan runs, stage by stage.
 
+use crate::budget::{task_peak, Budget, WORK_FACTOR};
 use crate::placement::Placement;
 use crate::plan::{Exchange, Input, Op, Plan, Sink, Source, Stage, Target};
 
 impl Plan {
-    /// A readable account of how the plan runs into `sink`, each stage placed by `placement`.
-    pub fn explain(&self, sink: &Sink, placement: &Placement) -> String {
+    /// A readable account of how the plan runs into `sink`, each stage placed by `placement`,
+    /// with each stage's memory as `budget` allows it.
+    pub fn explain(&self, sink: &Sink, placement: &Placement, budget: &Budget) -> String {
         let stages = self.stages();
         let shuffles: Vec<&str> = self.shuffles.iter().map(|s| s.exchange.name()).collect();
         let mut out = vec![match shuffles.len() {
@@ -46,8 +48,16 @@ impl Plan {
             gets += self.read_lines(stage, &tasks, &mut out);
             out.extend(explain_ops(&stage.ops));
             puts += self.write_lines(stage, n, sink, &mut out);
+            out.push(memory_line(self.stage_input(stage), budget));
         }
         out.push(format!("requests: up to {gets} GET, {puts} PUT"));
+        out.push(match budget.shared() {
+            Some(limit) => format!("memory: a budget of {} for all tasks at once (memory_limit)", human(limit)),
+            None => format!("memory: a budget of {} for each function's task (memory_limit)", human(budget.limit)),
+        });
+        if let Err(refused) = self.check_budget(sink, budget) {
+            out.push(format!("refused: {refused}"));
+        }
         out.join("\n")
     }
 
@@ -193,6 +203,17 @@ impl Plan {
     }
 }
 
+/// A stage's estimated memory: its largest task's, and how many such tasks run at once.
+fn memory_line(input: u64, budget: &Budget) -> String {
+    let peak = task_peak(input);
+    let at_once = budget.at_once(peak);
+    format!(
+        "  memory  about {} per task ({} decoded input x {WORK_FACTOR}), {at_once} at once",
+        human(peak),
+        human(input)
+    )
+}
+
 fn explain_ops(ops: &[Op]) -> Vec<String> {
     ops.iter()
         .map(|op| match op {
@@ -235,6 +256,7 @@ pub fn human(bytes: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::budget::Budget;
     use crate::codec::{Compression, Format};
     use crate::placement::Placement;
     use crate::plan::{Exchange, Input, Plan, RowGroups, Sink};
@@ -246,6 +268,7 @@ mod tests {
     }
 
     const LOCAL: Placement = Placement { in_process: true, remote: false };
+    const BUDGET: Budget = Budget { limit: 1 << 30, workers: 2, per_task: false };
 
     #[test]
     fn one_stage_reads_and_writes_each_partition() {
@@ -255,7 +278,7 @@ mod tests {
             compression: Compression::Zstd,
             mode: Default::default(),
         };
-        let text = plan().explain(&sink, &LOCAL);
+        let text = plan().explain(&sink, &LOCAL, &BUDGET);
         assert!(text.contains("3 parquet files (4.5 KB)") && text.contains("3 GET, 4 PUT"), "{text}");
         assert!(text.contains("on the driver's threads") && text.contains("_manifest.json"), "{text}");
     }
@@ -264,7 +287,7 @@ mod tests {
     fn a_sort_explains_its_sample_map_and_reduce_with_m_by_r_requests() {
         let key = SortKey { column: "t".into(), descending: false, nulls_first: false };
         let p = plan().then_exchange(Exchange::Sort { keys: vec![key], partitions: 2 }, false).unwrap();
-        let text = p.explain(&Sink::Count, &LOCAL);
+        let text = p.explain(&Sink::Count, &LOCAL, &BUDGET);
         assert!(text.contains("squall plan: 3 stages (1 shuffle: sort)"), "{text}");
         assert!(text.contains("stage 0: 3 sample tasks") && text.contains("1 splitter "), "{text}");
         assert!(text.contains("stage 2: 2 reduce tasks") && text.contains("up to 6 ranged GETs"), "{text}");
@@ -278,7 +301,7 @@ mod tests {
             ..Input::whole("file:///d/big.parquet".into(), Format::Parquet, 1500)
         };
         let p = Plan::scan((0..3).map(piece).collect(), "file:///d/big.parquet".into());
-        let text = p.explain(&Sink::Count, &LOCAL);
+        let text = p.explain(&Sink::Count, &LOCAL, &BUDGET);
         assert!(text.contains("read    1 parquet file (1.5 KB)"), "{text}");
         assert!(text.contains("as 3 partitions of row groups"), "{text}");
     }

@@ -4,6 +4,7 @@
 //! scheduler (`squall-exec`), the binding (`squall-python`) and, through JSON, by the Python
 //! worker (`squall._worker`).
 
+pub mod budget;
 pub mod cancel;
 pub mod codec;
 pub mod columns;

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::budget::Budget;
 use crate::codec::{Compression, Format};
 use crate::expr::Expr;
 use crate::groupby::GroupBy;
@@ -363,6 +364,10 @@ pub struct PartitionReport {
     pub schema: Option<String>,
 }
 
+fn one() -> f64 {
+    1.0
+}
+
 /// A lazy plan: a scan of `inputs`, narrow operators, then shuffles.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
@@ -376,6 +381,9 @@ pub struct Plan {
     /// against when they are added (see `columns`).
     #[serde(default)]
     pub schema: Option<Vec<String>>,
+    /// Decoded (in-memory) bytes per byte of input, from the first file's footer.
+    #[serde(default = "one")]
+    pub decoded_per_byte: f64,
     /// Operators after the scan.
     pub ops: Vec<Op>,
     /// Shuffles after `ops`, in order, each with the operators on its output partitions.
@@ -385,14 +393,35 @@ pub struct Plan {
 impl Plan {
     /// A scan of `inputs`.
     pub fn scan(inputs: Vec<Input>, source: String) -> Self {
-        Plan { inputs, source, columns: None, schema: None, ops: Vec::new(), shuffles: Vec::new() }
+        let (schema, decoded_per_byte) = (None, 1.0);
+        Plan { inputs, source, columns: None, schema, decoded_per_byte, ops: Vec::new(), shuffles: Vec::new() }
     }
 
     /// This plan, knowing that its input has `columns` (operators are then checked against
-    /// them as they are added).
-    pub fn with_schema(mut self, columns: Option<Vec<String>>) -> Self {
+    /// them as they are added) and grows `decoded_per_byte` times when decoded.
+    pub fn with_schema(mut self, columns: Option<Vec<String>>, decoded_per_byte: f64) -> Self {
         self.schema = columns;
+        self.decoded_per_byte = decoded_per_byte;
         self
+    }
+
+    /// Output partitions of a shuffle nobody gave a count for: one per input partition, or
+    /// more when the input exceeds `target_bytes` per partition, or `budget`'s task input.
+    pub fn shuffle_partitions(&self, target_bytes: u64, budget: &Budget) -> usize {
+        let bytes: u64 = self.inputs.iter().map(Input::bytes).sum();
+        let by_size = bytes.div_ceil(target_bytes.max(1)) as usize;
+        let by_budget = self.decoded_bytes().div_ceil(budget.task_input()) as usize;
+        self.inputs.len().max(by_size).max(by_budget).max(1)
+    }
+
+    /// About how many bytes the input takes decoded.
+    pub fn decoded_bytes(&self) -> u64 {
+        self.decoded(self.inputs.iter().map(Input::bytes).sum())
+    }
+
+    /// About how many bytes `bytes` of input take decoded.
+    pub fn decoded(&self, bytes: u64) -> u64 {
+        (bytes as f64 * self.decoded_per_byte) as u64
     }
 
     /// This plan followed by a shuffle; with `coalesce`, reducers may take several adjacent

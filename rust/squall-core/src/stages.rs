@@ -77,21 +77,24 @@ impl Shuffle {
     /// The reducers: reducer `r` reads bucket `r` of every map object (`maps` holds each map
     /// task's object URL and buckets) and applies `ops`; the caller says where each writes
     /// (`output`). When the shuffle
-    /// may coalesce, adjacent buckets go to one reducer until it reads `min_bytes`: small
-    /// shuffles get a few full reduce tasks instead of many nearly empty ones. Buckets stay in
-    /// order, so a sort's output stays globally sorted.
+    /// may coalesce, adjacent buckets go to one reducer until it reads `min_bytes`, never past
+    /// `max_bytes` (the memory budget's) with more than one: small shuffles get a few full
+    /// reduce tasks instead of many nearly empty ones. Buckets stay in order, so a sort's
+    /// output stays globally sorted.
     pub fn reduce_tasks(
         &self,
         maps: &[(String, Vec<BucketSlice>)],
         ops: &[Op],
         min_bytes: u64,
+        max_bytes: u64,
     ) -> Result<Vec<PartitionTask>> {
         let r = self.exchange.partitions();
         if let Some((url, b)) = maps.iter().find(|(_, b)| b.len() != r) {
             return Err(Error::Plan(format!("the shuffle object {url} has {} buckets, not {r}", b.len())));
         }
-        let bytes: Vec<u64> = (0..r).map(|p| maps.iter().map(|(_, b)| b[p].len).sum()).collect();
-        let groups = if self.coalesce { coalesce(&bytes, min_bytes) } else { (0..r).map(|p| p..p + 1).collect() };
+        let held: Vec<u64> = (0..r).map(|p| maps.iter().map(|(_, b)| b[p].len).sum()).collect();
+        let groups =
+            if self.coalesce { coalesce(&held, min_bytes, max_bytes) } else { (0..r).map(|p| p..p + 1).collect() };
         let combine = self.exchange.combine();
         Ok(groups
             .into_iter()
@@ -118,11 +121,16 @@ impl Shuffle {
     }
 }
 
-/// Adjacent buckets grouped until each group holds `min_bytes` (the last may hold less).
-fn coalesce(bytes: &[u64], min_bytes: u64) -> Vec<std::ops::Range<usize>> {
+/// Adjacent buckets grouped until each group holds `min_bytes` (the last may hold less); a
+/// bucket that would take a group past `max_bytes` starts the next one.
+fn coalesce(bytes: &[u64], min_bytes: u64, max_bytes: u64) -> Vec<std::ops::Range<usize>> {
     let mut groups = Vec::new();
     let (mut start, mut held) = (0, 0);
     for (p, &b) in bytes.iter().enumerate() {
+        if p > start && held + b > max_bytes {
+            groups.push(start..p);
+            (start, held) = (p, 0);
+        }
         held += b;
         if held >= min_bytes.max(1) {
             groups.push(start..p + 1);
@@ -180,7 +188,7 @@ mod tests {
         };
         let slices = vec![BucketSlice { offset: 0, len: 10, rows: 1 }, BucketSlice { offset: 10, len: 5, rows: 0 }];
         let maps: Vec<_> = (0..3).map(|i| (format!("file:///s/m{i}"), slices.clone())).collect();
-        let reduces = shuffle(2, false).reduce_tasks(&maps, &[], 1 << 20).unwrap();
+        let reduces = shuffle(2, false).reduce_tasks(&maps, &[], 1 << 20, u64::MAX).unwrap();
         assert_eq!(reduces.len(), 2);
         match &reduces[1].input {
             TaskInput::Shuffle { slices, .. } => {
@@ -188,19 +196,25 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(shuffle(3, false).reduce_tasks(&maps, &[], 1).is_err(), "bucket counts must match");
+        assert!(shuffle(3, false).reduce_tasks(&maps, &[], 1, u64::MAX).is_err(), "bucket counts must match");
 
         let slices: Vec<_> = (0..5).map(|b| BucketSlice { offset: 10 * b, len: 10, rows: 1 }).collect();
         let maps: Vec<_> = (0..2).map(|i| (format!("file:///s/m{i}"), slices.clone())).collect();
-        let reduces = shuffle(5, true).reduce_tasks(&maps, &[], 40).unwrap();
-        let read: Vec<Vec<u64>> = reduces
-            .iter()
-            .map(|t| match &t.input {
-                TaskInput::Shuffle { slices, .. } => slices.iter().map(|s| s.1).collect(),
-                other => panic!("{other:?}"),
-            })
-            .collect();
-        assert_eq!(read, vec![vec![0, 0, 10, 10], vec![20, 20, 30, 30], vec![40, 40]], "buckets in order");
+        let offsets = |reduces: Vec<PartitionTask>| -> Vec<Vec<u64>> {
+            reduces
+                .iter()
+                .map(|t| match &t.input {
+                    TaskInput::Shuffle { slices, .. } => slices.iter().map(|s| s.1).collect(),
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        let reduces = shuffle(5, true).reduce_tasks(&maps, &[], 40, u64::MAX).unwrap();
         assert_eq!(reduces.iter().map(|t| t.partition).collect::<Vec<_>>(), vec![0, 1, 2]);
+        let read = offsets(reduces);
+        assert_eq!(read, vec![vec![0, 0, 10, 10], vec![20, 20, 30, 30], vec![40, 40]], "buckets in order");
+        // The memory budget caps a reducer at 30 bytes: one bucket (20) each, never two (40).
+        let read = offsets(shuffle(5, true).reduce_tasks(&maps, &[], 40, 30).unwrap());
+        assert_eq!(read, vec![vec![0, 0], vec![10, 10], vec![20, 20], vec![30, 30], vec![40, 40]]);
     }
 }

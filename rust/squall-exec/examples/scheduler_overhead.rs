@@ -57,6 +57,7 @@ fn main() {
             timeout: None,
             retries: 2,
             speculation: Some(Speculation::default()),
+            memory: None,
         };
         let started = Instant::now();
         let id = scheduler.submit(spec).expect("submit");

@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
+use squall_core::budget::{task_peak, Budget};
 use squall_core::cancel::CancelFlag;
 use squall_core::codec::{Compression, Format};
 use squall_core::manifest::Manifest;
 use squall_core::placement::{Place, Placement};
 use squall_core::plan::{
-    Exchange, Input, Output, PartitionReport, PartitionTask, Plan, Sink, Source, Stage, Target, TaskOutput,
+    Exchange, Input, Output, PartitionReport, PartitionTask, Plan, Sink, Source, Stage, Target, TaskInput, TaskOutput,
 };
 use squall_core::shuffle::BucketSlice;
 use squall_core::stages::{file_tasks, key_columns};
@@ -27,7 +28,7 @@ use crate::owner::new_job_id;
 use crate::partition::{choose_splitters, delete_prefix, read_parts};
 use crate::scheduler::{JobHandle, Work};
 use crate::scratch::Scratch;
-use crate::{Error, Function, JobSpec, Outcome, Result, Scheduler, Speculation};
+use crate::{Error, Function, JobSpec, MemoryLimit, Outcome, Result, Scheduler, Speculation};
 
 /// A reducer reads at least this much when buckets may share one: below it a task's fixed costs
 /// (its requests, decoding each map's slice, writing its result) outweigh its work.
@@ -57,6 +58,8 @@ pub struct Settings {
     pub speculation: Option<Speculation>,
     /// Where intermediate objects go.
     pub scratch: Scratch,
+    /// What the tasks may hold in memory.
+    pub budget: Budget,
 }
 
 /// A dataset action: a plan, where its result goes, and the Python functions it calls.
@@ -122,6 +125,7 @@ impl Running {
 /// Starts `job` on a thread of its own. A plan that cannot run as asked (a stage on Lambda
 /// that would read this machine's files) fails here, before anything runs.
 pub fn start(exec: Executors, settings: Settings, job: DatasetJob) -> Result<Arc<Running>> {
+    job.plan.check_budget(&job.sink, &settings.budget)?;
     let stages = job.plan.stages();
     let places = stages
         .iter()
@@ -172,9 +176,10 @@ struct Made {
 
 impl Driver {
     fn run(&self) -> Result<JobOutput> {
-        let input_bytes = self.job.plan.inputs.iter().map(Input::bytes).sum();
+        let decoded = self.job.plan.decoded_bytes();
         let all_on_threads = self.places.iter().all(|p| *p == Place::Threads);
-        let scratch = format!("{}/{}", self.settings.scratch.choose(input_bytes, all_on_threads), self.id);
+        let budget = self.settings.budget.shared().unwrap_or(u64::MAX);
+        let scratch = format!("{}/{}", self.settings.scratch.choose(decoded, all_on_threads, budget), self.id);
         let commit = match &self.job.sink {
             Sink::Write { format, dir, compression, mode } => {
                 Some(Commit::begin(dir, *mode, *format, *compression, &self.id)?)
@@ -243,8 +248,8 @@ impl Driver {
                 Source::Parts(j) => file_tasks(&made.parts[&j], columns.as_deref(), &stage.ops),
                 Source::Shuffle(i) => {
                     let maps = &made.maps[&i];
-                    let min_bytes = self.reducer_bytes(maps, k);
-                    plan.shuffles[i].reduce_tasks(maps, &stage.ops, min_bytes)?
+                    let (min_bytes, max_bytes) = self.reducer_bytes(maps, k);
+                    plan.shuffles[i].reduce_tasks(maps, &stage.ops, min_bytes, max_bytes)?
                 }
             };
             let tasks = tasks
@@ -303,13 +308,31 @@ impl Driver {
     /// session's target, or less, so that every worker still gets two tasks. Eight each when
     /// the reducers run on the driver's threads and write no files (whose count the user sees):
     /// the shuffle is in this process's memory already, each running reducer adds its decoded
-    /// share to it, and a reducer there costs no start-up. Never below 1 MB.
-    fn reducer_bytes(&self, maps: &[(String, Vec<BucketSlice>)], k: usize) -> u64 {
+    /// share to it, and a reducer there costs no start-up. Never below 1 MB, nor above what
+    /// the memory budget plans a task for (the second bytes: never past them with two buckets).
+    fn reducer_bytes(&self, maps: &[(String, Vec<BucketSlice>)], k: usize) -> (u64, u64) {
         let shuffled: u64 = maps.iter().flat_map(|(_, b)| b).map(|b| b.len).sum();
         let writes = matches!(self.job.sink, Sink::Write { .. }) && self.stages[k].target == Target::Sink;
         let each = if self.places[k] == Place::Threads && !writes { 8 } else { 2 };
         let share = shuffled / (each * self.settings.workers.max(1) as u64);
-        self.settings.target_partition_bytes.min(SMALL_REDUCE_BYTES.max(share))
+        let url = maps.first().map_or("", |(u, _)| u.as_str());
+        let budget = (self.settings.budget.task_input() / scratch_expansion(url)).max(SMALL_REDUCE_BYTES);
+        (self.settings.target_partition_bytes.min(SMALL_REDUCE_BYTES.max(share)).min(budget), budget)
+    }
+
+    /// The memory each of `tasks` is estimated to hold at its peak, for the scheduler to start
+    /// only as many at once as the session's budget holds (None on Lambda, where each
+    /// function has memory of its own).
+    fn memory_limit(&self, tasks: &[PartitionTask], source: Source) -> Option<MemoryLimit> {
+        let limit = self.settings.budget.shared()?;
+        let decoded = |t: &PartitionTask| match (&t.input, source) {
+            (TaskInput::File(input), Source::Inputs) => self.job.plan.decoded(input.bytes()),
+            (TaskInput::File(input), _) => input.bytes() * scratch_expansion(&input.url),
+            (TaskInput::Shuffle { slices, .. }, _) => {
+                slices.iter().map(|(url, _, len)| len * scratch_expansion(url)).sum()
+            }
+        };
+        Some(MemoryLimit { limit, tasks: tasks.iter().map(|t| task_peak(decoded(t))).collect() })
     }
 
     /// Runs stage `k`'s tasks; returns their reports in task order. The first task that fails
@@ -325,12 +348,14 @@ impl Driver {
             false => Arc::new(Function { hash: String::new(), bytes: Vec::new() }),
         };
         let n = tasks.len();
+        let memory = self.memory_limit(&tasks, self.stages[k].source);
         let spec = JobSpec {
             func: functions,
             work: tasks.into_iter().map(|t| Work::Partition(Arc::new(t))).collect(),
             timeout: None,
             retries: self.settings.retries,
             speculation: self.settings.speculation,
+            memory,
         };
         let job = sched.start(spec)?;
         self.running.stages.lock().unwrap_or_else(|e| e.into_inner()).push((label.clone(), job.clone()));
@@ -394,6 +419,15 @@ impl Driver {
             (Source::Shuffle(_), Target::Sink) => format!("squall.{verb} (reduce)"),
             _ => format!("squall.{verb}"),
         }
+    }
+}
+
+/// Decoded bytes per byte of a scratch object at `url`: compressed (LZ4) in a remote store,
+/// taken as twice its size; as it is on this machine.
+fn scratch_expansion(url: &str) -> u64 {
+    match Compression::for_scratch(url) {
+        Compression::None => 1,
+        _ => 2,
     }
 }
 

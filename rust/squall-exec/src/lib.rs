@@ -32,5 +32,5 @@ pub use board::{AttemptRecord, Board, JobProgress, Outcome};
 pub use error::{Error, Result};
 pub use lambda::{LambdaBackend, LambdaConfig};
 pub use local::{LocalBackend, LocalConfig};
-pub use scheduler::{JobHandle, JobId, JobSpec, Scheduler, Speculation, Work};
+pub use scheduler::{JobHandle, JobId, JobSpec, MemoryLimit, Scheduler, Speculation, Work};
 pub use simulated::{FleetModel, SimulatedBackend};

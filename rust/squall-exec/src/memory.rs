@@ -16,6 +16,20 @@ pub fn resident_bytes() -> u64 {
     pages * page.max(0) as u64
 }
 
+/// The memory this process may use: the machine's (`MemTotal`), or its control group's limit
+/// when lower (a container's); 0 when neither is known.
+pub fn machine_bytes() -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let line = meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:"));
+    let total = line.and_then(|l| l.split_whitespace().next()?.parse::<u64>().ok()).map_or(0, |kb| kb * 1024);
+    let limits = ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"];
+    let cgroup = limits.iter().filter_map(|p| std::fs::read_to_string(p).ok()?.trim().parse::<u64>().ok()).min();
+    match cgroup {
+        Some(limit) if limit > 0 && (total == 0 || limit < total) => limit,
+        _ => total,
+    }
+}
+
 /// The process's resident high-water mark (`VmHWM`) in bytes.
 pub fn peak_bytes() -> u64 {
     let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return 0 };

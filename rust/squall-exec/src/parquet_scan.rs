@@ -220,6 +220,16 @@ impl ParquetFile {
         self.metadata.metadata().row_groups().iter().map(|g| g.compressed_size().max(0) as u64).collect()
     }
 
+    /// About how many bytes its row groups take when decoded: what the footer says they take
+    /// uncompressed, or at least their rows times the columns' widths (values stored as
+    /// dictionaries decode to more than they are stored in).
+    pub fn decoded_bytes(&self) -> u64 {
+        let width: u64 =
+            self.metadata.schema().fields().iter().map(|f| f.data_type().primitive_width().unwrap_or(8) as u64).sum();
+        let groups = self.metadata.metadata().row_groups();
+        groups.iter().map(|g| (g.total_byte_size().max(0) as u64).max(g.num_rows().max(0) as u64 * width)).sum()
+    }
+
     /// Bytes fetched so far.
     pub fn fetched(&self) -> u64 {
         self.reader.fetched.load(Ordering::Relaxed)

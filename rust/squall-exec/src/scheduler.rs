@@ -47,6 +47,18 @@ pub struct JobSpec {
     pub retries: u32,
     /// Backups for stragglers; `None` turns them off.
     pub speculation: Option<Speculation>,
+    /// What the job's tasks may hold in memory together (None: no limit).
+    pub memory: Option<MemoryLimit>,
+}
+
+/// A job's memory budget: its tasks start, in order, while the estimates of those running fit
+/// in `limit` (one always runs, however big).
+#[derive(Debug, Clone)]
+pub struct MemoryLimit {
+    /// Bytes the running tasks may hold together.
+    pub limit: u64,
+    /// Each task's estimated peak, in task order.
+    pub tasks: Vec<u64>,
 }
 
 enum Command {
@@ -210,6 +222,25 @@ struct JobRun {
     /// Run times (seconds) of committed successful attempts.
     durations: Vec<f64>,
     retries_spent: usize,
+    /// Under a memory limit: tasks not yet queued, in order, and the estimates of those queued.
+    waiting: VecDeque<usize>,
+    admitted: u64,
+}
+
+impl JobRun {
+    /// The next waiting tasks whose estimates fit beside those admitted (the first always).
+    fn admit_more(&mut self, now: f64, job: JobId, queue: &mut VecDeque<Queued>) {
+        let Some(memory) = &self.spec.memory else { return };
+        while let Some(&task) = self.waiting.front() {
+            let need = memory.tasks.get(task).copied().unwrap_or(0);
+            if self.admitted > 0 && self.admitted.saturating_add(need) > memory.limit {
+                return;
+            }
+            self.waiting.pop_front();
+            self.admitted = self.admitted.saturating_add(need);
+            queue.push_back((job, task, now));
+        }
+    }
 }
 
 struct Dispatcher {
@@ -288,8 +319,7 @@ impl Dispatcher {
             return;
         }
         let now = now_epoch();
-        self.queue.extend((0..n).map(|task| (job, task, now)));
-        let run = JobRun {
+        let mut run = JobRun {
             spec: Arc::new(spec),
             cancelled: false,
             outstanding: n,
@@ -297,7 +327,15 @@ impl Dispatcher {
             finished: 0,
             durations: Vec::new(),
             retries_spent: 0,
+            waiting: VecDeque::new(),
+            admitted: 0,
         };
+        if run.spec.memory.is_some() {
+            run.waiting.extend(0..n);
+            run.admit_more(now, job, &mut self.queue);
+        } else {
+            self.queue.extend((0..n).map(|task| (job, task, now)));
+        }
         self.jobs.insert(job, run);
     }
 
@@ -501,6 +539,12 @@ impl Dispatcher {
         if let Some(run) = self.jobs.get_mut(&job) {
             run.tasks.remove(&task);
             run.outstanding -= 1;
+            if let Some(memory) = &run.spec.memory {
+                run.admitted = run.admitted.saturating_sub(memory.tasks.get(task).copied().unwrap_or(0));
+                if !run.cancelled {
+                    run.admit_more(now_epoch(), job, &mut self.queue);
+                }
+            }
             if run.outstanding == 0 {
                 self.jobs.remove(&job);
             }
@@ -515,7 +559,8 @@ impl Dispatcher {
         for (&task, t) in &run.tasks {
             abandon(&self.board, job, task, t, "cancelled");
         }
-        let dropped: Vec<usize> = self.queue.iter().filter(|(j, _, _)| *j == job).map(|(_, t, _)| *t).collect();
+        let mut dropped: Vec<usize> = self.queue.iter().filter(|(j, _, _)| *j == job).map(|(_, t, _)| *t).collect();
+        dropped.extend(run.waiting.drain(..));
         self.queue.retain(|(j, _, _)| *j != job);
         for task in dropped {
             self.release(job, task);

@@ -25,17 +25,21 @@ impl Scratch {
     /// Where a job over `input_bytes` of input keeps its objects: the store on Lambda; this
     /// process's memory when all its stages run on its threads and there is ample room; else
     /// shared memory when it has ample room (writing there costs about half of writing through
-    /// a disk's page cache); else the disk.
-    pub fn choose(&self, input_bytes: u64, all_on_threads: bool) -> &str {
+    /// a disk's page cache); else the disk. Memory and shared memory are taken only while
+    /// `MARGIN` times the input also fits in the session's memory `budget` (else the shuffle
+    /// spills to disk).
+    pub fn choose(&self, input_bytes: u64, all_on_threads: bool, budget: u64) -> &str {
         if let Some(remote) = &self.remote {
             return remote;
         }
-        let room = MARGIN.saturating_mul(input_bytes).saturating_add(1 << 30);
-        if all_on_threads && memory_room() >= room {
+        let held = MARGIN.saturating_mul(input_bytes);
+        let room = held.saturating_add(1 << 30);
+        let fits = held <= budget;
+        if all_on_threads && fits && memory_room() >= room {
             return &self.memory;
         }
         match &self.shm {
-            Some(shm) if input_bytes > 0 && dir_room(shm.trim_start_matches("file://")) >= room => shm,
+            Some(shm) if fits && input_bytes > 0 && dir_room(shm.trim_start_matches("file://")) >= room => shm,
             _ => &self.disk,
         }
     }
@@ -184,8 +188,10 @@ mod tests {
             disk: "file:///tmp/d".into(),
             remote: Some("s3://b/p".into()),
         };
-        assert_eq!(s.choose(1 << 40, true), "s3://b/p");
+        assert_eq!(s.choose(1 << 40, true, u64::MAX), "s3://b/p");
         let local = Scratch { remote: None, ..s };
-        assert_eq!(local.choose(u64::MAX / 8, true), "file:///tmp/d", "no room anywhere: the disk");
+        assert_eq!(local.choose(u64::MAX / 8, true, u64::MAX), "file:///tmp/d", "no room anywhere: the disk");
+        assert_eq!(local.choose(1 << 20, true, u64::MAX), "memory://m");
+        assert_eq!(local.choose(1 << 20, true, 1 << 21), "file:///tmp/d", "over the budget: the disk");
     }
 }

@@ -13,16 +13,39 @@ use crate::ipc_scan::ipc_footer;
 use crate::parquet_scan::ParquetFile;
 use crate::runtime::runtime;
 use crate::Result;
+use squall_core::budget::Budget;
 
-/// `inputs`, with each file cut into ranges of row groups (record batches) of about `target_bytes`, and
-/// into at least `slots` pieces overall when there are fewer files than that (as far as the
-/// files have row groups); and the columns of the first file, to check a plan's operators
-/// against (None when it has no footer to say, an IPC stream, or cannot be read now: its task
-/// will say why). Each footer is read once, with one ranged read.
-pub fn split_inputs(inputs: Vec<Input>, target_bytes: u64, slots: usize) -> Result<(Vec<Input>, Option<Vec<String>>)> {
-    let each = slots.div_ceil(inputs.len().max(1));
+/// A plan's inputs as the scan reads them.
+#[derive(Debug)]
+pub struct Scanned {
+    /// The inputs, big files cut into ranges of row groups (record batches).
+    pub inputs: Vec<Input>,
+    /// The first file's columns, to check a plan's operators against (None when it has no
+    /// footer to say, an IPC stream, or cannot be read now: its task will say why).
+    pub columns: Option<Vec<String>>,
+    /// Decoded bytes per byte read, as the first file's footer says (1 when it does not).
+    pub decoded_per_byte: f64,
+}
+
+/// `inputs`, with each file cut into ranges of row groups (record batches) of about
+/// `target_bytes`, fewer when `budget` wants smaller tasks, and into at least `slots` pieces
+/// overall when there are fewer files than that (as far as the files have row groups). The
+/// first file's footer is read first (its columns, and how much its bytes grow when decoded);
+/// then those of the files to cut, at once. Each footer is read once, with one ranged read.
+pub fn split_inputs(inputs: Vec<Input>, target_bytes: u64, slots: usize, budget: Option<&Budget>) -> Result<Scanned> {
+    let Some(first) = inputs.first().cloned() else {
+        return Ok(Scanned { inputs, columns: None, decoded_per_byte: 1.0 });
+    };
+    let rt = runtime()?;
+    let first_footer = rt.block_on(footer(&first));
+    let decoded_per_byte = first_footer.as_ref().map_or(1.0, |f| f.decoded_per_byte);
+    let target = match budget {
+        Some(b) => target_bytes.min((b.task_input() as f64 / decoded_per_byte) as u64),
+        None => target_bytes,
+    };
+    let each = slots.div_ceil(inputs.len());
     let pieces = |input: &Input| {
-        let by_size = input.size.div_ceil(target_bytes.max(1)) as usize;
+        let by_size = input.size.div_ceil(target.max(1)) as usize;
         if input.row_groups.is_none() {
             // Into a multiple of the pieces each file is to give, so that they spread evenly.
             by_size.max(each).next_multiple_of(each)
@@ -30,32 +53,26 @@ pub fn split_inputs(inputs: Vec<Input>, target_bytes: u64, slots: usize) -> Resu
             1
         }
     };
-    if inputs.is_empty() {
-        return Ok((inputs, None));
-    }
-    let rt = runtime()?;
     let mut cuts: Vec<Option<Vec<RowGroups>>> = vec![None; inputs.len()];
-    let mut columns = None;
+    let columns = match first_footer {
+        Ok(f) => {
+            if pieces(&first) > 1 {
+                cuts[0] = Some(cut(&f.bytes, pieces(&first)));
+            }
+            f.columns
+        }
+        Err(e) if pieces(&first) > 1 => return Err(e),
+        Err(_) => None, // read for its columns only: its task reports what is wrong with it
+    };
     rt.block_on(async {
         let mut footers = JoinSet::new();
-        for (i, input) in inputs.iter().enumerate().filter(|(i, input)| *i == 0 || pieces(input) > 1) {
+        for (i, input) in inputs.iter().enumerate().skip(1).filter(|(_, input)| pieces(input) > 1) {
             let (input, k) = (input.clone(), pieces(input));
             footers.spawn(async move { (i, k, footer(&input).await) });
         }
         while let Some(done) = footers.join_next().await {
             let (i, k, read) = done.map_err(|e| crate::Error::Runtime(std::io::Error::other(e.to_string())))?;
-            match read {
-                Ok((names, bytes)) => {
-                    if i == 0 {
-                        columns = names;
-                    }
-                    if k > 1 {
-                        cuts[i] = Some(cut(&bytes, k));
-                    }
-                }
-                Err(e) if k > 1 => return Err(e),
-                Err(_) => {} // read for its columns only: its task reports what is wrong with it
-            }
+            cuts[i] = Some(cut(&read?.bytes, k));
         }
         Ok::<_, crate::Error>(())
     })?;
@@ -68,27 +85,36 @@ pub fn split_inputs(inputs: Vec<Input>, target_bytes: u64, slots: usize) -> Resu
             _ => out.push(input),
         }
     }
-    Ok((out, columns))
+    Ok(Scanned { inputs: out, columns, decoded_per_byte })
 }
 
-/// A file's column names (None for an IPC stream, which has no footer) and the bytes of each
-/// row group (record batch; an IPC stream is one piece).
-async fn footer(input: &Input) -> Result<(Option<Vec<String>>, Vec<u64>)> {
+/// What a file's footer says.
+struct Footer {
+    /// Its column names (None for an IPC stream, which has no footer).
+    columns: Option<Vec<String>>,
+    /// The bytes of each row group (record batch; an IPC stream is one piece).
+    bytes: Vec<u64>,
+    /// Decoded bytes per byte of the file (at least 1).
+    decoded_per_byte: f64,
+}
+
+async fn footer(input: &Input) -> Result<Footer> {
     let (store, key) = squall_store::open(&input.url)?;
     Ok(match input.format {
         Format::Parquet => {
             let file = ParquetFile::open(store, &key, input.size, &input.url).await?;
-            (Some(file.columns()), file.row_group_bytes())
+            let bytes = file.row_group_bytes();
+            let decoded = file.decoded_bytes();
+            let ratio = decoded as f64 / bytes.iter().sum::<u64>().max(1) as f64;
+            Footer { columns: Some(file.columns()), bytes, decoded_per_byte: ratio.max(1.0) }
         }
         Format::Ipc => match ipc_footer(&store, &key, input.size, &input.url).await {
-            Ok((footer, _)) => {
-                let names = footer.schema.fields().iter().map(|f| f.name().clone()).collect();
-                (
-                    Some(names),
-                    footer.batches.iter().map(|b| IpcFooter::span(b).end - IpcFooter::span(b).start).collect(),
-                )
-            }
-            Err(_) => (None, vec![input.size]),
+            Ok((footer, _)) => Footer {
+                columns: Some(footer.schema.fields().iter().map(|f| f.name().clone()).collect()),
+                bytes: footer.batches.iter().map(|b| IpcFooter::span(b).end - IpcFooter::span(b).start).collect(),
+                decoded_per_byte: 1.0,
+            },
+            Err(_) => Footer { columns: None, bytes: vec![input.size], decoded_per_byte: 1.0 },
         },
     })
 }

@@ -102,6 +102,7 @@ fn job(n: usize, retries: u32) -> JobSpec {
         timeout: None,
         retries,
         speculation: None,
+        memory: None,
     }
 }
 
@@ -288,4 +289,36 @@ fn an_answer_for_another_task_is_a_lost_worker_never_a_result() {
     let lost: Vec<_> = s.board().attempts(id).unwrap().into_iter().filter(|a| a.outcome == "lost").collect();
     assert_eq!(lost.len(), 4);
     assert!(lost[0].error.contains("answered job"), "{}", lost[0].error);
+}
+
+#[test]
+fn a_memory_limit_starts_only_the_tasks_whose_estimates_fit_together() {
+    // Slots for 8 at once; a limit of 100 bytes and tasks of 40 (two at once), one of 250 (it
+    // runs, alone) and a failing task retried: every task still ends, in whatever order.
+    let backend = Scripted::new(8, |task, attempt| match (task, attempt) {
+        (3, 0) => Act::Fail,
+        _ => Act::Sleep(Duration::from_millis(20)),
+    });
+    let s = Scheduler::new(backend.clone()).unwrap();
+    let mut spec = job(12, 1);
+    let mut tasks = vec![40; 12];
+    tasks[5] = 250;
+    spec.memory = Some(squall_exec::MemoryLimit { limit: 100, tasks });
+    let id = s.submit(spec).unwrap();
+    finish(&s, id);
+    for i in 0..12 {
+        assert!(matches!(s.board().take(id, i).unwrap(), Some(Outcome::Returned { .. })), "task {i}");
+    }
+    assert_eq!(backend.max_in_flight.load(Ordering::SeqCst), 2, "two tasks of 40 fit in 100, three do not");
+
+    // Cancelled while tasks wait for memory: none of the waiting ones starts.
+    let backend = Scripted::new(8, |_, _| Act::Sleep(Duration::from_secs(5)));
+    let s = Scheduler::new(backend.clone()).unwrap();
+    let mut spec = job(6, 0);
+    spec.memory = Some(squall_exec::MemoryLimit { limit: 10, tasks: vec![10; 6] });
+    let id = s.submit(spec).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    s.cancel(id);
+    finish(&s, id);
+    assert_eq!(backend.calls.load(Ordering::SeqCst), 1, "one task at a time, and the rest never started");
 }

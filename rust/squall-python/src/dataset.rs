@@ -16,6 +16,7 @@ use squall_exec::split::split_inputs;
 use squall_exec::Function;
 
 use crate::arrow::ArrowStream;
+use crate::budget::Budget;
 use crate::errors::exec_error;
 use crate::expr::Expr;
 use crate::scheduler::{speculation_of, Job, Scheduler};
@@ -51,7 +52,8 @@ type AggSpec = (String, Option<String>, Option<String>, String, Option<f64>);
 #[pymethods]
 impl Plan {
     /// A scan of `inputs`, given as (url, format, size); Parquet files bigger than
-    /// `target_bytes`, or fewer than `slots`, are read in several partitions of row groups.
+    /// `target_bytes` (or than `budget` wants a task's input to be), or fewer than `slots`,
+    /// are read in several partitions of row groups.
     #[staticmethod]
     fn scan(
         py: Python<'_>,
@@ -59,14 +61,23 @@ impl Plan {
         source: String,
         target_bytes: u64,
         slots: usize,
+        budget: &Budget,
     ) -> PyResult<Plan> {
         let inputs = inputs
             .into_iter()
             .map(|(url, format, size)| Ok(Input::whole(url, parse_format(&format)?, size)))
             .collect::<PyResult<Vec<_>>>()?;
-        let (inputs, columns) =
-            py.detach(|| split_inputs(inputs, target_bytes, slots)).map_err(|e| exec_error(py, e))?;
-        Ok(Plan { inner: CorePlan::scan(inputs, source).with_schema(columns) })
+        let scanned = py
+            .detach(|| split_inputs(inputs, target_bytes, slots, Some(&budget.inner)))
+            .map_err(|e| exec_error(py, e))?;
+        let plan = CorePlan::scan(scanned.inputs, source).with_schema(scanned.columns, scanned.decoded_per_byte);
+        Ok(Plan { inner: plan })
+    }
+
+    /// Output partitions of a shuffle nobody gave a count for: one per input partition, or
+    /// more when the input exceeds `target_bytes` per partition or the budget's task size.
+    fn shuffle_partitions(&self, target_bytes: u64, budget: &Budget) -> usize {
+        self.inner.shuffle_partitions(target_bytes, &budget.inner)
     }
 
     /// This plan followed by the `index`-th Python function (`kind`: map_batches or filter).
@@ -182,12 +193,6 @@ impl Plan {
         squall_core::columns::output_columns(&self.inner)
     }
 
-    /// Total bytes of the inputs.
-    #[getter]
-    fn input_bytes(&self) -> u64 {
-        self.inner.inputs.iter().map(Input::bytes).sum()
-    }
-
     /// Number of Python functions the plan calls.
     #[getter]
     fn udf_count(&self) -> usize {
@@ -196,15 +201,16 @@ impl Plan {
 
     /// How the plan runs into `sink` (see `Datasets.execute`), placed as a session with these
     /// settings would place it, as text.
-    #[pyo3(signature = (sink, write, in_process, remote))]
+    #[pyo3(signature = (sink, write, in_process, remote, budget))]
     fn explain(
         &self,
         sink: &str,
         write: Option<(String, String, String, String)>,
         in_process: bool,
         remote: bool,
+        budget: &Budget,
     ) -> PyResult<String> {
-        Ok(self.inner.explain(&parse_sink(sink, write)?, &Placement { in_process, remote }))
+        Ok(self.inner.explain(&parse_sink(sink, write)?, &Placement { in_process, remote }, &budget.inner))
     }
 }
 
@@ -250,7 +256,7 @@ impl Datasets {
     /// Stages run on `threads` (this process) or `workers`; `scratch` is (memory URL, shared
     /// memory URL or None, disk URL, Lambda store prefix or None).
     #[new]
-    #[pyo3(signature = (threads, workers, *, in_process, remote, slots, target_partition_bytes, retries, speculation, scratch))]
+    #[pyo3(signature = (threads, workers, *, in_process, remote, slots, target_partition_bytes, retries, speculation, scratch, budget))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         threads: &Scheduler,
@@ -262,6 +268,7 @@ impl Datasets {
         retries: u32,
         speculation: Option<(f64, f64, f64)>,
         scratch: (String, Option<String>, String, Option<String>),
+        budget: &Budget,
     ) -> PyResult<Self> {
         let (memory, shm, disk, remote_store) = scratch;
         Ok(Datasets {
@@ -273,6 +280,7 @@ impl Datasets {
                 retries,
                 speculation: speculation_of(speculation)?,
                 scratch: Scratch { memory, shm, disk, remote: remote_store },
+                budget: budget.inner,
             },
         })
     }

@@ -4,6 +4,7 @@
 use pyo3::prelude::*;
 
 mod arrow;
+mod budget;
 mod dataset;
 mod errors;
 mod expr;
@@ -31,6 +32,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<scheduler::Scheduler>()?;
     m.add_class::<scheduler::Job>()?;
     m.add_class::<scheduler::Outcome>()?;
+    m.add_class::<budget::Budget>()?;
     m.add_class::<dataset::Plan>()?;
     m.add_class::<expr::Expr>()?;
     m.add_class::<dataset::Datasets>()?;

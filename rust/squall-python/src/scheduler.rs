@@ -146,6 +146,7 @@ impl Scheduler {
             timeout,
             retries,
             speculation: speculation_of(speculation)?,
+            memory: None,
         };
         let handle = self.inner.start(spec).map_err(|e| exec_error(py, e))?;
         Ok(Job::of(handle))

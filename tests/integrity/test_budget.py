@@ -1,0 +1,199 @@
+"""The memory budget (``Session(memory_limit=...)``): tasks are cut small enough to fit it, no
+more run at once than fit together, shuffles that would not fit in memory go to disk, and a plan
+that cannot fit is refused before anything runs. Results are checked against pyarrow."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import os
+import random
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import squall
+
+
+def rows(n: int, seed: int) -> pa.Table:
+    """Rows of an integer key, a string key of 1,000 values, a float and a 40-byte payload:
+    about 70 bytes a row decoded."""
+    rng = np.random.default_rng(seed)
+    payload = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(40), n, [None, pa.py_buffer(rng.bytes(40 * n))]
+    )
+    return pa.table(
+        {
+            "k": rng.integers(0, 2**62, n),
+            "s": pa.array([f"site-{i}" for i in rng.integers(0, 1000, n)]),
+            "v": rng.standard_normal(n),
+            "id": np.arange(n),
+            "p": payload,
+        }
+    )
+
+
+def write_files(table: pa.Table, where: str, files: int, row_group: int) -> str:
+    """``table`` as ``files`` Parquet files of ``row_group`` rows per row group under ``where``."""
+    step = -(-table.num_rows // files)
+    for i in range(files):
+        part = table.slice(i * step, step)
+        pq.write_table(
+            part, f"{where.removeprefix('file://')}/part-{i}.parquet", row_group_size=row_group
+        )
+    return where
+
+
+def spans(record: squall.JobRecord, stage: str) -> list[tuple[float, float]]:
+    """(started, finished) of each attempt of ``stage``, in start order."""
+    stats = record.stats.to_pylist()
+    got = [(r["started"], r["finished"]) for r in stats if r["stage"] == stage]
+    assert got, f"no attempt of {stage}: {sorted({r['stage'] for r in stats})}"
+    return sorted((a.timestamp(), b.timestamp()) for a, b in got)
+
+
+def test_a_sort_bigger_than_its_budget_runs_in_small_tasks_and_loses_nothing_to_kill_9(
+    where: str, tmp_path: Path, worker_pids: Callable[[], list[int]]
+) -> None:
+    table = rows(400_000, 1)  # about 28 MB decoded, against a budget of 24 MB
+    src = tmp_path / "in"
+    src.mkdir()
+    write_files(table, f"file://{src}", files=4, row_group=25_000)
+    kills: list[int] = []
+    with squall.Session(workers=2, in_process=False, memory_limit="24MB", retries=6) as s:
+        assert s.budget.task_input == 3_000_000
+        if where.startswith("s3://"):
+            s.read_parquet(f"file://{src}").write_parquet(f"{where}/in")
+            src_url = f"{where}/in"
+        else:
+            src_url = f"file://{src}"
+        ds = s.read_parquet(src_url)
+        stop = threading.Event()
+
+        def chaos() -> None:
+            rand = random.Random(3)
+            while not stop.wait(0.4) and len(kills) < 3:
+                pids = worker_pids()
+                if pids:
+                    pid = rand.choice(pids)
+                    os.kill(pid, signal.SIGKILL)
+                    kills.append(pid)
+
+        killer = threading.Thread(target=chaos, daemon=True)
+        killer.start()
+        try:
+            ds.sort("k").write_parquet(f"{where}/out")
+        finally:
+            stop.set()
+            killer.join()
+        record = s.last_job
+    with squall.Session() as reader:  # the budget's own refusal to collect 28 MB aside
+        out = reader.read_parquet(f"{where}/out").collect()
+    assert kills, "no worker was killed: the test proved nothing about kill -9"
+    assert out.num_rows == table.num_rows
+    assert out.column("k").to_pylist() == sorted(table.column("k").to_pylist())
+    assert sorted(out.column("id").to_pylist()) == list(range(table.num_rows))  # each row once
+    by_id = out.sort_by("id")
+    assert by_id.column("p").equals(table.column("p")) and by_id.column("s").equals(
+        table.column("s")
+    )
+    assert record is not None
+    tasks: dict[str, set[int]] = {}
+    for r in record.stats.to_pylist():
+        tasks.setdefault(r["stage"], set()).add(r["task"])
+    # Tasks planned for 3 MB of decoded rows each (24 MB for two workers, each task holding
+    # about four times its input): the 4 files are cut into more map tasks, and the 28 MB go
+    # to at least nine reducers.
+    assert len(tasks["squall.sort (map)"]) > 4
+    assert len(tasks["squall.write_parquet (reduce)"]) >= 9
+
+
+def test_tasks_that_cannot_be_cut_smaller_run_fewer_at_once(tmp_path: Path) -> None:
+    table = rows(480_000, 2)
+    # Row groups of about 8 MB decoded, a budget of 48 MB for 3 workers (16 MB a task, planned
+    # for 4 MB of input): each map task needs about 32 MB, so they run one at a time.
+    write_files(table, f"file://{tmp_path}", files=1, row_group=120_000)
+    with squall.Session(workers=3, in_process=False, memory_limit="48MB") as s:
+        ds = s.read_parquet(f"file://{tmp_path}")
+        got = ds.groupby("s").agg(n=("v", "count"), total=("v", "sum")).collect()
+        record = s.last_job
+    expected = table.group_by("s").aggregate([("v", "count"), ("v", "sum")])
+    got_d = {r["s"]: (r["n"], r["total"]) for r in got.to_pylist()}
+    exp_d = {r["s"]: (r["v_count"], r["v_sum"]) for r in expected.to_pylist()}
+    assert got_d.keys() == exp_d.keys()
+    for key, (n, total) in exp_d.items():
+        assert got_d[key][0] == n and got_d[key][1] == pytest.approx(total, rel=1e-9, abs=1e-9)
+    assert record is not None
+    maps = spans(record, "squall.groupby (map)")
+    assert len(maps) == 4
+    overlaps = [(a, b) for a, b in itertools.pairwise(maps) if b[0] < a[1]]
+    assert not overlaps, f"map tasks ran at once beyond the budget: {overlaps}"
+
+
+def test_a_plan_that_cannot_fit_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    table = rows(300_000, 3)  # one row group of about 21 MB decoded
+    write_files(table, f"file://{tmp_path}", files=1, row_group=300_000)
+    with squall.Session(workers=2, memory_limit="40MB") as s:
+        ds = s.read_parquet(f"file://{tmp_path}")
+        with pytest.raises(squall.PlanError) as err:
+            ds.sort("k").write_parquet(f"file://{tmp_path}/out")
+        text = str(err.value)
+        assert "part-0.parquet" in text and "memory_limit=40.0 MB" in text, text
+        assert "row_group_size" in text, text
+        assert s.last_job is None or not s.last_job.stats.num_rows
+        assert not (tmp_path / "out").exists()
+    small = tmp_path / "small"
+    small.mkdir()
+    write_files(table, f"file://{small}", files=6, row_group=10_000)
+    with squall.Session(workers=2, memory_limit="20MB") as s:
+        ds = s.read_parquet(f"file://{small}")
+        with pytest.raises(
+            squall.PlanError,
+            match=r"sort\(num_partitions=1\) gives each reducer .* use num_partitions=5 or more",
+        ):
+            ds.sort("k", num_partitions=1).write_parquet(f"file://{tmp_path}/out")
+        with pytest.raises(squall.PlanError, match=r"collect\(\) would bring about"):
+            ds.sort("k").collect()
+        # What fits runs: a group-by's result is small, and so is a sort of one column.
+        assert ds.groupby("s").agg(n=("v", "count")).count() == 1000
+        assert ds.select(["v"]).sort("v").count() == table.num_rows
+
+
+def test_memory_limits_are_read_as_people_write_them() -> None:
+    def limit(given: int | str | None) -> int:
+        with squall.Session(memory_limit=given) as s:
+            return int(s.budget.limit)
+
+    assert limit("1.5GiB") == 3 << 29
+    assert limit(" 512 mb") == 512_000_000
+    assert limit(2_000_000_000) == 2_000_000_000
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert 0 < limit(None) <= total * 0.75 + 1
+    with pytest.raises(ValueError, match=r'memory_limit="lots": write a size such as "8GB"'):
+        squall.Session(memory_limit="lots")
+    with pytest.raises(ValueError, match=r"below the 16.0 MB"):
+        squall.Session(memory_limit="1MB")
+    with pytest.raises(TypeError, match="memory_limit"):
+        squall.Session(memory_limit=True)
+
+
+def test_explain_shows_each_stage_s_memory_and_the_budget(tmp_path: Path) -> None:
+    write_files(rows(100_000, 4), f"file://{tmp_path}", files=2, row_group=10_000)
+    with squall.Session(workers=2, memory_limit="64MB") as s:
+        ds = s.read_parquet(f"file://{tmp_path}").sort("k")
+        text = io.StringIO()
+        with contextlib.redirect_stdout(text):
+            ds.explain()
+    lines = text.getvalue().splitlines()
+    memory = [line for line in lines if line.strip().startswith("memory  about")]
+    assert len(memory) == 3, lines  # sample, map, reduce
+    assert all("decoded input x 4" in line for line in memory), memory
+    assert "memory: a budget of 64.0 MB for all tasks at once (memory_limit)" in lines
+    assert not any(line.startswith("refused") for line in lines), lines
