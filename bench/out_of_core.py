@@ -221,25 +221,25 @@ def verify_sort(src: Path, system: str) -> str:
     import pyarrow.parquet as pq
 
     def sums(files: list[Path]) -> tuple[int, int, int, bool]:
-        rows, keys, heads, ordered, last = 0, np.uint64(0), np.uint64(0), True, None
+        rows, keys, heads, ordered, last = 0, 0, 0, True, None
         for f in files:
             for batch in pq.ParquetFile(f).iter_batches(columns=["key", "payload"]):
                 k = batch.column(0).to_numpy()
                 first8 = pc.binary_slice(batch.column(1), 0, 8).cast(pa.binary(8))
                 p = np.frombuffer(first8.buffers()[1], dtype=np.uint64)[first8.offset :][: len(k)]
                 rows += len(k)
-                keys += np.add.reduce(k, dtype=np.uint64)
-                heads += np.add.reduce(p, dtype=np.uint64)
+                keys = (keys + int(np.add.reduce(k, dtype=np.uint64))) % 2**64
+                heads = (heads + int(np.add.reduce(p, dtype=np.uint64))) % 2**64
                 if len(k):
                     ordered &= bool((k[1:] >= k[:-1]).all()) and (last is None or k[0] >= last)
                     last = k[-1]
-        return rows, int(keys), int(heads), ordered
+        return rows, keys, heads, ordered
 
     out = OUT / f"result-{system}-sort"
     files = sorted(out.rglob("*.parquet"))
     manifest = out / "_manifest.json"
     if manifest.exists():  # squall: the files in the manifest's order
-        files = [out / f["path"] for f in json.loads(manifest.read_text())["files"]]
+        files = [out / f["name"] for f in json.loads(manifest.read_text())["files"]]
     want = sums(sorted(src.glob("*.parquet")))
     got = sums(files)
     if not got[3]:

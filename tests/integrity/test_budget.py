@@ -197,3 +197,47 @@ def test_explain_shows_each_stage_s_memory_and_the_budget(tmp_path: Path) -> Non
     assert all("decoded input x 4" in line for line in memory), memory
     assert "memory: a budget of 64.0 MB for all tasks at once (memory_limit)" in lines
     assert not any(line.startswith("refused") for line in lines), lines
+
+
+def test_a_group_by_reducer_too_big_for_the_budget_aggregates_part_by_part(
+    where: str, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(5)
+    n = 400_000
+    # Keys that barely repeat: map tasks send rows, and one reducer gets all 400,000 of them
+    # (num_partitions=1), about 13 MB against a task's share of 12 MB.
+    table = pa.table(
+        {"k": rng.integers(0, 300_000, n), "v": rng.standard_normal(n), "w": rng.random(n)}
+    )
+    src = tmp_path / "in"
+    src.mkdir()
+    write_files(table, f"file://{src}", files=4, row_group=50_000)
+    with squall.Session(workers=2, in_process=False, memory_limit="24MB") as s:
+        url = f"file://{src}"
+        if where.startswith("s3://"):
+            s.read_parquet(url).write_parquet(f"{where}/in")
+            url = f"{where}/in"
+        grouped = s.read_parquet(url).groupby("k", num_partitions=1)
+        aggs = {"n": ("v", "count"), "s": ("v", "sum"), "hi": ("w", "max"), "mid": ("v", "median")}
+        grouped.agg(**aggs).write_parquet(f"{where}/out")
+        record = s.last_job
+    with squall.Session() as reader:
+        got = reader.read_parquet(f"{where}/out").collect().sort_by("k")
+    expected = table.group_by("k").aggregate(
+        [("v", "count"), ("v", "sum"), ("w", "max"), ("v", "approximate_median")]
+    )
+    expected = expected.sort_by("k")
+    assert got.column("k").equals(expected.column("k"))
+    assert got.column("n").to_pylist() == expected.column("v_count").to_pylist()
+    assert got.column("hi").to_pylist() == expected.column("w_max").to_pylist()
+    assert np.allclose(got.column("s").to_numpy(), expected.column("v_sum").to_numpy())
+    by_key: dict[int, list[float]] = {}
+    for k, v in zip(table.column("k").to_pylist(), table.column("v").to_pylist(), strict=True):
+        by_key.setdefault(k, []).append(v)
+    medians = [float(np.median(by_key[k])) for k in got.column("k").to_pylist()]
+    assert np.allclose(got.column("mid").to_numpy(), medians)
+    assert record is not None
+    reduces = [r for r in record.stats.to_pylist() if r["stage"] == "squall.write_parquet (reduce)"]
+    assert len({r["task"] for r in reduces}) == 1
+    # The reducer spilled its slices split in parts (one object each), then wrote its file.
+    assert all(r["puts"] > 1 for r in reduces if r["outcome"] == "ok"), reduces

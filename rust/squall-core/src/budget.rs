@@ -67,6 +67,12 @@ impl Budget {
         task_peak(decoded) <= self.limit
     }
 
+    /// Parts a group-by reducer over `decoded` bytes splits its input into so that each part
+    /// fits a task's share of the budget (1: it fits whole).
+    pub fn parts(&self, decoded: u64) -> usize {
+        task_peak(decoded).div_ceil(self.per_task_limit().max(1)).max(1) as usize
+    }
+
     /// The memory tasks may hold together on this machine (None: each has its own, on Lambda).
     pub fn shared(&self) -> Option<u64> {
         (!self.per_task).then_some(self.limit)
@@ -203,6 +209,9 @@ mod tests {
         assert!(b.fits_alone(256 << 20));
         assert!(!b.fits_alone((256 << 20) + 1));
         assert_eq!(b.shared(), Some(1 << 30));
+        assert_eq!(b.parts(64 << 20), 1);
+        assert_eq!(b.parts((64 << 20) + 1), 2);
+        assert_eq!(b.parts(1 << 30), 16);
         let lambda = Budget::new(1536 << 20, 1000, true).unwrap();
         assert_eq!(lambda.task_input(), 384 << 20);
         assert_eq!(lambda.shared(), None);

@@ -33,7 +33,7 @@ mod states;
 
 use kernels::{count_valid, moments, sum_numeric};
 use keys::{distinct_values, expected_groups, group, Groups};
-pub use keys::{few_values, hash_buckets, DISTINCT_PROBE};
+pub use keys::{few_values, hash_buckets, hash_buckets_seeded, DISTINCT_PROBE};
 use lists::{group_values, quantiles, Keep};
 use pairs::{finish_pairs, pairs_of};
 use states::{as_f64, check_args, input, keep, lift, merge_state, state_fields, state_width, widen_for_sum};

@@ -250,7 +250,20 @@ pub enum TaskInput {
         slices: Vec<(String, u64, u64)>,
         /// How the slices become one partition.
         combine: Combine,
+        /// A group-by reducer too big for the memory budget splits its slices again, by
+        /// another hash of the keys, into this many parts spilled next to the shuffle, and
+        /// aggregates them one at a time (1: all at once).
+        #[serde(default = "one_part", skip_serializing_if = "is_one_part")]
+        parts: usize,
     },
+}
+
+fn one_part() -> usize {
+    1
+}
+
+fn is_one_part(parts: &usize) -> bool {
+    *parts == 1
 }
 
 /// What a task does with its rows after the operators.

@@ -111,7 +111,7 @@ impl Shuffle {
                 }
                 PartitionTask {
                     partition,
-                    input: TaskInput::Shuffle { slices, combine: combine.clone() },
+                    input: TaskInput::Shuffle { slices, combine: combine.clone(), parts: 1 },
                     columns: None,
                     ops: ops.to_vec(),
                     output: None,

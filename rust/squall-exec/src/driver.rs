@@ -17,7 +17,8 @@ use squall_core::codec::{Compression, Format};
 use squall_core::manifest::Manifest;
 use squall_core::placement::{Place, Placement};
 use squall_core::plan::{
-    Exchange, Input, Output, PartitionReport, PartitionTask, Plan, Sink, Source, Stage, Target, TaskInput, TaskOutput,
+    Combine, Exchange, Input, Output, PartitionReport, PartitionTask, Plan, Sink, Source, Stage, Target, TaskInput,
+    TaskOutput,
 };
 use squall_core::shuffle::BucketSlice;
 use squall_core::stages::{file_tasks, key_columns};
@@ -249,7 +250,16 @@ impl Driver {
                 Source::Shuffle(i) => {
                     let maps = &made.maps[&i];
                     let (min_bytes, max_bytes) = self.reducer_bytes(maps, k);
-                    plan.shuffles[i].reduce_tasks(maps, &stage.ops, min_bytes, max_bytes)?
+                    let mut tasks = plan.shuffles[i].reduce_tasks(maps, &stage.ops, min_bytes, max_bytes)?;
+                    for task in &mut tasks {
+                        // A group-by reducer too big for the budget aggregates in parts.
+                        if let TaskInput::Shuffle { slices, combine: Combine::Aggregate { .. }, parts } =
+                            &mut task.input
+                        {
+                            *parts = self.settings.budget.parts(shuffle_decoded(slices));
+                        }
+                    }
+                    tasks
                 }
             };
             let tasks = tasks
@@ -320,17 +330,15 @@ impl Driver {
         (self.settings.target_partition_bytes.min(SMALL_REDUCE_BYTES.max(share)).min(budget), budget)
     }
 
-    /// The memory each of `tasks` is estimated to hold at its peak, for the scheduler to start
-    /// only as many at once as the session's budget holds (None on Lambda, where each
-    /// function has memory of its own).
+    /// The memory each of `tasks` is estimated to hold at its peak (a group-by reducer that
+    /// aggregates in parts: one part's), for the scheduler to start only as many at once as
+    /// the session's budget holds (None on Lambda, where each function has memory of its own).
     fn memory_limit(&self, tasks: &[PartitionTask], source: Source) -> Option<MemoryLimit> {
         let limit = self.settings.budget.shared()?;
         let decoded = |t: &PartitionTask| match (&t.input, source) {
             (TaskInput::File(input), Source::Inputs) => self.job.plan.decoded(input.bytes()),
             (TaskInput::File(input), _) => input.bytes() * scratch_expansion(&input.url),
-            (TaskInput::Shuffle { slices, .. }, _) => {
-                slices.iter().map(|(url, _, len)| len * scratch_expansion(url)).sum()
-            }
+            (TaskInput::Shuffle { slices, parts, .. }, _) => shuffle_decoded(slices) / *parts as u64,
         };
         Some(MemoryLimit { limit, tasks: tasks.iter().map(|t| task_peak(decoded(t))).collect() })
     }
@@ -429,6 +437,11 @@ fn scratch_expansion(url: &str) -> u64 {
         Compression::None => 1,
         _ => 2,
     }
+}
+
+/// About how many bytes a reducer's slices take decoded.
+fn shuffle_decoded(slices: &[(String, u64, u64)]) -> u64 {
+    slices.iter().map(|(url, _, len)| len * scratch_expansion(url)).sum()
 }
 
 /// An Arrow IPC object in scratch space.

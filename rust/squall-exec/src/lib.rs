@@ -25,6 +25,7 @@ pub mod runtime;
 pub mod scheduler;
 pub mod scratch;
 pub mod simulated;
+mod spill;
 pub mod split;
 
 pub use backend::{Backend, Failure, Function, Invocation, Reply};

@@ -16,6 +16,7 @@ use squall_store::{get_ranges, open, Bytes};
 use crate::ipc_scan::read_ipc_batches;
 use crate::parquet_scan::{read_parquet, ParquetFile, Selection};
 use crate::runtime::runtime;
+use crate::spill::aggregate_in_parts;
 use squall_core::cancel::check;
 
 /// A partition task failed: in a Python function, or in the engine.
@@ -122,7 +123,7 @@ pub fn choose_splitters(samples: &[String], partitions: usize, out: &str) -> cra
     Ok(chosen.len())
 }
 
-fn read_input(task: &PartitionTask) -> crate::Result<(Decoded, u64, String)> {
+fn read_input(task: &PartitionTask, attempt: u32) -> crate::Result<(Decoded, u64, String)> {
     match &task.input {
         TaskInput::File(input) if input.format == Format::Parquet => {
             let (store, key) = open(&input.url)?;
@@ -157,7 +158,11 @@ fn read_input(task: &PartitionTask) -> crate::Result<(Decoded, u64, String)> {
             let n = data.len() as u64;
             Ok((decode_ipc_columns(data, task.columns.as_deref(), &input.url)?, n, input.url.clone()))
         }
-        TaskInput::Shuffle { slices, combine } => {
+        TaskInput::Shuffle { slices, combine: Combine::Aggregate { group }, parts } if *parts > 1 => {
+            let (decoded, read) = aggregate_in_parts(slices, group, *parts, task.partition, attempt)?;
+            Ok((decoded, read, format!("shuffle partition {}", task.partition)))
+        }
+        TaskInput::Shuffle { slices, combine, .. } => {
             let where_ = format!("shuffle partition {}", task.partition);
             let parts = read_slices(slices)?;
             let n = parts.iter().map(|p| p.len() as u64).sum();
@@ -204,7 +209,7 @@ pub fn run_partition<E>(
             return Ok(aggregate_parquet(task, input, &attempt_url(url, attempt), group, *partitions)?);
         }
     }
-    let (decoded, bytes_read, url) = read_input(task)?;
+    let (decoded, bytes_read, url) = read_input(task, attempt)?;
     let rows_in: u64 = decoded.batches.iter().map(|b| b.num_rows() as u64).sum();
     let mut schema = decoded.schema;
     let mut batches = decoded.batches;

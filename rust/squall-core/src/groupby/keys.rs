@@ -286,6 +286,20 @@ fn value_hashes(col: &ArrayRef, hasher: &FixedState) -> Option<Vec<u64>> {
 /// without keys, round robin from `start` (so inputs spread their first rows over different
 /// buckets).
 pub fn hash_buckets(batch: &RecordBatch, keys: &[String], buckets: usize) -> Result<Vec<RecordBatch>> {
+    hash_buckets_seeded(batch, keys, buckets, SHUFFLE_SEED)
+}
+
+/// The seed of the shuffle's hash of keys.
+const SHUFFLE_SEED: u64 = 0x5eed;
+
+/// As [`hash_buckets`], by a hash of the keys seeded with `seed`: rows that one seed put in one
+/// bucket spread over the buckets of another (a reducer splitting its bucket again).
+pub fn hash_buckets_seeded(
+    batch: &RecordBatch,
+    keys: &[String],
+    buckets: usize,
+    seed: u64,
+) -> Result<Vec<RecordBatch>> {
     let n = batch.num_rows();
     if keys.is_empty() {
         let start = n % buckets.max(1);
@@ -297,7 +311,7 @@ pub fn hash_buckets(batch: &RecordBatch, keys: &[String], buckets: usize) -> Res
             .collect();
     }
     let cols = keys.iter().map(|k| column(batch, k)).collect::<Result<Vec<_>>>()?;
-    let hasher = FixedState::with_seed(0x5eed);
+    let hasher = FixedState::with_seed(seed);
     let bucket = |h: u64| (h % buckets as u64) as usize;
     let mut picks = vec![Vec::with_capacity(n / buckets.max(1) + 16); buckets];
     match integer_key(&cols) {

@@ -1,0 +1,84 @@
+//! A group-by reducer too big for the memory budget: it splits its input again and aggregates
+//! it part by part, holding one part at a time.
+//!
+//! Each slice it reads (one map task's partial states for its bucket) is cut by another hash
+//! of the keys into `parts` buckets and written, as one spill object per slice, next to the
+//! shuffle objects (the job's scratch: removed with it). Then each part's buckets of every
+//! spill object are read, merged and finished alone. A key lands in one part, so its groups are
+//! whole; the finished parts are the reducer's rows.
+
+use squall_core::codec::{decode_ipc, Decoded};
+use squall_core::groupby::{hash_buckets_seeded, GroupBy};
+use squall_core::shuffle::{encode_buckets, BucketSlice};
+
+use crate::partition::{read_slices, write_object};
+use squall_core::cancel::check;
+
+/// The seed of the second hash, apart from the shuffle's.
+const PART_SEED: u64 = 0x5eed_0002;
+
+/// Aggregates the `slices` of reducer `partition` (attempt `attempt`) in `parts` parts; returns
+/// the finished groups and the bytes read (the slices and the spill objects).
+pub fn aggregate_in_parts(
+    slices: &[(String, u64, u64)],
+    group: &GroupBy,
+    parts: usize,
+    partition: usize,
+    attempt: u32,
+) -> crate::Result<(Decoded, u64)> {
+    let dir = slices.first().and_then(|(url, _, _)| url.rsplit_once('/')).map_or("", |(dir, _)| dir);
+    // Attempts of one reducer (a retry, a backup) spill apart.
+    let spill = format!("{dir}/spill-{partition:05}.attempt-{attempt}");
+    let mut read = 0u64;
+    let mut spilled: Vec<(String, Vec<BucketSlice>)> = Vec::with_capacity(slices.len());
+    let mut schema = None;
+    for (i, slice) in slices.iter().enumerate() {
+        check()?;
+        let bytes = read_slices(std::slice::from_ref(slice))?.remove(0);
+        read += bytes.len() as u64;
+        let decoded = decode_ipc(bytes, &slice.0)?;
+        let run = arrow_select::concat::concat_batches(&decoded.schema, &decoded.batches)
+            .map_err(|e| data_error(&slice.0, e))?;
+        schema.get_or_insert(decoded.schema);
+        if run.num_rows() == 0 {
+            continue;
+        }
+        let url = format!("{spill}/{i:05}.arrow");
+        let buckets = hash_buckets_seeded(&run, &group.keys, parts, PART_SEED)?;
+        let (data, placed) = encode_buckets(&run.schema(), &buckets, &url)?;
+        write_object(&url, data.into())?;
+        spilled.push((url, placed));
+    }
+    let schema = schema.unwrap_or_else(|| arrow_schema::SchemaRef::new(arrow_schema::Schema::empty()));
+    let mut finished = Vec::new();
+    for p in 0..parts {
+        check()?;
+        let wanted: Vec<(String, u64, u64)> = spilled
+            .iter()
+            .filter(|(_, b)| b[p].rows > 0)
+            .map(|(url, b)| (url.clone(), b[p].offset, b[p].len))
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        let mut runs = Vec::with_capacity(wanted.len());
+        for (bytes, (url, _, _)) in read_slices(&wanted)?.into_iter().zip(&wanted) {
+            read += bytes.len() as u64;
+            let decoded = decode_ipc(bytes, url)?;
+            runs.extend(decoded.batches);
+        }
+        finished.push(group.finish(&group.merge(&runs)?)?);
+    }
+    if finished.is_empty() {
+        // No rows at all: the finished schema of no states.
+        finished.push(group.finish(&group.merge(&[arrow_array::RecordBatch::new_empty(schema)])?)?);
+    }
+    if !spilled.is_empty() {
+        let _ = crate::partition::delete_prefix(&format!("{spill}/"));
+    }
+    Ok((Decoded { schema: finished[0].schema(), batches: finished }, read))
+}
+
+fn data_error(url: &str, e: arrow_schema::ArrowError) -> crate::Error {
+    squall_core::Error::Data { url: url.to_string(), what: "process".into(), message: e.to_string() }.into()
+}
