@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import signal
@@ -173,7 +174,9 @@ def test_timeline_labels_lambda_environments_shortly() -> None:
     assert _lane("") == "(no answer)"
 
 
-def slow_identity(batch: pa.RecordBatch) -> pa.RecordBatch:
+def slow_identity(marks: str, batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch``, after 0.3 s, leaving a mark named after the worker that ran it."""
+    Path(marks, str(os.getpid())).touch()
     time.sleep(0.3)
     return batch
 
@@ -187,14 +190,19 @@ def test_killing_random_workers_during_a_sort_loses_nothing(
     table = pa.table({"k": rng.integers(0, 10**9, n), "i": np.arange(n)})
     kills: list[int] = []
     with squall.Session(workers=2) as s:
-        ds = s.from_arrow(table, num_partitions=12).map_batches(slow_identity).sort("k")
+        marks = tmp_path / "marks"
+        marks.mkdir()
+        slow = functools.partial(slow_identity, str(marks))
+        ds = s.from_arrow(table, num_partitions=12).map_batches(slow).sort("k")
 
         def chaos() -> None:
             # Two kills at most: even if both hit one task, its third attempt runs (retries=2).
+            # Only workers that have run a task are killed (they are busy nearly all the time
+            # from then on), not ones still starting on a busy machine.
             picker = random.Random(5)
             time.sleep(0.6)
             while len(kills) < 2:
-                pids = worker_pids()
+                pids = [p for p in worker_pids() if (marks / str(p)).exists()]
                 if pids:
                     pid = picker.choice(pids)
                     os.kill(pid, signal.SIGKILL)
