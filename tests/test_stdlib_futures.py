@@ -225,10 +225,11 @@ def test_map_async_keeps_order_and_a_failure_cancels_the_rest(session: squall.Se
 
 def test_as_completed_async_yields_in_finishing_order(session: squall.Session) -> None:
     async def main() -> list[object]:
-        futures = session.map(lambda s: sleep_then(s, s), [0.6, 0.05, 0.3])
+        # Far apart, so that a busy machine's start-up delays cannot reorder them.
+        futures = session.map(lambda s: sleep_then(s, s), [1.5, 0.05, 0.6])
         return [f.result() async for f in squall.as_completed_async(futures, timeout=30)]
 
-    assert asyncio.run(main()) == [0.05, 0.3, 0.6]
+    assert asyncio.run(main()) == [0.05, 0.6, 1.5]
 
     async def too_slow() -> None:
         futures = session.map(lambda s: sleep_then(s, s), [1.0])

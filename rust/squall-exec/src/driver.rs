@@ -138,7 +138,15 @@ pub fn start(exec: Executors, settings: Settings, job: DatasetJob) -> Result<Arc
         result: Mutex::new(None),
         done: Condvar::new(),
     });
-    let driver = Driver { exec, settings, job, stages, places, running: running.clone(), id: new_job_id() };
+    let id = new_job_id();
+    let decoded = job.plan.decoded_bytes();
+    let all_on_threads = places.iter().all(|p| *p == Place::Threads);
+    let budget = settings.budget.shared().unwrap_or(u64::MAX);
+    let root = settings.scratch.choose(decoded, all_on_threads, budget);
+    // A shuffle kept in memory (this process's, or shared memory) holds part of the budget.
+    let held = if root == settings.scratch.disk || settings.scratch.remote.is_some() { 0 } else { decoded };
+    let scratch = format!("{root}/{id}");
+    let driver = Driver { exec, settings, job, stages, places, running: running.clone(), id, scratch, held };
     let spawned = std::thread::Builder::new().name("squall-driver".into()).spawn(move || {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.run()))
             .unwrap_or_else(|panic| Err(Error::Panic(panic_text(&panic))));
@@ -162,6 +170,10 @@ struct Driver {
     running: Arc<Running>,
     /// This action's id: names its scratch objects and its attempts of a written dataset.
     id: String,
+    /// Where its intermediate objects go.
+    scratch: String,
+    /// Bytes of the memory budget that its intermediate objects hold (0 when on disk).
+    held: u64,
 }
 
 /// What the stages so far made, for the stages after them.
@@ -177,17 +189,14 @@ struct Made {
 
 impl Driver {
     fn run(&self) -> Result<JobOutput> {
-        let decoded = self.job.plan.decoded_bytes();
-        let all_on_threads = self.places.iter().all(|p| *p == Place::Threads);
-        let budget = self.settings.budget.shared().unwrap_or(u64::MAX);
-        let scratch = format!("{}/{}", self.settings.scratch.choose(decoded, all_on_threads, budget), self.id);
+        let scratch = &self.scratch;
         let commit = match &self.job.sink {
             Sink::Write { format, dir, compression, mode } => {
                 Some(Commit::begin(dir, *mode, *format, *compression, &self.id)?)
             }
             _ => None,
         };
-        let result = self.run_stages(&scratch, commit.as_ref());
+        let result = self.run_stages(scratch, commit.as_ref());
         let output = match (result, &commit) {
             (Ok((reports, _)), Some(commit)) => commit.publish(&reports).map(JobOutput::Written),
             (Ok((reports, inputs)), None) => self.finish(&reports, &inputs),
@@ -332,9 +341,11 @@ impl Driver {
 
     /// The memory each of `tasks` is estimated to hold at its peak (a group-by reducer that
     /// aggregates in parts: one part's), for the scheduler to start only as many at once as
-    /// the session's budget holds (None on Lambda, where each function has memory of its own).
+    /// the session's budget holds, less what a shuffle kept in memory holds (None on Lambda,
+    /// where each function has memory of its own).
     fn memory_limit(&self, tasks: &[PartitionTask], source: Source) -> Option<MemoryLimit> {
-        let limit = self.settings.budget.shared()?;
+        let budget = self.settings.budget.shared()?;
+        let limit = budget.saturating_sub(self.held).max(budget / 4);
         let decoded = |t: &PartitionTask| match (&t.input, source) {
             (TaskInput::File(input), Source::Inputs) => self.job.plan.decoded(input.bytes()),
             (TaskInput::File(input), _) => input.bytes() * scratch_expansion(&input.url),
