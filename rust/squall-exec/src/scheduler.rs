@@ -346,7 +346,17 @@ impl Dispatcher {
             let cancelled = run.cancelled;
             let Some(t) = run.tasks.get_mut(&task) else { continue };
             t.backup_pending = false;
-            if !t.committed && !t.running.is_empty() && !cancelled {
+            // Under a memory limit a backup holds as much as its task again, until the task is
+            // released: it starts only where that fits beside what is admitted.
+            let (need, fits) = match &run.spec.memory {
+                Some(m) => {
+                    let need = m.tasks.get(task).copied().unwrap_or(0);
+                    (need, run.admitted + need <= m.limit)
+                }
+                None => (0, true),
+            };
+            if !t.committed && !t.running.is_empty() && !cancelled && fits {
+                run.admitted += need;
                 t.backups += 1;
                 self.board.count_backup(job);
                 self.start(job, task, now_epoch(), true);
@@ -537,10 +547,11 @@ impl Dispatcher {
     /// `task` of `job` is settled for good and none of its attempts runs.
     fn release(&mut self, job: JobId, task: usize) {
         if let Some(run) = self.jobs.get_mut(&job) {
-            run.tasks.remove(&task);
+            let backups = run.tasks.remove(&task).map_or(0, |t| t.backups as u64);
             run.outstanding -= 1;
             if let Some(memory) = &run.spec.memory {
-                run.admitted = run.admitted.saturating_sub(memory.tasks.get(task).copied().unwrap_or(0));
+                let need = memory.tasks.get(task).copied().unwrap_or(0);
+                run.admitted = run.admitted.saturating_sub(need * (1 + backups));
                 if !run.cancelled {
                     run.admit_more(now_epoch(), job, &mut self.queue);
                 }

@@ -322,3 +322,23 @@ fn a_memory_limit_starts_only_the_tasks_whose_estimates_fit_together() {
     finish(&s, id);
     assert_eq!(backend.calls.load(Ordering::SeqCst), 1, "one task at a time, and the rest never started");
 }
+
+#[test]
+fn a_backup_starts_only_where_it_fits_in_the_memory_limit() {
+    // The last task's first attempt straggles (1.5 s); the others take 10 ms. Tasks of 40 in
+    // 100: a backup of 40 fits beside the straggler. Tasks of 60: it would not, so none starts.
+    for (each, backups) in [(40, 1), (60, 0)] {
+        let backend = Scripted::new(4, |task, attempt| match (task, attempt) {
+            (9, 0) => Act::Sleep(Duration::from_millis(1500)),
+            _ => Act::Sleep(Duration::from_millis(10)),
+        });
+        let s = Scheduler::new(backend.clone()).unwrap();
+        let mut spec = speculative(job(10, 0));
+        spec.memory = Some(squall_exec::MemoryLimit { limit: 100, tasks: vec![each; 10] });
+        let id = s.submit(spec).unwrap();
+        finish(&s, id);
+        let attempts = s.board().attempts(id).unwrap();
+        assert_eq!(attempts.iter().filter(|a| a.backup).count(), backups, "tasks of {each}");
+        assert!(backend.max_in_flight.load(Ordering::SeqCst) <= (100 / each) as usize, "tasks of {each}");
+    }
+}
