@@ -27,12 +27,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sort_groupby import PeakMemory
+from sort_groupby import PeakMemory, Watch
 
 OUT = Path(__file__).parent / "out" / "ooc"
 FILES = 64
@@ -70,21 +69,12 @@ def generate(rows: int) -> Path:
     return src
 
 
-class DirPeak:
+class DirPeak(Watch):
     """The largest size a directory tree reaches while watched (sampled every 0.5 s)."""
 
     def __init__(self, path: Path) -> None:
-        self.path, self.peak = path, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> DirPeak:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+        super().__init__()
+        self.path = path
 
     def _run(self) -> None:
         while not self._stop.wait(0.5):

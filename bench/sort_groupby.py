@@ -71,25 +71,35 @@ def generate(rows: int) -> None:
     marker.touch()
 
 
-class PeakMemory:
-    """Peak memory of this process and all its descendants (worker processes, clusters),
-    sampled every 5 ms (a group-by takes 50 ms: coarser samples miss its peak): their
-    proportional set sizes (pages shared between processes count once), plus what they put in
-    /dev/shm. The descendants are looked up every 100 ms."""
+class Watch:
+    """The largest value `_run` (on a thread of its own, until the block ends) sees: `peak`."""
 
     def __init__(self) -> None:
         self.peak = 0
         self._stop = threading.Event()
-        self._shm_base = _shm_used()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> PeakMemory:
+    def __enter__(self) -> Watch:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class PeakMemory(Watch):
+    """Peak memory of this process and all its descendants (worker processes, clusters),
+    sampled every 5 ms (a group-by takes 50 ms: coarser samples miss its peak): their
+    proportional set sizes (pages shared between processes count once), plus what they put in
+    /dev/shm. The descendants are looked up every 100 ms."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._shm_base = _shm_used()
 
     def _run(self) -> None:
         family, found = [os.getpid()], 0.0
