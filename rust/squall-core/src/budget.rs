@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 pub use crate::explain::human;
-use crate::plan::{Exchange, Op, Plan, Sink, Source, Stage};
+use crate::plan::{Exchange, Input, Op, Plan, Sink, Source, Stage};
 use crate::{Error, Result};
 
 /// A task's peak memory per byte of its decoded input.
@@ -77,6 +77,15 @@ impl Budget {
     pub fn shared(&self) -> Option<u64> {
         (!self.per_task).then_some(self.limit)
     }
+
+    /// How many tasks whose largest peaks at `peak` bytes run at once: as many as fit in the
+    /// shared budget (at least one, at most the workers); every worker on Lambda.
+    pub fn at_once(&self, peak: u64) -> usize {
+        match self.shared() {
+            Some(limit) => ((limit / peak.max(1)) as usize).clamp(1, self.workers),
+            None => self.workers,
+        }
+    }
 }
 
 /// The share of the machine's memory (or of a function's) that a session's budget takes when
@@ -113,18 +122,26 @@ fn bad_size(text: &str) -> Error {
     ))
 }
 
-impl Budget {
-    /// How many tasks whose largest peaks at `peak` bytes run at once: as many as fit in the
-    /// shared budget (at least one, at most the workers); every worker on Lambda.
-    pub fn at_once(&self, peak: u64) -> usize {
-        match self.shared() {
-            Some(limit) => ((limit / peak.max(1)) as usize).clamp(1, self.workers),
-            None => self.workers,
-        }
-    }
-}
-
 impl Plan {
+    /// Output partitions of a shuffle nobody gave a count for: one per input partition, or
+    /// more when the input exceeds `target_bytes` per partition, or `budget`'s task input.
+    pub fn shuffle_partitions(&self, target_bytes: u64, budget: &Budget) -> usize {
+        let bytes: u64 = self.inputs.iter().map(Input::bytes).sum();
+        let by_size = bytes.div_ceil(target_bytes.max(1)) as usize;
+        let by_budget = self.decoded_bytes().div_ceil(budget.task_input()) as usize;
+        self.inputs.len().max(by_size).max(by_budget).max(1)
+    }
+
+    /// About how many bytes the input takes decoded.
+    pub fn decoded_bytes(&self) -> u64 {
+        self.decoded(self.inputs.iter().map(Input::bytes).sum())
+    }
+
+    /// About how many bytes `bytes` of input take decoded.
+    pub fn decoded(&self, bytes: u64) -> u64 {
+        (bytes as f64 * self.decoded_per_byte) as u64
+    }
+
     /// The decoded input of `stage`'s largest task, as estimated before anything runs: its
     /// biggest input partition, or a reducer's share of the whole input.
     pub fn stage_input(&self, stage: &Stage) -> u64 {

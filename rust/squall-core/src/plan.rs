@@ -4,7 +4,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::budget::Budget;
 use crate::codec::{Compression, Format};
 use crate::expr::Expr;
 use crate::groupby::GroupBy;
@@ -416,25 +415,6 @@ impl Plan {
         self.schema = columns;
         self.decoded_per_byte = decoded_per_byte;
         self
-    }
-
-    /// Output partitions of a shuffle nobody gave a count for: one per input partition, or
-    /// more when the input exceeds `target_bytes` per partition, or `budget`'s task input.
-    pub fn shuffle_partitions(&self, target_bytes: u64, budget: &Budget) -> usize {
-        let bytes: u64 = self.inputs.iter().map(Input::bytes).sum();
-        let by_size = bytes.div_ceil(target_bytes.max(1)) as usize;
-        let by_budget = self.decoded_bytes().div_ceil(budget.task_input()) as usize;
-        self.inputs.len().max(by_size).max(by_budget).max(1)
-    }
-
-    /// About how many bytes the input takes decoded.
-    pub fn decoded_bytes(&self) -> u64 {
-        self.decoded(self.inputs.iter().map(Input::bytes).sum())
-    }
-
-    /// About how many bytes `bytes` of input take decoded.
-    pub fn decoded(&self, bytes: u64) -> u64 {
-        (bytes as f64 * self.decoded_per_byte) as u64
     }
 
     /// This plan followed by a shuffle; with `coalesce`, reducers may take several adjacent
