@@ -157,3 +157,52 @@ def test_a_type_that_does_not_fit_is_a_clear_error(session: squall.Session) -> N
         ds.groupby("k").agg(x=("s", "median")).collect()
     with pytest.raises(squall.PlanError, match=r"any of .*v.* needs booleans"):
         ds.groupby("k").agg(x=("v", "any")).collect()
+
+
+def test_min_and_max_order_nan_infinities_signed_zeros_and_skip_nulls(
+    session: squall.Session,
+) -> None:
+    rng = np.random.default_rng(8)
+    n = 20_000
+    specials = [float("nan"), float("inf"), float("-inf"), 0.0, -0.0, None]
+    v = [specials[i % 6] if i % 7 == 0 else float(x) for i, x in enumerate(rng.normal(size=n))]
+    w = [None if i % 5 == 0 else int(x) for i, x in enumerate(rng.integers(-(2**62), 2**62, n))]
+    k = rng.integers(0, 300, n).tolist()
+    k[:3] = [10_000, 10_000, 10_001]  # a group whose values are all null, one with a NaN only
+    v[:3], w[:3] = [None, None, float("nan")], [None, None, 5]
+    t = pa.table({"k": k, "v": v, "w": w, "dense": rng.normal(size=n)})
+    aggs = {
+        "vmax": ("v", "max"),
+        "vmin": ("v", "min"),
+        "wmax": ("w", "max"),
+        "wmin": ("w", "min"),
+        "dmax": ("dense", "max"),
+        "dmin": ("dense", "min"),
+    }
+    got = {
+        r["k"]: r for r in session.from_arrow(t, 3).groupby("k").agg(**aggs).collect().to_pylist()
+    }
+
+    # Oracle: plain Python, NaN above every number (as the README says), nulls skipped.
+    def order(x: float) -> tuple[int, float]:
+        return (1, 0.0) if math.isnan(x) else (0, x)
+
+    groups: dict[int, dict[str, list]] = {}
+    for row in t.to_pylist():
+        g = groups.setdefault(row["k"], {"v": [], "w": [], "dense": []})
+        for c in ("v", "w", "dense"):
+            if row[c] is not None:
+                g[c].append(row[c])
+    assert got.keys() == groups.keys()
+    for key, g in groups.items():
+        r = got[key]
+        for c, hi, lo in (("v", "vmax", "vmin"), ("w", "wmax", "wmin"), ("dense", "dmax", "dmin")):
+            if not g[c]:
+                assert r[hi] is None and r[lo] is None, (key, c)
+                continue
+            want_hi = max(g[c], key=order if c != "w" else None)
+            want_lo = min(g[c], key=order if c != "w" else None)
+            for name, want in ((hi, want_hi), (lo, want_lo)):
+                same = math.isnan(want) and math.isnan(r[name]) if c != "w" else False
+                assert same or r[name] == want, (key, name, r[name], want)
+    assert math.isnan(got[10_001]["vmax"]) and got[10_000]["vmax"] is None

@@ -150,21 +150,44 @@ fn pick_rows(by: &ArrayRef, valid_of: Option<&ArrayRef>, g: &Groups, largest: bo
 /// other types.
 pub(super) fn extreme_values(a: &ArrayRef, g: &Groups, largest: bool) -> Option<ArrayRef> {
     fn fold_extremes<T: ArrowPrimitiveType>(a: &PrimitiveArray<T>, g: &Groups, largest: bool) -> ArrayRef {
-        let mut acc = vec![T::Native::default(); g.len()];
-        let mut seen = vec![false; g.len()];
+        // Each group starts at the far end of the total order, so any value replaces it: no
+        // per-row test of whether the group has a value yet.
+        let start = if largest { T::Native::MIN_TOTAL_ORDER } else { T::Native::MAX_TOTAL_ORDER };
+        let mut acc = vec![start; g.len()];
         let values = a.values();
-        let mut take = |i: usize, id: usize| {
-            let v = values[i];
-            let better = if largest { v.is_gt(acc[id]) } else { v.is_lt(acc[id]) };
-            if !seen[id] || better {
-                (acc[id], seen[id]) = (v, true);
+        let seen = match a.nulls().filter(|n| n.null_count() > 0) {
+            // Every group has a row, so a value, when none is null.
+            None => {
+                let rows = values.iter().zip(&g.of_row);
+                match largest {
+                    true => rows.for_each(|(&v, &id)| {
+                        let best = &mut acc[id as usize];
+                        if v.is_gt(*best) {
+                            *best = v;
+                        }
+                    }),
+                    false => rows.for_each(|(&v, &id)| {
+                        let best = &mut acc[id as usize];
+                        if v.is_lt(*best) {
+                            *best = v;
+                        }
+                    }),
+                }
+                None
+            }
+            Some(nulls) => {
+                let mut seen = vec![false; g.len()];
+                for i in nulls.valid_indices() {
+                    let (v, id) = (values[i], g.of_row[i] as usize);
+                    if (largest && v.is_gt(acc[id])) || (!largest && v.is_lt(acc[id])) {
+                        acc[id] = v;
+                    }
+                    seen[id] = true;
+                }
+                Some(seen.into())
             }
         };
-        match a.nulls().filter(|n| n.null_count() > 0) {
-            None => g.of_row.iter().enumerate().for_each(|(i, &id)| take(i, id as usize)),
-            Some(nulls) => nulls.valid_indices().for_each(|i| take(i, g.of_row[i] as usize)),
-        }
-        let out = PrimitiveArray::<T>::new(acc.into(), Some(seen.into()));
+        let out = PrimitiveArray::<T>::new(acc.into(), seen);
         Arc::new(out.with_data_type(a.data_type().clone()))
     }
     Some(arrow_array::downcast_primitive_array!(
