@@ -10,6 +10,7 @@ Lambda's own Python runtime, and the deployed package comes first on its path.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tempfile
 import uuid
@@ -99,3 +100,12 @@ def _worker_pids() -> list[int]:
 def worker_pids() -> Callable[[], list[int]]:
     """Lists this process's squall worker processes (to kill them)."""
     return _worker_pids
+
+
+@pytest.fixture
+def ctrl_c() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt in this test (and its children's Pythons), even when the
+    test run was started in the background of a shell, which ignores SIGINT there."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)

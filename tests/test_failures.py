@@ -122,7 +122,7 @@ def test_cancel_stops_running_and_queued_tasks(session: squall.Session) -> None:
     assert time.monotonic() - start < 10
 
 
-def test_ctrl_c_cancels_the_job_within_a_second(session: squall.Session) -> None:
+def test_ctrl_c_cancels_the_job_within_a_second(session: squall.Session, ctrl_c: None) -> None:
     futures = session.map(lambda s: time.sleep(s), [30] * 4)
     timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
@@ -134,7 +134,7 @@ def test_ctrl_c_cancels_the_job_within_a_second(session: squall.Session) -> None
     assert session.map(divide, [8]).results(timeout=30) == [0.125]
 
 
-def test_ctrl_c_while_waiting_on_one_future(session: squall.Session) -> None:
+def test_ctrl_c_while_waiting_on_one_future(session: squall.Session, ctrl_c: None) -> None:
     f = session.submit(time.sleep, 30)
     timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()

@@ -124,7 +124,9 @@ with squall.Session(workers=2) as s:
 
 
 @pytest.mark.parametrize("after", [0.4, 0.9])
-def test_ctrl_c_stops_work_on_the_drivers_threads(driver: Driver, after: float) -> None:
+def test_ctrl_c_stops_work_on_the_drivers_threads(
+    driver: Driver, after: float, ctrl_c: None
+) -> None:
     done = driver(CTRL_C, str(after), timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
