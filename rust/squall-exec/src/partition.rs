@@ -382,7 +382,7 @@ fn publish_shuffle(
 }
 
 /// All of a partition's batches as one.
-fn concat(schema: &SchemaRef, batches: &[RecordBatch], url: &str) -> crate::Result<RecordBatch> {
+pub(crate) fn concat(schema: &SchemaRef, batches: &[RecordBatch], url: &str) -> crate::Result<RecordBatch> {
     arrow_select::concat::concat_batches(schema, batches).map_err(|e| data_error(url, e))
 }
 

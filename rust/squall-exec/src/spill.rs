@@ -11,7 +11,7 @@ use squall_core::codec::{decode_ipc, Decoded};
 use squall_core::groupby::{hash_buckets_seeded, GroupBy};
 use squall_core::shuffle::{encode_buckets, BucketSlice};
 
-use crate::partition::{read_slices, write_object};
+use crate::partition::{concat, read_slices, write_object};
 use squall_core::cancel::check;
 
 /// The seed of the second hash, apart from the shuffle's.
@@ -37,8 +37,7 @@ pub fn aggregate_in_parts(
         let bytes = read_slices(std::slice::from_ref(slice))?.remove(0);
         read += bytes.len() as u64;
         let decoded = decode_ipc(bytes, &slice.0)?;
-        let run = arrow_select::concat::concat_batches(&decoded.schema, &decoded.batches)
-            .map_err(|e| data_error(&slice.0, e))?;
+        let run = concat(&decoded.schema, &decoded.batches, &slice.0)?;
         schema.get_or_insert(decoded.schema);
         if run.num_rows() == 0 {
             continue;
@@ -77,8 +76,4 @@ pub fn aggregate_in_parts(
         let _ = crate::partition::delete_prefix(&format!("{spill}/"));
     }
     Ok((Decoded { schema: finished[0].schema(), batches: finished }, read))
-}
-
-fn data_error(url: &str, e: arrow_schema::ArrowError) -> crate::Error {
-    squall_core::Error::Data { url: url.to_string(), what: "process".into(), message: e.to_string() }.into()
 }
