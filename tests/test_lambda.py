@@ -112,6 +112,41 @@ def test_user_exception_is_a_task_error_and_not_retried(lam: squall.Session) -> 
     assert futures[3]._job.native.progress()[5] == 0  # nothing was retried
 
 
+def column(n: int, seed: int) -> Any:
+    import numpy as np
+
+    return np.random.default_rng(seed).standard_normal(n)
+
+
+def dot(a: Any, b: Any) -> float:
+    return float(a @ b)
+
+
+def test_a_small_graph_moves_its_results_through_s3(lam: squall.Session, store: str) -> None:
+    import numpy as np
+
+    n = 100_000  # 800 KB each: stored in S3, never sent through the driver
+    a, b = lam.submit(column, n, 1), lam.submit(column, n, 2)
+    both = lam.submit(dot, a, b)
+    assert both.result(timeout=120) == pytest.approx(float(column(n, 1) @ column(n, 2)))
+    assert lam.last_job is not None
+    assert lam.last_job.stats.column("bytes_read").to_pylist()[0] >= 2 * 8 * n
+    for f, count in [(a, 1), (b, 1), (both, 0)]:
+        prefix = f"{lam._scratch()}/results/job-{f._job.native.id}-"
+        assert len(squall._native.list_prefix(prefix)) == count, prefix
+    np.testing.assert_array_equal(a.result(), column(n, 1))
+    with pytest.raises(squall.InputError, match="three is not allowed"):
+        lam.submit(square, lam.submit(fails_on_three, 3)).result(timeout=120)
+    # squall.linalg's task graphs on the same path: tiles of 80 KB through S3.
+    from squall.linalg import BlockMatrix
+
+    m = np.random.default_rng(4).standard_normal((200, 200))
+    spd = m @ m.T + 200 * np.eye(200)
+    tiles = BlockMatrix.from_numpy(spd, 100, lam)
+    np.testing.assert_allclose((tiles @ tiles.T).to_numpy(), spd @ spd.T, rtol=1e-10)
+    np.testing.assert_allclose(tiles.solve(np.ones(200)), np.linalg.solve(spd, np.ones(200)))
+
+
 def lines_in(obj: Any, storage: Any) -> int:
     n = len(obj.data_stream.read().splitlines())
     storage.put_object("counts", f"{obj.key}.{obj.part}", str(n))

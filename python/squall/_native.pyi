@@ -84,8 +84,13 @@ class Scheduler:
         timeout: float | None,
         retries: int,
         speculation: tuple[float, float, float] | None,
+        label: str,
+        results: str | None = None,
+        refs: list[list[tuple[int, int]]] | None = None,
     ) -> Job:
-        """Queues one task per input; returns the job at once."""
+        """Queues one task per input, called ``label``; returns the job at once. ``refs``: the
+        (job id, task) whose results each task takes (it starts once they returned); results
+        too large for a reply go under the store prefix ``results``."""
     def seq(self) -> int:
         """The change counter of the outcome board."""
     def wait_change(self, seq: int, timeout: float) -> int:
@@ -142,8 +147,8 @@ class Job:
     def cancel(self) -> None:
         """Cancels the job: queued tasks never start, running attempts are stopped."""
     def release(self) -> None:
-        """Drops the outcomes not taken yet (their futures are gone); progress and attempt
-        records stay."""
+        """Drops the outcomes (their futures are gone) and deletes the results they stored;
+        progress and attempt records stay."""
     def cancel_task(self, task: int) -> bool:
         """Cancels one queued task; False if it already runs or finished."""
 
@@ -153,7 +158,7 @@ class Outcome:
 
     @property
     def kind(self) -> str:
-        """ "returned", "raised", "lost", "timeout", "spawn" or "cancelled"."""
+        """ "returned", "raised", "lost", "timeout", "spawn", "input" or "cancelled"."""
     @property
     def body(self) -> bytes:
         """Pickled result ("returned") or pickled exception ("raised"; may be empty)."""
@@ -169,6 +174,9 @@ class Outcome:
     @property
     def attempts(self) -> int:
         """Attempts made."""
+    @property
+    def stored(self) -> str | None:
+        """Where the result is when it was too large for the reply (``body`` is then empty)."""
     @property
     def started(self) -> float:
         """Start of the call on the worker, seconds since the epoch."""

@@ -7,14 +7,19 @@ a pickled function, to call it, and to describe an exception.
 
 from __future__ import annotations
 
+import io
 import pickle
 import threading
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any
 
 import cloudpickle
+
+#: How a future passed as an argument is written into the pickled arguments: this tag, the
+#: index of its task among the call's inputs, and its item within a chunked task (or None).
+INPUT_TAG = "squall.input"
 
 _functions: dict[str, Any] = {}
 # Per thread: a session may run tasks on several threads of the driver at once.
@@ -79,14 +84,44 @@ def load_function(digest: str, pickled: bytes | None) -> Any:
     return fn
 
 
+class _Arguments(pickle.Unpickler):
+    """Unpickles a call's arguments, putting in place of each future the result of its task
+    (``inputs``: the pickled results, in the order the arguments refer to them)."""
+
+    def __init__(self, data: bytes, inputs: Sequence[bytes]) -> None:
+        super().__init__(io.BytesIO(data))
+        self.inputs = inputs
+        self.values: dict[int, Any] = {}
+
+    def persistent_load(self, pid: Any) -> Any:
+        tag, index, item = pid
+        if tag != INPUT_TAG:
+            raise pickle.UnpicklingError(f"unknown reference {pid!r} in the task's arguments")
+        if index not in self.values:
+            self.values[index] = pickle.loads(self.inputs[index])
+        value = self.values[index]
+        if item is None:
+            return value
+        returned, result = value[item]
+        if not returned:  # an item of a chunked map that raised
+            from .errors import InputError
+
+            raise InputError(
+                f"argument {index} is item {item} of a chunked task, which raised "
+                f"{result['error_type'].removeprefix('builtins.')}: {result['message']}"
+            )
+        return result
+
+
 def call(
-    fn: Callable[..., Any], args: bytes, attempt: int = 0
+    fn: Callable[..., Any], args: bytes, attempt: int = 0, inputs: Sequence[bytes] = ()
 ) -> tuple[bool, bytes, dict[str, Any] | None]:
-    """Calls ``fn`` with the pickled ``(args, kwargs)`` as attempt ``attempt``; returns
-    (returned, body, error): the pickled result, or the pickled exception and its description."""
+    """Calls ``fn`` with the pickled ``(args, kwargs)`` as attempt ``attempt``, the futures
+    among them replaced by ``inputs``; returns (returned, body, error): the pickled result, or
+    the pickled exception and its description."""
     _running.attempt = attempt
     try:
-        call_args, kwargs = pickle.loads(args)
+        call_args, kwargs = _Arguments(args, inputs).load() if inputs else pickle.loads(args)
         result = fn(*call_args, **kwargs)
         try:
             return True, cloudpickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL), None

@@ -88,6 +88,11 @@ class WorkerStartError(SquallError):
     """No worker process could be started (e.g. squall is not importable by its interpreter)."""
 
 
+class InputError(SquallError):
+    """A task did not run (or could not use an argument) because a future passed to it as an
+    argument failed: the message names the task where the failure began and how it failed."""
+
+
 class CancelledError(SquallError, concurrent.futures.CancelledError):
     """The task was cancelled (``cancel()``, Ctrl-C or a closed session) before it finished."""
 

@@ -14,6 +14,7 @@ from . import _native
 from ._progress import Progress
 from .errors import (
     CancelledError,
+    InputError,
     RemoteTraceback,
     SquallError,
     TaskError,
@@ -39,12 +40,16 @@ _short.maxother = 80
 class _Job:
     """A native job plus the decoded outcome of each finished task (shared by its futures)."""
 
-    __slots__ = ("completer", "cursor", "label", "lock", "native", "outcomes", "watched")
+    __slots__ = ("completer", "cursor", "inputs", "label", "lock", "native", "outcomes", "watched")
 
-    def __init__(self, native: _native.Job, completer: _Completer, label: str) -> None:
+    def __init__(
+        self, native: _native.Job, completer: _Completer, label: str, inputs: Iterable[_Job] = ()
+    ) -> None:
         self.native = native
         self.completer = completer
         self.label = label
+        # The jobs whose results its tasks take: their results are kept while it lives.
+        self.inputs = list(inputs)
         self.outcomes: dict[int, tuple[Any, ...]] = {}
         # Guards `outcomes` and `watched`; never held while a future's condition is taken.
         self.lock = threading.RLock()
@@ -130,7 +135,8 @@ class _Job:
 def _decode(o: _native.Outcome) -> tuple[Any, ...]:
     if o.kind == "returned":
         try:
-            return ("returned", pickle.loads(o.body))
+            body = o.body if o.stored is None else _native.read_bytes(o.stored)
+            return ("returned", pickle.loads(body))
         except Exception as exc:  # e.g. a class this process cannot import
             return ("unpicklable", exc)
     if o.kind == "raised":
@@ -231,6 +237,13 @@ class Future(concurrent.futures.Future):  # type: ignore[type-arg]
     def __repr__(self) -> str:
         state = "finished" if self.done() else "running" if self.running() else "pending"
         return f"<squall.Future {self._job.label} task={self._task} state={state}>"
+
+    def __reduce__(self) -> Any:
+        # Squall's own argument pickler writes a reference in its place (see _Arguments).
+        raise FutureInArguments(
+            f"{self!r} cannot be pickled; pass it as an argument of submit() or map() (anywhere "
+            "in the arguments) and the task receives its result"
+        )
 
     def __await__(self) -> Generator[Any, None, Any]:
         import asyncio
@@ -371,6 +384,8 @@ class Future(concurrent.futures.Future):  # type: ignore[type-arg]
             return error
         if kind == "cancelled":
             return CancelledError(f"{where} was cancelled")
+        if kind == "input":
+            return InputError(f"{where} did not run: {o[1]}")
         message, attempts = o[1], o[2]
         tries = f"after {attempts} attempt{'s' if attempts != 1 else ''}"
         if kind == "timeout":
@@ -383,6 +398,10 @@ class Future(concurrent.futures.Future):  # type: ignore[type-arg]
             f"{where} failed {tries}: {message}. If the task needs more memory than a worker "
             "has, use fewer workers or smaller inputs; raise `retries` if failures are transient."
         )
+
+
+class FutureInArguments(TypeError):
+    """A future met where it cannot be pickled (squall's argument pickler takes futures)."""
 
 
 def own_exception(error: BaseException) -> BaseException:

@@ -6,7 +6,9 @@ import atexit
 import builtins
 import functools
 import hashlib
+import io
 import os
+import pickle
 import shutil
 import sys
 import tempfile
@@ -21,10 +23,11 @@ from typing import TYPE_CHECKING, Any
 import cloudpickle
 
 from . import _native
-from ._task import run_chunk
+from ._task import INPUT_TAG, run_chunk
 from .aws import DEFAULT_FUNCTION
+from .errors import InputError, SquallError
 from .fleet import FleetModel, Speculation
-from .futures import Future, FutureList, _Completer, _Job
+from .futures import Future, FutureInArguments, FutureList, _Completer, _Job
 from .jobs import DEFAULT_MEMORY_MB, JobRecord
 
 if TYPE_CHECKING:
@@ -602,7 +605,7 @@ class Session:
         retries = self.retries if retries is None else retries
         if retries < 0:
             raise ValueError(f"retries={retries}: use 0 or more")
-        func, inputs = self._pickled(fn, calls, label)
+        func, inputs, refs, sources = self._pickled(fn, calls, label)
         digest = hashlib.blake2b(func, digest_size=16).hexdigest()
         policy = Speculation() if speculation is True else speculation or None
         spec = None
@@ -610,25 +613,41 @@ class Session:
             # On a simulated fleet the scheduler's clock runs at the fleet's time scale.
             scale = self.fleet.time_scale if self.fleet is not None else 1.0
             spec = (policy.after, policy.multiple, policy.min_seconds * scale)
-        native = self._native.submit(digest, func, inputs, timeout, retries, spec)
-        return _Job(native, self._completer, label)
+        results = f"{self._scratch()}/results"
+        native = self._native.submit(
+            digest, func, inputs, timeout, retries, spec, label, results, refs if sources else None
+        )
+        return _Job(native, self._completer, label, sources.values())
 
-    @staticmethod
     def _pickled(
-        fn: Callable[..., Any], calls: list[tuple[tuple[Any, ...], dict[str, Any]]], label: str
-    ) -> tuple[bytes, list[bytes]]:
-        """``fn`` and each call's arguments, pickled for a worker."""
+        self,
+        fn: Callable[..., Any],
+        calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
+        label: str,
+    ) -> tuple[bytes, list[bytes], list[list[tuple[int, int]]], dict[int, _Job]]:
+        """``fn`` and each call's arguments, pickled for a worker; each call's inputs (the
+        tasks whose futures its arguments hold) and their jobs."""
         try:
             func = cloudpickle.dumps(fn)
         except Exception as exc:
             raise TypeError(f"{label}: the function cannot be pickled: {exc}") from exc
-        inputs = []
+        inputs: list[bytes] = []
+        refs: list[list[tuple[int, int]]] = []
+        sources: dict[int, _Job] = {}
         for i, call in enumerate(calls):
             try:
-                inputs.append(cloudpickle.dumps(call))
+                try:
+                    inputs.append(cloudpickle.dumps(call))
+                    refs.append([])
+                except FutureInArguments:  # rare: pay for a reference check only here
+                    pickler = _Arguments(self._native, sources)
+                    inputs.append(pickler.dumps(call))
+                    refs.append(pickler.refs)
+            except SquallError:
+                raise
             except Exception as exc:
                 raise TypeError(f"{label}: input {i} cannot be pickled: {exc}") from exc
-        return func, inputs
+        return func, inputs, refs, sources
 
     def _record(self, label: str, jobs: list[_Job]) -> JobRecord:
         """The record of a one-stage job made of ``jobs``."""
@@ -636,6 +655,40 @@ class Session:
         for job in jobs:
             record._add_stage(label, job.native)
         return record
+
+
+class _Arguments(cloudpickle.Pickler):  # type: ignore[misc]
+    """Pickles a call's arguments, writing each squall future among them (at any depth) as a
+    reference to its task, which the worker replaces by the task's result."""
+
+    def __init__(self, scheduler: _native.Scheduler, sources: dict[int, _Job]) -> None:
+        self.buffer = io.BytesIO()
+        super().__init__(self.buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        self.scheduler = scheduler
+        self.sources = sources
+        #: The tasks referred to, in the order the references number them.
+        self.refs: list[tuple[int, int]] = []
+        self.index: dict[tuple[int, int], int] = {}
+
+    def dumps(self, obj: Any) -> bytes:
+        self.dump(obj)
+        return self.buffer.getvalue()
+
+    def persistent_id(self, obj: Any) -> Any:
+        if not isinstance(obj, Future):
+            return None
+        job = obj._job
+        if job.scheduler is not self.scheduler:
+            raise InputError(
+                f"{obj!r} belongs to another session: pass futures only to the session that "
+                "made them (or pass their .result())"
+            )
+        key = (job.native.id, obj._task)
+        if key not in self.index:
+            self.index[key] = len(self.refs)
+            self.refs.append(key)
+        self.sources[job.native.id] = job
+        return (INPUT_TAG, self.index[key], obj._slot)
 
 
 def _print_output(scheduler: _native.Scheduler, session: weakref.ref[Session]) -> None:

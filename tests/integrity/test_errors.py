@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import json
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,12 +27,21 @@ def five_megabytes(x: int) -> bytes:
 
 
 def test_results_of_dropped_futures_are_not_kept(session: squall.Session) -> None:
-    held = session._native.held_bytes
+    results = Path(session._scratch().removeprefix("file://")) / "results"
+
+    def held() -> int:
+        stored = sum(p.stat().st_size for p in results.glob("job-*"))
+        return session._native.held_bytes() + stored
+
     futures = session.map(five_megabytes, range(10), progress=False)
     futures.wait()
     assert held() >= 50 << 20, "finished results wait for their futures"
+    assert session._native.held_bytes() < 1 << 20, "large results wait in the store"
     del futures
     gc.collect()
+    deadline = time.monotonic() + 10
+    while held() >= 1 << 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert held() < 1 << 20, "nobody can take them any more: they are gone"
     kept = session.map(five_megabytes, range(2), progress=False)
     assert [r[:1] for r in kept.results()] == [b"\x00", b"\x01"]

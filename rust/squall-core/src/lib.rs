@@ -24,4 +24,4 @@ pub mod spec;
 pub mod stages;
 
 pub use error::{Error, Result};
-pub use spec::{ErrorKind, TaskIo, TaskReport, TaskSpec, UserError, WorkerHello};
+pub use spec::{ErrorKind, InputRef, TaskIo, TaskReport, TaskSpec, UserError, WorkerHello};

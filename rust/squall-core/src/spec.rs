@@ -9,10 +9,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::plan::{PartitionReport, PartitionTask};
 
+/// Results of calls up to this size travel back in the worker's reply; larger ones stay in the
+/// store the task names (`TaskSpec::results`) and the reply names where.
+pub const INLINE_RESULT_MAX: usize = 64 * 1024;
+
 /// One attempt of one task, as sent to a worker. The frame's body holds the pickled function
 /// (its first `func_len` bytes, absent when the worker already holds that function) followed by
-/// the pickled arguments; for a partition task, the function is the list of the plan's Python
-/// functions (possibly empty) and nothing follows it.
+/// the pickled arguments and then the inline inputs (`inputs`, in order); for a partition task,
+/// the function is the list of the plan's Python functions (possibly empty) and nothing follows
+/// it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskSpec {
     /// Job the task belongs to.
@@ -28,6 +33,53 @@ pub struct TaskSpec {
     /// A dataset stage's partition task, run by the engine instead of a pickled call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition: Option<Arc<PartitionTask>>,
+    /// The results of other tasks that this call takes as arguments, in the order its pickled
+    /// arguments refer to them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<InputRef>,
+    /// Where a result larger than [`INLINE_RESULT_MAX`] is written (a store URL prefix); None
+    /// keeps every result in the reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results: Option<String>,
+}
+
+impl TaskSpec {
+    /// A spec of attempt `attempt` of a call, with no inputs and every result inline.
+    pub fn call(job: u64, task: u64, attempt: u32, func: String) -> TaskSpec {
+        TaskSpec { job, task, attempt, func, func_len: 0, partition: None, inputs: Vec::new(), results: None }
+    }
+
+    /// The object a result of this attempt is written to, under `results`.
+    pub fn result_url(&self, results: &str) -> String {
+        result_url(results, self.job, self.task, self.attempt)
+    }
+}
+
+/// The object one attempt's result is written to, under the results prefix `results`.
+pub fn result_url(results: &str, job: u64, task: u64, attempt: u32) -> String {
+    format!("{}{task}-{attempt}.pkl", job_results(results, job))
+}
+
+/// The start of the URLs of every stored result of `job` (and of no other job) under
+/// `results`.
+pub fn job_results(results: &str, job: u64) -> String {
+    format!("{}/job-{job}-", results.trim_end_matches('/'))
+}
+
+/// Where one input of a call is: after the arguments in the frame, or in a store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputRef {
+    /// The next `len` bytes after the arguments (and the inline inputs before it).
+    Inline {
+        /// Bytes of the pickled result.
+        len: u64,
+    },
+    /// The pickled result at this URL.
+    Stored {
+        /// Where it is.
+        url: String,
+    },
 }
 
 /// What kind of failure a task reports: the function's own exception, or one of the engine's
@@ -132,6 +184,10 @@ pub struct TaskReport {
     /// the driver's threads, the driver process's largest sampled size (0: not measured).
     #[serde(default)]
     pub peak_rss: u64,
+    /// Where the call's result was written, when it was too large for the reply (the body is
+    /// then empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored: Option<String>,
 }
 
 impl TaskReport {
@@ -148,6 +204,7 @@ impl TaskReport {
             io: TaskIo::default(),
             partition: None,
             peak_rss: 0,
+            stored: None,
         }
     }
 
@@ -170,7 +227,7 @@ mod tests {
 
     #[test]
     fn a_report_answers_only_its_own_job_task_and_attempt() {
-        let spec = TaskSpec { job: 2, task: 5, attempt: 1, func: "h".into(), func_len: 0, partition: None };
+        let spec = TaskSpec::call(2, 5, 1, "h".into());
         let report = TaskReport::of(&spec);
         assert!(report.answers(&spec));
         for (job, task, attempt) in [(3, 5, 1), (2, 4, 1), (2, 5, 0)] {

@@ -52,8 +52,10 @@ fn main() {
     for n in sizes {
         let input = Arc::new(vec![0u8; 16]);
         let spec = JobSpec {
+            label: "noop".into(),
+            results: None,
             func: func.clone(),
-            work: (0..n).map(|_| Work::Call(input.clone())).collect(),
+            work: (0..n).map(|_| Work::Call { args: input.clone(), inputs: Vec::new() }).collect(),
             timeout: None,
             retries: 2,
             speculation: Some(Speculation::default()),

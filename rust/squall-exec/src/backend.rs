@@ -27,7 +27,7 @@ pub struct Invocation {
     pub spec: TaskSpec,
     /// The function to call.
     pub func: Arc<Function>,
-    /// The pickled arguments.
+    /// The pickled arguments, then the inline inputs (`spec.inputs`).
     pub input: Arc<Vec<u8>>,
     /// Kill the attempt after this long.
     pub timeout: Option<Duration>,
@@ -67,12 +67,14 @@ pub enum Failure {
     Setup(String),
     /// The job was cancelled while the attempt ran.
     Cancelled,
+    /// The task never ran: a task whose result it takes failed; says which and how.
+    Input(String),
 }
 
 impl Failure {
     /// Whether the scheduler may try the task again.
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, Failure::Cancelled | Failure::Setup(_))
+        !matches!(self, Failure::Cancelled | Failure::Setup(_) | Failure::Input(_))
     }
 }
 
@@ -88,6 +90,7 @@ impl std::fmt::Display for Failure {
             Failure::Service(why) => write!(f, "the function service failed: {why}"),
             Failure::Setup(why) => write!(f, "{why}"),
             Failure::Cancelled => write!(f, "cancelled"),
+            Failure::Input(root) => write!(f, "its input {root}"),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The board where task outcomes land, and where callers on any thread wait for them.
 
 use std::collections::HashMap;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use squall_core::{TaskIo, TaskReport, UserError};
@@ -9,12 +9,13 @@ use squall_core::{TaskIo, TaskReport, UserError};
 use crate::{Error, Failure, Result};
 
 /// The final outcome of a task.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Outcome {
-    /// The function returned; `body` is the pickled result.
+    /// The function returned; `body` is the pickled result (empty when the result was stored:
+    /// `report.stored` says where).
     Returned {
-        /// Pickled result.
-        body: Vec<u8>,
+        /// Pickled result, shared with the tasks that take it as an input.
+        body: Arc<Vec<u8>>,
         /// The worker's report.
         report: Box<TaskReport>,
     },
@@ -33,6 +34,19 @@ pub enum Outcome {
         attempts: u32,
     },
     /// The task was cancelled before it finished.
+    Cancelled,
+}
+
+/// What a finished task gives the tasks that take its result as an input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Given {
+    /// Its pickled result.
+    Value(Arc<Vec<u8>>),
+    /// Its pickled result is in the store at this URL.
+    Stored(String),
+    /// It did not return: what went wrong, naming the task where it first did.
+    Failed(String),
+    /// It was cancelled.
     Cancelled,
 }
 
@@ -98,12 +112,21 @@ pub struct AttemptRecord {
 enum Slot {
     Queued,
     Running,
-    Done(Box<Outcome>),
-    Taken,
+    /// Finished; the outcome stays after it is taken, for the tasks that take it as an input.
+    Done {
+        outcome: Box<Outcome>,
+        taken: bool,
+    },
+    /// Finished, and nobody can take the outcome any more.
+    Released,
 }
 
 #[derive(Debug)]
 struct JobBoard {
+    /// What the job is called in messages, e.g. `submit(f)`.
+    label: String,
+    /// Nobody will take its outcomes: those of tasks finishing later are dropped at once.
+    released: bool,
     slots: Vec<Slot>,
     order: Vec<u32>,
     progress: JobProgress,
@@ -135,9 +158,11 @@ impl Board {
         self.changed.notify_all();
     }
 
-    /// Registers a job of `tasks` queued tasks.
-    pub fn add_job(&self, job: u64, tasks: usize) {
+    /// Registers a job of `tasks` queued tasks, called `label` in messages.
+    pub fn add_job(&self, job: u64, tasks: usize, label: &str) {
         let board = JobBoard {
+            label: label.to_string(),
+            released: false,
             slots: (0..tasks).map(|_| Slot::Queued).collect(),
             order: Vec::new(),
             progress: JobProgress { total: tasks, ..JobProgress::default() },
@@ -184,15 +209,15 @@ impl Board {
         true
     }
 
-    /// Records a running task's final outcome. Ignored if the task is no longer running
-    /// (it was cancelled meanwhile).
-    pub fn finish(&self, job: u64, task: usize, outcome: Outcome) {
+    /// Records a running task's final outcome; false when it is not kept: the task is no
+    /// longer running (it was cancelled meanwhile), or its job was released.
+    pub fn finish(&self, job: u64, task: usize, outcome: Outcome) -> bool {
         let mut state = self.lock();
         let Some(b) = state.jobs.get_mut(&job) else {
-            return;
+            return false;
         };
         if !matches!(b.slots.get(task), Some(Slot::Running)) {
-            return;
+            return false;
         }
         b.progress.running -= 1;
         match &outcome {
@@ -200,27 +225,97 @@ impl Board {
             Outcome::Raised { .. } | Outcome::Failed { .. } => b.progress.failed += 1,
             Outcome::Cancelled => b.progress.cancelled += 1,
         }
-        b.slots[task] = Slot::Done(Box::new(outcome));
+        let kept = !b.released;
+        b.slots[task] = match kept {
+            true => Slot::Done { outcome: Box::new(outcome), taken: false },
+            false => Slot::Released,
+        };
         b.order.push(task as u32);
         self.bump(state);
+        kept
     }
 
-    /// Drops the outcomes of a job's finished tasks that were not taken (whoever would take
-    /// them is gone); its progress and attempt records stay.
-    pub fn release(&self, job: u64) {
+    /// Records the outcome of a queued task that will never run (an input of it failed or was
+    /// cancelled). False if the task is not queued.
+    pub fn settle_queued(&self, job: u64, task: usize, outcome: Outcome) -> bool {
+        let mut state = self.lock();
+        let Some(b) = state.jobs.get_mut(&job) else {
+            return false;
+        };
+        if !matches!(b.slots.get(task), Some(Slot::Queued)) {
+            return false;
+        }
+        match &outcome {
+            Outcome::Cancelled => b.progress.cancelled += 1,
+            _ => b.progress.failed += 1,
+        }
+        b.slots[task] = Slot::Done { outcome: Box::new(outcome), taken: false };
+        b.order.push(task as u32);
+        self.bump(state);
+        true
+    }
+
+    /// What a task gives the tasks that take its result as an input; None while it is
+    /// unfinished.
+    pub fn given(&self, job: u64, task: usize) -> Option<Given> {
+        let state = self.lock();
+        let gone = || Given::Failed(format!("task {task} of job {job} finished, and its result is no longer held"));
+        let Some(b) = state.jobs.get(&job) else { return Some(gone()) };
+        let name = format!("task {task} of {}", b.label);
+        match b.slots.get(task)? {
+            Slot::Queued | Slot::Running => None,
+            Slot::Released => Some(gone()),
+            Slot::Done { outcome, .. } => Some(match outcome.as_ref() {
+                Outcome::Returned { report, .. } if report.stored.is_some() => {
+                    Given::Stored(report.stored.clone().unwrap_or_default())
+                }
+                Outcome::Returned { body, .. } => Given::Value(body.clone()),
+                Outcome::Raised { error, .. } => {
+                    let kind = error.error_type.trim_start_matches("builtins.");
+                    Given::Failed(format!("{name} raised {kind}: {}", error.message))
+                }
+                Outcome::Failed { failure: Failure::Input(root), .. } => Given::Failed(root.clone()),
+                Outcome::Failed { failure, .. } => Given::Failed(format!("{name} failed: {failure}")),
+                Outcome::Cancelled => Given::Cancelled,
+            }),
+        }
+    }
+
+    /// The stored results of a job's finished tasks.
+    pub fn stored(&self, job: u64) -> Vec<String> {
+        let state = self.lock();
+        let Some(b) = state.jobs.get(&job) else { return Vec::new() };
+        let stored = b.slots.iter().filter_map(|s| match s {
+            Slot::Done { outcome, .. } => match outcome.as_ref() {
+                Outcome::Returned { report, .. } => report.stored.clone(),
+                _ => None,
+            },
+            _ => None,
+        });
+        stored.collect()
+    }
+
+    /// Drops the outcomes of a job's finished tasks, and those of tasks finishing later
+    /// (whoever would take them, or pass them on, is gone); returns the results they stored,
+    /// for the caller to delete. Its progress and attempt records stay.
+    pub fn release(&self, job: u64) -> Vec<String> {
+        let stored = self.stored(job);
         if let Some(b) = self.lock().jobs.get_mut(&job) {
-            for slot in b.slots.iter_mut().filter(|s| matches!(s, Slot::Done(_))) {
-                *slot = Slot::Taken;
+            b.released = true;
+            for slot in b.slots.iter_mut().filter(|s| matches!(s, Slot::Done { .. })) {
+                *slot = Slot::Released;
             }
         }
+        stored
     }
 
     /// Bytes of results and exceptions held for tasks whose outcome was not taken yet.
     pub fn held_bytes(&self) -> u64 {
         let state = self.lock();
         let bodies = state.jobs.values().flat_map(|b| &b.slots).map(|s| match s {
-            Slot::Done(o) => match o.as_ref() {
-                Outcome::Returned { body, .. } | Outcome::Raised { body, .. } => body.len() as u64,
+            Slot::Done { outcome: o, taken: false } => match o.as_ref() {
+                Outcome::Returned { body, .. } => body.len() as u64,
+                Outcome::Raised { body, .. } => body.len() as u64,
                 _ => 0,
             },
             _ => 0,
@@ -237,7 +332,7 @@ impl Board {
         if !matches!(b.slots.get(task), Some(Slot::Queued)) {
             return false;
         }
-        b.slots[task] = Slot::Done(Box::new(Outcome::Cancelled));
+        b.slots[task] = Slot::Done { outcome: Box::new(Outcome::Cancelled), taken: false };
         b.order.push(task as u32);
         b.progress.cancelled += 1;
         self.bump(state);
@@ -255,7 +350,7 @@ impl Board {
                 if matches!(slot, Slot::Running) {
                     b.progress.running -= 1;
                 }
-                *slot = Slot::Done(Box::new(Outcome::Cancelled));
+                *slot = Slot::Done { outcome: Box::new(Outcome::Cancelled), taken: false };
                 b.order.push(task as u32);
                 b.progress.cancelled += 1;
             }
@@ -331,7 +426,7 @@ impl Board {
         let state = self.lock();
         let b = state.jobs.get(&job).ok_or(Error::UnknownJob(job))?;
         match b.slots.get(task) {
-            Some(s) => Ok(matches!(s, Slot::Done(_) | Slot::Taken)),
+            Some(s) => Ok(matches!(s, Slot::Done { .. } | Slot::Released)),
             None => Err(Error::UnknownTask { job, task, len: b.slots.len() }),
         }
     }
@@ -343,19 +438,19 @@ impl Board {
         Ok(matches!(b.slots.get(task), Some(Slot::Running)))
     }
 
-    /// Hands out a finished task's outcome, once; `None` while it is unfinished.
+    /// Hands out a finished task's outcome, once; `None` while it is unfinished. The outcome
+    /// stays for the tasks that take it as an input, until the job is released.
     pub fn take(&self, job: u64, task: usize) -> Result<Option<Outcome>> {
         let mut state = self.lock();
         let b = state.jobs.get_mut(&job).ok_or(Error::UnknownJob(job))?;
         let len = b.slots.len();
-        let slot = b.slots.get_mut(task).ok_or(Error::UnknownTask { job, task, len })?;
-        match std::mem::replace(slot, Slot::Taken) {
-            Slot::Done(outcome) => Ok(Some(*outcome)),
-            Slot::Taken => Err(Error::AlreadyTaken { job, task }),
-            other => {
-                *slot = other;
-                Ok(None)
+        match b.slots.get_mut(task).ok_or(Error::UnknownTask { job, task, len })? {
+            Slot::Done { outcome, taken: taken @ false } => {
+                *taken = true;
+                Ok(Some(outcome.as_ref().clone()))
             }
+            Slot::Done { .. } | Slot::Released => Err(Error::AlreadyTaken { job, task }),
+            Slot::Queued | Slot::Running => Ok(None),
         }
     }
 }
@@ -365,16 +460,15 @@ mod tests {
     use super::*;
 
     fn returned() -> Outcome {
-        let spec =
-            squall_core::TaskSpec { job: 0, task: 0, attempt: 0, func: String::new(), func_len: 0, partition: None };
+        let spec = squall_core::TaskSpec::call(0, 0, 0, String::new());
         let report = TaskReport { ok: true, ..TaskReport::of(&spec) };
-        Outcome::Returned { body: vec![1], report: Box::new(report) }
+        Outcome::Returned { body: Arc::new(vec![1]), report: Box::new(report) }
     }
 
     #[test]
     fn a_task_moves_from_queued_to_taken() {
         let b = Board::default();
-        b.add_job(1, 2);
+        b.add_job(1, 2, "test");
         assert!(b.claim(1, 0));
         assert!(!b.claim(1, 0), "a running task cannot be claimed twice");
         b.finish(1, 0, returned());
@@ -388,7 +482,7 @@ mod tests {
     #[test]
     fn cancelling_a_job_finishes_every_open_task_and_ignores_late_results() {
         let b = Board::default();
-        b.add_job(7, 3);
+        b.add_job(7, 3, "test");
         assert!(b.claim(7, 0));
         b.cancel_job(7);
         b.finish(7, 0, returned());
@@ -401,7 +495,7 @@ mod tests {
     #[test]
     fn released_outcomes_are_no_longer_held() {
         let b = Board::default();
-        b.add_job(3, 2);
+        b.add_job(3, 2, "test");
         assert!(b.claim(3, 0) && b.claim(3, 1));
         b.finish(3, 0, returned());
         assert_eq!(b.held_bytes(), 1);
@@ -415,7 +509,7 @@ mod tests {
     #[test]
     fn requeue_counts_a_retry() {
         let b = Board::default();
-        b.add_job(2, 1);
+        b.add_job(2, 1, "test");
         assert!(b.claim(2, 0));
         assert!(b.requeue(2, 0));
         assert_eq!(b.progress(2).unwrap().retried, 1);

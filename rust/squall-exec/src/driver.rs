@@ -369,6 +369,8 @@ impl Driver {
         let n = tasks.len();
         let memory = self.memory_limit(&tasks, self.stages[k].source);
         let spec = JobSpec {
+            label: label.clone(),
+            results: None,
             func: functions,
             work: tasks.into_iter().map(|t| Work::Partition(Arc::new(t))).collect(),
             timeout: None,

@@ -349,7 +349,7 @@ mod tests {
     }
 
     fn ok() -> Result<Reply, Failure> {
-        let spec = TaskSpec { job: 0, task: 0, attempt: 0, func: String::new(), func_len: 0, partition: None };
+        let spec = TaskSpec::call(0, 0, 0, String::new());
         let report = TaskReport { ok: true, ..TaskReport::of(&spec) };
         Ok(Reply { report, body: Vec::new(), worker: String::new(), cold: false, output: String::new() })
     }

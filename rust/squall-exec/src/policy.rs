@@ -55,6 +55,7 @@ pub(crate) fn failure_kind(failure: &Failure) -> &'static str {
         Failure::Service(_) => "service",
         Failure::Setup(_) => "setup",
         Failure::Cancelled => "cancelled",
+        Failure::Input(_) => "input",
     }
 }
 

@@ -7,15 +7,16 @@
 //! is committed and the others are cancelled and recorded as "superseded"; whatever they answer
 //! later never reaches the task's outcome.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use squall_core::plan::PartitionTask;
-use squall_core::TaskSpec;
+use squall_core::{InputRef, TaskSpec};
 use tokio::sync::{mpsc, watch};
 
+use crate::board::Given;
 pub use crate::policy::Speculation;
 use crate::policy::{backoff, failure_kind, median, JOB_RETRY_BUDGET, MAX_BACKUPS, SPECULATION_TICK, THROTTLE_RETRIES};
 use crate::runtime::runtime;
@@ -24,11 +25,20 @@ use crate::{AttemptRecord, Backend, Board, Error, Failure, Function, Invocation,
 /// Identifies a job within one scheduler.
 pub type JobId = u64;
 
+/// One task of one job of a scheduler.
+pub type TaskRef = (JobId, usize);
+
 /// What one task of a job does.
 #[derive(Debug, Clone)]
 pub enum Work {
-    /// Calls the job's function with these pickled `(args, kwargs)`.
-    Call(Arc<Vec<u8>>),
+    /// Calls the job's function with these pickled `(args, kwargs)`, once the tasks in `inputs`
+    /// have returned; their results are handed to the call, in that order.
+    Call {
+        /// The pickled arguments.
+        args: Arc<Vec<u8>>,
+        /// Tasks whose results the arguments refer to.
+        inputs: Vec<TaskRef>,
+    },
     /// Runs a dataset stage's partition task; the job's function is then the plan's list of
     /// Python functions (possibly empty).
     Partition(Arc<PartitionTask>),
@@ -37,6 +47,11 @@ pub enum Work {
 /// A job: one function and one piece of work per task.
 #[derive(Debug)]
 pub struct JobSpec {
+    /// What the job is called in messages, e.g. `submit(f)`.
+    pub label: String,
+    /// Where calls write results too large for a reply (a store URL prefix); None keeps every
+    /// result in the reply.
+    pub results: Option<String>,
     /// The function every task calls.
     pub func: Arc<Function>,
     /// What each task does.
@@ -64,6 +79,7 @@ pub struct MemoryLimit {
 enum Command {
     Submit(JobId, JobSpec),
     Cancel(JobId),
+    CancelTask(JobId, usize),
     Shutdown(std_mpsc::Sender<()>),
 }
 
@@ -122,7 +138,7 @@ impl Scheduler {
     /// Queues a job's tasks and returns its id at once; outcomes appear on [`Scheduler::board`].
     pub fn submit(&self, spec: JobSpec) -> Result<JobId> {
         let job = self.next_job.fetch_add(1, Ordering::Relaxed);
-        self.board.add_job(job, spec.work.len());
+        self.board.add_job(job, spec.work.len(), &spec.label);
         if self.tx.send(Command::Submit(job, spec)).is_err() {
             self.board.forget_job(job);
             return Err(Error::Closed);
@@ -143,9 +159,14 @@ impl Scheduler {
         let _ = self.tx.send(Command::Cancel(job));
     }
 
-    /// Cancels one queued task; false if it already runs or finished.
+    /// Cancels one queued task (or one waiting for its inputs), and the tasks that take its
+    /// result; false if it already runs or finished.
     pub fn cancel_task(&self, job: JobId, task: usize) -> bool {
-        self.board.cancel_task(job, task)
+        let cancelled = self.board.cancel_task(job, task);
+        if cancelled {
+            let _ = self.tx.send(Command::CancelTask(job, task));
+        }
+        cancelled
     }
 
     /// Where outcomes land.
@@ -257,11 +278,26 @@ struct Dispatcher {
     /// Stragglers waiting for a slot for their backup; they go before queued tasks, since a
     /// straggler holds its slot far longer than the backup will.
     backups: VecDeque<(JobId, usize)>,
+    /// Tasks waiting for their inputs: how many have not returned yet, and since when.
+    blocked: HashMap<TaskRef, (usize, f64)>,
+    /// The waiting tasks that take each unfinished task's result.
+    dependents: HashMap<TaskRef, Vec<TaskRef>>,
 }
 
 /// Seconds since the Unix epoch, as attempts' reports give their start and end.
 pub fn now_epoch() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default()
+}
+
+/// Deletes a result that an attempt stored and nobody will read (another attempt won).
+fn discard(stored: Option<String>) {
+    if let Some(url) = stored {
+        tokio::spawn(async move {
+            if let Ok((store, key)) = squall_store::open(&url) {
+                let _ = store.delete(&key).await;
+            }
+        });
+    }
 }
 
 /// Stops the running attempts of a task and records them now as `outcome`; what they answer
@@ -279,8 +315,21 @@ impl Dispatcher {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let (retry_tx, retry_rx) = mpsc::unbounded_channel();
         let (queue, jobs) = (VecDeque::new(), HashMap::new());
-        let backups = VecDeque::new();
-        Dispatcher { backend, board, queue, jobs, in_flight: 0, done_tx, done_rx, retry_tx, retry_rx, backups }
+        let (backups, blocked, dependents) = (VecDeque::new(), HashMap::new(), HashMap::new());
+        Dispatcher {
+            backend,
+            board,
+            queue,
+            jobs,
+            in_flight: 0,
+            done_tx,
+            done_rx,
+            retry_tx,
+            retry_rx,
+            backups,
+            blocked,
+            dependents,
+        }
     }
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
@@ -292,6 +341,7 @@ impl Dispatcher {
                 cmd = rx.recv() => match cmd {
                     Some(Command::Submit(job, spec)) => self.admit(job, spec),
                     Some(Command::Cancel(job)) => self.cancel(job),
+                    Some(Command::CancelTask(job, task)) => self.cancel_task(job, task),
                     Some(Command::Shutdown(done)) => {
                         self.stop().await;
                         let _ = done.send(());
@@ -330,13 +380,78 @@ impl Dispatcher {
             waiting: VecDeque::new(),
             admitted: 0,
         };
-        if run.spec.memory.is_some() {
+        let spec = run.spec.clone();
+        if spec.memory.is_some() {
             run.waiting.extend(0..n);
             run.admit_more(now, job, &mut self.queue);
-        } else {
-            self.queue.extend((0..n).map(|task| (job, task, now)));
         }
         self.jobs.insert(job, run);
+        if spec.memory.is_some() {
+            return;
+        }
+        let mut settled = Vec::new();
+        for (task, work) in spec.work.iter().enumerate() {
+            let inputs = match work {
+                Work::Call { inputs, .. } => inputs.as_slice(),
+                Work::Partition(_) => &[],
+            };
+            let mut missing = 0;
+            let mut failed = None;
+            for &input in inputs {
+                match self.board.given(input.0, input.1) {
+                    None => {
+                        missing += 1;
+                        self.dependents.entry(input).or_default().push((job, task));
+                    }
+                    Some(Given::Failed(root)) => {
+                        failed = failed.or(Some(Outcome::Failed { failure: Failure::Input(root), attempts: 0 }))
+                    }
+                    Some(Given::Cancelled) => failed = failed.or(Some(Outcome::Cancelled)),
+                    Some(_) => {}
+                }
+            }
+            if let Some(outcome) = failed {
+                // Registered as a dependent of its unfinished inputs: `resolved` skips it.
+                if self.board.settle_queued(job, task, outcome) {
+                    self.release(job, task);
+                    settled.push((job, task));
+                }
+            } else if missing > 0 {
+                self.blocked.insert((job, task), (missing, now));
+            } else {
+                self.queue.push_back((job, task, now));
+            }
+        }
+        self.resolved(settled);
+    }
+
+    /// Tasks that reached a final state: their waiting dependents start once every input
+    /// returned, and fail (or are cancelled) with them otherwise, and so on down the graph.
+    fn resolved(&mut self, mut done: Vec<TaskRef>) {
+        while let Some(input) = done.pop() {
+            let Some(waiting) = self.dependents.remove(&input) else { continue };
+            let given = self.board.given(input.0, input.1);
+            for task in waiting {
+                let Some(blocked) = self.blocked.get_mut(&task) else { continue };
+                let outcome = match &given {
+                    None | Some(Given::Value(_) | Given::Stored(_)) => {
+                        blocked.0 -= 1;
+                        if blocked.0 == 0 {
+                            self.blocked.remove(&task);
+                            // Ready work goes first: a graph's chains finish before new breadth.
+                            self.queue.push_front((task.0, task.1, now_epoch()));
+                        }
+                        continue;
+                    }
+                    Some(Given::Failed(root)) => Outcome::Failed { failure: Failure::Input(root.clone()), attempts: 0 },
+                    Some(Given::Cancelled) => Outcome::Cancelled,
+                };
+                self.blocked.remove(&task);
+                self.board.settle_queued(task.0, task.1, outcome);
+                self.release(task.0, task.1);
+                done.push(task);
+            }
+        }
     }
 
     fn dispatch(&mut self) {
@@ -368,6 +483,7 @@ impl Dispatcher {
             };
             if !self.board.claim(job, task) {
                 self.release(job, task);
+                self.resolved(vec![(job, task)]);
                 continue;
             }
             self.start(job, task, queued_at, false);
@@ -392,23 +508,63 @@ impl Dispatcher {
             backup,
             cancel,
         });
-        let (input, partition) = match &spec.work[task] {
-            Work::Call(args) => (args.clone(), None),
-            Work::Partition(t) => (Arc::default(), Some(t.clone())),
+        let mut task_spec = TaskSpec::call(job, task as u64, attempt, spec.func.hash.clone());
+        task_spec.results = spec.results.clone();
+        let input = match &spec.work[task] {
+            Work::Call { args, inputs } if inputs.is_empty() => args.clone(),
+            Work::Call { args, inputs } => match self.inputs_of(args, inputs) {
+                Ok((input, refs)) => {
+                    task_spec.inputs = refs;
+                    input
+                }
+                Err(root) => {
+                    // An input's result is gone (its job was released): the attempt fails now.
+                    let _ = self.done_tx.send((job, task, attempt, Err(Failure::Input(root))));
+                    self.in_flight += 1;
+                    return;
+                }
+            },
+            Work::Partition(t) => {
+                task_spec.partition = Some(t.clone());
+                Arc::default()
+            }
         };
-        let inv = Invocation {
-            spec: TaskSpec { job, task: task as u64, attempt, func: spec.func.hash.clone(), func_len: 0, partition },
-            func: spec.func.clone(),
-            input,
-            timeout: spec.timeout,
-            cancel: cancelled,
-        };
+        let inv =
+            Invocation { spec: task_spec, func: spec.func.clone(), input, timeout: spec.timeout, cancel: cancelled };
         let (backend, done) = (self.backend.clone(), self.done_tx.clone());
         tokio::spawn(async move {
             let result = backend.invoke(inv).await;
             let _ = done.send((job, task, attempt, result));
         });
         self.in_flight += 1;
+    }
+
+    /// The frame's arguments followed by the inline inputs, and where each input is; Err names
+    /// an input whose result is no longer to be had.
+    fn inputs_of(
+        &self,
+        args: &Arc<Vec<u8>>,
+        inputs: &[TaskRef],
+    ) -> std::result::Result<(Arc<Vec<u8>>, Vec<InputRef>), String> {
+        let mut refs = Vec::with_capacity(inputs.len());
+        let mut values = Vec::new();
+        for &(job, task) in inputs {
+            match self.board.given(job, task) {
+                Some(Given::Value(body)) => {
+                    refs.push(InputRef::Inline { len: body.len() as u64 });
+                    values.push(body);
+                }
+                Some(Given::Stored(url)) => refs.push(InputRef::Stored { url }),
+                Some(Given::Failed(root)) => return Err(root),
+                Some(Given::Cancelled) | None => return Err(format!("task {task} of job {job} did not return")),
+            }
+        }
+        let mut input = Vec::with_capacity(args.len() + values.iter().map(|v| v.len()).sum::<usize>());
+        input.extend_from_slice(args);
+        for value in values {
+            input.extend_from_slice(&value);
+        }
+        Ok((Arc::new(input), refs))
     }
 
     fn settle(&mut self, job: JobId, task: usize, attempt: u32, result: std::result::Result<Reply, Failure>) {
@@ -432,6 +588,20 @@ impl Dispatcher {
                     reply.worker, reply.report.job, reply.report.task, reply.report.attempt
                 )))
             }
+            // A stored result is where this attempt was told to write it, or the worker is broken.
+            Ok(reply)
+                if reply.report.stored.as_ref().is_some_and(|url| {
+                    let results = run.spec.results.as_deref().unwrap_or_default();
+                    run.spec.results.is_none()
+                        || *url != squall_core::spec::result_url(results, job, task as u64, attempt)
+                }) =>
+            {
+                Err(Failure::WorkerLost(format!(
+                    "{} said it stored the result at {}, where it was not asked to",
+                    reply.worker,
+                    reply.report.stored.as_deref().unwrap_or_default()
+                )))
+            }
             other => other,
         };
         let mut record = me.record(task, finished_at, "ok");
@@ -452,7 +622,10 @@ impl Dispatcher {
         }
         if t.committed || run.cancelled {
             // Another attempt won, or the job was cancelled: this answer is discarded (and the
-            // attempt was recorded when that happened).
+            // attempt was recorded when that happened), with the result it stored.
+            if let Ok(Reply { report, .. }) = &result {
+                discard(report.stored.clone());
+            }
             if t.running.is_empty() {
                 self.release(job, task);
             }
@@ -461,7 +634,7 @@ impl Dispatcher {
         let outcome = match result {
             Ok(Reply { report, body, .. }) if report.ok => {
                 run.durations.push(me.started.elapsed().as_secs_f64());
-                Outcome::Returned { body, report: Box::new(report) }
+                Outcome::Returned { body: Arc::new(body), report: Box::new(report) }
             }
             Ok(Reply { report, body, .. }) => {
                 let error = report.error.unwrap_or_else(|| squall_core::UserError {
@@ -515,10 +688,17 @@ impl Dispatcher {
         t.committed = true;
         abandon(&self.board, job, task, t, "superseded");
         run.finished += 1;
-        self.board.finish(job, task, outcome);
+        let stored = match &outcome {
+            Outcome::Returned { report, .. } => report.stored.clone(),
+            _ => None,
+        };
+        if !self.board.finish(job, task, outcome) {
+            discard(stored);
+        }
         if t.running.is_empty() {
             self.release(job, task);
         }
+        self.resolved(vec![(job, task)]);
     }
 
     /// Finds stragglers (tasks running far longer than the job's finished ones) and lines up a
@@ -572,10 +752,24 @@ impl Dispatcher {
         }
         let mut dropped: Vec<usize> = self.queue.iter().filter(|(j, _, _)| *j == job).map(|(_, t, _)| *t).collect();
         dropped.extend(run.waiting.drain(..));
+        dropped.extend(self.blocked.keys().filter(|(j, _)| *j == job).map(|(_, t)| *t));
+        self.blocked.retain(|(j, _), _| *j != job);
         self.queue.retain(|(j, _, _)| *j != job);
-        for task in dropped {
+        for &task in &dropped {
             self.release(job, task);
         }
+        // What waits on any task of the job is cancelled with it.
+        let inputs: HashSet<TaskRef> = self.dependents.keys().filter(|(j, _)| *j == job).copied().collect();
+        self.resolved(inputs.into_iter().collect());
+    }
+
+    /// A task cancelled on the board before it ran: it leaves the tasks waiting on their
+    /// inputs, and what waits on it is cancelled.
+    fn cancel_task(&mut self, job: JobId, task: usize) {
+        if self.blocked.remove(&(job, task)).is_some() {
+            self.release(job, task);
+        }
+        self.resolved(vec![(job, task)]);
     }
 
     async fn stop(&mut self) {

@@ -97,8 +97,12 @@ impl Backend for Scripted {
 
 fn job(n: usize, retries: u32) -> JobSpec {
     JobSpec {
+        label: "f".into(),
+        results: None,
         func: Arc::new(Function { hash: "f".into(), bytes: vec![1, 2, 3] }),
-        work: (0..n).map(|i| Work::Call(Arc::new((i as u32).to_le_bytes().to_vec()))).collect(),
+        work: (0..n)
+            .map(|i| Work::Call { args: Arc::new((i as u32).to_le_bytes().to_vec()), inputs: Vec::new() })
+            .collect(),
         timeout: None,
         retries,
         speculation: None,
@@ -118,7 +122,7 @@ fn every_task_returns_its_own_input_and_slots_are_respected() {
     finish(&s, id);
     for i in 0..500usize {
         match s.board().take(id, i).unwrap() {
-            Some(Outcome::Returned { body, .. }) => assert_eq!(body, (i as u32).to_le_bytes()),
+            Some(Outcome::Returned { body, .. }) => assert_eq!(body.as_slice(), (i as u32).to_le_bytes()),
             other => panic!("task {i}: {other:?}"),
         }
     }
@@ -282,7 +286,7 @@ fn an_answer_for_another_task_is_a_lost_worker_never_a_result() {
     finish(&s, id);
     for task in 0..4 {
         match s.board().take(id, task).unwrap() {
-            Some(Outcome::Returned { body, .. }) => assert_eq!(body, (task as u32).to_le_bytes().to_vec()),
+            Some(Outcome::Returned { body, .. }) => assert_eq!(*body, (task as u32).to_le_bytes().to_vec()),
             other => panic!("task {task}: {other:?}"),
         }
     }
@@ -341,4 +345,62 @@ fn a_backup_starts_only_where_it_fits_in_the_memory_limit() {
         assert_eq!(attempts.iter().filter(|a| a.backup).count(), backups, "tasks of {each}");
         assert!(backend.max_in_flight.load(Ordering::SeqCst) <= (100 / each) as usize, "tasks of {each}");
     }
+}
+
+fn dependent(inputs: Vec<(u64, usize)>) -> JobSpec {
+    let work = vec![Work::Call { args: Arc::new(vec![7]), inputs }];
+    JobSpec { label: "g".into(), work, ..job(0, 0) }
+}
+
+#[test]
+fn a_task_starts_after_its_inputs_and_gets_their_results_in_order() {
+    let backend = Scripted::new(4, |_, _| Act::Echo);
+    let s = Scheduler::new(backend).unwrap();
+    let first = s.submit(job(2, 0)).unwrap();
+    let second = s.submit(dependent(vec![(first, 1), (first, 0)])).unwrap();
+    let third = s.submit(dependent(vec![(second, 0)])).unwrap();
+    finish(&s, third);
+    let mut want = vec![7];
+    want.extend(1u32.to_le_bytes());
+    want.extend(0u32.to_le_bytes());
+    match s.board().take(second, 0).unwrap() {
+        Some(Outcome::Returned { body, .. }) => assert_eq!(*body, want),
+        other => panic!("{other:?}"),
+    }
+    // Taking an outcome keeps it for the tasks that take it as an input.
+    let mut chained = vec![7];
+    chained.extend(&want);
+    match s.board().take(third, 0).unwrap() {
+        Some(Outcome::Returned { body, .. }) => assert_eq!(*body, chained),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_failed_or_cancelled_input_reaches_every_task_down_the_graph() {
+    let backend = Scripted::new(2, |task, _| match task {
+        0 => Act::Raise,
+        _ => Act::Sleep(Duration::from_secs(30)),
+    });
+    let s = Scheduler::new(backend).unwrap();
+    let roots = s.submit(job(2, 0)).unwrap();
+    let failing = s.submit(dependent(vec![(roots, 0)])).unwrap();
+    let deeper = s.submit(dependent(vec![(failing, 0)])).unwrap();
+    let waiting = s.submit(dependent(vec![(roots, 1)])).unwrap();
+    let behind = s.submit(dependent(vec![(waiting, 0), (roots, 1)])).unwrap();
+    finish(&s, deeper);
+    for job in [failing, deeper] {
+        match s.board().take(job, 0).unwrap() {
+            Some(Outcome::Failed { failure: Failure::Input(root), attempts: 0 }) => {
+                assert_eq!(root, "task 0 of f raised ValueError: bad")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(s.cancel_task(waiting, 0), "a task waiting on its inputs can be cancelled");
+    finish(&s, behind);
+    assert!(matches!(s.board().take(behind, 0).unwrap(), Some(Outcome::Cancelled)));
+    assert!(!s.board().is_finished(roots, 1).unwrap(), "the input itself keeps running");
+    s.cancel(roots);
+    finish(&s, roots);
 }

@@ -118,10 +118,13 @@ impl Scheduler {
         self.workers
     }
 
-    /// Queues one task per input; returns the job at once. With `speculation` = (after,
-    /// multiple, min_seconds), a task gets a backup once `after` of the tasks finished and it ran
-    /// past `multiple` times their median run time and `min_seconds`.
-    #[pyo3(signature = (func_hash, func, inputs, timeout, retries, speculation))]
+    /// Queues one task per input, called `label` in messages; returns the job at once. With
+    /// `speculation` = (after, multiple, min_seconds), a task gets a backup once `after` of the
+    /// tasks finished and it ran past `multiple` times their median run time and
+    /// `min_seconds`. `refs` gives each task the (job id, task) whose results its arguments
+    /// take: it starts once they returned. Results larger than a reply holds are written under
+    /// the store prefix `results`.
+    #[pyo3(signature = (func_hash, func, inputs, timeout, retries, speculation, label, results = None, refs = None))]
     #[allow(clippy::too_many_arguments)]
     fn submit(
         &self,
@@ -132,6 +135,9 @@ impl Scheduler {
         timeout: Option<f64>,
         retries: u32,
         speculation: Option<(f64, f64, f64)>,
+        label: String,
+        results: Option<String>,
+        refs: Option<Vec<Vec<(u64, usize)>>>,
     ) -> PyResult<Job> {
         let timeout = match timeout {
             Some(t) => Some(
@@ -140,9 +146,15 @@ impl Scheduler {
             ),
             None => None,
         };
+        let mut refs = refs.unwrap_or_default().into_iter();
+        let work = inputs
+            .iter()
+            .map(|b| Work::Call { args: Arc::new(b.as_bytes().to_vec()), inputs: refs.next().unwrap_or_default() });
         let spec = JobSpec {
+            label,
+            results,
             func: Arc::new(Function { hash: func_hash, bytes: func.as_bytes().to_vec() }),
-            work: inputs.iter().map(|b| Work::Call(Arc::new(b.as_bytes().to_vec()))).collect(),
+            work: work.collect(),
             timeout,
             retries,
             speculation: speculation_of(speculation)?,
@@ -318,10 +330,22 @@ impl Job {
         self.sched().cancel(self.handle.id());
     }
 
-    /// Drops the outcomes not taken yet (their futures are gone); progress and attempt records
-    /// stay.
+    /// Drops the outcomes (their futures are gone) and deletes the results they stored;
+    /// progress and attempt records stay.
     fn release(&self) {
-        self.sched().board().release(self.handle.id());
+        let stored = self.sched().board().release(self.handle.id());
+        if stored.is_empty() {
+            return;
+        }
+        if let Ok(rt) = squall_exec::runtime::runtime() {
+            rt.spawn(async move {
+                for url in stored {
+                    if let Ok((store, key)) = squall_store::open(&url) {
+                        let _ = store.delete(&key).await;
+                    }
+                }
+            });
+        }
     }
 
     /// Cancels one queued task; false if it already runs or finished.
@@ -333,7 +357,7 @@ impl Job {
 /// The final outcome of one task.
 #[pyclass(frozen, get_all, module = "squall._native")]
 pub struct Outcome {
-    /// "returned", "raised", "lost", "timeout", "spawn" or "cancelled".
+    /// "returned", "raised", "lost", "timeout", "spawn", "input" or "cancelled".
     kind: &'static str,
     /// Pickled result ("returned") or pickled exception ("raised"; may be empty).
     body: Py<PyBytes>,
@@ -345,6 +369,8 @@ pub struct Outcome {
     traceback: String,
     /// Attempts made.
     attempts: u32,
+    /// Where the result is when it was too large for the reply ("returned"; `body` is empty).
+    stored: Option<String>,
     /// Start of the call on the worker, seconds since the epoch ("returned").
     started: f64,
     /// End of the call on the worker, seconds since the epoch ("returned").
@@ -361,6 +387,7 @@ impl Outcome {
             message: String::new(),
             traceback: String::new(),
             attempts: 1,
+            stored: None,
             started: 0.0,
             finished: 0.0,
         };
@@ -370,6 +397,7 @@ impl Outcome {
                 out.body = PyBytes::new(py, &body).unbind();
                 out.started = report.started;
                 out.finished = report.finished;
+                out.stored = report.stored;
             }
             squall_exec::Outcome::Raised { body, error } => {
                 out.kind = "raised";
@@ -381,6 +409,7 @@ impl Outcome {
             squall_exec::Outcome::Failed { failure, attempts } => {
                 out.kind = match failure {
                     Failure::Timeout(_) => "timeout",
+                    Failure::Input(_) => "input",
                     Failure::Spawn(_) | Failure::Setup(_) => "spawn",
                     _ => "lost",
                 };

@@ -6,9 +6,11 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use squall_core::frame::{decode_header, encode_header};
-use squall_core::{TaskReport, TaskSpec, UserError};
-use squall_exec::partition::{run_partition, PartitionError};
+use squall_core::spec::INLINE_RESULT_MAX;
+use squall_core::{InputRef, TaskReport, TaskSpec, UserError};
+use squall_exec::partition::{read_object, run_partition, write_object, PartitionError};
 use squall_exec::scheduler::now_epoch;
+use squall_store::Bytes;
 
 use crate::arrow::{batch_from_py, batch_to_py};
 use crate::errors::json_error;
@@ -56,7 +58,10 @@ pub fn run_attempt(spec: &TaskSpec, func: &[u8], args: &[u8]) -> (TaskReport, Ve
             Ok((ok, body, error)) => {
                 report.ok = ok;
                 report.error = error;
-                body
+                match (&spec.results, ok && body.len() > INLINE_RESULT_MAX) {
+                    (Some(results), true) => store_result(spec, results, body, &mut report),
+                    _ => body,
+                }
             }
             Err(exc) => {
                 let (error, body) = describe(exc);
@@ -77,14 +82,60 @@ fn load_function<'py>(py: Python<'py>, digest: &str, pickled: &[u8]) -> PyResult
     py.import("squall._task")?.getattr("load_function")?.call1((digest, pickled))
 }
 
+/// Writes a result too large for the reply where the spec says; the reply then names it. A
+/// failed write fails the attempt (an engine error the scheduler may retry elsewhere).
+fn store_result(spec: &TaskSpec, results: &str, body: Vec<u8>, report: &mut TaskReport) -> Vec<u8> {
+    let url = spec.result_url(results);
+    match write_object(&url, body.into()) {
+        Ok(()) => report.stored = Some(url),
+        Err(e) => {
+            report.ok = false;
+            let mut error = e.to_user_error();
+            error.message = format!("could not store the task's result at {url}: {}", error.message);
+            report.error = Some(error);
+        }
+    }
+    Vec::new()
+}
+
+/// The results of other tasks that this call takes: inline after the arguments in `payload`,
+/// or read from the store. Returns the arguments and the inputs.
+fn inputs(spec: &TaskSpec, payload: &[u8]) -> PyResult<(Vec<u8>, Vec<Bytes>)> {
+    let inline: u64 = spec.inputs.iter().map(|i| if let InputRef::Inline { len } = i { *len } else { 0 }).sum();
+    let split = payload.len().checked_sub(inline as usize).ok_or_else(|| {
+        let message = format!("the task's frame holds {} bytes, fewer than its inputs' {inline}", payload.len());
+        pyo3::exceptions::PyRuntimeError::new_err(message)
+    })?;
+    let (args, mut rest) = payload.split_at(split);
+    let mut out = Vec::with_capacity(spec.inputs.len());
+    for input in &spec.inputs {
+        match input {
+            InputRef::Inline { len } => {
+                let (value, tail) = rest.split_at(*len as usize);
+                out.push(Bytes::copy_from_slice(value));
+                rest = tail;
+            }
+            InputRef::Stored { url } => {
+                out.push(read_object(url).map_err(|e| Python::attach(|py| crate::errors::exec_error(py, e)))?)
+            }
+        }
+    }
+    Ok((args.to_vec(), out))
+}
+
 /// Calls the task's function through `squall._task.call`: (returned, body, its exception).
-fn call(spec: &TaskSpec, func: &[u8], args: &[u8]) -> PyResult<(bool, Vec<u8>, Option<UserError>)> {
+fn call(spec: &TaskSpec, func: &[u8], payload: &[u8]) -> PyResult<(bool, Vec<u8>, Option<UserError>)> {
+    let (args, given) = match spec.inputs.is_empty() {
+        true => (payload.to_vec(), Vec::new()),
+        false => inputs(spec, payload)?,
+    };
     Python::attach(|py| {
         let fn_ = load_function(py, &spec.func, func)?;
+        let given: Vec<Bound<'_, PyBytes>> = given.iter().map(|b| PyBytes::new(py, b)).collect();
         let (ok, body, error): (bool, Vec<u8>, Option<Bound<'_, PyDict>>) = py
             .import("squall._task")?
             .getattr("call")?
-            .call1((fn_, PyBytes::new(py, args), spec.attempt))?
+            .call1((fn_, PyBytes::new(py, &args), spec.attempt, given))?
             .extract()?;
         Ok((ok, body, error.map(|e| user_error(&e)).transpose()?))
     })
