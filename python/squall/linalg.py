@@ -19,6 +19,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from .futures import Future
+    from .jobs import JobRecord
     from .session import Session
 
 #: Tiles are square, ``block`` x ``block`` (smaller at the matrix's last row and column).
@@ -150,6 +151,31 @@ def _qr_q(item: tuple[Tile, np.ndarray, Sequence[tuple[Any, int, int]]]) -> Any:
     return q @ factor
 
 
+class _Graph:
+    """The tasks of one operation: submitted to its session, recorded as one job whose stages
+    are the kinds of task (``potrf``, ``trsm``, ...), as ``job.timeline()`` draws them."""
+
+    def __init__(self, session: Session, name: str) -> None:
+        from .jobs import JobRecord
+
+        self.session = session
+        self.record = JobRecord(f"squall.linalg.{name}", session.backend, session.memory_mb)
+        session.last_job = self.record
+
+    def map(self, fn: Any, items: Sequence[Any]) -> list[Future]:
+        futures = self.session.map(fn, items, progress=False)
+        for job in futures._jobs:
+            self.record._add_stage(fn.__name__.lstrip("_"), job.native)
+        self.session.last_job = self.record
+        return list(futures)
+
+    def submit(self, fn: Any, *args: Any) -> Future:
+        future = self.session.submit(fn, *args)
+        self.record._add_stage(fn.__name__.lstrip("_"), future._job.native)
+        self.session.last_job = self.record
+        return future
+
+
 class BlockMatrix:
     """A matrix held as a grid of tiles in the session's store, each the future of a task.
 
@@ -169,6 +195,7 @@ class BlockMatrix:
         block: int,
         session: Session,
         transposed: bool = False,
+        job: JobRecord | None = None,
     ) -> None:
         # `tiles` is the grid as stored; with `transposed` this matrix is its transpose. None is
         # a tile of zeros (above a triangular factor's diagonal).
@@ -177,6 +204,8 @@ class BlockMatrix:
         self.block = block
         self.session = session
         self._transposed = transposed
+        #: The record of the tasks that made this matrix (``job.timeline()``, ``job.stats``).
+        self.job = job
 
     # -- making and reading -----------------------------------------------------------------
 
@@ -202,8 +231,9 @@ class BlockMatrix:
             [array[r : r + block, c : c + block] for c in range(0, max(n, 1), block)]
             for r in range(0, max(m, 1), block)
         ]
-        flat = session.map(_copy, [t for row in bands for t in row], progress=False)
-        return cls(_grid(flat, len(bands[0])), (m, n), block, session)
+        graph = _Graph(session, "from_numpy")
+        flat = graph.map(_copy, [t for row in bands for t in row])
+        return cls(_grid(flat, len(bands[0])), (m, n), block, session, job=graph.record)
 
     @classmethod
     def from_store(
@@ -231,8 +261,9 @@ class BlockMatrix:
             for r in range(0, m, block)
             for c in range(0, n, block)
         ]
-        flat = session.map(_read, cuts, progress=False)
-        return cls(_grid(flat, math.ceil(n / block)), (m, n), block, session)
+        graph = _Graph(session, "from_store")
+        flat = graph.map(_read, cuts)
+        return cls(_grid(flat, math.ceil(n / block)), (m, n), block, session, job=graph.record)
 
     @classmethod
     def identity(
@@ -248,8 +279,9 @@ class BlockMatrix:
         block = _check_block(block)
         edges = [(r, min(r + block, n)) for r in range(0, n, block)]
         cuts = [(i, j, rows, cols) for i, rows in enumerate(edges) for j, cols in enumerate(edges)]
-        flat = session.map(_eye_tile, cuts, progress=False)
-        return cls(_grid(flat, len(edges)), (n, n), block, session)
+        graph = _Graph(session, "identity")
+        flat = graph.map(_eye_tile, cuts)
+        return cls(_grid(flat, len(edges)), (n, n), block, session, job=graph.record)
 
     def to_numpy(self) -> np.ndarray:
         """Gathers the tiles into one array on this process.
@@ -311,8 +343,8 @@ class BlockMatrix:
         pairs = [(self._tile(i, j), other._tile(i, j)) for i in range(gi) for j in range(gj)]
         if any(a[0] is None or b[0] is None for a, b in pairs):
             raise ValueError("+ of a triangular factor: use to_numpy(), or a full matrix")
-        flat = self.session.map(_add, pairs, progress=False)
-        return self._like(_grid(flat, gj), self.shape)
+        graph = _Graph(self.session, "add")
+        return self._like(_grid(graph.map(_add, pairs), gj), self.shape, graph)
 
     def __matmul__(self, other: BlockMatrix) -> BlockMatrix:
         """Matrix product: one task per tile of the result, summing over the inner tiles.
@@ -335,8 +367,10 @@ class BlockMatrix:
                 if not pairs:
                     raise ValueError("@ of two triangular factors' zero tiles: use to_numpy()")
                 items.append(([a for a, _ in pairs], [b for _, b in pairs]))
-        flat = self.session.map(_matmul, items, progress=False)
-        return self._like(_grid(flat, gj), (self.shape[0], other.shape[1]))
+        graph = _Graph(self.session, "matmul")
+        return self._like(
+            _grid(graph.map(_matmul, items), gj), (self.shape[0], other.shape[1]), graph
+        )
 
     def cholesky(self) -> BlockMatrix:
         """The lower-triangular L with L @ L.T == self, for a symmetric positive definite
@@ -347,25 +381,27 @@ class BlockMatrix:
             >>> np.allclose((L @ L.T).to_numpy(), spd.to_numpy())
             True
         """
+        return self._cholesky(_Graph(self.session, "cholesky"))
+
+    def _cholesky(self, s: _Graph) -> BlockMatrix:
         m, n = self.shape
         if m != n:
             raise ValueError(f"cholesky takes a square matrix, got {self.shape}")
         g = self.grid[0]
-        s = self.session
         work: list[list[Any]] = [[self._tile(i, j) for j in range(i + 1)] for i in range(g)]
         low: list[list[Future | None]] = [[None] * g for _ in range(g)]
         for k in range(g):
             diagonal = s.submit(_potrf, work[k][k])
             low[k][k] = diagonal
-            below = s.map(_trsm, [(diagonal, work[i][k]) for i in range(k + 1, g)], progress=False)
+            below = s.map(_trsm, [(diagonal, work[i][k]) for i in range(k + 1, g)])
             for i, f in zip(range(k + 1, g), below, strict=True):
                 low[i][k] = f
             trailing = [(i, j) for j in range(k + 1, g) for i in range(j, g)]
             items = [(work[i][j], low[i][k], low[j][k]) for i, j in trailing]
-            updated = s.map(_update, items, progress=False)
+            updated = s.map(_update, items)
             for (i, j), f in zip(trailing, updated, strict=True):
                 work[i][j] = (f, False)
-        return BlockMatrix(low, (m, n), self.block, s)
+        return BlockMatrix(low, (m, n), self.block, self.session, job=s.record)
 
     def solve(self, b: BlockMatrix | np.ndarray) -> Any:
         """x with self @ x == b, for a symmetric positive definite matrix (through its
@@ -384,16 +420,16 @@ class BlockMatrix:
                 f"solve: b has shape {rhs.shape} (block {rhs.block}) for a {self.shape} matrix "
                 f"(block {self.block})"
             )
-        low = self.cholesky()
-        x = low._substitute(rhs)
+        graph = _Graph(self.session, "solve")
+        x = self._cholesky(graph)._substitute(rhs, graph)
         if not as_numpy:
             return x
         out = x.to_numpy()
         return out[:, 0] if vector else out
 
-    def _substitute(self, b: BlockMatrix) -> BlockMatrix:
+    def _substitute(self, b: BlockMatrix, s: _Graph) -> BlockMatrix:
         """x with L L^T x = b, L being self (a factor from cholesky())."""
-        g, s = self.grid[0], self.session
+        g = self.grid[0]
         low = self._tiles
         columns = []
         for c in range(b.grid[1]):
@@ -407,7 +443,7 @@ class BlockMatrix:
                 xs[i] = s.submit(_backward, low[i][i], ys[i], ls, xs[i + 1 :])
             columns.append(xs)
         grid = [[columns[c][i] for c in range(b.grid[1])] for i in range(g)]
-        return BlockMatrix(grid, b.shape, self.block, s)
+        return BlockMatrix(grid, b.shape, self.block, self.session, job=s.record)
 
     def tsqr(self) -> tuple[BlockMatrix, np.ndarray]:
         """Tall-skinny QR of a matrix one tile wide: (Q, R), Q with orthonormal columns (a
@@ -424,9 +460,9 @@ class BlockMatrix:
                 f"tsqr takes a matrix one tile wide (columns <= block): {self.shape} with block "
                 f"{self.block}; use a block of at least {n}"
             )
-        s = self.session
+        s = _Graph(self.session, "tsqr")
         leaves = [self._tile(i, 0) for i in range(self.grid[0])]
-        rs = s.map(_qr_r, leaves, progress=False)
+        rs = s.map(_qr_r, leaves)
         # Up the tree: each level stacks up to TSQR_FAN_IN factors from the level below. A
         # factor of h rows stacks into its node's Q as rows start:start+h, and has
         # min(h, n) rows; each leaf keeps its path of (node, start, stop).
@@ -436,7 +472,7 @@ class BlockMatrix:
         owners: list[list[int]] = [[i] for i in range(len(leaves))]
         while True:
             groups = [level[k : k + TSQR_FAN_IN] for k in range(0, len(level), TSQR_FAN_IN)]
-            nodes = s.map(_qr_stack, groups, progress=False)
+            nodes = s.map(_qr_stack, groups)
             next_owners: list[list[int]] = []
             next_heights: list[int] = []
             for g, node in enumerate(nodes):
@@ -453,9 +489,9 @@ class BlockMatrix:
                 break
             level, owners, heights = list(nodes), next_owners, next_heights
         items = [(a, r, paths[i]) for i, (a, r) in enumerate(zip(leaves, rs, strict=True))]
-        qs = s.map(_qr_q, items, progress=False)
+        qs = s.map(_qr_q, items)
         _, r = root.result()
-        return BlockMatrix([[q] for q in qs], (m, n), self.block, s), r
+        return BlockMatrix([[q] for q in qs], (m, n), self.block, self.session, job=s.record), r
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -471,8 +507,8 @@ class BlockMatrix:
     def _cols(self, j: int) -> tuple[int, int]:
         return j * self.block, min((j + 1) * self.block, self.shape[1])
 
-    def _like(self, grid: list[list[Any]], shape: tuple[int, int]) -> BlockMatrix:
-        return BlockMatrix(grid, shape, self.block, self.session)
+    def _like(self, grid: list[list[Any]], shape: tuple[int, int], graph: _Graph) -> BlockMatrix:
+        return BlockMatrix(grid, shape, self.block, self.session, job=graph.record)
 
     def _check_same(self, other: BlockMatrix, op: str) -> None:
         if not isinstance(other, BlockMatrix):

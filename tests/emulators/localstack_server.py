@@ -6,9 +6,11 @@ Its Lambda functions run as local processes through the ``squall-process`` runti
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 import urllib.request
@@ -78,12 +80,16 @@ def localstack(localstack_python: Path, lambda_python: str, workdir: Path) -> It
             time.sleep(0.5)
         yield ENDPOINT
     finally:
+        # Its state is thrown away below: a short grace, then the whole process group (the
+        # functions' processes too) is killed.
         proc.terminate()
         try:
-            proc.wait(15)
+            proc.wait(3)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            pass
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
         shutil.rmtree(tmp, ignore_errors=True)
         if not s3_storage_was_there:
             shutil.rmtree(s3_storage, ignore_errors=True)

@@ -11,6 +11,7 @@ pub mod commit;
 pub mod deploy;
 pub mod driver;
 pub mod error;
+mod graph;
 pub mod ipc_scan;
 pub mod lambda;
 pub mod local;

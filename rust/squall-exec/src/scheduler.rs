@@ -7,7 +7,7 @@
 //! is committed and the others are cancelled and recorded as "superseded"; whatever they answer
 //! later never reaches the task's outcome.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -17,6 +17,7 @@ use squall_core::{InputRef, TaskSpec};
 use tokio::sync::{mpsc, watch};
 
 use crate::board::Given;
+use crate::graph::Graph;
 pub use crate::policy::Speculation;
 use crate::policy::{backoff, failure_kind, median, JOB_RETRY_BUDGET, MAX_BACKUPS, SPECULATION_TICK, THROTTLE_RETRIES};
 use crate::runtime::runtime;
@@ -278,10 +279,8 @@ struct Dispatcher {
     /// Stragglers waiting for a slot for their backup; they go before queued tasks, since a
     /// straggler holds its slot far longer than the backup will.
     backups: VecDeque<(JobId, usize)>,
-    /// Tasks waiting for their inputs: how many have not returned yet, and since when.
-    blocked: HashMap<TaskRef, (usize, f64)>,
-    /// The waiting tasks that take each unfinished task's result.
-    dependents: HashMap<TaskRef, Vec<TaskRef>>,
+    /// Tasks that wait for other tasks' results, and those ready to go (before `queue`).
+    graph: Graph,
 }
 
 /// Seconds since the Unix epoch, as attempts' reports give their start and end.
@@ -315,21 +314,8 @@ impl Dispatcher {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let (retry_tx, retry_rx) = mpsc::unbounded_channel();
         let (queue, jobs) = (VecDeque::new(), HashMap::new());
-        let (backups, blocked, dependents) = (VecDeque::new(), HashMap::new(), HashMap::new());
-        Dispatcher {
-            backend,
-            board,
-            queue,
-            jobs,
-            in_flight: 0,
-            done_tx,
-            done_rx,
-            retry_tx,
-            retry_rx,
-            backups,
-            blocked,
-            dependents,
-        }
+        let (backups, graph) = (VecDeque::new(), Graph::default());
+        Dispatcher { backend, board, queue, jobs, in_flight: 0, done_tx, done_rx, retry_tx, retry_rx, backups, graph }
     }
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
@@ -395,14 +381,11 @@ impl Dispatcher {
                 Work::Call { inputs, .. } => inputs.as_slice(),
                 Work::Partition(_) => &[],
             };
-            let mut missing = 0;
+            let mut missing = Vec::new();
             let mut failed = None;
             for &input in inputs {
                 match self.board.given(input.0, input.1) {
-                    None => {
-                        missing += 1;
-                        self.dependents.entry(input).or_default().push((job, task));
-                    }
+                    None => missing.push(input),
                     Some(Given::Failed(root)) => {
                         failed = failed.or(Some(Outcome::Failed { failure: Failure::Input(root), attempts: 0 }))
                     }
@@ -411,15 +394,16 @@ impl Dispatcher {
                 }
             }
             if let Some(outcome) = failed {
-                // Registered as a dependent of its unfinished inputs: `resolved` skips it.
                 if self.board.settle_queued(job, task, outcome) {
                     self.release(job, task);
                     settled.push((job, task));
                 }
-            } else if missing > 0 {
-                self.blocked.insert((job, task), (missing, now));
-            } else {
+            } else if !missing.is_empty() {
+                self.graph.wait_for((job, task), missing, now);
+            } else if inputs.is_empty() {
                 self.queue.push_back((job, task, now));
+            } else {
+                self.graph.push_ready((job, task), now);
             }
         }
         self.resolved(settled);
@@ -429,24 +413,25 @@ impl Dispatcher {
     /// returned, and fail (or are cancelled) with them otherwise, and so on down the graph.
     fn resolved(&mut self, mut done: Vec<TaskRef>) {
         while let Some(input) = done.pop() {
-            let Some(waiting) = self.dependents.remove(&input) else { continue };
+            let waiting = self.graph.finished(input);
+            if waiting.is_empty() {
+                continue;
+            }
             let given = self.board.given(input.0, input.1);
             for task in waiting {
-                let Some(blocked) = self.blocked.get_mut(&task) else { continue };
                 let outcome = match &given {
                     None | Some(Given::Value(_) | Given::Stored(_)) => {
-                        blocked.0 -= 1;
-                        if blocked.0 == 0 {
-                            self.blocked.remove(&task);
-                            // Ready work goes first: a graph's chains finish before new breadth.
-                            self.queue.push_front((task.0, task.1, now_epoch()));
+                        if self.graph.returned(task) {
+                            self.graph.push_ready(task, now_epoch());
                         }
                         continue;
                     }
                     Some(Given::Failed(root)) => Outcome::Failed { failure: Failure::Input(root.clone()), attempts: 0 },
                     Some(Given::Cancelled) => Outcome::Cancelled,
                 };
-                self.blocked.remove(&task);
+                if !self.graph.unblock(task) {
+                    continue; // it failed already, through another input
+                }
                 self.board.settle_queued(task.0, task.1, outcome);
                 self.release(task.0, task.1);
                 done.push(task);
@@ -478,7 +463,9 @@ impl Dispatcher {
             }
         }
         while self.in_flight < self.backend.slots() {
-            let Some((job, task, queued_at)) = self.queue.pop_front() else {
+            // Ready tasks of graphs go first, on their critical path; then the queue in order.
+            let next = self.graph.pop_ready().map(|((job, task), at)| (job, task, at));
+            let Some((job, task, queued_at)) = next.or_else(|| self.queue.pop_front()) else {
                 return;
             };
             if !self.board.claim(job, task) {
@@ -752,21 +739,20 @@ impl Dispatcher {
         }
         let mut dropped: Vec<usize> = self.queue.iter().filter(|(j, _, _)| *j == job).map(|(_, t, _)| *t).collect();
         dropped.extend(run.waiting.drain(..));
-        dropped.extend(self.blocked.keys().filter(|(j, _)| *j == job).map(|(_, t)| *t));
-        self.blocked.retain(|(j, _), _| *j != job);
+        dropped.extend(self.graph.drop_job(job));
         self.queue.retain(|(j, _, _)| *j != job);
         for &task in &dropped {
             self.release(job, task);
         }
         // What waits on any task of the job is cancelled with it.
-        let inputs: HashSet<TaskRef> = self.dependents.keys().filter(|(j, _)| *j == job).copied().collect();
-        self.resolved(inputs.into_iter().collect());
+        let awaited = self.graph.awaited_in(job);
+        self.resolved(awaited);
     }
 
     /// A task cancelled on the board before it ran: it leaves the tasks waiting on their
     /// inputs, and what waits on it is cancelled.
     fn cancel_task(&mut self, job: JobId, task: usize) {
-        if self.blocked.remove(&(job, task)).is_some() {
+        if self.graph.unblock((job, task)) {
             self.release(job, task);
         }
         self.resolved(vec![(job, task)]);
