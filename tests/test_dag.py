@@ -180,6 +180,22 @@ def test_large_results_stay_in_the_store_until_their_futures_are_gone(
     assert not left(), "results outlived their futures"
 
 
+def first_of(a: np.ndarray, _: int) -> float:
+    return float(a[0])
+
+
+def test_an_input_whose_future_is_dropped_is_kept_for_its_dependents(
+    session: squall.Session,
+) -> None:
+    big = session.submit(vector, 100_000, 3)  # stored: its future alone would keep it
+    slow = session.submit(sleep_then, 0.5, 1)
+    later = session.submit(first_of, big, slow)
+    big.result()
+    del big
+    gc.collect()
+    assert later.result(timeout=30) == vector(1, 3)[0]
+
+
 def test_a_future_of_another_session_or_pickled_is_refused(session: squall.Session) -> None:
     with squall.Session(workers=1) as other:
         theirs = other.submit(inc, 1)

@@ -150,7 +150,8 @@ class Job:
         """Drops the outcomes (their futures are gone) and deletes the results they stored;
         progress and attempt records stay."""
     def cancel_task(self, task: int) -> bool:
-        """Cancels one queued task; False if it already runs or finished."""
+        """Cancels one queued task, and what takes its result; False if it already runs or
+        finished."""
 
 @final
 class Outcome:

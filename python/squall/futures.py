@@ -10,7 +10,7 @@ import time
 from collections.abc import Generator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from . import _native
+from . import _native, _threads
 from ._progress import Progress
 from .errors import (
     CancelledError,
@@ -40,16 +40,12 @@ _short.maxother = 80
 class _Job:
     """A native job plus the decoded outcome of each finished task (shared by its futures)."""
 
-    __slots__ = ("completer", "cursor", "inputs", "label", "lock", "native", "outcomes", "watched")
+    __slots__ = ("completer", "cursor", "label", "lock", "native", "outcomes", "watched")
 
-    def __init__(
-        self, native: _native.Job, completer: _Completer, label: str, inputs: Iterable[_Job] = ()
-    ) -> None:
+    def __init__(self, native: _native.Job, completer: _Completer, label: str) -> None:
         self.native = native
         self.completer = completer
         self.label = label
-        # The jobs whose results its tasks take: their results are kept while it lives.
-        self.inputs = list(inputs)
         self.outcomes: dict[int, tuple[Any, ...]] = {}
         # Guards `outcomes` and `watched`; never held while a future's condition is taken.
         self.lock = threading.RLock()
@@ -165,8 +161,7 @@ class _Completer:
         with self.lock:
             self.jobs.add(job)
             if self.thread is None:
-                self.thread = threading.Thread(target=self._run, name="squall-futures", daemon=True)
-                self.thread.start()
+                self.thread = _threads.start(self._run, name="squall-futures")
 
     def join(self, timeout: float) -> None:
         """Waits for the thread to end (it does once no future waits: after a session's close,
@@ -188,7 +183,7 @@ class _Completer:
                     job.fail_watched(exc)
             with self.lock:
                 self.jobs = {job for job in self.jobs if job.watched}
-                if not self.jobs:
+                if not self.jobs or _threads.EXITING.is_set():
                     self.thread = None
                     return
             del jobs

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from . import _native
+from . import _native, _threads
 from ._task import INPUT_TAG, run_chunk
 from .aws import DEFAULT_FUNCTION
 from .errors import InputError, SquallError
@@ -111,7 +111,7 @@ def _reap_dead_scratch() -> None:
         return
     _reaped.set()
     parents = [tempfile.gettempdir(), SHM_DIR]
-    threading.Thread(target=_native.reap_scratch, args=(parents,), daemon=True).start()
+    _threads.start(_native.reap_scratch, (parents,), "squall-reaper")
 
 
 def _label(fn: Callable[..., Any], verb: str) -> str:
@@ -239,7 +239,7 @@ class Session:
             self._store = f"{self._store_root}/{self._session_id}"
             self._heartbeat_at = time.monotonic()
             housekeeping = (self._store_root, self._session_id)
-            threading.Thread(target=_reap_dead_sessions, args=housekeeping, daemon=True).start()
+            _threads.start(_reap_dead_sessions, housekeeping, "squall-reaper")
             concurrency = workers or DEFAULT_CONCURRENCY
             self._native = _native.Scheduler.lambda_function(
                 name, concurrency, self._store, forward_output
@@ -252,13 +252,9 @@ class Session:
         self._completer = _Completer(self._native)
         self._printer: threading.Thread | None = None
         if forward_output:
-            self._printer = threading.Thread(
-                target=_print_output,
-                args=(self._native, weakref.ref(self)),
-                name="squall-output",
-                daemon=True,
+            self._printer = _threads.start(
+                _print_output, (self._native, weakref.ref(self)), "squall-output"
             )
-            self._printer.start()
         #: The function's memory, for cost estimates (``last_job.cost()``).
         self.memory_mb = memory_mb
         #: The record of the latest map, submit or dataset action.
@@ -605,7 +601,7 @@ class Session:
         retries = self.retries if retries is None else retries
         if retries < 0:
             raise ValueError(f"retries={retries}: use 0 or more")
-        func, inputs, refs, sources = self._pickled(fn, calls, label)
+        func, inputs, refs = self._pickled(fn, calls, label)
         digest = hashlib.blake2b(func, digest_size=16).hexdigest()
         policy = Speculation() if speculation is True else speculation or None
         spec = None
@@ -614,40 +610,40 @@ class Session:
             scale = self.fleet.time_scale if self.fleet is not None else 1.0
             spec = (policy.after, policy.multiple, policy.min_seconds * scale)
         results = f"{self._scratch()}/results"
+        graph = refs if any(refs) else None
         native = self._native.submit(
-            digest, func, inputs, timeout, retries, spec, label, results, refs if sources else None
+            digest, func, inputs, timeout, retries, spec, label, results, graph
         )
-        return _Job(native, self._completer, label, sources.values())
+        return _Job(native, self._completer, label)
 
     def _pickled(
         self,
         fn: Callable[..., Any],
         calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
         label: str,
-    ) -> tuple[bytes, list[bytes], list[list[tuple[int, int]]], dict[int, _Job]]:
-        """``fn`` and each call's arguments, pickled for a worker; each call's inputs (the
-        tasks whose futures its arguments hold) and their jobs."""
+    ) -> tuple[bytes, list[bytes], list[list[tuple[int, int]]]]:
+        """``fn`` and each call's arguments, pickled for a worker, and each call's inputs (the
+        tasks whose futures its arguments hold)."""
         try:
             func = cloudpickle.dumps(fn)
         except Exception as exc:
             raise TypeError(f"{label}: the function cannot be pickled: {exc}") from exc
         inputs: list[bytes] = []
         refs: list[list[tuple[int, int]]] = []
-        sources: dict[int, _Job] = {}
         for i, call in enumerate(calls):
             try:
                 try:
                     inputs.append(cloudpickle.dumps(call))
                     refs.append([])
                 except FutureInArguments:  # rare: pay for a reference check only here
-                    pickler = _Arguments(self._native, sources)
+                    pickler = _Arguments(self._native)
                     inputs.append(pickler.dumps(call))
                     refs.append(pickler.refs)
             except SquallError:
                 raise
             except Exception as exc:
                 raise TypeError(f"{label}: input {i} cannot be pickled: {exc}") from exc
-        return func, inputs, refs, sources
+        return func, inputs, refs
 
     def _record(self, label: str, jobs: list[_Job]) -> JobRecord:
         """The record of a one-stage job made of ``jobs``."""
@@ -661,11 +657,10 @@ class _Arguments(cloudpickle.Pickler):  # type: ignore[misc]
     """Pickles a call's arguments, writing each squall future among them (at any depth) as a
     reference to its task, which the worker replaces by the task's result."""
 
-    def __init__(self, scheduler: _native.Scheduler, sources: dict[int, _Job]) -> None:
+    def __init__(self, scheduler: _native.Scheduler) -> None:
         self.buffer = io.BytesIO()
         super().__init__(self.buffer, protocol=pickle.HIGHEST_PROTOCOL)
         self.scheduler = scheduler
-        self.sources = sources
         #: The tasks referred to, in the order the references number them.
         self.refs: list[tuple[int, int]] = []
         self.index: dict[tuple[int, int], int] = {}
@@ -687,7 +682,6 @@ class _Arguments(cloudpickle.Pickler):  # type: ignore[misc]
         if key not in self.index:
             self.index[key] = len(self.refs)
             self.refs.append(key)
-        self.sources[job.native.id] = job
         return (INPUT_TAG, self.index[key], obj._slot)
 
 
@@ -695,6 +689,8 @@ def _print_output(scheduler: _native.Scheduler, session: weakref.ref[Session]) -
     """Writes what tasks print to ``sys.stderr`` (looked up on each write: Jupyter replaces it
     per cell) until the scheduler closes or the session is gone."""
     while (lines := scheduler.take_output(0.2)) is not None and session() is not None:
+        if _threads.EXITING.is_set():
+            return
         if lines:
             try:
                 sys.stderr.write("".join(line + "\n" for line in lines))
@@ -727,3 +723,5 @@ class Executor(Session):
 def _close_all() -> None:
     for session in list(_sessions):
         session.close()
+    # Also the threads of sessions dropped without close(), and of jobs still running.
+    _threads.stop_all(timeout=5.0)

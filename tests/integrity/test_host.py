@@ -157,3 +157,40 @@ def test_squall_malloc_conf_tunes_squalls_allocator_and_names_mistakes(
     else:
         assert "RuntimeWarning" in out.stderr
         assert f'SQUALL_MALLOC_CONF="{conf}" was ignored' in out.stderr and warning in out.stderr
+
+
+EXIT_PROBE = textwrap.dedent(
+    """
+    import atexit, gc, threading
+
+    def squall_threads_left():
+        # Runs after squall's own exit handler (they run last registered, first run).
+        left = [t.name for t in threading.enumerate() if t.name.startswith("squall")]
+        print("left:", left, flush=True)
+
+    atexit.register(squall_threads_left)
+    import squall
+
+    def work(close):
+        s = squall.Session(workers=1)
+        futures = s.map(abs, [-1, -2], progress=False)
+        assert futures.results() == [1, 2]
+        futures[0].add_done_callback(lambda f: None)  # the futures' completer thread
+        if close:
+            s.close()
+        return futures  # they outlive their session object
+
+    kept = [work(close) for close in (False, True, False)]
+    gc.collect()  # the unclosed sessions are gone: no exit handler can close them
+    """
+)
+
+
+def test_no_squall_thread_is_left_in_native_code_when_the_interpreter_exits() -> None:
+    # A thread coming back from a native wait into a finalizing interpreter is killed
+    # mid-frame, which crashed the process: they must all have ended by then.
+    done = subprocess.run(
+        [sys.executable, "-c", EXIT_PROBE], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "left: []" in done.stdout, done.stdout + done.stderr[-3000:]

@@ -125,8 +125,13 @@ enum Slot {
 struct JobBoard {
     /// What the job is called in messages, e.g. `submit(f)`.
     label: String,
-    /// Nobody will take its outcomes: those of tasks finishing later are dropped at once.
+    /// Nobody will take its outcomes: those of tasks finishing later are dropped at once,
+    /// unless pinned.
     released: bool,
+    /// Tasks whose results other tasks take, that have not finished: how many such tasks.
+    pins: HashMap<usize, u32>,
+    /// Its handle is gone: it is removed once nothing is pinned.
+    forgotten: bool,
     slots: Vec<Slot>,
     order: Vec<u32>,
     progress: JobProgress,
@@ -163,6 +168,8 @@ impl Board {
         let board = JobBoard {
             label: label.to_string(),
             released: false,
+            pins: HashMap::new(),
+            forgotten: false,
             slots: (0..tasks).map(|_| Slot::Queued).collect(),
             order: Vec::new(),
             progress: JobProgress { total: tasks, ..JobProgress::default() },
@@ -171,9 +178,25 @@ impl Board {
         self.lock().jobs.insert(job, board);
     }
 
-    /// Stops tracking a job; its outcomes are dropped.
+    /// Stops tracking a job; its outcomes are dropped, but for those that unfinished tasks
+    /// still take as inputs: the job is forgotten when the last of them is unpinned.
     pub fn forget_job(&self, job: u64) {
-        self.lock().jobs.remove(&job);
+        let mut state = self.lock();
+        match state.jobs.get_mut(&job) {
+            Some(b) if !b.pins.is_empty() => {
+                b.forgotten = true;
+                b.released = true;
+                let pins = &b.pins;
+                for (task, slot) in b.slots.iter_mut().enumerate() {
+                    if matches!(slot, Slot::Done { .. }) && !pins.contains_key(&task) {
+                        *slot = Slot::Released;
+                    }
+                }
+            }
+            _ => {
+                state.jobs.remove(&job);
+            }
+        }
     }
 
     /// Marks a queued task as running. False when it was cancelled or the job forgotten.
@@ -225,7 +248,7 @@ impl Board {
             Outcome::Raised { .. } | Outcome::Failed { .. } => b.progress.failed += 1,
             Outcome::Cancelled => b.progress.cancelled += 1,
         }
-        let kept = !b.released;
+        let kept = !b.released || b.pins.contains_key(&task);
         b.slots[task] = match kept {
             true => Slot::Done { outcome: Box::new(outcome), taken: false },
             false => Slot::Released,
@@ -281,29 +304,57 @@ impl Board {
         }
     }
 
-    /// The stored results of a job's finished tasks.
-    pub fn stored(&self, job: u64) -> Vec<String> {
-        let state = self.lock();
-        let Some(b) = state.jobs.get(&job) else { return Vec::new() };
-        let stored = b.slots.iter().filter_map(|s| match s {
-            Slot::Done { outcome, .. } => match outcome.as_ref() {
-                Outcome::Returned { report, .. } => report.stored.clone(),
-                _ => None,
-            },
-            _ => None,
-        });
-        stored.collect()
+    /// Drops the outcomes of a job's finished tasks, and those of tasks finishing later
+    /// (whoever would take them is gone), except those that unfinished tasks still take as
+    /// inputs (until they finish); returns the results they stored, for the caller to delete.
+    /// Its progress and attempt records stay.
+    pub fn release(&self, job: u64) -> Vec<String> {
+        let mut state = self.lock();
+        let Some(b) = state.jobs.get_mut(&job) else { return Vec::new() };
+        b.released = true;
+        let pinned: Vec<usize> = b.pins.keys().copied().collect();
+        let mut stored = Vec::new();
+        for (task, slot) in b.slots.iter_mut().enumerate() {
+            if matches!(slot, Slot::Done { .. }) && !pinned.contains(&task) {
+                stored.extend(stored_result(slot));
+                *slot = Slot::Released;
+            }
+        }
+        stored
     }
 
-    /// Drops the outcomes of a job's finished tasks, and those of tasks finishing later
-    /// (whoever would take them, or pass them on, is gone); returns the results they stored,
-    /// for the caller to delete. Its progress and attempt records stay.
-    pub fn release(&self, job: u64) -> Vec<String> {
-        let stored = self.stored(job);
-        if let Some(b) = self.lock().jobs.get_mut(&job) {
-            b.released = true;
-            for slot in b.slots.iter_mut().filter(|s| matches!(s, Slot::Done { .. })) {
-                *slot = Slot::Released;
+    /// Keeps the outcome of each of `tasks` for one more task that takes it as an input.
+    pub fn pin(&self, tasks: &[(u64, usize)]) {
+        let mut state = self.lock();
+        for &(job, task) in tasks {
+            if let Some(b) = state.jobs.get_mut(&job) {
+                *b.pins.entry(task).or_default() += 1;
+            }
+        }
+    }
+
+    /// A task that took `tasks` as inputs finished: their outcomes are kept for it no more.
+    /// Returns the results stored by those of released jobs, now dropped, for the caller to
+    /// delete.
+    pub fn unpin(&self, tasks: &[(u64, usize)]) -> Vec<String> {
+        let mut state = self.lock();
+        let mut stored = Vec::new();
+        for &(job, task) in tasks {
+            let Some(b) = state.jobs.get_mut(&job) else { continue };
+            let Some(count) = b.pins.get_mut(&task) else { continue };
+            *count -= 1;
+            if *count > 0 {
+                continue;
+            }
+            b.pins.remove(&task);
+            if let (true, Some(slot)) = (b.released, b.slots.get_mut(task)) {
+                if matches!(slot, Slot::Done { .. }) {
+                    stored.extend(stored_result(slot));
+                    *slot = Slot::Released;
+                }
+            }
+            if b.forgotten && b.pins.is_empty() {
+                state.jobs.remove(&job);
             }
         }
         stored
@@ -452,6 +503,17 @@ impl Board {
             Slot::Done { .. } | Slot::Released => Err(Error::AlreadyTaken { job, task }),
             Slot::Queued | Slot::Running => Ok(None),
         }
+    }
+}
+
+/// Where a finished task's result was stored, if it was.
+fn stored_result(slot: &Slot) -> Option<String> {
+    match slot {
+        Slot::Done { outcome, .. } => match outcome.as_ref() {
+            Outcome::Returned { report, .. } => report.stored.clone(),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

@@ -45,6 +45,16 @@ pub enum Work {
     Partition(Arc<PartitionTask>),
 }
 
+impl Work {
+    /// The tasks whose results this work takes.
+    pub fn inputs(&self) -> &[TaskRef] {
+        match self {
+            Work::Call { inputs, .. } => inputs,
+            Work::Partition(_) => &[],
+        }
+    }
+}
+
 /// A job: one function and one piece of work per task.
 #[derive(Debug)]
 pub struct JobSpec {
@@ -80,7 +90,7 @@ pub struct MemoryLimit {
 enum Command {
     Submit(JobId, JobSpec),
     Cancel(JobId),
-    CancelTask(JobId, usize),
+    CancelTask(JobId, usize, std_mpsc::Sender<()>),
     Shutdown(std_mpsc::Sender<()>),
 }
 
@@ -140,7 +150,12 @@ impl Scheduler {
     pub fn submit(&self, spec: JobSpec) -> Result<JobId> {
         let job = self.next_job.fetch_add(1, Ordering::Relaxed);
         self.board.add_job(job, spec.work.len(), &spec.label);
+        // The inputs' results are kept until the tasks taking them finish, from now on: their
+        // futures may be dropped before the job is admitted.
+        let inputs: Vec<TaskRef> = spec.work.iter().flat_map(Work::inputs).copied().collect();
+        self.board.pin(&inputs);
         if self.tx.send(Command::Submit(job, spec)).is_err() {
+            self.board.unpin(&inputs);
             self.board.forget_job(job);
             return Err(Error::Closed);
         }
@@ -160,12 +175,15 @@ impl Scheduler {
         let _ = self.tx.send(Command::Cancel(job));
     }
 
-    /// Cancels one queued task (or one waiting for its inputs), and the tasks that take its
-    /// result; false if it already runs or finished.
+    /// Cancels one queued task (or one waiting for its inputs), and, before it returns, the
+    /// tasks that take its result; false if it already runs or finished.
     pub fn cancel_task(&self, job: JobId, task: usize) -> bool {
         let cancelled = self.board.cancel_task(job, task);
         if cancelled {
-            let _ = self.tx.send(Command::CancelTask(job, task));
+            let (done_tx, done_rx) = std_mpsc::channel();
+            if self.tx.send(Command::CancelTask(job, task, done_tx)).is_ok() {
+                let _ = done_rx.recv_timeout(Duration::from_secs(5));
+            }
         }
         cancelled
     }
@@ -327,7 +345,10 @@ impl Dispatcher {
                 cmd = rx.recv() => match cmd {
                     Some(Command::Submit(job, spec)) => self.admit(job, spec),
                     Some(Command::Cancel(job)) => self.cancel(job),
-                    Some(Command::CancelTask(job, task)) => self.cancel_task(job, task),
+                    Some(Command::CancelTask(job, task, done)) => {
+                        self.cancel_task(job, task);
+                        let _ = done.send(());
+                    }
                     Some(Command::Shutdown(done)) => {
                         self.stop().await;
                         let _ = done.send(());
@@ -377,10 +398,7 @@ impl Dispatcher {
         }
         let mut settled = Vec::new();
         for (task, work) in spec.work.iter().enumerate() {
-            let inputs = match work {
-                Work::Call { inputs, .. } => inputs.as_slice(),
-                Work::Partition(_) => &[],
-            };
+            let inputs = work.inputs();
             let mut missing = Vec::new();
             let mut failed = None;
             for &input in inputs {
@@ -714,6 +732,9 @@ impl Dispatcher {
     /// `task` of `job` is settled for good and none of its attempts runs.
     fn release(&mut self, job: JobId, task: usize) {
         if let Some(run) = self.jobs.get_mut(&job) {
+            for url in self.board.unpin(run.spec.work[task].inputs()) {
+                discard(Some(url));
+            }
             let backups = run.tasks.remove(&task).map_or(0, |t| t.backups as u64);
             run.outstanding -= 1;
             if let Some(memory) = &run.spec.memory {

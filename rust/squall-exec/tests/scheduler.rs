@@ -404,3 +404,30 @@ fn a_failed_or_cancelled_input_reaches_every_task_down_the_graph() {
     s.cancel(roots);
     finish(&s, roots);
 }
+
+#[test]
+fn an_input_dropped_by_its_owner_is_kept_until_the_tasks_taking_it_finish() {
+    let backend = Scripted::new(4, |task, _| match task {
+        1 => Act::Sleep(Duration::from_millis(300)),
+        _ => Act::Echo,
+    });
+    let s = Arc::new(Scheduler::new(backend).unwrap());
+    let first = s.start(job(1, 0)).unwrap();
+    let slow = s.submit(job(2, 0)).unwrap();
+    let taker = s.submit(dependent(vec![(first.id(), 0), (slow, 1)])).unwrap();
+    finish(&s, first.id());
+    let id = first.id();
+    assert!(s.board().release(id).is_empty());
+    drop(first); // its futures are gone while `taker` still waits for `slow`
+    finish(&s, taker);
+    match s.board().take(taker, 0).unwrap() {
+        Some(Outcome::Returned { body, .. }) => assert_eq!(*body, vec![7, 0, 0, 0, 0]),
+        other => panic!("{other:?}"),
+    }
+    // The dispatcher unpins right after the outcome lands.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while s.board().progress(id).is_ok() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(s.board().progress(id).is_err(), "forgotten once nothing takes it any more");
+}

@@ -348,9 +348,11 @@ impl Job {
         }
     }
 
-    /// Cancels one queued task; false if it already runs or finished.
-    fn cancel_task(&self, task: usize) -> bool {
-        self.sched().cancel_task(self.handle.id(), task)
+    /// Cancels one queued task, and what takes its result; false if it already runs or
+    /// finished.
+    fn cancel_task(&self, py: Python<'_>, task: usize) -> bool {
+        let (sched, id) = (self.sched().clone(), self.handle.id());
+        py.detach(move || sched.cancel_task(id, task))
     }
 }
 
