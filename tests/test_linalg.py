@@ -56,6 +56,15 @@ def test_cholesky_and_solve_match_numpy(session: squall.Session) -> None:
     close(low.to_numpy(), np.linalg.cholesky(a), cond)
     assert np.allclose(np.triu(low.to_numpy(), 1), 0)
     close((low @ low.T).to_numpy(), a)
+    # Its record holds every task of the graph, one stage per kind of task.
+    assert low.job is not None
+    g = 6
+    tasks = g + g * (g - 1) // 2 + sum((g - k - 1) * (g - k) // 2 for k in range(g))
+    assert f"all stages: {tasks} tasks" in low.job.summary()
+    path = low.job.critical_path()
+    assert path is not None and 1 < path[0] <= 3 * (g - 1) + 1 and path[1] > 0
+    assert "critical path" in low.job.summary()
+    assert BlockMatrix.from_numpy(a, block, session).job.critical_path() is None  # no graph
     rhs = np.random.default_rng(2).standard_normal(n)
     close(A.solve(rhs), np.linalg.solve(a, rhs), cond)
     many = np.random.default_rng(3).standard_normal((n, 70))

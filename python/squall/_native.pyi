@@ -149,6 +149,8 @@ class Job:
     def release(self) -> None:
         """Drops the outcomes (their futures are gone) and deletes the results they stored;
         progress and attempt records stay."""
+    def inputs(self) -> list[list[tuple[int, int]]]:
+        """The (job id, task) whose results each task takes; empty when none takes any."""
     def cancel_task(self, task: int) -> bool:
         """Cancels one queued task, and what takes its result; False if it already runs or
         finished."""

@@ -123,7 +123,7 @@ class JobRecord:
         rows = []
         for stage, job in self._stages:
             for a in job.attempts():
-                row = {"stage": stage} | dict(zip(_COLUMNS, a[:10], strict=True))
+                row = {"stage": stage, "job": job.id} | dict(zip(_COLUMNS, a[:10], strict=True))
                 row |= dict(zip(_IO, a[10], strict=True))
                 row["peak_rss"], row["output"] = a[11]
                 rows.append(row)
@@ -179,7 +179,36 @@ class JobRecord:
             lines.append("  " + _describe(stage, part))
         if len(self._stages) > 1:
             lines.append("  " + _describe("all stages", rows))
+        path = self.critical_path()
+        if path is not None:
+            tasks, seconds = path
+            lines.append(f"  critical path: {tasks} tasks in a row, {seconds:.2f} s in them")
         return Summary("\n".join(lines))
+
+    def critical_path(self) -> tuple[int, float] | None:
+        """The longest chain of tasks of this job that each took the one before's result (a
+        task graph's): how many tasks, and the seconds their successful attempts ran; None
+        when no task took another's result.
+
+        Example:
+            >>> L = BlockMatrix.from_numpy(a, block=1000).cholesky()
+            >>> L.job.critical_path()
+            (10, 4.2)
+        """
+        edges: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for _, job in self._stages:
+            for task, inputs in enumerate(job.inputs()):
+                edges[(job.id, task)] = [tuple(i) for i in inputs]  # type: ignore[misc]
+        if not edges:
+            return None
+        rows = [r for r in self._rows() if r["outcome"] == "ok"]
+        ran = {(r["job"], r["task"]): r["finished"] - r["started"] for r in rows}
+        best: dict[tuple[int, int], tuple[int, float]] = {}
+        for node in sorted(ran):  # a task's inputs were submitted before it: lower job ids
+            before = [best[i] for i in edges.get(node, ()) if i in best]
+            tasks, seconds = max(before, default=(0, 0.0), key=lambda b: b[1])
+            best[node] = (tasks + 1, seconds + ran[node])
+        return max(best.values(), key=lambda b: b[1]) if best else None
 
     def cost(self, memory_mb: int | None = None, prices: dict[str, float] | None = None) -> Cost:
         """What the job costs (or would cost) on AWS Lambda and S3, at list prices.
@@ -244,7 +273,7 @@ class JobRecord:
             s: statistics.median(r["finished"] - r["started"] for r in rows if r["stage"] == s)
             for s in stages
         }
-        backed_up = {(r["stage"], r["task"]) for r in rows if r["backup"]}
+        backed_up = {(r["job"], r["task"]) for r in rows if r["backup"]}
         colors = {"ok": "tab:green", "raised": "tab:red", "superseded": "0.7", "cancelled": "0.85"}
         # One collection per hatch, not one artist per attempt: 2,000 attempts draw at once.
         bars: dict[str, tuple[list[Any], list[str], list[str], list[float]]] = {}
@@ -252,7 +281,7 @@ class JobRecord:
             x = r["started"] - t0
             width = max(r["finished"] - r["started"], 1e-3)
             y = lane[_lane(r["worker"])]
-            straggler = (r["stage"], r["task"]) in backed_up and not r["backup"]
+            straggler = (r["job"], r["task"]) in backed_up and not r["backup"]
             slow = width > 3 * medians[r["stage"]] and width > 0.05 and not r["cold_start"]
             straggler |= slow
             hatch = ("//" if r["backup"] else "") + (".." if r["cold_start"] else "")
@@ -319,7 +348,7 @@ def _lane(worker: str) -> str:
 
 
 def _describe(name: str, rows: list[dict[str, Any]]) -> str:
-    tasks = {(r["stage"], r["task"]) for r in rows}
+    tasks = {(r["job"], r["task"]) for r in rows}
     count = {k: sum(r["outcome"] == k for r in rows) for k in ("ok", "raised", "superseded")}
     failed = sum(r["outcome"] in _FAILED for r in rows)
     backups = sum(r["backup"] for r in rows)

@@ -132,6 +132,8 @@ struct JobBoard {
     pins: HashMap<usize, u32>,
     /// Its handle is gone: it is removed once nothing is pinned.
     forgotten: bool,
+    /// The tasks whose results each task takes (empty when none does).
+    inputs: Vec<Vec<(u64, usize)>>,
     slots: Vec<Slot>,
     order: Vec<u32>,
     progress: JobProgress,
@@ -170,6 +172,7 @@ impl Board {
             released: false,
             pins: HashMap::new(),
             forgotten: false,
+            inputs: Vec::new(),
             slots: (0..tasks).map(|_| Slot::Queued).collect(),
             order: Vec::new(),
             progress: JobProgress { total: tasks, ..JobProgress::default() },
@@ -321,6 +324,18 @@ impl Board {
             }
         }
         stored
+    }
+
+    /// Records which tasks' results each task of `job` takes (for its record's critical path).
+    pub fn set_inputs(&self, job: u64, inputs: Vec<Vec<(u64, usize)>>) {
+        if let Some(b) = self.lock().jobs.get_mut(&job) {
+            b.inputs = inputs;
+        }
+    }
+
+    /// The tasks whose results each task of `job` takes (empty when none does).
+    pub fn inputs(&self, job: u64) -> Result<Vec<Vec<(u64, usize)>>> {
+        Ok(self.lock().jobs.get(&job).ok_or(Error::UnknownJob(job))?.inputs.clone())
     }
 
     /// Keeps the outcome of each of `tasks` for one more task that takes it as an input.

@@ -9,8 +9,9 @@ use std::collections::{BinaryHeap, HashMap};
 use crate::scheduler::TaskRef;
 
 /// Levels are raised at most this many tasks up the graph per new dependent: a chain built
-/// faster than it runs costs linear time, not quadratic.
-const MAX_RAISE: usize = 10_000;
+/// faster than it runs costs linear time, not quadratic (deeper levels lag behind, which only
+/// matters between chains that are both that long).
+const MAX_RAISE: usize = 256;
 
 /// A ready task: its level, the order it became ready in (earlier first), and when.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]

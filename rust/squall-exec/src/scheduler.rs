@@ -154,6 +154,9 @@ impl Scheduler {
         // futures may be dropped before the job is admitted.
         let inputs: Vec<TaskRef> = spec.work.iter().flat_map(Work::inputs).copied().collect();
         self.board.pin(&inputs);
+        if !inputs.is_empty() {
+            self.board.set_inputs(job, spec.work.iter().map(|w| w.inputs().to_vec()).collect());
+        }
         if self.tx.send(Command::Submit(job, spec)).is_err() {
             self.board.unpin(&inputs);
             self.board.forget_job(job);

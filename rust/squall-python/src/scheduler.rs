@@ -280,6 +280,11 @@ impl Job {
         self.sched().board().finished_since(self.handle.id(), start).map_err(|e| exec_error(py, e))
     }
 
+    /// The (job id, task) whose results each task takes; empty when none takes any.
+    fn inputs(&self, py: Python<'_>) -> PyResult<Vec<Vec<(u64, usize)>>> {
+        self.sched().board().inputs(self.handle.id()).map_err(|e| exec_error(py, e))
+    }
+
     /// Whether task `task` is finished.
     fn is_finished(&self, py: Python<'_>, task: usize) -> PyResult<bool> {
         self.sched().board().is_finished(self.handle.id(), task).map_err(|e| exec_error(py, e))
