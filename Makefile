@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 # The lean optimised profile of Cargo.toml: no LTO, parallel codegen (see README, Development).
 PROFILE ?= ci
+# Two jobs at once: LocalStack's virtualenv installs (network and disk) while the wheel compiles.
+MAKEFLAGS += --jobs=2
 # Rust's own tests and clippy share one unoptimised profile (and so its build scripts and
 # proc-macros): three optimised builds of every dependency made a cold `make test` 30 minutes.
 CARGO_TEST := cargo test --profile rust-tests --workspace --exclude squall-python

@@ -72,8 +72,13 @@ def dag_squall(case: str) -> tuple[float, Any]:
 
 
 def dag_dask(case: str) -> tuple[float, Any]:
+    import tempfile
+
+    import dask
     from dask.distributed import Client, LocalCluster
 
+    scratch = tempfile.TemporaryDirectory()  # the cluster's scratch space, removed at the end
+    dask.config.set({"temporary-directory": scratch.name})
     with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
         with Client(cluster) as c:
 
