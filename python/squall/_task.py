@@ -84,7 +84,7 @@ def load_function(digest: str, pickled: bytes | None) -> Any:
     return fn
 
 
-class _Arguments(pickle.Unpickler):
+class _ArgumentUnpickler(pickle.Unpickler):
     """Unpickles a call's arguments, putting in place of each future the result of its task
     (``inputs``: the pickled results, in the order the arguments refer to them)."""
 
@@ -121,7 +121,8 @@ def call(
     the pickled exception and its description."""
     _running.attempt = attempt
     try:
-        call_args, kwargs = _Arguments(args, inputs).load() if inputs else pickle.loads(args)
+        unpickler = _ArgumentUnpickler(args, inputs) if inputs else None
+        call_args, kwargs = unpickler.load() if unpickler else pickle.loads(args)
         result = fn(*call_args, **kwargs)
         try:
             return True, cloudpickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL), None

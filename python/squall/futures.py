@@ -234,7 +234,7 @@ class Future(concurrent.futures.Future):  # type: ignore[type-arg]
         return f"<squall.Future {self._job.label} task={self._task} state={state}>"
 
     def __reduce__(self) -> Any:
-        # Squall's own argument pickler writes a reference in its place (see _Arguments).
+        # squall._arguments writes a reference to its task in its place.
         raise FutureInArguments(
             f"{self!r} cannot be pickled; pass it as an argument of submit() or map() (anywhere "
             "in the arguments) and the task receives its result"

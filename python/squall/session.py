@@ -6,9 +6,7 @@ import atexit
 import builtins
 import functools
 import hashlib
-import io
 import os
-import pickle
 import shutil
 import sys
 import tempfile
@@ -20,14 +18,12 @@ import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import cloudpickle
-
 from . import _native, _threads
-from ._task import INPUT_TAG, run_chunk
+from ._arguments import pickle_calls
+from ._task import run_chunk
 from .aws import DEFAULT_FUNCTION
-from .errors import InputError, SquallError
 from .fleet import FleetModel, Speculation
-from .futures import Future, FutureInArguments, FutureList, _Completer, _Job
+from .futures import Future, FutureList, _Completer, _Job
 from .jobs import DEFAULT_MEMORY_MB, JobRecord
 
 if TYPE_CHECKING:
@@ -601,7 +597,7 @@ class Session:
         retries = self.retries if retries is None else retries
         if retries < 0:
             raise ValueError(f"retries={retries}: use 0 or more")
-        func, inputs, refs = self._pickled(fn, calls, label)
+        func, inputs, refs = pickle_calls(self._native, fn, calls, label)
         digest = hashlib.blake2b(func, digest_size=16).hexdigest()
         policy = Speculation() if speculation is True else speculation or None
         spec = None
@@ -616,73 +612,12 @@ class Session:
         )
         return _Job(native, self._completer, label)
 
-    def _pickled(
-        self,
-        fn: Callable[..., Any],
-        calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
-        label: str,
-    ) -> tuple[bytes, list[bytes], list[list[tuple[int, int]]]]:
-        """``fn`` and each call's arguments, pickled for a worker, and each call's inputs (the
-        tasks whose futures its arguments hold)."""
-        try:
-            func = cloudpickle.dumps(fn)
-        except Exception as exc:
-            raise TypeError(f"{label}: the function cannot be pickled: {exc}") from exc
-        inputs: list[bytes] = []
-        refs: list[list[tuple[int, int]]] = []
-        for i, call in enumerate(calls):
-            try:
-                try:
-                    inputs.append(cloudpickle.dumps(call))
-                    refs.append([])
-                except FutureInArguments:  # rare: pay for a reference check only here
-                    pickler = _Arguments(self._native)
-                    inputs.append(pickler.dumps(call))
-                    refs.append(pickler.refs)
-            except SquallError:
-                raise
-            except Exception as exc:
-                raise TypeError(f"{label}: input {i} cannot be pickled: {exc}") from exc
-        return func, inputs, refs
-
     def _record(self, label: str, jobs: list[_Job]) -> JobRecord:
         """The record of a one-stage job made of ``jobs``."""
         record = JobRecord(label, self.backend, self.memory_mb)
         for job in jobs:
             record._add_stage(label, job.native)
         return record
-
-
-class _Arguments(cloudpickle.Pickler):  # type: ignore[misc]
-    """Pickles a call's arguments, writing each squall future among them (at any depth) as a
-    reference to its task, which the worker replaces by the task's result."""
-
-    def __init__(self, scheduler: _native.Scheduler) -> None:
-        self.buffer = io.BytesIO()
-        super().__init__(self.buffer, protocol=pickle.HIGHEST_PROTOCOL)
-        self.scheduler = scheduler
-        #: The tasks referred to, in the order the references number them.
-        self.refs: list[tuple[int, int]] = []
-        self.index: dict[tuple[int, int], int] = {}
-
-    def dumps(self, obj: Any) -> bytes:
-        self.dump(obj)
-        return self.buffer.getvalue()
-
-    def persistent_id(self, obj: Any) -> Any:
-        if not isinstance(obj, Future):
-            return None
-        job = obj._job
-        if job.scheduler is not self.scheduler:
-            raise InputError(
-                f"{obj!r} belongs to another session: pass futures only to the session that "
-                "made them (or pass their .result())"
-            )
-        key = (job.native.id, obj._task)
-        if key not in self.index:
-            self.index[key] = len(self.refs)
-            self.refs.append(key)
-        return (INPUT_TAG, self.index[key], obj._slot)
 
 
 def _print_output(scheduler: _native.Scheduler, session: weakref.ref[Session]) -> None:

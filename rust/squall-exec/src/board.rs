@@ -188,13 +188,7 @@ impl Board {
         match state.jobs.get_mut(&job) {
             Some(b) if !b.pins.is_empty() => {
                 b.forgotten = true;
-                b.released = true;
-                let pins = &b.pins;
-                for (task, slot) in b.slots.iter_mut().enumerate() {
-                    if matches!(slot, Slot::Done { .. }) && !pins.contains_key(&task) {
-                        *slot = Slot::Released;
-                    }
-                }
+                b.drop_unpinned();
             }
             _ => {
                 state.jobs.remove(&job);
@@ -246,17 +240,7 @@ impl Board {
             return false;
         }
         b.progress.running -= 1;
-        match &outcome {
-            Outcome::Returned { .. } => b.progress.succeeded += 1,
-            Outcome::Raised { .. } | Outcome::Failed { .. } => b.progress.failed += 1,
-            Outcome::Cancelled => b.progress.cancelled += 1,
-        }
-        let kept = !b.released || b.pins.contains_key(&task);
-        b.slots[task] = match kept {
-            true => Slot::Done { outcome: Box::new(outcome), taken: false },
-            false => Slot::Released,
-        };
-        b.order.push(task as u32);
+        let kept = b.conclude(task, outcome);
         self.bump(state);
         kept
     }
@@ -271,12 +255,7 @@ impl Board {
         if !matches!(b.slots.get(task), Some(Slot::Queued)) {
             return false;
         }
-        match &outcome {
-            Outcome::Cancelled => b.progress.cancelled += 1,
-            _ => b.progress.failed += 1,
-        }
-        b.slots[task] = Slot::Done { outcome: Box::new(outcome), taken: false };
-        b.order.push(task as u32);
+        b.conclude(task, outcome);
         self.bump(state);
         true
     }
@@ -313,17 +292,7 @@ impl Board {
     /// Its progress and attempt records stay.
     pub fn release(&self, job: u64) -> Vec<String> {
         let mut state = self.lock();
-        let Some(b) = state.jobs.get_mut(&job) else { return Vec::new() };
-        b.released = true;
-        let pinned: Vec<usize> = b.pins.keys().copied().collect();
-        let mut stored = Vec::new();
-        for (task, slot) in b.slots.iter_mut().enumerate() {
-            if matches!(slot, Slot::Done { .. }) && !pinned.contains(&task) {
-                stored.extend(stored_result(slot));
-                *slot = Slot::Released;
-            }
-        }
-        stored
+        state.jobs.get_mut(&job).map(JobBoard::drop_unpinned).unwrap_or_default()
     }
 
     /// Records which tasks' results each task of `job` takes (for its record's critical path).
@@ -518,6 +487,39 @@ impl Board {
             Slot::Done { .. } | Slot::Released => Err(Error::AlreadyTaken { job, task }),
             Slot::Queued | Slot::Running => Ok(None),
         }
+    }
+}
+
+impl JobBoard {
+    /// Counts a task's final outcome and keeps it, unless nobody can take it (its job was
+    /// released and no unfinished task takes it as an input); returns whether it was kept.
+    fn conclude(&mut self, task: usize, outcome: Outcome) -> bool {
+        match &outcome {
+            Outcome::Returned { .. } => self.progress.succeeded += 1,
+            Outcome::Raised { .. } | Outcome::Failed { .. } => self.progress.failed += 1,
+            Outcome::Cancelled => self.progress.cancelled += 1,
+        }
+        let kept = !self.released || self.pins.contains_key(&task);
+        self.slots[task] = match kept {
+            true => Slot::Done { outcome: Box::new(outcome), taken: false },
+            false => Slot::Released,
+        };
+        self.order.push(task as u32);
+        kept
+    }
+
+    /// Marks the job released and drops the outcomes no unfinished task takes as an input;
+    /// returns the results they had stored.
+    fn drop_unpinned(&mut self) -> Vec<String> {
+        self.released = true;
+        let mut stored = Vec::new();
+        for (task, slot) in self.slots.iter_mut().enumerate() {
+            if matches!(slot, Slot::Done { .. }) && !self.pins.contains_key(&task) {
+                stored.extend(stored_result(slot));
+                *slot = Slot::Released;
+            }
+        }
+        stored
     }
 }
 

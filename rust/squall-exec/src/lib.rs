@@ -13,6 +13,7 @@ pub mod driver;
 pub mod error;
 mod graph;
 pub mod ipc_scan;
+mod job;
 pub mod lambda;
 pub mod local;
 pub mod memory;

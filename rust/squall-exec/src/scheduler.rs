@@ -12,80 +12,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use squall_core::plan::PartitionTask;
 use squall_core::{InputRef, TaskSpec};
 use tokio::sync::{mpsc, watch};
 
 use crate::board::Given;
 use crate::graph::Graph;
+use crate::job::{Done, JobRun, Queued, Running, TaskRun};
+pub use crate::job::{JobId, JobSpec, MemoryLimit, TaskRef, Work};
 pub use crate::policy::Speculation;
 use crate::policy::{backoff, failure_kind, median, JOB_RETRY_BUDGET, MAX_BACKUPS, SPECULATION_TICK, THROTTLE_RETRIES};
 use crate::runtime::runtime;
-use crate::{AttemptRecord, Backend, Board, Error, Failure, Function, Invocation, Outcome, Reply, Result};
-
-/// Identifies a job within one scheduler.
-pub type JobId = u64;
-
-/// One task of one job of a scheduler.
-pub type TaskRef = (JobId, usize);
-
-/// What one task of a job does.
-#[derive(Debug, Clone)]
-pub enum Work {
-    /// Calls the job's function with these pickled `(args, kwargs)`, once the tasks in `inputs`
-    /// have returned; their results are handed to the call, in that order.
-    Call {
-        /// The pickled arguments.
-        args: Arc<Vec<u8>>,
-        /// Tasks whose results the arguments refer to.
-        inputs: Vec<TaskRef>,
-    },
-    /// Runs a dataset stage's partition task; the job's function is then the plan's list of
-    /// Python functions (possibly empty).
-    Partition(Arc<PartitionTask>),
-}
-
-impl Work {
-    /// The tasks whose results this work takes.
-    pub fn inputs(&self) -> &[TaskRef] {
-        match self {
-            Work::Call { inputs, .. } => inputs,
-            Work::Partition(_) => &[],
-        }
-    }
-}
-
-/// A job: one function and one piece of work per task.
-#[derive(Debug)]
-pub struct JobSpec {
-    /// What the job is called in messages, e.g. `submit(f)`.
-    pub label: String,
-    /// Where calls write results too large for a reply (a store URL prefix); None keeps every
-    /// result in the reply.
-    pub results: Option<String>,
-    /// The function every task calls.
-    pub func: Arc<Function>,
-    /// What each task does.
-    pub work: Vec<Work>,
-    /// Per-attempt time limit.
-    pub timeout: Option<Duration>,
-    /// Extra attempts after an infrastructure failure.
-    pub retries: u32,
-    /// Backups for stragglers; `None` turns them off.
-    pub speculation: Option<Speculation>,
-    /// What the job's tasks may hold in memory together (None: no limit).
-    pub memory: Option<MemoryLimit>,
-}
-
-/// A job's memory budget: its tasks start, in order, while the estimates of those running fit
-/// in `limit` (one always runs, however big).
-#[derive(Debug, Clone)]
-pub struct MemoryLimit {
-    /// Bytes the running tasks may hold together.
-    pub limit: u64,
-    /// Each task's estimated peak, in task order.
-    pub tasks: Vec<u64>,
-}
+use crate::{Backend, Board, Error, Failure, Invocation, Outcome, Reply, Result};
 
 enum Command {
     Submit(JobId, JobSpec),
@@ -201,87 +138,6 @@ impl Scheduler {
         let (done_tx, done_rx) = std_mpsc::channel();
         if self.tx.send(Command::Shutdown(done_tx)).is_ok() {
             let _ = done_rx.recv_timeout(timeout);
-        }
-    }
-}
-
-type Done = (JobId, usize, u32, std::result::Result<Reply, Failure>);
-/// A task waiting for a slot, with when it (re-)entered the queue.
-type Queued = (JobId, usize, f64);
-
-/// An attempt in flight.
-struct Running {
-    attempt: u32,
-    started: Instant,
-    started_at: f64,
-    queued_at: f64,
-    backup: bool,
-    cancel: watch::Sender<bool>,
-}
-
-impl Running {
-    /// This attempt's record as far as the scheduler knows it (no worker's answer yet).
-    fn record(&self, task: usize, finished: f64, outcome: &'static str) -> AttemptRecord {
-        AttemptRecord {
-            task: task as u32,
-            attempt: self.attempt,
-            worker: String::new(),
-            cold: false,
-            backup: self.backup,
-            queued: self.queued_at,
-            started: self.started_at,
-            finished,
-            outcome,
-            error: String::new(),
-            io: Default::default(),
-            peak_rss: 0,
-            output: String::new(),
-        }
-    }
-}
-
-/// A task that has not reached its final outcome, or whose superseded attempts still run.
-#[derive(Default)]
-struct TaskRun {
-    next_attempt: u32,
-    failures: u32,
-    throttles: u32,
-    running: Vec<Running>,
-    /// Backups started (at most [`MAX_BACKUPS`]).
-    backups: u32,
-    /// A backup waits for a slot.
-    backup_pending: bool,
-    committed: bool,
-}
-
-struct JobRun {
-    spec: Arc<JobSpec>,
-    cancelled: bool,
-    /// Tasks queued, running, or waiting out a backoff.
-    outstanding: usize,
-    tasks: HashMap<usize, TaskRun>,
-    /// Tasks with a final outcome.
-    finished: usize,
-    /// Run times (seconds) of committed successful attempts.
-    durations: Vec<f64>,
-    retries_spent: usize,
-    /// Under a memory limit: tasks not yet queued, in order, and the estimates of those queued.
-    waiting: VecDeque<usize>,
-    admitted: u64,
-}
-
-impl JobRun {
-    /// The next waiting tasks whose estimates fit beside those admitted (the first always).
-    fn admit_more(&mut self, now: f64, job: JobId, queue: &mut VecDeque<Queued>) {
-        let Some(memory) = &self.spec.memory else { return };
-        while let Some(&task) = self.waiting.front() {
-            let need = memory.tasks.get(task).copied().unwrap_or(0);
-            if self.admitted > 0 && self.admitted.saturating_add(need) > memory.limit {
-                return;
-            }
-            self.waiting.pop_front();
-            self.admitted = self.admitted.saturating_add(need);
-            queue.push_back((job, task, now));
         }
     }
 }

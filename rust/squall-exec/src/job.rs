@@ -1,0 +1,157 @@
+//! What a job is (its tasks' work, limits and policies), and the scheduler's record of a job
+//! while it runs.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use squall_core::plan::PartitionTask;
+use tokio::sync::watch;
+
+use crate::policy::Speculation;
+use crate::{AttemptRecord, Failure, Function, Reply};
+
+/// Identifies a job within one scheduler.
+pub type JobId = u64;
+
+/// One task of one job of a scheduler.
+pub type TaskRef = (JobId, usize);
+
+/// What one task of a job does.
+#[derive(Debug, Clone)]
+pub enum Work {
+    /// Calls the job's function with these pickled `(args, kwargs)`, once the tasks in `inputs`
+    /// have returned; their results are handed to the call, in that order.
+    Call {
+        /// The pickled arguments.
+        args: Arc<Vec<u8>>,
+        /// Tasks whose results the arguments refer to.
+        inputs: Vec<TaskRef>,
+    },
+    /// Runs a dataset stage's partition task; the job's function is then the plan's list of
+    /// Python functions (possibly empty).
+    Partition(Arc<PartitionTask>),
+}
+
+impl Work {
+    /// The tasks whose results this work takes.
+    pub fn inputs(&self) -> &[TaskRef] {
+        match self {
+            Work::Call { inputs, .. } => inputs,
+            Work::Partition(_) => &[],
+        }
+    }
+}
+
+/// A job: one function and one piece of work per task.
+#[derive(Debug)]
+pub struct JobSpec {
+    /// What the job is called in messages, e.g. `submit(f)`.
+    pub label: String,
+    /// Where calls write results too large for a reply (a store URL prefix); None keeps every
+    /// result in the reply.
+    pub results: Option<String>,
+    /// The function every task calls.
+    pub func: Arc<Function>,
+    /// What each task does.
+    pub work: Vec<Work>,
+    /// Per-attempt time limit.
+    pub timeout: Option<Duration>,
+    /// Extra attempts after an infrastructure failure.
+    pub retries: u32,
+    /// Backups for stragglers; `None` turns them off.
+    pub speculation: Option<Speculation>,
+    /// What the job's tasks may hold in memory together (None: no limit).
+    pub memory: Option<MemoryLimit>,
+}
+
+/// A job's memory budget: its tasks start, in order, while the estimates of those running fit
+/// in `limit` (one always runs, however big).
+#[derive(Debug, Clone)]
+pub struct MemoryLimit {
+    /// Bytes the running tasks may hold together.
+    pub limit: u64,
+    /// Each task's estimated peak, in task order.
+    pub tasks: Vec<u64>,
+}
+
+pub(crate) type Done = (JobId, usize, u32, std::result::Result<Reply, Failure>);
+/// A task waiting for a slot, with when it (re-)entered the queue.
+pub(crate) type Queued = (JobId, usize, f64);
+
+/// An attempt in flight.
+pub(crate) struct Running {
+    pub(crate) attempt: u32,
+    pub(crate) started: Instant,
+    pub(crate) started_at: f64,
+    pub(crate) queued_at: f64,
+    pub(crate) backup: bool,
+    pub(crate) cancel: watch::Sender<bool>,
+}
+
+impl Running {
+    /// This attempt's record as far as the scheduler knows it (no worker's answer yet).
+    pub(crate) fn record(&self, task: usize, finished: f64, outcome: &'static str) -> AttemptRecord {
+        AttemptRecord {
+            task: task as u32,
+            attempt: self.attempt,
+            worker: String::new(),
+            cold: false,
+            backup: self.backup,
+            queued: self.queued_at,
+            started: self.started_at,
+            finished,
+            outcome,
+            error: String::new(),
+            io: Default::default(),
+            peak_rss: 0,
+            output: String::new(),
+        }
+    }
+}
+
+/// A task that has not reached its final outcome, or whose superseded attempts still run.
+#[derive(Default)]
+pub(crate) struct TaskRun {
+    pub(crate) next_attempt: u32,
+    pub(crate) failures: u32,
+    pub(crate) throttles: u32,
+    pub(crate) running: Vec<Running>,
+    /// Backups started (at most `policy::MAX_BACKUPS`).
+    pub(crate) backups: u32,
+    /// A backup waits for a slot.
+    pub(crate) backup_pending: bool,
+    pub(crate) committed: bool,
+}
+
+pub(crate) struct JobRun {
+    pub(crate) spec: Arc<JobSpec>,
+    pub(crate) cancelled: bool,
+    /// Tasks queued, running, or waiting out a backoff.
+    pub(crate) outstanding: usize,
+    pub(crate) tasks: HashMap<usize, TaskRun>,
+    /// Tasks with a final outcome.
+    pub(crate) finished: usize,
+    /// Run times (seconds) of committed successful attempts.
+    pub(crate) durations: Vec<f64>,
+    pub(crate) retries_spent: usize,
+    /// Under a memory limit: tasks not yet queued, in order, and the estimates of those queued.
+    pub(crate) waiting: VecDeque<usize>,
+    pub(crate) admitted: u64,
+}
+
+impl JobRun {
+    /// The next waiting tasks whose estimates fit beside those admitted (the first always).
+    pub(crate) fn admit_more(&mut self, now: f64, job: JobId, queue: &mut VecDeque<Queued>) {
+        let Some(memory) = &self.spec.memory else { return };
+        while let Some(&task) = self.waiting.front() {
+            let need = memory.tasks.get(task).copied().unwrap_or(0);
+            if self.admitted > 0 && self.admitted.saturating_add(need) > memory.limit {
+                return;
+            }
+            self.waiting.pop_front();
+            self.admitted = self.admitted.saturating_add(need);
+            queue.push_back((job, task, now));
+        }
+    }
+}
