@@ -271,10 +271,10 @@ impl Board {
             Slot::Queued | Slot::Running => None,
             Slot::Released => Some(gone()),
             Slot::Done { outcome, .. } => Some(match outcome.as_ref() {
-                Outcome::Returned { report, .. } if report.stored.is_some() => {
-                    Given::Stored(report.stored.clone().unwrap_or_default())
-                }
-                Outcome::Returned { body, .. } => Given::Value(body.clone()),
+                Outcome::Returned { body, report } => match &report.stored {
+                    Some(url) => Given::Stored(url.clone()),
+                    None => Given::Value(body.clone()),
+                },
                 Outcome::Raised { error, .. } => {
                     let kind = error.error_type.trim_start_matches("builtins.");
                     Given::Failed(format!("{name} raised {kind}: {}", error.message))

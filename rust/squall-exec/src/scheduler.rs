@@ -115,6 +115,12 @@ impl Scheduler {
         let _ = self.tx.send(Command::Cancel(job));
     }
 
+    /// Drops a job's outcomes (whoever would take them is gone) and deletes the results they
+    /// stored; those that unfinished tasks take as inputs go when those tasks finish.
+    pub fn release(&self, job: JobId) {
+        discard(self.board.release(job));
+    }
+
     /// Cancels one queued task (or one waiting for its inputs), and, before it returns, the
     /// tasks that take its result; false if it already runs or finished.
     pub fn cancel_task(&self, job: JobId, task: usize) -> bool {
@@ -165,15 +171,21 @@ pub fn now_epoch() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default()
 }
 
-/// Deletes a result that an attempt stored and nobody will read (another attempt won).
-fn discard(stored: Option<String>) {
-    if let Some(url) = stored {
-        tokio::spawn(async move {
+/// Deletes, in the background, results that attempts stored and nobody will read (another
+/// attempt won, or their futures are gone).
+fn discard(stored: impl IntoIterator<Item = String>) {
+    let stored: Vec<String> = stored.into_iter().collect();
+    if stored.is_empty() {
+        return;
+    }
+    let Ok(rt) = runtime() else { return };
+    rt.spawn(async move {
+        for url in stored {
             if let Ok((store, key)) = squall_store::open(&url) {
                 let _ = store.delete(&key).await;
             }
-        });
-    }
+        }
+    });
 }
 
 /// Stops the running attempts of a task and records them now as `outcome`; what they answer
@@ -591,9 +603,7 @@ impl Dispatcher {
     /// `task` of `job` is settled for good and none of its attempts runs.
     fn release(&mut self, job: JobId, task: usize) {
         if let Some(run) = self.jobs.get_mut(&job) {
-            for url in self.board.unpin(run.spec.work[task].inputs()) {
-                discard(Some(url));
-            }
+            discard(self.board.unpin(run.spec.work[task].inputs()));
             let backups = run.tasks.remove(&task).map_or(0, |t| t.backups as u64);
             run.outstanding -= 1;
             if let Some(memory) = &run.spec.memory {

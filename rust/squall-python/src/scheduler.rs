@@ -338,19 +338,7 @@ impl Job {
     /// Drops the outcomes (their futures are gone) and deletes the results they stored;
     /// progress and attempt records stay.
     fn release(&self) {
-        let stored = self.sched().board().release(self.handle.id());
-        if stored.is_empty() {
-            return;
-        }
-        if let Ok(rt) = squall_exec::runtime::runtime() {
-            rt.spawn(async move {
-                for url in stored {
-                    if let Ok((store, key)) = squall_store::open(&url) {
-                        let _ = store.delete(&key).await;
-                    }
-                }
-            });
-        }
+        self.sched().release(self.handle.id());
     }
 
     /// Cancels one queued task, and what takes its result; false if it already runs or

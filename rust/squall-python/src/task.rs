@@ -100,7 +100,7 @@ fn store_result(spec: &TaskSpec, results: &str, body: Vec<u8>, report: &mut Task
 
 /// The results of other tasks that this call takes: inline after the arguments in `payload`,
 /// or read from the store. Returns the arguments and the inputs.
-fn inputs(spec: &TaskSpec, payload: &[u8]) -> PyResult<(Vec<u8>, Vec<Bytes>)> {
+fn inputs<'a>(spec: &TaskSpec, payload: &'a [u8]) -> PyResult<(&'a [u8], Vec<Bytes>)> {
     let inline: u64 = spec.inputs.iter().map(|i| if let InputRef::Inline { len } = i { *len } else { 0 }).sum();
     let split = payload.len().checked_sub(inline as usize).ok_or_else(|| {
         let message = format!("the task's frame holds {} bytes, fewer than its inputs' {inline}", payload.len());
@@ -120,13 +120,13 @@ fn inputs(spec: &TaskSpec, payload: &[u8]) -> PyResult<(Vec<u8>, Vec<Bytes>)> {
             }
         }
     }
-    Ok((args.to_vec(), out))
+    Ok((args, out))
 }
 
 /// Calls the task's function through `squall._task.call`: (returned, body, its exception).
 fn call(spec: &TaskSpec, func: &[u8], payload: &[u8]) -> PyResult<(bool, Vec<u8>, Option<UserError>)> {
     let (args, given) = match spec.inputs.is_empty() {
-        true => (payload.to_vec(), Vec::new()),
+        true => (payload, Vec::new()),
         false => inputs(spec, payload)?,
     };
     Python::attach(|py| {
@@ -135,7 +135,7 @@ fn call(spec: &TaskSpec, func: &[u8], payload: &[u8]) -> PyResult<(bool, Vec<u8>
         let (ok, body, error): (bool, Vec<u8>, Option<Bound<'_, PyDict>>) = py
             .import("squall._task")?
             .getattr("call")?
-            .call1((fn_, PyBytes::new(py, &args), spec.attempt, given))?
+            .call1((fn_, PyBytes::new(py, args), spec.attempt, given))?
             .extract()?;
         Ok((ok, body, error.map(|e| user_error(&e)).transpose()?))
     })
