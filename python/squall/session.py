@@ -87,12 +87,12 @@ def _worker_pythonpath() -> str:
 
 _reaped = threading.Event()
 
-#: Seconds between a Lambda session's signs of life in its store (see ``_native.heartbeat``).
+#: Seconds between a session's signs of life in its store (see ``_native.heartbeat``).
 HEARTBEAT_SECONDS = 3600.0
 
 
 def _reap_dead_sessions(store: str, session_id: str) -> None:
-    """Records a Lambda session in its store and removes the scratch of dead ones. A store
+    """Records a session in its store and removes the scratch of dead ones. A store
     that cannot be reached now is tried again by the next session; the job itself will say."""
     try:
         _native.reap_store(store, session_id)
@@ -132,8 +132,16 @@ class Session:
         startup_timeout: Seconds a local worker may take to start.
         target_partition_bytes: Input bytes per output partition that sorts aim for.
         function: The Lambda function (default ``$SQUALL_FUNCTION`` or ``"squall"``).
-        store: Scratch space for ``lambda``: an ``s3://bucket/prefix`` the function can write
-            (default ``$SQUALL_STORE``).
+        store: Where jobs keep their intermediate objects (shuffles, samples, large
+            results), under a prefix of the session's own that :meth:`close` deletes: an
+            ``s3://bucket/prefix`` the functions can write, required for ``lambda`` (default
+            ``$SQUALL_STORE``); on the other backends optional (default: this machine's memory
+            or a temporary directory), and ``redis://host:port/prefix`` works there too.
+        fast: A fast, ephemeral store beside ``store`` (``redis://host:port/prefix``, a Redis
+            or Valkey server): intermediate objects up to 1 MiB (shuffle buckets of many
+            small tasks, samples, splitters) go there, larger ones to ``store``; an object the
+            fast store refuses (full, or down) goes to ``store`` instead. Every key squall
+            writes there expires after a day (``$SQUALL_REDIS_TTL`` seconds).
         memory_mb: The Lambda function's memory, for cost estimates and the memory budget
             (default 2048).
         memory_limit: What squall's tasks may hold in memory, as bytes or a size such as
@@ -176,6 +184,7 @@ class Session:
         target_partition_bytes: int = TARGET_PARTITION_BYTES,
         function: str | None = None,
         store: str | None = None,
+        fast: str | None = None,
         memory_mb: int | None = None,
         memory_limit: int | str | None = None,
         fleet: FleetModel | None = None,
@@ -197,8 +206,10 @@ class Session:
         )
         #: Extra attempts after an infrastructure failure, unless a call says otherwise.
         self.retries = retries
-        # A Lambda session's scratch: <store root>/<session id>/ (None on other backends).
+        # The session's scratch in its store, <store root>/<session id> (None without a store),
+        # and in its fast store (None without one).
         self._store: str | None = None
+        self._fast: str | None = None
         self._store_root: str | None = None
         self._session_id = ""
         self._heartbeat_at = 0.0
@@ -230,20 +241,30 @@ class Session:
                     f"intermediate data that the functions can reach; got store={store!r}"
                 )
             name = function or os.environ.get("SQUALL_FUNCTION") or DEFAULT_FUNCTION
-            self._store_root = store.rstrip("/")
-            self._session_id = f"session-{uuid.uuid4().hex[:12]}"
-            self._store = f"{self._store_root}/{self._session_id}"
-            self._heartbeat_at = time.monotonic()
-            housekeeping = (self._store_root, self._session_id)
-            _threads.start(_reap_dead_sessions, housekeeping, "squall-reaper")
+            scratch = self._use_store(store)
             concurrency = workers or DEFAULT_CONCURRENCY
             self._native = _native.Scheduler.lambda_function(
-                name, concurrency, self._store, forward_output
+                name, concurrency, scratch, forward_output
             )
         else:
             raise ValueError(
                 f"backend={backend!r} is not available: use 'local', 'lambda' or 'simulated'"
             )
+        if backend != "lambda" and store is not None:
+            self._use_store(store)
+        if fast is not None:
+            if not fast.startswith("redis://"):
+                raise ValueError(
+                    f"fast={fast!r}: the fast store is a Redis or Valkey server, as in "
+                    f"fast='redis://127.0.0.1:6379/squall'"
+                )
+            if self._store is None:
+                raise ValueError(
+                    "fast= keeps small objects beside the session's store: give store= too "
+                    "(without one, jobs keep their objects in this machine's memory or disk, "
+                    "faster than any network store)"
+                )
+            self._fast = f"{fast.rstrip('/')}/{self._session_id}"
         self.backend = backend
         self._completer = _Completer(self._native)
         self._printer: threading.Thread | None = None
@@ -455,12 +476,30 @@ class Session:
             if self._store_root is not None:
                 try:
                     _native.forget_session(self._store_root, self._session_id)
+                    if self._fast is not None:
+                        _native.delete([f"{self._fast}/"], prefix=True)
                 except Exception as exc:  # the results are safe; only scratch objects remain
+                    where = " and ".join(f"{p}/" for p in (self._store, self._fast) if p)
                     warnings.warn(
-                        f"squall could not delete the session's scratch data under "
-                        f"{self._store}/: {exc}",
+                        f"squall could not delete the session's scratch data under {where}: {exc}",
                         stacklevel=2,
                     )
+
+    def _use_store(self, store: str) -> str:
+        """Keeps jobs' intermediate objects under ``<store>/<session id>/`` (returned);
+        records the session there, and removes what dead sessions left, in the background."""
+        if not store.startswith(("s3://", "redis://", "file://")):
+            raise ValueError(
+                f"store={store!r}: use an s3://bucket/prefix, a redis://host:port/prefix or a "
+                f"file:///shared/directory that every worker reaches"
+            )
+        self._store_root = store.rstrip("/")
+        self._session_id = f"session-{uuid.uuid4().hex[:12]}"
+        self._store = f"{self._store_root}/{self._session_id}"
+        self._heartbeat_at = time.monotonic()
+        housekeeping = (self._store_root, self._session_id)
+        _threads.start(_reap_dead_sessions, housekeeping, "squall-reaper")
+        return self._store
 
     # -- datasets ---------------------------------------------------------------------------
 
@@ -554,7 +593,13 @@ class Session:
             target_partition_bytes=self.target_partition_bytes,
             retries=self.retries,
             speculation=(policy.after, policy.multiple, policy.min_seconds * scale),
-            scratch=(self._memory_scratch, shm, f"file://{self._scratch_dir}", self._store),
+            scratch=(
+                self._memory_scratch,
+                shm,
+                f"file://{self._scratch_dir}",
+                self._store,
+                self._fast,
+            ),
             budget=self.budget,
         )
 

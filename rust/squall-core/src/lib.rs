@@ -22,6 +22,7 @@ pub mod shuffle;
 pub mod sort;
 pub mod spec;
 pub mod stages;
+pub mod tier;
 
 pub use error::{Error, Result};
 pub use spec::{ErrorKind, InputRef, TaskIo, TaskReport, TaskSpec, UserError, WorkerHello};

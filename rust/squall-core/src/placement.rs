@@ -39,10 +39,11 @@ impl Placement {
             return Ok(Place::Threads);
         }
         if self.remote {
-            if let Some(local) = urls.find(|u| !u.starts_with("s3://")).or(dir.filter(|d| !d.starts_with("s3://"))) {
+            let here = |u: &&str| !u.starts_with("s3://") && !u.starts_with("redis://");
+            if let Some(local) = urls.find(here).or(dir.filter(here)) {
                 return Err(Error::Plan(format!(
                     "{local} is on this machine, where Lambda functions cannot reach it: on a lambda \
-                     session read from and write to s3:// URLs"
+                     session read from and write to s3:// (or redis://) URLs"
                 )));
             }
         }

@@ -325,6 +325,10 @@ pub struct PartitionTask {
     pub ops: Vec<Op>,
     /// Where the result goes (None: nowhere, rows are only counted).
     pub output: Option<TaskOutput>,
+    /// The fast store that takes the output when it is small (None: the output goes where
+    /// `output` says).
+    #[serde(default)]
+    pub fast: Option<crate::tier::FastTier>,
 }
 
 impl PartitionTask {

@@ -20,6 +20,7 @@ pub fn file_tasks(inputs: &[Input], columns: Option<&[String]>, ops: &[Op]) -> V
             columns: columns.map(<[String]>::to_vec),
             ops: ops.to_vec(),
             output: None,
+            fast: None,
         })
         .collect()
 }
@@ -115,6 +116,7 @@ impl Shuffle {
                     columns: None,
                     ops: ops.to_vec(),
                     output: None,
+                    fast: None,
                 }
             })
             .collect())

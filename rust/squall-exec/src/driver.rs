@@ -22,6 +22,7 @@ use squall_core::plan::{
 };
 use squall_core::shuffle::BucketSlice;
 use squall_core::stages::{file_tasks, key_columns};
+use squall_core::tier::FastTier;
 
 use crate::commit::Commit;
 use crate::error::{Fault, TaskFailure};
@@ -146,7 +147,8 @@ pub fn start(exec: Executors, settings: Settings, job: DatasetJob) -> Result<Arc
     // A shuffle kept in memory (this process's, or shared memory) holds part of the budget.
     let held = if root == settings.scratch.disk || settings.scratch.remote.is_some() { 0 } else { decoded };
     let scratch = format!("{root}/{id}");
-    let driver = Driver { exec, settings, job, stages, places, running: running.clone(), id, scratch, held };
+    let fast = settings.scratch.tier(root, &id);
+    let driver = Driver { exec, settings, job, stages, places, running: running.clone(), id, scratch, fast, held };
     let spawned = std::thread::Builder::new().name("squall-driver".into()).spawn(move || {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.run()))
             .unwrap_or_else(|panic| Err(Error::Panic(panic_text(&panic))));
@@ -172,6 +174,8 @@ struct Driver {
     id: String,
     /// Where its intermediate objects go.
     scratch: String,
+    /// Where its small intermediate objects go, when the session has a fast store.
+    fast: Option<FastTier>,
     /// Bytes of the memory budget that its intermediate objects hold (0 when on disk).
     held: u64,
 }
@@ -210,6 +214,9 @@ impl Driver {
         // Everything under the prefix: committed attempts' objects and any a late duplicate
         // (a retried or superseded attempt) wrote under its own attempt-named key.
         let _ = delete_prefix(&format!("{scratch}/"));
+        if let Some(fast) = &self.fast {
+            let _ = delete_prefix(&format!("{}/", fast.fast));
+        }
         output
     }
 
@@ -275,6 +282,7 @@ impl Driver {
                 .into_iter()
                 .map(|mut t| {
                     t.output = output(t.partition)?;
+                    t.fast = self.fast.clone();
                     Ok(t)
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -284,7 +292,7 @@ impl Driver {
                 Target::Sample(i) => {
                     let urls: Vec<String> = reports.iter().filter_map(|r| r.url.clone()).collect();
                     let at = format!("{under}/splitters.arrow");
-                    choose_splitters(&urls, plan.shuffles[i].exchange.partitions(), &at)?;
+                    let at = choose_splitters(&urls, plan.shuffles[i].exchange.partitions(), &at, self.fast.as_ref())?;
                     made.splitters.insert(i, at);
                 }
                 Target::Shuffle(i) => {

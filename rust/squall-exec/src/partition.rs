@@ -11,6 +11,7 @@ use squall_core::groupby::{few_values, hash_buckets, GroupBy, DISTINCT_PROBE};
 use squall_core::plan::{Combine, Input, Op, PartitionReport, PartitionTask, TaskInput, TaskOutput};
 use squall_core::shuffle::{decode_rows, encode_buckets, encode_rows};
 use squall_core::sort::{splitters, Sorter};
+use squall_core::tier::FastTier;
 use squall_store::{get_ranges, open, Bytes};
 
 use crate::ipc_scan::read_ipc_batches;
@@ -112,15 +113,20 @@ pub fn read_slices(slices: &[(String, u64, u64)]) -> crate::Result<Vec<Bytes>> {
     Ok(runtime()?.block_on(get_ranges(reads))?)
 }
 
-/// Picks `partitions - 1` splitters from the key samples at `samples`; writes them to `out`.
-pub fn choose_splitters(samples: &[String], partitions: usize, out: &str) -> crate::Result<usize> {
+/// Picks `partitions - 1` splitters from the key samples at `samples`; writes them to `out`
+/// (or to the fast store, see [`write_placed`]) and returns where.
+pub fn choose_splitters(
+    samples: &[String],
+    partitions: usize,
+    out: &str,
+    fast: Option<&FastTier>,
+) -> crate::Result<String> {
     let mut keys = Vec::new();
     for url in samples {
         keys.extend(decode_rows(read_object(url)?, url)?);
     }
     let chosen = splitters(keys, partitions);
-    write_object(out, encode_rows(&chosen, out)?)?;
-    Ok(chosen.len())
+    write_placed(out.to_string(), encode_rows(&chosen, out)?, fast)
 }
 
 fn read_input(task: &PartitionTask, attempt: u32) -> crate::Result<(Decoded, u64, String)> {
@@ -266,25 +272,25 @@ pub fn run_partition<E>(
             let url = attempt_url(&output.url);
             let bytes = encode(output.format, output.compression, &schema, &batches, &url)?;
             report.schema = Some(schema_text(&schema));
-            publish(&mut report, url, bytes, output.result)?;
+            publish(&mut report, url, bytes, output.result, task.fast.as_ref())?;
         }
         Some(TaskOutput::Sample { url, keys, rows }) => {
             let url = attempt_url(url);
             let sample =
                 Sorter::new(&schema, keys)?.sample(&concat(&schema, &batches, &url)?, *rows, task.partition as u64)?;
             let bytes = encode_rows(&sample, &url)?;
-            publish(&mut report, url, bytes, false)?;
+            publish(&mut report, url, bytes, false, task.fast.as_ref())?;
         }
         Some(TaskOutput::Partial { url, group, partitions }) => {
             let url = attempt_url(url);
             let states = group.partial(&concat(&schema, &batches, &url)?, task.partition as u64)?;
             let buckets = hash_buckets(&states, &group.keys, *partitions)?;
-            publish_shuffle(&mut report, url, &states.schema(), &buckets)?;
+            publish_shuffle(&mut report, url, &states.schema(), &buckets, task.fast.as_ref())?;
         }
         Some(TaskOutput::Partition { url, keys, partitions }) => {
             let url = attempt_url(url);
             let buckets = hash_buckets(&concat(&schema, &batches, &url)?, keys, *partitions)?;
-            publish_shuffle(&mut report, url, &schema, &buckets)?;
+            publish_shuffle(&mut report, url, &schema, &buckets, task.fast.as_ref())?;
         }
         Some(TaskOutput::Shuffle { url, keys, splitters }) => {
             let url = attempt_url(url);
@@ -294,7 +300,7 @@ pub fn run_partition<E>(
             };
             let sorter = Sorter::new(&schema, keys)?;
             let buckets = sorter.cut(&sorter.sort(&schema, &batches)?, &splitters)?;
-            publish_shuffle(&mut report, url, &schema, &buckets)?;
+            publish_shuffle(&mut report, url, &schema, &buckets, task.fast.as_ref())?;
         }
     }
     Ok(report)
@@ -353,19 +359,43 @@ fn aggregate_parquet(
         bytes_read: file.fetched(),
         ..Default::default()
     };
-    publish_shuffle(&mut report, url.to_string(), &sent.schema(), &buckets)?;
+    publish_shuffle(&mut report, url.to_string(), &sent.schema(), &buckets, task.fast.as_ref())?;
     Ok(report)
 }
 
 /// Writes a task's output object and records it in the report; a `result` is a finished
-/// file that nothing here reads back (`Store::put_output`).
-fn publish(report: &mut PartitionReport, url: String, bytes: Bytes, result: bool) -> crate::Result<()> {
+/// file that nothing here reads back (`Store::put_output`). A small intermediate object goes
+/// to the job's fast store when it has one.
+fn publish(
+    report: &mut PartitionReport,
+    url: String,
+    bytes: Bytes,
+    result: bool,
+    fast: Option<&FastTier>,
+) -> crate::Result<()> {
     report.bytes_written = bytes.len() as u64;
-    let (store, key) = open(&url)?;
-    let put = if result { store.put_output(&key, bytes) } else { store.put(&key, bytes) };
-    runtime()?.block_on(put)?;
-    report.url = Some(url);
+    report.url = Some(match result {
+        true => {
+            let (store, key) = open(&url)?;
+            runtime()?.block_on(store.put_output(&key, bytes))?;
+            url
+        }
+        false => write_placed(url, bytes, fast)?,
+    });
     Ok(())
+}
+
+/// Writes an intermediate object planned at `url` to the fast store when it is small enough
+/// for it, else (or when the fast store refuses it: full, or down) at `url`; returns where it
+/// went.
+pub fn write_placed(url: String, bytes: Bytes, fast: Option<&FastTier>) -> crate::Result<String> {
+    if let Some(at) = fast.and_then(|f| f.place(&url, bytes.len() as u64)) {
+        if write_object(&at, bytes.clone()).is_ok() {
+            return Ok(at);
+        }
+    }
+    write_object(&url, bytes)?;
+    Ok(url)
 }
 
 /// Writes a shuffle object of `buckets` back to back and records where each bucket lies.
@@ -374,9 +404,10 @@ fn publish_shuffle(
     url: String,
     schema: &SchemaRef,
     buckets: &[RecordBatch],
+    fast: Option<&FastTier>,
 ) -> crate::Result<()> {
     let (bytes, slices) = encode_buckets(schema, buckets, &url)?;
-    publish(report, url, bytes.into(), false)?;
+    publish(report, url, bytes.into(), false, fast)?;
     report.buckets = Some(slices);
     Ok(())
 }

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use squall_core::tier::{FastTier, FAST_MAX_BYTES};
+
 use crate::owner::Owner;
 
 /// Where a session may keep intermediate objects.
@@ -14,15 +16,19 @@ pub struct Scratch {
     pub shm: Option<String>,
     /// A directory on disk (`file:///tmp/...`).
     pub disk: String,
-    /// The store prefix of a Lambda session (`s3://...`): where every job's objects go.
+    /// The session's store prefix (`s3://...`, `redis://...`; always on Lambda): where every
+    /// job's objects go when set.
     pub remote: Option<String>,
+    /// The session's fast store prefix (`redis://...`) beside `remote`, for its small objects.
+    pub fast: Option<String>,
 }
 
 /// A job's shuffle is held in memory only when this many times its input (plus 1 GiB) is free.
 pub const MARGIN: u64 = 4;
 
 impl Scratch {
-    /// Where a job over `input_bytes` of input keeps its objects: the store on Lambda; this
+    /// Where a job over `input_bytes` of input keeps its objects: the session's store when it
+    /// has one (always on Lambda); this
     /// process's memory when all its stages run on its threads and there is ample room; else
     /// shared memory when it has ample room (writing there costs about half of writing through
     /// a disk's page cache); else the disk. Memory and shared memory are taken only while
@@ -42,6 +48,14 @@ impl Scratch {
             Some(shm) if fits && input_bytes > 0 && dir_room(shm.trim_start_matches("file://")) >= room => shm,
             _ => &self.disk,
         }
+    }
+
+    /// The fast tier of job `id`, whose objects go under `root` (what [`Scratch::choose`]
+    /// gave): small ones go to the session's fast store when the job's objects go to the
+    /// session's store (this machine's memory and disks are faster than any network store).
+    pub fn tier(&self, root: &str, id: &str) -> Option<FastTier> {
+        let fast = self.fast.as_ref().filter(|_| self.remote.as_deref() == Some(root))?;
+        Some(FastTier { scratch: format!("{root}/{id}"), fast: format!("{fast}/{id}"), max_bytes: FAST_MAX_BYTES })
     }
 }
 
@@ -187,8 +201,14 @@ mod tests {
             shm: None,
             disk: "file:///tmp/d".into(),
             remote: Some("s3://b/p".into()),
+            fast: None,
         };
         assert_eq!(s.choose(1 << 40, true, u64::MAX), "s3://b/p");
+        assert_eq!(s.tier("s3://b/p", "job-1"), None, "no fast store");
+        let hybrid = Scratch { fast: Some("redis://h:1/p".into()), ..s.clone() };
+        let tier = hybrid.tier("s3://b/p", "job-1").unwrap();
+        assert_eq!((tier.scratch.as_str(), tier.fast.as_str()), ("s3://b/p/job-1", "redis://h:1/p/job-1"));
+        assert_eq!(hybrid.tier("file:///tmp/d", "job-1"), None, "only beside the session's store");
         let local = Scratch { remote: None, ..s };
         assert_eq!(local.choose(u64::MAX / 8, true, u64::MAX), "file:///tmp/d", "no room anywhere: the disk");
         assert_eq!(local.choose(1 << 20, true, u64::MAX), "memory://m");

@@ -254,7 +254,8 @@ pub struct Datasets {
 #[pymethods]
 impl Datasets {
     /// Stages run on `threads` (this process) or `workers`; `scratch` is (memory URL, shared
-    /// memory URL or None, disk URL, Lambda store prefix or None).
+    /// memory URL or None, disk URL, the session's store prefix or None, its fast store prefix
+    /// or None).
     #[new]
     #[pyo3(signature = (threads, workers, *, in_process, remote, slots, target_partition_bytes, retries, speculation, scratch, budget))]
     #[allow(clippy::too_many_arguments)]
@@ -267,10 +268,10 @@ impl Datasets {
         target_partition_bytes: u64,
         retries: u32,
         speculation: Option<(f64, f64, f64)>,
-        scratch: (String, Option<String>, String, Option<String>),
+        scratch: (String, Option<String>, String, Option<String>, Option<String>),
         budget: &Budget,
     ) -> PyResult<Self> {
-        let (memory, shm, disk, remote_store) = scratch;
+        let (memory, shm, disk, remote_store, fast) = scratch;
         Ok(Datasets {
             exec: Executors { threads: threads.inner.clone(), workers: workers.inner.clone() },
             settings: Settings {
@@ -279,7 +280,7 @@ impl Datasets {
                 target_partition_bytes,
                 retries,
                 speculation: speculation_of(speculation)?,
-                scratch: Scratch { memory, shm, disk, remote: remote_store },
+                scratch: Scratch { memory, shm, disk, remote: remote_store, fast },
                 budget: budget.inner,
             },
         })

@@ -2,7 +2,8 @@
 //!
 //! A store holds immutable objects under string keys. Writes are atomic: a reader sees either
 //! nothing or the whole object. URLs pick the store: `memory://name/key` (one process only),
-//! `file:///abs/path` or a bare path (a local directory), and `s3://bucket/key`.
+//! `file:///abs/path` or a bare path (a local directory), `s3://bucket/key`, and
+//! `redis://host:port/key` (a Redis or Valkey server: fast, ephemeral, every key expires).
 
 mod aws;
 mod counted;
@@ -11,6 +12,7 @@ mod glob;
 mod local;
 mod memory;
 mod parallel;
+mod redis;
 mod s3;
 mod url;
 
@@ -27,6 +29,7 @@ pub use glob::glob_match;
 pub use local::LocalStore;
 pub use memory::MemoryStore;
 pub use parallel::{get_ranges, in_parallel, MAX_IN_FLIGHT};
+pub use redis::{RedisStore, CHUNK as REDIS_CHUNK};
 pub use s3::S3Store;
 pub use url::{open, resolve, StoreUrl};
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::glob::literal_prefix;
-use crate::{glob_match, Error, LocalStore, MemoryStore, ObjectMeta, Result, S3Store, Store};
+use crate::{glob_match, Error, LocalStore, MemoryStore, ObjectMeta, RedisStore, Result, S3Store, Store};
 
 /// A parsed store URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +19,13 @@ pub enum StoreUrl {
     S3 {
         /// The bucket.
         bucket: String,
+        /// The key.
+        key: String,
+    },
+    /// `redis://host:port/key`.
+    Redis {
+        /// The server: `host:port`, maybe after `user:password@`.
+        server: String,
         /// The key.
         key: String,
     },
@@ -47,6 +54,14 @@ impl StoreUrl {
             }
             return Ok(StoreUrl::S3 { bucket: bucket.to_string(), key: key.to_string() });
         }
+        if let Some(rest) = url.strip_prefix("redis://") {
+            let (server, key) = rest.split_once('/').unwrap_or((rest, ""));
+            let host_port = server.rsplit('@').next().unwrap_or(server);
+            if host_port.rsplit_once(':').is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err()) {
+                return Err(bad("Redis URLs look like redis://host:port/key (the port is required)"));
+            }
+            return Ok(StoreUrl::Redis { server: server.to_string(), key: key.to_string() });
+        }
         let path = if let Some(rest) = url.strip_prefix("file://") {
             if !rest.starts_with('/') {
                 return Err(bad("file URLs need an absolute path, as in file:///data/x.parquet"));
@@ -54,7 +69,7 @@ impl StoreUrl {
             std::path::PathBuf::from(rest)
         } else if let Some((scheme, _)) = url.split_once("://") {
             return Err(bad(&format!(
-                "the scheme {scheme}:// is not supported; use s3://, file://, memory:// or a path"
+                "the scheme {scheme}:// is not supported; use s3://, redis://, file://, memory:// or a path"
             )));
         } else {
             std::path::absolute(url).map_err(|e| bad(&e.to_string()))?
@@ -67,7 +82,10 @@ impl StoreUrl {
     /// The key within the store.
     pub fn key(&self) -> &str {
         match self {
-            StoreUrl::Memory { key, .. } | StoreUrl::S3 { key, .. } | StoreUrl::Local { key } => key,
+            StoreUrl::Memory { key, .. }
+            | StoreUrl::S3 { key, .. }
+            | StoreUrl::Redis { key, .. }
+            | StoreUrl::Local { key } => key,
         }
     }
 
@@ -76,6 +94,7 @@ impl StoreUrl {
         let store: Arc<dyn Store> = match self {
             StoreUrl::Memory { name, .. } => MemoryStore::named(name),
             StoreUrl::S3 { bucket, .. } => Arc::new(S3Store::new(bucket)),
+            StoreUrl::Redis { server, .. } => Arc::new(RedisStore::new(server)),
             StoreUrl::Local { .. } => Arc::new(LocalStore),
         };
         Arc::new(crate::Counted(store))
@@ -224,5 +243,10 @@ mod tests {
             StoreUrl::parse("s3://lab/ev/x").unwrap(),
             StoreUrl::S3 { bucket: "lab".into(), key: "ev/x".into() }
         );
+        assert_eq!(
+            StoreUrl::parse("redis://:pw@127.0.0.1:6379/squall/x").unwrap(),
+            StoreUrl::Redis { server: ":pw@127.0.0.1:6379".into(), key: "squall/x".into() }
+        );
+        assert!(matches!(StoreUrl::parse("redis://localhost/x"), Err(Error::BadUrl { .. })));
     }
 }

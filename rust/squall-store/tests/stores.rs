@@ -160,3 +160,78 @@ fn a_manifest_governs_what_a_directory_holds() {
     let err = rt.block_on(resolve(&url("ds/"))).unwrap_err();
     assert!(err.to_string().contains("_manifest.json") && !err.is_not_found(), "{err}");
 }
+
+mod support;
+
+/// Every key in the server expires.
+fn all_keys_expire(address: &str) -> usize {
+    let mut c = redis::Client::open(format!("redis://{address}/")).unwrap().get_connection().unwrap();
+    let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(&mut c).unwrap();
+    for key in &keys {
+        let ttl: i64 = redis::cmd("PTTL").arg(key).query(&mut c).unwrap();
+        assert!(ttl > 0, "{} has no expiry ({ttl})", String::from_utf8_lossy(key));
+    }
+    keys.len()
+}
+
+#[test]
+fn redis_store_keeps_the_contract() {
+    let server = support::RedisServer::start(&[]);
+    let (store, root) = open(&format!("redis://{}/c/", server.address)).unwrap();
+    runtime().block_on(contract(store, &root));
+    assert!(all_keys_expire(&server.address) > 0);
+    let err = open("redis://nohost/x").map(|_| ()).unwrap_err().to_string();
+    assert!(err.contains("redis://host:port/key"), "{err}");
+}
+
+#[test]
+fn redis_store_splits_large_objects_into_chunks() {
+    let server = support::RedisServer::start(&[]);
+    let (store, _) = open(&format!("redis://{}/", server.address)).unwrap();
+    let len = 3 * squall_store::REDIS_CHUNK + 7;
+    let data: Bytes = (0..len).map(|i| (i * 7 % 251) as u8).collect::<Vec<u8>>().into();
+    let chunk = squall_store::REDIS_CHUNK as u64;
+    runtime().block_on(async {
+        store.put("big/a.bin", data.clone()).await.unwrap();
+        assert_eq!(store.get("big/a.bin").await.unwrap(), data);
+        for range in [0..1, chunk - 3..chunk + 5, 5..3 * chunk + 7, 2 * chunk..2 * chunk, 3 * chunk..3 * chunk + 7] {
+            let part = store.get_range("big/a.bin", range.clone()).await.unwrap();
+            assert_eq!(part, data.slice(range.start as usize..range.end as usize), "{range:?}");
+        }
+        assert!(matches!(store.get_range("big/a.bin", 0..len as u64 + 1).await, Err(Error::BadRange { .. })));
+        assert_eq!(store.head("big/a.bin").await.unwrap().size, len as u64);
+        let listed = store.list("big/").await.unwrap();
+        assert_eq!(listed.len(), 1, "chunks are not listed: {listed:?}");
+        assert_eq!(listed[0].size, len as u64);
+        // Renamed, it keeps its chunks; replaced or deleted, its chunks go.
+        store.rename("big/a.bin", "big/b.bin").await.unwrap();
+        assert_eq!(store.get("big/b.bin").await.unwrap(), data);
+        let (_, tag) = store.get_tagged("big/b.bin").await.unwrap();
+        store.put_if("big/b.bin", Bytes::from_static(b"small"), Expect::Tag(&tag)).await.unwrap();
+        assert_eq!(store.get("big/b.bin").await.unwrap(), Bytes::from_static(b"small"));
+        store.put("big/c.bin", data.clone()).await.unwrap();
+        store.put("big/c.bin", data.slice(..10)).await.unwrap();
+        store.put("big/d.bin", data.clone()).await.unwrap();
+        store.delete("big/d.bin").await.unwrap();
+    });
+    assert_eq!(all_keys_expire(&server.address), 2, "only b.bin and c.bin remain, without chunks");
+}
+
+#[test]
+fn redis_store_errors_name_the_server_and_what_to_do() {
+    let mut server = support::RedisServer::start(&["--maxmemory", "3mb", "--maxmemory-policy", "noeviction"]);
+    let (store, _) = open(&format!("redis://{}/", server.address)).unwrap();
+    let rt = runtime();
+    let block = Bytes::from(vec![7u8; 512 * 1024]);
+    let full = (0..64).find_map(|i| rt.block_on(store.put(&format!("m/{i}"), block.clone())).err()).unwrap();
+    assert!(full.to_string().contains("out of memory") && !full.is_transient(), "{full}");
+
+    let port: u16 = server.address.rsplit(':').next().unwrap().parse().unwrap();
+    server.kill();
+    let down = rt.block_on(store.get("m/0")).unwrap_err();
+    assert!(down.to_string().contains("cannot reach the Redis server") && down.is_transient(), "{down}");
+    // A server back on the same address is used again (a new connection is made).
+    let _again = support::RedisServer::start_at(port, &[]);
+    rt.block_on(store.put("m/0", Bytes::from_static(b"back"))).unwrap();
+    assert_eq!(rt.block_on(store.get("m/0")).unwrap(), Bytes::from_static(b"back"));
+}
