@@ -126,6 +126,10 @@ def test_sort_groupby_and_dags_match_their_oracles(
     assert sums.column("k").equals(want.column("k"))
     assert sums.column("n").to_pylist() == want.column("v_count").to_pylist()
     assert np.allclose(sums.column("s").to_numpy(), want.column("v_sum").to_numpy())
+    cost = placed.last_job.cost()  # type: ignore[union-attr]
+    assert cost.fast_requests > 0 and cost.usd["fast_store"] > 0, cost
+    if placed._fast is None:  # Redis alone: no S3 request at all
+        assert (cost.s3_puts, cost.s3_gets, cost.s3_lists) == (0, 0, 0), cost
     x = np.arange(200_000, dtype=np.float64)
     assert _dag(placed) == [float(np.dot(x * 2, x + 1))]
     assert scripts_run(redis_address) > before + 20, "the jobs' objects went through Redis"
@@ -133,6 +137,14 @@ def test_sort_groupby_and_dags_match_their_oracles(
     session_keys = [k.decode() for k in client(redis_address).scan_iter(count=1000)]
     kept = [k for k in session_keys if placed._session_id in k]
     assert [k for k in kept if "/_sessions/" not in k and "/table-" not in k] == []
+
+
+def test_explain_says_where_intermediate_objects_go(
+    placed: squall.Session, capsys: pytest.CaptureFixture[str]
+) -> None:
+    placed.from_arrow(_table(1000), num_partitions=2).sort("t").explain()
+    text = capsys.readouterr().out
+    assert text.count("to redis://") == 3, text  # the sample, the map outputs, the result
 
 
 def test_a_full_fast_store_sends_objects_to_the_scratch_store(tmp_path: Path) -> None:

@@ -6,6 +6,8 @@ from typing import Any, final
 import pyarrow as pa
 
 __all__ = [
+    "FAST_MAX_BYTES",
+    "IO_FIELDS",
     "TASK_END_MARK",
     "ArrowBatch",
     "ArrowStream",
@@ -42,6 +44,12 @@ __all__ = [
 __version__: str
 #: What a local worker writes to its stderr after each task (the lines before are its output).
 TASK_END_MARK: bytes
+#: The names of a task's store counters, in the order ``io_counts`` and ``Job.attempts`` give
+#: them: S3-style requests (puts, gets, lists, deletes), bytes read and written (every store),
+#: a fast store's requests and bytes.
+IO_FIELDS: list[str]
+#: The largest intermediate object a session's fast store takes (``Session(fast=...)``).
+FAST_MAX_BYTES: int
 
 @final
 class Scheduler:
@@ -137,13 +145,13 @@ class Job:
             float,
             str,
             str,
-            tuple[int, int, int, int, int, int],
+            list[int],
             tuple[int, str],
         ]
     ]:
         """Every finished attempt: (task, attempt, worker, cold, backup, queued, started,
-        finished, outcome, error, (puts, gets, lists, deletes, bytes_read, bytes_written),
-        (peak_rss, output))."""
+        finished, outcome, error, its store counters (named by ``IO_FIELDS``), (peak_rss,
+        output))."""
     def cancel(self) -> None:
         """Cancels the job: queued tasks never start, running attempts are stopped."""
     def release(self) -> None:
@@ -299,9 +307,12 @@ class Plan:
         in_process: bool,
         remote: bool,
         budget: Budget,
+        store: str | None = None,
+        fast: str | None = None,
     ) -> str:
         """How the plan runs into ``sink`` (see ``Datasets.execute``), placed as a session with
-        these settings would place it, as text."""
+        these settings would place it (intermediate objects in its ``store`` and ``fast``
+        store), as text."""
 
 @final
 class Datasets:
@@ -434,9 +445,9 @@ def deploy_function(
 ) -> str:
     """Creates or updates function ``name``; returns "created" or "updated"."""
 
-def io_counts() -> tuple[int, int, int, int, int, int]:
+def io_counts() -> list[int]:
     """This process's store requests and bytes so far, or those of the task running on this
-    thread when it runs in-process: (puts, gets, lists, deletes, bytes_read, bytes_written)."""
+    thread when it runs in-process, named by ``IO_FIELDS``."""
 
 def release_memory(process_heap: bool = False) -> None:
     """Returns the free memory of squall's allocator (mimalloc) to the system; with

@@ -230,16 +230,16 @@ class Dataset:
     # -- running ----------------------------------------------------------------------------
 
     def explain(self) -> None:
-        """Prints the stages, where each runs, partitions, and each stage's inputs and outputs.
+        """Prints the stages, where each runs, partitions, each stage's inputs and outputs, and
+        where its intermediate objects go (the session's store, or its fast store).
 
         Example:
             >>> ds.sort("t").explain()
         """
-        session = self._session
+        s = self._session
+        remote = s.backend == "lambda"
         print(
-            self._plan.explain(
-                "collect", None, session.in_process, session.backend == "lambda", session.budget
-            )
+            self._plan.explain("collect", None, s.in_process, remote, s.budget, s._store, s._fast)
         )
 
     @user_facing

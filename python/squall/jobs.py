@@ -19,13 +19,17 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 #: AWS list prices in USD (us-east-1, x86_64); pass ``prices=`` to :meth:`JobRecord.cost` to
-#: use others. S3 bills LIST like PUT, HEAD like GET, and DELETE not at all.
+#: use others. S3 bills LIST like PUT, HEAD like GET, and DELETE not at all. A fast store is
+#: priced as ElastiCache Serverless for Valkey: an ECPU per request and kilobyte moved, and
+#: the data it holds by the GB-hour.
 PRICES: dict[str, float] = {
     "lambda_gb_second": 0.0000166667,
     "lambda_request": 0.20 / 1e6,
     "s3_put": 0.005 / 1000,
     "s3_get": 0.0004 / 1000,
     "s3_list": 0.005 / 1000,
+    "fast_ecpu": 0.0023 / 1e6,
+    "fast_gb_hour": 0.084,
 }
 
 #: Memory (MB) assumed for Lambda when pricing a job, unless the session or the call says.
@@ -35,7 +39,7 @@ _COLUMNS = (
     "task", "attempt", "worker", "cold_start", "backup", "queued", "started", "finished",
     "outcome", "error",
 )  # fmt: skip
-_IO = ("puts", "gets", "lists", "deletes", "bytes_read", "bytes_written")
+_IO = tuple(_native.IO_FIELDS)
 
 #: The type of the times in `stats`, marked apart from the other columns.
 _TIME = "timestamp"
@@ -59,6 +63,9 @@ class Cost:
     memory_mb: int
     #: USD per item.
     usd: dict[str, float] = field(default_factory=dict)
+    #: Requests to the session's fast store, and the bytes they moved.
+    fast_requests: int = 0
+    fast_bytes: int = 0
 
     @property
     def total_usd(self) -> float:
@@ -69,7 +76,12 @@ class Cost:
         lines = [
             f"{self.invocations:,} invocations, {self.gb_seconds:,.1f} GB-s at "
             f"{self.memory_mb} MB, S3: {self.s3_puts:,} PUT, {self.s3_gets:,} GET, "
-            f"{self.s3_lists:,} LIST",
+            f"{self.s3_lists:,} LIST"
+            + (
+                f", fast store: {self.fast_requests:,} requests, {self.fast_bytes / 1e6:,.1f} MB"
+                if self.fast_requests
+                else ""
+            ),
             *(f"  {k:<16} ${v:.6f}" for k, v in self.usd.items()),
             f"  {'total':<16} ${self.total_usd:.6f}",
         ]
@@ -135,10 +147,11 @@ class JobRecord:
         queued/started/finished (UTC timestamps), duration (seconds), outcome ("ok", "raised",
         "lost", "timeout", "throttled", "service", "superseded", "cancelled", ...), error, and the
         attempt's store requests and bytes (puts, gets, lists, deletes, bytes_read,
-        bytes_written), and peak_rss: the peak resident bytes while it ran (its worker
-        process's high-water mark; for a stage on your process's threads, your process's
-        resident size sampled every 20 ms; 0 when not measured), and output: the last lines the
-        attempt printed (up to 20 lines, 4 KB; local workers only). ``.to_pandas()`` gives a
+        bytes_written; fast_requests and fast_bytes for a fast store), and peak_rss: the peak
+        resident bytes while it ran (its worker process's high-water mark; for a stage on your
+        process's threads, your process's resident size sampled every 20 ms; 0 when not
+        measured), and output: the last lines the attempt printed (up to 20 lines, 4 KB; local
+        workers only). ``.to_pandas()`` gives a
         DataFrame.
 
         Example:
@@ -211,7 +224,8 @@ class JobRecord:
         return max(best.values(), key=lambda b: b[1]) if best else None
 
     def cost(self, memory_mb: int | None = None, prices: dict[str, float] | None = None) -> Cost:
-        """What the job costs (or would cost) on AWS Lambda and S3, at list prices.
+        """What the job costs (or would cost) on AWS Lambda and S3 (and ElastiCache Serverless,
+        for a fast store), at list prices.
 
         Args:
             memory_mb: The function's memory; default the session's, else 2048 MB.
@@ -225,16 +239,22 @@ class JobRecord:
         rows = self._rows()
         seconds = sum(max(r["finished"] - r["started"], 0.001) for r in rows)
         gb_s = seconds * memory / 1024
-        driver = self._driver_io or (0,) * 6
-        puts = sum(r["puts"] for r in rows) + driver[0]
-        gets = sum(r["gets"] for r in rows) + driver[1]
-        lists = sum(r["lists"] for r in rows) + driver[2]
+        driver = dict(zip(_IO, self._driver_io or (0,) * len(_IO), strict=True))
+        io = {k: sum(r[k] for r in rows) + driver[k] for k in _IO}
+        puts, gets, lists = io["puts"], io["gets"], io["lists"]
         usd = {
             "lambda_requests": len(rows) * p["lambda_request"],
             "lambda_compute": gb_s * p["lambda_gb_second"],
             "s3_requests": puts * p["s3_put"] + gets * p["s3_get"] + lists * p["s3_list"],
         }
-        return Cost(len(rows), gb_s, puts, gets, lists, memory, usd)
+        if io["fast_requests"]:
+            # Each object is written and read about once, and held at most while the job runs.
+            ecpus = io["fast_requests"] + io["fast_bytes"] / 1024
+            wall = max(r["finished"] for r in rows) - min(r["started"] for r in rows) if rows else 0
+            held_gb_hours = io["fast_bytes"] / 2 / 1e9 * max(wall, 0.0) / 3600
+            usd["fast_store"] = ecpus * p["fast_ecpu"] + held_gb_hours * p["fast_gb_hour"]
+        fast = (io["fast_requests"], io["fast_bytes"])
+        return Cost(len(rows), gb_s, puts, gets, lists, memory, usd, *fast)
 
     def timeline(self, path: str | None = None, *, ax: Any = None) -> Figure:
         """Draws every attempt as a bar on its worker's row over time (matplotlib).

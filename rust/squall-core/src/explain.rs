@@ -2,12 +2,14 @@
 
 use crate::budget::{task_peak, Budget, WORK_FACTOR};
 use crate::placement::Placement;
-use crate::plan::{Exchange, Input, Op, Plan, Sink, Source, Stage, Target};
+use crate::plan::{Exchange, Input, Op, Plan, Sink, Source, Stage, Target, SAMPLE_ROWS_PER_PARTITION};
+use crate::tier::Tiers;
 
 impl Plan {
     /// A readable account of how the plan runs into `sink`, each stage placed by `placement`,
-    /// with each stage's memory as `budget` allows it.
-    pub fn explain(&self, sink: &Sink, placement: &Placement, budget: &Budget) -> String {
+    /// with each stage's memory as `budget` allows it, and where its intermediate objects go
+    /// (`tiers`).
+    pub fn explain(&self, sink: &Sink, placement: &Placement, budget: &Budget, tiers: &Tiers) -> String {
         let stages = self.stages();
         let shuffles: Vec<&str> = self.shuffles.iter().map(|s| s.exchange.name()).collect();
         let mut out = vec![match shuffles.len() {
@@ -48,6 +50,9 @@ impl Plan {
             gets += self.read_lines(stage, &tasks, &mut out);
             out.extend(explain_ops(&stage.ops));
             puts += self.write_lines(stage, n, sink, &mut out);
+            if let Some(bytes) = self.object_bytes(stage, sink) {
+                out.push(format!("          to {}", tiers.describe(bytes)));
+            }
             out.push(memory_line(self.stage_input(stage), budget));
         }
         out.push(format!("requests: up to {gets} GET, {puts} PUT"));
@@ -111,6 +116,16 @@ impl Plan {
                 });
                 m * r
             }
+        }
+    }
+
+    /// About how big each intermediate object that `stage` writes is (None: it writes none):
+    /// a sample of keys, or about as much as a task reads.
+    fn object_bytes(&self, stage: &Stage, sink: &Sink) -> Option<u64> {
+        match (stage.target, sink) {
+            (Target::Sample(_), _) => Some(SAMPLE_ROWS_PER_PARTITION as u64 * 16),
+            (Target::Shuffle(_) | Target::Parts, _) | (Target::Sink, Sink::Collect) => Some(self.stage_input(stage)),
+            (Target::Sink, _) => None,
         }
     }
 
@@ -261,6 +276,7 @@ mod tests {
     use crate::placement::Placement;
     use crate::plan::{Exchange, Input, Plan, RowGroups, Sink};
     use crate::sort::SortKey;
+    use crate::tier::Tiers;
 
     fn plan() -> Plan {
         let input = |i: usize| Input::whole(format!("file:///d/{i}.parquet"), Format::Parquet, 1500);
@@ -278,7 +294,7 @@ mod tests {
             compression: Compression::Zstd,
             mode: Default::default(),
         };
-        let text = plan().explain(&sink, &LOCAL, &BUDGET);
+        let text = plan().explain(&sink, &LOCAL, &BUDGET, &Tiers::default());
         assert!(text.contains("3 parquet files (4.5 KB)") && text.contains("3 GET, 4 PUT"), "{text}");
         assert!(text.contains("on the driver's threads") && text.contains("_manifest.json"), "{text}");
     }
@@ -287,11 +303,15 @@ mod tests {
     fn a_sort_explains_its_sample_map_and_reduce_with_m_by_r_requests() {
         let key = SortKey { column: "t".into(), descending: false, nulls_first: false };
         let p = plan().then_exchange(Exchange::Sort { keys: vec![key], partitions: 2 }, false).unwrap();
-        let text = p.explain(&Sink::Count, &LOCAL, &BUDGET);
+        let text = p.explain(&Sink::Count, &LOCAL, &BUDGET, &Tiers::default());
         assert!(text.contains("squall plan: 3 stages (1 shuffle: sort)"), "{text}");
         assert!(text.contains("stage 0: 3 sample tasks") && text.contains("1 splitter "), "{text}");
         assert!(text.contains("stage 2: 2 reduce tasks") && text.contains("up to 6 ranged GETs"), "{text}");
         assert!(text.contains("requests: up to 12 GET, 6 PUT"), "{text}");
+        assert_eq!(text.matches("to this machine's memory or disk").count(), 2, "{text}");
+        let tiers = Tiers { store: Some("s3://b/s".into()), fast: Some("redis://h:1/s".into()) };
+        let text = p.explain(&Sink::Collect, &LOCAL, &BUDGET, &tiers);
+        assert_eq!(text.matches("to redis://h:1/s/ (about").count(), 3, "sample, map, collect: {text}");
     }
 
     #[test]
@@ -301,7 +321,7 @@ mod tests {
             ..Input::whole("file:///d/big.parquet".into(), Format::Parquet, 1500)
         };
         let p = Plan::scan((0..3).map(piece).collect(), "file:///d/big.parquet".into());
-        let text = p.explain(&Sink::Count, &LOCAL, &BUDGET);
+        let text = p.explain(&Sink::Count, &LOCAL, &BUDGET, &Tiers::default());
         assert!(text.contains("read    1 parquet file (1.5 KB)"), "{text}");
         assert!(text.contains("as 3 partitions of row groups"), "{text}");
     }

@@ -137,6 +137,34 @@ pub struct TaskIo {
     pub bytes_read: u64,
     /// Bytes written.
     pub bytes_written: u64,
+    /// Requests to a fast store (`redis://`), which are not counted as puts, gets, lists or
+    /// deletes: it bills by the kilobyte moved, not by the request.
+    #[serde(default)]
+    pub fast_requests: u64,
+    /// Bytes read from and written to a fast store (also counted in `bytes_read` and
+    /// `bytes_written`).
+    #[serde(default)]
+    pub fast_bytes: u64,
+}
+
+impl TaskIo {
+    /// The counters' names, in the order of [`TaskIo::values`].
+    pub const NAMES: [&'static str; 8] =
+        ["puts", "gets", "lists", "deletes", "bytes_read", "bytes_written", "fast_requests", "fast_bytes"];
+
+    /// The counters, in the order of [`TaskIo::NAMES`].
+    pub fn values(&self) -> [u64; 8] {
+        [
+            self.puts,
+            self.gets,
+            self.lists,
+            self.deletes,
+            self.bytes_read,
+            self.bytes_written,
+            self.fast_requests,
+            self.fast_bytes,
+        ]
+    }
 }
 
 impl std::ops::Sub for TaskIo {
@@ -151,6 +179,8 @@ impl std::ops::Sub for TaskIo {
             deletes: self.deletes.saturating_sub(before.deletes),
             bytes_read: self.bytes_read.saturating_sub(before.bytes_read),
             bytes_written: self.bytes_written.saturating_sub(before.bytes_written),
+            fast_requests: self.fast_requests.saturating_sub(before.fast_requests),
+            fast_bytes: self.fast_bytes.saturating_sub(before.fast_bytes),
         }
     }
 }

@@ -35,6 +35,30 @@ impl FastTier {
     }
 }
 
+/// Where a session keeps its jobs' intermediate objects, for `explain()`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tiers {
+    /// The session's store prefix (None: this machine's memory or disk).
+    pub store: Option<String>,
+    /// Its fast store prefix beside the store.
+    pub fast: Option<String>,
+}
+
+impl Tiers {
+    /// Where objects of about `bytes` each go, in words.
+    pub fn describe(&self, bytes: u64) -> String {
+        let each = crate::explain::human(bytes);
+        match (&self.store, &self.fast) {
+            (None, _) => "this machine's memory or disk".to_string(),
+            (Some(store), None) => format!("{store}/"),
+            (Some(_), Some(fast)) if bytes <= FAST_MAX_BYTES => {
+                format!("{fast}/ (about {each} each: the fast store takes objects up to 1 MiB)")
+            }
+            (Some(store), Some(_)) => format!("{store}/ (about {each} each: over the fast store's 1 MiB)"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,5 +70,13 @@ mod tests {
         assert_eq!(tier.place("s3://b/s/job-1/s0/m-1.arrow", 11), None);
         assert_eq!(tier.place("s3://b/other/x.arrow", 1), None);
         assert!(tier.owns("redis://h:1/s/job-1/x") && !tier.owns("redis://h:1/s/job-2/x"));
+    }
+
+    #[test]
+    fn explain_says_which_tier_objects_of_a_size_go_to() {
+        let tiers = Tiers { store: Some("s3://b/s".into()), fast: Some("redis://h:1/s".into()) };
+        assert!(tiers.describe(4096).starts_with("redis://h:1/s/ (about 4.1 KB each"), "{}", tiers.describe(4096));
+        assert!(tiers.describe(FAST_MAX_BYTES + 1).starts_with("s3://b/s/ (about"));
+        assert_eq!(Tiers::default().describe(1), "this machine's memory or disk");
     }
 }

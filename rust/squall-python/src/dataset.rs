@@ -10,6 +10,7 @@ use squall_core::groupby::{Agg, AggFunc, GroupBy};
 use squall_core::placement::Placement;
 use squall_core::plan::{Exchange, Input, Op, Plan as CorePlan, Sink, WriteMode};
 use squall_core::sort::SortKey;
+use squall_core::tier::Tiers;
 use squall_exec::driver::{DatasetJob, Executors, JobOutput, Settings};
 use squall_exec::scratch::Scratch;
 use squall_exec::split::split_inputs;
@@ -200,8 +201,9 @@ impl Plan {
     }
 
     /// How the plan runs into `sink` (see `Datasets.execute`), placed as a session with these
-    /// settings would place it, as text.
-    #[pyo3(signature = (sink, write, in_process, remote, budget))]
+    /// settings would place it (intermediate objects in its `store` and `fast` store), as text.
+    #[pyo3(signature = (sink, write, in_process, remote, budget, store = None, fast = None))]
+    #[allow(clippy::too_many_arguments)]
     fn explain(
         &self,
         sink: &str,
@@ -209,8 +211,12 @@ impl Plan {
         in_process: bool,
         remote: bool,
         budget: &Budget,
+        store: Option<String>,
+        fast: Option<String>,
     ) -> PyResult<String> {
-        Ok(self.inner.explain(&parse_sink(sink, write)?, &Placement { in_process, remote }, &budget.inner))
+        let placement = Placement { in_process, remote };
+        let tiers = Tiers { store, fast };
+        Ok(self.inner.explain(&parse_sink(sink, write)?, &placement, &budget.inner, &tiers))
     }
 }
 

@@ -230,8 +230,7 @@ impl Scheduler {
 }
 
 /// One attempt as Python sees it (see `Job.attempts`).
-type Attempt =
-    (u32, u32, String, bool, bool, f64, f64, f64, &'static str, String, (u64, u64, u64, u64, u64, u64), (u64, String));
+type Attempt = (u32, u32, String, bool, bool, f64, f64, f64, &'static str, String, Vec<u64>, (u64, String));
 
 /// A submitted job: one task per input.
 #[pyclass(frozen, module = "squall._native")]
@@ -302,16 +301,15 @@ impl Job {
     }
 
     /// Every finished attempt, in finishing order: (task, attempt, worker, cold, backup, queued,
-    /// started, finished, outcome, error, (puts, gets, lists, deletes, bytes_read,
-    /// bytes_written), (peak_rss, output)); times in seconds since the epoch, peak resident
-    /// bytes, the last lines it printed.
+    /// started, finished, outcome, error, its store counters (named by `IO_FIELDS`),
+    /// (peak_rss, output)); times in seconds since the epoch, peak resident bytes, the last
+    /// lines it printed.
     fn attempts(&self, py: Python<'_>) -> PyResult<Vec<Attempt>> {
         let records = self.sched().board().attempts(self.handle.id()).map_err(|e| exec_error(py, e))?;
         Ok(records
             .into_iter()
             .map(|r: AttemptRecord| {
-                let io = r.io;
-                let io = (io.puts, io.gets, io.lists, io.deletes, io.bytes_read, io.bytes_written);
+                let io = r.io.values().to_vec();
                 (
                     r.task,
                     r.attempt,

@@ -149,11 +149,10 @@ pub fn scratch_name() -> String {
 }
 
 /// This process's store requests and bytes so far, or those of the task running on this
-/// thread when it runs in-process: (puts, gets, lists, deletes, bytes_read, bytes_written).
+/// thread when it runs in-process, named by `IO_FIELDS`.
 #[pyfunction]
-pub fn io_counts() -> (u64, u64, u64, u64, u64, u64) {
-    let c = squall_store::io_counts();
-    (c.puts, c.gets, c.lists, c.deletes, c.bytes_read, c.bytes_written)
+pub fn io_counts() -> Vec<u64> {
+    squall_store::io_counts().values().to_vec()
 }
 
 /// Returns the free memory of squall's allocator to the system; with `process_heap`, glibc's

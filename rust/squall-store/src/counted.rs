@@ -22,6 +22,8 @@ struct Tally {
     deletes: AtomicU64,
     bytes_read: AtomicU64,
     bytes_written: AtomicU64,
+    fast_requests: AtomicU64,
+    fast_bytes: AtomicU64,
 }
 
 impl Tally {
@@ -33,6 +35,8 @@ impl Tally {
             deletes: AtomicU64::new(0),
             bytes_read: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
+            fast_requests: AtomicU64::new(0),
+            fast_bytes: AtomicU64::new(0),
         }
     }
 
@@ -44,6 +48,8 @@ impl Tally {
             deletes: self.deletes.load(Ordering::Relaxed),
             bytes_read: self.bytes_read.load(Ordering::Relaxed),
             bytes_written: self.bytes_written.load(Ordering::Relaxed),
+            fast_requests: self.fast_requests.load(Ordering::Relaxed),
+            fast_bytes: self.fast_bytes.load(Ordering::Relaxed),
         }
     }
 }
@@ -72,93 +78,122 @@ fn add(counter: fn(&Tally) -> &AtomicU64, n: u64) {
 }
 
 /// A store whose requests are counted. One request is counted per call, as S3 bills a
-/// multipart upload or a split read roughly by its parts (8 MB each).
+/// multipart upload or a split read roughly by its parts (8 MB each). A fast store's (`fast`)
+/// requests count apart, one per call.
 #[derive(Debug)]
-pub struct Counted(pub Arc<dyn Store>);
+pub struct Counted {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Whether it is a fast store (Redis), billed by the bytes it moves.
+    pub fast: bool,
+}
 
 fn parts(len: u64) -> u64 {
     len.div_ceil(crate::s3::PART_SIZE as u64).max(1)
 }
 
-fn count_put(data: &Bytes) {
-    let len = data.len() as u64;
-    add(|t| &t.puts, parts(len));
-    add(|t| &t.bytes_written, len);
+impl Counted {
+    /// Counts a request of kind `counter` (`n` of them on an object store, one on a fast one).
+    fn request(&self, counter: fn(&Tally) -> &AtomicU64, n: u64) {
+        match self.fast {
+            true => add(|t| &t.fast_requests, 1),
+            false => add(counter, n),
+        }
+    }
+
+    fn moved(&self, counter: fn(&Tally) -> &AtomicU64, len: u64) {
+        add(counter, len);
+        if self.fast {
+            add(|t| &t.fast_bytes, len);
+        }
+    }
+
+    fn count_put(&self, data: &Bytes) {
+        let len = data.len() as u64;
+        self.request(|t| &t.puts, parts(len));
+        self.moved(|t| &t.bytes_written, len);
+    }
+
+    fn count_get(&self, data: &Bytes) {
+        let len = data.len() as u64;
+        self.request(|t| &t.gets, parts(len));
+        self.moved(|t| &t.bytes_read, len);
+    }
 }
 
 impl Store for Counted {
     fn url_of(&self, key: &str) -> String {
-        self.0.url_of(key)
+        self.store.url_of(key)
     }
 
     fn put<'a>(&'a self, key: &'a str, data: Bytes) -> BoxFuture<'a, Result<()>> {
-        count_put(&data);
-        self.0.put(key, data)
+        self.count_put(&data);
+        self.store.put(key, data)
     }
 
     fn put_output<'a>(&'a self, key: &'a str, data: Bytes) -> BoxFuture<'a, Result<()>> {
-        count_put(&data);
-        self.0.put_output(key, data)
+        self.count_put(&data);
+        self.store.put_output(key, data)
     }
 
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Bytes>> {
         Box::pin(async move {
-            let data = self.0.get(key).await?;
-            add(|t| &t.gets, parts(data.len() as u64));
-            add(|t| &t.bytes_read, data.len() as u64);
+            let data = self.store.get(key).await?;
+            self.count_get(&data);
             Ok(data)
         })
     }
 
     fn get_range<'a>(&'a self, key: &'a str, range: Range<u64>) -> BoxFuture<'a, Result<Bytes>> {
         Box::pin(async move {
-            let data = self.0.get_range(key, range).await?;
-            add(|t| &t.gets, parts(data.len() as u64));
-            add(|t| &t.bytes_read, data.len() as u64);
+            let data = self.store.get_range(key, range).await?;
+            self.count_get(&data);
             Ok(data)
         })
     }
 
     fn head<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<ObjectMeta>> {
-        add(|t| &t.gets, 1);
-        self.0.head(key)
+        self.request(|t| &t.gets, 1);
+        self.store.head(key)
     }
 
     fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<ObjectMeta>>> {
         Box::pin(async move {
-            let found = self.0.list(prefix).await?;
-            add(|t| &t.lists, (found.len() as u64).div_ceil(1000).max(1));
+            let found = self.store.list(prefix).await?;
+            self.request(|t| &t.lists, (found.len() as u64).div_ceil(1000).max(1));
             Ok(found)
         })
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<()>> {
-        add(|t| &t.deletes, 1);
-        self.0.delete(key)
+        self.request(|t| &t.deletes, 1);
+        self.store.delete(key)
     }
 
     fn rename<'a>(&'a self, from: &'a str, to: &'a str) -> BoxFuture<'a, Result<()>> {
-        add(|t| &t.puts, 1); // S3 bills the copy as a PUT; the delete is free
-        add(|t| &t.deletes, 1);
-        self.0.rename(from, to)
+        self.request(|t| &t.puts, 1); // S3 bills the copy as a PUT; the delete is free
+        if !self.fast {
+            add(|t| &t.deletes, 1);
+        }
+        self.store.rename(from, to)
     }
 
     fn prune<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<()>> {
-        self.0.prune(prefix)
+        self.store.prune(prefix)
     }
 
     fn get_tagged<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(Bytes, String)>> {
         Box::pin(async move {
-            let (data, tag) = self.0.get_tagged(key).await?;
-            add(|t| &t.gets, 1);
-            add(|t| &t.bytes_read, data.len() as u64);
+            let (data, tag) = self.store.get_tagged(key).await?;
+            self.request(|t| &t.gets, 1);
+            self.moved(|t| &t.bytes_read, data.len() as u64);
             Ok((data, tag))
         })
     }
 
     fn put_if<'a>(&'a self, key: &'a str, data: Bytes, expect: Expect<'a>) -> BoxFuture<'a, Result<String>> {
-        count_put(&data);
-        self.0.put_if(key, data, expect)
+        self.count_put(&data);
+        self.store.put_if(key, data, expect)
     }
 }
 
@@ -169,7 +204,7 @@ mod tests {
 
     #[tokio::test]
     async fn requests_and_bytes_are_counted() {
-        let store = Counted(MemoryStore::named("counted-test"));
+        let store = Counted { store: MemoryStore::named("counted-test"), fast: false };
         let before = io_counts();
         store.put("a", Bytes::from_static(b"hello")).await.unwrap();
         store.get_range("a", 1..3).await.unwrap();
@@ -184,10 +219,27 @@ mod tests {
     }
 
     #[test]
+    fn a_fast_store_counts_its_requests_apart() {
+        let store = Counted { store: MemoryStore::named("counted-fast-test"), fast: true };
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let io = counting_task(|| {
+            rt.block_on(async {
+                store.put("a", Bytes::from_static(b"hello")).await.unwrap();
+                store.get_range("a", 1..3).await.unwrap();
+                store.delete("a").await.unwrap();
+            });
+            io_counts()
+        });
+        assert_eq!((io.puts, io.gets, io.deletes), (0, 0, 0), "no S3 requests");
+        assert_eq!((io.fast_requests, io.fast_bytes), (3, 7));
+        assert_eq!((io.bytes_written, io.bytes_read), (5, 2), "bytes moved count for both tiers");
+    }
+
+    #[test]
     fn a_task_counts_its_own_requests_concurrent_ones_included() {
         // Two tasks at once, each on a thread of its own that blocks on the one runtime.
         let runtime = Arc::new(tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap());
-        let store: Arc<dyn Store> = Arc::new(Counted(MemoryStore::named("counted-task-test")));
+        let store: Arc<dyn Store> = Arc::new(Counted { store: MemoryStore::named("counted-task-test"), fast: false });
         let run = |n: usize| {
             let (runtime, store) = (runtime.clone(), store.clone());
             std::thread::spawn(move || {

@@ -97,7 +97,8 @@ impl StoreUrl {
             StoreUrl::Redis { server, .. } => Arc::new(RedisStore::new(server)),
             StoreUrl::Local { .. } => Arc::new(LocalStore),
         };
-        Arc::new(crate::Counted(store))
+        let fast = matches!(self, StoreUrl::Redis { .. });
+        Arc::new(crate::Counted { store, fast })
     }
 }
 
