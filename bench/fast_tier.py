@@ -11,8 +11,8 @@ Every session runs its tasks on worker processes (``in_process=False``), as on L
 LocalStack and Redis a Valkey server, both on this machine and started here (``make test``
 installs both). Median of ``--repeats`` runs; requests and bytes per store from squall's own
 counters (``job.cost()``); peak memory of the driver's process. A last table prices each
-placement at 1 TB from the same placement rule and list prices (S3 Standard requests,
-ElastiCache Serverless for Valkey), for shuffles of 1 TB in several shapes.
+placement for shuffles of 1 TB in several shapes, by the rule squall places objects with
+(list prices of S3 Standard requests and of ElastiCache Serverless for Valkey).
 
 Usage: python bench/fast_tier.py [--maps 200] [--reducers 200] [--repeats 3]
 """
@@ -20,6 +20,7 @@ Usage: python bench/fast_tier.py [--maps 200] [--reducers 200] [--repeats 3]
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import sys
@@ -33,12 +34,11 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from emulators.localstack_server import localstack, make_bucket  # noqa: E402
+from emulators.localstack_server import ENDPOINT, localstack, make_bucket  # noqa: E402
 from emulators.redis_server import redis_server  # noqa: E402
 
 import squall  # noqa: E402
 from squall import _native  # noqa: E402
-from squall.jobs import PRICES  # noqa: E402
 
 
 def small_buckets(maps: int, reducers: int, bucket_bytes: int) -> pa.Table:
@@ -82,22 +82,16 @@ def run(session: squall.Session, case: str, table: pa.Table, args: argparse.Name
 
 
 def priced_at_1_tb() -> list[tuple[str, str, float]]:
-    """The store's bill for shuffling 1 TB (M map objects, R reducers reading a slice of each),
-    per placement, by the rule squall places objects with (a map object of at most
-    FAST_MAX_BYTES goes to the fast store) and list prices; each object held 10 minutes."""
-    tb, held_hours = 1e12, 10 / 60
-    p = PRICES
+    """The store's bill for shuffling 1 TB: M map objects, each read by R reducers in a slice
+    apiece, priced per object by the rule squall places them with (``_native.object_cost``:
+    S3 requests, or ElastiCache Serverless ECPUs and 10 minutes of storage)."""
     rows = []
-    for maps, reducers in ((1000, 1000), (10_000, 10_000), (1_000_000, 1000)):
-        obj = tb / maps
-        parts = max(np.ceil(obj / (8 << 20)), 1)  # S3 multipart parts of 8 MB
-        s3 = maps * parts * p["s3_put"] + maps * reducers * p["s3_get"]
-        ecpus = maps + maps * reducers + 2 * tb / 1024
-        fast = ecpus * p["fast_ecpu"] + tb / 1e9 * held_hours * p["fast_gb_hour"]
-        small = obj <= _native.FAST_MAX_BYTES
-        hybrid = fast if small else s3
+    for maps, reducers in ((1000, 1000), (10_000, 10_000), (100_000, 1000), (1_000_000, 1000)):
+        obj = int(1e12 / maps)
+        store, fast = _native.object_cost(obj, reducers)
         shape = f"{maps:,} x {reducers:,} ({obj / 1e6:,.0f} MB objects)"
-        rows += [(shape, "S3 alone", s3), (shape, "Redis alone", fast), (shape, "hybrid", hybrid)]
+        for name, usd in (("S3 alone", store), ("Redis alone", fast), ("hybrid", min(store, fast))):
+            rows.append((shape, name, maps * usd))
     return rows
 
 
@@ -114,6 +108,13 @@ def main() -> None:
         "--localstack-python", type=Path, default=ROOT / ".venv-localstack" / "bin" / "python"
     )
     args = parser.parse_args()
+    # This process and its workers talk to LocalStack, never to AWS.
+    os.environ.update(
+        AWS_ENDPOINT_URL=ENDPOINT,
+        AWS_ACCESS_KEY_ID="test",
+        AWS_SECRET_ACCESS_KEY="test",
+        AWS_REGION="us-east-1",
+    )
 
     tables = {
         "small buckets": small_buckets(args.maps, args.reducers, args.bucket_bytes),

@@ -6,8 +6,8 @@ from typing import Any, final
 import pyarrow as pa
 
 __all__ = [
-    "FAST_MAX_BYTES",
     "IO_FIELDS",
+    "PRICES",
     "TASK_END_MARK",
     "ArrowBatch",
     "ArrowStream",
@@ -30,6 +30,7 @@ __all__ = [
     "heartbeat",
     "io_counts",
     "list_prefix",
+    "object_cost",
     "read_bytes",
     "read_range",
     "reap_scratch",
@@ -48,8 +49,8 @@ TASK_END_MARK: bytes
 #: them: S3-style requests (puts, gets, lists, deletes), bytes read and written (every store),
 #: a fast store's requests and bytes.
 IO_FIELDS: list[str]
-#: The largest intermediate object a session's fast store takes (``Session(fast=...)``).
-FAST_MAX_BYTES: int
+#: AWS list prices in USD by name (see ``squall.jobs.PRICES``).
+PRICES: list[tuple[str, float]]
 
 @final
 class Scheduler:
@@ -444,6 +445,11 @@ def deploy_function(
     s3: tuple[str, str] | None = None,
 ) -> str:
     """Creates or updates function ``name``; returns "created" or "updated"."""
+
+def object_cost(bytes: int, reads: int) -> tuple[float, float]:
+    """What an intermediate object of ``bytes``, read in ``reads`` requests, costs in the store
+    (S3) and in a fast store (ElastiCache Serverless for Valkey), in USD: a session with both
+    puts it where it costs less."""
 
 def io_counts() -> list[int]:
     """This process's store requests and bytes so far, or those of the task running on this

@@ -22,15 +22,7 @@ if TYPE_CHECKING:
 #: use others. S3 bills LIST like PUT, HEAD like GET, and DELETE not at all. A fast store is
 #: priced as ElastiCache Serverless for Valkey: an ECPU per request and kilobyte moved, and
 #: the data it holds by the GB-hour.
-PRICES: dict[str, float] = {
-    "lambda_gb_second": 0.0000166667,
-    "lambda_request": 0.20 / 1e6,
-    "s3_put": 0.005 / 1000,
-    "s3_get": 0.0004 / 1000,
-    "s3_list": 0.005 / 1000,
-    "fast_ecpu": 0.0023 / 1e6,
-    "fast_gb_hour": 0.084,
-}
+PRICES: dict[str, float] = dict(_native.PRICES)
 
 #: Memory (MB) assumed for Lambda when pricing a job, unless the session or the call says.
 DEFAULT_MEMORY_MB = 2048

@@ -138,10 +138,12 @@ class Session:
             ``$SQUALL_STORE``); on the other backends optional (default: this machine's memory
             or a temporary directory), and ``redis://host:port/prefix`` works there too.
         fast: A fast, ephemeral store beside ``store`` (``redis://host:port/prefix``, a Redis
-            or Valkey server): intermediate objects up to 1 MiB (shuffle buckets of many
-            small tasks, samples, splitters) go there, larger ones to ``store``; an object the
-            fast store refuses (full, or down) goes to ``store`` instead. Every key squall
-            writes there expires after a day (``$SQUALL_REDIS_TTL`` seconds).
+            or Valkey server): each intermediate object goes where it costs less at list
+            prices (``squall._native.object_cost``), so small ones and the map outputs of a
+            shuffle with many reducers (read in many small slices) go there, large ones read
+            whole to ``store``; an object the fast store refuses (full, or down) goes to
+            ``store`` instead. Every key squall writes there expires after a day
+            (``$SQUALL_REDIS_TTL`` seconds).
         memory_mb: The Lambda function's memory, for cost estimates and the memory budget
             (default 2048).
         memory_limit: What squall's tasks may hold in memory, as bytes or a size such as

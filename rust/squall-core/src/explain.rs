@@ -50,8 +50,8 @@ impl Plan {
             gets += self.read_lines(stage, &tasks, &mut out);
             out.extend(explain_ops(&stage.ops));
             puts += self.write_lines(stage, n, sink, &mut out);
-            if let Some(bytes) = self.object_bytes(stage, sink) {
-                out.push(format!("          to {}", tiers.describe(bytes)));
+            if let Some((bytes, reads)) = self.objects(stage, sink) {
+                out.push(format!("          to {}", tiers.describe(bytes, reads)));
             }
             out.push(memory_line(self.stage_input(stage), budget));
         }
@@ -119,12 +119,15 @@ impl Plan {
         }
     }
 
-    /// About how big each intermediate object that `stage` writes is (None: it writes none):
-    /// a sample of keys, or about as much as a task reads.
-    fn object_bytes(&self, stage: &Stage, sink: &Sink) -> Option<u64> {
+    /// About how big each intermediate object that `stage` writes is, and in how many
+    /// requests it is read (None: it writes none): a sample of keys, read once; a shuffle
+    /// object about as big as a task's input, read in a slice by each reducer; a part, read
+    /// once.
+    fn objects(&self, stage: &Stage, sink: &Sink) -> Option<(u64, u64)> {
         match (stage.target, sink) {
-            (Target::Sample(_), _) => Some(SAMPLE_ROWS_PER_PARTITION as u64 * 16),
-            (Target::Shuffle(_) | Target::Parts, _) | (Target::Sink, Sink::Collect) => Some(self.stage_input(stage)),
+            (Target::Sample(_), _) => Some((SAMPLE_ROWS_PER_PARTITION as u64 * 16, 1)),
+            (Target::Shuffle(i), _) => Some((self.stage_input(stage), self.shuffles[i].exchange.partitions() as u64)),
+            (Target::Parts, _) | (Target::Sink, Sink::Collect) => Some((self.stage_input(stage), 1)),
             (Target::Sink, _) => None,
         }
     }
@@ -245,7 +248,7 @@ fn explain_ops(ops: &[Op]) -> Vec<String> {
         .collect()
 }
 
-fn s(n: usize) -> &'static str {
+pub(crate) fn s(n: usize) -> &'static str {
     if n == 1 {
         ""
     } else {

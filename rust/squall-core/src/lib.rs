@@ -18,6 +18,7 @@ pub mod manifest;
 mod native;
 pub mod placement;
 pub mod plan;
+pub mod prices;
 pub mod shuffle;
 pub mod sort;
 pub mod spec;

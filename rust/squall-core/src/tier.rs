@@ -1,37 +1,61 @@
-//! Where an intermediate object goes when a session has a fast store beside its scratch store
-//! (`Session(store=..., fast="redis://...")`): objects up to a size go to the fast store,
-//! larger ones to the scratch store (the hybrid placement of Locus, NSDI '19).
+//! Where an intermediate object goes when a session has a fast store beside its store
+//! (`Session(store=..., fast="redis://...")`): to the tier where writing it once, holding it
+//! while its job runs and reading it as it will be read costs less at list prices (the hybrid
+//! placement of Locus, NSDI '19). Small objects and objects read in many small slices (a
+//! shuffle's map outputs with many reducers) go to the fast store, large ones read whole to
+//! the store.
 
 use serde::{Deserialize, Serialize};
 
-/// Objects up to this size go to the fast store by default: about where one write and one
-/// read cost the same on either tier at list prices (ElastiCache Serverless for Valkey charges
-/// an ECPU per kilobyte moved, $0.0023 per million; S3 Standard $0.005 per thousand PUTs and
-/// $0.0004 per thousand GETs, whatever the size): 2 x 1,024 ECPUs = $4.7e-6 against $5.4e-6.
-pub const FAST_MAX_BYTES: u64 = 1 << 20;
+use crate::prices::{price, S3_PART_SIZE};
+
+/// How long an intermediate object is taken to be held before its job deletes it: the
+/// storage share of its price in the fast store.
+pub const HOLD_SECONDS: f64 = 600.0;
+
+/// What one object costs in each tier, in USD.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ObjectCost {
+    /// In the store (S3): its PUTs (one per 8 MB part) and one GET per read.
+    pub store: f64,
+    /// In the fast store: an ECPU per kilobyte written and read (at least one per request),
+    /// and its bytes held for [`HOLD_SECONDS`].
+    pub fast: f64,
+}
+
+impl ObjectCost {
+    /// The cost of an object of `bytes`, written once and read whole in `reads` requests.
+    pub fn of(bytes: u64, reads: u64) -> ObjectCost {
+        let parts = bytes.div_ceil(S3_PART_SIZE as u64).max(1) as f64;
+        let store = parts * price("s3_put") + reads as f64 * price("s3_get");
+        let kb = bytes as f64 / 1024.0;
+        let ecpus = kb.max(1.0) + kb.max(reads as f64);
+        let held = bytes as f64 / 1e9 * HOLD_SECONDS / 3600.0;
+        ObjectCost { store, fast: ecpus * price("fast_ecpu") + held * price("fast_gb_hour") }
+    }
+
+    /// Whether the fast store is the cheaper tier.
+    pub fn fast_is_cheaper(&self) -> bool {
+        self.fast <= self.store
+    }
+}
 
 /// A job's two tiers of intermediate objects.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FastTier {
-    /// The job's prefix in the scratch store, which the planned URLs start with.
+    /// The job's prefix in the store, which the planned URLs start with.
     pub scratch: String,
     /// The job's prefix in the fast store.
     pub fast: String,
-    /// The largest object the fast store takes.
-    pub max_bytes: u64,
 }
 
 impl FastTier {
-    /// Where an object of `len` bytes planned at `url` goes in the fast store; None when it
-    /// belongs in the scratch store (too large, or not one of the job's objects).
-    pub fn place(&self, url: &str, len: u64) -> Option<String> {
+    /// Where an object of `bytes`, planned at `url` and to be read in `reads` requests, goes in
+    /// the fast store; None when it belongs in the store (cheaper there, or not one of the
+    /// job's objects).
+    pub fn place(&self, url: &str, bytes: u64, reads: u64) -> Option<String> {
         let rest = url.strip_prefix(&self.scratch)?;
-        (len <= self.max_bytes).then(|| format!("{}{rest}", self.fast))
-    }
-
-    /// Whether `url` is one of the job's objects in either tier: a task reports only these.
-    pub fn owns(&self, url: &str) -> bool {
-        url.starts_with(&self.scratch) || url.starts_with(&self.fast)
+        ObjectCost::of(bytes, reads).fast_is_cheaper().then(|| format!("{}{rest}", self.fast))
     }
 }
 
@@ -45,16 +69,23 @@ pub struct Tiers {
 }
 
 impl Tiers {
-    /// Where objects of about `bytes` each go, in words.
-    pub fn describe(&self, bytes: u64) -> String {
+    /// Where objects of about `bytes` each, read in `reads` requests each, go, in words.
+    pub fn describe(&self, bytes: u64, reads: u64) -> String {
         let each = crate::explain::human(bytes);
         match (&self.store, &self.fast) {
             (None, _) => "this machine's memory or disk".to_string(),
             (Some(store), None) => format!("{store}/"),
-            (Some(_), Some(fast)) if bytes <= FAST_MAX_BYTES => {
-                format!("{fast}/ (about {each} each: the fast store takes objects up to 1 MiB)")
+            (Some(store), Some(fast)) => {
+                let cost = ObjectCost::of(bytes, reads);
+                let (at, why) = match cost.fast_is_cheaper() {
+                    true => (fast, "cheaper in the fast store"),
+                    false => (store, "cheaper in the store"),
+                };
+                format!(
+                    "{at}/ (about {each} each, read in {reads} request{}: {why})",
+                    crate::explain::s(reads as usize)
+                )
             }
-            (Some(store), Some(_)) => format!("{store}/ (about {each} each: over the fast store's 1 MiB)"),
         }
     }
 }
@@ -64,19 +95,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn small_objects_of_the_job_go_to_the_fast_store() {
-        let tier = FastTier { scratch: "s3://b/s/job-1".into(), fast: "redis://h:1/s/job-1".into(), max_bytes: 10 };
-        assert_eq!(tier.place("s3://b/s/job-1/s0/m-1.arrow", 10).as_deref(), Some("redis://h:1/s/job-1/s0/m-1.arrow"));
-        assert_eq!(tier.place("s3://b/s/job-1/s0/m-1.arrow", 11), None);
-        assert_eq!(tier.place("s3://b/other/x.arrow", 1), None);
-        assert!(tier.owns("redis://h:1/s/job-1/x") && !tier.owns("redis://h:1/s/job-2/x"));
+    fn small_objects_and_many_small_reads_go_to_the_fast_store() {
+        let tier = FastTier { scratch: "s3://b/s/job-1".into(), fast: "redis://h:1/s/job-1".into() };
+        let url = "s3://b/s/job-1/s0/m-1.arrow";
+        assert_eq!(tier.place(url, 50_000, 50).as_deref(), Some("redis://h:1/s/job-1/s0/m-1.arrow"));
+        assert_eq!(tier.place(url, 64 << 20, 1), None, "a large object read whole: the store");
+        assert!(tier.place(url, 100 << 20, 10_000).is_some(), "read in 10,000 slices: the fast store");
+        assert_eq!(tier.place("s3://b/other/x.arrow", 1, 1), None, "not the job's");
     }
 
     #[test]
     fn explain_says_which_tier_objects_of_a_size_go_to() {
         let tiers = Tiers { store: Some("s3://b/s".into()), fast: Some("redis://h:1/s".into()) };
-        assert!(tiers.describe(4096).starts_with("redis://h:1/s/ (about 4.1 KB each"), "{}", tiers.describe(4096));
-        assert!(tiers.describe(FAST_MAX_BYTES + 1).starts_with("s3://b/s/ (about"));
-        assert_eq!(Tiers::default().describe(1), "this machine's memory or disk");
+        let small = tiers.describe(4096, 1);
+        assert!(small.starts_with("redis://h:1/s/ (about 4.1 KB each, read in 1 request"), "{small}");
+        assert!(tiers.describe(1 << 30, 4).starts_with("s3://b/s/ (about 1.1 GB each"));
+        assert_eq!(Tiers::default().describe(1, 1), "this machine's memory or disk");
     }
 }

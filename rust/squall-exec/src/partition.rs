@@ -126,7 +126,7 @@ pub fn choose_splitters(
         keys.extend(decode_rows(read_object(url)?, url)?);
     }
     let chosen = splitters(keys, partitions);
-    write_placed(out.to_string(), encode_rows(&chosen, out)?, fast)
+    write_placed(out.to_string(), encode_rows(&chosen, out)?, 1, fast)
 }
 
 fn read_input(task: &PartitionTask, attempt: u32) -> crate::Result<(Decoded, u64, String)> {
@@ -272,14 +272,14 @@ pub fn run_partition<E>(
             let url = attempt_url(&output.url);
             let bytes = encode(output.format, output.compression, &schema, &batches, &url)?;
             report.schema = Some(schema_text(&schema));
-            publish(&mut report, url, bytes, output.result, task.fast.as_ref())?;
+            publish(&mut report, url, bytes, (output.result, 1), task.fast.as_ref())?;
         }
         Some(TaskOutput::Sample { url, keys, rows }) => {
             let url = attempt_url(url);
             let sample =
                 Sorter::new(&schema, keys)?.sample(&concat(&schema, &batches, &url)?, *rows, task.partition as u64)?;
             let bytes = encode_rows(&sample, &url)?;
-            publish(&mut report, url, bytes, false, task.fast.as_ref())?;
+            publish(&mut report, url, bytes, (false, 1), task.fast.as_ref())?;
         }
         Some(TaskOutput::Partial { url, group, partitions }) => {
             let url = attempt_url(url);
@@ -364,13 +364,13 @@ fn aggregate_parquet(
 }
 
 /// Writes a task's output object and records it in the report; a `result` is a finished
-/// file that nothing here reads back (`Store::put_output`). A small intermediate object goes
-/// to the job's fast store when it has one.
+/// file that nothing here reads back (`Store::put_output`). An intermediate object, to be read
+/// in `reads` requests, goes to the job's fast store when it has one and it is cheaper there.
 fn publish(
     report: &mut PartitionReport,
     url: String,
     bytes: Bytes,
-    result: bool,
+    (result, reads): (bool, u64),
     fast: Option<&FastTier>,
 ) -> crate::Result<()> {
     report.bytes_written = bytes.len() as u64;
@@ -380,16 +380,16 @@ fn publish(
             runtime()?.block_on(store.put_output(&key, bytes))?;
             url
         }
-        false => write_placed(url, bytes, fast)?,
+        false => write_placed(url, bytes, reads, fast)?,
     });
     Ok(())
 }
 
-/// Writes an intermediate object planned at `url` to the fast store when it is small enough
-/// for it, else (or when the fast store refuses it: full, or down) at `url`; returns where it
-/// went.
-pub fn write_placed(url: String, bytes: Bytes, fast: Option<&FastTier>) -> crate::Result<String> {
-    if let Some(at) = fast.and_then(|f| f.place(&url, bytes.len() as u64)) {
+/// Writes an intermediate object planned at `url`, to be read in `reads` requests, to the fast
+/// store when it is cheaper there, else (or when the fast store refuses it: full, or down) at
+/// `url`; returns where it went.
+pub fn write_placed(url: String, bytes: Bytes, reads: u64, fast: Option<&FastTier>) -> crate::Result<String> {
+    if let Some(at) = fast.and_then(|f| f.place(&url, bytes.len() as u64, reads)) {
         if write_object(&at, bytes.clone()).is_ok() {
             return Ok(at);
         }
@@ -407,7 +407,8 @@ fn publish_shuffle(
     fast: Option<&FastTier>,
 ) -> crate::Result<()> {
     let (bytes, slices) = encode_buckets(schema, buckets, &url)?;
-    publish(report, url, bytes.into(), false, fast)?;
+    let reads = buckets.iter().filter(|b| b.num_rows() > 0).count().max(1) as u64;
+    publish(report, url, bytes.into(), (false, reads), fast)?;
     report.buckets = Some(slices);
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use squall_core::tier::{FastTier, FAST_MAX_BYTES};
+use squall_core::tier::FastTier;
 
 use crate::owner::Owner;
 
@@ -55,7 +55,7 @@ impl Scratch {
     /// session's store (this machine's memory and disks are faster than any network store).
     pub fn tier(&self, root: &str, id: &str) -> Option<FastTier> {
         let fast = self.fast.as_ref().filter(|_| self.remote.as_deref() == Some(root))?;
-        Some(FastTier { scratch: format!("{root}/{id}"), fast: format!("{fast}/{id}"), max_bytes: FAST_MAX_BYTES })
+        Some(FastTier { scratch: format!("{root}/{id}"), fast: format!("{fast}/{id}") })
     }
 }
 

@@ -60,7 +60,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(lambda::ensure_role, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("IO_FIELDS", squall_core::TaskIo::NAMES.to_vec())?;
-    m.add("FAST_MAX_BYTES", squall_core::tier::FAST_MAX_BYTES)?;
+    m.add("PRICES", squall_core::prices::PRICES.to_vec())?;
+    m.add_function(wrap_pyfunction!(store::object_cost, m)?)?;
     m.add("TASK_END_MARK", pyo3::types::PyBytes::new(m.py(), squall_exec::local::TASK_END_MARK))?;
     Ok(())
 }

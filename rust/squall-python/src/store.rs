@@ -148,6 +148,15 @@ pub fn scratch_name() -> String {
     squall_exec::scratch::new_name()
 }
 
+/// What an intermediate object of `bytes`, read in `reads` requests, costs in the store (S3)
+/// and in a fast store (ElastiCache Serverless for Valkey), in USD: a session with both puts
+/// it where it costs less.
+#[pyfunction]
+pub fn object_cost(bytes: u64, reads: u64) -> (f64, f64) {
+    let cost = squall_core::tier::ObjectCost::of(bytes, reads);
+    (cost.store, cost.fast)
+}
+
 /// This process's store requests and bytes so far, or those of the task running on this
 /// thread when it runs in-process, named by `IO_FIELDS`.
 #[pyfunction]

@@ -20,7 +20,7 @@ use crate::{check_range, in_parallel, BoxFuture, Error, Expect, ObjectMeta, Resu
 /// Objects larger than this are uploaded in parts.
 pub const MULTIPART_THRESHOLD: usize = 16 << 20;
 /// Size of one uploaded part and of one ranged GET of a large object.
-pub const PART_SIZE: usize = 8 << 20;
+pub const PART_SIZE: usize = squall_core::prices::S3_PART_SIZE;
 /// Attempts per request (throttling and 5xx are retried with backoff).
 const MAX_ATTEMPTS: u32 = 6;
 

@@ -1,0 +1,24 @@
+//! AWS list prices (US East, N. Virginia; x86_64 Lambda) that squall's cost estimates
+//! (`job.cost()`) and its placement of intermediate objects use. Sources: the pricing pages of
+//! AWS Lambda, Amazon S3 and Amazon ElastiCache.
+
+/// Every price by name, in USD: Lambda's GB-second and request; S3 Standard's PUT (and COPY,
+/// POST, LIST), GET and LIST requests (DELETE is free); ElastiCache Serverless for Valkey's
+/// ECPU (one per kilobyte a request moves, at least one per request) and GB-hour of data held.
+pub const PRICES: [(&str, f64); 7] = [
+    ("lambda_gb_second", 0.000_016_666_7),
+    ("lambda_request", 0.20 / 1e6),
+    ("s3_put", 0.005 / 1000.0),
+    ("s3_get", 0.0004 / 1000.0),
+    ("s3_list", 0.005 / 1000.0),
+    ("fast_ecpu", 0.0023 / 1e6),
+    ("fast_gb_hour", 0.084),
+];
+
+/// The price named `name` (0 for a name not in [`PRICES`]).
+pub fn price(name: &str) -> f64 {
+    PRICES.iter().find(|(n, _)| *n == name).map_or(0.0, |(_, p)| *p)
+}
+
+/// Bytes per part of a large S3 upload or read, each billed as one request.
+pub const S3_PART_SIZE: usize = 8 << 20;
