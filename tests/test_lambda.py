@@ -272,6 +272,20 @@ def test_sort_and_groupby_over_s3_match_local(
     assert sum(g_remote.column("n").to_pylist()) == table.num_rows
 
 
+def test_lambda_functions_keep_small_objects_in_a_fast_store(
+    function: str, store: str, redis_address: str, session: squall.Session
+) -> None:
+    table = _readings(20_000, 2)
+    fast = f"redis://{redis_address}/lambda"
+    with squall.Session(backend="lambda", function=function, store=store, fast=fast) as s:
+        got = s.from_arrow(table, num_partitions=4).groupby("station").agg(n=("temp", "count"))
+        got_table = got.collect().sort_by("station")
+        cost = s.last_job.cost()  # type: ignore[union-attr]
+    want = session.from_arrow(table, 2).groupby("station").agg(n=("temp", "count")).collect()
+    assert got_table.equals(want.sort_by("station"))
+    assert cost.fast_requests > 0 and cost.fast_bytes > 0, cost
+
+
 def test_throttling_is_retried_and_the_job_completes(store: str) -> None:
     capped = deploy(
         "squall-tests-capped", store, memory_mb=512, timeout_s=30, reserved_concurrency=2

@@ -132,11 +132,18 @@ def test_sort_groupby_and_dags_match_their_oracles(
         assert (cost.s3_puts, cost.s3_gets, cost.s3_lists) == (0, 0, 0), cost
     x = np.arange(200_000, dtype=np.float64)
     assert _dag(placed) == [float(np.dot(x * 2, x + 1))]
+    if placed._fast is not None:
+        held = placed.submit(np.ones, 20_000)  # 160 KB, read once: cheaper in the fast store
+        assert held.result().sum() == 20_000
+        stored = [k.decode() for k in client(redis_address).scan_iter(match="*/results/job-*")]
+        assert [k for k in stored if placed._session_id in k], stored
     assert scripts_run(redis_address) > before + 20, "the jobs' objects went through Redis"
-    # Nothing of the finished jobs stays in Redis but the session's record and its table.
+    # Nothing of the finished jobs stays in Redis but the session's record, its table and the
+    # result a live future holds.
     session_keys = [k.decode() for k in client(redis_address).scan_iter(count=1000)]
     kept = [k for k in session_keys if placed._session_id in k]
-    assert [k for k in kept if "/_sessions/" not in k and "/table-" not in k] == []
+    owned = ("/_sessions/", "/table-", "/results/")
+    assert [k for k in kept if not any(o in k for o in owned)] == []
 
 
 def test_explain_says_where_intermediate_objects_go(

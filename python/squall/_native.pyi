@@ -95,11 +95,13 @@ class Scheduler:
         speculation: tuple[float, float, float] | None,
         label: str,
         results: str | None = None,
+        fast_results: str | None = None,
         refs: list[list[tuple[int, int]]] | None = None,
     ) -> Job:
         """Queues one task per input, called ``label``; returns the job at once. ``refs``: the
         (job id, task) whose results each task takes (it starts once they returned); results
-        too large for a reply go under the store prefix ``results``."""
+        too large for a reply go under the store prefix ``results``, or under
+        ``fast_results`` in a fast store where they cost less."""
     def seq(self) -> int:
         """The change counter of the outcome board."""
     def wait_change(self, seq: int, timeout: float) -> int:

@@ -653,9 +653,10 @@ class Session:
             scale = self.fleet.time_scale if self.fleet is not None else 1.0
             spec = (policy.after, policy.multiple, policy.min_seconds * scale)
         results = f"{self._scratch()}/results"
+        fast = f"{self._fast}/results" if self._fast is not None else None
         graph = refs if any(refs) else None
         native = self._native.submit(
-            digest, func, inputs, timeout, retries, spec, label, results, graph
+            digest, func, inputs, timeout, retries, spec, label, results, fast, graph
         )
         return _Job(native, self._completer, label)
 

@@ -37,10 +37,10 @@ pub struct TaskSpec {
     /// arguments refer to them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<InputRef>,
-    /// Where a result larger than [`INLINE_RESULT_MAX`] is written (a store URL prefix); None
-    /// keeps every result in the reply.
+    /// Where a result larger than [`INLINE_RESULT_MAX`] is written; None keeps every result in
+    /// the reply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub results: Option<String>,
+    pub results: Option<ResultStores>,
 }
 
 impl TaskSpec {
@@ -48,22 +48,36 @@ impl TaskSpec {
     pub fn call(job: u64, task: u64, attempt: u32, func: String) -> TaskSpec {
         TaskSpec { job, task, attempt, func, func_len: 0, partition: None, inputs: Vec::new(), results: None }
     }
+}
 
-    /// The object a result of this attempt is written to, under `results`.
-    pub fn result_url(&self, results: &str) -> String {
-        result_url(results, self.job, self.task, self.attempt)
+/// Where calls write results too large for their reply: a prefix of the session's store, and
+/// of its fast store beside it (where a result goes when it costs less there, see
+/// [`crate::tier::ObjectCost`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultStores {
+    /// A prefix in the session's store.
+    pub store: String,
+    /// A prefix in its fast store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fast: Option<String>,
+}
+
+impl ResultStores {
+    /// Where attempt `attempt` of `task` of `job` writes a result of `bytes`: in the fast store
+    /// when it costs less there, else (or when the fast store refuses it) in the store, in the
+    /// order to try.
+    pub fn urls(&self, job: u64, task: u64, attempt: u32, bytes: u64) -> Vec<String> {
+        let url = |prefix: &str| format!("{}/job-{job}-{task}-{attempt}.pkl", prefix.trim_end_matches('/'));
+        let cheaper = crate::tier::ObjectCost::of(bytes, 1).fast_is_cheaper();
+        let fast = self.fast.as_deref().filter(|_| cheaper).map(url);
+        fast.into_iter().chain([url(&self.store)]).collect()
     }
-}
 
-/// The object one attempt's result is written to, under the results prefix `results`.
-pub fn result_url(results: &str, job: u64, task: u64, attempt: u32) -> String {
-    format!("{}{task}-{attempt}.pkl", job_results(results, job))
-}
-
-/// The start of the URLs of every stored result of `job` (and of no other job) under
-/// `results`.
-pub fn job_results(results: &str, job: u64) -> String {
-    format!("{}/job-{job}-", results.trim_end_matches('/'))
+    /// Whether `url` is where attempt `attempt` of `task` of `job` may write its result.
+    pub fn allows(&self, url: &str, job: u64, task: u64, attempt: u32) -> bool {
+        let at = |prefix: &str| format!("{}/job-{job}-{task}-{attempt}.pkl", prefix.trim_end_matches('/'));
+        url == at(&self.store) || self.fast.as_deref().is_some_and(|f| url == at(f))
+    }
 }
 
 /// Where one input of a call is: after the arguments in the frame, or in a store.
@@ -271,5 +285,17 @@ mod tests {
         let r: TaskReport = serde_json::from_str(json).unwrap();
         assert_eq!(r.task, 3);
         assert!(r.ok && r.error.is_none() && r.partition.is_none());
+    }
+
+    #[test]
+    fn results_go_to_the_fast_store_when_cheaper_and_nowhere_else() {
+        let both = ResultStores { store: "s3://b/s/results".into(), fast: Some("redis://h:1/s/results".into()) };
+        let small = both.urls(3, 4, 1, 100_000);
+        assert_eq!(small, ["redis://h:1/s/results/job-3-4-1.pkl", "s3://b/s/results/job-3-4-1.pkl"]);
+        assert_eq!(both.urls(3, 4, 1, 64 << 20), ["s3://b/s/results/job-3-4-1.pkl"], "large: the store only");
+        assert!(both.allows(&small[0], 3, 4, 1) && both.allows(&small[1], 3, 4, 1));
+        assert!(!both.allows(&small[0], 3, 4, 2), "another attempt's object");
+        let store_only = ResultStores { fast: None, ..both };
+        assert!(!store_only.allows(&small[0], 3, 4, 1));
     }
 }

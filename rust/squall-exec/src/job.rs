@@ -50,7 +50,7 @@ pub struct JobSpec {
     pub label: String,
     /// Where calls write results too large for a reply (a store URL prefix); None keeps every
     /// result in the reply.
-    pub results: Option<String>,
+    pub results: Option<squall_core::spec::ResultStores>,
     /// The function every task calls.
     pub func: Arc<Function>,
     /// What each task does.

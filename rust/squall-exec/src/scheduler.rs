@@ -467,9 +467,7 @@ impl Dispatcher {
             // A stored result is where this attempt was told to write it, or the worker is broken.
             Ok(reply)
                 if reply.report.stored.as_ref().is_some_and(|url| {
-                    let results = run.spec.results.as_deref().unwrap_or_default();
-                    run.spec.results.is_none()
-                        || *url != squall_core::spec::result_url(results, job, task as u64, attempt)
+                    !run.spec.results.as_ref().is_some_and(|r| r.allows(url, job, task as u64, attempt))
                 }) =>
             {
                 Err(Failure::WorkerLost(format!(

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use squall_core::spec::ResultStores;
 use squall_exec::output::OutputQueue;
 use squall_exec::{
     AttemptRecord, Backend, Failure, FleetModel, Function, JobHandle, JobSpec, LambdaBackend, LambdaConfig,
@@ -123,8 +124,8 @@ impl Scheduler {
     /// tasks finished and it ran past `multiple` times their median run time and
     /// `min_seconds`. `refs` gives each task the (job id, task) whose results its arguments
     /// take: it starts once they returned. Results larger than a reply holds are written under
-    /// the store prefix `results`.
-    #[pyo3(signature = (func_hash, func, inputs, timeout, retries, speculation, label, results = None, refs = None))]
+    /// the store prefix `results`, or under `fast_results` in a fast store where they cost less.
+    #[pyo3(signature = (func_hash, func, inputs, timeout, retries, speculation, label, results = None, fast_results = None, refs = None))]
     #[allow(clippy::too_many_arguments)]
     fn submit(
         &self,
@@ -137,6 +138,7 @@ impl Scheduler {
         speculation: Option<(f64, f64, f64)>,
         label: String,
         results: Option<String>,
+        fast_results: Option<String>,
         refs: Option<Vec<Vec<(u64, usize)>>>,
     ) -> PyResult<Job> {
         let timeout = match timeout {
@@ -152,7 +154,7 @@ impl Scheduler {
             .map(|b| Work::Call { args: Arc::new(b.as_bytes().to_vec()), inputs: refs.next().unwrap_or_default() });
         let spec = JobSpec {
             label,
-            results,
+            results: results.map(|store| ResultStores { store, fast: fast_results }),
             func: Arc::new(Function { hash: func_hash, bytes: func.as_bytes().to_vec() }),
             work: work.collect(),
             timeout,

@@ -6,7 +6,7 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use squall_core::frame::{decode_header, encode_header};
-use squall_core::spec::INLINE_RESULT_MAX;
+use squall_core::spec::{ResultStores, INLINE_RESULT_MAX};
 use squall_core::{InputRef, TaskReport, TaskSpec, UserError};
 use squall_exec::partition::{read_object, run_partition, write_object, PartitionError};
 use squall_exec::scheduler::now_epoch;
@@ -82,18 +82,27 @@ fn load_function<'py>(py: Python<'py>, digest: &str, pickled: &[u8]) -> PyResult
     py.import("squall._task")?.getattr("load_function")?.call1((digest, pickled))
 }
 
-/// Writes a result too large for the reply where the spec says; the reply then names it. A
-/// failed write fails the attempt (an engine error the scheduler may retry elsewhere).
-fn store_result(spec: &TaskSpec, results: &str, body: Vec<u8>, report: &mut TaskReport) -> Vec<u8> {
-    let url = spec.result_url(results);
-    match write_object(&url, body.into()) {
-        Ok(()) => report.stored = Some(url),
-        Err(e) => {
-            report.ok = false;
-            let mut error = e.to_user_error();
-            error.message = format!("could not store the task's result at {url}: {}", error.message);
-            report.error = Some(error);
+/// Writes a result too large for the reply where the spec says (the fast store first, when it
+/// is cheaper there); the reply then names it. A failed write fails the attempt (an engine
+/// error the scheduler may retry elsewhere).
+fn store_result(spec: &TaskSpec, results: &ResultStores, body: Vec<u8>, report: &mut TaskReport) -> Vec<u8> {
+    let body = Bytes::from(body);
+    let urls = results.urls(spec.job, spec.task, spec.attempt, body.len() as u64);
+    let mut last = None;
+    for url in urls {
+        match write_object(&url, body.clone()) {
+            Ok(()) => {
+                report.stored = Some(url);
+                return Vec::new();
+            }
+            Err(e) => last = Some((url, e)),
         }
+    }
+    if let Some((url, e)) = last {
+        report.ok = false;
+        let mut error = e.to_user_error();
+        error.message = format!("could not store the task's result at {url}: {}", error.message);
+        report.error = Some(error);
     }
     Vec::new()
 }
