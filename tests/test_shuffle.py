@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 import squall
 
@@ -81,3 +82,52 @@ def test_sort_and_groupby_on_worker_processes() -> None:
     assert got.column("k").to_pylist() == expected.column("k").to_pylist()
     assert got.column("n").to_pylist() == expected.column("v_count").to_pylist()
     np.testing.assert_allclose(got.column("total"), expected.column("v_sum"), rtol=1e-12)
+
+
+def _runs(session: squall.Session, table: pa.Table) -> list[pa.Table]:
+    """A sort, a group-by and a repartition of ``table`` over 9 map tasks, collected."""
+    ds = session.from_arrow(table, 9)
+    return [
+        ds.sort(["k", "t"], num_partitions=7).collect(),
+        ds.groupby("k", num_partitions=5)
+        .agg(n=("v", "count"), s=("v", "sum"), hi=("v", "max"))
+        .collect()
+        .sort_by("k"),
+        ds.repartition(6, by="k").collect().sort_by("t"),
+    ]
+
+
+@pytest.mark.parametrize("in_process", [True, False])
+def test_a_merge_level_changes_no_result_and_cuts_reads(in_process: bool) -> None:
+    rng = np.random.default_rng(11)
+    n = 30_000
+    keys = pa.array([f"k{int(k)}" if k % 17 else None for k in rng.integers(0, 400, n)])
+    table = pa.table({"k": keys, "t": rng.permutation(n), "v": rng.normal(size=n)})
+    with squall.Session(workers=2, in_process=in_process, two_level=False) as s:
+        one = _runs(s, table)
+        one_gets = s.last_job.cost().s3_gets  # type: ignore[union-attr]
+        s.two_level = True
+        two = _runs(s, table)
+        job = s.last_job
+        assert job is not None
+        assert [name for name, _ in job._stages] == [
+            "squall.repartition (map)",
+            "squall.repartition (merge)",
+            "squall.collect (reduce)",
+        ]
+        assert job.cost().s3_gets < one_gets, "9 x 6 reads become 9 + 1 x 6"
+    assert one[0].equals(table.sort_by([("k", "ascending"), ("t", "ascending")]))
+    want = table.group_by("k").aggregate([("v", "count"), ("v", "sum"), ("v", "max")])
+    want = want.sort_by("k")
+    assert one[1].column("n").to_pylist() == want.column("v_count").to_pylist()
+    assert np.allclose(one[1].column("s").to_numpy(), want.column("v_sum").to_numpy())
+    assert one[2].equals(table.sort_by("t"))
+    for a, b in zip(one, two, strict=True):
+        assert a.schema == b.schema
+        assert a.num_rows == b.num_rows
+    assert two[0].equals(one[0]) and two[2].equals(one[2])
+    assert two[1].column("k").equals(one[1].column("k"))
+    assert two[1].column("n").equals(one[1].column("n")) and two[1].column("hi").equals(
+        one[1].column("hi")
+    )
+    assert np.allclose(two[1].column("s").to_numpy(), one[1].column("s").to_numpy())

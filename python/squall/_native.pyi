@@ -312,10 +312,11 @@ class Plan:
         budget: Budget,
         store: str | None = None,
         fast: str | None = None,
+        two_level: bool | None = None,
     ) -> str:
         """How the plan runs into ``sink`` (see ``Datasets.execute``), placed as a session with
         these settings would place it (intermediate objects in its ``store`` and ``fast``
-        store), as text."""
+        store, merge levels as ``two_level`` says), as text."""
 
 @final
 class Datasets:
@@ -334,10 +335,12 @@ class Datasets:
         speculation: tuple[float, float, float] | None,
         scratch: tuple[str, str | None, str, str | None, str | None],
         budget: Budget,
+        two_level: bool | None = None,
     ) -> Datasets:
         """Stages run on ``threads`` (this process) or ``workers``; ``scratch`` is (memory
         URL, shared memory URL or None, disk URL, the session's store prefix or None, its fast
-        store prefix or None)."""
+        store prefix or None); ``two_level`` whether shuffles get a merge level (None: when
+        it saves requests)."""
     def execute(
         self,
         plan: Plan,

@@ -239,7 +239,9 @@ class Dataset:
         s = self._session
         remote = s.backend == "lambda"
         print(
-            self._plan.explain("collect", None, s.in_process, remote, s.budget, s._store, s._fast)
+            self._plan.explain(
+                "collect", None, s.in_process, remote, s.budget, s._store, s._fast, s.two_level
+            )
         )
 
     @user_facing

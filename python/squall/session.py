@@ -168,6 +168,12 @@ class Session:
             ends). ``False`` leaves it on the process's standard error (a notebook server's
             log; on Lambda, in CloudWatch only). Each attempt's last lines are in ``job.stats``
             either way.
+        two_level: Whether a shuffle gets a merge level between its map tasks and its
+            reducers: groups of map objects are merged, a range of buckets at a time, so each
+            reducer reads one slice per group instead of one per map task (M x R ranged reads
+            become about M x Q + M / 32 x R). ``None`` (the default) adds it where the
+            one-level shuffle would make over a million reads and the merge level fewer;
+            ``explain()`` shows it.
 
     Example:
         >>> with squall.Session(workers=2) as s:
@@ -193,6 +199,7 @@ class Session:
         retries: int = DEFAULT_RETRIES,
         in_process: bool = True,
         forward_output: bool = True,
+        two_level: bool | None = None,
     ) -> None:
         backend = backend or os.environ.get("SQUALL_BACKEND") or "local"
         if workers is not None and workers < 1:
@@ -290,6 +297,8 @@ class Session:
         self.in_process = in_process and backend == "local"
         self._threads: _native.Scheduler | None = None
         self.target_partition_bytes = target_partition_bytes
+        #: Whether shuffles get a merge level (``two_level``).
+        self.two_level = two_level
         _sessions.add(self)
         if backend != "lambda":
             _reap_dead_scratch()
@@ -603,6 +612,7 @@ class Session:
                 self._fast,
             ),
             budget=self.budget,
+            two_level=self.two_level,
         )
 
     def _run_tasks(

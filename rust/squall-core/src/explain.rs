@@ -1,15 +1,16 @@
 //! `explain()`: a readable account of how a plan runs, stage by stage.
 
 use crate::budget::{task_peak, Budget, WORK_FACTOR};
+use crate::merge::MergeLevel;
 use crate::placement::Placement;
 use crate::plan::{Exchange, Input, Op, Plan, Sink, Source, Stage, Target, SAMPLE_ROWS_PER_PARTITION};
-use crate::tier::Tiers;
+use crate::tier::Intermediates;
 
 impl Plan {
     /// A readable account of how the plan runs into `sink`, each stage placed by `placement`,
     /// with each stage's memory as `budget` allows it, and where its intermediate objects go
     /// (`tiers`).
-    pub fn explain(&self, sink: &Sink, placement: &Placement, budget: &Budget, tiers: &Tiers) -> String {
+    pub fn explain(&self, sink: &Sink, placement: &Placement, budget: &Budget, tiers: &Intermediates) -> String {
         let stages = self.stages();
         let shuffles: Vec<&str> = self.shuffles.iter().map(|s| s.exchange.name()).collect();
         let mut out = vec![match shuffles.len() {
@@ -47,7 +48,8 @@ impl Plan {
                 _ => "",
             };
             out.push(format!("stage {k}: {n} {kind}task{}{fewer}, on {place}", s(n)));
-            gets += self.read_lines(stage, &tasks, &mut out);
+            let (reads, merges) = self.read_lines(stage, &tasks, budget, tiers, &mut out);
+            (gets, puts) = (gets + reads, puts + merges);
             out.extend(explain_ops(&stage.ops));
             puts += self.write_lines(stage, n, sink, &mut out);
             if let Some((bytes, reads)) = self.objects(stage, sink) {
@@ -66,8 +68,16 @@ impl Plan {
         out.join("\n")
     }
 
-    /// Explains what `stage` reads; returns its GETs (at most).
-    fn read_lines(&self, stage: &Stage, tasks: &[usize], out: &mut Vec<String>) -> usize {
+    /// Explains what `stage` reads; returns its GETs (at most), and the PUTs of a merge level
+    /// before it.
+    fn read_lines(
+        &self,
+        stage: &Stage,
+        tasks: &[usize],
+        budget: &Budget,
+        inter: &Intermediates,
+        out: &mut Vec<String>,
+    ) -> (usize, usize) {
         match stage.source {
             Source::Inputs => {
                 let m = self.inputs.len();
@@ -98,23 +108,43 @@ impl Plan {
                     Some(cols) => out.push(format!("          only columns {}", cols.join(", "))),
                     None => {}
                 }
-                m
+                (m, 0)
             }
             Source::Parts(j) => {
                 out.push(format!("  read    the {} Arrow IPC file{} of stage {j}", tasks[j], s(tasks[j])));
-                tasks[j]
+                (tasks[j], 0)
             }
             Source::Shuffle(i) => {
                 let m = self.map_tasks(i, tasks);
                 let exchange = &self.shuffles[i].exchange;
                 let r = exchange.partitions();
-                out.push(format!("  read    its bucket of every shuffle object: up to {} ranged GETs in all", m * r));
+                let object = self.decoded_bytes() / m.max(1) as u64;
+                let level = MergeLevel::choose(m, r, object, budget.task_input(), inter.two_level);
+                let (objects, merged) = match level {
+                    Some(level) => {
+                        let n = level.tasks(m);
+                        out.push(format!(
+                            "  first   {n} merge task{}: each takes {} of the map objects, {} range{} of buckets \
+                             each ({} ranged GETs, {n} PUTs in all)",
+                            s(n),
+                            level.group,
+                            level.ranges,
+                            s(level.ranges),
+                            m * level.ranges
+                        ));
+                        (m.div_ceil(level.group), Some((m * level.ranges, n)))
+                    }
+                    None => (m, None),
+                };
+                let what = if merged.is_some() { "merged object" } else { "shuffle object" };
+                out.push(format!("  read    its bucket of every {what}: up to {} ranged GETs in all", objects * r));
                 out.push(match exchange {
-                    Exchange::Sort { .. } => format!("  merge   {m} sorted run{} (k-way)", s(m)),
+                    Exchange::Sort { .. } => format!("  merge   {objects} sorted run{} (k-way)", s(objects)),
                     Exchange::GroupBy { .. } => "  merge   partial states per key, then finish".to_string(),
                     Exchange::Repartition { .. } => "  concat  the slices in map order".to_string(),
                 });
-                m * r
+                let (gets, puts) = merged.unwrap_or((0, 0));
+                (gets + objects * r, puts)
             }
         }
     }
@@ -279,7 +309,7 @@ mod tests {
     use crate::placement::Placement;
     use crate::plan::{Exchange, Input, Plan, RowGroups, Sink};
     use crate::sort::SortKey;
-    use crate::tier::Tiers;
+    use crate::tier::Intermediates;
 
     fn plan() -> Plan {
         let input = |i: usize| Input::whole(format!("file:///d/{i}.parquet"), Format::Parquet, 1500);
@@ -297,7 +327,7 @@ mod tests {
             compression: Compression::Zstd,
             mode: Default::default(),
         };
-        let text = plan().explain(&sink, &LOCAL, &BUDGET, &Tiers::default());
+        let text = plan().explain(&sink, &LOCAL, &BUDGET, &Intermediates::default());
         assert!(text.contains("3 parquet files (4.5 KB)") && text.contains("3 GET, 4 PUT"), "{text}");
         assert!(text.contains("on the driver's threads") && text.contains("_manifest.json"), "{text}");
     }
@@ -306,15 +336,21 @@ mod tests {
     fn a_sort_explains_its_sample_map_and_reduce_with_m_by_r_requests() {
         let key = SortKey { column: "t".into(), descending: false, nulls_first: false };
         let p = plan().then_exchange(Exchange::Sort { keys: vec![key], partitions: 2 }, false).unwrap();
-        let text = p.explain(&Sink::Count, &LOCAL, &BUDGET, &Tiers::default());
+        let text = p.explain(&Sink::Count, &LOCAL, &BUDGET, &Intermediates::default());
         assert!(text.contains("squall plan: 3 stages (1 shuffle: sort)"), "{text}");
         assert!(text.contains("stage 0: 3 sample tasks") && text.contains("1 splitter "), "{text}");
         assert!(text.contains("stage 2: 2 reduce tasks") && text.contains("up to 6 ranged GETs"), "{text}");
         assert!(text.contains("requests: up to 12 GET, 6 PUT"), "{text}");
         assert_eq!(text.matches("to this machine's memory or disk").count(), 2, "{text}");
-        let tiers = Tiers { store: Some("s3://b/s".into()), fast: Some("redis://h:1/s".into()) };
+        let tiers =
+            Intermediates { store: Some("s3://b/s".into()), fast: Some("redis://h:1/s".into()), two_level: None };
         let text = p.explain(&Sink::Collect, &LOCAL, &BUDGET, &tiers);
         assert_eq!(text.matches("to redis://h:1/s/ (about").count(), 3, "sample, map, collect: {text}");
+        // A merge level: 3 map objects in one group, so 1 x 2 reads by the reducers.
+        let text = p.explain(&Sink::Count, &LOCAL, &BUDGET, &Intermediates { two_level: Some(true), ..tiers });
+        assert!(text.contains("first   1 merge task: each takes 3 of the map objects"), "{text}");
+        assert!(text.contains("every merged object: up to 2 ranged GETs"), "{text}");
+        assert!(text.contains("requests: up to 11 GET, 7 PUT"), "3 + 3 + 3 + 2 GETs: {text}");
     }
 
     #[test]
@@ -324,7 +360,7 @@ mod tests {
             ..Input::whole("file:///d/big.parquet".into(), Format::Parquet, 1500)
         };
         let p = Plan::scan((0..3).map(piece).collect(), "file:///d/big.parquet".into());
-        let text = p.explain(&Sink::Count, &LOCAL, &BUDGET, &Tiers::default());
+        let text = p.explain(&Sink::Count, &LOCAL, &BUDGET, &Intermediates::default());
         assert!(text.contains("read    1 parquet file (1.5 KB)"), "{text}");
         assert!(text.contains("as 3 partitions of row groups"), "{text}");
     }

@@ -15,6 +15,7 @@ pub mod expr;
 pub mod frame;
 pub mod groupby;
 pub mod manifest;
+pub mod merge;
 mod native;
 pub mod placement;
 pub mod plan;

@@ -255,6 +255,8 @@ pub enum TaskInput {
         #[serde(default = "one_part", skip_serializing_if = "is_one_part")]
         parts: usize,
     },
+    /// A range of buckets of a group of map objects: a merge task of a two-level shuffle.
+    Merge(Box<crate::merge::MergeInput>),
 }
 
 fn one_part() -> usize {
@@ -310,6 +312,12 @@ pub enum TaskOutput {
         /// URL of the splitters object.
         splitters: Option<String>,
     },
+    /// A merge task's shuffle object (per attempt) under `url`: its buckets, empty outside its
+    /// range.
+    Merged {
+        /// Object URL (the attempt is added).
+        url: String,
+    },
 }
 
 /// One task of a stage: read one input, apply the operators, write one output.
@@ -342,11 +350,15 @@ impl PartitionTask {
         let mut urls: Vec<&str> = match &self.input {
             TaskInput::File(input) => vec![&input.url],
             TaskInput::Shuffle { slices, .. } => slices.iter().map(|(u, _, _)| u.as_str()).collect(),
+            TaskInput::Merge(merge) => merge.maps.iter().map(|(u, _)| u.as_str()).collect(),
         };
         match &self.output {
             Some(TaskOutput::File(o)) => urls.push(&o.url),
             Some(
-                TaskOutput::Sample { url, .. } | TaskOutput::Partial { url, .. } | TaskOutput::Partition { url, .. },
+                TaskOutput::Sample { url, .. }
+                | TaskOutput::Partial { url, .. }
+                | TaskOutput::Partition { url, .. }
+                | TaskOutput::Merged { url },
             ) => urls.push(url),
             Some(TaskOutput::Shuffle { url, splitters, .. }) => {
                 urls.extend([Some(url.as_str()), splitters.as_deref()].into_iter().flatten())

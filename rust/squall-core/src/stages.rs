@@ -65,7 +65,7 @@ impl Exchange {
         Ok(TaskOutput::Sample { url, keys: keys.clone(), rows: SAMPLE_ROWS_PER_PARTITION.max(partitions * 4) })
     }
 
-    fn combine(&self) -> Combine {
+    pub(crate) fn combine(&self) -> Combine {
         match self {
             Exchange::Sort { keys, .. } => Combine::Merge { keys: keys.clone() },
             Exchange::GroupBy { group, .. } => Combine::Aggregate { group: group.clone() },
@@ -107,8 +107,11 @@ impl Shuffle {
                     .flat_map(|p| maps.iter().filter(move |(_, b)| b[p].rows > 0).map(move |(u, b)| slice(u, &b[p])))
                     .collect();
                 if slices.is_empty() {
-                    // An empty bucket still carries the schema: read one, so the output has it.
-                    slices.extend(maps.first().map(|(u, b)| slice(u, &b[buckets.start])));
+                    // An empty bucket still carries the schema: read one, so the output has it
+                    // (a merged object holds no bytes for the buckets outside its range).
+                    let p = buckets.start;
+                    let with_schema = maps.iter().find(|(_, b)| b[p].len > 0).or(maps.first());
+                    slices.extend(with_schema.map(|(u, b)| slice(u, &b[p])));
                 }
                 PartitionTask {
                     partition,

@@ -59,16 +59,19 @@ impl FastTier {
     }
 }
 
-/// Where a session keeps its jobs' intermediate objects, for `explain()`.
+/// How a session keeps its jobs' intermediate objects, for `explain()`: where, and whether
+/// its shuffles get a merge level (see [`crate::merge`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Tiers {
+pub struct Intermediates {
     /// The session's store prefix (None: this machine's memory or disk).
     pub store: Option<String>,
     /// Its fast store prefix beside the store.
     pub fast: Option<String>,
+    /// Merge levels: always, never, or (None) when they save requests.
+    pub two_level: Option<bool>,
 }
 
-impl Tiers {
+impl Intermediates {
     /// Where objects of about `bytes` each, read in `reads` requests each, go, in words.
     pub fn describe(&self, bytes: u64, reads: u64) -> String {
         let each = crate::explain::human(bytes);
@@ -106,10 +109,11 @@ mod tests {
 
     #[test]
     fn explain_says_which_tier_objects_of_a_size_go_to() {
-        let tiers = Tiers { store: Some("s3://b/s".into()), fast: Some("redis://h:1/s".into()) };
+        let tiers =
+            Intermediates { store: Some("s3://b/s".into()), fast: Some("redis://h:1/s".into()), two_level: None };
         let small = tiers.describe(4096, 1);
         assert!(small.starts_with("redis://h:1/s/ (about 4.1 KB each, read in 1 request"), "{small}");
         assert!(tiers.describe(1 << 30, 4).starts_with("s3://b/s/ (about 1.1 GB each"));
-        assert_eq!(Tiers::default().describe(1, 1), "this machine's memory or disk");
+        assert_eq!(Intermediates::default().describe(1, 1), "this machine's memory or disk");
     }
 }

@@ -15,6 +15,7 @@ use squall_core::budget::{task_peak, Budget};
 use squall_core::cancel::CancelFlag;
 use squall_core::codec::{Compression, Format};
 use squall_core::manifest::Manifest;
+use squall_core::merge::MergeLevel;
 use squall_core::placement::{Place, Placement};
 use squall_core::plan::{
     Combine, Exchange, Input, Output, PartitionReport, PartitionTask, Plan, Sink, Source, Stage, Target, TaskInput,
@@ -27,7 +28,7 @@ use squall_core::tier::FastTier;
 use crate::commit::Commit;
 use crate::error::{Fault, TaskFailure};
 use crate::owner::new_job_id;
-use crate::partition::{choose_splitters, delete_prefix, read_parts};
+use crate::partition::{choose_splitters, delete_objects, delete_prefix, read_parts};
 use crate::scheduler::{JobHandle, Work};
 use crate::scratch::Scratch;
 use crate::{Error, Function, JobSpec, MemoryLimit, Outcome, Result, Scheduler, Speculation};
@@ -62,6 +63,8 @@ pub struct Settings {
     pub scratch: Scratch,
     /// What the tasks may hold in memory.
     pub budget: Budget,
+    /// Whether shuffles get a merge level: always, never, or (None) when it saves requests.
+    pub two_level: Option<bool>,
 }
 
 /// A dataset action: a plan, where its result goes, and the Python functions it calls.
@@ -300,7 +303,7 @@ impl Driver {
                         .into_iter()
                         .map(|r| (r.url.unwrap_or_default(), r.buckets.unwrap_or_default()))
                         .collect();
-                    made.maps.insert(i, maps);
+                    made.maps.insert(i, self.merge(i, maps, &under)?);
                 }
                 Target::Parts => {
                     let files = reports
@@ -358,15 +361,62 @@ impl Driver {
             (TaskInput::File(input), Source::Inputs) => self.job.plan.decoded(input.bytes()),
             (TaskInput::File(input), _) => input.bytes() * scratch_expansion(&input.url),
             (TaskInput::Shuffle { slices, parts, .. }, _) => shuffle_decoded(slices) / *parts as u64,
+            (TaskInput::Merge(merge), _) => {
+                merge.maps.iter().map(|(u, b)| b.iter().map(|s| s.len).sum::<u64>() * scratch_expansion(u)).sum()
+            }
         };
         Some(MemoryLimit { limit, tasks: tasks.iter().map(|t| task_peak(decoded(t))).collect() })
     }
 
-    /// Runs stage `k`'s tasks; returns their reports in task order. The first task that fails
-    /// for good stops the stage.
+    /// Runs stage `k`'s tasks; returns their reports in task order.
     fn run_stage(&self, k: usize, tasks: Vec<PartitionTask>, inputs: &[String]) -> Result<Vec<PartitionReport>> {
-        let label = self.label(k);
-        let sched = match self.places[k] {
+        self.run_tasks(self.label(k), self.places[k], self.stages[k].source, tasks, inputs)
+    }
+
+    /// The objects of shuffle `i`'s map tasks (written under `under`), merged by a merge level
+    /// when the shuffle gets one (see `squall_core::merge`): then the merged objects, and the
+    /// map objects are deleted.
+    fn merge(
+        &self,
+        i: usize,
+        maps: Vec<(String, Vec<BucketSlice>)>,
+        under: &str,
+    ) -> Result<Vec<(String, Vec<BucketSlice>)>> {
+        let shuffle = &self.job.plan.shuffles[i];
+        let bytes: u64 = maps.iter().flat_map(|(_, b)| b).map(|b| b.len).sum();
+        let object = bytes / maps.len().max(1) as u64;
+        let url = maps.first().map_or("", |(u, _)| u.as_str());
+        let task_bytes = self.settings.budget.task_input() / scratch_expansion(url);
+        let r = shuffle.exchange.partitions();
+        let Some(level) = MergeLevel::choose(maps.len(), r, object, task_bytes, self.settings.two_level) else {
+            return Ok(maps);
+        };
+        let mut tasks = shuffle.merge_tasks(level, &maps, |p| format!("{under}/merge-{p:05}.arrow"));
+        for t in &mut tasks {
+            t.fast = self.fast.clone();
+        }
+        let inputs: Vec<String> =
+            tasks.iter().map(|t| format!("merge {} of {} map objects", t.partition, level.group)).collect();
+        let reducers = self.stages.iter().position(|s| s.source == Source::Shuffle(i));
+        let place = reducers.map_or(Place::Workers, |j| self.places[j]);
+        let label = format!("squall.{} (merge)", shuffle.exchange.name());
+        let reports = self.run_tasks(label, place, Source::Shuffle(i), tasks, &inputs)?;
+        // The map objects are merged: their room (memory, disk, a fast store) is free again.
+        let _ = delete_objects(&maps.into_iter().map(|(u, _)| u).collect::<Vec<_>>());
+        Ok(reports.into_iter().map(|r| (r.url.unwrap_or_default(), r.buckets.unwrap_or_default())).collect())
+    }
+
+    /// Runs tasks as the stage `label` on `place`; returns their reports in task order. The
+    /// first task that fails for good stops the stage.
+    fn run_tasks(
+        &self,
+        label: String,
+        place: Place,
+        source: Source,
+        tasks: Vec<PartitionTask>,
+        inputs: &[String],
+    ) -> Result<Vec<PartitionReport>> {
+        let sched = match place {
             Place::Threads => &self.exec.threads,
             Place::Workers => &self.exec.workers,
         };
@@ -375,7 +425,7 @@ impl Driver {
             false => Arc::new(Function { hash: String::new(), bytes: Vec::new() }),
         };
         let n = tasks.len();
-        let memory = self.memory_limit(&tasks, self.stages[k].source);
+        let memory = self.memory_limit(&tasks, source);
         let spec = JobSpec {
             label: label.clone(),
             results: None,

@@ -17,6 +17,7 @@ mod job;
 pub mod lambda;
 pub mod local;
 pub mod memory;
+mod merge;
 pub mod output;
 pub mod owner;
 pub mod parquet_scan;

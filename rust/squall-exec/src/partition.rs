@@ -74,6 +74,18 @@ pub fn delete_prefix(prefix: &str) -> crate::Result<()> {
     })
 }
 
+/// Deletes the objects at `urls`, several at once (a missing one is no error).
+pub fn delete_objects(urls: &[String]) -> crate::Result<()> {
+    let jobs = urls
+        .iter()
+        .map(|url| -> crate::Result<squall_store::BoxFuture<'static, squall_store::Result<()>>> {
+            let (store, key) = open(url)?;
+            Ok(Box::pin(async move { store.delete(&key).await }))
+        })
+        .collect::<crate::Result<Vec<_>>>()?;
+    Ok(runtime()?.block_on(squall_store::in_parallel(jobs)).map(drop)?)
+}
+
 /// Reads Arrow IPC objects into one schema and their batches; their schemas must agree. Errors
 /// name each object by its entry in `names` (e.g. the input a scratch object was computed from).
 /// A partition without rows may not know the schema a function would give: it is skipped.
@@ -164,6 +176,7 @@ fn read_input(task: &PartitionTask, attempt: u32) -> crate::Result<(Decoded, u64
             let n = data.len() as u64;
             Ok((decode_ipc_columns(data, task.columns.as_deref(), &input.url)?, n, input.url.clone()))
         }
+        TaskInput::Merge(_) => Err(squall_core::Error::Plan("a merge task is run by merge_buckets".into()).into()),
         TaskInput::Shuffle { slices, combine: Combine::Aggregate { group }, parts } if *parts > 1 => {
             let (decoded, read) = aggregate_in_parts(slices, group, *parts, task.partition, attempt)?;
             Ok((decoded, read, format!("shuffle partition {}", task.partition)))
@@ -208,6 +221,9 @@ pub fn run_partition<E>(
     attempt: u32,
     mut udf: impl FnMut(usize, RecordBatch) -> Result<RecordBatch, E>,
 ) -> Result<PartitionReport, PartitionError<E>> {
+    if let TaskInput::Merge(merge) = &task.input {
+        return Ok(crate::merge::merge_buckets(task, merge, attempt)?);
+    }
     if let (TaskInput::File(input), Some(TaskOutput::Partial { url, group, partitions }), true) =
         (&task.input, &task.output, task.ops.is_empty())
     {
@@ -302,12 +318,18 @@ pub fn run_partition<E>(
             let buckets = sorter.cut(&sorter.sort(&schema, &batches)?, &splitters)?;
             publish_shuffle(&mut report, url, &schema, &buckets, task.fast.as_ref())?;
         }
+        Some(TaskOutput::Merged { .. }) => {
+            return Err(crate::Error::from(squall_core::Error::Plan(
+                "only a merge task writes a merged object".into(),
+            ))
+            .into());
+        }
     }
     Ok(report)
 }
 
 /// `url` of attempt `attempt`: attempts write apart, and the one that commits is reported.
-fn attempt_url(url: &str, attempt: u32) -> String {
+pub(crate) fn attempt_url(url: &str, attempt: u32) -> String {
     let (stem, ext) = url.rsplit_once('.').unwrap_or((url, "arrow"));
     format!("{stem}.attempt-{attempt}.{ext}")
 }
@@ -366,7 +388,7 @@ fn aggregate_parquet(
 /// Writes a task's output object and records it in the report; a `result` is a finished
 /// file that nothing here reads back (`Store::put_output`). An intermediate object, to be read
 /// in `reads` requests, goes to the job's fast store when it has one and it is cheaper there.
-fn publish(
+pub(crate) fn publish(
     report: &mut PartitionReport,
     url: String,
     bytes: Bytes,

@@ -10,7 +10,7 @@ use squall_core::groupby::{Agg, AggFunc, GroupBy};
 use squall_core::placement::Placement;
 use squall_core::plan::{Exchange, Input, Op, Plan as CorePlan, Sink, WriteMode};
 use squall_core::sort::SortKey;
-use squall_core::tier::Tiers;
+use squall_core::tier::Intermediates;
 use squall_exec::driver::{DatasetJob, Executors, JobOutput, Settings};
 use squall_exec::scratch::Scratch;
 use squall_exec::split::split_inputs;
@@ -201,8 +201,9 @@ impl Plan {
     }
 
     /// How the plan runs into `sink` (see `Datasets.execute`), placed as a session with these
-    /// settings would place it (intermediate objects in its `store` and `fast` store), as text.
-    #[pyo3(signature = (sink, write, in_process, remote, budget, store = None, fast = None))]
+    /// settings would place it (intermediate objects in its `store` and `fast` store, merge
+    /// levels as `two_level` says), as text.
+    #[pyo3(signature = (sink, write, in_process, remote, budget, store = None, fast = None, two_level = None))]
     #[allow(clippy::too_many_arguments)]
     fn explain(
         &self,
@@ -213,9 +214,10 @@ impl Plan {
         budget: &Budget,
         store: Option<String>,
         fast: Option<String>,
+        two_level: Option<bool>,
     ) -> PyResult<String> {
         let placement = Placement { in_process, remote };
-        let tiers = Tiers { store, fast };
+        let tiers = Intermediates { store, fast, two_level };
         Ok(self.inner.explain(&parse_sink(sink, write)?, &placement, &budget.inner, &tiers))
     }
 }
@@ -261,9 +263,9 @@ pub struct Datasets {
 impl Datasets {
     /// Stages run on `threads` (this process) or `workers`; `scratch` is (memory URL, shared
     /// memory URL or None, disk URL, the session's store prefix or None, its fast store prefix
-    /// or None).
+    /// or None); `two_level` whether shuffles get a merge level (None: when it saves requests).
     #[new]
-    #[pyo3(signature = (threads, workers, *, in_process, remote, slots, target_partition_bytes, retries, speculation, scratch, budget))]
+    #[pyo3(signature = (threads, workers, *, in_process, remote, slots, target_partition_bytes, retries, speculation, scratch, budget, two_level = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         threads: &Scheduler,
@@ -276,6 +278,7 @@ impl Datasets {
         speculation: Option<(f64, f64, f64)>,
         scratch: (String, Option<String>, String, Option<String>, Option<String>),
         budget: &Budget,
+        two_level: Option<bool>,
     ) -> PyResult<Self> {
         let (memory, shm, disk, remote_store, fast) = scratch;
         Ok(Datasets {
@@ -288,6 +291,7 @@ impl Datasets {
                 speculation: speculation_of(speculation)?,
                 scratch: Scratch { memory, shm, disk, remote: remote_store, fast },
                 budget: budget.inner,
+                two_level,
             },
         })
     }
