@@ -339,7 +339,34 @@ pub struct PartitionTask {
     pub fast: Option<crate::tier::FastTier>,
 }
 
+/// `url` of attempt `attempt`: attempts write apart, and the one that commits is reported.
+pub fn attempt_url(url: &str, attempt: u32) -> String {
+    let (stem, ext) = url.rsplit_once('.').unwrap_or((url, "arrow"));
+    format!("{stem}.attempt-{attempt}.{ext}")
+}
+
 impl PartitionTask {
+    /// The object its output goes to (before the attempt is added), if it writes one.
+    pub fn output_url(&self) -> Option<&str> {
+        match self.output.as_ref()? {
+            TaskOutput::File(o) => Some(&o.url),
+            TaskOutput::Sample { url, .. }
+            | TaskOutput::Partial { url, .. }
+            | TaskOutput::Partition { url, .. }
+            | TaskOutput::Shuffle { url, .. }
+            | TaskOutput::Merged { url } => Some(url),
+        }
+    }
+
+    /// Whether attempt `attempt` may report having written `url`: its output's object for that
+    /// attempt, or the same object in the job's fast store. Anything else came from a broken
+    /// or hostile worker, and is never read.
+    pub fn may_report(&self, url: &str, attempt: u32) -> bool {
+        let Some(planned) = self.output_url() else { return false };
+        let ours = attempt_url(planned, attempt);
+        url == ours || self.fast.as_ref().and_then(|f| f.in_fast(&ours)).is_some_and(|f| f == url)
+    }
+
     /// Whether the task calls a Python function.
     pub fn calls_python(&self) -> bool {
         self.ops.iter().any(|op| matches!(op, Op::Udf { .. }))

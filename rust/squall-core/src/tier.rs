@@ -54,8 +54,12 @@ impl FastTier {
     /// the fast store; None when it belongs in the store (cheaper there, or not one of the
     /// job's objects).
     pub fn place(&self, url: &str, bytes: u64, reads: u64) -> Option<String> {
-        let rest = url.strip_prefix(&self.scratch)?;
-        ObjectCost::of(bytes, reads).fast_is_cheaper().then(|| format!("{}{rest}", self.fast))
+        ObjectCost::of(bytes, reads).fast_is_cheaper().then(|| self.in_fast(url)).flatten()
+    }
+
+    /// The fast store's object for the job's object `url` (None: not one of the job's).
+    pub fn in_fast(&self, url: &str) -> Option<String> {
+        Some(format!("{}{}", self.fast, url.strip_prefix(&self.scratch)?))
     }
 }
 

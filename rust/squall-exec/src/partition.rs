@@ -8,7 +8,7 @@ use arrow_schema::SchemaRef;
 use squall_core::codec::{decode_ipc, decode_ipc_columns, encode, project, schema_text, Decoded, Format, BATCH_ROWS};
 use squall_core::expr::add_columns;
 use squall_core::groupby::{few_values, hash_buckets, GroupBy, DISTINCT_PROBE};
-use squall_core::plan::{Combine, Input, Op, PartitionReport, PartitionTask, TaskInput, TaskOutput};
+use squall_core::plan::{attempt_url, Combine, Input, Op, PartitionReport, PartitionTask, TaskInput, TaskOutput};
 use squall_core::shuffle::{decode_rows, encode_buckets, encode_rows};
 use squall_core::sort::{splitters, Sorter};
 use squall_core::tier::FastTier;
@@ -326,12 +326,6 @@ pub fn run_partition<E>(
         }
     }
     Ok(report)
-}
-
-/// `url` of attempt `attempt`: attempts write apart, and the one that commits is reported.
-pub(crate) fn attempt_url(url: &str, attempt: u32) -> String {
-    let (stem, ext) = url.rsplit_once('.').unwrap_or((url, "arrow"));
-    format!("{stem}.attempt-{attempt}.{ext}")
 }
 
 /// A group-by map task over a Parquet file. Where groups (not rows) are sent, each batch is

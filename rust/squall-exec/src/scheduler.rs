@@ -464,6 +464,19 @@ impl Dispatcher {
                     reply.worker, reply.report.job, reply.report.task, reply.report.attempt
                 )))
             }
+            // A partition task's object is the one this attempt was told to write, or the worker
+            // is broken: what it names is never read.
+            Ok(reply)
+                if reply.report.partition.as_ref().and_then(|p| p.url.as_deref()).is_some_and(
+                    |url| !matches!(&run.spec.work[task], Work::Partition(t) if t.may_report(url, attempt)),
+                ) =>
+            {
+                let url = reply.report.partition.as_ref().and_then(|p| p.url.clone()).unwrap_or_default();
+                Err(Failure::WorkerLost(format!(
+                    "{} reported writing {url}, which it was not asked to write",
+                    reply.worker
+                )))
+            }
             // A stored result is where this attempt was told to write it, or the worker is broken.
             Ok(reply)
                 if reply.report.stored.as_ref().is_some_and(|url| {

@@ -4,6 +4,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use squall_core::codec::{Compression, Format};
+use squall_core::plan::{attempt_url, Input, Output, PartitionReport, TaskOutput};
+use squall_core::stages::file_tasks;
 use squall_core::{TaskReport, UserError};
 use squall_exec::backend::BoxFuture;
 use squall_exec::{Backend, Failure, Function, Invocation, JobSpec, Outcome, Reply, Scheduler, Work};
@@ -15,6 +18,8 @@ enum Act {
     Raise,
     Fail,
     Misroute,
+    /// A partition report naming this object as written.
+    Report(String),
     Sleep(Duration),
 }
 
@@ -72,6 +77,11 @@ impl Scripted {
                 // Another task's answer, as a stale or forked reply would be.
                 let report = TaskReport { task: task + 1, ..report(true, None) };
                 Ok(Reply { report, body: vec![9, 9, 9, 9], worker: "test".into(), cold: false, output: String::new() })
+            }
+            Act::Report(url) => {
+                let partition = PartitionReport { url: Some(url), ..Default::default() };
+                let report = TaskReport { partition: Some(partition), ..report(true, None) };
+                Ok(Reply { report, body: vec![], worker: "test".into(), cold: false, output: String::new() })
             }
             Act::Sleep(d) => tokio::select! {
                 _ = tokio::time::sleep(d) => Ok(Reply { report: report(true, None), body: vec![], worker: "test".into(), cold: false, output: String::new() }),
@@ -293,6 +303,38 @@ fn an_answer_for_another_task_is_a_lost_worker_never_a_result() {
     let lost: Vec<_> = s.board().attempts(id).unwrap().into_iter().filter(|a| a.outcome == "lost").collect();
     assert_eq!(lost.len(), 4);
     assert!(lost[0].error.contains("answered job"), "{}", lost[0].error);
+}
+
+#[test]
+fn a_partition_report_naming_another_object_is_a_lost_worker_never_read() {
+    // Attempt 0 names a file of the user's as its output (a wrong result if it were read);
+    // attempt 1 names its own object.
+    let planned = "file:///scratch/job-1/s0/part-00000.arrow";
+    let backend = Scripted::new(1, move |_, attempt| match attempt {
+        0 => Act::Report("file:///lab/events/2024.parquet".into()),
+        a => Act::Report(attempt_url(planned, a)),
+    });
+    let s = Scheduler::new(backend.clone()).unwrap();
+    let mut task = file_tasks(&[Input::whole("file:///lab/in.arrow".into(), Format::Ipc, 10)], None, &[]).remove(0);
+    let url = planned.to_string();
+    task.output =
+        Some(TaskOutput::File(Output { format: Format::Ipc, url, compression: Compression::None, result: false }));
+    let spec = JobSpec { work: vec![Work::Partition(Arc::new(task))], ..job(1, 2) };
+    let id = s.submit(spec).unwrap();
+    finish(&s, id);
+    match s.board().take(id, 0).unwrap() {
+        Some(Outcome::Returned { report, .. }) => {
+            assert_eq!(report.partition.unwrap().url.unwrap(), attempt_url(planned, 1));
+        }
+        other => panic!("{other:?}"),
+    }
+    let lost: Vec<_> = s.board().attempts(id).unwrap().into_iter().filter(|a| a.outcome == "lost").collect();
+    assert_eq!(lost.len(), 1);
+    assert!(
+        lost[0].error.contains("2024.parquet") && lost[0].error.contains("not asked to write"),
+        "{}",
+        lost[0].error
+    );
 }
 
 #[test]
