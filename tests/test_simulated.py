@@ -86,3 +86,20 @@ def test_a_sort_under_faults_equals_the_fault_free_sort() -> None:
         faulty.column("i").to_pylist()
         == table.sort_by([("k", "ascending"), ("i", "ascending")]).column("i").to_pylist()
     )
+
+
+def test_a_store_asked_past_its_rate_answers_slowdown_and_results_stay_exact() -> None:
+    rng = np.random.default_rng(9)
+    table = pa.table({"k": rng.integers(0, 10**6, 20_000), "i": np.arange(20_000)})
+    want = table.sort_by([("k", "ascending"), ("i", "ascending")])
+    narrow = squall.StoreModel(prefixes=1, put_per_s=40.0, get_per_s=40.0, first_byte_s=0.01)
+    slowdowns = []
+    for store in (narrow, squall.StoreModel.s3_standard(), squall.StoreModel.s3_express()):
+        fleet = replace(FLEET, store=store)
+        with squall.Session(backend="simulated", fleet=fleet, workers=2) as s:
+            got = s.from_arrow(table, num_partitions=12).sort(["k", "i"]).collect()
+            assert s.last_job is not None
+            slowdowns.append(sum(s.last_job.stats.column("slowdowns").to_pylist()))
+        assert got.equals(want), store
+    assert slowdowns[0] > 0, "one prefix at 40 requests a second: 503s"
+    assert slowdowns[1:] == [0, 0], "256 prefixes of S3 Standard, or S3 Express, take them all"

@@ -41,7 +41,7 @@ from .errors import (
 )
 from .executor import SessionExecutor, as_completed_async
 from .expr import Expr, col, lit
-from .fleet import FleetModel, Speculation
+from .fleet import FleetModel, Speculation, StoreModel
 from .futures import (
     ALL_COMPLETED,
     FIRST_COMPLETED,
@@ -92,6 +92,7 @@ __all__ = [
     "Speculation",
     "SquallError",
     "StoreError",
+    "StoreModel",
     "StoreNotFoundError",
     "StorePermissionError",
     "TaskError",

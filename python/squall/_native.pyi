@@ -19,6 +19,7 @@ __all__ = [
     "Plan",
     "Running",
     "Scheduler",
+    "StoreModel",
     "__version__",
     "clean",
     "delete",
@@ -72,8 +73,10 @@ class Scheduler:
         model: dict[str, float],
         startup_timeout: float = 60.0,
         forward_output: bool = False,
+        store: StoreModel | None = None,
     ) -> Scheduler:
-        """A simulated fleet whose tasks run for real on ``workers`` local processes."""
+        """A simulated fleet (its ``store`` too) whose tasks run for real on ``workers`` local
+        processes."""
     @staticmethod
     def lambda_function(
         function: str, concurrency: int, scratch: str, forward_output: bool = False
@@ -220,6 +223,53 @@ class Expr:
     @property
     def columns(self) -> list[str]:
         """The columns it reads."""
+
+@final
+class StoreModel:
+    """The object store a simulated fleet's tasks talk to: each attempt's requests and bytes
+    take simulated time, and requests past the store's rate (per prefix) are answered 503
+    SlowDown and wait (``job.stats``: ``slowdowns``). ``StoreModel.s3_standard()`` and
+    ``StoreModel.s3_express()`` hold AWS's published figures; keywords change S3 Standard's."""
+
+    def __new__(
+        cls,
+        *,
+        first_byte_s: float | None = None,
+        bandwidth_bytes_s: float | None = None,
+        streams: int | None = None,
+        prefixes: int | None = None,
+        put_per_s: float | None = None,
+        get_per_s: float | None = None,
+    ) -> StoreModel: ...
+    @staticmethod
+    def s3_standard() -> StoreModel:
+        """S3 Standard: 150 ms to the first byte, 100 MB/s per function, 3,500 PUT and 5,500
+        GET per second per prefix over 256 prefixes."""
+    @staticmethod
+    def s3_express() -> StoreModel:
+        """S3 Express One Zone: 5 ms to the first byte, one directory bucket of 200,000 PUT
+        and 2,000,000 GET per second."""
+    @property
+    def name(self) -> str:
+        """The store's name."""
+    @property
+    def first_byte_s(self) -> float:
+        """Simulated seconds to the first byte of a request."""
+    @property
+    def bandwidth_bytes_s(self) -> float:
+        """Bytes per simulated second one function moves."""
+    @property
+    def streams(self) -> int:
+        """Requests one function has in flight at once."""
+    @property
+    def prefixes(self) -> int:
+        """Prefixes the requests spread over."""
+    @property
+    def put_per_s(self) -> float:
+        """PUT requests per second per prefix."""
+    @property
+    def get_per_s(self) -> float:
+        """GET requests per second per prefix."""
 
 @final
 class Budget:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
+
+from ._native import StoreModel as StoreModel
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,11 @@ class FleetModel:
     time_scale: float = 0.01
     #: Seed of the fault decisions.
     seed: int = 0
+    #: The store the tasks' requests go to (:class:`squall.StoreModel`): their requests and
+    #: bytes take its time, and those past its rate are answered 503 SlowDown and wait. None:
+    #: the tasks' real store time only.
+    store: StoreModel | None = field(default=None, compare=False)
 
     def as_dict(self) -> dict[str, float]:
-        """The settings, for the engine."""
-        return {k: float(v) for k, v in asdict(self).items()}
+        """The settings but the store, for the engine."""
+        return {f.name: float(getattr(self, f.name)) for f in fields(self) if f.name != "store"}

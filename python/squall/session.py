@@ -241,6 +241,7 @@ class Session:
                 self.fleet.as_dict(),
                 startup_timeout,
                 forward_output,
+                self.fleet.store,
             )
         elif backend == "lambda":
             store = store or os.environ.get("SQUALL_STORE")

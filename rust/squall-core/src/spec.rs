@@ -159,15 +159,18 @@ pub struct TaskIo {
     /// `bytes_written`).
     #[serde(default)]
     pub fast_bytes: u64,
+    /// Requests answered `503 SlowDown` first, then retried (counted by a simulated store).
+    #[serde(default)]
+    pub slowdowns: u64,
 }
 
 impl TaskIo {
     /// The counters' names, in the order of [`TaskIo::values`].
-    pub const NAMES: [&'static str; 8] =
-        ["puts", "gets", "lists", "deletes", "bytes_read", "bytes_written", "fast_requests", "fast_bytes"];
+    pub const NAMES: [&'static str; 9] =
+        ["puts", "gets", "lists", "deletes", "bytes_read", "bytes_written", "fast_requests", "fast_bytes", "slowdowns"];
 
     /// The counters, in the order of [`TaskIo::NAMES`].
-    pub fn values(&self) -> [u64; 8] {
+    pub fn values(&self) -> [u64; 9] {
         [
             self.puts,
             self.gets,
@@ -177,6 +180,7 @@ impl TaskIo {
             self.bytes_written,
             self.fast_requests,
             self.fast_bytes,
+            self.slowdowns,
         ]
     }
 }
@@ -195,6 +199,7 @@ impl std::ops::Sub for TaskIo {
             bytes_written: self.bytes_written.saturating_sub(before.bytes_written),
             fast_requests: self.fast_requests.saturating_sub(before.fast_requests),
             fast_bytes: self.fast_bytes.saturating_sub(before.fast_bytes),
+            slowdowns: self.slowdowns.saturating_sub(before.slowdowns),
         }
     }
 }

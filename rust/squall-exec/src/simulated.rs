@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 use crate::backend::{bounded, BoxFuture};
+use crate::store_model::{StoreModel, StoreRates};
 use crate::{Backend, Failure, Invocation, Reply};
 
 /// What the simulated fleet does. Times are simulated seconds.
@@ -39,6 +40,8 @@ pub struct FleetModel {
     pub time_scale: f64,
     /// Seed of the fault decisions.
     pub seed: u64,
+    /// The store the tasks' requests go to (None: their real time only).
+    pub store: Option<StoreModel>,
 }
 
 impl Default for FleetModel {
@@ -55,6 +58,7 @@ impl Default for FleetModel {
             throttle_rate: 0.0,
             time_scale: 0.01,
             seed: 0,
+            store: None,
         }
     }
 }
@@ -73,6 +77,8 @@ pub struct SimulatedBackend {
     model: FleetModel,
     fleet: Mutex<Fleet>,
     permits: Semaphore,
+    /// The store's request rate across the fleet (with a store model).
+    rates: Option<Mutex<StoreRates>>,
 }
 
 impl SimulatedBackend {
@@ -80,7 +86,8 @@ impl SimulatedBackend {
     pub fn new(inner: Arc<dyn Backend>, model: FleetModel) -> Self {
         let fleet = Fleet { idle: Vec::new(), created: 0, tokens: model.ramp_per_10s, refilled: Instant::now() };
         let permits = Semaphore::new(model.concurrency.max(1));
-        SimulatedBackend { inner, model, fleet: Mutex::new(fleet), permits }
+        let rates = model.store.as_ref().map(|s| Mutex::new(StoreRates::new(s)));
+        SimulatedBackend { inner, model, fleet: Mutex::new(fleet), permits, rates }
     }
 
     /// A uniform number in [0, 1), fixed by the seed, the task, the attempt and `what`.
@@ -138,7 +145,15 @@ impl SimulatedBackend {
             tokio::time::sleep(self.real(simulated)).await;
             self.inner.invoke(inv).await
         };
-        let result = bounded(wait, None, &mut cancel).await.and_then(|r| r);
+        let mut result = bounded(wait, None, &mut cancel).await.and_then(|r| r);
+        if let (Ok(reply), Some(store), Some(rates)) = (&mut result, &m.store, &self.rates) {
+            // The attempt's requests and bytes take the store's time, and those past its rate
+            // wait (each answered 503 SlowDown first, and counted).
+            let io = &mut reply.report.io;
+            let throttled = rates.lock().unwrap_or_else(|e| e.into_inner()).take(store, io, m.time_scale);
+            io.slowdowns += throttled.slowdowns;
+            tokio::time::sleep(self.real(store.busy_s(io) + throttled.wait_s)).await;
+        }
         if self.draw(task, attempt, "fail") < m.failure_rate {
             // The environment dies with the attempt: its answer never arrives.
             return Err(Failure::WorkerLost(format!("simulated crash of sim-{env}")));

@@ -12,6 +12,7 @@ mod in_process;
 mod lambda;
 mod scheduler;
 mod store;
+mod store_model;
 mod task;
 
 /// squall's own allocations never come from the host's malloc (`squall_exec::alloc`).
@@ -33,6 +34,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<scheduler::Job>()?;
     m.add_class::<scheduler::Outcome>()?;
     m.add_class::<budget::Budget>()?;
+    m.add_class::<store_model::StoreModel>()?;
     m.add_class::<dataset::Plan>()?;
     m.add_class::<expr::Expr>()?;
     m.add_class::<dataset::Datasets>()?;

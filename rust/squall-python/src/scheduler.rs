@@ -16,6 +16,7 @@ use squall_exec::{
 
 use crate::errors::exec_error;
 use crate::in_process::InProcessBackend;
+use crate::store_model::StoreModel;
 
 /// Longest single wait with the GIL released; callers loop, so signals are seen in time.
 const MAX_WAIT: Duration = Duration::from_millis(200);
@@ -54,10 +55,11 @@ impl Scheduler {
         Ok(Self::over(Arc::new(backend), workers)?.with_output(output))
     }
 
-    /// A simulated fleet (`model`: the fields of `squall_exec::FleetModel`) whose tasks run for
-    /// real on `workers` local worker processes.
+    /// A simulated fleet (`model`: the fields of `squall_exec::FleetModel`, and its `store`)
+    /// whose tasks run for real on `workers` local worker processes.
     #[staticmethod]
-    #[pyo3(signature = (python, workers, env, model, startup_timeout = 60.0, forward_output = false))]
+    #[pyo3(signature = (python, workers, env, model, startup_timeout = 60.0, forward_output = false, store = None))]
+    #[allow(clippy::too_many_arguments)]
     fn simulated(
         python: PathBuf,
         workers: usize,
@@ -65,10 +67,11 @@ impl Scheduler {
         model: HashMap<String, f64>,
         startup_timeout: f64,
         forward_output: bool,
+        store: Option<PyRef<'_, StoreModel>>,
     ) -> PyResult<Self> {
         let startup_timeout = Duration::try_from_secs_f64(startup_timeout)
             .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("startup_timeout: {e}")))?;
-        let mut m = FleetModel::default();
+        let mut m = FleetModel { store: store.map(|s| s.inner.clone()), ..FleetModel::default() };
         for (key, value) in model {
             match key.as_str() {
                 "concurrency" => m.concurrency = value as usize,

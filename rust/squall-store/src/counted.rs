@@ -50,6 +50,7 @@ impl Tally {
             bytes_written: self.bytes_written.load(Ordering::Relaxed),
             fast_requests: self.fast_requests.load(Ordering::Relaxed),
             fast_bytes: self.fast_bytes.load(Ordering::Relaxed),
+            slowdowns: 0,
         }
     }
 }
