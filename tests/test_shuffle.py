@@ -85,7 +85,8 @@ def test_sort_and_groupby_on_worker_processes() -> None:
 
 
 def _runs(session: squall.Session, table: pa.Table) -> list[pa.Table]:
-    """A sort, a group-by and a repartition of ``table`` over 9 map tasks, collected."""
+    """A sort, a group-by, a distinct and a repartition of ``table`` over 9 map tasks,
+    collected."""
     ds = session.from_arrow(table, 9)
     return [
         ds.sort(["k", "t"], num_partitions=7).collect(),
@@ -93,6 +94,8 @@ def _runs(session: squall.Session, table: pa.Table) -> list[pa.Table]:
         .agg(n=("v", "count"), s=("v", "sum"), hi=("v", "max"))
         .collect()
         .sort_by("k"),
+        # Reducers that may take several adjacent small buckets.
+        ds.distinct("k").collect().sort_by("k"),
         ds.repartition(6, by="k").collect().sort_by("t"),
     ]
 
@@ -121,11 +124,13 @@ def test_a_merge_level_changes_no_result_and_cuts_reads(in_process: bool) -> Non
     want = want.sort_by("k")
     assert one[1].column("n").to_pylist() == want.column("v_count").to_pylist()
     assert np.allclose(one[1].column("s").to_numpy(), want.column("v_sum").to_numpy())
-    assert one[2].equals(table.sort_by("t"))
+    assert one[3].equals(table.sort_by("t"))
+    distinct = sorted(set(keys.to_pylist()), key=lambda k: (k is None, k))
+    assert one[2].column("k").to_pylist() == distinct
     for a, b in zip(one, two, strict=True):
         assert a.schema == b.schema
         assert a.num_rows == b.num_rows
-    assert two[0].equals(one[0]) and two[2].equals(one[2])
+    assert two[0].equals(one[0]) and two[2].equals(one[2]) and two[3].equals(one[3])
     assert two[1].column("k").equals(one[1].column("k"))
     assert two[1].column("n").equals(one[1].column("n")) and two[1].column("hi").equals(
         one[1].column("hi")
