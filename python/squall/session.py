@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _native, _threads
 from ._arguments import pickle_calls
+from ._scratch import HEARTBEAT_SECONDS, SHM_DIR, reap_dead_scratch, reap_dead_sessions
 from ._task import run_chunk
 from .aws import DEFAULT_FUNCTION
 from .fleet import FleetModel, Speculation
@@ -39,9 +40,6 @@ DEFAULT_RETRIES = 2
 #: Bytes of input per output partition that a shuffle aims for.
 TARGET_PARTITION_BYTES = 128 << 20
 
-#: Shared memory for shuffles on this machine, used while it has four times a shuffle's input
-#: (plus 1 GiB) free.
-SHM_DIR = "/dev/shm"
 
 #: Lambda invocations in flight at once, by default (AWS accounts start with 1,000).
 DEFAULT_CONCURRENCY = 256
@@ -83,31 +81,6 @@ def _worker_pythonpath() -> str:
     # Workers must import what the caller can: modules beside a script or notebook included.
     entries = [os.path.abspath(p or os.curdir) for p in sys.path]
     return os.pathsep.join(dict.fromkeys(entries))
-
-
-_reaped = threading.Event()
-
-#: Seconds between a session's signs of life in its store (see ``_native.heartbeat``).
-HEARTBEAT_SECONDS = 3600.0
-
-
-def _reap_dead_sessions(store: str, session_id: str) -> None:
-    """Records a session in its store and removes the scratch of dead ones. A store
-    that cannot be reached now is tried again by the next session; the job itself will say."""
-    try:
-        _native.reap_store(store, session_id)
-    except Exception:
-        pass
-
-
-def _reap_dead_scratch() -> None:
-    """Removes, once per process and in the background, the scratch directories that sessions
-    of dead processes left in the temp directory and in shared memory."""
-    if _reaped.is_set():
-        return
-    _reaped.set()
-    parents = [tempfile.gettempdir(), SHM_DIR]
-    _threads.start(_native.reap_scratch, (parents,), "squall-reaper")
 
 
 def _label(fn: Callable[..., Any], verb: str) -> str:
@@ -207,6 +180,17 @@ class Session:
         if retries < 0:
             raise ValueError(f"retries={retries}: use 0 or more")
         remote = backend == "lambda"
+        if fast is not None and not fast.startswith("redis://"):
+            raise ValueError(
+                f"fast={fast!r}: the fast store is a Redis or Valkey server, as in "
+                f"fast='redis://127.0.0.1:6379/squall'"
+            )
+        if fast is not None and store is None and not remote:
+            raise ValueError(
+                "fast= keeps small objects beside the session's store: give store= too "
+                "(without one, jobs keep their objects in this machine's memory or disk, "
+                "faster than any network store)"
+            )
         #: What the session's tasks may hold in memory (``memory_limit``).
         self.budget = _native.Budget(
             memory_limit,
@@ -263,17 +247,6 @@ class Session:
         if backend != "lambda" and store is not None:
             self._use_store(store)
         if fast is not None:
-            if not fast.startswith("redis://"):
-                raise ValueError(
-                    f"fast={fast!r}: the fast store is a Redis or Valkey server, as in "
-                    f"fast='redis://127.0.0.1:6379/squall'"
-                )
-            if self._store is None:
-                raise ValueError(
-                    "fast= keeps small objects beside the session's store: give store= too "
-                    "(without one, jobs keep their objects in this machine's memory or disk, "
-                    "faster than any network store)"
-                )
             self._fast = f"{fast.rstrip('/')}/{self._session_id}"
         self.backend = backend
         self._completer = _Completer(self._native)
@@ -302,7 +275,7 @@ class Session:
         self.two_level = two_level
         _sessions.add(self)
         if backend != "lambda":
-            _reap_dead_scratch()
+            reap_dead_scratch()
 
     @property
     def workers(self) -> int:
@@ -510,7 +483,7 @@ class Session:
         self._store = f"{self._store_root}/{self._session_id}"
         self._heartbeat_at = time.monotonic()
         housekeeping = (self._store_root, self._session_id)
-        _threads.start(_reap_dead_sessions, housekeeping, "squall-reaper")
+        _threads.start(reap_dead_sessions, housekeeping, "squall-reaper")
         return self._store
 
     # -- datasets ---------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 //! The partition tasks of a plan's stages: scans of files, the map and sample sides of a
-//! shuffle, and its reducers.
+//! shuffle, and its reducers; the objects each attempt writes, and may report.
 
 use crate::plan::{
     Combine, Exchange, Input, Op, PartitionTask, Shuffle, TaskInput, TaskOutput, SAMPLE_ROWS_PER_PARTITION,
@@ -23,6 +23,63 @@ pub fn file_tasks(inputs: &[Input], columns: Option<&[String]>, ops: &[Op]) -> V
             fast: None,
         })
         .collect()
+}
+
+/// `url` of attempt `attempt`: attempts write apart, and the one that commits is reported.
+pub fn attempt_url(url: &str, attempt: u32) -> String {
+    let (stem, ext) = url.rsplit_once('.').unwrap_or((url, "arrow"));
+    format!("{stem}.attempt-{attempt}.{ext}")
+}
+
+impl PartitionTask {
+    /// The object its output goes to (before the attempt is added), if it writes one.
+    pub fn output_url(&self) -> Option<&str> {
+        match self.output.as_ref()? {
+            TaskOutput::File(o) => Some(&o.url),
+            TaskOutput::Sample { url, .. }
+            | TaskOutput::Partial { url, .. }
+            | TaskOutput::Partition { url, .. }
+            | TaskOutput::Shuffle { url, .. }
+            | TaskOutput::Merged { url } => Some(url),
+        }
+    }
+
+    /// Whether attempt `attempt` may report having written `url`: its output's object for that
+    /// attempt, or the same object in the job's fast store. Anything else came from a broken
+    /// or hostile worker, and is never read.
+    pub fn may_report(&self, url: &str, attempt: u32) -> bool {
+        let Some(planned) = self.output_url() else { return false };
+        let ours = attempt_url(planned, attempt);
+        url == ours || self.fast.as_ref().and_then(|f| f.in_fast(&ours)).is_some_and(|f| f == url)
+    }
+
+    /// Whether the task calls a Python function.
+    pub fn calls_python(&self) -> bool {
+        self.ops.iter().any(|op| matches!(op, Op::Udf { .. }))
+    }
+
+    /// Every URL the task reads or writes.
+    pub fn urls(&self) -> Vec<&str> {
+        let mut urls: Vec<&str> = match &self.input {
+            TaskInput::File(input) => vec![&input.url],
+            TaskInput::Shuffle { slices, .. } => slices.iter().map(|(u, _, _)| u.as_str()).collect(),
+            TaskInput::Merge(merge) => merge.maps.iter().map(|(u, _)| u.as_str()).collect(),
+        };
+        match &self.output {
+            Some(TaskOutput::File(o)) => urls.push(&o.url),
+            Some(
+                TaskOutput::Sample { url, .. }
+                | TaskOutput::Partial { url, .. }
+                | TaskOutput::Partition { url, .. }
+                | TaskOutput::Merged { url },
+            ) => urls.push(url),
+            Some(TaskOutput::Shuffle { url, splitters, .. }) => {
+                urls.extend([Some(url.as_str()), splitters.as_deref()].into_iter().flatten())
+            }
+            None => {}
+        }
+        urls
+    }
 }
 
 /// The columns a sort's sample reads when no operator comes before it: its keys, once each.

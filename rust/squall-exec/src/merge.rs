@@ -5,9 +5,10 @@ use arrow_array::RecordBatch;
 use squall_core::cancel::check;
 use squall_core::codec::decode_ipc;
 use squall_core::merge::MergeInput;
-use squall_core::plan::{attempt_url, Combine, PartitionReport, PartitionTask, TaskOutput};
+use squall_core::plan::{Combine, PartitionReport, PartitionTask, TaskOutput};
 use squall_core::shuffle::{encode_buckets, BucketSlice};
 use squall_core::sort::Sorter;
+use squall_core::stages::attempt_url;
 use squall_store::{get_ranges, open};
 
 use crate::partition::{concat, publish};

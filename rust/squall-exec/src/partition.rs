@@ -8,9 +8,10 @@ use arrow_schema::SchemaRef;
 use squall_core::codec::{decode_ipc, decode_ipc_columns, encode, project, schema_text, Decoded, Format, BATCH_ROWS};
 use squall_core::expr::add_columns;
 use squall_core::groupby::{few_values, hash_buckets, GroupBy, DISTINCT_PROBE};
-use squall_core::plan::{attempt_url, Combine, Input, Op, PartitionReport, PartitionTask, TaskInput, TaskOutput};
+use squall_core::plan::{Combine, Input, Op, PartitionReport, PartitionTask, TaskInput, TaskOutput};
 use squall_core::shuffle::{decode_rows, encode_buckets, encode_rows};
 use squall_core::sort::{splitters, Sorter};
+use squall_core::stages::attempt_url;
 use squall_core::tier::FastTier;
 use squall_store::{get_ranges, open, Bytes};
 

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use squall_core::codec::{Compression, Format};
-use squall_core::plan::{attempt_url, Input, Output, PartitionReport, TaskOutput};
-use squall_core::stages::file_tasks;
+use squall_core::plan::{Input, Output, PartitionReport, TaskOutput};
+use squall_core::stages::{attempt_url, file_tasks};
+
 use squall_core::{TaskReport, UserError};
 use squall_exec::backend::BoxFuture;
 use squall_exec::{Backend, Failure, Function, Invocation, JobSpec, Outcome, Reply, Scheduler, Work};

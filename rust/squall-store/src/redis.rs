@@ -37,14 +37,17 @@ pub fn ttl() -> Duration {
     })
 }
 
-/// Deletes the chunks of the chunked object at `KEYS[1]`, if it is one (shared by the scripts
-/// that replace or remove an object).
-const DROP_CHUNKS: &str = r"
+/// Shared by the scripts: a chunked object's layout as `{2, size, chunk, base}`, and the
+/// removal of its chunks (where the object at `key` is a chunked one).
+const HELPERS: &str = r"
+local function layout(key)
+  local m = redis.call('HMGET', key, 'size', 'chunk', 'base')
+  return {2, tonumber(m[1]), tonumber(m[2]), m[3]}
+end
 local function drop_chunks(key)
   if redis.call('TYPE', key)['ok'] == 'hash' then
-    local m = redis.call('HMGET', key, 'size', 'chunk', 'base')
-    local n = math.ceil(tonumber(m[1]) / tonumber(m[2]))
-    for i = 0, n - 1 do redis.call('UNLINK', m[3] .. ':' .. i) end
+    local m = layout(key)
+    for i = 0, math.ceil(m[2] / m[3]) - 1 do redis.call('UNLINK', m[4] .. ':' .. i) end
   end
 end
 ";
@@ -74,8 +77,7 @@ if t == 'string' then
   if s == e then return {0, n, ''} end
   return {0, n, redis.call('GETRANGE', KEYS[1], s, e - 1)}
 elseif t == 'hash' then
-  local m = redis.call('HMGET', KEYS[1], 'size', 'chunk', 'base')
-  return {2, tonumber(m[1]), tonumber(m[2]), m[3]}
+  return layout(KEYS[1])
 end
 return {-1}
 ";
@@ -88,8 +90,7 @@ if t == 'string' then
   local v = redis.call('GET', KEYS[1])
   return {0, v, redis.sha1hex(v)}
 elseif t == 'hash' then
-  local m = redis.call('HMGET', KEYS[1], 'size', 'chunk', 'base')
-  return {2, tonumber(m[1]), tonumber(m[2]), m[3]}
+  return layout(KEYS[1])
 end
 return {-1}
 ";
@@ -156,16 +157,16 @@ struct Scripts {
 fn scripts() -> &'static Scripts {
     static SCRIPTS: OnceLock<Scripts> = OnceLock::new();
     SCRIPTS.get_or_init(|| {
-        let with_drop = |body: &str| Script::new(&format!("{DROP_CHUNKS}{body}"));
+        let script = |body: &str| Script::new(&format!("{HELPERS}{body}"));
         Scripts {
-            stat: Script::new(STAT),
-            read: Script::new(READ),
-            read_tagged: Script::new(READ_TAGGED),
-            put: with_drop(PUT),
-            commit_chunks: with_drop(COMMIT_CHUNKS),
-            put_if: with_drop(PUT_IF),
-            delete: with_drop(DELETE),
-            rename: with_drop(RENAME),
+            stat: script(STAT),
+            read: script(READ),
+            read_tagged: script(READ_TAGGED),
+            put: script(PUT),
+            commit_chunks: script(COMMIT_CHUNKS),
+            put_if: script(PUT_IF),
+            delete: script(DELETE),
+            rename: script(RENAME),
         }
     })
 }
@@ -237,7 +238,8 @@ impl RedisStore {
     fn error(&self, op: &'static str, key: &str, e: RedisError) -> Error {
         let url = self.url_of(key);
         let server = self.address();
-        if e.code() == Some("OOM") {
+        // (A pipeline's refusals come as one error listing each command's.)
+        if e.code() == Some("OOM") || e.to_string().contains("used memory > 'maxmemory'") {
             let message = format!(
                 "the Redis server at {server} is out of memory (its maxmemory): raise maxmemory, or keep only \
                  small objects there (Session(fast=...) puts larger ones in the scratch store)"
@@ -353,11 +355,26 @@ impl RedisStore {
                 let i = batch_no * CHUNKS_PER_PIPELINE + j;
                 pipe.cmd("SET").arg(format!("{base}:{i}")).arg(&chunk[..]).arg("PX").arg(ttl).ignore();
             }
-            self.with_connection("put", key, |mut c| {
-                let pipe = pipe.clone();
-                async move { pipe.query_async::<()>(&mut c).await }
-            })
-            .await?;
+            let written = self
+                .with_connection("put", key, |mut c| {
+                    let pipe = pipe.clone();
+                    async move { pipe.query_async::<()>(&mut c).await }
+                })
+                .await;
+            if let Err(e) = written {
+                // No record names the chunks written so far: they go now (or expire).
+                let mut unlink = redis::pipe();
+                for i in 0..chunks.len() {
+                    unlink.cmd("UNLINK").arg(format!("{base}:{i}")).ignore();
+                }
+                let _ = self
+                    .with_connection("delete", key, |mut c| {
+                        let unlink = unlink.clone();
+                        async move { unlink.query_async::<()>(&mut c).await }
+                    })
+                    .await;
+                return Err(e);
+            }
         }
         let size = data.len();
         self.with_connection("put", key, |mut c| {

@@ -225,6 +225,13 @@ fn redis_store_errors_name_the_server_and_what_to_do() {
     let block = Bytes::from(vec![7u8; 512 * 1024]);
     let full = (0..64).find_map(|i| rt.block_on(store.put(&format!("m/{i}"), block.clone())).err()).unwrap();
     assert!(full.to_string().contains("out of memory") && !full.is_transient(), "{full}");
+    let chunked = Bytes::from(vec![7u8; 5 * squall_store::REDIS_CHUNK]);
+    let full = rt.block_on(store.put("m/chunked", chunked)).unwrap_err();
+    assert!(full.to_string().contains("out of memory"), "a chunk refused fails the write: {full}");
+    assert!(rt.block_on(store.get("m/chunked")).unwrap_err().is_not_found(), "and nothing is there");
+    let mut c = redis::Client::open(format!("redis://{}/", server.address)).unwrap().get_connection().unwrap();
+    let chunks: Vec<String> = redis::cmd("KEYS").arg("m/chunked*").query(&mut c).unwrap();
+    assert!(chunks.is_empty(), "not even its chunks: {chunks:?}");
 
     let port: u16 = server.address.rsplit(':').next().unwrap().parse().unwrap();
     server.kill();
