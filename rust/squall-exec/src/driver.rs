@@ -396,7 +396,7 @@ impl Driver {
             t.fast = self.fast.clone();
         }
         let inputs: Vec<String> =
-            tasks.iter().map(|t| format!("merge {} of {} map objects", t.partition, level.group)).collect();
+            tasks.iter().map(|t| format!("merge task {} ({} map objects)", t.partition, level.group)).collect();
         let reducers = self.stages.iter().position(|s| s.source == Source::Shuffle(i));
         let place = reducers.map_or(Place::Workers, |j| self.places[j]);
         let label = format!("squall.{} (merge)", shuffle.exchange.name());
