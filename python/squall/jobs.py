@@ -143,8 +143,7 @@ class JobRecord:
         resident bytes while it ran (its worker process's high-water mark; for a stage on your
         process's threads, your process's resident size sampled every 20 ms; 0 when not
         measured), and output: the last lines the attempt printed (up to 20 lines, 4 KB; local
-        workers only). ``.to_pandas()`` gives a
-        DataFrame.
+        workers only). ``.to_pandas()`` gives a DataFrame.
 
         Example:
             >>> squall.last_job().stats.to_pandas().groupby("stage").duration.max()

@@ -67,7 +67,7 @@ impl ResultStores {
     /// when it costs less there, else (or when the fast store refuses it) in the store, in the
     /// order to try.
     pub fn urls(&self, job: u64, task: u64, attempt: u32, bytes: u64) -> Vec<String> {
-        let url = |prefix: &str| format!("{}/job-{job}-{task}-{attempt}.pkl", prefix.trim_end_matches('/'));
+        let url = |prefix: &str| result_url(prefix, job, task, attempt);
         let cheaper = crate::tier::ObjectCost::of(bytes, 1).fast_is_cheaper();
         let fast = self.fast.as_deref().filter(|_| cheaper).map(url);
         fast.into_iter().chain([url(&self.store)]).collect()
@@ -75,9 +75,14 @@ impl ResultStores {
 
     /// Whether `url` is where attempt `attempt` of `task` of `job` may write its result.
     pub fn allows(&self, url: &str, job: u64, task: u64, attempt: u32) -> bool {
-        let at = |prefix: &str| format!("{}/job-{job}-{task}-{attempt}.pkl", prefix.trim_end_matches('/'));
+        let at = |prefix: &str| result_url(prefix, job, task, attempt);
         url == at(&self.store) || self.fast.as_deref().is_some_and(|f| url == at(f))
     }
+}
+
+/// The object one attempt's result is written to under the results prefix `prefix`.
+fn result_url(prefix: &str, job: u64, task: u64, attempt: u32) -> String {
+    format!("{}/job-{job}-{task}-{attempt}.pkl", prefix.trim_end_matches('/'))
 }
 
 /// Where one input of a call is: after the arguments in the frame, or in a store.

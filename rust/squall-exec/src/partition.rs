@@ -139,7 +139,8 @@ pub fn choose_splitters(
         keys.extend(decode_rows(read_object(url)?, url)?);
     }
     let chosen = splitters(keys, partitions);
-    write_placed(out.to_string(), encode_rows(&chosen, out)?, 1, fast)
+    // Read once by each map task: as many as there were samples.
+    write_placed(out.to_string(), encode_rows(&chosen, out)?, samples.len() as u64, fast)
 }
 
 fn read_input(task: &PartitionTask, attempt: u32) -> crate::Result<(Decoded, u64, String)> {

@@ -287,19 +287,29 @@ impl RedisStore {
     async fn read(&self, key: &str, range: Option<Range<u64>>) -> Result<Bytes> {
         for _ in 0..3 {
             let (s, e) = range.as_ref().map_or((0, -1), |r| (r.start as i64, r.end as i64));
-            let reply: Vec<Value> = self
+            let mut reply: Vec<Value> = self
                 .with_connection("get", key, |mut c| async move {
                     scripts().read.key(key).arg(s).arg(e).invoke_async(&mut c).await
                 })
                 .await?;
             match int_at(&reply, 0) {
-                0 => return Ok(bytes_at(&reply, 2)),
+                0 => {
+                    let data = take_bytes(&mut reply, 2);
+                    let size = int_at(&reply, 1).max(0) as u64;
+                    let want = range.as_ref().map_or(size, |r| r.end - r.start);
+                    if data.len() as u64 != want {
+                        // A server that answers short (a broken or hostile one) fails the read.
+                        let message = format!("the server answered {} bytes for {want}", data.len());
+                        return Err(Error::Remote { op: "get", url: self.url_of(key), message, transient: false });
+                    }
+                    return Ok(data);
+                }
                 1 => {
                     let r = range.clone().unwrap_or(0..0);
                     check_range(self.url_of(key), &r, int_at(&reply, 1) as u64)?;
                 }
                 2 => {
-                    let layout = chunked(&reply);
+                    let layout = chunked(&mut reply);
                     let r = range.clone().unwrap_or(0..layout.size);
                     check_range(self.url_of(key), &r, layout.size)?;
                     if let Some(data) = self.read_chunks(key, &layout, r).await? {
@@ -402,15 +412,16 @@ fn int_at(reply: &[Value], i: usize) -> i64 {
     }
 }
 
-fn bytes_at(reply: &[Value], i: usize) -> Bytes {
-    match reply.get(i) {
-        Some(Value::BulkString(b)) => Bytes::from(b.clone()),
+/// The bytes at `i` of a script's reply, taken out of it (no copy).
+fn take_bytes(reply: &mut [Value], i: usize) -> Bytes {
+    match reply.get_mut(i).map(|v| std::mem::replace(v, Value::Nil)) {
+        Some(Value::BulkString(b)) => Bytes::from(b),
         _ => Bytes::new(),
     }
 }
 
-fn chunked(reply: &[Value]) -> Chunked {
-    let base = bytes_at(reply, 3);
+fn chunked(reply: &mut [Value]) -> Chunked {
+    let base = take_bytes(reply, 3);
     Chunked {
         size: int_at(reply, 1).max(0) as u64,
         chunk: int_at(reply, 2).max(1) as u64,
@@ -531,15 +542,15 @@ impl Store for RedisStore {
 
     fn get_tagged<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(Bytes, String)>> {
         Box::pin(async move {
-            let reply: Vec<Value> = self
+            let mut reply: Vec<Value> = self
                 .with_connection("get", key, |mut c| async move {
                     scripts().read_tagged.key(key).invoke_async(&mut c).await
                 })
                 .await?;
             match int_at(&reply, 0) {
-                0 => Ok((bytes_at(&reply, 1), String::from_utf8_lossy(&bytes_at(&reply, 2)).into_owned())),
+                0 => Ok((take_bytes(&mut reply, 1), String::from_utf8_lossy(&take_bytes(&mut reply, 2)).into_owned())),
                 2 => {
-                    let layout = chunked(&reply);
+                    let layout = chunked(&mut reply);
                     let all = 0..layout.size;
                     match self.read_chunks(key, &layout, all).await? {
                         Some(data) => Ok((data, layout.base)),
