@@ -48,6 +48,12 @@ def _no_scratch_left_behind() -> Iterator[None]:
     squall._native.reap_scratch([tempfile.gettempdir(), "/dev/shm"])
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _package_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """squall.deploy's packages are cached in the run's temporary directory, never the home."""
+    os.environ["SQUALL_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+
+
 @pytest.fixture(scope="session")
 def session() -> Iterator[squall.Session]:
     with squall.Session(workers=2) as s:

@@ -16,6 +16,7 @@ import time
 import urllib.parse
 import urllib.request
 import zipfile
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -53,9 +54,10 @@ def store(s3_server: str) -> str:
 
 @pytest.fixture(scope="module")
 def function(store: str) -> str:
-    """The squall function, deployed once for this module."""
-    d = deploy("squall-tests", store)
+    """The squall function, deployed once for this module as two shards."""
+    d = deploy("squall-tests", store, shards=2)
     assert d.status in ("created", "updated", "unchanged")
+    assert d.functions == ("squall-tests", "squall-tests-shard2")
     return d.function_name
 
 
@@ -86,9 +88,31 @@ def slow_square(x: int) -> int:
     return x * x
 
 
+def function_name(_: object) -> str:
+    return os.environ["AWS_LAMBDA_FUNCTION_NAME"]
+
+
+def test_a_session_spreads_its_tasks_over_the_shards(lam: squall.Session) -> None:
+    ran_on = Counter(lam.map(function_name, range(24)).results())
+    assert set(ran_on) == {"squall-tests", "squall-tests-shard2"}, ran_on
+    assert min(ran_on.values()) >= 6, ran_on  # the least busy shard takes each task
+
+
+def test_fewer_shards_delete_the_extra_functions(store: str) -> None:
+    assert (
+        deploy("squall-tests-shrink", store, shards=2).functions[1] == "squall-tests-shrink-shard2"
+    )
+    assert squall._native.deployed_hash("squall-tests-shrink-shard2")
+    d = deploy("squall-tests-shrink", store, shards=1)
+    assert d.functions == ("squall-tests-shrink",) and d.status == "updated"
+    assert squall._native.deployed_hash("squall-tests-shrink-shard2") is None
+    with squall.Session(backend="lambda", function=d.function_name, store=store) as s:
+        assert set(s.map(function_name, range(4)).results()) == {"squall-tests-shrink"}
+
+
 def test_deploy_again_with_nothing_changed_does_nothing(function: str, store: str) -> None:
     started = time.monotonic()
-    d = deploy(function, store)
+    d = deploy(function, store, shards=2)
     assert d.status == "unchanged"
     assert d.zipped_bytes is None
     assert time.monotonic() - started < 5  # no package was built
@@ -299,6 +323,18 @@ def test_throttling_is_retried_and_the_job_completes(store: str) -> None:
     assert retried > 0  # 8 in flight against a cap of 2: LocalStack answered 429
 
 
+def test_a_package_built_before_comes_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = aws.build_package(out_dir=tmp_path / "first", verbose=False)
+    monkeypatch.setattr(aws.subprocess, "run", None)  # pip cannot run: a build would fail
+    again = aws.build_package(out_dir=tmp_path / "again", verbose=False)
+    assert again.path.read_bytes() == first.path.read_bytes()
+    assert (again.hash, again.unzipped_bytes) == (first.hash, first.unzipped_bytes)
+    with pytest.raises(TypeError):
+        aws.build_package(out_dir=tmp_path / "anew", verbose=False, cache=False)
+
+
 def test_package_is_manylinux_fits_lambda_and_imports_cleanly(tmp_path: Path) -> None:
     package = aws.build_package(out_dir=tmp_path, verbose=False)
     assert package.zipped_bytes == package.path.stat().st_size
@@ -469,3 +505,10 @@ def test_deploy_can_create_a_role_limited_to_the_store(store: str) -> None:
     assert by_action["logs:PutLogEvents"]["Resource"] == [group, f"{group}:*"]
     with squall.Session(backend="lambda", function=d.function_name, store=store) as s:
         assert s.map(square, [5, 6]).results() == [25, 36]
+
+
+def test_the_role_policy_covers_the_log_groups_of_every_shard() -> None:
+    policy = aws.role_policy("s3://lab/scratch", "fit", shards=2)
+    logs = next(s for s in policy["Statement"] if "logs:PutLogEvents" in s["Action"])  # type: ignore[attr-defined]
+    group = "arn:aws:logs:*:*:log-group:/aws/lambda/fit"
+    assert logs["Resource"] == [group, f"{group}:*", f"{group}-shard2", f"{group}-shard2:*"]

@@ -103,3 +103,21 @@ def test_a_store_asked_past_its_rate_answers_slowdown_and_results_stay_exact() -
         assert got.equals(want), store
     assert slowdowns[0] > 0, "one prefix at 40 requests a second: 503s"
     assert slowdowns[1:] == [0, 0], "256 prefixes of S3 Standard, or S3 Express, take them all"
+
+
+def test_shards_ramp_up_at_once_where_one_function_is_throttled() -> None:
+    # 40 workers wanted at once; each function adds 10 environments per 10 s (simulated).
+    fleet = squall.FleetModel(concurrency=40, ramp_per_10s=10, task_s=20, cold_start_s=0)
+
+    def run(functions: int) -> tuple[int, int]:
+        with squall.Session(
+            backend="simulated", fleet=replace(fleet, functions=functions), workers=2
+        ) as s:
+            assert s.map(cube, range(40), progress=False).results() == [x**3 for x in range(40)]
+            assert s.last_job is not None
+            rows = s.last_job.stats.to_pylist()
+        throttled = sum(r["outcome"] == "throttled" for r in rows)
+        return throttled, len({r["worker"] for r in rows if r["outcome"] == "ok"})
+
+    assert run(4) == (0, 40)  # four functions of 10: every task on a new environment at once
+    assert run(1)[0] >= 30  # one function: 10 at once, the other 30 answered 429 (and retried)

@@ -7,6 +7,7 @@ import pyarrow as pa
 
 __all__ = [
     "IO_FIELDS",
+    "MAX_SHARDS",
     "PRICES",
     "TASK_END_MARK",
     "ArrowBatch",
@@ -39,6 +40,7 @@ __all__ = [
     "release_memory",
     "resolve",
     "scratch_name",
+    "shard_names",
     "write_bytes",
     "write_table",
 ]
@@ -52,6 +54,8 @@ TASK_END_MARK: bytes
 IO_FIELDS: list[str]
 #: AWS list prices in USD by name (see ``squall.jobs.PRICES``).
 PRICES: list[tuple[str, float]]
+#: Most functions one deploy may shard over.
+MAX_SHARDS: int
 
 @final
 class Scheduler:
@@ -496,10 +500,15 @@ def deploy_function(
     hash: str,
     environment: dict[str, str],
     reserved_concurrency: int | None,
+    shards: int = 1,
     zip: bytes | None = None,
     s3: tuple[str, str] | None = None,
 ) -> str:
-    """Creates or updates function ``name``; returns "created" or "updated"."""
+    """Creates or updates function ``name`` and its other ``shards``; returns "created" or
+    "updated"."""
+
+def shard_names(name: str, shards: int) -> list[str]:
+    """The names of the ``shards`` functions a deploy called ``name`` makes."""
 
 def object_cost(bytes: int, reads: int) -> tuple[float, float]:
     """What an intermediate object of ``bytes``, read in ``reads`` requests, costs in the store

@@ -81,6 +81,8 @@ class Deployment:
     zipped_bytes: int | None = None
     #: Size of the package unzipped, None when unchanged.
     unzipped_bytes: int | None = None
+    #: The functions made (``function_name`` first, then its other shards).
+    functions: tuple[str, ...] = ()
 
 
 def _caller_python() -> str:
@@ -175,7 +177,9 @@ def _pinned(requirements: Sequence[str]) -> list[str]:
 def package_hash(wheel: Path, requirements: Sequence[str], settings: Mapping[str, object]) -> str:
     """Hash of everything that goes into the function: wheel, requirements, settings."""
     h = hashlib.sha256()
-    h.update(hashlib.sha256(wheel.read_bytes()).digest())
+    with zipfile.ZipFile(wheel) as zf:  # its files, not the zip's bytes: a rebuilt wheel is equal
+        for name in sorted(n for n in zf.namelist() if not n.endswith(".dist-info/RECORD")):
+            h.update(hashlib.sha256(name.encode() + b"\0" + zf.read(name)).digest())
     h.update(json.dumps([_pinned(requirements), dict(settings)], sort_keys=True).encode())
     return h.hexdigest()[:32]
 
@@ -189,9 +193,14 @@ def build_package(
     out_dir: str | os.PathLike[str] | None = None,
     trim: bool = True,
     verbose: bool = True,
+    cache: bool = True,
 ) -> Package:
     """Builds the function's zip: squall, its dependencies and ``requirements``, as binary wheels
     for Lambda's platform. Refuses a package larger than Lambda's unzipped limit.
+
+    Built packages are kept in ``$SQUALL_CACHE_DIR`` (default ``~/.cache/squall``; the newest
+    :data:`CACHED_PACKAGES`), so deploying the same package again (other settings, another
+    function or shard) does not build it again.
 
     Args:
         requirements: pip requirement strings, e.g. ``["scipy>=1.11"]``.
@@ -201,12 +210,18 @@ def build_package(
         out_dir: Where the zip goes (default: a new temporary directory).
         trim: Leave out what tasks never use (see ``TRIM``).
         verbose: Print each step.
+        cache: Reuse a package built before from the same inputs (False: build it anew).
     """
     if architecture not in ARCHITECTURES:
         raise ValueError(f"architecture={architecture!r}: use 'x86_64' or 'arm64'")
     python = _check_python(python_version)
     out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="squall-package-"))
     whl = find_wheel(wheel, python, architecture, scratch=out)
+    inputs = package_hash(whl, requirements, {"python": python, "architecture": architecture})
+    if cache and (hit := _cached(inputs, out)):
+        if verbose:
+            print(f"squall.deploy: package {hit.zipped_bytes / 2**20:.1f} MiB zipped (cached)")
+        return hit
     site = out / "package"
     if site.exists():
         shutil.rmtree(site)
@@ -232,8 +247,8 @@ def build_package(
             f"of {packages}:\n{done.stderr.strip()[-3000:]}\nEvery requirement needs a wheel for "
             "that platform; pin a version that has one."
         )
-    for cache in site.rglob("__pycache__"):
-        shutil.rmtree(cache, ignore_errors=True)
+    for compiled in site.rglob("__pycache__"):
+        shutil.rmtree(compiled, ignore_errors=True)
     if trim:
         for pattern in TRIM:
             for path in site.glob(pattern):
@@ -260,8 +275,53 @@ def build_package(
             f"squall.deploy: package {zipped / 2**20:.1f} MiB zipped, "
             f"{unzipped / 2**20:.1f} MiB unzipped ({time.monotonic() - started:.1f} s)"
         )
-    settings = {"python": python, "architecture": architecture}
-    return Package(zip_path, zipped, unzipped, package_hash(whl, requirements, settings))
+    package = Package(zip_path, zipped, unzipped, inputs)
+    _keep(package)
+    return package
+
+
+#: Packages kept in the cache, newest first (each is some 40 to 60 MB).
+CACHED_PACKAGES = 4
+
+
+def _cache_dir() -> Path:
+    if own := os.environ.get("SQUALL_CACHE_DIR"):
+        return Path(own) / "packages"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "squall" / "packages"
+
+
+def _cached(inputs: str, out: Path) -> Package | None:
+    """The package built before from ``inputs``, copied to ``out``; None when there is none."""
+    cached = _cache_dir() / f"{inputs}.zip"
+    try:
+        unzipped = int((_cache_dir() / f"{inputs}.size").read_text())
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "squall-function.zip"
+        shutil.copyfile(cached, path)
+        os.utime(cached)  # recently used: kept longest
+    except (OSError, ValueError):
+        return None
+    return Package(path, path.stat().st_size, unzipped, inputs)
+
+
+def _keep(package: Package) -> None:
+    """Puts ``package`` in the cache (whole or not at all) and drops the least recently used."""
+    folder = _cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        part = folder / f".{package.hash}.{os.getpid()}.part"
+        shutil.copyfile(package.path, part)
+        (folder / f"{package.hash}.size").write_text(str(package.unzipped_bytes))
+        os.replace(part, folder / f"{package.hash}.zip")
+        kept = sorted(folder.glob("*.zip"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in kept[CACHED_PACKAGES:]:
+            old.unlink(missing_ok=True)
+            old.with_suffix(".size").unlink(missing_ok=True)
+        for stale in folder.glob(".*.part"):  # copies that a killed deploy left
+            if time.time() - stale.stat().st_mtime > 3600:
+                stale.unlink(missing_ok=True)
+    except OSError:
+        pass  # a cache that cannot be written only costs the next deploy a build
 
 
 def _largest(site: Path) -> str:
@@ -276,6 +336,8 @@ def _largest(site: Path) -> str:
 
 #: The function name deploy() and Session(backend="lambda") use unless told otherwise.
 DEFAULT_FUNCTION = "squall"
+#: Most functions one deploy may shard over (squall_exec::deploy::MAX_SHARDS).
+MAX_SHARDS = _native.MAX_SHARDS
 
 
 def _iam_literal(text: str) -> str:
@@ -283,11 +345,11 @@ def _iam_literal(text: str) -> str:
     return "".join("${" + c + "}" if c in "*?$" else c for c in text)
 
 
-def role_policy(store: str, function: str = DEFAULT_FUNCTION) -> dict[str, object]:
+def role_policy(store: str, function: str = DEFAULT_FUNCTION, shards: int = 1) -> dict[str, object]:
     """The IAM policy a squall function's execution role needs, and no more: writing its own
-    log group's streams, and reading, writing, deleting and listing objects under the store's
-    prefix only (wildcards in the prefix are taken literally). Attach it to the role you pass to
-    :func:`deploy`.
+    log groups' streams (of each of its ``shards``), and reading, writing, deleting and listing
+    objects under the store's prefix only (wildcards in the prefix are taken literally). Attach
+    it to the role you pass to :func:`deploy`.
 
     Example:
         >>> print(json.dumps(squall.aws.role_policy("s3://lab-scratch/squall/"), indent=1))
@@ -302,14 +364,17 @@ def role_policy(store: str, function: str = DEFAULT_FUNCTION) -> dict[str, objec
     }
     if prefix:
         listing["Condition"] = {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}}
-    group = f"arn:aws:logs:*:*:log-group:/aws/lambda/{function}"
+    groups = [
+        f"arn:aws:logs:*:*:log-group:/aws/lambda/{_iam_literal(name)}"
+        for name in _native.shard_names(function, shards)
+    ]
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
                 "Effect": "Allow",
                 "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": [group, f"{group}:*"],
+                "Resource": [r for g in groups for r in (g, f"{g}:*")],
             },
             {
                 "Effect": "Allow",
@@ -334,6 +399,7 @@ def deploy(
     architecture: str = "x86_64",
     reserved_concurrency: int | None = None,
     environment: Mapping[str, str] | None = None,
+    shards: int = 1,
     create_role: bool = False,
     force: bool = False,
     verbose: bool = True,
@@ -357,8 +423,14 @@ def deploy(
             squall's own files, when it was installed from a manylinux2014 wheel).
         python_version: Must be the caller's ``major.minor`` (the default).
         architecture: ``"x86_64"`` or ``"arm64"``.
-        reserved_concurrency: Cap the function's concurrent executions (None: no cap).
+        reserved_concurrency: Cap each function's concurrent executions (None: no cap).
         environment: Environment variables for the function.
+        shards: Deploy this many identical functions (``name``, ``name-shard2``...; one package,
+            uploaded once through ``store`` when there is one). Lambda adds at most 1,000
+            execution environments per function every 10 seconds, so a job that wants 10,000
+            workers at once reaches them about k times sooner over k shards; a
+            ``Session(backend="lambda", function=name)`` spreads its invocations over all of
+            them by itself. Deploying fewer shards later deletes the extra ones.
         create_role: Without ``role``, create (or update) the IAM role ``<function>-squall`` that
             Lambda may assume, allowed only its logs and ``store``'s bucket prefix.
         force: Rebuild and update even when nothing changed.
@@ -377,7 +449,8 @@ def deploy(
                 "prefix only"
             )
         role_name = f"{name}-squall"
-        role, created = _native.ensure_role(role_name, json.dumps(role_policy(store, name)))
+        policy = role_policy(store, name, shards)
+        role, created = _native.ensure_role(role_name, json.dumps(policy))
         if verbose:
             print(f"squall.deploy: role {role_name} {'created' if created else 'updated'}")
     if not role:
@@ -390,6 +463,9 @@ def deploy(
         raise ValueError(f"memory_mb={memory_mb}: Lambda allows 128 to 10240 MB")
     if not 1 <= timeout_s <= 900:
         raise ValueError(f"timeout_s={timeout_s}: Lambda allows 1 to 900 seconds")
+    if not 1 <= shards <= MAX_SHARDS:
+        raise ValueError(f"shards={shards}: use 1 to {MAX_SHARDS} functions")
+    functions = tuple(_native.shard_names(name, shards))
     python = _check_python(python_version)
     with tempfile.TemporaryDirectory(prefix="squall-deploy-") as tmp:
         whl = find_wheel(wheel, python, architecture, scratch=Path(tmp))
@@ -403,22 +479,24 @@ def deploy(
             "handler": HANDLER,
             "reserved_concurrency": reserved_concurrency,
             "environment": env,
+            "shards": shards,
         }
         wanted = package_hash(whl, requirements, settings)
         runtime = f"python{python}"
         if not force and _native.deployed_hash(name) == wanted:
             if verbose:
                 print(f"squall.deploy: {name} is up to date")
-            return Deployment(name, "unchanged", runtime, wanted)
+            return Deployment(name, "unchanged", runtime, wanted, functions=functions)
         package = build_package(
             requirements, wheel=whl, python_version=python, architecture=architecture,
-            out_dir=Path(tmp), verbose=verbose,
+            out_dir=Path(tmp), verbose=verbose, cache=not force,
         )  # fmt: skip
         data = package.path.read_bytes()
         code: dict[str, object]
-        if package.zipped_bytes <= MAX_ZIPPED_DIRECT:
+        through_s3 = bool(store and store.startswith("s3://"))
+        if package.zipped_bytes <= MAX_ZIPPED_DIRECT and not (shards > 1 and through_s3):
             code = {"zip": data}
-        elif store and store.startswith("s3://"):
+        elif store and through_s3:
             url = f"{store.rstrip('/')}/deploy/{name}-{wanted}.zip"
             if verbose:
                 print(f"squall.deploy: uploading the package to {url}")
@@ -432,14 +510,17 @@ def deploy(
                 "(or set SQUALL_STORE) so it can go through S3"
             )
         if verbose:
-            print(f"squall.deploy: deploying {name} ({runtime}, {memory_mb} MB, {timeout_s} s)")
+            times = f" as {shards} functions" if shards > 1 else ""
+            print(
+                f"squall.deploy: deploying {name}{times} ({runtime}, {memory_mb} MB, {timeout_s} s)"
+            )
         status = _native.deploy_function(
             name, runtime_id=runtime, architecture=architecture, handler=HANDLER,
             memory_mb=memory_mb, timeout_s=timeout_s, role=role, hash=wanted, environment=env,
-            reserved_concurrency=reserved_concurrency, **code,  # type: ignore[arg-type]
+            reserved_concurrency=reserved_concurrency, shards=shards, **code,  # type: ignore[arg-type]
         )  # fmt: skip
         if verbose:
             print(f"squall.deploy: {name} {status}")
         return Deployment(
-            name, status, runtime, wanted, package.zipped_bytes, package.unzipped_bytes
+            name, status, runtime, wanted, package.zipped_bytes, package.unzipped_bytes, functions
         )

@@ -35,10 +35,14 @@ class FleetModel:
     Times are simulated seconds.
     """
 
-    #: Execution environments at most (the function's concurrency limit).
+    #: Execution environments at most, over all functions (the account's concurrency limit).
     concurrency: int = 1000
-    #: New environments per 10 s (AWS: 1,000 per function); beyond that, 429 TooManyRequests.
+    #: New environments per function per 10 s (AWS: 1,000); beyond that, 429 TooManyRequests.
     ramp_per_10s: float = 1000.0
+    #: Identical functions the invocations are spread over, each ramping up on its own, as
+    #: ``squall.deploy(shards=...)`` makes them: k functions reach k times the concurrency in
+    #: the same time.
+    functions: int = 1
     #: Start-up time of a new environment (varies +-50%).
     cold_start_s: float = 0.5
     #: Per-invocation overhead.

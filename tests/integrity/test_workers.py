@@ -228,13 +228,16 @@ def test_killing_workers_during_a_group_by_on_the_workers_loses_nothing(
     with squall.Session(workers=3, in_process=False, retries=6) as s:
         s.from_arrow(table, 12).write_parquet(f"{where}/in")
         stop = threading.Event()
+        kills = []
 
         def chaos() -> None:
+            # Fewer kills than a task has retries: however they fall, no task runs out of them.
             rand = random.Random(9)
-            while not stop.wait(0.15):
+            while len(kills) < 6 and not stop.wait(0.15):
                 pids = worker_pids()
                 if pids:
                     os.kill(rand.choice(pids), signal.SIGKILL)
+                    kills.append(1)
 
         killer = threading.Thread(target=chaos, daemon=True)
         killer.start()
@@ -244,4 +247,5 @@ def test_killing_workers_during_a_group_by_on_the_workers_loses_nothing(
         finally:
             stop.set()
             killer.join()
+        assert kills, "the job ended before any worker was killed"
     assert dict(zip(got["k"].to_pylist(), got["n"].to_pylist(), strict=True)) == expected

@@ -13,6 +13,18 @@ use crate::{Error, Result};
 
 /// The tag holding the deployed package's content hash.
 pub const HASH_TAG: &str = "squall:hash";
+/// The tag on a sharded deploy's first function holding how many functions it has.
+pub const SHARDS_TAG: &str = "squall:shards";
+/// Most functions one deploy may shard over.
+pub const MAX_SHARDS: usize = 64;
+
+/// The names of the `shards` identical functions a deploy called `name` makes: `name` itself,
+/// then `name-shard2`, `name-shard3`...
+pub fn shard_names(name: &str, shards: usize) -> Vec<String> {
+    let mut names = vec![name.to_string()];
+    names.extend((2..=shards).map(|i| format!("{name}-shard{i}")));
+    names
+}
 /// Longest wait for a function to become ready after a change.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -70,19 +82,81 @@ fn failed<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::De
     Error::Lambda { op, function: function.to_string(), message }
 }
 
-/// The content hash recorded on function `name`, `Some("")` when it exists untagged, or `None`
-/// when there is no such function.
-pub async fn deployed_hash(name: &str) -> Result<Option<String>> {
+/// The squall tags of function `name` (empty when it has none), or `None` when there is no such
+/// function.
+async fn tags_of(name: &str) -> Result<Option<HashMap<String, String>>> {
     match client().await.get_function().function_name(name).send().await {
-        Ok(out) => Ok(Some(out.tags().and_then(|t| t.get(HASH_TAG)).cloned().unwrap_or_default())),
+        Ok(out) => Ok(Some(out.tags().cloned().unwrap_or_default())),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(None),
         Err(e) => Err(failed("lookup", name, e)),
     }
 }
 
-/// Creates or updates the function to match `spec` and waits until it can be invoked.
-/// Returns `"created"` or `"updated"`.
-pub async fn deploy(spec: &FunctionSpec) -> Result<&'static str> {
+/// The content hash recorded on function `name`, `Some("")` when it exists untagged, or `None`
+/// when there is no such function.
+pub async fn deployed_hash(name: &str) -> Result<Option<String>> {
+    Ok(tags_of(name).await?.map(|t| t.get(HASH_TAG).cloned().unwrap_or_default()))
+}
+
+/// How many functions the deploy of `name` made (1 when it was not sharded).
+async fn deployed_shards(name: &str) -> Result<usize> {
+    let tags = tags_of(name).await?.unwrap_or_default();
+    Ok(tags.get(SHARDS_TAG).and_then(|n| n.parse().ok()).unwrap_or(1).clamp(1, MAX_SHARDS))
+}
+
+/// The functions to spread invocations of `function` over: its shards when `squall.deploy`
+/// sharded it, else itself. A qualified name or an ARN, or a function whose tags cannot be
+/// read, is used as given.
+pub async fn functions_of(function: &str) -> Vec<String> {
+    if function.contains(':') {
+        return vec![function.to_string()];
+    }
+    match deployed_shards(function).await {
+        Ok(shards) => shard_names(function, shards),
+        Err(_) => vec![function.to_string()],
+    }
+}
+
+/// Deploys `spec` as `shards` identical functions (see [`shard_names`]): the extra shards first,
+/// all at once, then the first function, whose tags record the shard count and the hash last,
+/// so a deploy stopped half-way is redone next time. Shards an earlier deploy made beyond
+/// `shards` are deleted. Returns `"created"` or `"updated"` (of the first function).
+pub async fn deploy_shards(spec: &FunctionSpec, shards: usize) -> Result<&'static str> {
+    if !(1..=MAX_SHARDS).contains(&shards) {
+        return Err(Error::Lambda {
+            op: "deployment",
+            function: spec.name.clone(),
+            message: format!("shards={shards}: use 1 to {MAX_SHARDS}"),
+        });
+    }
+    let before = deployed_shards(&spec.name).await?;
+    let names = shard_names(&spec.name, shards);
+    let mut extra = tokio::task::JoinSet::new();
+    for name in &names[1..] {
+        let shard = FunctionSpec { name: name.clone(), ..spec.clone() };
+        extra.spawn(async move { deploy(&shard, None).await });
+    }
+    while let Some(done) = extra.join_next().await {
+        done.map_err(|e| Error::Lambda {
+            op: "deployment",
+            function: spec.name.clone(),
+            message: format!("a shard's deploy stopped: {e}"),
+        })??;
+    }
+    let outcome = deploy(spec, Some(shards)).await?;
+    for name in shard_names(&spec.name, before).into_iter().skip(shards) {
+        match client().await.delete_function().function_name(&name).send().await {
+            Ok(_) => {}
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
+            Err(e) => return Err(failed("removal of a former shard", &name, e)),
+        }
+    }
+    Ok(outcome)
+}
+
+/// Creates or updates the function to match `spec` and waits until it can be invoked; with
+/// `shards`, tags it as the first of that many. Returns `"created"` or `"updated"`.
+async fn deploy(spec: &FunctionSpec, shards: Option<usize>) -> Result<&'static str> {
     let lambda = client().await;
     let name = spec.name.as_str();
     let exists = deployed_hash(name).await?.is_some();
@@ -173,13 +247,12 @@ pub async fn deploy(spec: &FunctionSpec) -> Result<&'static str> {
         }
     }
     // The hash goes on last: a deploy that stopped half-way is redone next time.
-    lambda
-        .tag_resource()
-        .resource(arn)
-        .tags(HASH_TAG, &spec.hash)
-        .send()
-        .await
-        .map_err(|e| failed("tagging", name, e))?;
+    let tagging = lambda.tag_resource().resource(arn);
+    let tagging = match shards {
+        Some(n) => tagging.tags(SHARDS_TAG, n.to_string()),
+        None => tagging,
+    };
+    tagging.tags(HASH_TAG, &spec.hash).send().await.map_err(|e| failed("tagging", name, e))?;
     Ok(outcome)
 }
 

@@ -1,5 +1,6 @@
 //! The `lambda` backend: each attempt is one synchronous (RequestResponse) invocation of a
-//! deployed function whose handler is `squall._lambda.handler`.
+//! deployed function whose handler is `squall._lambda.handler`, or of the least busy of its
+//! shards when `squall.deploy(shards=k)` made several.
 //!
 //! The event is JSON: `{"spec": ..., "body": base64}` with the pickled function and arguments, or
 //! `"body_url"` naming an object in the scratch store when they exceed what a synchronous payload
@@ -27,6 +28,7 @@ use tokio::sync::{OnceCell, Semaphore, SemaphorePermit};
 
 use crate::backend::{bounded, BoxFuture};
 use crate::output::{Capture, OutputQueue};
+use crate::spread::Spread;
 use crate::{Backend, Failure, Invocation, Reply};
 
 /// Largest function + arguments sent inside the event (base64 grows it by a third; Lambda's
@@ -48,8 +50,8 @@ pub async fn client() -> &'static Client {
 /// Where and how to invoke.
 #[derive(Debug, Clone)]
 pub struct LambdaConfig {
-    /// Function name or ARN (optionally `name:qualifier`).
-    pub function: String,
+    /// The function's name or ARN (optionally `name:qualifier`), then its other shards.
+    pub functions: Vec<String>,
     /// Invocations in flight at once.
     pub concurrency: usize,
     /// The scratch store (`s3://bucket/prefix`) for events and answers too large to inline.
@@ -103,6 +105,7 @@ pub struct LambdaBackend {
     window: Mutex<Window>,
     scratch: Arc<dyn Store>,
     scratch_key: String,
+    spread: Spread,
 }
 
 /// Additive-increase, multiplicative-decrease control of the invocations in flight: a 429 halves
@@ -125,7 +128,15 @@ impl LambdaBackend {
         let (scratch, scratch_key) = squall_store::open(&config.scratch)?;
         let limit = config.concurrency.max(1);
         let window = Mutex::new(Window { limit, debt: 0, successes: 0, last_decrease: None });
-        Ok(LambdaBackend { config, permits: Semaphore::new(limit), window, scratch, scratch_key })
+        if config.functions.is_empty() {
+            return Err(crate::Error::Lambda {
+                op: "invocation",
+                function: String::new(),
+                message: "no function was named".into(),
+            });
+        }
+        let spread = Spread::new(config.functions.len());
+        Ok(LambdaBackend { config, permits: Semaphore::new(limit), window, scratch, scratch_key, spread })
     }
 
     /// Invocations allowed in flight right now.
@@ -214,7 +225,10 @@ impl LambdaBackend {
             None => Event { spec: &spec, body: Some(B64.encode(&body)), body_url: None, scratch: &self.config.scratch },
         };
         let payload = serde_json::to_vec(&event).map_err(|e| Failure::Setup(e.to_string()))?;
-        let result = bounded(self.invoke(payload), timeout, &mut cancel).await.and_then(|r| r);
+        let shard = self.spread.pick();
+        let function = &self.config.functions[shard.index];
+        let result = bounded(self.invoke(function, payload), timeout, &mut cancel).await.and_then(|r| r);
+        drop(shard);
         let result = result.and_then(|reply| match reply.report.answers(&spec) {
             true => Ok(self.keep_output(reply)),
             false => Err(Failure::WorkerLost(format!(
@@ -228,16 +242,16 @@ impl LambdaBackend {
         result
     }
 
-    async fn invoke(&self, payload: Vec<u8>) -> Result<Reply, Failure> {
+    async fn invoke(&self, function: &str, payload: Vec<u8>) -> Result<Reply, Failure> {
         let out = client()
             .await
             .invoke()
-            .function_name(&self.config.function)
+            .function_name(function)
             .invocation_type(InvocationType::RequestResponse)
             .payload(Blob::new(payload))
             .send()
             .await
-            .map_err(|e| self.sdk_failure(e))?;
+            .map_err(|e| sdk_failure(function, e))?;
         let data = out.payload().map(|b| b.as_ref()).unwrap_or_default();
         if let Some(kind) = out.function_error() {
             let doc: FunctionErrorDoc = serde_json::from_slice(data).unwrap_or_default();
@@ -286,33 +300,33 @@ impl LambdaBackend {
             (None, None) => Ok(Vec::new()),
         }
     }
+}
 
-    fn sdk_failure(&self, err: SdkError<InvokeError>) -> Failure {
-        let code = err.code().unwrap_or_default().to_string();
-        let message = err.message().unwrap_or_default().to_string();
-        let function = &self.config.function;
-        match err.as_service_error() {
-            Some(InvokeError::TooManyRequestsException(_)) => Failure::Throttled(format!("{code}: {message}")),
-            Some(InvokeError::ResourceNotFoundException(_)) => Failure::Setup(format!(
-                "Lambda function `{function}` was not found ({message}): run squall.deploy() first, \
+/// What a refused or failed invocation of `function` is to the scheduler.
+fn sdk_failure(function: &str, err: SdkError<InvokeError>) -> Failure {
+    let code = err.code().unwrap_or_default().to_string();
+    let message = err.message().unwrap_or_default().to_string();
+    match err.as_service_error() {
+        Some(InvokeError::TooManyRequestsException(_)) => Failure::Throttled(format!("{code}: {message}")),
+        Some(InvokeError::ResourceNotFoundException(_)) => Failure::Setup(format!(
+            "Lambda function `{function}` was not found ({message}): run squall.deploy() first, \
                  or pass the deployed function's name"
-            )),
-            Some(InvokeError::RequestTooLargeException(_)) => {
-                Failure::Setup(format!("the event for `{function}` is too large: {message}"))
-            }
-            Some(
-                InvokeError::InvalidParameterValueException(_)
-                | InvokeError::InvalidRequestContentException(_)
-                | InvokeError::InvalidRuntimeException(_),
-            ) => Failure::Setup(format!("Lambda refused the invocation of `{function}`: {code}: {message}")),
-            _ => {
-                let detail = if code.is_empty() {
-                    format!("{}", aws_sdk_lambda::error::DisplayErrorContext(&err))
-                } else {
-                    format!("{code}: {message}")
-                };
-                Failure::Service(format!("invoking `{function}` failed: {detail}"))
-            }
+        )),
+        Some(InvokeError::RequestTooLargeException(_)) => {
+            Failure::Setup(format!("the event for `{function}` is too large: {message}"))
+        }
+        Some(
+            InvokeError::InvalidParameterValueException(_)
+            | InvokeError::InvalidRequestContentException(_)
+            | InvokeError::InvalidRuntimeException(_),
+        ) => Failure::Setup(format!("Lambda refused the invocation of `{function}`: {code}: {message}")),
+        _ => {
+            let detail = if code.is_empty() {
+                format!("{}", aws_sdk_lambda::error::DisplayErrorContext(&err))
+            } else {
+                format!("{code}: {message}")
+            };
+            Failure::Service(format!("invoking `{function}` failed: {detail}"))
         }
     }
 }
@@ -345,7 +359,7 @@ mod tests {
 
     fn backend(concurrency: usize) -> LambdaBackend {
         let scratch = "memory://lambda-window-test/".to_string();
-        LambdaBackend::new(LambdaConfig { function: "f".into(), concurrency, scratch, output: None }).unwrap()
+        LambdaBackend::new(LambdaConfig { functions: vec!["f".into()], concurrency, scratch, output: None }).unwrap()
     }
 
     fn ok() -> Result<Reply, Failure> {

@@ -30,6 +30,7 @@ pub mod scratch;
 pub mod simulated;
 mod spill;
 pub mod split;
+pub mod spread;
 pub mod store_model;
 
 pub use backend::{Backend, Failure, Function, Invocation, Reply};

@@ -1,6 +1,7 @@
 //! The `simulated` backend: a fleet model around a real backend, so results are real while
 //! cold starts, latency, ramp-up, stragglers, crashes and throttling behave like a Lambda fleet
-//! of thousands of functions. Simulated time runs `time_scale` times real time (0.01: one
+//! of thousands of execution environments, over one function or several (each ramps up on its
+//! own, as `squall.deploy(shards=k)` makes them). Simulated time runs `time_scale` times real time (0.01: one
 //! simulated second is 10 ms here). Fault decisions are seeded per (task, attempt): the same
 //! seed injects the same faults whatever the timing.
 
@@ -12,16 +13,19 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 use crate::backend::{bounded, BoxFuture};
+use crate::spread::Spread;
 use crate::store_model::{StoreModel, StoreRates};
 use crate::{Backend, Failure, Invocation, Reply};
 
 /// What the simulated fleet does. Times are simulated seconds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FleetModel {
-    /// Execution environments at most (the function's concurrency limit).
+    /// Execution environments at most, over all functions (the account's concurrency limit).
     pub concurrency: usize,
-    /// New environments allowed per 10 s (AWS: 1,000 per function); beyond that, 429s.
+    /// New environments allowed per function per 10 s (AWS: 1,000); beyond that, 429s.
     pub ramp_per_10s: f64,
+    /// Identical functions the invocations are spread over (`squall.deploy(shards=...)`).
+    pub functions: usize,
     /// Start-up time of a new environment (varies +-50%).
     pub cold_start_s: f64,
     /// Per-invocation overhead.
@@ -49,6 +53,7 @@ impl Default for FleetModel {
         FleetModel {
             concurrency: 1000,
             ramp_per_10s: 1000.0,
+            functions: 1,
             cold_start_s: 0.5,
             latency_s: 0.02,
             task_s: 1.0,
@@ -63,9 +68,9 @@ impl Default for FleetModel {
     }
 }
 
+/// One function's environments.
 struct Fleet {
     idle: Vec<usize>,
-    created: usize,
     /// Token bucket of new environments, refilled at `ramp_per_10s / 10` per simulated second.
     tokens: f64,
     refilled: Instant,
@@ -75,7 +80,10 @@ struct Fleet {
 pub struct SimulatedBackend {
     inner: Arc<dyn Backend>,
     model: FleetModel,
-    fleet: Mutex<Fleet>,
+    fleets: Vec<Mutex<Fleet>>,
+    /// Environments made so far, over all functions (their names).
+    created: std::sync::atomic::AtomicUsize,
+    spread: Spread,
     permits: Semaphore,
     /// The store's request rate across the fleet (with a store model).
     rates: Option<Mutex<StoreRates>>,
@@ -84,10 +92,13 @@ pub struct SimulatedBackend {
 impl SimulatedBackend {
     /// A fleet following `model` whose tasks run on `inner`.
     pub fn new(inner: Arc<dyn Backend>, model: FleetModel) -> Self {
-        let fleet = Fleet { idle: Vec::new(), created: 0, tokens: model.ramp_per_10s, refilled: Instant::now() };
+        let functions = model.functions.max(1);
+        let fleet = || Mutex::new(Fleet { idle: Vec::new(), tokens: model.ramp_per_10s, refilled: Instant::now() });
+        let fleets = (0..functions).map(|_| fleet()).collect();
         let permits = Semaphore::new(model.concurrency.max(1));
         let rates = model.store.as_ref().map(|s| Mutex::new(StoreRates::new(s)));
-        SimulatedBackend { inner, model, fleet: Mutex::new(fleet), permits, rates }
+        let spread = Spread::new(functions);
+        SimulatedBackend { inner, model, fleets, created: Default::default(), spread, permits, rates }
     }
 
     /// A uniform number in [0, 1), fixed by the seed, the task, the attempt and `what`.
@@ -101,9 +112,10 @@ impl SimulatedBackend {
         Duration::from_secs_f64((simulated_s * self.model.time_scale).max(0.0))
     }
 
-    /// An environment for one attempt: a warm idle one, or a new one if the ramp allows.
-    fn environment(&self) -> Option<(usize, bool)> {
-        let mut f = self.fleet.lock().unwrap_or_else(|e| e.into_inner());
+    /// An environment of function `function` for one attempt: a warm idle one, or a new one if
+    /// the function's ramp allows.
+    fn environment(&self, function: usize) -> Option<(usize, bool)> {
+        let mut f = self.fleets[function].lock().unwrap_or_else(|e| e.into_inner());
         if let Some(env) = f.idle.pop() {
             return Some((env, false));
         }
@@ -114,12 +126,11 @@ impl SimulatedBackend {
             return None;
         }
         f.tokens -= 1.0;
-        f.created += 1;
-        Some((f.created - 1, true))
+        Some((self.created.fetch_add(1, std::sync::atomic::Ordering::Relaxed), true))
     }
 
-    fn give_back(&self, env: usize) {
-        self.fleet.lock().unwrap_or_else(|e| e.into_inner()).idle.push(env);
+    fn give_back(&self, function: usize, env: usize) {
+        self.fleets[function].lock().unwrap_or_else(|e| e.into_inner()).idle.push(env);
     }
 
     async fn run(&self, inv: Invocation) -> Result<Reply, Failure> {
@@ -130,7 +141,8 @@ impl SimulatedBackend {
         if self.draw(task, attempt, "throttle") < m.throttle_rate {
             return Err(Failure::Throttled("simulated 429 TooManyRequests".into()));
         }
-        let Some((env, cold)) = self.environment() else {
+        let function = self.spread.pick();
+        let Some((env, cold)) = self.environment(function.index) else {
             return Err(Failure::Throttled("simulated 429: the fleet is still ramping up".into()));
         };
         let mut simulated = m.task_s;
@@ -158,7 +170,7 @@ impl SimulatedBackend {
             // The environment dies with the attempt: its answer never arrives.
             return Err(Failure::WorkerLost(format!("simulated crash of sim-{env}")));
         }
-        self.give_back(env);
+        self.give_back(function.index, env);
         result.map(|mut reply| {
             reply.worker = format!("sim-{env}");
             reply.cold = cold;

@@ -14,11 +14,18 @@ pub fn deployed_hash(py: Python<'_>, name: String) -> PyResult<Option<String>> {
     py.detach(|| runtime()?.block_on(squall_exec::deploy::deployed_hash(&name))).map_err(|e| exec_error(py, e))
 }
 
-/// Creates or updates function `name` and waits until it can be invoked; "created" or "updated".
-/// The code is `zip` bytes, or the S3 object `s3` = (bucket, key).
+/// The names of the `shards` functions a deploy called `name` makes.
+#[pyfunction]
+pub fn shard_names(name: &str, shards: usize) -> Vec<String> {
+    squall_exec::deploy::shard_names(name, shards)
+}
+
+/// Creates or updates function `name` (and its other `shards`) and waits until they can be
+/// invoked; "created" or "updated". The code is `zip` bytes, or the S3 object `s3` = (bucket,
+/// key).
 #[pyfunction]
 #[pyo3(signature = (name, *, runtime_id, architecture, handler, memory_mb, timeout_s, role, hash,
-                    environment, reserved_concurrency, zip = None, s3 = None))]
+                    environment, reserved_concurrency, shards = 1, zip = None, s3 = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn deploy_function(
     py: Python<'_>,
@@ -32,6 +39,7 @@ pub fn deploy_function(
     hash: String,
     environment: HashMap<String, String>,
     reserved_concurrency: Option<i32>,
+    shards: usize,
     zip: Option<Vec<u8>>,
     s3: Option<(String, String)>,
 ) -> PyResult<&'static str> {
@@ -53,7 +61,7 @@ pub fn deploy_function(
         environment,
         reserved_concurrency,
     };
-    py.detach(|| runtime()?.block_on(squall_exec::deploy::deploy(&spec))).map_err(|e| exec_error(py, e))
+    py.detach(|| runtime()?.block_on(squall_exec::deploy::deploy_shards(&spec, shards))).map_err(|e| exec_error(py, e))
 }
 
 /// Creates IAM role `name` for Lambda (or reuses it) with inline policy `policy` (JSON);

@@ -59,10 +59,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(store::release_memory, m)?)?;
     m.add_function(wrap_pyfunction!(lambda::deployed_hash, m)?)?;
     m.add_function(wrap_pyfunction!(lambda::deploy_function, m)?)?;
+    m.add_function(wrap_pyfunction!(lambda::shard_names, m)?)?;
     m.add_function(wrap_pyfunction!(lambda::ensure_role, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("IO_FIELDS", squall_core::TaskIo::NAMES.to_vec())?;
     m.add("PRICES", squall_core::prices::PRICES.to_vec())?;
+    m.add("MAX_SHARDS", squall_exec::deploy::MAX_SHARDS)?;
     m.add_function(wrap_pyfunction!(store::object_cost, m)?)?;
     m.add("TASK_END_MARK", pyo3::types::PyBytes::new(m.py(), squall_exec::local::TASK_END_MARK))?;
     Ok(())

@@ -8,7 +8,9 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use squall_core::spec::ResultStores;
+use squall_exec::deploy::functions_of;
 use squall_exec::output::OutputQueue;
+use squall_exec::runtime::runtime;
 use squall_exec::{
     AttemptRecord, Backend, Failure, FleetModel, Function, JobHandle, JobSpec, LambdaBackend, LambdaConfig,
     LocalBackend, LocalConfig, SimulatedBackend, Speculation, Work,
@@ -76,6 +78,7 @@ impl Scheduler {
             match key.as_str() {
                 "concurrency" => m.concurrency = value as usize,
                 "ramp_per_10s" => m.ramp_per_10s = value,
+                "functions" => m.functions = value as usize,
                 "cold_start_s" => m.cold_start_s = value,
                 "latency_s" => m.latency_s = value,
                 "task_s" => m.task_s = value,
@@ -97,14 +100,23 @@ impl Scheduler {
         Ok(Self::over(Arc::new(SimulatedBackend::new(inner, m)), concurrency)?.with_output(output))
     }
 
-    /// A scheduler that invokes Lambda function `function`, `concurrency` invocations at once;
-    /// payloads too large for an event travel through the `scratch` store. With
-    /// `forward_output`, what each attempt printed is queued for `take_output` when it ends.
+    /// A scheduler that invokes Lambda function `function` (spread over its shards when
+    /// `squall.deploy` made several), `concurrency` invocations at once; payloads too large for
+    /// an event travel through the `scratch` store. With `forward_output`, what each attempt
+    /// printed is queued for `take_output` when it ends.
     #[staticmethod]
     #[pyo3(signature = (function, concurrency, scratch, forward_output = false))]
-    fn lambda_function(function: String, concurrency: usize, scratch: String, forward_output: bool) -> PyResult<Self> {
+    fn lambda_function(
+        py: Python<'_>,
+        function: String,
+        concurrency: usize,
+        scratch: String,
+        forward_output: bool,
+    ) -> PyResult<Self> {
         let output = forward_output.then(|| Arc::new(OutputQueue::default()));
-        let config = LambdaConfig { function, concurrency, scratch, output: output.clone() };
+        let functions =
+            py.detach(|| runtime().map(|rt| rt.block_on(functions_of(&function)))).map_err(|e| exec_error(py, e))?;
+        let config = LambdaConfig { functions, concurrency, scratch, output: output.clone() };
         let backend = LambdaBackend::new(config).map_err(|e| Python::attach(|py| exec_error(py, e)))?;
         Ok(Self::over(Arc::new(backend), concurrency)?.with_output(output))
     }
