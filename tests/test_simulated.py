@@ -4,10 +4,10 @@ results, and speculative backups keep the makespan close to the straggler-free o
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 import squall
@@ -37,7 +37,7 @@ def run_map(
 
 def test_faults_change_nothing_and_every_task_commits_once() -> None:
     clean, _, clean_stats = run_map(FLEET)
-    faulty, _, stats = run_map(replace(FLEET, **FAULTS))
+    faulty, _, stats = run_map(FLEET.replace(**FAULTS))
     assert clean == faulty == [x**3 for x in range(N)]
     assert clean_stats.column("outcome").to_pylist() == ["ok"] * N
     outcomes = stats.column("outcome").to_pylist()
@@ -50,7 +50,7 @@ def test_faults_change_nothing_and_every_task_commits_once() -> None:
 
 
 def test_faults_are_seeded() -> None:
-    fleet = replace(FLEET, failure_rate=0.05, task_s=0.1)
+    fleet = FLEET.replace(failure_rate=0.05, task_s=0.1)
 
     def first_attempt_losses() -> set[int]:
         _, _, stats = run_map(fleet)
@@ -62,7 +62,7 @@ def test_faults_are_seeded() -> None:
 
 def test_speculation_keeps_stragglers_from_stretching_the_job() -> None:
     _, base, _ = run_map(FLEET)
-    stragglers = replace(FLEET, straggler_rate=0.02)
+    stragglers = FLEET.replace(straggler_rate=0.02)
     _, with_backups, _ = run_map(stragglers)
     _, without, _ = run_map(stragglers, speculation=False)
     print(f"makespan: {base:.1f} s clean, {with_backups:.1f} s with 2% stragglers and backups, ")
@@ -80,7 +80,7 @@ def test_a_sort_under_faults_equals_the_fault_free_sort() -> None:
             return s.from_arrow(table, num_partitions=40).sort(["k", "i"]).collect()
 
     clean = sort(FLEET)
-    faulty = sort(replace(FLEET, **{**FAULTS, "failure_rate": 0.1}))
+    faulty = sort(FLEET.replace(**{**FAULTS, "failure_rate": 0.1}))
     assert faulty.equals(clean)
     assert (
         faulty.column("i").to_pylist()
@@ -95,7 +95,7 @@ def test_a_store_asked_past_its_rate_answers_slowdown_and_results_stay_exact() -
     narrow = squall.StoreModel(prefixes=1, put_per_s=40.0, get_per_s=40.0, first_byte_s=0.01)
     slowdowns = []
     for store in (narrow, squall.StoreModel.s3_standard(), squall.StoreModel.s3_express()):
-        fleet = replace(FLEET, store=store)
+        fleet = FLEET.replace(store=store)
         with squall.Session(backend="simulated", fleet=fleet, workers=2) as s:
             got = s.from_arrow(table, num_partitions=12).sort(["k", "i"]).collect()
             assert s.last_job is not None
@@ -111,7 +111,7 @@ def test_shards_ramp_up_at_once_where_one_function_is_throttled() -> None:
 
     def run(functions: int) -> tuple[int, int]:
         with squall.Session(
-            backend="simulated", fleet=replace(fleet, functions=functions), workers=2
+            backend="simulated", fleet=fleet.replace(functions=functions), workers=2
         ) as s:
             assert s.map(cube, range(40), progress=False).results() == [x**3 for x in range(40)]
             assert s.last_job is not None
@@ -121,3 +121,48 @@ def test_shards_ramp_up_at_once_where_one_function_is_throttled() -> None:
 
     assert run(4) == (0, 40)  # four functions of 10: every task on a new environment at once
     assert run(1)[0] >= 30  # one function: 10 at once, the other 30 answered 429 (and retried)
+
+
+def ramp(functions: int, tasks: int = 10_000) -> dict[str, float]:
+    """10,000 tasks of two minutes wanted at once on a fleet of 10,000 environments, not
+    executing: simulated seconds until the last environment started, the makespan, and the
+    429s on the way."""
+    fleet = squall.FleetModel(concurrency=10_000, functions=functions, task_s=120, execute=False)
+    with squall.Session(backend="simulated", fleet=fleet) as s:
+        assert s.map(cube, range(tasks), progress=False).results() == [None] * tasks
+        assert s.last_job is not None
+        stats = s.last_job.stats
+    seconds = {
+        c: pc.cast(stats[c], pa.int64()).to_numpy() / 1e6 for c in ("queued", "started", "finished")
+    }
+    start = seconds["queued"].min()
+    outcome = stats["outcome"].to_numpy(zero_copy_only=False)
+    ok = outcome == "ok"
+    cold = ok & stats["cold_start"].to_numpy(zero_copy_only=False)
+    assert sorted(stats["task"].to_numpy()[ok]) == list(range(tasks))
+    assert set(outcome) <= {"ok", "throttled"}
+    return {
+        "environments": len(set(stats["worker"].to_numpy(zero_copy_only=False)[ok])),
+        "ramp_s": seconds["started"][cold].max() - start,
+        "makespan_s": seconds["finished"][ok].max() - start,
+        "throttled": int((outcome == "throttled").sum()),
+    }
+
+
+def test_without_executing_a_fleet_of_10000_ramps_up_on_a_virtual_clock() -> None:
+    one, four = ramp(1), ramp(4)
+    assert one["environments"] == four["environments"] == 10_000
+    # Lambda adds 1,000 environments per function every 10 s: 90 s through one function...
+    assert 85 <= one["ramp_s"] <= 95 and one["throttled"] > 0
+    # ...and within 30 s through four (the issue's goal), 15 s by the rate.
+    assert four["ramp_s"] <= 30 and four["throttled"] < one["throttled"]
+    # The last 120 s task starts with the last environment (simulated time, whatever this
+    # machine's speed).
+    assert 120 <= four["makespan_s"] < one["makespan_s"] <= one["ramp_s"] + 125
+
+
+def test_a_fleet_that_does_not_execute_refuses_dataset_stages_clearly() -> None:
+    fleet = squall.FleetModel(execute=False)
+    with squall.Session(backend="simulated", fleet=fleet) as s:
+        with pytest.raises(squall.SquallError, match="execute=True"):
+            s.from_arrow(pa.table({"a": [3, 1, 2]})).sort("a").collect()

@@ -15,6 +15,7 @@ __all__ = [
     "Budget",
     "Datasets",
     "Expr",
+    "FleetModel",
     "Job",
     "Outcome",
     "Plan",
@@ -74,13 +75,12 @@ class Scheduler:
         python: str | PathLike[str],
         workers: int,
         env: list[tuple[str, str]],
-        model: dict[str, float],
+        fleet: FleetModel,
         startup_timeout: float = 60.0,
         forward_output: bool = False,
-        store: StoreModel | None = None,
     ) -> Scheduler:
-        """A simulated fleet (its ``store`` too) whose tasks run for real on ``workers`` local
-        processes."""
+        """A simulated fleet whose tasks run for real on ``workers`` local processes, or, when
+        the fleet does not execute them, on nothing (a virtual clock)."""
     @staticmethod
     def lambda_function(
         function: str, concurrency: int, scratch: str, forward_output: bool = False
@@ -227,6 +227,104 @@ class Expr:
     @property
     def columns(self) -> list[str]:
         """The columns it reads."""
+
+@final
+class FleetModel:
+    """A simulated Lambda fleet for ``Session(backend="simulated", fleet=...)``.
+
+    Around each attempt the model adds what a fleet of functions does: cold starts, latency, a
+    concurrency cap, Lambda's ramp-up per function, stragglers, crashes and throttling, and
+    with ``store=`` the object store's request time and rates. Faults are drawn per (task,
+    attempt) from ``seed``: the same seed injects the same faults. Times are simulated seconds.
+
+    With ``execute=True`` (the default) tasks run for real on local workers, so results are
+    real, and simulated time runs ``time_scale`` times real time. With ``execute=False``
+    nothing runs: each attempt takes ``task_s`` and returns None, on a virtual clock that jumps
+    ahead whenever every task waits, so a job of 100,000 tasks on 10,000 functions is simulated
+    in seconds (calls only: ``map`` and ``submit``)."""
+
+    def __new__(
+        cls,
+        *,
+        concurrency: int = ...,
+        ramp_per_10s: float = ...,
+        functions: int = ...,
+        cold_start_s: float = ...,
+        latency_s: float = ...,
+        task_s: float = ...,
+        straggler_rate: float = ...,
+        straggler_factor: float = ...,
+        failure_rate: float = ...,
+        throttle_rate: float = ...,
+        time_scale: float = ...,
+        seed: int = ...,
+        execute: bool = ...,
+        store: StoreModel | None = ...,
+    ) -> FleetModel: ...
+    def replace(
+        self,
+        *,
+        concurrency: int = ...,
+        ramp_per_10s: float = ...,
+        functions: int = ...,
+        cold_start_s: float = ...,
+        latency_s: float = ...,
+        task_s: float = ...,
+        straggler_rate: float = ...,
+        straggler_factor: float = ...,
+        failure_rate: float = ...,
+        throttle_rate: float = ...,
+        time_scale: float = ...,
+        seed: int = ...,
+        execute: bool = ...,
+        store: StoreModel | None = ...,
+    ) -> FleetModel:
+        """A copy with the keywords given changed."""
+    @property
+    def concurrency(self) -> int:
+        """Execution environments at most, over all functions (the account's concurrency
+        limit; default 1,000)."""
+    @property
+    def ramp_per_10s(self) -> float:
+        """New environments per function per 10 s (AWS: 1,000, the default); beyond that, 429
+        TooManyRequests."""
+    @property
+    def functions(self) -> int:
+        """Identical functions the invocations are spread over, each ramping up on its own, as
+        ``squall.deploy(shards=...)`` makes them (default 1)."""
+    @property
+    def cold_start_s(self) -> float:
+        """Start-up time of a new environment, varying +-50% (default 0.5)."""
+    @property
+    def latency_s(self) -> float:
+        """Per-invocation overhead (default 0.02)."""
+    @property
+    def task_s(self) -> float:
+        """Run time of a task, added to its real one when tasks execute (default 1.0)."""
+    @property
+    def straggler_rate(self) -> float:
+        """Share of attempts that straggle (default 0)."""
+    @property
+    def straggler_factor(self) -> float:
+        """How many times slower a straggling attempt is (default 10)."""
+    @property
+    def failure_rate(self) -> float:
+        """Share of attempts whose environment crashes after running (default 0)."""
+    @property
+    def throttle_rate(self) -> float:
+        """Share of invocations answered 429 (default 0)."""
+    @property
+    def time_scale(self) -> float:
+        """Real seconds per simulated second when tasks execute (default 0.01)."""
+    @property
+    def seed(self) -> int:
+        """Seed of the fault decisions (default 0)."""
+    @property
+    def execute(self) -> bool:
+        """Whether tasks run for real (default True; False: a virtual clock, results None)."""
+    @property
+    def store(self) -> StoreModel | None:
+        """The store the tasks' requests go to (default None: their real store time only)."""
 
 @final
 class StoreModel:

@@ -219,13 +219,7 @@ class Session:
             count = workers or default_workers()
             env = _worker_env()
             self._native = _native.Scheduler.simulated(
-                python or sys.executable,
-                count,
-                env,
-                self.fleet.as_dict(),
-                startup_timeout,
-                forward_output,
-                self.fleet.store,
+                python or sys.executable, count, env, self.fleet, startup_timeout, forward_output
             )
         elif backend == "lambda":
             store = store or os.environ.get("SQUALL_STORE")

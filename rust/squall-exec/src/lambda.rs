@@ -10,8 +10,8 @@
 //! Credentials, region and endpoint come from aws-config (`AWS_ENDPOINT_URL` targets LocalStack);
 //! they never enter an event.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use aws_sdk_lambda::config::retry::RetryConfig;
 use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
@@ -24,11 +24,12 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use squall_core::{TaskReport, TaskSpec};
 use squall_store::Store;
-use tokio::sync::{OnceCell, Semaphore, SemaphorePermit};
+use tokio::sync::OnceCell;
 
 use crate::backend::{bounded, BoxFuture};
 use crate::output::{Capture, OutputQueue};
 use crate::spread::Spread;
+use crate::window::Window;
 use crate::{Backend, Failure, Invocation, Reply};
 
 /// Largest function + arguments sent inside the event (base64 grows it by a third; Lambda's
@@ -101,33 +102,17 @@ struct FunctionErrorDoc {
 /// Invokes a deployed function, at most `concurrency` at once; fewer while Lambda throttles.
 pub struct LambdaBackend {
     config: LambdaConfig,
-    permits: Semaphore,
-    window: Mutex<Window>,
+    window: Window,
     scratch: Arc<dyn Store>,
     scratch_key: String,
     spread: Spread,
 }
 
-/// Additive-increase, multiplicative-decrease control of the invocations in flight: a 429 halves
-/// the window (at most once per [`DECREASE_GAP`]), each window's worth of successes widens it by
-/// one, up to the configured concurrency. Permits above the window are retired as they return.
-struct Window {
-    limit: usize,
-    /// Permits to retire before the semaphore matches `limit`.
-    debt: usize,
-    successes: usize,
-    last_decrease: Option<Instant>,
-}
-
-/// Shortest time between two halvings of the window: one burst of 429s is one signal.
-const DECREASE_GAP: Duration = Duration::from_millis(500);
-
 impl LambdaBackend {
     /// A backend over `config`; fails when the scratch URL is not a store URL.
     pub fn new(config: LambdaConfig) -> crate::Result<Self> {
         let (scratch, scratch_key) = squall_store::open(&config.scratch)?;
-        let limit = config.concurrency.max(1);
-        let window = Mutex::new(Window { limit, debt: 0, successes: 0, last_decrease: None });
+        let window = Window::new(config.concurrency);
         if config.functions.is_empty() {
             return Err(crate::Error::Lambda {
                 op: "invocation",
@@ -136,42 +121,12 @@ impl LambdaBackend {
             });
         }
         let spread = Spread::new(config.functions.len());
-        Ok(LambdaBackend { config, permits: Semaphore::new(limit), window, scratch, scratch_key, spread })
+        Ok(LambdaBackend { config, window, scratch, scratch_key, spread })
     }
 
     /// Invocations allowed in flight right now.
     pub fn window(&self) -> usize {
-        self.window.lock().unwrap_or_else(|e| e.into_inner()).limit
-    }
-
-    /// Returns a permit, adjusting the window by how the attempt went.
-    fn release(&self, permit: SemaphorePermit<'_>, result: &Result<Reply, Failure>) {
-        let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
-        match result {
-            Err(Failure::Throttled(_)) if w.last_decrease.is_none_or(|t| t.elapsed() >= DECREASE_GAP) => {
-                let target = (w.limit / 2).max(1);
-                w.debt += w.limit - target;
-                w.limit = target;
-                w.successes = 0;
-                w.last_decrease = Some(Instant::now());
-            }
-            Ok(_) if w.limit < self.config.concurrency.max(1) => {
-                w.successes += 1;
-                if w.successes >= w.limit {
-                    w.successes = 0;
-                    w.limit += 1;
-                    match w.debt {
-                        0 => self.permits.add_permits(1),
-                        _ => w.debt -= 1,
-                    }
-                }
-            }
-            _ => {}
-        }
-        if w.debt > 0 {
-            w.debt -= 1;
-            permit.forget();
-        }
+        self.window.limit()
     }
 
     /// Queues the lines an attempt printed for the driver, and keeps its last ones for its
@@ -198,9 +153,9 @@ impl LambdaBackend {
     }
 
     async fn run(&self, inv: Invocation) -> Result<Reply, Failure> {
-        let permit = self.permits.acquire().await.map_err(|_| Failure::Setup("the session was closed".into()))?;
+        let permit = self.window.acquire().await.map_err(|_| Failure::Setup("the session was closed".into()))?;
         let result = self.attempt(inv).await;
-        self.release(permit, &result);
+        self.window.release(permit, matches!(result, Err(Failure::Throttled(_))));
         result
     }
 
@@ -341,7 +296,7 @@ impl Backend for LambdaBackend {
     }
 
     fn shutdown(&self) -> BoxFuture<'_, ()> {
-        Box::pin(async move { self.permits.close() })
+        Box::pin(async move { self.window.close() })
     }
 }
 
@@ -360,36 +315,6 @@ mod tests {
     fn backend(concurrency: usize) -> LambdaBackend {
         let scratch = "memory://lambda-window-test/".to_string();
         LambdaBackend::new(LambdaConfig { functions: vec!["f".into()], concurrency, scratch, output: None }).unwrap()
-    }
-
-    fn ok() -> Result<Reply, Failure> {
-        let spec = TaskSpec::call(0, 0, 0, String::new());
-        let report = TaskReport { ok: true, ..TaskReport::of(&spec) };
-        Ok(Reply { report, body: Vec::new(), worker: String::new(), cold: false, output: String::new() })
-    }
-
-    fn attempt(b: &LambdaBackend, result: Result<Reply, Failure>) {
-        let permit = b.permits.try_acquire().unwrap();
-        b.release(permit, &result);
-    }
-
-    #[test]
-    fn a_burst_of_429s_halves_the_window_once_and_successes_widen_it_again() {
-        let b = backend(8);
-        attempt(&b, Err(Failure::Throttled("429".into())));
-        attempt(&b, Err(Failure::Throttled("429".into())));
-        assert_eq!(b.window(), 4);
-        assert_eq!(b.permits.available_permits(), 6, "returning permits retire the excess");
-        attempt(&b, ok());
-        attempt(&b, ok());
-        assert_eq!(b.permits.available_permits(), 4);
-        attempt(&b, ok());
-        attempt(&b, ok());
-        assert_eq!((b.window(), b.permits.available_permits()), (5, 5));
-        for _ in 0..100 {
-            attempt(&b, ok());
-        }
-        assert_eq!((b.window(), b.permits.available_permits()), (8, 8), "never past the configured cap");
     }
 
     #[test]
@@ -415,13 +340,5 @@ mod tests {
             assert_eq!(b.body_of(None, Some(ours.clone())).await.unwrap(), b"result".to_vec());
             assert!(b.scratch.get(&b.scratch_key("1-2-0-x.out")).await.is_err(), "read once, then deleted");
         });
-    }
-
-    #[test]
-    fn other_failures_leave_the_window_alone() {
-        let b = backend(4);
-        attempt(&b, Err(Failure::WorkerLost("crash".into())));
-        attempt(&b, Err(Failure::Timeout(Duration::from_secs(1))));
-        assert_eq!((b.window(), b.permits.available_permits()), (4, 4));
     }
 }

@@ -32,6 +32,7 @@ mod spill;
 pub mod split;
 pub mod spread;
 pub mod store_model;
+pub mod window;
 
 pub use backend::{Backend, Failure, Function, Invocation, Reply};
 pub use board::{AttemptRecord, Board, JobProgress, Outcome};

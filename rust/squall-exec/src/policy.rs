@@ -22,8 +22,11 @@ impl Default for Speculation {
     }
 }
 
-/// Extra attempts granted to a task that is only being throttled.
-pub(crate) const THROTTLE_RETRIES: u32 = 20;
+/// How long throttling is retried while no attempt of the scheduler is accepted: a 429 means
+/// "not now", and Lambda's ramp to 10,000 environments through one function takes 90 s, a
+/// reserved concurrency far below the job's width throttles as long as the job runs. Only a
+/// service that accepts nothing for this long fails the throttled tasks.
+pub(crate) const THROTTLE_PATIENCE: Duration = Duration::from_secs(600);
 /// Infrastructure retries a whole job may spend: this many, or a fifth of its tasks if more.
 pub(crate) const JOB_RETRY_BUDGET: usize = 50;
 /// Backups per task: a second one when the first straggles too.

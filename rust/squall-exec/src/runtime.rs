@@ -1,4 +1,5 @@
-//! The one tokio runtime of a process, created on first use (never before a fork).
+//! The one tokio runtime of a process, created on first use (never before a fork), and virtual
+//! clocks for simulations that run nothing for real.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -40,4 +41,41 @@ pub fn runtime() -> Result<&'static Runtime> {
     // Another thread may have won the race; its runtime is kept and ours dropped.
     let _ = RUNTIME.set(rt);
     Ok(RUNTIME.get().expect("runtime was just set"))
+}
+
+/// A runtime of its own on one thread whose clock is virtual: it stands still while tasks
+/// work and jumps to the next timer whenever every task waits, so simulated hours of sleeps
+/// pass in the time the work between them takes. Dropping it stops the thread.
+pub struct VirtualClock {
+    handle: tokio::runtime::Handle,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl VirtualClock {
+    /// Starts the runtime's thread.
+    pub fn start() -> Result<VirtualClock> {
+        let rt = Builder::new_current_thread().enable_time().start_paused(true).build().map_err(Error::Runtime)?;
+        let handle = rt.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("squall-virtual-clock".into())
+            .spawn(move || {
+                let _ = rt.block_on(stopped);
+            })
+            .map_err(Error::Runtime)?;
+        Ok(VirtualClock { handle, stop: Some(stop) })
+    }
+
+    /// Where to spawn the tasks that run on this clock.
+    pub fn handle(&self) -> &tokio::runtime::Handle {
+        &self.handle
+    }
+}
+
+impl Drop for VirtualClock {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
 }

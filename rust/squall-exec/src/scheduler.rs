@@ -10,7 +10,9 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
 
 use squall_core::{InputRef, TaskSpec};
 use tokio::sync::{mpsc, watch};
@@ -20,8 +22,10 @@ use crate::graph::Graph;
 use crate::job::{Done, JobRun, Queued, Running, TaskRun};
 pub use crate::job::{JobId, JobSpec, MemoryLimit, TaskRef, Work};
 pub use crate::policy::Speculation;
-use crate::policy::{backoff, failure_kind, median, JOB_RETRY_BUDGET, MAX_BACKUPS, SPECULATION_TICK, THROTTLE_RETRIES};
-use crate::runtime::runtime;
+use crate::policy::{
+    backoff, failure_kind, median, JOB_RETRY_BUDGET, MAX_BACKUPS, SPECULATION_TICK, THROTTLE_PATIENCE,
+};
+use crate::runtime::{runtime, VirtualClock};
 use crate::{Backend, Board, Error, Failure, Invocation, Outcome, Reply, Result};
 
 enum Command {
@@ -72,15 +76,28 @@ pub struct Scheduler {
     tx: mpsc::UnboundedSender<Command>,
     board: Arc<Board>,
     next_job: AtomicU64,
+    /// The virtual clock the scheduler runs on, if it has one of its own.
+    _clock: Option<VirtualClock>,
 }
 
 impl Scheduler {
     /// Starts a scheduler over `backend` on the process's runtime.
     pub fn new(backend: Arc<dyn Backend>) -> Result<Self> {
+        Ok(Self::on(backend, runtime()?.handle(), None))
+    }
+
+    /// Starts a scheduler over `backend` on a virtual clock of its own, which jumps ahead
+    /// whenever every task waits (for a backend that runs nothing for real).
+    pub fn on_virtual_clock(backend: Arc<dyn Backend>) -> Result<Self> {
+        let clock = VirtualClock::start()?;
+        Ok(Self::on(backend, &clock.handle().clone(), Some(clock)))
+    }
+
+    fn on(backend: Arc<dyn Backend>, rt: &tokio::runtime::Handle, clock: Option<VirtualClock>) -> Self {
         let board = Arc::new(Board::default());
         let (tx, rx) = mpsc::unbounded_channel();
-        runtime()?.spawn(Dispatcher::new(backend, board.clone()).run(rx));
-        Ok(Scheduler { tx, board, next_job: AtomicU64::new(1) })
+        rt.spawn(Dispatcher::new(backend, board.clone()).run(rx));
+        Scheduler { tx, board, next_job: AtomicU64::new(1), _clock: clock }
     }
 
     /// Queues a job's tasks and returns its id at once; outcomes appear on [`Scheduler::board`].
@@ -164,11 +181,19 @@ struct Dispatcher {
     backups: VecDeque<(JobId, usize)>,
     /// Tasks that wait for other tasks' results, and those ready to go (before `queue`).
     graph: Graph,
+    /// Since when every attempt was answered 429 (None: the last one was taken).
+    throttled_since: Option<Instant>,
 }
 
-/// Seconds since the Unix epoch, as attempts' reports give their start and end.
+/// Seconds since the Unix epoch, as attempts' reports give their start and end; on a
+/// [`crate::runtime::VirtualClock`]'s runtime, its virtual time.
 pub fn now_epoch() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default()
+    static BASE: std::sync::OnceLock<(std::time::Instant, f64)> = std::sync::OnceLock::new();
+    let (instant, epoch) = *BASE.get_or_init(|| {
+        let epoch = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default();
+        (std::time::Instant::now(), epoch)
+    });
+    epoch + Instant::now().into_std().saturating_duration_since(instant).as_secs_f64()
 }
 
 /// Deletes, in the background, results that attempts stored and nobody will read (another
@@ -204,7 +229,21 @@ impl Dispatcher {
         let (retry_tx, retry_rx) = mpsc::unbounded_channel();
         let (queue, jobs) = (VecDeque::new(), HashMap::new());
         let (backups, graph) = (VecDeque::new(), Graph::default());
-        Dispatcher { backend, board, queue, jobs, in_flight: 0, done_tx, done_rx, retry_tx, retry_rx, backups, graph }
+        let throttled_since = None;
+        Dispatcher {
+            backend,
+            board,
+            queue,
+            jobs,
+            in_flight: 0,
+            done_tx,
+            done_rx,
+            retry_tx,
+            retry_rx,
+            backups,
+            graph,
+            throttled_since,
+        }
     }
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
@@ -444,6 +483,10 @@ impl Dispatcher {
     }
 
     fn settle(&mut self, job: JobId, task: usize, attempt: u32, result: std::result::Result<Reply, Failure>) {
+        match result {
+            Err(Failure::Throttled(_)) => _ = self.throttled_since.get_or_insert_with(Instant::now),
+            _ => self.throttled_since = None,
+        }
         let Some(run) = self.jobs.get_mut(&job) else {
             return;
         };
@@ -546,9 +589,10 @@ impl Dispatcher {
                 }
                 let budget = JOB_RETRY_BUDGET.max(run.spec.work.len() / 5);
                 let infra = t.failures - t.throttles;
+                let patient = self.throttled_since.is_none_or(|since| since.elapsed() < THROTTLE_PATIENCE);
                 let retry = failure.is_retryable()
                     && infra <= run.spec.retries
-                    && t.throttles <= THROTTLE_RETRIES
+                    && patient
                     && (throttled || run.retries_spent < budget);
                 if retry && self.board.requeue(job, task) {
                     if !throttled {

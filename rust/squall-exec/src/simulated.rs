@@ -1,20 +1,24 @@
 //! The `simulated` backend: a fleet model around a real backend, so results are real while
 //! cold starts, latency, ramp-up, stragglers, crashes and throttling behave like a Lambda fleet
 //! of thousands of execution environments, over one function or several (each ramps up on its
-//! own, as `squall.deploy(shards=k)` makes them). Simulated time runs `time_scale` times real time (0.01: one
-//! simulated second is 10 ms here). Fault decisions are seeded per (task, attempt): the same
-//! seed injects the same faults whatever the timing.
+//! own, as `squall.deploy(shards=k)` makes them). Simulated time runs `time_scale` times real
+//! time (0.01: one simulated second is 10 ms here). Without a real backend (`execute: false`)
+//! calls are not run at all: each attempt takes the model's time on a virtual clock (see
+//! [`crate::runtime::VirtualClock`]) and returns None. Fault decisions are seeded per (task,
+//! attempt): the same seed injects the same faults whatever the timing.
 
 use std::hash::{BuildHasher, Hash, Hasher};
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use squall_core::TaskReport;
+use tokio::time::Instant;
 
 use crate::backend::{bounded, BoxFuture};
 use crate::spread::Spread;
 use crate::store_model::{StoreModel, StoreRates};
+use crate::window::Window;
 use crate::{Backend, Failure, Invocation, Reply};
 
 /// What the simulated fleet does. Times are simulated seconds.
@@ -46,6 +50,9 @@ pub struct FleetModel {
     pub seed: u64,
     /// The store the tasks' requests go to (None: their real time only).
     pub store: Option<StoreModel>,
+    /// Whether tasks run for real; without, each call takes the model's time on a virtual
+    /// clock and returns None.
+    pub execute: bool,
 }
 
 impl Default for FleetModel {
@@ -64,6 +71,7 @@ impl Default for FleetModel {
             time_scale: 0.01,
             seed: 0,
             store: None,
+            execute: true,
         }
     }
 }
@@ -76,29 +84,34 @@ struct Fleet {
     refilled: Instant,
 }
 
-/// A simulated fleet over `inner`, which runs the tasks for real.
+/// What `pickle.dumps(None)` gives: the result of a call that was not run.
+const NONE_PICKLE: &[u8] = b"\x80\x04N.";
+
+/// A simulated fleet over `inner`, which runs the tasks for real (or over nothing).
 pub struct SimulatedBackend {
-    inner: Arc<dyn Backend>,
+    inner: Option<Arc<dyn Backend>>,
     model: FleetModel,
     fleets: Vec<Mutex<Fleet>>,
     /// Environments made so far, over all functions (their names).
     created: std::sync::atomic::AtomicUsize,
     spread: Spread,
-    permits: Semaphore,
+    /// What the Lambda backend's client keeps in flight, modelled with its own code.
+    window: Window,
     /// The store's request rate across the fleet (with a store model).
     rates: Option<Mutex<StoreRates>>,
 }
 
 impl SimulatedBackend {
-    /// A fleet following `model` whose tasks run on `inner`.
-    pub fn new(inner: Arc<dyn Backend>, model: FleetModel) -> Self {
+    /// A fleet following `model` whose tasks run on `inner`; with none, calls are not run and
+    /// the scheduler over it belongs on a [`crate::runtime::VirtualClock`].
+    pub fn new(inner: Option<Arc<dyn Backend>>, model: FleetModel) -> Self {
         let functions = model.functions.max(1);
         let fleet = || Mutex::new(Fleet { idle: Vec::new(), tokens: model.ramp_per_10s, refilled: Instant::now() });
         let fleets = (0..functions).map(|_| fleet()).collect();
-        let permits = Semaphore::new(model.concurrency.max(1));
+        let window = Window::new(model.concurrency);
         let rates = model.store.as_ref().map(|s| Mutex::new(StoreRates::new(s)));
         let spread = Spread::new(functions);
-        SimulatedBackend { inner, model, fleets, created: Default::default(), spread, permits, rates }
+        SimulatedBackend { inner, model, fleets, created: Default::default(), spread, window, rates }
     }
 
     /// A uniform number in [0, 1), fixed by the seed, the task, the attempt and `what`.
@@ -108,8 +121,17 @@ impl SimulatedBackend {
         (h.finish() >> 11) as f64 / (1u64 << 53) as f64
     }
 
+    /// Real seconds per simulated second: `time_scale`, or 1 on a virtual clock.
+    fn scale(&self) -> f64 {
+        if self.inner.is_some() {
+            self.model.time_scale
+        } else {
+            1.0
+        }
+    }
+
     fn real(&self, simulated_s: f64) -> Duration {
-        Duration::from_secs_f64((simulated_s * self.model.time_scale).max(0.0))
+        Duration::from_secs_f64((simulated_s * self.scale()).max(0.0))
     }
 
     /// An environment of function `function` for one attempt: a warm idle one, or a new one if
@@ -119,7 +141,7 @@ impl SimulatedBackend {
         if let Some(env) = f.idle.pop() {
             return Some((env, false));
         }
-        let simulated = f.refilled.elapsed().as_secs_f64() / self.model.time_scale;
+        let simulated = f.refilled.elapsed().as_secs_f64() / self.scale();
         f.tokens = (f.tokens + simulated * self.model.ramp_per_10s / 10.0).min(self.model.ramp_per_10s);
         f.refilled = Instant::now();
         if f.tokens < 1.0 {
@@ -134,7 +156,13 @@ impl SimulatedBackend {
     }
 
     async fn run(&self, inv: Invocation) -> Result<Reply, Failure> {
-        let _permit = self.permits.acquire().await.map_err(|_| Failure::Setup("the session was closed".into()))?;
+        let permit = self.window.acquire().await.map_err(|_| Failure::Setup("the session was closed".into()))?;
+        let result = self.attempt(inv).await;
+        self.window.release(permit, matches!(result, Err(Failure::Throttled(_))));
+        result
+    }
+
+    async fn attempt(&self, inv: Invocation) -> Result<Reply, Failure> {
         let (task, attempt) = (inv.spec.task, inv.spec.attempt);
         let m = &self.model;
         tokio::time::sleep(self.real(m.latency_s)).await;
@@ -154,15 +182,28 @@ impl SimulatedBackend {
         }
         let mut cancel = inv.cancel.clone();
         let wait = async {
+            let started = crate::scheduler::now_epoch();
             tokio::time::sleep(self.real(simulated)).await;
-            self.inner.invoke(inv).await
+            match &self.inner {
+                Some(inner) => inner.invoke(inv).await,
+                None if inv.spec.partition.is_some() => Err(Failure::Setup(
+                    "a fleet model that does not execute (FleetModel(execute=False)) simulates calls \
+                     (map, submit) only: dataset stages need execute=True"
+                        .into(),
+                )),
+                None => {
+                    let finished = crate::scheduler::now_epoch();
+                    let report = TaskReport { ok: true, started, finished, ..TaskReport::of(&inv.spec) };
+                    Ok(Reply { report, body: NONE_PICKLE.to_vec(), worker: String::new(), cold, output: String::new() })
+                }
+            }
         };
         let mut result = bounded(wait, None, &mut cancel).await.and_then(|r| r);
         if let (Ok(reply), Some(store), Some(rates)) = (&mut result, &m.store, &self.rates) {
             // The attempt's requests and bytes take the store's time, and those past its rate
             // wait (each answered 503 SlowDown first, and counted).
             let io = &mut reply.report.io;
-            let throttled = rates.lock().unwrap_or_else(|e| e.into_inner()).take(store, io, m.time_scale);
+            let throttled = rates.lock().unwrap_or_else(|e| e.into_inner()).take(store, io, self.scale());
             io.slowdowns += throttled.slowdowns;
             tokio::time::sleep(self.real(store.busy_s(io) + throttled.wait_s)).await;
         }
@@ -195,8 +236,10 @@ impl Backend for SimulatedBackend {
 
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            self.permits.close();
-            self.inner.shutdown().await;
+            self.window.close();
+            if let Some(inner) = &self.inner {
+                inner.shutdown().await;
+            }
         })
     }
 }

@@ -9,9 +9,8 @@
 //! 2,000,000 GET and 200,000 PUT requests per second). A function's bandwidth to S3 is an
 //! assumption (about 100 MB/s is what Lambda functions of 2 GB or more are seen to reach).
 
-use std::time::Instant;
-
 use squall_core::TaskIo;
+use tokio::time::Instant;
 
 /// What the store does, in simulated seconds.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,6 +8,7 @@ mod budget;
 mod dataset;
 mod errors;
 mod expr;
+mod fleet_model;
 mod in_process;
 mod lambda;
 mod scheduler;
@@ -35,6 +36,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<scheduler::Outcome>()?;
     m.add_class::<budget::Budget>()?;
     m.add_class::<store_model::StoreModel>()?;
+    m.add_class::<fleet_model::FleetModel>()?;
     m.add_class::<dataset::Plan>()?;
     m.add_class::<expr::Expr>()?;
     m.add_class::<dataset::Datasets>()?;

@@ -1,6 +1,5 @@
 //! Bindings of the scheduler (`squall_exec::Scheduler`) and of its jobs' outcomes.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,13 +11,13 @@ use squall_exec::deploy::functions_of;
 use squall_exec::output::OutputQueue;
 use squall_exec::runtime::runtime;
 use squall_exec::{
-    AttemptRecord, Backend, Failure, FleetModel, Function, JobHandle, JobSpec, LambdaBackend, LambdaConfig,
-    LocalBackend, LocalConfig, SimulatedBackend, Speculation, Work,
+    AttemptRecord, Backend, Failure, Function, JobHandle, JobSpec, LambdaBackend, LambdaConfig, LocalBackend,
+    LocalConfig, SimulatedBackend, Speculation, Work,
 };
 
 use crate::errors::exec_error;
+use crate::fleet_model::FleetModel;
 use crate::in_process::InProcessBackend;
-use crate::store_model::StoreModel;
 
 /// Longest single wait with the GIL released; callers loop, so signals are seen in time.
 const MAX_WAIT: Duration = Duration::from_millis(200);
@@ -57,47 +56,32 @@ impl Scheduler {
         Ok(Self::over(Arc::new(backend), workers)?.with_output(output))
     }
 
-    /// A simulated fleet (`model`: the fields of `squall_exec::FleetModel`, and its `store`)
-    /// whose tasks run for real on `workers` local worker processes.
+    /// A simulated fleet following `fleet`, whose tasks run for real on `workers` local worker
+    /// processes, or, when the fleet does not execute them, on nothing (a virtual clock).
     #[staticmethod]
-    #[pyo3(signature = (python, workers, env, model, startup_timeout = 60.0, forward_output = false, store = None))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (python, workers, env, fleet, startup_timeout = 60.0, forward_output = false))]
     fn simulated(
         python: PathBuf,
         workers: usize,
         env: Vec<(String, String)>,
-        model: HashMap<String, f64>,
+        fleet: PyRef<'_, FleetModel>,
         startup_timeout: f64,
         forward_output: bool,
-        store: Option<PyRef<'_, StoreModel>>,
     ) -> PyResult<Self> {
         let startup_timeout = Duration::try_from_secs_f64(startup_timeout)
             .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("startup_timeout: {e}")))?;
-        let mut m = FleetModel { store: store.map(|s| s.inner.clone()), ..FleetModel::default() };
-        for (key, value) in model {
-            match key.as_str() {
-                "concurrency" => m.concurrency = value as usize,
-                "ramp_per_10s" => m.ramp_per_10s = value,
-                "functions" => m.functions = value as usize,
-                "cold_start_s" => m.cold_start_s = value,
-                "latency_s" => m.latency_s = value,
-                "task_s" => m.task_s = value,
-                "straggler_rate" => m.straggler_rate = value,
-                "straggler_factor" => m.straggler_factor = value,
-                "failure_rate" => m.failure_rate = value,
-                "throttle_rate" => m.throttle_rate = value,
-                "time_scale" => m.time_scale = value,
-                "seed" => m.seed = value as u64,
-                other => {
-                    return Err(pyo3::exceptions::PyValueError::new_err(format!("unknown fleet setting {other:?}")))
-                }
-            }
-        }
+        let m = fleet.inner.clone();
         let concurrency = m.concurrency;
+        if !m.execute {
+            let backend = Arc::new(SimulatedBackend::new(None, m));
+            let inner = squall_exec::Scheduler::on_virtual_clock(backend)
+                .map_err(|e| Python::attach(|py| exec_error(py, e)))?;
+            return Ok(Scheduler { inner: Arc::new(inner), workers: concurrency, output: None });
+        }
         let output = forward_output.then(|| Arc::new(OutputQueue::default()));
         let config = LocalConfig { python, workers, env, startup_timeout, output: output.clone() };
-        let inner = Arc::new(LocalBackend::new(config));
-        Ok(Self::over(Arc::new(SimulatedBackend::new(inner, m)), concurrency)?.with_output(output))
+        let inner: Arc<dyn Backend> = Arc::new(LocalBackend::new(config));
+        Ok(Self::over(Arc::new(SimulatedBackend::new(Some(inner), m)), concurrency)?.with_output(output))
     }
 
     /// A scheduler that invokes Lambda function `function` (spread over its shards when
