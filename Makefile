@@ -94,6 +94,7 @@ bench: build $(BENCH_VENV)/.installed $(LOCALSTACK_VENV)/.installed
 	$(PY) bench/dag.py --peer-python $(BENCH_VENV)/bin/python
 	$(PY) bench/lambda_overhead.py --localstack-python $(LOCALSTACK_VENV)/bin/python
 	$(PY) bench/fast_tier.py --localstack-python $(LOCALSTACK_VENV)/bin/python
+	$(PY) bench/fleet_ramp.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) $(LOCALSTACK_VENV) target $(WHEEL_DIR)

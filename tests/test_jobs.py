@@ -98,6 +98,21 @@ def test_stats_summary_and_cost_of_a_dataset_job(in_process: bool, tmp_path: Pat
     assert cost.total_usd == pytest.approx(sum(cost.usd.values())) and cost.total_usd > 0
     doubled = job.cost(memory_mb=1024, prices={"lambda_gb_second": 2 * 0.0000166667})
     assert doubled.usd["lambda_compute"] == pytest.approx(2 * cost.usd["lambda_compute"])
+    # arm64 functions: $0.0000133334 per GB-s; S3 Express One Zone: $0.00113 per 1,000 PUT
+    # (LIST too), $0.00003 per 1,000 GET, $0.0032 per GB up and $0.0006 per GB down.
+    arm = job.cost(memory_mb=1024, architecture="arm64", store="s3_express")
+    assert arm.usd["lambda_compute"] == pytest.approx(expected_gb_s * 0.0000133334)
+    assert arm.usd["s3_requests"] == pytest.approx(
+        (cost.s3_puts + cost.s3_lists) * 0.00113e-3 + cost.s3_gets * 0.00003e-3
+    )
+    driver = dict(zip(squall._native.IO_FIELDS, job._driver_io or (), strict=False))
+    moved_up = stats["bytes_written"].sum() + driver.get("bytes_written", 0)
+    moved_down = stats["bytes_read"].sum() + driver.get("bytes_read", 0)
+    assert arm.usd["s3_express_bytes"] == pytest.approx(
+        moved_up / 2**30 * 0.0032 + moved_down / 2**30 * 0.0006
+    )
+    with pytest.raises(ValueError, match="arm64"):
+        job.cost(architecture="aarch64")
 
 
 def hold(mb: int) -> int:

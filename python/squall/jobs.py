@@ -214,17 +214,33 @@ class JobRecord:
             best[node] = (tasks + 1, seconds + ran[node])
         return max(best.values(), key=lambda b: b[1]) if best else None
 
-    def cost(self, memory_mb: int | None = None, prices: dict[str, float] | None = None) -> Cost:
+    def cost(
+        self,
+        memory_mb: int | None = None,
+        prices: dict[str, float] | None = None,
+        *,
+        architecture: str = "x86_64",
+        store: str = "s3",
+    ) -> Cost:
         """What the job costs (or would cost) on AWS Lambda and S3 (and ElastiCache Serverless,
         for a fast store), at list prices.
 
         Args:
             memory_mb: The function's memory; default the session's, else 2048 MB.
             prices: Prices overriding :data:`PRICES` (same keys).
+            architecture: The functions' ``"x86_64"`` or ``"arm64"`` (a fifth cheaper per
+                GB-s).
+            store: Price the store's requests as ``"s3"`` (S3 Standard) or ``"s3_express"``
+                (S3 Express One Zone: cheaper requests, plus a fee per GB moved).
 
         Example:
             >>> print(squall.last_job().cost(memory_mb=4096))
         """
+        if architecture not in ("x86_64", "arm64") or store not in ("s3", "s3_express"):
+            raise ValueError(
+                f"architecture={architecture!r}, store={store!r}: use architecture 'x86_64' or "
+                "'arm64', store 's3' or 's3_express'"
+            )
         p = PRICES | (prices or {})
         memory = memory_mb or self.memory_mb or DEFAULT_MEMORY_MB
         rows = self._rows()
@@ -233,11 +249,19 @@ class JobRecord:
         driver = dict(zip(_IO, self._driver_io or (0,) * len(_IO), strict=True))
         io = {k: sum(r[k] for r in rows) + driver[k] for k in _IO}
         puts, gets, lists = io["puts"], io["gets"], io["lists"]
+        arm = "_arm64" if architecture == "arm64" else ""
         usd = {
             "lambda_requests": len(rows) * p["lambda_request"],
-            "lambda_compute": gb_s * p["lambda_gb_second"],
-            "s3_requests": puts * p["s3_put"] + gets * p["s3_get"] + lists * p["s3_list"],
+            "lambda_compute": gb_s * p[f"lambda_gb_second{arm}"],
         }
+        if store == "s3":
+            usd["s3_requests"] = puts * p["s3_put"] + gets * p["s3_get"] + lists * p["s3_list"]
+        else:  # a directory bucket prices LIST as a PUT
+            usd["s3_requests"] = (puts + lists) * p["s3_express_put"] + gets * p["s3_express_get"]
+            usd["s3_express_bytes"] = (
+                io["bytes_written"] / 2**30 * p["s3_express_upload_gb"]
+                + io["bytes_read"] / 2**30 * p["s3_express_retrieval_gb"]
+            )
         if io["fast_requests"]:
             # Each object is written and read about once, and held at most while the job runs.
             ecpus = io["fast_requests"] + io["fast_bytes"] / 1024

@@ -1,16 +1,24 @@
-//! AWS list prices (US East, N. Virginia; x86_64 Lambda) that squall's cost estimates
-//! (`job.cost()`) and its placement of intermediate objects use. Sources: the pricing pages of
-//! AWS Lambda, Amazon S3 and Amazon ElastiCache.
+//! AWS list prices (US East, N. Virginia) that squall's cost estimates (`job.cost()`) and its
+//! placement of intermediate objects use. Sources: the pricing pages of AWS Lambda (x86 and
+//! Arm, first pricing tier), Amazon S3 (S3 Standard, and S3 Express One Zone as the S3 FAQs
+//! price it: requests, and a fee per GB uploaded and retrieved) and Amazon ElastiCache.
 
-/// Every price by name, in USD: Lambda's GB-second and request; S3 Standard's PUT (and COPY,
-/// POST, LIST), GET and LIST requests (DELETE is free); ElastiCache Serverless for Valkey's
-/// ECPU (one per kilobyte a request moves, at least one per request) and GB-hour of data held.
-pub const PRICES: [(&str, f64); 7] = [
+/// Every price by name, in USD: Lambda's GB-second (x86_64 and arm64) and request; S3
+/// Standard's PUT (and COPY, POST, LIST), GET and LIST requests (DELETE is free); S3 Express
+/// One Zone's PUT and GET requests and its per-GB upload and retrieval fees; ElastiCache
+/// Serverless for Valkey's ECPU (one per kilobyte a request moves, at least one per request)
+/// and GB-hour of data held.
+pub const PRICES: [(&str, f64); 12] = [
     ("lambda_gb_second", 0.000_016_666_7),
+    ("lambda_gb_second_arm64", 0.000_013_333_4),
     ("lambda_request", 0.20 / 1e6),
     ("s3_put", 0.005 / 1000.0),
     ("s3_get", 0.0004 / 1000.0),
     ("s3_list", 0.005 / 1000.0),
+    ("s3_express_put", 0.001_13 / 1000.0),
+    ("s3_express_get", 0.000_03 / 1000.0),
+    ("s3_express_upload_gb", 0.0032),
+    ("s3_express_retrieval_gb", 0.0006),
     ("fast_ecpu", 0.0023 / 1e6),
     ("fast_gb_hour", 0.084),
 ];
