@@ -7,8 +7,9 @@ client's in-flight window run; tasks take their simulated time and run nothing.
   last environment started, the makespan, the 429s answered on the way;
 - scale: ``--tasks`` tasks of one minute on that fleet, through one function and four.
 
-Per row, the wall time of the simulation (median of ``--repeats``) and the driver's memory per
-task (its peak resident size grown over the run, over the attempts recorded).
+Each simulation runs in a process of its own. Per row, the wall time of the simulation (median
+of ``--repeats``) and the driver's memory per attempt: the process's peak resident size over
+that of a one-task simulation, over the attempts recorded (429s included).
 
 Usage: python bench/fleet_ramp.py [--workers 10000] [--tasks 100000] [--repeats 3]
 """
@@ -16,8 +17,11 @@ Usage: python bench/fleet_ramp.py [--workers 10000] [--tasks 100000] [--repeats 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import statistics
+import subprocess
+import sys
 import time
 
 import pyarrow as pa
@@ -27,10 +31,10 @@ import squall
 
 
 def simulate(workers: int, tasks: int, task_s: float, functions: int) -> dict[str, float]:
+    """One simulation, in this process."""
     fleet = squall.FleetModel(
         concurrency=workers, functions=functions, task_s=task_s, execute=False
     )
-    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     with squall.Session(backend="simulated", fleet=fleet) as s:
         started = time.monotonic()
         results = s.map(abs, range(tasks), progress=False).results()
@@ -38,7 +42,6 @@ def simulate(workers: int, tasks: int, task_s: float, functions: int) -> dict[st
         assert s.last_job is not None
         stats = s.last_job.stats
     assert results == [None] * tasks
-    peak_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     secs = {
         c: pc.cast(stats[c], pa.int64()).to_numpy() / 1e6 for c in ("queued", "started", "finished")
     }
@@ -51,16 +54,24 @@ def simulate(workers: int, tasks: int, task_s: float, functions: int) -> dict[st
         "makespan s": secs["finished"][ok].max() - start,
         "429s": int((outcome == "throttled").sum()),
         "wall s": wall,
-        "driver bytes/attempt": (peak_after - peak_before) / len(outcome),
+        "attempts": len(outcome),
+        "peak rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }
 
 
-def row(label: str, runs: list[dict[str, float]]) -> str:
+def in_child(workers: int, tasks: int, task_s: float, functions: int) -> dict[str, float]:
+    """One simulation in a process of its own."""
+    args = [sys.executable, __file__, "--one", json.dumps([workers, tasks, task_s, functions])]
+    return json.loads(subprocess.run(args, check=True, capture_output=True, text=True).stdout)
+
+
+def row(label: str, runs: list[dict[str, float]], base: float) -> str:
     first = runs[0]
     wall = statistics.median(r["wall s"] for r in runs)
+    per = statistics.median((r["peak rss"] - base) / r["attempts"] for r in runs)
     return (
         f"| {label} | {first['last environment s']:.1f} | {first['makespan s']:.1f} | "
-        f"{first['429s']:,} | {wall:.1f} | {first['driver bytes/attempt']:.0f} |"
+        f"{first['429s']:,} | {wall:.1f} | {per:,.0f} |"
     )
 
 
@@ -69,20 +80,25 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=10_000)
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one:
+        print(json.dumps(simulate(*json.loads(args.one))))
+        return
+    base = in_child(args.workers, 1, 1, 1)["peak rss"]
     print(
         "| job (simulated, virtual clock) | last environment started, s | makespan, s | "
         "429s answered | wall time to simulate, s | driver bytes per attempt |"
     )
     print("|---|---:|---:|---:|---:|---:|")
     for functions in (1, 2, 4, 10):
-        runs = [simulate(args.workers, args.workers, 120, functions) for _ in range(args.repeats)]
+        runs = [in_child(args.workers, args.workers, 120, functions) for _ in range(args.repeats)]
         label = f"{args.workers:,} tasks of 120 s, {functions} function{'s' * (functions > 1)}"
-        print(row(label, runs), flush=True)
+        print(row(label, runs, base), flush=True)
     for functions in (1, 4):
-        runs = [simulate(args.workers, args.tasks, 60, functions) for _ in range(args.repeats)]
+        runs = [in_child(args.workers, args.tasks, 60, functions) for _ in range(args.repeats)]
         label = f"{args.tasks:,} tasks of 60 s, {functions} function{'s' * (functions > 1)}"
-        print(row(label, runs), flush=True)
+        print(row(label, runs, base), flush=True)
 
 
 if __name__ == "__main__":

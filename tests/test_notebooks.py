@@ -41,6 +41,12 @@ def test_notebook_runs(path: Path, request: pytest.FixtureRequest, tmp_path: Pat
         err = re.search(r"relative error vs numpy: (\S+)", text)
         fit = re.search(r"max \|b - numpy's lstsq\| = (\S+)", text)
         assert err and float(err[1]) < 1e-10 and fit and float(fit[1]) < 1e-8, text[-2000:]
+    if path.name == "07-scale.ipynb":  # 10,000 environments through four functions; 503s
+        four = re.search(r"through 4 function\(s\): last environment after (\S+) s", text)
+        slow = re.search(r"([\d,]+) answered 503 SlowDown", text)
+        assert four and float(four[1]) <= 30, text[-2000:]
+        assert slow and int(slow[1].replace(",", "")) > 0, text[-2000:]
+        assert "200,000 rows back (of 200,000)" in text
     if path.name == "04-observability.ipynb":
         saved = re.search(r"timeline saved: ([\d,]+) bytes", text)
         assert saved and int(saved[1].replace(",", "")) > 10_000, text[-2000:]

@@ -1,7 +1,7 @@
 """Type stub of the compiled module ``squall._native`` (rust/squall-python)."""
 
 from os import PathLike
-from typing import Any, final
+from typing import Any, TypedDict, Unpack, final
 
 import pyarrow as pa
 
@@ -228,6 +228,24 @@ class Expr:
     def columns(self) -> list[str]:
         """The columns it reads."""
 
+class _FleetSettings(TypedDict, total=False):
+    """The keywords of ``FleetModel`` and ``FleetModel.replace``."""
+
+    concurrency: int
+    ramp_per_10s: float
+    functions: int
+    cold_start_s: float
+    latency_s: float
+    task_s: float
+    straggler_rate: float
+    straggler_factor: float
+    failure_rate: float
+    throttle_rate: float
+    time_scale: float
+    seed: int
+    execute: bool
+    store: StoreModel | None
+
 @final
 class FleetModel:
     """A simulated Lambda fleet for ``Session(backend="simulated", fleet=...)``.
@@ -243,42 +261,8 @@ class FleetModel:
     ahead whenever every task waits, so a job of 100,000 tasks on 10,000 functions is simulated
     in seconds (calls only: ``map`` and ``submit``)."""
 
-    def __new__(
-        cls,
-        *,
-        concurrency: int = ...,
-        ramp_per_10s: float = ...,
-        functions: int = ...,
-        cold_start_s: float = ...,
-        latency_s: float = ...,
-        task_s: float = ...,
-        straggler_rate: float = ...,
-        straggler_factor: float = ...,
-        failure_rate: float = ...,
-        throttle_rate: float = ...,
-        time_scale: float = ...,
-        seed: int = ...,
-        execute: bool = ...,
-        store: StoreModel | None = ...,
-    ) -> FleetModel: ...
-    def replace(
-        self,
-        *,
-        concurrency: int = ...,
-        ramp_per_10s: float = ...,
-        functions: int = ...,
-        cold_start_s: float = ...,
-        latency_s: float = ...,
-        task_s: float = ...,
-        straggler_rate: float = ...,
-        straggler_factor: float = ...,
-        failure_rate: float = ...,
-        throttle_rate: float = ...,
-        time_scale: float = ...,
-        seed: int = ...,
-        execute: bool = ...,
-        store: StoreModel | None = ...,
-    ) -> FleetModel:
+    def __new__(cls, **changes: Unpack[_FleetSettings]) -> FleetModel: ...
+    def replace(self, **changes: Unpack[_FleetSettings]) -> FleetModel:
         """A copy with the keywords given changed."""
     @property
     def concurrency(self) -> int:

@@ -11,7 +11,7 @@ use squall_core::plan::PartitionTask;
 use tokio::sync::watch;
 
 use crate::policy::Speculation;
-use crate::{AttemptRecord, Failure, Function, Reply};
+use crate::{AttemptRecord, Failure, Function, Reply, Scheduler};
 
 /// Identifies a job within one scheduler.
 pub type JobId = u64;
@@ -155,5 +155,41 @@ impl JobRun {
             self.admitted = self.admitted.saturating_add(need);
             queue.push_back((job, task, now));
         }
+    }
+}
+
+/// A submitted job: its outcomes and attempt records stay on the scheduler's board while a
+/// handle to it lives.
+pub struct JobHandle {
+    pub(crate) sched: Arc<Scheduler>,
+    pub(crate) id: JobId,
+    pub(crate) len: usize,
+}
+
+impl JobHandle {
+    /// The job's id on its scheduler.
+    pub fn id(&self) -> JobId {
+        self.id
+    }
+
+    /// Its scheduler.
+    pub fn scheduler(&self) -> &Arc<Scheduler> {
+        &self.sched
+    }
+
+    /// Number of tasks.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the job has no task.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Drop for JobHandle {
+    fn drop(&mut self) {
+        self.sched.board().forget_job(self.id);
     }
 }

@@ -79,3 +79,17 @@ impl Drop for VirtualClock {
         }
     }
 }
+
+/// Seconds since the Unix epoch, as attempts' reports give their start and end; on a
+/// [`VirtualClock`]'s runtime, its virtual time.
+pub fn now_epoch() -> f64 {
+    static BASE: std::sync::OnceLock<(std::time::Instant, f64)> = std::sync::OnceLock::new();
+    let (instant, epoch) = *BASE.get_or_init(|| {
+        let epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or_default();
+        (std::time::Instant::now(), epoch)
+    });
+    epoch + tokio::time::Instant::now().into_std().saturating_duration_since(instant).as_secs_f64()
+}

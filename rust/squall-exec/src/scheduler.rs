@@ -10,7 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -19,13 +19,14 @@ use tokio::sync::{mpsc, watch};
 
 use crate::board::Given;
 use crate::graph::Graph;
+pub use crate::job::JobHandle;
 use crate::job::{Done, JobRun, Queued, Running, TaskRun};
 pub use crate::job::{JobId, JobSpec, MemoryLimit, TaskRef, Work};
 pub use crate::policy::Speculation;
 use crate::policy::{
     backoff, failure_kind, median, JOB_RETRY_BUDGET, MAX_BACKUPS, SPECULATION_TICK, THROTTLE_PATIENCE,
 };
-use crate::runtime::{runtime, VirtualClock};
+use crate::runtime::{now_epoch, runtime, VirtualClock};
 use crate::{Backend, Board, Error, Failure, Invocation, Outcome, Reply, Result};
 
 enum Command {
@@ -33,42 +34,6 @@ enum Command {
     Cancel(JobId),
     CancelTask(JobId, usize, std_mpsc::Sender<()>),
     Shutdown(std_mpsc::Sender<()>),
-}
-
-/// A submitted job: its outcomes and attempt records stay on the scheduler's board while a
-/// handle to it lives.
-pub struct JobHandle {
-    sched: Arc<Scheduler>,
-    id: JobId,
-    len: usize,
-}
-
-impl JobHandle {
-    /// The job's id on its scheduler.
-    pub fn id(&self) -> JobId {
-        self.id
-    }
-
-    /// Its scheduler.
-    pub fn scheduler(&self) -> &Arc<Scheduler> {
-        &self.sched
-    }
-
-    /// Number of tasks.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether the job has no task.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
-
-impl Drop for JobHandle {
-    fn drop(&mut self) {
-        self.sched.board.forget_job(self.id);
-    }
 }
 
 /// Schedules jobs onto a backend. Dropping it stops its workers.
@@ -183,17 +148,6 @@ struct Dispatcher {
     graph: Graph,
     /// Since when every attempt was answered 429 (None: the last one was taken).
     throttled_since: Option<Instant>,
-}
-
-/// Seconds since the Unix epoch, as attempts' reports give their start and end; on a
-/// [`crate::runtime::VirtualClock`]'s runtime, its virtual time.
-pub fn now_epoch() -> f64 {
-    static BASE: std::sync::OnceLock<(std::time::Instant, f64)> = std::sync::OnceLock::new();
-    let (instant, epoch) = *BASE.get_or_init(|| {
-        let epoch = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default();
-        (std::time::Instant::now(), epoch)
-    });
-    epoch + Instant::now().into_std().saturating_duration_since(instant).as_secs_f64()
 }
 
 /// Deletes, in the background, results that attempts stored and nobody will read (another

@@ -182,7 +182,7 @@ impl SimulatedBackend {
         }
         let mut cancel = inv.cancel.clone();
         let wait = async {
-            let started = crate::scheduler::now_epoch();
+            let started = crate::runtime::now_epoch();
             tokio::time::sleep(self.real(simulated)).await;
             match &self.inner {
                 Some(inner) => inner.invoke(inv).await,
@@ -192,7 +192,7 @@ impl SimulatedBackend {
                         .into(),
                 )),
                 None => {
-                    let finished = crate::scheduler::now_epoch();
+                    let finished = crate::runtime::now_epoch();
                     let report = TaskReport { ok: true, started, finished, ..TaskReport::of(&inv.spec) };
                     Ok(Reply { report, body: NONE_PICKLE.to_vec(), worker: String::new(), cold, output: String::new() })
                 }

@@ -9,7 +9,7 @@ use squall_core::frame::{decode_header, encode_header};
 use squall_core::spec::{ResultStores, INLINE_RESULT_MAX};
 use squall_core::{InputRef, TaskReport, TaskSpec, UserError};
 use squall_exec::partition::{read_object, run_partition, write_object, PartitionError};
-use squall_exec::scheduler::now_epoch;
+use squall_exec::runtime::now_epoch;
 use squall_store::Bytes;
 
 use crate::arrow::{batch_from_py, batch_to_py};
