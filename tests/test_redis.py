@@ -75,6 +75,24 @@ def test_a_bad_redis_url_says_what_a_good_one_looks_like() -> None:
         squall.Session(workers=1, store="file:///tmp/x", fast="s3://b/x")
 
 
+def test_a_password_in_a_redis_url_works_and_never_shows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with redis_server(tmp_path, "--requirepass", "s3cret-pw") as address:
+        url = f"redis://:s3cret-pw@{address}/p"
+        _native.write_bytes(f"{url}/a.bin", b"hello")
+        assert _native.read_bytes(f"{url}/a.bin") == b"hello"
+        with pytest.raises(squall.StoreNotFoundError) as missing:
+            _native.read_bytes(f"{url}/missing.bin")
+        with pytest.raises(squall.StoreError) as refused:
+            _native.read_bytes(f"redis://:wrong-pw@{address}/p/a.bin")
+        with squall.Session(workers=1, store=f"file://{tmp_path}/s", fast=url) as s:
+            s.from_arrow(_table(1000), num_partitions=2).sort("t").explain()
+    shown = f"{missing.value}\n{refused.value}\n{capsys.readouterr().out}"
+    assert "s3cret" not in shown and "wrong-pw" not in shown, shown
+    assert f"redis://***@{address}/p/missing.bin" in shown and "to redis://***@" in shown
+
+
 def _table(n: int) -> pa.Table:
     rng = np.random.default_rng(7)
     keys = rng.integers(0, 500, n)

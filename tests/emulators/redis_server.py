@@ -33,11 +33,12 @@ def free_port() -> int:
 
 
 def ping(address: str) -> bool:
+    """Whether the server answers (a password-protected one answers NOAUTH)."""
     host, port = address.rsplit(":", 1)
     try:
         with socket.create_connection((host, int(port)), timeout=2) as s:
             s.sendall(b"PING\r\n")
-            return s.recv(64).startswith(b"+PONG")
+            return s.recv(64).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False
 

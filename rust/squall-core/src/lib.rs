@@ -20,6 +20,7 @@ mod native;
 pub mod placement;
 pub mod plan;
 pub mod prices;
+pub mod redact;
 pub mod shuffle;
 pub mod sort;
 pub mod spec;

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::prices::{price, S3_PART_SIZE};
+use crate::redact::redact;
 
 /// How long an intermediate object is taken to be held before its job deletes it: the
 /// storage share of its price in the fast store.
@@ -81,7 +82,7 @@ impl Intermediates {
         let each = crate::explain::human(bytes);
         match (&self.store, &self.fast) {
             (None, _) => "this machine's memory or disk".to_string(),
-            (Some(store), None) => format!("{store}/"),
+            (Some(store), None) => format!("{}/", redact(store)),
             (Some(store), Some(fast)) => {
                 let cost = ObjectCost::of(bytes, reads);
                 let (at, why) = match cost.fast_is_cheaper() {
@@ -89,7 +90,8 @@ impl Intermediates {
                     false => (store, "cheaper in the store"),
                 };
                 format!(
-                    "{at}/ (about {each} each, read in {reads} request{}: {why})",
+                    "{}/ (about {each} each, read in {reads} request{}: {why})",
+                    redact(at),
                     crate::explain::s(reads as usize)
                 )
             }

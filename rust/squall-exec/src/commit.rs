@@ -78,7 +78,7 @@ impl Commit {
     async fn start(&mut self) -> Result<()> {
         if let Some(file) = self.dir.strip_suffix('/') {
             if self.store.head(file).await.is_ok() {
-                let url = self.store.url_of(file);
+                let url = squall_core::redact::redact(&self.store.url_of(file));
                 return Err(plan(format!(
                     "{url} is a file: name a directory for the dataset (a new one, or one that holds a dataset)"
                 )));

@@ -529,7 +529,7 @@ fn scratch_file(url: &str) -> TaskOutput {
 fn describe(task: &PartitionTask, source: Source) -> String {
     match (&task.input, source) {
         (squall_core::plan::TaskInput::File(input), Source::Inputs) => {
-            format!("partition {}: {}", task.partition, input.url)
+            format!("partition {}: {}", task.partition, squall_core::redact::redact(&input.url))
         }
         _ => format!("partition {}", task.partition),
     }

@@ -51,7 +51,7 @@ pub enum Error {
     #[error("{0}")]
     Task(Box<TaskFailure>),
     /// Another job published a manifest of the same dataset first.
-    #[error("{url}: {why}")]
+    #[error("{}: {why}", squall_core::redact::redact(.url))]
     Conflict {
         /// The dataset's directory.
         url: String,

@@ -470,8 +470,9 @@ impl Dispatcher {
             {
                 let url = reply.report.partition.as_ref().and_then(|p| p.url.clone()).unwrap_or_default();
                 Err(Failure::WorkerLost(format!(
-                    "{} reported writing {url}, which it was not asked to write",
-                    reply.worker
+                    "{} reported writing {}, which it was not asked to write",
+                    reply.worker,
+                    squall_core::redact::redact(&url)
                 )))
             }
             // A stored result is where this attempt was told to write it, or the worker is broken.

@@ -1,17 +1,19 @@
-//! Errors of `squall-store`.
+//! Errors of `squall-store`. URLs show without their credentials.
+
+use squall_core::redact::redact;
 
 /// What can go wrong reading or writing a store.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// No object at this URL.
-    #[error("{url} does not exist")]
+    #[error("{} does not exist", redact(.url))]
     NotFound {
         /// The object's URL.
         url: String,
     },
     /// The bucket does not exist.
-    #[error("{url}: the bucket {bucket:?} does not exist (create it, or check the name and region)")]
+    #[error("{}: the bucket {bucket:?} does not exist (create it, or check the name and region)", redact(.url))]
     NoSuchBucket {
         /// The bucket.
         bucket: String,
@@ -19,7 +21,7 @@ pub enum Error {
         url: String,
     },
     /// A remote store answered with an error, after the SDK's retries.
-    #[error("{op} {url} failed: {message}")]
+    #[error("{op} {} failed: {message}", redact(.url))]
     Remote {
         /// What was being done.
         op: &'static str,
@@ -31,13 +33,13 @@ pub enum Error {
         transient: bool,
     },
     /// The store refused access.
-    #[error("access to {url} was denied: check permissions or credentials")]
+    #[error("access to {} was denied: check permissions or credentials", redact(.url))]
     PermissionDenied {
         /// The object's URL.
         url: String,
     },
     /// A URL squall cannot use.
-    #[error("cannot use {url:?} as a store location: {why}")]
+    #[error("cannot use {:?} as a store location: {why}", redact(.url))]
     BadUrl {
         /// The URL.
         url: String,
@@ -45,7 +47,7 @@ pub enum Error {
         why: String,
     },
     /// A byte range outside the object.
-    #[error("byte range {start}..{end} is outside {url} ({size} bytes)")]
+    #[error("byte range {start}..{end} is outside {} ({size} bytes)", redact(.url))]
     BadRange {
         /// The object's URL.
         url: String,
@@ -57,14 +59,14 @@ pub enum Error {
         size: u64,
     },
     /// A conditional write found another object than it expected: another writer was first.
-    #[error("{url} was changed by another writer")]
+    #[error("{} was changed by another writer", redact(.url))]
     Precondition {
         /// The object's URL.
         url: String,
     },
     /// A dataset whose manifest cannot be followed: unreadable, or listing a file that is
     /// missing or changed.
-    #[error("{url}: {why}")]
+    #[error("{}: {why}", redact(.url))]
     Dataset {
         /// The manifest's URL.
         url: String,
@@ -74,7 +76,7 @@ pub enum Error {
         missing: bool,
     },
     /// Any other I/O failure.
-    #[error("{op} {url} failed: {source}")]
+    #[error("{op} {} failed: {source}", redact(.url))]
     Io {
         /// What was being done.
         op: &'static str,
