@@ -32,6 +32,7 @@ __all__ = [
     "forget_session",
     "heartbeat",
     "io_counts",
+    "lambda_functions",
     "list_prefix",
     "object_cost",
     "read_bytes",
@@ -588,6 +589,9 @@ def deploy_function(
 ) -> str:
     """Creates or updates function ``name`` and its other ``shards``; returns "created" or
     "updated"."""
+
+def lambda_functions(function: str) -> list[str]:
+    """The functions a Lambda session over ``function`` invokes (its shards, if deployed so)."""
 
 def shard_names(name: str, shards: int) -> list[str]:
     """The names of the ``shards`` functions a deploy called ``name`` makes."""

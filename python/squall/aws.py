@@ -291,17 +291,20 @@ def _cache_dir() -> Path:
 
 
 def _cached(inputs: str, out: Path) -> Package | None:
-    """The package built before from ``inputs``, copied to ``out``; None when there is none."""
+    """The package built before from ``inputs``, copied to ``out`` and checked against the
+    digest recorded beside it; None when there is none (or it was damaged)."""
     cached = _cache_dir() / f"{inputs}.zip"
     try:
-        unzipped = int((_cache_dir() / f"{inputs}.size").read_text())
+        unzipped, digest = (_cache_dir() / f"{inputs}.size").read_text().split()
         out.mkdir(parents=True, exist_ok=True)
         path = out / "squall-function.zip"
         shutil.copyfile(cached, path)
+        if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            return None
         os.utime(cached)  # recently used: kept longest
+        return Package(path, path.stat().st_size, int(unzipped), inputs)
     except (OSError, ValueError):
         return None
-    return Package(path, path.stat().st_size, unzipped, inputs)
 
 
 def _keep(package: Package) -> None:
@@ -311,7 +314,8 @@ def _keep(package: Package) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         part = folder / f".{package.hash}.{os.getpid()}.part"
         shutil.copyfile(package.path, part)
-        (folder / f"{package.hash}.size").write_text(str(package.unzipped_bytes))
+        digest = hashlib.sha256(package.path.read_bytes()).hexdigest()
+        (folder / f"{package.hash}.size").write_text(f"{package.unzipped_bytes} {digest}")
         os.replace(part, folder / f"{package.hash}.zip")
         kept = sorted(folder.glob("*.zip"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in kept[CACHED_PACKAGES:]:
@@ -338,6 +342,19 @@ def _largest(site: Path) -> str:
 DEFAULT_FUNCTION = "squall"
 #: Most functions one deploy may shard over (squall_exec::deploy::MAX_SHARDS).
 MAX_SHARDS = _native.MAX_SHARDS
+
+
+def functions(function_name: str | None = None) -> list[str]:
+    """The functions a ``Session(backend="lambda", function=function_name)`` invokes: the
+    function and the other shards :func:`deploy` made of it (default ``$SQUALL_FUNCTION`` or
+    ``"squall"``). An ARN or a qualified name is used as given.
+
+    Example:
+        >>> squall.aws.functions("squall")
+        ['squall', 'squall-shard2', 'squall-shard3', 'squall-shard4']
+    """
+    name = function_name or os.environ.get("SQUALL_FUNCTION") or DEFAULT_FUNCTION
+    return _native.lambda_functions(name)
 
 
 def _iam_literal(text: str) -> str:

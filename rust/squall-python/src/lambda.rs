@@ -14,6 +14,14 @@ pub fn deployed_hash(py: Python<'_>, name: String) -> PyResult<Option<String>> {
     py.detach(|| runtime()?.block_on(squall_exec::deploy::deployed_hash(&name))).map_err(|e| exec_error(py, e))
 }
 
+/// The functions a Lambda session over `function` invokes: its shards, when `squall.deploy`
+/// sharded it.
+#[pyfunction]
+pub fn lambda_functions(py: Python<'_>, function: String) -> PyResult<Vec<String>> {
+    py.detach(|| runtime().map(|rt| rt.block_on(squall_exec::deploy::functions_of(&function))))
+        .map_err(|e| exec_error(py, e))
+}
+
 /// The names of the `shards` functions a deploy called `name` makes.
 #[pyfunction]
 pub fn shard_names(name: &str, shards: usize) -> Vec<String> {

@@ -62,6 +62,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(lambda::deployed_hash, m)?)?;
     m.add_function(wrap_pyfunction!(lambda::deploy_function, m)?)?;
     m.add_function(wrap_pyfunction!(lambda::shard_names, m)?)?;
+    m.add_function(wrap_pyfunction!(lambda::lambda_functions, m)?)?;
     m.add_function(wrap_pyfunction!(lambda::ensure_role, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("IO_FIELDS", squall_core::TaskIo::NAMES.to_vec())?;
