@@ -100,22 +100,33 @@ def test_a_session_spreads_its_tasks_over_the_shards(lam: squall.Session) -> Non
 
 
 def test_fewer_shards_delete_the_extra_functions(store: str) -> None:
-    assert (
-        deploy("squall-tests-shrink", store, shards=2).functions[1] == "squall-tests-shrink-shard2"
-    )
-    assert squall._native.deployed_hash("squall-tests-shrink-shard2")
+    two = deploy("squall-tests-shrink", store, shards=2)
+    assert two.functions == ("squall-tests-shrink", "squall-tests-shrink-shard2")
+    assert squall._native.deployed_hash("squall-tests-shrink-shard2") == two.hash
     d = deploy("squall-tests-shrink", store, shards=1)
     assert d.functions == ("squall-tests-shrink",) and d.status == "updated"
     assert squall._native.deployed_hash("squall-tests-shrink-shard2") is None
     assert aws.functions("squall-tests-shrink") == ["squall-tests-shrink"]  # what sessions use
 
 
-def test_deploy_again_with_nothing_changed_does_nothing(function: str, store: str) -> None:
+def test_deploy_again_with_nothing_changed_does_nothing(
+    function: str, store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     started = time.monotonic()
     d = deploy(function, store, shards=2)
     assert d.status == "unchanged"
     assert d.zipped_bytes is None
     assert time.monotonic() - started < 5  # no package was built
+    # A shard gone (deleted by hand) is not "unchanged": the deploy goes ahead.
+    deployed = squall._native.deployed_hash
+    monkeypatch.setattr(
+        squall._native, "deployed_hash", lambda n: None if n.endswith("-shard2") else deployed(n)
+    )
+    asked: list[str] = []
+    monkeypatch.setattr(
+        squall._native, "deploy_function", lambda name, **_: asked.append(name) or "updated"
+    )
+    assert deploy(function, store, shards=2).status == "updated" and asked == [function]
 
 
 def test_map_200_tasks_matches_local(lam: squall.Session, session: squall.Session) -> None:

@@ -500,7 +500,7 @@ def deploy(
         }
         wanted = package_hash(whl, requirements, settings)
         runtime = f"python{python}"
-        if not force and _native.deployed_hash(name) == wanted:
+        if not force and all(_native.deployed_hash(f) == wanted for f in functions):
             if verbose:
                 print(f"squall.deploy: {name} is up to date")
             return Deployment(name, "unchanged", runtime, wanted, functions=functions)

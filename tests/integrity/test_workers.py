@@ -233,7 +233,7 @@ def test_killing_workers_during_a_group_by_on_the_workers_loses_nothing(
         def chaos() -> None:
             # Fewer kills than a task has retries: however they fall, no task runs out of them.
             rand = random.Random(9)
-            while len(kills) < 6 and not stop.wait(0.15):
+            while len(kills) < 6 and not stop.wait(0.1):
                 pids = worker_pids()
                 if pids:
                     os.kill(rand.choice(pids), signal.SIGKILL)
@@ -242,7 +242,12 @@ def test_killing_workers_during_a_group_by_on_the_workers_loses_nothing(
         killer = threading.Thread(target=chaos, daemon=True)
         killer.start()
         try:
-            ds = s.read_parquet(f"{where}/in").map_batches(lambda b: b).groupby("k")
+
+            def slow_copy(batch: pa.RecordBatch) -> pa.RecordBatch:
+                time.sleep(0.1)  # each batch takes a moment: the kills land while the job runs
+                return batch
+
+            ds = s.read_parquet(f"{where}/in").map_batches(slow_copy).groupby("k")
             got = ds.agg(n=("v", "count"), s=("v", "sum")).collect()
         finally:
             stop.set()
