@@ -179,3 +179,14 @@ def test_a_fleet_that_does_not_execute_refuses_dataset_stages_clearly() -> None:
     with squall.Session(backend="simulated", fleet=fleet) as s:
         with pytest.raises(squall.SquallError, match="execute=True"):
             s.from_arrow(pa.table({"a": [3, 1, 2]})).sort("a").collect()
+
+
+def test_a_fleet_model_names_a_bad_setting() -> None:
+    with pytest.raises(TypeError, match="concurrency=-1"):
+        squall.FleetModel(concurrency=-1)
+    with pytest.raises(TypeError, match='no setting "bogus"'):
+        squall.FleetModel(bogus=1)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="positive"):
+        squall.FleetModel(functions=0)
+    assert squall.FleetModel(seed=3).replace(seed=4) == squall.FleetModel(seed=4)
+    assert squall.FleetModel().functions == 1 and squall.FleetModel().execute

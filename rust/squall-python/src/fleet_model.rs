@@ -39,21 +39,28 @@ impl FleetModel {
         let mut m = self.inner.clone();
         for (key, value) in changes.into_iter().flatten() {
             let key: String = key.extract()?;
+            // A value of the wrong type names the setting and what it got.
+            let wrong = |e: PyErr| pyo3::exceptions::PyTypeError::new_err(format!("FleetModel {key}={value}: {e}"));
             match key.as_str() {
-                "concurrency" => m.concurrency = value.extract()?,
-                "ramp_per_10s" => m.ramp_per_10s = value.extract()?,
-                "functions" => m.functions = value.extract()?,
-                "cold_start_s" => m.cold_start_s = value.extract()?,
-                "latency_s" => m.latency_s = value.extract()?,
-                "task_s" => m.task_s = value.extract()?,
-                "straggler_rate" => m.straggler_rate = value.extract()?,
-                "straggler_factor" => m.straggler_factor = value.extract()?,
-                "failure_rate" => m.failure_rate = value.extract()?,
-                "throttle_rate" => m.throttle_rate = value.extract()?,
-                "time_scale" => m.time_scale = value.extract()?,
-                "seed" => m.seed = value.extract()?,
-                "execute" => m.execute = value.extract()?,
-                "store" => m.store = value.extract::<Option<PyRef<StoreModel>>>()?.map(|s| s.inner.clone()),
+                "concurrency" => m.concurrency = value.extract().map_err(wrong)?,
+                "ramp_per_10s" => m.ramp_per_10s = value.extract().map_err(wrong)?,
+                "functions" => m.functions = value.extract().map_err(wrong)?,
+                "cold_start_s" => m.cold_start_s = value.extract().map_err(wrong)?,
+                "latency_s" => m.latency_s = value.extract().map_err(wrong)?,
+                "task_s" => m.task_s = value.extract().map_err(wrong)?,
+                "straggler_rate" => m.straggler_rate = value.extract().map_err(wrong)?,
+                "straggler_factor" => m.straggler_factor = value.extract().map_err(wrong)?,
+                "failure_rate" => m.failure_rate = value.extract().map_err(wrong)?,
+                "throttle_rate" => m.throttle_rate = value.extract().map_err(wrong)?,
+                "time_scale" => m.time_scale = value.extract().map_err(wrong)?,
+                "seed" => m.seed = value.extract().map_err(wrong)?,
+                "execute" => m.execute = value.extract().map_err(wrong)?,
+                "store" => {
+                    m.store = value
+                        .extract::<Option<PyRef<StoreModel>>>()
+                        .map_err(|e| wrong(e.into()))?
+                        .map(|s| s.inner.clone())
+                }
                 other => {
                     return Err(pyo3::exceptions::PyTypeError::new_err(format!(
                         "FleetModel has no setting {other:?}: see help(squall.FleetModel)"
