@@ -25,6 +25,7 @@ pub fn shard_names(name: &str, shards: usize) -> Vec<String> {
     names.extend((2..=shards).map(|i| format!("{name}-shard{i}")));
     names
 }
+
 /// Longest wait for a function to become ready after a change.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -82,7 +83,7 @@ fn failed<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::De
     Error::Lambda { op, function: function.to_string(), message }
 }
 
-/// The squall tags of function `name` (empty when it has none), or `None` when there is no such
+/// The tags of function `name` (empty when it has none), or `None` when there is no such
 /// function.
 async fn tags_of(name: &str) -> Result<Option<HashMap<String, String>>> {
     match client().await.get_function().function_name(name).send().await {

@@ -124,11 +124,6 @@ impl LambdaBackend {
         Ok(LambdaBackend { config, window, scratch, scratch_key, spread })
     }
 
-    /// Invocations allowed in flight right now.
-    pub fn window(&self) -> usize {
-        self.window.limit()
-    }
-
     /// Queues the lines an attempt printed for the driver, and keeps its last ones for its
     /// record.
     fn keep_output(&self, mut reply: Reply) -> Reply {
