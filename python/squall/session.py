@@ -127,10 +127,12 @@ class Session:
             in memory goes to disk; a plan that cannot fit is refused before it runs
             (``explain()`` shows each stage's estimate).
         retries: Extra attempts of a task after an infrastructure failure (a lost worker, a
-            timeout, a crashed function), for every job of the session; throttling is retried
-            apart, up to 20 times, with backoff.
+            timeout, a crashed function), for every job of the session; throttling (429) is
+            retried apart, with backoff, while the service takes anything (ten minutes of
+            nothing but 429s fail the throttled tasks).
         fleet: The model of the ``simulated`` backend (:class:`squall.FleetModel`); its tasks
-            run for real on ``workers`` local processes.
+            run for real on ``workers`` local processes (or, with ``execute=False``, not at
+            all, on a virtual clock).
         in_process: On the ``local`` backend, dataset stages with no Python function of yours
             (reads, sorts, group-bys, shuffles, writes) run on ``workers`` threads of this
             process, with their shuffle in memory when there is room; ``False`` sends them to
@@ -545,6 +547,12 @@ class Session:
 
         return range_in(self, n, num_partitions)
 
+    def _time_scale(self) -> float:
+        """Real seconds per second of the scheduler's clock: a simulated fleet that executes
+        runs at its ``time_scale``; a virtual clock, like real time, at 1."""
+        fleet = self.fleet
+        return fleet.time_scale if fleet is not None and fleet.execute else 1.0
+
     def _scratch(self) -> str:
         """URL of the session's scratch space for data it keeps between jobs (``from_arrow``'s
         tables): a temporary directory on the local backend, a prefix of the store on Lambda."""
@@ -561,7 +569,7 @@ class Session:
         if self._threads is None:
             self._threads = _native.Scheduler.in_process(self.workers)
         policy = Speculation()
-        scale = self.fleet.time_scale if self.fleet is not None else 1.0
+        scale = self._time_scale()
         shm = f"file://{self._shm_dir}" if self._shm_dir is not None else None
         return _native.Datasets(
             self._threads,
@@ -627,8 +635,7 @@ class Session:
         policy = Speculation() if speculation is True else speculation or None
         spec = None
         if policy is not None:
-            # On a simulated fleet the scheduler's clock runs at the fleet's time scale.
-            scale = self.fleet.time_scale if self.fleet is not None else 1.0
+            scale = self._time_scale()
             spec = (policy.after, policy.multiple, policy.min_seconds * scale)
         results = f"{self._scratch()}/results"
         fast = f"{self._fast}/results" if self._fast is not None else None
