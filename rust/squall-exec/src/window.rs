@@ -24,9 +24,8 @@ pub struct Window {
 }
 
 struct State {
+    /// Places in the window: the semaphore's permits, given out or not.
     limit: usize,
-    /// Permits to retire as they come back before the semaphore matches `limit`.
-    debt: usize,
     /// When the window last widened (or opened): the start of the current span.
     grown: Instant,
     /// Answers in the current span, and how many of them were 429s.
@@ -38,7 +37,7 @@ impl Window {
     /// A window of `cap` (at least one), all open.
     pub fn new(cap: usize) -> Window {
         let cap = cap.max(1);
-        let state = State { limit: cap, debt: 0, grown: Instant::now(), answers: 0, throttled: 0 };
+        let state = State { limit: cap, grown: Instant::now(), answers: 0, throttled: 0 };
         Window { cap, permits: Semaphore::new(cap), state: Mutex::new(state) }
     }
 
@@ -67,9 +66,6 @@ impl Window {
         if throttled && judged && s.throttled * 10 > s.answers && s.limit > 1 {
             s.limit -= 1;
             permit.forget();
-        } else if s.debt > 0 {
-            s.debt -= 1;
-            permit.forget();
         }
     }
 
@@ -82,9 +78,7 @@ impl Window {
         (s.grown, s.answers, s.throttled) = (Instant::now(), 0, 0);
         let more = (s.limit / 4).max(1).min(self.cap - s.limit);
         s.limit += more;
-        let repaid = more.min(s.debt);
-        s.debt -= repaid;
-        self.permits.add_permits(more - repaid);
+        self.permits.add_permits(more);
     }
 
     /// Refuses every waiting and later acquire.

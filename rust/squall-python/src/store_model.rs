@@ -28,7 +28,18 @@ impl StoreModel {
         put_per_s: Option<f64>,
         get_per_s: Option<f64>,
     ) -> Self {
-        StoreModel::s3_standard().with(first_byte_s, bandwidth_bytes_s, streams, prefixes, put_per_s, get_per_s)
+        let m = Model::s3_standard();
+        StoreModel {
+            inner: Model {
+                first_byte_s: first_byte_s.unwrap_or(m.first_byte_s),
+                bandwidth_bytes_s: bandwidth_bytes_s.unwrap_or(m.bandwidth_bytes_s),
+                streams: streams.unwrap_or(m.streams),
+                prefixes: prefixes.unwrap_or(m.prefixes),
+                put_per_s: put_per_s.unwrap_or(m.put_per_s),
+                get_per_s: get_per_s.unwrap_or(m.get_per_s),
+                name: m.name,
+            },
+        }
     }
 
     /// S3 Standard: 150 ms to the first byte, 100 MB/s per function, 3,500 PUT and 5,500 GET
@@ -88,30 +99,5 @@ impl StoreModel {
              get_per_s={})",
             m.name, m.first_byte_s, m.bandwidth_bytes_s, m.streams, m.prefixes, m.put_per_s, m.get_per_s
         )
-    }
-}
-
-impl StoreModel {
-    fn with(
-        self,
-        first_byte_s: Option<f64>,
-        bandwidth_bytes_s: Option<f64>,
-        streams: Option<usize>,
-        prefixes: Option<usize>,
-        put_per_s: Option<f64>,
-        get_per_s: Option<f64>,
-    ) -> Self {
-        let m = self.inner;
-        StoreModel {
-            inner: Model {
-                first_byte_s: first_byte_s.unwrap_or(m.first_byte_s),
-                bandwidth_bytes_s: bandwidth_bytes_s.unwrap_or(m.bandwidth_bytes_s),
-                streams: streams.unwrap_or(m.streams),
-                prefixes: prefixes.unwrap_or(m.prefixes),
-                put_per_s: put_per_s.unwrap_or(m.put_per_s),
-                get_per_s: get_per_s.unwrap_or(m.get_per_s),
-                name: m.name,
-            },
-        }
     }
 }
