@@ -53,6 +53,7 @@ from .futures import (
     wait,
 )
 from .jobs import Cost, JobRecord
+from .model import Estimate, StageEstimate, synthetic
 from .session import Executor, Session
 
 if TYPE_CHECKING:
@@ -78,6 +79,7 @@ __all__ = [
     "DataError",
     "Dataset",
     "DoneAndNotDone",
+    "Estimate",
     "Executor",
     "Expr",
     "FleetModel",
@@ -91,6 +93,7 @@ __all__ = [
     "SessionExecutor",
     "Speculation",
     "SquallError",
+    "StageEstimate",
     "StoreError",
     "StoreModel",
     "StoreNotFoundError",
@@ -118,5 +121,6 @@ __all__ = [
     "read_ipc",
     "read_parquet",
     "submit",
+    "synthetic",
     "wait",
 ]

@@ -238,6 +238,7 @@ class _FleetSettings(TypedDict, total=False):
     cold_start_s: float
     latency_s: float
     task_s: float
+    work_bytes_s: float
     straggler_rate: float
     straggler_factor: float
     failure_rate: float
@@ -260,7 +261,8 @@ class FleetModel:
     real, and simulated time runs ``time_scale`` times real time. With ``execute=False``
     nothing runs: each attempt takes ``task_s`` and returns None, on a virtual clock that jumps
     ahead whenever every task waits, so a job of 100,000 tasks on 10,000 functions is simulated
-    in seconds (calls only: ``map`` and ``submit``)."""
+    in seconds (calls: ``map`` and ``submit``; datasets by size: ``Dataset.simulate``, whose
+    tasks take ``work_bytes_s`` per byte)."""
 
     def __new__(cls, **changes: Unpack[_FleetSettings]) -> FleetModel: ...
     def replace(self, **changes: Unpack[_FleetSettings]) -> FleetModel:
@@ -286,6 +288,10 @@ class FleetModel:
     @property
     def task_s(self) -> float:
         """Run time of a task, added to its real one when tasks execute (default 1.0)."""
+    @property
+    def work_bytes_s(self) -> float:
+        """Decoded bytes a function works through per second (decoding, sorting, encoding) in
+        a dataset simulated by size (default 1e8: about one vCPU, a function of 1,769 MB)."""
     @property
     def straggler_rate(self) -> float:
         """Share of attempts that straggle (default 0)."""
@@ -390,6 +396,10 @@ class Plan:
         """A scan of ``inputs``, given as (url, format, size); Parquet files bigger than
         ``target_bytes`` (or than ``budget`` wants a task's input to be), or fewer than
         ``slots``, are read in several partitions of row groups."""
+    @staticmethod
+    def synthetic(columns: list[tuple[str, int]], rows: int, partitions: int, source: str) -> Plan:
+        """A plan over a synthetic input of ``rows`` rows of ``columns`` ((name, bytes per row)
+        each) in ``partitions`` equal parts: sizes without bytes, to estimate and simulate."""
     def shuffle_partitions(self, target_bytes: int, budget: Budget) -> int:
         """Output partitions of a shuffle nobody gave a count for: one per input partition,
         or more when the input exceeds ``target_bytes`` per partition or the budget's task
@@ -490,6 +500,32 @@ class Datasets:
         """Starts running ``plan`` into ``sink`` ("collect", "count", or "write" with ``write``
         = (format, dir, compression, mode)); ``functions`` is the plan's Python functions
         pickled as one list. A plan that cannot run as asked fails here."""
+    def simulate(
+        self,
+        plan: Plan,
+        sink: str,
+        verb: str,
+        fleet: FleetModel,
+        budget: Budget,
+        speculation: tuple[float, float, float] | None,
+        write: tuple[str, str, str, str] | None = None,
+    ) -> Running:
+        """Starts simulating ``plan`` into ``sink`` (as ``execute`` takes it) by size on the
+        fleet ``fleet``, which is not asked to execute, on a virtual clock: each function with
+        the memory ``budget`` gives it, backups as ``speculation`` says (simulated seconds)."""
+    def estimate(
+        self,
+        plan: Plan,
+        sink: str,
+        verb: str,
+        fleet: FleetModel,
+        budget: Budget,
+        write: tuple[str, str, str, str] | None = None,
+    ) -> list[tuple[str, int, float, float, tuple[int, ...]]]:
+        """Estimates ``plan`` into ``sink`` (as ``simulate`` takes them) on ``fleet`` with
+        ``budget``: per
+        stage (label, tasks, seconds, task seconds, requests and bytes as ``io_counts`` gives
+        them)."""
 
 @final
 class Running:
@@ -502,8 +538,9 @@ class Running:
     def stages(self) -> list[tuple[str, Job]]:
         """The stages started so far: (label, job)."""
     def result(self) -> Any:
-        """The result, once the action ended: an Arrow stream (collect), a row count (count)
-        or the manifest (write), as a dict. Raises the action's error."""
+        """The result, once the action ended: an Arrow stream (collect), a row count (count),
+        the manifest (write), as a dict, or for a simulation the driver's requests (as
+        ``io_counts`` gives them). Raises the action's error."""
 
 @final
 class ArrowBatch:

@@ -27,6 +27,8 @@ from .jobs import JobRecord
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .fleet import FleetModel
+    from .model import Estimate
     from .session import Session
 
 #: How ``write_parquet``/``write_ipc`` treat a directory that holds data.
@@ -244,6 +246,47 @@ class Dataset:
             )
         )
 
+    def estimate(
+        self,
+        fleet: FleetModel | None = None,
+        *,
+        action: str = "write_parquet",
+        memory_mb: int | None = None,
+    ) -> Estimate:
+        """What running this dataset into ``action`` (``"write_parquet"``, ``"write_ipc"``,
+        ``"collect"`` or ``"count"``) would take and cost on ``fleet`` (default the session's,
+        else :class:`squall.FleetModel`'s defaults) of functions of ``memory_mb``, stage by
+        stage, from its sizes alone and before anything runs (see :mod:`squall.model`).
+
+        Example:
+            >>> est = ds.sort("t").estimate(squall.FleetModel(concurrency=5000), memory_mb=3008)
+            >>> print(est, est.cost(architecture="arm64"), sep="\n")
+        """
+        from .model import estimate
+
+        return estimate(self, fleet, action, memory_mb)
+
+    def simulate(
+        self,
+        fleet: FleetModel | None = None,
+        *,
+        action: str = "write_parquet",
+        memory_mb: int | None = None,
+        progress: bool = True,
+    ) -> JobRecord:
+        """Runs this dataset into ``action`` by size on the simulated ``fleet`` (as
+        :meth:`estimate` takes them): the real scheduler runs every task, each taking the time
+        its work and requests take in the fleet's and its store's models, on a virtual clock;
+        no bytes move and nothing is written. Returns the job's record (stats, timeline, cost).
+
+        Example:
+            >>> job = ds.sort("t").simulate(squall.FleetModel(concurrency=5000))
+            >>> print(job.summary(), job.cost(), sep="\n")
+        """
+        from .model import simulate
+
+        return simulate(self, fleet, action, memory_mb, progress)
+
     @user_facing
     def collect(self) -> pa.Table:
         """Runs the plan and returns the result as one pyarrow.Table, partitions in order.
@@ -390,7 +433,18 @@ class Dataset:
             f"squall.{verb}", session.backend, session.memory_mb, session.budget.limit
         )
         functions, digest = self._functions()
-        running = session._datasets().execute(plan, sink, functions, digest, verb, write)
+
+        def start() -> _native.Running:
+            return session._datasets().execute(plan, sink, functions, digest, verb, write)
+
+        return self._follow(start, record, progress)
+
+    def _follow(
+        self, start: Callable[[], _native.Running], record: JobRecord, progress: bool
+    ) -> Any:
+        """Starts an action, drawing a progress bar per stage and recording its stages in
+        ``record``; Ctrl-C cancels it. Returns what it gives."""
+        running = start()
         seen = 0
         bar: Progress | None = None
         try:

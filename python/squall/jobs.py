@@ -9,23 +9,14 @@ local backend (what the same work would cost on Lambda).
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import _native
+from .pricing import DEFAULT_MEMORY_MB, PRICES, Cost, Usage
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from matplotlib.figure import Figure
-
-#: AWS list prices in USD (us-east-1, x86_64); pass ``prices=`` to :meth:`JobRecord.cost` to
-#: use others. S3 bills LIST like PUT, HEAD like GET, and DELETE not at all. A fast store is
-#: priced as ElastiCache Serverless for Valkey: an ECPU per request and kilobyte moved, and
-#: the data it holds by the GB-hour.
-PRICES: dict[str, float] = dict(_native.PRICES)
-
-#: Memory (MB) assumed for Lambda when pricing a job, unless the session or the call says.
-DEFAULT_MEMORY_MB = 2048
 
 _COLUMNS = (
     "task", "attempt", "worker", "cold_start", "backup", "queued", "started", "finished",
@@ -37,47 +28,6 @@ _IO = tuple(_native.IO_FIELDS)
 _TIME = "timestamp"
 
 _FAILED = ("lost", "timeout", "throttled", "service", "spawn", "setup")
-
-
-@dataclass
-class Cost:
-    """An estimate of what a job costs on AWS Lambda and S3."""
-
-    #: Function invocations (every attempt, retries and backups included).
-    invocations: int
-    #: Billed compute: attempt durations times the function's memory.
-    gb_seconds: float
-    #: Store requests: PUTs (and LISTs), GETs.
-    s3_puts: int
-    s3_gets: int
-    s3_lists: int
-    #: The memory the estimate assumes.
-    memory_mb: int
-    #: USD per item.
-    usd: dict[str, float] = field(default_factory=dict)
-    #: Requests to the session's fast store, and the bytes they moved.
-    fast_requests: int = 0
-    fast_bytes: int = 0
-
-    @property
-    def total_usd(self) -> float:
-        """The whole estimate in USD."""
-        return sum(self.usd.values())
-
-    def __str__(self) -> str:
-        lines = [
-            f"{self.invocations:,} invocations, {self.gb_seconds:,.1f} GB-s at "
-            f"{self.memory_mb} MB, S3: {self.s3_puts:,} PUT, {self.s3_gets:,} GET, "
-            f"{self.s3_lists:,} LIST"
-            + (
-                f", fast store: {self.fast_requests:,} requests, {self.fast_bytes / 1e6:,.1f} MB"
-                if self.fast_requests
-                else ""
-            ),
-            *(f"  {k:<16} ${v:.6f}" for k, v in self.usd.items()),
-            f"  {'total':<16} ${self.total_usd:.6f}",
-        ]
-        return "\n".join(lines)
 
 
 class Summary(str):
@@ -236,40 +186,18 @@ class JobRecord:
         Example:
             >>> print(squall.last_job().cost(memory_mb=4096))
         """
-        if architecture not in ("x86_64", "arm64") or store not in ("s3", "s3_express"):
-            raise ValueError(
-                f"architecture={architecture!r}, store={store!r}: use architecture 'x86_64' or "
-                "'arm64', store 's3' or 's3_express'"
-            )
-        p = PRICES | (prices or {})
-        memory = memory_mb or self.memory_mb or DEFAULT_MEMORY_MB
-        rows = self._rows()
+        # Lambda bills no throttled invocation.
+        rows = [r for r in self._rows() if r["outcome"] != "throttled"]
         seconds = sum(max(r["finished"] - r["started"], 0.001) for r in rows)
-        gb_s = seconds * memory / 1024
         driver = dict(zip(_IO, self._driver_io or (0,) * len(_IO), strict=True))
         io = {k: sum(r[k] for r in rows) + driver[k] for k in _IO}
-        puts, gets, lists = io["puts"], io["gets"], io["lists"]
-        arm = "_arm64" if architecture == "arm64" else ""
-        usd = {
-            "lambda_requests": len(rows) * p["lambda_request"],
-            "lambda_compute": gb_s * p[f"lambda_gb_second{arm}"],
-        }
-        if store == "s3":
-            usd["s3_requests"] = puts * p["s3_put"] + gets * p["s3_get"] + lists * p["s3_list"]
-        else:  # a directory bucket prices LIST as a PUT
-            usd["s3_requests"] = (puts + lists) * p["s3_express_put"] + gets * p["s3_express_get"]
-            usd["s3_express_bytes"] = (
-                io["bytes_written"] / 2**30 * p["s3_express_upload_gb"]
-                + io["bytes_read"] / 2**30 * p["s3_express_retrieval_gb"]
-            )
-        if io["fast_requests"]:
-            # Each object is written and read about once, and held at most while the job runs.
-            ecpus = io["fast_requests"] + io["fast_bytes"] / 1024
-            wall = max(r["finished"] for r in rows) - min(r["started"] for r in rows) if rows else 0
-            held_gb_hours = io["fast_bytes"] / 2 / 1e9 * max(wall, 0.0) / 3600
-            usd["fast_store"] = ecpus * p["fast_ecpu"] + held_gb_hours * p["fast_gb_hour"]
-        fast = (io["fast_requests"], io["fast_bytes"])
-        return Cost(len(rows), gb_s, puts, gets, lists, memory, usd, *fast)
+        wall = max(r["finished"] for r in rows) - min(r["started"] for r in rows) if rows else 0.0
+        # Intermediate objects (all but the last stage's) are held until the job ends.
+        last = rows[-1]["stage"] if rows else None
+        end = max((r["finished"] for r in rows), default=0.0)
+        held = sum(r["bytes_written"] * (end - r["finished"]) for r in rows if r["stage"] != last)
+        usage = Usage(len(rows), seconds, io, wall, held)
+        return usage.price(memory_mb or self.memory_mb, prices, architecture, store)
 
     def timeline(self, path: str | None = None, *, ax: Any = None) -> Figure:
         """Draws every attempt as a bar on its worker's row over time (matplotlib).
@@ -402,3 +330,6 @@ def _describe(name: str, rows: list[dict[str, Any]]) -> str:
         f"{busy:.2f} s in attempts, {moved / 1e6:.1f} MB moved, peak memory "
         f"{peak / 1e6:,.0f} MB"
     )
+
+
+__all__ = ["DEFAULT_MEMORY_MB", "PRICES", "Cost", "JobRecord", "Summary"]

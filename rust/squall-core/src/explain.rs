@@ -4,6 +4,7 @@ use crate::budget::{task_peak, Budget, WORK_FACTOR};
 use crate::merge::MergeLevel;
 use crate::placement::Placement;
 use crate::plan::{Exchange, Input, Op, Plan, Sink, Source, Stage, Target, SAMPLE_ROWS_PER_PARTITION};
+use crate::spec::TaskIo;
 use crate::tier::Intermediates;
 
 impl Plan {
@@ -23,9 +24,7 @@ impl Plan {
                 shuffles.join(", ")
             ),
         }];
-        // Tasks per stage, and the requests they make (GET, PUT; "up to" for reducers).
         let mut tasks: Vec<usize> = Vec::new();
-        let (mut gets, mut puts) = (0usize, 0usize);
         for (k, stage) in stages.iter().enumerate() {
             let n = match stage.source {
                 Source::Inputs => self.inputs.len(),
@@ -48,16 +47,19 @@ impl Plan {
                 _ => "",
             };
             out.push(format!("stage {k}: {n} {kind}task{}{fewer}, on {place}", s(n)));
-            let (reads, merges) = self.read_lines(stage, &tasks, budget, tiers, &mut out);
-            (gets, puts) = (gets + reads, puts + merges);
+            self.read_lines(stage, &tasks, budget, tiers, &mut out);
             out.extend(explain_ops(&stage.ops));
-            puts += self.write_lines(stage, n, sink, &mut out);
+            self.write_lines(stage, n, sink, &mut out);
             if let Some((bytes, reads)) = self.objects(stage, sink) {
                 out.push(format!("          to {}", tiers.describe(bytes, reads)));
             }
             out.push(memory_line(self.stage_input(stage), budget));
         }
-        out.push(format!("requests: up to {gets} GET, {puts} PUT"));
+        let io = self.shapes(sink, budget, tiers, "").iter().fold(TaskIo::default(), |io, s| io + s.total());
+        out.push(format!(
+            "requests: about {} GET, {} PUT, {} LIST (one per 8 MB part; Dataset.estimate() prices them)",
+            io.gets, io.puts, io.lists
+        ));
         out.push(match budget.shared() {
             Some(limit) => format!("memory: a budget of {} for all tasks at once (memory_limit)", human(limit)),
             None => format!("memory: a budget of {} for each function's task (memory_limit)", human(budget.limit)),
@@ -68,8 +70,7 @@ impl Plan {
         out.join("\n")
     }
 
-    /// Explains what `stage` reads; returns its GETs (at most), and the PUTs of a merge level
-    /// before it.
+    /// Explains what `stage` reads, and a merge level before it.
     fn read_lines(
         &self,
         stage: &Stage,
@@ -77,7 +78,7 @@ impl Plan {
         budget: &Budget,
         inter: &Intermediates,
         out: &mut Vec<String>,
-    ) -> (usize, usize) {
+    ) {
         match stage.source {
             Source::Inputs => {
                 let m = self.inputs.len();
@@ -108,11 +109,9 @@ impl Plan {
                     Some(cols) => out.push(format!("          only columns {}", cols.join(", "))),
                     None => {}
                 }
-                (m, 0)
             }
             Source::Parts(j) => {
                 out.push(format!("  read    the {} Arrow IPC file{} of stage {j}", tasks[j], s(tasks[j])));
-                (tasks[j], 0)
             }
             Source::Shuffle(i) => {
                 let m = self.map_tasks(i, tasks);
@@ -120,7 +119,7 @@ impl Plan {
                 let r = exchange.partitions();
                 let object = self.decoded_bytes() / m.max(1) as u64;
                 let level = MergeLevel::choose(m, r, object, budget.task_input(), inter.two_level);
-                let (objects, merged) = match level {
+                let objects = match level {
                     Some(level) => {
                         let n = level.tasks(m);
                         out.push(format!(
@@ -132,19 +131,17 @@ impl Plan {
                             s(level.ranges),
                             m * level.ranges
                         ));
-                        (m.div_ceil(level.group), Some((m * level.ranges, n)))
+                        m.div_ceil(level.group)
                     }
-                    None => (m, None),
+                    None => m,
                 };
-                let what = if merged.is_some() { "merged object" } else { "shuffle object" };
+                let what = if level.is_some() { "merged object" } else { "shuffle object" };
                 out.push(format!("  read    its bucket of every {what}: up to {} ranged GETs in all", objects * r));
                 out.push(match exchange {
                     Exchange::Sort { .. } => format!("  merge   {objects} sorted run{} (k-way)", s(objects)),
                     Exchange::GroupBy { .. } => "  merge   partial states per key, then finish".to_string(),
                     Exchange::Repartition { .. } => "  concat  the slices in map order".to_string(),
                 });
-                let (gets, puts) = merged.unwrap_or((0, 0));
-                (gets + objects * r, puts)
             }
         }
     }
@@ -168,8 +165,8 @@ impl Plan {
         stages.iter().position(|s| s.target == Target::Shuffle(i)).map_or(0, |k| tasks[k])
     }
 
-    /// Explains what a stage of `n` tasks writes; returns its PUTs.
-    fn write_lines(&self, stage: &Stage, n: usize, sink: &Sink, out: &mut Vec<String>) -> usize {
+    /// Explains what a stage of `n` tasks writes.
+    fn write_lines(&self, stage: &Stage, n: usize, sink: &Sink, out: &mut Vec<String>) {
         match stage.target {
             Target::Sample(i) => {
                 let r = self.shuffles[i].exchange.partitions();
@@ -179,11 +176,9 @@ impl Plan {
                     r - 1,
                     s(r - 1)
                 ));
-                n
             }
             Target::Parts => {
                 out.push(format!("  write   {n} Arrow IPC file{} to scratch, for the next stages", s(n)));
-                n
             }
             Target::Shuffle(i) => {
                 let r = self.shuffles[i].exchange.partitions();
@@ -229,22 +224,18 @@ impl Plan {
                         ]
                     }
                 });
-                n
             }
             Target::Sink => match sink {
                 Sink::Collect => {
                     out.push(format!("  write   {n} Arrow IPC object{} to scratch; the driver reads them back", s(n)));
-                    n
                 }
                 Sink::Write { format, dir, compression, mode } => {
                     let (ext, many, codec, mode) = (format.extension(), s(n), compression.name(), mode.name());
                     out.push(format!("  write   {n} {ext} file{many} ({codec}) to {dir} (mode {mode})"));
                     out.push("  commit  one attempt per partition, then publish _manifest.json".to_string());
-                    n + 1
                 }
                 Sink::Count => {
                     out.push("  count   rows (nothing written)".to_string());
-                    0
                 }
             },
         }
@@ -328,7 +319,7 @@ mod tests {
             mode: Default::default(),
         };
         let text = plan().explain(&sink, &LOCAL, &BUDGET, &Intermediates::default());
-        assert!(text.contains("3 parquet files (4.5 KB)") && text.contains("3 GET, 4 PUT"), "{text}");
+        assert!(text.contains("3 parquet files (4.5 KB)") && text.contains("6 GET, 4 PUT"), "{text}");
         assert!(text.contains("on the driver's threads") && text.contains("_manifest.json"), "{text}");
     }
 
@@ -340,7 +331,8 @@ mod tests {
         assert!(text.contains("squall plan: 3 stages (1 shuffle: sort)"), "{text}");
         assert!(text.contains("stage 0: 3 sample tasks") && text.contains("1 splitter "), "{text}");
         assert!(text.contains("stage 2: 2 reduce tasks") && text.contains("up to 6 ranged GETs"), "{text}");
-        assert!(text.contains("requests: up to 12 GET, 6 PUT"), "{text}");
+        // Footer and data of each file, twice (sample, map), the samples, the splitters, 2 x 3 slices.
+        assert!(text.contains("requests: about 24 GET, 7 PUT, 1 LIST"), "{text}");
         assert_eq!(text.matches("to this machine's memory or disk").count(), 2, "{text}");
         let tiers =
             Intermediates { store: Some("s3://b/s".into()), fast: Some("redis://h:1/s".into()), two_level: None };
@@ -350,7 +342,7 @@ mod tests {
         let text = p.explain(&Sink::Count, &LOCAL, &BUDGET, &Intermediates { two_level: Some(true), ..tiers });
         assert!(text.contains("first   1 merge task: each takes 3 of the map objects"), "{text}");
         assert!(text.contains("every merged object: up to 2 ranged GETs"), "{text}");
-        assert!(text.contains("requests: up to 11 GET, 7 PUT"), "3 + 3 + 3 + 2 GETs: {text}");
+        assert!(text.contains("requests: about 23 GET, 8 PUT"), "the merge reads 3, the reducers 2: {text}");
     }
 
     #[test]

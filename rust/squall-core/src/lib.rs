@@ -21,6 +21,7 @@ pub mod placement;
 pub mod plan;
 pub mod prices;
 pub mod redact;
+pub mod shape;
 pub mod shuffle;
 pub mod sort;
 pub mod spec;

@@ -257,6 +257,9 @@ pub enum TaskInput {
     },
     /// A range of buckets of a group of map objects: a merge task of a two-level shuffle.
     Merge(Box<crate::merge::MergeInput>),
+    /// Sizes without bytes: a task of a metadata-only simulation, which only a simulated
+    /// fleet runs (it takes the time these sizes take, and reports them).
+    Sized(crate::shape::TaskSize),
 }
 
 fn one_part() -> usize {
@@ -366,6 +369,9 @@ fn one() -> f64 {
     1.0
 }
 
+/// The URL scheme of a synthetic input's partitions, which hold no bytes.
+pub const SYNTHETIC: &str = "synthetic://";
+
 /// A lazy plan: a scan of `inputs`, narrow operators, then shuffles.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
@@ -382,6 +388,10 @@ pub struct Plan {
     /// Decoded (in-memory) bytes per byte of input, from the first file's footer.
     #[serde(default = "one")]
     pub decoded_per_byte: f64,
+    /// Bytes per row of each column of `schema`, when known (a synthetic input's); empty:
+    /// unknown, the columns taken as equally wide.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub widths: Vec<u64>,
     /// Operators after the scan.
     pub ops: Vec<Op>,
     /// Shuffles after `ops`, in order, each with the operators on its output partitions.
@@ -392,7 +402,27 @@ impl Plan {
     /// A scan of `inputs`.
     pub fn scan(inputs: Vec<Input>, source: String) -> Self {
         let (schema, decoded_per_byte) = (None, 1.0);
-        Plan { inputs, source, columns: None, schema, decoded_per_byte, ops: Vec::new(), shuffles: Vec::new() }
+        let (ops, shuffles, widths) = (Vec::new(), Vec::new(), Vec::new());
+        Plan { inputs, source, columns: None, schema, decoded_per_byte, widths, ops, shuffles }
+    }
+
+    /// A plan over a synthetic input: `rows` rows of `columns` (name, bytes per row each) in
+    /// `partitions` equal parts, sizes without bytes, for `Dataset.estimate` and
+    /// `Dataset.simulate` (an action that would read it is refused).
+    pub fn synthetic(columns: Vec<(String, u64)>, rows: u64, partitions: usize, source: String) -> Self {
+        let row: u64 = columns.iter().map(|(_, w)| w).sum();
+        let size = (rows * row).div_ceil(partitions.max(1) as u64);
+        let inputs =
+            (0..partitions).map(|p| Input::whole(format!("{SYNTHETIC}{source}/part-{p:06}"), Format::Parquet, size));
+        let (names, widths) = columns.into_iter().unzip();
+        let mut plan = Plan::scan(inputs.collect(), source).with_schema(Some(names), 1.0);
+        plan.widths = widths;
+        plan
+    }
+
+    /// Whether the plan reads a synthetic input (see [`Plan::synthetic`]).
+    pub fn is_synthetic(&self) -> bool {
+        self.inputs.first().is_some_and(|i| i.url.starts_with(SYNTHETIC))
     }
 
     /// This plan, knowing that its input has `columns` (operators are then checked against

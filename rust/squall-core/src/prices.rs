@@ -4,21 +4,24 @@
 //! price it: requests, and a fee per GB uploaded and retrieved) and Amazon ElastiCache.
 
 /// Every price by name, in USD: Lambda's GB-second (x86_64 and arm64) and request; S3
-/// Standard's PUT (and COPY, POST, LIST), GET and LIST requests (DELETE is free); S3 Express
-/// One Zone's PUT and GET requests and its per-GB upload and retrieval fees; ElastiCache
+/// Standard's PUT (and COPY, POST, LIST), GET and LIST requests (DELETE is free) and its
+/// storage per GB-month; S3 Express One Zone's PUT and GET requests, its per-GB upload and
+/// retrieval fees and its storage per GB-month (as cut in April 2025); ElastiCache
 /// Serverless for Valkey's ECPU (one per kilobyte a request moves, at least one per request)
 /// and GB-hour of data held.
-pub const PRICES: [(&str, f64); 12] = [
+pub const PRICES: [(&str, f64); 14] = [
     ("lambda_gb_second", 0.000_016_666_7),
     ("lambda_gb_second_arm64", 0.000_013_333_4),
     ("lambda_request", 0.20 / 1e6),
     ("s3_put", 0.005 / 1000.0),
     ("s3_get", 0.0004 / 1000.0),
     ("s3_list", 0.005 / 1000.0),
+    ("s3_gb_month", 0.023),
     ("s3_express_put", 0.001_13 / 1000.0),
     ("s3_express_get", 0.000_03 / 1000.0),
     ("s3_express_upload_gb", 0.0032),
     ("s3_express_retrieval_gb", 0.0006),
+    ("s3_express_gb_month", 0.11),
     ("fast_ecpu", 0.0023 / 1e6),
     ("fast_gb_hour", 0.084),
 ];
@@ -30,3 +33,9 @@ pub fn price(name: &str) -> f64 {
 
 /// Bytes per part of a large S3 upload or read, each billed as one request.
 pub const S3_PART_SIZE: usize = 8 << 20;
+
+/// Requests S3 bills for moving `bytes` in one write or read: one per [`S3_PART_SIZE`] part,
+/// at least one.
+pub fn s3_requests(bytes: u64) -> u64 {
+    bytes.div_ceil(S3_PART_SIZE as u64).max(1)
+}

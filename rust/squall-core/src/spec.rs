@@ -209,6 +209,27 @@ impl std::ops::Sub for TaskIo {
     }
 }
 
+impl std::ops::Add for TaskIo {
+    type Output = TaskIo;
+
+    /// The requests of both.
+    fn add(self, other: TaskIo) -> TaskIo {
+        let (a, b) = (self.values(), other.values());
+        let n = |i: usize| a[i] + b[i];
+        TaskIo {
+            puts: n(0),
+            gets: n(1),
+            lists: n(2),
+            deletes: n(3),
+            bytes_read: n(4),
+            bytes_written: n(5),
+            fast_requests: n(6),
+            fast_bytes: n(7),
+            slowdowns: n(8),
+        }
+    }
+}
+
 /// What a worker returns for one attempt. The frame's body holds the pickled result when `ok`,
 /// or the pickled exception (possibly empty, when it could not be pickled) when not.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

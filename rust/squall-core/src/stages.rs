@@ -64,6 +64,7 @@ impl PartitionTask {
             TaskInput::File(input) => vec![&input.url],
             TaskInput::Shuffle { slices, .. } => slices.iter().map(|(u, _, _)| u.as_str()).collect(),
             TaskInput::Merge(merge) => merge.maps.iter().map(|(u, _)| u.as_str()).collect(),
+            TaskInput::Sized(_) => Vec::new(),
         };
         match &self.output {
             Some(TaskOutput::File(o)) => urls.push(&o.url),

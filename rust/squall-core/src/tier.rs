@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::prices::{price, S3_PART_SIZE};
+use crate::prices::{price, s3_requests};
 use crate::redact::redact;
 
 /// How long an intermediate object is taken to be held before its job deletes it: the
@@ -27,7 +27,7 @@ pub struct ObjectCost {
 impl ObjectCost {
     /// The cost of an object of `bytes`, written once and read whole in `reads` requests.
     pub fn of(bytes: u64, reads: u64) -> ObjectCost {
-        let parts = bytes.div_ceil(S3_PART_SIZE as u64).max(1) as f64;
+        let parts = s3_requests(bytes) as f64;
         let store = parts * price("s3_put") + reads as f64 * price("s3_get");
         let kb = bytes as f64 / 1024.0;
         let ecpus = kb.max(1.0) + kb.max(reads as f64);

@@ -88,6 +88,9 @@ pub enum JobOutput {
     Rows(u64),
     /// The written dataset's manifest.
     Written(Manifest),
+    /// Nothing: the action was simulated by size (see [`crate::sized`]); the requests its
+    /// driver would have made.
+    Simulated(squall_core::TaskIo),
 }
 
 /// A running dataset action.
@@ -99,6 +102,79 @@ pub struct Running {
 }
 
 impl Running {
+    /// An action not started yet.
+    pub(crate) fn new() -> Arc<Running> {
+        Arc::new(Running {
+            stages: Mutex::new(Vec::new()),
+            cancel: CancelFlag::new(),
+            result: Mutex::new(None),
+            done: Condvar::new(),
+        })
+    }
+
+    /// Ends the action with `result`.
+    pub(crate) fn end(&self, result: Result<JobOutput>) {
+        *self.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+        self.done.notify_all();
+    }
+
+    /// Runs `spec` on `sched` as the action's next stage; returns its tasks' reports in task
+    /// order. The first task that fails for good stops the stage (`input` describes a task,
+    /// for the error).
+    pub(crate) fn run(
+        &self,
+        sched: &Arc<Scheduler>,
+        spec: JobSpec,
+        input: impl Fn(usize) -> String,
+    ) -> Result<Vec<PartitionReport>> {
+        let (label, n) = (spec.label.clone(), spec.work.len());
+        let job = sched.start(spec)?;
+        self.stages.lock().unwrap_or_else(|e| e.into_inner()).push((label.clone(), job.clone()));
+        let board = sched.board();
+        let mut reports: Vec<Option<PartitionReport>> = vec![None; n];
+        let (mut seen, mut done) = (0, 0);
+        while done < n {
+            if self.cancel.is_raised() {
+                sched.cancel(job.id());
+                return Err(Error::Cancelled);
+            }
+            let seq = board.seq();
+            let finished = board.finished_since(job.id(), seen)?;
+            if finished.is_empty() {
+                board.wait_change(seq, Duration::from_millis(100));
+                continue;
+            }
+            seen += finished.len();
+            for task in finished.into_iter().map(|t| t as usize) {
+                let fault = match board.take(job.id(), task)? {
+                    Some(Outcome::Returned { report, .. }) => match report.partition {
+                        Some(r) => {
+                            reports[task] = Some(r);
+                            done += 1;
+                            continue;
+                        }
+                        None => Fault::Failed {
+                            failure: crate::Failure::WorkerLost("the worker's report has no partition report".into()),
+                            attempts: 1,
+                        },
+                    },
+                    Some(Outcome::Raised { error, body }) => Fault::Raised { error, body },
+                    Some(Outcome::Failed { failure, attempts }) => Fault::Failed { failure, attempts },
+                    Some(Outcome::Cancelled) | None => return Err(Error::Cancelled),
+                };
+                sched.cancel(job.id());
+                if let Fault::Raised { error, .. } = &fault {
+                    if error.kind == squall_core::ErrorKind::Cancelled {
+                        return Err(Error::Cancelled);
+                    }
+                }
+                let stage = label;
+                return Err(Error::Task(Box::new(TaskFailure { stage, task, input: input(task), fault })));
+            }
+        }
+        Ok(reports.into_iter().map(|r| r.expect("every task reported")).collect())
+    }
+
     /// Waits up to `timeout` for the action to end; true when it has.
     pub fn wait(&self, timeout: Duration) -> bool {
         let result = self.result.lock().unwrap_or_else(|e| e.into_inner());
@@ -130,18 +206,20 @@ impl Running {
 /// Starts `job` on a thread of its own. A plan that cannot run as asked (a stage on Lambda
 /// that would read this machine's files) fails here, before anything runs.
 pub fn start(exec: Executors, settings: Settings, job: DatasetJob) -> Result<Arc<Running>> {
+    if job.plan.is_synthetic() {
+        return Err(Error::Core(squall_core::Error::Plan(format!(
+            "the input {} is synthetic (squall.synthetic): it has sizes but no rows; model it with \
+             .estimate() or .simulate() instead of .{}()",
+            job.plan.source, job.verb
+        ))));
+    }
     job.plan.check_budget(&job.sink, &settings.budget)?;
     let stages = job.plan.stages();
     let places = stages
         .iter()
         .map(|s| settings.placement.place(&job.plan, &job.sink, s))
         .collect::<squall_core::Result<Vec<_>>>()?;
-    let running = Arc::new(Running {
-        stages: Mutex::new(Vec::new()),
-        cancel: CancelFlag::new(),
-        result: Mutex::new(None),
-        done: Condvar::new(),
-    });
+    let running = Running::new();
     let id = new_job_id();
     let decoded = job.plan.decoded_bytes();
     let all_on_threads = places.iter().all(|p| *p == Place::Threads);
@@ -159,8 +237,7 @@ pub fn start(exec: Executors, settings: Settings, job: DatasetJob) -> Result<Arc
         drop(driver);
         // What the stages freed goes back to the system now, not at squall's next allocation.
         crate::alloc::release();
-        *running.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
-        running.done.notify_all();
+        running.end(result);
     });
     spawned.map_err(Error::Runtime)?;
     Ok(running)
@@ -364,13 +441,20 @@ impl Driver {
             (TaskInput::Merge(merge), _) => {
                 merge.maps.iter().map(|(u, b)| b.iter().map(|s| s.len).sum::<u64>() * scratch_expansion(u)).sum()
             }
+            (TaskInput::Sized(size), _) => size.work_bytes,
         };
         Some(MemoryLimit { limit, tasks: tasks.iter().map(|t| task_peak(decoded(t))).collect() })
     }
 
     /// Runs stage `k`'s tasks; returns their reports in task order.
     fn run_stage(&self, k: usize, tasks: Vec<PartitionTask>, inputs: &[String]) -> Result<Vec<PartitionReport>> {
-        self.run_tasks(self.label(k), self.places[k], self.stages[k].source, tasks, inputs)
+        self.run_tasks(
+            self.job.plan.stage_label(&self.stages, k, &self.job.verb),
+            self.places[k],
+            self.stages[k].source,
+            tasks,
+            inputs,
+        )
     }
 
     /// The objects of shuffle `i`'s map tasks (written under `under`), merged by a merge level
@@ -424,10 +508,9 @@ impl Driver {
             true => self.job.functions.clone(),
             false => Arc::new(Function { hash: String::new(), bytes: Vec::new() }),
         };
-        let n = tasks.len();
         let memory = self.memory_limit(&tasks, source);
         let spec = JobSpec {
-            label: label.clone(),
+            label,
             results: None,
             func: functions,
             work: tasks.into_iter().map(|t| Work::Partition(Arc::new(t))).collect(),
@@ -436,68 +519,7 @@ impl Driver {
             speculation: self.settings.speculation,
             memory,
         };
-        let job = sched.start(spec)?;
-        self.running.stages.lock().unwrap_or_else(|e| e.into_inner()).push((label.clone(), job.clone()));
-        let board = sched.board();
-        let mut reports: Vec<Option<PartitionReport>> = vec![None; n];
-        let (mut seen, mut done) = (0, 0);
-        while done < n {
-            if self.running.cancel.is_raised() {
-                sched.cancel(job.id());
-                return Err(Error::Cancelled);
-            }
-            let seq = board.seq();
-            let finished = board.finished_since(job.id(), seen)?;
-            if finished.is_empty() {
-                board.wait_change(seq, Duration::from_millis(100));
-                continue;
-            }
-            seen += finished.len();
-            for task in finished.into_iter().map(|t| t as usize) {
-                let fault = match board.take(job.id(), task)? {
-                    Some(Outcome::Returned { report, .. }) => match report.partition {
-                        Some(r) => {
-                            reports[task] = Some(r);
-                            done += 1;
-                            continue;
-                        }
-                        None => Fault::Failed {
-                            failure: crate::Failure::WorkerLost("the worker's report has no partition report".into()),
-                            attempts: 1,
-                        },
-                    },
-                    Some(Outcome::Raised { error, body }) => Fault::Raised { error, body },
-                    Some(Outcome::Failed { failure, attempts }) => Fault::Failed { failure, attempts },
-                    Some(Outcome::Cancelled) | None => return Err(Error::Cancelled),
-                };
-                sched.cancel(job.id());
-                if let Fault::Raised { error, .. } = &fault {
-                    if error.kind == squall_core::ErrorKind::Cancelled {
-                        return Err(Error::Cancelled);
-                    }
-                }
-                let stage = label;
-                return Err(Error::Task(Box::new(TaskFailure { stage, task, input: inputs[task].clone(), fault })));
-            }
-        }
-        Ok(reports.into_iter().map(|r| r.expect("every task reported")).collect())
-    }
-
-    /// Stage `k`'s label in progress bars and job records, e.g. `squall.sort (map)`.
-    fn label(&self, k: usize) -> String {
-        let shuffles = &self.job.plan.shuffles;
-        let stage = &self.stages[k];
-        let verb = &self.job.verb;
-        match (stage.source, stage.target) {
-            (_, Target::Sample(i)) => format!("squall.{} (sample)", shuffles[i].exchange.name()),
-            (Source::Shuffle(j), Target::Shuffle(i)) => {
-                format!("squall.{} (reduce) + {} (map)", shuffles[j].exchange.name(), shuffles[i].exchange.name())
-            }
-            (_, Target::Shuffle(i)) => format!("squall.{} (map)", shuffles[i].exchange.name()),
-            (Source::Shuffle(j), Target::Parts) => format!("squall.{} (reduce)", shuffles[j].exchange.name()),
-            (Source::Shuffle(_), Target::Sink) => format!("squall.{verb} (reduce)"),
-            _ => format!("squall.{verb}"),
-        }
+        self.running.run(sched, spec, |task| inputs[task].clone())
     }
 }
 

@@ -179,6 +179,10 @@ fn read_input(task: &PartitionTask, attempt: u32) -> crate::Result<(Decoded, u64
             Ok((decode_ipc_columns(data, task.columns.as_deref(), &input.url)?, n, input.url.clone()))
         }
         TaskInput::Merge(_) => Err(squall_core::Error::Plan("a merge task is run by merge_buckets".into()).into()),
+        TaskInput::Sized(_) => Err(squall_core::Error::Plan(
+            "a task of sizes without bytes runs only in a simulation (Dataset.simulate)".into(),
+        )
+        .into()),
         TaskInput::Shuffle { slices, combine: Combine::Aggregate { group }, parts } if *parts > 1 => {
             let (decoded, read) = aggregate_in_parts(slices, group, *parts, task.partition, attempt)?;
             Ok((decoded, read, format!("shuffle partition {}", task.partition)))

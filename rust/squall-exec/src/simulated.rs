@@ -12,6 +12,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use squall_core::plan::{PartitionReport, PartitionTask, TaskInput};
 use squall_core::TaskReport;
 use tokio::time::Instant;
 
@@ -36,6 +37,10 @@ pub struct FleetModel {
     pub latency_s: f64,
     /// Run time of a task (added to the real one).
     pub task_s: f64,
+    /// Decoded bytes a function works through per second (decoding, sorting, encoding): the
+    /// time of a dataset task simulated by size (see [`squall_core::shape`]), besides its
+    /// requests. About what one vCPU (a function of 1,769 MB) does.
+    pub work_bytes_s: f64,
     /// Share of attempts that straggle, and how much slower they are.
     pub straggler_rate: f64,
     /// Slowdown of a straggling attempt.
@@ -64,6 +69,7 @@ impl Default for FleetModel {
             cold_start_s: 0.5,
             latency_s: 0.02,
             task_s: 1.0,
+            work_bytes_s: 100e6,
             straggler_rate: 0.0,
             straggler_factor: 10.0,
             failure_rate: 0.0,
@@ -173,7 +179,16 @@ impl SimulatedBackend {
         let Some((env, cold)) = self.environment(function.index) else {
             return Err(Failure::Throttled("simulated 429: the fleet is still ramping up".into()));
         };
-        let mut simulated = m.task_s;
+        let sized = match inv.spec.partition.as_deref() {
+            Some(PartitionTask { input: TaskInput::Sized(size), partition, .. }) if self.inner.is_none() => {
+                Some((*partition, size.clone()))
+            }
+            _ => None,
+        };
+        let mut simulated = match &sized {
+            Some((_, size)) => size.work_bytes as f64 / m.work_bytes_s.max(1.0),
+            None => m.task_s,
+        };
         if cold {
             simulated += m.cold_start_s * (0.5 + self.draw(task, attempt, "cold"));
         }
@@ -186,14 +201,25 @@ impl SimulatedBackend {
             tokio::time::sleep(self.real(simulated)).await;
             match &self.inner {
                 Some(inner) => inner.invoke(inv).await,
-                None if inv.spec.partition.is_some() => Err(Failure::Setup(
-                    "a fleet model that does not execute (FleetModel(execute=False)) simulates calls \
-                     (map, submit) only: dataset stages need execute=True"
+                None if inv.spec.partition.is_some() && sized.is_none() => Err(Failure::Setup(
+                    "a fleet model that does not execute (FleetModel(execute=False)) runs calls (map, \
+                     submit) and datasets by size (Dataset.simulate) only: run datasets with execute=True"
                         .into(),
                 )),
                 None => {
                     let finished = crate::runtime::now_epoch();
-                    let report = TaskReport { ok: true, started, finished, ..TaskReport::of(&inv.spec) };
+                    let mut report = TaskReport { ok: true, started, finished, ..TaskReport::of(&inv.spec) };
+                    if let Some((partition, size)) = &sized {
+                        // A task by size reports its sizes as if it had moved them.
+                        report.io = size.io;
+                        let (bytes_read, bytes_written) = (size.io.bytes_read, size.io.bytes_written);
+                        report.partition = Some(PartitionReport {
+                            partition: *partition,
+                            bytes_read,
+                            bytes_written,
+                            ..Default::default()
+                        });
+                    }
                     Ok(Reply { report, body: NONE_PICKLE.to_vec(), worker: String::new(), cold, output: String::new() })
                 }
             }

@@ -20,6 +20,7 @@ use crate::arrow::ArrowStream;
 use crate::budget::Budget;
 use crate::errors::exec_error;
 use crate::expr::Expr;
+use crate::fleet_model::FleetModel;
 use crate::scheduler::{speculation_of, Job, Scheduler};
 
 /// Longest single wait with the GIL released; callers loop, so signals are seen in time.
@@ -73,6 +74,18 @@ impl Plan {
             .map_err(|e| exec_error(py, e))?;
         let plan = CorePlan::scan(scanned.inputs, source).with_schema(scanned.columns, scanned.decoded_per_byte);
         Ok(Plan { inner: plan })
+    }
+
+    /// A plan over a synthetic input of `rows` rows of `columns` ((name, bytes per row) each)
+    /// in `partitions` equal parts: sizes without bytes, to estimate and simulate.
+    #[staticmethod]
+    fn synthetic(columns: Vec<(String, u64)>, rows: u64, partitions: usize, source: String) -> PyResult<Plan> {
+        if columns.is_empty() || partitions == 0 || columns.iter().any(|(_, w)| *w == 0) {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "synthetic(): give at least one column of 1 byte or more per row, and 1 partition or more",
+            ));
+        }
+        Ok(Plan { inner: CorePlan::synthetic(columns, rows, partitions, source) })
     }
 
     /// Output partitions of a shuffle nobody gave a count for: one per input partition, or
@@ -296,6 +309,50 @@ impl Datasets {
         })
     }
 
+    /// Starts simulating `plan` into `sink` (as `execute` takes it) by size on the fleet
+    /// `fleet`, which is not asked to execute, on a virtual clock: each function with the
+    /// memory `budget` gives it, backups as `speculation` says (in simulated seconds).
+    #[pyo3(signature = (plan, sink, verb, fleet, budget, speculation, write = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn simulate(
+        &self,
+        py: Python<'_>,
+        plan: &Plan,
+        sink: &str,
+        verb: String,
+        fleet: &FleetModel,
+        budget: &Budget,
+        speculation: Option<(f64, f64, f64)>,
+        write: Option<(String, String, String, String)>,
+    ) -> PyResult<Running> {
+        let job = self.sized_job(plan, sink, verb, write)?;
+        let settings =
+            Settings { budget: budget.inner, speculation: speculation_of(speculation)?, ..self.settings.clone() };
+        let model = fleet.inner.clone();
+        let running = py.detach(|| squall_exec::sized::start(settings, job, model)).map_err(|e| exec_error(py, e))?;
+        Ok(Running { inner: running })
+    }
+
+    /// Estimates `plan` into `sink` (as `simulate` takes them) on `fleet` with `budget`: per
+    /// stage (label, tasks, seconds, task seconds, requests and bytes as `io_counts` gives
+    /// them).
+    #[pyo3(signature = (plan, sink, verb, fleet, budget, write = None))]
+    fn estimate(
+        &self,
+        plan: &Plan,
+        sink: &str,
+        verb: String,
+        fleet: &FleetModel,
+        budget: &Budget,
+        write: Option<(String, String, String, String)>,
+    ) -> PyResult<Vec<StageRow>> {
+        let job = self.sized_job(plan, sink, verb, write)?;
+        let settings = Settings { budget: budget.inner, ..self.settings.clone() };
+        let shapes = squall_exec::sized::shapes(&job, &settings);
+        let stages = squall_exec::estimate::estimate(&shapes, &fleet.inner);
+        Ok(stages.into_iter().map(|e| (e.label, e.tasks, e.seconds, e.task_seconds, e.io.values())).collect())
+    }
+
     /// Starts running `plan` into `sink` ("collect", "count", or "write" with `write` = (format,
     /// dir, compression, mode)); `functions` is the plan's Python functions pickled as one list
     /// (`functions_hash` its content hash). A plan that cannot run as asked fails here.
@@ -320,6 +377,23 @@ impl Datasets {
         let (exec, settings) = (self.exec.clone(), self.settings.clone());
         let running = py.detach(|| squall_exec::driver::start(exec, settings, job)).map_err(|e| exec_error(py, e))?;
         Ok(Running { inner: running })
+    }
+}
+
+/// One stage of an estimate: (label, tasks, seconds, task seconds, requests and bytes).
+type StageRow = (String, usize, f64, f64, [u64; 9]);
+
+impl Datasets {
+    /// A job of `plan` into `sink` that runs no Python function: it is simulated by size.
+    fn sized_job(
+        &self,
+        plan: &Plan,
+        sink: &str,
+        verb: String,
+        write: Option<(String, String, String, String)>,
+    ) -> PyResult<DatasetJob> {
+        let functions = Arc::new(Function { hash: String::new(), bytes: Vec::new() });
+        Ok(DatasetJob { plan: plan.inner.clone(), sink: parse_sink(sink, write)?, functions, verb })
     }
 }
 
@@ -348,8 +422,9 @@ impl Running {
         self.inner.stages().into_iter().map(|(label, job)| (label, Job::of(job))).collect()
     }
 
-    /// The result, once the action ended: an Arrow stream (collect), a row count (count) or
-    /// the manifest (write), as a dict. Raises the action's error.
+    /// The result, once the action ended: an Arrow stream (collect), a row count (count), the
+    /// manifest (write), as a dict, or for a simulation the driver's requests (as `io_counts`
+    /// gives them). Raises the action's error.
     fn result<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let taken = self.inner.take().ok_or_else(|| {
             pyo3::exceptions::PyRuntimeError::new_err("the action has not ended, or its result was taken")
@@ -357,6 +432,7 @@ impl Running {
         match taken.map_err(|e| exec_error(py, e))? {
             JobOutput::Batches(schema, batches) => Ok(Bound::new(py, ArrowStream::new(schema, batches))?.into_any()),
             JobOutput::Rows(n) => Ok(n.into_pyobject(py)?.into_any()),
+            JobOutput::Simulated(io) => Ok(io.values().into_pyobject(py)?.into_any()),
             JobOutput::Written(manifest) => {
                 let value =
                     serde_json::to_value(&manifest).map_err(|e| crate::errors::json_error(py, "manifest", e))?;

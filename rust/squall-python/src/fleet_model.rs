@@ -17,7 +17,8 @@ use crate::store_model::StoreModel;
 /// and simulated time runs `time_scale` times real time. With `execute=False` nothing runs:
 /// each attempt takes `task_s` and returns None, on a virtual clock that jumps ahead whenever
 /// every task waits, so a job of 100,000 tasks on 10,000 functions is simulated in seconds
-/// (calls only: `map` and `submit`).
+/// (calls: `map` and `submit`; datasets by size: `Dataset.simulate`, whose tasks take
+/// `work_bytes_s` per byte).
 #[pyclass(frozen, eq, module = "squall._native", name = "FleetModel")]
 #[derive(Clone, PartialEq)]
 pub struct FleetModel {
@@ -48,6 +49,7 @@ impl FleetModel {
                 "cold_start_s" => m.cold_start_s = value.extract().map_err(wrong)?,
                 "latency_s" => m.latency_s = value.extract().map_err(wrong)?,
                 "task_s" => m.task_s = value.extract().map_err(wrong)?,
+                "work_bytes_s" => m.work_bytes_s = value.extract().map_err(wrong)?,
                 "straggler_rate" => m.straggler_rate = value.extract().map_err(wrong)?,
                 "straggler_factor" => m.straggler_factor = value.extract().map_err(wrong)?,
                 "failure_rate" => m.failure_rate = value.extract().map_err(wrong)?,
@@ -68,9 +70,14 @@ impl FleetModel {
                 }
             }
         }
-        if m.concurrency == 0 || m.functions == 0 || m.time_scale <= 0.0 || m.ramp_per_10s <= 0.0 {
+        if m.concurrency == 0
+            || m.functions == 0
+            || m.time_scale <= 0.0
+            || m.ramp_per_10s <= 0.0
+            || m.work_bytes_s <= 0.0
+        {
             return Err(pyo3::exceptions::PyValueError::new_err(
-                "FleetModel: concurrency, functions, time_scale and ramp_per_10s must be positive",
+                "FleetModel: concurrency, functions, time_scale, ramp_per_10s and work_bytes_s must be positive",
             ));
         }
         Ok(FleetModel { inner: m })
@@ -106,6 +113,11 @@ impl FleetModel {
     #[getter]
     fn task_s(&self) -> f64 {
         self.inner.task_s
+    }
+    /// Decoded bytes a function works through per second in a dataset simulated by size.
+    #[getter]
+    fn work_bytes_s(&self) -> f64 {
+        self.inner.work_bytes_s
     }
     /// Share of attempts that straggle.
     #[getter]
@@ -153,7 +165,7 @@ impl FleetModel {
         let store = m.store.as_ref().map_or("None".to_string(), |s| format!("{:?}", s.name));
         format!(
             "FleetModel(concurrency={}, ramp_per_10s={}, functions={}, cold_start_s={}, latency_s={}, task_s={}, \
-             straggler_rate={}, straggler_factor={}, failure_rate={}, throttle_rate={}, time_scale={}, seed={}, \
+             work_bytes_s={}, straggler_rate={}, straggler_factor={}, failure_rate={}, throttle_rate={}, time_scale={}, seed={}, \
              execute={}, store={store})",
             m.concurrency,
             m.ramp_per_10s,
@@ -161,6 +173,7 @@ impl FleetModel {
             m.cold_start_s,
             m.latency_s,
             m.task_s,
+            m.work_bytes_s,
             m.straggler_rate,
             m.straggler_factor,
             m.failure_rate,

@@ -89,10 +89,6 @@ pub struct Counted {
     pub fast: bool,
 }
 
-fn parts(len: u64) -> u64 {
-    len.div_ceil(crate::s3::PART_SIZE as u64).max(1)
-}
-
 impl Counted {
     /// Counts a request of kind `counter` (`n` of them on an object store, one on a fast one).
     fn request(&self, counter: fn(&Tally) -> &AtomicU64, n: u64) {
@@ -111,13 +107,13 @@ impl Counted {
 
     fn count_put(&self, data: &Bytes) {
         let len = data.len() as u64;
-        self.request(|t| &t.puts, parts(len));
+        self.request(|t| &t.puts, squall_core::prices::s3_requests(len));
         self.moved(|t| &t.bytes_written, len);
     }
 
     fn count_get(&self, data: &Bytes) {
         let len = data.len() as u64;
-        self.request(|t| &t.gets, parts(len));
+        self.request(|t| &t.gets, squall_core::prices::s3_requests(len));
         self.moved(|t| &t.bytes_read, len);
     }
 }

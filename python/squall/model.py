@@ -1,0 +1,179 @@
+"""Datasets modelled instead of run: a plan's stages by size, priced in closed form
+(:meth:`Dataset.estimate`) or run through the real scheduler on a simulated fleet and store
+that move no bytes (:meth:`Dataset.simulate`), and synthetic inputs of any size
+(:func:`synthetic`) to model them on. A 100 TB sort is modelled in seconds on a laptop.
+
+Example:
+    >>> store = squall.StoreModel.s3_standard()
+    >>> fleet = squall.FleetModel(concurrency=10_000, functions=10, store=store)
+    >>> ds = squall.synthetic({"key": 10, "value": 90}, rows=10**10, partitions=1000).sort("key")
+    >>> print(ds.estimate(fleet, memory_mb=3008))
+    >>> job = ds.simulate(fleet, memory_mb=3008)
+    >>> print(job.cost(memory_mb=3008, architecture="arm64"))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from . import _native
+from .fleet import FleetModel, Speculation
+from .jobs import JobRecord
+from .pricing import DEFAULT_MEMORY_MB, Cost, Usage
+
+if TYPE_CHECKING:
+    from .dataset import Dataset
+    from .session import Session
+
+#: The actions a model runs a plan into.
+ACTIONS = ("write_parquet", "write_ipc", "collect", "count")
+
+#: Where a modelled write goes: nowhere.
+_NOWHERE = "synthetic://output"
+
+
+@dataclass(frozen=True)
+class StageEstimate:
+    """One stage of an :class:`Estimate`."""
+
+    #: The stage's label, as a run names it (``squall.sort (map)``).
+    label: str
+    #: Its tasks.
+    tasks: int
+    #: Seconds from its start to its last task's end.
+    seconds: float
+    #: Seconds of its tasks together (what Lambda bills).
+    task_seconds: float
+    #: Its requests and bytes (``io_counts``' names), the driver's after it included;
+    #: ``slowdowns``: requests past the store's rate, answered 503 SlowDown first.
+    io: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a plan would take and cost on a fleet, stage by stage, before it runs."""
+
+    stages: list[StageEstimate]
+    #: The functions' memory it assumes.
+    memory_mb: int
+
+    @property
+    def seconds(self) -> float:
+        """The job's makespan: its stages one after another."""
+        return sum(s.seconds for s in self.stages)
+
+    def cost(
+        self,
+        memory_mb: int | None = None,
+        prices: dict[str, float] | None = None,
+        *,
+        architecture: str = "x86_64",
+        store: str = "s3",
+    ) -> Cost:
+        """What the plan would cost, priced as :meth:`squall.JobRecord.cost` prices a job that
+        ran (same arguments)."""
+        io = {k: sum(s.io[k] for s in self.stages) for k in _native.IO_FIELDS}
+        # Each stage's objects but the last's are held from its middle to the job's end.
+        held, at = 0.0, 0.0
+        for s in self.stages[:-1]:
+            held += s.io["bytes_written"] * (self.seconds - at - s.seconds / 2)
+            at += s.seconds
+        usage = Usage(
+            sum(s.tasks for s in self.stages),
+            sum(s.task_seconds for s in self.stages),
+            io,
+            self.seconds,
+            held,
+        )
+        return usage.price(memory_mb or self.memory_mb, prices, architecture, store)
+
+    def __str__(self) -> str:
+        lines = [f"{'stage':<34} {'tasks':>9} {'seconds':>9} {'GET':>13} {'PUT':>11} {'503s':>9}"]
+        for s in self.stages:
+            lines.append(
+                f"{s.label:<34} {s.tasks:>9,} {s.seconds:>9,.1f} {s.io['gets']:>13,} "
+                f"{s.io['puts']:>11,} {s.io['slowdowns']:>9,}"
+            )
+        lines.append(f"{'total':<34} {sum(s.tasks for s in self.stages):>9,} {self.seconds:>9,.1f}")
+        return "\n".join(lines)
+
+
+def synthetic(
+    columns: dict[str, int],
+    rows: int,
+    partitions: int,
+    *,
+    name: str = "synthetic",
+    session: Session | None = None,
+) -> Dataset:
+    """A dataset of sizes without bytes, to model jobs on: ``rows`` rows of ``columns`` (name:
+    bytes per row) in ``partitions`` equal Parquet-like parts. Sort it, group it, then
+    :meth:`Dataset.estimate` or :meth:`Dataset.simulate` it; running it is refused.
+
+    Example:
+        >>> squall.synthetic({"key": 10, "value": 90}, rows=10**12, partitions=100_000)
+    """
+    from ._default import default_session
+    from .dataset import Dataset
+
+    session = session or default_session()
+    if rows < 0:
+        raise ValueError(f"synthetic(rows={rows}): give 0 rows or more")
+    plan = _native.Plan.synthetic(list(columns.items()), rows, partitions, name)
+    return Dataset(session, plan, ())
+
+
+def _action(action: str) -> tuple[str, tuple[str, str, str, str] | None]:
+    """The sink and write settings of ``action``."""
+    if action not in ACTIONS:
+        raise ValueError(f"action={action!r}: use one of {', '.join(repr(a) for a in ACTIONS)}")
+    if action.startswith("write_"):
+        return "write", (action.removeprefix("write_"), _NOWHERE, "zstd", "overwrite")
+    return action, None
+
+
+def _setup(
+    ds: Dataset, fleet: FleetModel | None, memory_mb: int | None
+) -> tuple[FleetModel, int, _native.Budget]:
+    """The fleet (the session's, else the default one), the functions' memory and its budget."""
+    if ds._udfs:
+        raise ValueError(
+            "a plan with Python functions (map_batches, filter, map_groups) cannot be modelled by "
+            "size: their work is unknown until they run"
+        )
+    s = ds._session
+    fleet = fleet or s.fleet or FleetModel()
+    memory = memory_mb or s.memory_mb or DEFAULT_MEMORY_MB
+    return fleet, memory, _native.Budget(None, fleet.concurrency, memory)
+
+
+def estimate(ds: Dataset, fleet: FleetModel | None, action: str, memory_mb: int | None) -> Estimate:
+    """See :meth:`Dataset.estimate`."""
+    sink, write = _action(action)
+    fleet, memory, budget = _setup(ds, fleet, memory_mb)
+    rows = ds._session._datasets().estimate(ds._plan, sink, action, fleet, budget, write)
+    stages = [
+        StageEstimate(label, n, t, b, dict(zip(_native.IO_FIELDS, io, strict=True)))
+        for label, n, t, b, io in rows
+    ]
+    return Estimate(stages, memory)
+
+
+def simulate(
+    ds: Dataset, fleet: FleetModel | None, action: str, memory_mb: int | None, progress: bool
+) -> JobRecord:
+    """See :meth:`Dataset.simulate`."""
+    sink, write = _action(action)
+    fleet, memory, budget = _setup(ds, fleet, memory_mb)
+    s = ds._session
+    policy = Speculation()
+    speculation = (policy.after, policy.multiple, policy.min_seconds)
+    record = s.last_job = JobRecord(f"squall.simulate {action}", "simulated", memory, budget.limit)
+
+    def start() -> _native.Running:
+        return s._datasets().simulate(ds._plan, sink, action, fleet, budget, speculation, write)
+
+    driver = ds._follow(start, record, progress)
+    record._driver_io = tuple(driver)
+    return record

@@ -1,0 +1,277 @@
+//! A plan by size alone: how many tasks each stage runs and what each of them reads, writes and
+//! works through, from the plan's input sizes, without running anything. A metadata-only
+//! simulation runs these shapes through the real scheduler (`squall_exec::sized`) and an
+//! estimate prices them (`squall_exec::estimate`), so a 100 TB plan is modelled on a laptop.
+//!
+//! Requests are counted as the counted store counts them ([`s3_requests`] per read or write).
+//! A Parquet input is read as its footer plus its columns' bytes; buckets are taken as equal
+//! (keys spread evenly, as a sample sort's splitters aim for); a group-by's map output as big as
+//! its input (no reduction assumed).
+
+use serde::{Deserialize, Serialize};
+
+use crate::budget::Budget;
+use crate::merge::MergeLevel;
+use crate::plan::{Exchange, Plan, Sink, Source, Stage, Target, SAMPLE_ROWS_PER_PARTITION};
+use crate::prices::s3_requests;
+use crate::spec::TaskIo;
+use crate::stages::key_columns;
+use crate::tier::Intermediates;
+
+/// What one task does, by size: its requests and bytes, and the bytes it works through
+/// (decodes, sorts, encodes).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskSize {
+    /// Its requests and the bytes they move.
+    pub io: TaskIo,
+    /// Decoded bytes it works through.
+    pub work_bytes: u64,
+}
+
+/// One stage by size.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageShape {
+    /// Its label, as the driver names the stage (`squall.sort (map)`).
+    pub label: String,
+    /// Its tasks.
+    pub tasks: usize,
+    /// What each task does.
+    pub each: TaskSize,
+    /// Requests the driver makes once the stage is done (reading a sort's samples, committing
+    /// a written dataset, deleting intermediate objects).
+    pub driver: TaskIo,
+}
+
+impl StageShape {
+    /// The requests and bytes of all its tasks, and the driver's after it.
+    pub fn total(&self) -> TaskIo {
+        let n = self.tasks as u64;
+        let v = self.each.io.values().map(|x| x * n);
+        let tasks = TaskIo {
+            puts: v[0],
+            gets: v[1],
+            lists: v[2],
+            deletes: v[3],
+            bytes_read: v[4],
+            bytes_written: v[5],
+            fast_requests: v[6],
+            fast_bytes: v[7],
+            slowdowns: v[8],
+        };
+        tasks + self.driver
+    }
+}
+
+/// Objects one LIST or one DeleteObjects request covers.
+const PER_LIST: u64 = 1000;
+/// Bytes of one sampled key row, about.
+const SAMPLE_ROW_BYTES: u64 = 16;
+
+impl Plan {
+    /// The plan's stages by size, run into `sink` under `budget` with intermediate objects as
+    /// `tiers` places them; `verb` names the action in labels. A shuffle's merge level, when
+    /// it gets one, is a stage of its own.
+    pub fn shapes(&self, sink: &Sink, budget: &Budget, tiers: &Intermediates, verb: &str) -> Vec<StageShape> {
+        let stages = self.stages();
+        let total = self.decoded_bytes();
+        let mut tasks: Vec<usize> = Vec::new();
+        let mut out: Vec<StageShape> = Vec::new();
+        let mut scratch_objects = 0u64;
+        for (k, stage) in stages.iter().enumerate() {
+            let n = match stage.source {
+                Source::Inputs => self.inputs.len(),
+                Source::Shuffle(i) => self.shuffles[i].exchange.partitions(),
+                Source::Parts(j) => tasks[j],
+            }
+            .max(1);
+            tasks.push(n);
+            let per = total / n as u64;
+            let mut each = TaskSize::default();
+            let mut driver = TaskIo::default();
+            match stage.source {
+                Source::Inputs => {
+                    let bytes = self.inputs.iter().map(|i| i.bytes()).sum::<u64>() / n as u64;
+                    let read = (bytes as f64 * self.read_share(stage)) as u64;
+                    each.io.gets = 1 + s3_requests(read);
+                    each.io.bytes_read = read;
+                    each.work_bytes = self.decoded(read);
+                }
+                Source::Parts(_) => read_whole(&mut each, per),
+                Source::Shuffle(i) => {
+                    let m = stages.iter().position(|s| s.target == Target::Shuffle(i)).map_or(1, |j| tasks[j]);
+                    let object = total / m as u64;
+                    let mut objects = m;
+                    if let Some(level) = MergeLevel::choose(m, n, object, budget.task_input(), tiers.two_level) {
+                        let merges = level.tasks(m);
+                        let bytes = total / merges as u64;
+                        let mut merge = TaskSize::default();
+                        merge.io.gets = level.group as u64 * s3_requests(bytes / level.group as u64);
+                        merge.io.bytes_read = bytes;
+                        write(&mut merge, bytes);
+                        let name = self.shuffles[i].exchange.name();
+                        let label = format!("squall.{name} (merge)");
+                        // The merged map objects are deleted at once.
+                        let driver = TaskIo { deletes: (m as u64).div_ceil(PER_LIST), ..Default::default() };
+                        out.push(StageShape { label, tasks: merges, each: merge, driver });
+                        scratch_objects += merges as u64;
+                        objects = m.div_ceil(level.group);
+                    }
+                    each.io.gets = objects as u64 * s3_requests(per / objects as u64);
+                    each.io.bytes_read = per;
+                    each.work_bytes = per;
+                }
+            }
+            let written = each.work_bytes;
+            match stage.target {
+                Target::Sample(_) => {
+                    write(&mut each, SAMPLE_ROWS_PER_PARTITION as u64 * SAMPLE_ROW_BYTES);
+                    // The driver reads every sample and writes the splitters.
+                    driver.gets += n as u64;
+                    driver.bytes_read += n as u64 * each.io.bytes_written;
+                    driver.puts += 1;
+                    scratch_objects += n as u64 + 1;
+                }
+                Target::Shuffle(i) => {
+                    if self.shuffles[i].exchange.sampled() {
+                        each.io.gets += 1; // the splitters
+                    }
+                    write(&mut each, written);
+                    scratch_objects += n as u64;
+                }
+                Target::Parts => {
+                    write(&mut each, written);
+                    scratch_objects += n as u64;
+                }
+                Target::Sink => match sink {
+                    Sink::Count => {}
+                    Sink::Collect => {
+                        write(&mut each, written);
+                        driver.gets += n as u64 * s3_requests(written);
+                        driver.bytes_read += n as u64 * written;
+                        scratch_objects += n as u64;
+                    }
+                    Sink::Write { .. } => {
+                        write(&mut each, written);
+                        driver.puts += 1; // the manifest
+                    }
+                },
+            }
+            if k + 1 == stages.len() {
+                // What is left in scratch is listed and deleted at the end.
+                driver.lists += scratch_objects.div_ceil(PER_LIST).max(1);
+                driver.deletes += scratch_objects.div_ceil(PER_LIST);
+            }
+            out.push(StageShape { label: self.stage_label(&stages, k, verb), tasks: n, each, driver });
+        }
+        out
+    }
+
+    /// Share of an input's bytes that `stage` reads: a sort's sample with no operators before
+    /// it reads only its keys; otherwise the columns the plan uses.
+    fn read_share(&self, stage: &Stage) -> f64 {
+        let Some(all) = &self.schema else { return 1.0 };
+        let read = match (stage.target, &self.shuffles) {
+            (Target::Sample(i), shuffles) if stage.ops.is_empty() => match &shuffles[i].exchange {
+                Exchange::Sort { keys, .. } => Some(key_columns(keys)),
+                _ => None,
+            },
+            _ => self.scan_columns(),
+        };
+        let Some(read) = read else { return 1.0 };
+        let width = |c: &String| match self.widths.is_empty() {
+            true => 1.0,
+            false => all.iter().position(|a| a == c).map_or(0.0, |j| self.widths[j] as f64),
+        };
+        let whole: f64 = all.iter().map(width).sum();
+        match whole > 0.0 {
+            true => read.iter().map(width).sum::<f64>() / whole,
+            false => 1.0,
+        }
+    }
+
+    /// Stage `k` of `stages`' label in progress bars and job records, e.g. `squall.sort (map)`;
+    /// `verb` names the action.
+    pub fn stage_label(&self, stages: &[Stage], k: usize, verb: &str) -> String {
+        let shuffles = &self.shuffles;
+        match (stages[k].source, stages[k].target) {
+            (_, Target::Sample(i)) => format!("squall.{} (sample)", shuffles[i].exchange.name()),
+            (Source::Shuffle(j), Target::Shuffle(i)) => {
+                format!("squall.{} (reduce) + {} (map)", shuffles[j].exchange.name(), shuffles[i].exchange.name())
+            }
+            (_, Target::Shuffle(i)) => format!("squall.{} (map)", shuffles[i].exchange.name()),
+            (Source::Shuffle(j), Target::Parts) => format!("squall.{} (reduce)", shuffles[j].exchange.name()),
+            (Source::Shuffle(_), Target::Sink) => format!("squall.{verb} (reduce)"),
+            _ => format!("squall.{verb}"),
+        }
+    }
+}
+
+/// A task that reads one whole object of `bytes`.
+fn read_whole(each: &mut TaskSize, bytes: u64) {
+    each.io.gets = s3_requests(bytes);
+    each.io.bytes_read = bytes;
+    each.work_bytes = bytes;
+}
+
+/// A task that writes one object of `bytes`.
+fn write(each: &mut TaskSize, bytes: u64) {
+    each.io.puts += s3_requests(bytes);
+    each.io.bytes_written += bytes;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::Format;
+    use crate::plan::Input;
+    use crate::sort::SortKey;
+
+    /// A TeraSort-shaped plan: `m` inputs of `bytes` with 10-byte keys and 90-byte values,
+    /// sorted into `r` partitions and written.
+    fn terasort(m: usize, bytes: u64, r: usize) -> Plan {
+        let inputs = (0..m).map(|i| Input::whole(format!("synthetic://t/{i}"), Format::Parquet, bytes)).collect();
+        let mut plan = Plan::scan(inputs, "t".into()).with_schema(Some(vec!["key".into(), "value".into()]), 1.0);
+        plan.widths = vec![10, 90];
+        let key = SortKey { column: "key".into(), descending: false, nulls_first: false };
+        plan.then_exchange(Exchange::Sort { keys: vec![key], partitions: r }, false).unwrap()
+    }
+
+    fn write() -> Sink {
+        let dir = "s3://out/sorted".into();
+        Sink::Write { format: Format::Parquet, dir, compression: Default::default(), mode: Default::default() }
+    }
+
+    #[test]
+    fn a_sort_samples_keys_maps_and_reduces_by_size() {
+        let plan = terasort(100, 64 << 20, 100);
+        let budget = Budget { limit: 8 << 30, workers: 100, per_task: true };
+        let shapes = plan.shapes(&write(), &budget, &Intermediates::default(), "write_parquet");
+        let labels: Vec<&str> = shapes.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(labels, ["squall.sort (sample)", "squall.sort (map)", "squall.write_parquet (reduce)"]);
+        let [sample, map, reduce] = &shapes[..] else { panic!() };
+        assert_eq!(sample.each.io.bytes_read, (64 << 20) / 10, "the keys are a tenth of each row");
+        assert_eq!((sample.driver.gets, sample.driver.puts), (100, 1));
+        assert_eq!(map.each.io.gets, 1 + 8 + 1, "footer, 8 parts of 8 MB, splitters");
+        assert_eq!(map.each.io.puts, 8);
+        assert_eq!(reduce.each.io.gets, 100, "one slice of each map object");
+        assert_eq!(reduce.each.io.bytes_read, 64 << 20);
+        assert_eq!((reduce.driver.puts, reduce.driver.lists), (1, 1));
+    }
+
+    #[test]
+    fn a_big_shuffle_gets_a_merge_stage_that_cuts_the_reducers_reads() {
+        // 1 TB in 10,000 partitions of 100 MB, into 10,000.
+        let (m, bytes) = (10_000, 100 << 20);
+        let plan = terasort(m, bytes, m);
+        let budget = Budget { limit: 3 << 30, workers: m, per_task: true };
+        let shapes = plan.shapes(&write(), &budget, &Intermediates::default(), "write_parquet");
+        let merge = shapes.iter().find(|s| s.label == "squall.sort (merge)").expect("a merge level");
+        let reduce = shapes.last().unwrap();
+        let level = MergeLevel::choose(m, m, bytes, budget.task_input(), None).unwrap();
+        assert_eq!(merge.tasks, level.tasks(m));
+        let objects = m.div_ceil(level.group) as u64;
+        assert_eq!(reduce.each.io.gets, objects, "a slice of each merged object");
+        let reads = merge.tasks as u64 * merge.each.io.gets + reduce.tasks as u64 * reduce.each.io.gets;
+        assert!(reads <= (m * m / 16) as u64, "{reads} GETs");
+    }
+}

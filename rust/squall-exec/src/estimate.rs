@@ -1,0 +1,132 @@
+//! A plan priced before it runs (`Dataset.estimate`): its stages by size
+//! ([`squall_core::shape`]) through the same fleet and store models that a simulation runs, in
+//! closed form. Each task takes its work, its requests' rounds of first bytes and its bytes at
+//! the function's bandwidth; environments come as the fleet's ramp allows (a full bucket of
+//! `ramp_per_10s` per function first, then `ramp_per_10s / 10` per second each), each paying
+//! one cold start, and work back to back; a stage whose requests exceed the store's rate
+//! lasts until the store has served them. Not modelled: stragglers, crashes, throttling by
+//! `throttle_rate`, speculation, and the client's window backing off from 429s (a simulation
+//! runs them all).
+
+use squall_core::shape::StageShape;
+use squall_core::TaskIo;
+
+use crate::simulated::FleetModel;
+
+/// One stage's estimate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageEstimate {
+    /// The stage's label.
+    pub label: String,
+    /// Its tasks.
+    pub tasks: usize,
+    /// Seconds from its start to its last task's end.
+    pub seconds: f64,
+    /// Seconds of its tasks together (what Lambda bills, with the function's memory).
+    pub task_seconds: f64,
+    /// Its tasks' requests and bytes, and the driver's after it (`slowdowns`: requests past
+    /// the store's rate).
+    pub io: TaskIo,
+}
+
+/// Estimates `shapes` run one after another on the fleet `model`.
+pub fn estimate(shapes: &[StageShape], model: &FleetModel) -> Vec<StageEstimate> {
+    let mut fleet = Fleet { used: 0, now: 0.0 };
+    shapes.iter().map(|shape| fleet.stage(shape, model)).collect()
+}
+
+/// The environments a job has made so far, and its clock.
+struct Fleet {
+    used: usize,
+    now: f64,
+}
+
+impl Fleet {
+    /// When environment `j` may first exist, counted from the job's start.
+    fn ramp(j: usize, model: &FleetModel) -> f64 {
+        let functions = model.functions.max(1) as f64;
+        let burst = model.ramp_per_10s * functions;
+        ((j as f64 + 1.0 - burst) / (model.ramp_per_10s / 10.0 * functions)).max(0.0)
+    }
+
+    fn stage(&mut self, shape: &StageShape, m: &FleetModel) -> StageEstimate {
+        let each = &shape.each;
+        let store = m.store.as_ref().map_or(0.0, |s| s.busy_s(&each.io));
+        let task = m.latency_s + each.work_bytes as f64 / m.work_bytes_s.max(1.0) + store;
+        let envs = shape.tasks.min(m.concurrency.max(1));
+        // When each environment takes its first task: a new one after its cold start.
+        let start = self.now;
+        let ready: Vec<f64> = (0..envs)
+            .map(|j| match j < self.used {
+                true => start,
+                false => start.max(Fleet::ramp(j, m)) + m.cold_start_s,
+            })
+            .collect();
+        let done_by = |t: f64| -> usize { ready.iter().map(|r| ((t - r) / task).max(0.0).floor() as usize).sum() };
+        // The earliest end by which every task is done: bisect between the first wave's end
+        // and every task on the last environment.
+        let (mut lo, mut hi) = (start, ready.iter().cloned().fold(start, f64::max) + task * shape.tasks as f64);
+        for _ in 0..60 {
+            let mid = (lo + hi) / 2.0;
+            if done_by(mid) >= shape.tasks {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        let mut seconds = hi - start;
+        let mut io = shape.total();
+        let mut waited = 0.0;
+        if let Some(s) = &m.store {
+            // Requests past the store's rate wait for it (each answered 503 SlowDown first),
+            // their tasks billed while they wait: a single wave's waits spread evenly over the
+            // stage (half of it each, on average), later waves' fill it.
+            let prefixes = s.prefixes.max(1) as f64;
+            let (puts, gets) = ((io.puts + io.deletes) as f64, (io.gets + io.lists) as f64);
+            let (put_rate, get_rate) = (s.put_per_s * prefixes, s.get_per_s * prefixes);
+            let served = (puts / put_rate).max(gets / get_rate);
+            if served > seconds {
+                let past = |asked: f64, rate: f64| (asked - rate * (seconds + 1.0)).max(0.0);
+                io.slowdowns = (past(puts, put_rate) + past(gets, get_rate)) as u64;
+                let busy = 1.0 - envs as f64 / (2.0 * shape.tasks as f64);
+                waited = envs as f64 * (served - seconds) * busy;
+                seconds = served;
+            }
+        }
+        let cold = envs.saturating_sub(self.used) as f64 * m.cold_start_s;
+        let task_seconds = task * shape.tasks as f64 + cold + waited;
+        self.used = self.used.max(envs);
+        self.now = start + seconds;
+        StageEstimate { label: shape.label.clone(), tasks: shape.tasks, seconds, task_seconds, io }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use squall_core::shape::TaskSize;
+
+    fn shape(tasks: usize, work_bytes: u64) -> StageShape {
+        let each = TaskSize { io: TaskIo::default(), work_bytes };
+        StageShape { label: "s".into(), tasks, each, driver: TaskIo::default() }
+    }
+
+    #[test]
+    fn tasks_run_in_waves_on_warm_environments() {
+        let m = FleetModel { concurrency: 100, latency_s: 0.0, cold_start_s: 0.0, ..Default::default() };
+        // 1,000 tasks of 1 s on 100 environments: ten waves.
+        let e = estimate(&[shape(1000, 100_000_000)], &m);
+        assert!((e[0].seconds - 10.0).abs() < 1e-6, "{e:?}");
+        assert!((e[0].task_seconds - 1000.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_fleet_past_its_burst_ramps_up() {
+        let m = FleetModel { concurrency: 3000, latency_s: 0.0, cold_start_s: 0.0, ..Default::default() };
+        // 3,000 tasks of 100 s: 1,000 environments at once, then 100 more a second.
+        let one = estimate(&[shape(3000, 10_000_000_000)], &m)[0].seconds;
+        assert!((one - 120.0).abs() < 1.0, "{one}");
+        let four = estimate(&[shape(3000, 10_000_000_000)], &FleetModel { functions: 4, ..m })[0].seconds;
+        assert!((four - 100.0).abs() < 1e-6, "{four}");
+    }
+}

@@ -1,0 +1,172 @@
+"""Datasets modelled by size: Dataset.estimate (closed form) against Dataset.simulate (the real
+scheduler on a virtual clock), synthetic inputs, and what they refuse."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import squall
+
+TERASORT = {"key": 10, "value": 90}
+
+
+def terasort(session: squall.Session, rows: int, partitions: int) -> squall.Dataset:
+    return squall.synthetic(TERASORT, rows=rows, partitions=partitions, session=session).sort(
+        "key", num_partitions=partitions
+    )
+
+
+def close(a: float, b: float, within: float = 0.10) -> bool:
+    return abs(a - b) <= within * max(abs(a), abs(b))
+
+
+def makespan(job: squall.JobRecord) -> float:
+    st = job.stats
+    start = min(st["started"].to_pylist())
+    return (max(st["finished"].to_pylist()) - start).total_seconds()
+
+
+@pytest.fixture(scope="module")
+def session():
+    with squall.Session(workers=2) as s:
+        yield s
+
+
+@pytest.mark.parametrize(
+    "fleet, rows, partitions, overloaded",
+    [
+        # 100 GB in 1,000 partitions on 1,000 functions.
+        (squall.FleetModel(store=squall.StoreModel.s3_standard()), 10**9, 1000, False),
+        # 2,000 x 2,000 gets a merge level; 4 functions of 500 new environments at once each.
+        (
+            squall.FleetModel(
+                concurrency=2000,
+                functions=4,
+                ramp_per_10s=500,
+                store=squall.StoreModel.s3_express(),
+            ),
+            4 * 10**9,
+            2000,
+            False,
+        ),
+        # One prefix, far below the requests asked of it: 503 SlowDown, then served.
+        (
+            squall.FleetModel(
+                concurrency=1000, store=squall.StoreModel(prefixes=1, get_per_s=2000)
+            ),
+            10**9,
+            1000,
+            True,
+        ),
+    ],
+    ids=["s3", "two-level", "slowdown"],
+)
+def test_the_estimate_agrees_with_the_simulated_run(session, fleet, rows, partitions, overloaded):
+    ds = terasort(session, rows, partitions)
+    est = ds.estimate(fleet, memory_mb=3008)
+    job = ds.simulate(fleet, memory_mb=3008, progress=False)
+    # The same stages, tasks and requests: both come from the plan's sizes.
+    tasks = job.stats.group_by("stage").aggregate([("task", "count_distinct")]).to_pylist()
+    assert {s.label: s.tasks for s in est.stages} == {
+        r["stage"]: r["task_count_distinct"] for r in tasks
+    }
+    sim, model = job.cost(architecture="arm64"), est.cost(architecture="arm64")
+    assert (sim.s3_puts, sim.s3_gets, sim.s3_lists) == (
+        model.s3_puts,
+        model.s3_gets,
+        model.s3_lists,
+    )
+    # Time and money within 10%.
+    assert close(makespan(job), est.seconds), (makespan(job), str(est))
+    assert close(sim.total_usd, model.total_usd), (str(sim), str(model))
+    slowdowns = sum(job.stats["slowdowns"].to_pylist())
+    estimated = sum(s.io["slowdowns"] for s in est.stages)
+    if overloaded:
+        assert slowdowns > 0 and estimated > 0, (
+            "an overloaded prefix answers 503s, retried until served"
+        )
+        assert close(slowdowns, estimated, 0.25), (slowdowns, estimated)
+    else:
+        assert slowdowns == estimated == 0
+
+
+def test_past_the_fleets_burst_the_estimate_is_a_lower_bound(session):
+    # One function adding 50 environments a second: the client's window backs off from the
+    # 429s, which the estimate does not model.
+    fleet = squall.FleetModel(
+        concurrency=2000, ramp_per_10s=500, store=squall.StoreModel.s3_standard()
+    )
+    ds = terasort(session, 10**9, 2000)
+    est, job = (
+        ds.estimate(fleet, memory_mb=3008),
+        ds.simulate(fleet, memory_mb=3008, progress=False),
+    )
+    assert makespan(job) >= 0.95 * est.seconds
+    assert "throttled" in job.stats["outcome"].to_pylist()
+
+
+def test_a_sort_on_ten_thousand_functions_keeps_its_reads_bounded(session):
+    # A reduced 10,000-function TeraSort: 10,000 x 10,000 partitions of 10 MB (100 GB).
+    fleet = squall.FleetModel(
+        concurrency=10_000, functions=10, store=squall.StoreModel.s3_standard()
+    )
+    ds = terasort(session, 10**9, 10_000)
+    est = ds.estimate(fleet, memory_mb=1769)
+    labels = [s.label for s in est.stages]
+    assert labels == [
+        "squall.sort (sample)",
+        "squall.sort (map)",
+        "squall.sort (merge)",
+        "squall.write_parquet (reduce)",
+    ]
+    merge, reduce = est.stages[2], est.stages[3]
+    assert merge.io["gets"] + reduce.io["gets"] <= 10_000 * 10_000 / 16
+    job = ds.simulate(fleet, memory_mb=1769, progress=False)
+    st = job.stats
+    assert st.num_rows == sum(s.tasks for s in est.stages)
+    assert set(st["outcome"].to_pylist()) == {"ok"}
+    assert close(makespan(job), est.seconds)
+    # Every environment ran, and no more: 10 functions of 1,000 each at once.
+    assert len(set(st["worker"].to_pylist())) == 10_000
+
+
+def test_a_modelled_job_prices_compute_requests_and_storage(session):
+    fleet = squall.FleetModel(store=squall.StoreModel.s3_standard())
+    est = terasort(session, 10**9, 100).estimate(fleet, memory_mb=2048)
+    cost = est.cost()
+    assert set(cost.usd) == {"lambda_requests", "lambda_compute", "s3_requests", "s3_storage"}
+    assert all(v > 0 for v in cost.usd.values())
+    assert cost.gb_seconds == pytest.approx(sum(s.task_seconds for s in est.stages) * 2)
+    express = est.cost(store="s3_express")
+    assert express.usd["s3_express_bytes"] > 0
+    # Written and read 100 GB each way at least twice (map, reduce).
+    moved = sum(s.io["bytes_written"] + s.io["bytes_read"] for s in est.stages)
+    assert moved >= 4 * 100e9
+    assert math.isclose(
+        est.cost(architecture="arm64").usd["lambda_compute"],
+        cost.usd["lambda_compute"] * 0.8,
+        rel_tol=0.01,
+    )
+    text = str(est)
+    assert "squall.sort (map)" in text and "total" in text
+
+
+def test_a_synthetic_input_is_modelled_never_run(session):
+    ds = squall.synthetic(TERASORT, rows=1000, partitions=2, name="tera", session=session)
+    for action in (ds.collect, ds.count, lambda: ds.write_parquet("file:///nowhere")):
+        with pytest.raises(
+            squall.PlanError, match=r"tera .*synthetic.*estimate\(\) or \.simulate\(\)"
+        ):
+            action()
+    with pytest.raises(ValueError, match="action='show'"):
+        ds.estimate(action="show")
+    with pytest.raises(ValueError, match="Python functions"):
+        ds.map_batches(lambda b: b).estimate()
+    with pytest.raises(ValueError, match="at least one column"):
+        squall.synthetic({}, rows=10, partitions=1, session=session)
+    # A count reads and writes nothing but its input.
+    est = ds.estimate(action="count")
+    assert [s.label for s in est.stages] == ["squall.count"]
+    assert est.stages[0].io["puts"] == 0
