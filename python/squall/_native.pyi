@@ -521,11 +521,11 @@ class Datasets:
         fleet: FleetModel,
         budget: Budget,
         write: tuple[str, str, str, str] | None = None,
-    ) -> list[tuple[str, int, float, float, tuple[int, ...]]]:
+    ) -> list[tuple[str, int, float, float, tuple[int, ...], tuple[int, ...]]]:
         """Estimates ``plan`` into ``sink`` (as ``simulate`` takes them) on ``fleet`` with
-        ``budget``: per
-        stage (label, tasks, seconds, task seconds, requests and bytes as ``io_counts`` gives
-        them)."""
+        ``budget``: per stage (label, tasks, seconds, task seconds, requests and bytes as
+        ``io_counts`` gives them, and those of them that touch the user's data rather than
+        intermediate objects)."""
 
 @final
 class Running:

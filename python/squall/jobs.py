@@ -61,6 +61,8 @@ class JobRecord:
         self._stages: list[tuple[str, _native.Job]] = []
         self._driver_start = _native.io_counts()
         self._driver_io: tuple[int, ...] | None = None
+        # The share of the requests on the user's data, when known (a simulated job's).
+        self._data_io: dict[str, int] | None = None
 
     def __repr__(self) -> str:
         return f"<squall.JobRecord {self.label}: {len(self._stages)} stage(s)>"
@@ -181,7 +183,8 @@ class JobRecord:
             architecture: The functions' ``"x86_64"`` or ``"arm64"`` (a fifth cheaper per
                 GB-s).
             store: Price the store's requests as ``"s3"`` (S3 Standard) or ``"s3_express"``
-                (S3 Express One Zone: cheaper requests, plus a fee per GB moved).
+                (S3 Express One Zone: cheaper requests, plus a fee per GB moved; a simulated
+                job's input and output stay priced as S3 Standard).
 
         Example:
             >>> print(squall.last_job().cost(memory_mb=4096))
@@ -196,7 +199,7 @@ class JobRecord:
         last = rows[-1]["stage"] if rows else None
         end = max((r["finished"] for r in rows), default=0.0)
         held = sum(r["bytes_written"] * (end - r["finished"]) for r in rows if r["stage"] != last)
-        usage = Usage(len(rows), seconds, io, wall, held)
+        usage = Usage(len(rows), seconds, io, wall, held, self._data_io)
         return usage.price(memory_mb or self.memory_mb, prices, architecture, store)
 
     def timeline(self, path: str | None = None, *, ax: Any = None) -> Figure:

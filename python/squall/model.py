@@ -48,6 +48,9 @@ class StageEstimate:
     #: Its requests and bytes (``io_counts``' names), the driver's after it included;
     #: ``slowdowns``: requests past the store's rate, answered 503 SlowDown first.
     io: dict[str, int]
+    #: The share of ``io`` on the user's data (input read, output written), not on
+    #: intermediate objects.
+    data_io: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,16 @@ class Estimate:
     stages: list[StageEstimate]
     #: The functions' memory it assumes.
     memory_mb: int
+
+    @property
+    def io(self) -> dict[str, int]:
+        """The requests and bytes of all stages."""
+        return {k: sum(s.io[k] for s in self.stages) for k in _native.IO_FIELDS}
+
+    @property
+    def data_io(self) -> dict[str, int]:
+        """The requests and bytes of all stages on the user's data."""
+        return {k: sum(s.data_io[k] for s in self.stages) for k in _native.IO_FIELDS}
 
     @property
     def seconds(self) -> float:
@@ -73,19 +86,13 @@ class Estimate:
     ) -> Cost:
         """What the plan would cost, priced as :meth:`squall.JobRecord.cost` prices a job that
         ran (same arguments)."""
-        io = {k: sum(s.io[k] for s in self.stages) for k in _native.IO_FIELDS}
         # Each stage's objects but the last's are held from its middle to the job's end.
         held, at = 0.0, 0.0
         for s in self.stages[:-1]:
             held += s.io["bytes_written"] * (self.seconds - at - s.seconds / 2)
             at += s.seconds
-        usage = Usage(
-            sum(s.tasks for s in self.stages),
-            sum(s.task_seconds for s in self.stages),
-            io,
-            self.seconds,
-            held,
-        )
+        tasks, seconds = sum(s.tasks for s in self.stages), sum(s.task_seconds for s in self.stages)
+        usage = Usage(tasks, seconds, self.io, self.seconds, held, self.data_io)
         return usage.price(memory_mb or self.memory_mb, prices, architecture, store)
 
     def __str__(self) -> str:
@@ -153,9 +160,12 @@ def estimate(ds: Dataset, fleet: FleetModel | None, action: str, memory_mb: int 
     sink, write = _action(action)
     fleet, memory, budget = _setup(ds, fleet, memory_mb)
     rows = ds._session._datasets().estimate(ds._plan, sink, action, fleet, budget, write)
+    fields = _native.IO_FIELDS
     stages = [
-        StageEstimate(label, n, t, b, dict(zip(_native.IO_FIELDS, io, strict=True)))
-        for label, n, t, b, io in rows
+        StageEstimate(
+            label, n, t, b, dict(zip(fields, io, strict=True)), dict(zip(fields, data, strict=True))
+        )
+        for label, n, t, b, io, data in rows
     ]
     return Estimate(stages, memory)
 
@@ -176,4 +186,6 @@ def simulate(
 
     driver = ds._follow(start, record, progress)
     record._driver_io = tuple(driver)
+    # Which requests touch the user's data, for pricing intermediate objects apart.
+    record._data_io = estimate(ds, fleet, action, memory).data_io
     return record

@@ -65,14 +65,16 @@ class Cost:
 @dataclass(frozen=True)
 class Usage:
     """What a job used: its invocations, their seconds together, the store requests and bytes
-    (``io_counts``' names), its wall time, and the byte-seconds its intermediate objects were
-    held in the store."""
+    (``io_counts``' names), its wall time, the byte-seconds its intermediate objects were
+    held in the store, and (when known) the share of ``io`` that touched the user's data (its
+    input and written output) rather than intermediate objects."""
 
     invocations: int
     task_seconds: float
     io: dict[str, int]
     wall_seconds: float
     held_byte_seconds: float
+    data: dict[str, int] | None = None
 
     def price(
         self,
@@ -83,7 +85,8 @@ class Usage:
     ) -> Cost:
         """The usage priced for functions of ``memory_mb`` (default 2048) on ``architecture``
         (``"x86_64"`` or ``"arm64"``), the store priced as ``store`` (``"s3"`` or
-        ``"s3_express"``), at :data:`PRICES` overridden by ``prices``."""
+        ``"s3_express"``: intermediate objects there, the user's data, when told apart, in S3
+        Standard), at :data:`PRICES` overridden by ``prices``."""
         if architecture not in ("x86_64", "arm64") or store not in ("s3", "s3_express"):
             raise ValueError(
                 f"architecture={architecture!r}, store={store!r}: use architecture 'x86_64' or "
@@ -101,13 +104,19 @@ class Usage:
         }
         held_gb_months = self.held_byte_seconds / 1e9 / 3600 / _MONTH_HOURS
         if store == "s3":
-            usd["s3_requests"] = puts * p["s3_put"] + gets * p["s3_get"] + lists * p["s3_list"]
+            usd["s3_requests"] = _standard(io, p)
             usd["s3_storage"] = held_gb_months * p["s3_gb_month"]
         else:  # a directory bucket prices LIST as a PUT
-            usd["s3_requests"] = (puts + lists) * p["s3_express_put"] + gets * p["s3_express_get"]
+            data = self.data or dict.fromkeys(io, 0)
+            scratch = {k: io[k] - data[k] for k in io}
+            usd["s3_requests"] = (
+                (scratch["puts"] + scratch["lists"]) * p["s3_express_put"]
+                + scratch["gets"] * p["s3_express_get"]
+                + _standard(data, p)
+            )
             usd["s3_express_bytes"] = (
-                io["bytes_written"] / 2**30 * p["s3_express_upload_gb"]
-                + io["bytes_read"] / 2**30 * p["s3_express_retrieval_gb"]
+                scratch["bytes_written"] / 2**30 * p["s3_express_upload_gb"]
+                + scratch["bytes_read"] / 2**30 * p["s3_express_retrieval_gb"]
             )
             usd["s3_storage"] = held_gb_months * p["s3_express_gb_month"]
         if io["fast_requests"]:
@@ -117,3 +126,8 @@ class Usage:
             usd["fast_store"] = ecpus * p["fast_ecpu"] + held_gb_hours * p["fast_gb_hour"]
         fast = (io["fast_requests"], io["fast_bytes"])
         return Cost(self.invocations, gb_s, puts, gets, lists, memory, usd, *fast)
+
+
+def _standard(io: dict[str, int], p: dict[str, float]) -> float:
+    """``io``'s requests at S3 Standard's prices."""
+    return io["puts"] * p["s3_put"] + io["gets"] * p["s3_get"] + io["lists"] * p["s3_list"]

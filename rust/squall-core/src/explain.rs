@@ -57,7 +57,7 @@ impl Plan {
         }
         let io = self.shapes(sink, budget, tiers, "").iter().fold(TaskIo::default(), |io, s| io + s.total());
         out.push(format!(
-            "requests: about {} GET, {} PUT, {} LIST (one per 8 MB part; Dataset.estimate() prices them)",
+            "requests: about {} GET, {} PUT, {} LIST (a request per part of a big object; Dataset.estimate() prices them)",
             io.gets, io.puts, io.lists
         ));
         out.push(match budget.shared() {

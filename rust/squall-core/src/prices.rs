@@ -34,8 +34,47 @@ pub fn price(name: &str) -> f64 {
 /// Bytes per part of a large S3 upload or read, each billed as one request.
 pub const S3_PART_SIZE: usize = 8 << 20;
 
-/// Requests S3 bills for moving `bytes` in one write or read: one per [`S3_PART_SIZE`] part,
-/// at least one.
+/// An object larger than this is uploaded in parts.
+pub const S3_MULTIPART_THRESHOLD: usize = 16 << 20;
+
+/// Parts an upload is cut into at most: each part is a request (priced as a PUT), so a big
+/// object goes in fewer, bigger parts (1 GB: 16 of 64 MB, not 128 of 8 MB).
+pub const S3_UPLOAD_PARTS: usize = 16;
+
+/// Requests S3 bills for reading `bytes`: one per [`S3_PART_SIZE`] part, at least one.
 pub fn s3_requests(bytes: u64) -> u64 {
     bytes.div_ceil(S3_PART_SIZE as u64).max(1)
+}
+
+/// Bytes per part of an upload of `bytes`: [`S3_PART_SIZE`], or more (whole megabytes) to
+/// keep to [`S3_UPLOAD_PARTS`] parts.
+pub fn s3_upload_part_size(bytes: u64) -> usize {
+    let mb = 1 << 20;
+    let even = bytes.div_ceil(S3_UPLOAD_PARTS as u64).div_ceil(mb) * mb;
+    (even as usize).max(S3_PART_SIZE)
+}
+
+/// Requests S3 bills for writing `bytes` as one object: one PUT, or a multipart upload's
+/// parts and its create and complete requests.
+pub fn s3_put_requests(bytes: u64) -> u64 {
+    match bytes as usize > S3_MULTIPART_THRESHOLD {
+        true => bytes.div_ceil(s3_upload_part_size(bytes) as u64) + 2,
+        false => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn big_uploads_go_in_at_most_sixteen_parts() {
+        assert_eq!(s3_put_requests(1 << 20), 1);
+        assert_eq!(s3_put_requests(16 << 20), 1);
+        assert_eq!(s3_put_requests(17 << 20), 3 + 2, "three parts of 8 MB");
+        assert_eq!(s3_upload_part_size(1 << 30), 64 << 20);
+        assert_eq!(s3_put_requests(1 << 30), 16 + 2);
+        assert_eq!(s3_put_requests((1 << 30) + 1), 16 + 2, "parts round up to whole megabytes");
+        assert_eq!(s3_requests(1 << 30), 128, "reads stay in 8 MB ranges");
+    }
 }

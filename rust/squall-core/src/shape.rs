@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::budget::Budget;
 use crate::merge::MergeLevel;
 use crate::plan::{Exchange, Plan, Sink, Source, Stage, Target, SAMPLE_ROWS_PER_PARTITION};
-use crate::prices::s3_requests;
+use crate::prices::{s3_put_requests, s3_requests};
 use crate::spec::TaskIo;
 use crate::stages::key_columns;
 use crate::tier::Intermediates;
@@ -37,6 +37,9 @@ pub struct StageShape {
     pub tasks: usize,
     /// What each task does.
     pub each: TaskSize,
+    /// The share of each task's requests and bytes that touches the user's data (its input,
+    /// its written output) rather than intermediate objects, which may live in another store.
+    pub data: TaskIo,
     /// Requests the driver makes once the stage is done (reading a sort's samples, committing
     /// a written dataset, deleting intermediate objects).
     pub driver: TaskIo,
@@ -45,20 +48,28 @@ pub struct StageShape {
 impl StageShape {
     /// The requests and bytes of all its tasks, and the driver's after it.
     pub fn total(&self) -> TaskIo {
-        let n = self.tasks as u64;
-        let v = self.each.io.values().map(|x| x * n);
-        let tasks = TaskIo {
-            puts: v[0],
-            gets: v[1],
-            lists: v[2],
-            deletes: v[3],
-            bytes_read: v[4],
-            bytes_written: v[5],
-            fast_requests: v[6],
-            fast_bytes: v[7],
-            slowdowns: v[8],
-        };
-        tasks + self.driver
+        times(self.each.io, self.tasks) + self.driver
+    }
+
+    /// The requests and bytes of all its tasks that touch the user's data.
+    pub fn data_total(&self) -> TaskIo {
+        times(self.data, self.tasks)
+    }
+}
+
+/// `io`, `n` times over.
+fn times(io: TaskIo, n: usize) -> TaskIo {
+    let v = io.values().map(|x| x * n as u64);
+    TaskIo {
+        puts: v[0],
+        gets: v[1],
+        lists: v[2],
+        deletes: v[3],
+        bytes_read: v[4],
+        bytes_written: v[5],
+        fast_requests: v[6],
+        fast_bytes: v[7],
+        slowdowns: v[8],
     }
 }
 
@@ -88,6 +99,7 @@ impl Plan {
             let per = total / n as u64;
             let mut each = TaskSize::default();
             let mut driver = TaskIo::default();
+            let mut data = TaskIo::default();
             match stage.source {
                 Source::Inputs => {
                     let bytes = self.inputs.iter().map(|i| i.bytes()).sum::<u64>() / n as u64;
@@ -95,6 +107,7 @@ impl Plan {
                     each.io.gets = 1 + s3_requests(read);
                     each.io.bytes_read = read;
                     each.work_bytes = self.decoded(read);
+                    data = each.io;
                 }
                 Source::Parts(_) => read_whole(&mut each, per),
                 Source::Shuffle(i) => {
@@ -112,7 +125,8 @@ impl Plan {
                         let label = format!("squall.{name} (merge)");
                         // The merged map objects are deleted at once.
                         let driver = TaskIo { deletes: (m as u64).div_ceil(PER_LIST), ..Default::default() };
-                        out.push(StageShape { label, tasks: merges, each: merge, driver });
+                        let data = TaskIo::default();
+                        out.push(StageShape { label, tasks: merges, each: merge, data, driver });
                         scratch_objects += merges as u64;
                         objects = m.div_ceil(level.group);
                     }
@@ -151,7 +165,9 @@ impl Plan {
                         scratch_objects += n as u64;
                     }
                     Sink::Write { .. } => {
+                        let before = each.io;
                         write(&mut each, written);
+                        data = data + (each.io - before);
                         driver.puts += 1; // the manifest
                     }
                 },
@@ -161,7 +177,7 @@ impl Plan {
                 driver.lists += scratch_objects.div_ceil(PER_LIST).max(1);
                 driver.deletes += scratch_objects.div_ceil(PER_LIST);
             }
-            out.push(StageShape { label: self.stage_label(&stages, k, verb), tasks: n, each, driver });
+            out.push(StageShape { label: self.stage_label(&stages, k, verb), tasks: n, each, data, driver });
         }
         out
     }
@@ -215,7 +231,7 @@ fn read_whole(each: &mut TaskSize, bytes: u64) {
 
 /// A task that writes one object of `bytes`.
 fn write(each: &mut TaskSize, bytes: u64) {
-    each.io.puts += s3_requests(bytes);
+    each.io.puts += s3_put_requests(bytes);
     each.io.bytes_written += bytes;
 }
 
@@ -252,7 +268,7 @@ mod tests {
         assert_eq!(sample.each.io.bytes_read, (64 << 20) / 10, "the keys are a tenth of each row");
         assert_eq!((sample.driver.gets, sample.driver.puts), (100, 1));
         assert_eq!(map.each.io.gets, 1 + 8 + 1, "footer, 8 parts of 8 MB, splitters");
-        assert_eq!(map.each.io.puts, 8);
+        assert_eq!(map.each.io.puts, 8 + 2, "a multipart upload of 8 parts");
         assert_eq!(reduce.each.io.gets, 100, "one slice of each map object");
         assert_eq!(reduce.each.io.bytes_read, 64 << 20);
         assert_eq!((reduce.driver.puts, reduce.driver.lists), (1, 1));

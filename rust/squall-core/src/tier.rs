@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::prices::{price, s3_requests};
+use crate::prices::{price, s3_put_requests};
 use crate::redact::redact;
 
 /// How long an intermediate object is taken to be held before its job deletes it: the
@@ -17,7 +17,7 @@ pub const HOLD_SECONDS: f64 = 600.0;
 /// What one object costs in each tier, in USD.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ObjectCost {
-    /// In the store (S3): its PUTs (one per 8 MB part) and one GET per read.
+    /// In the store (S3): its PUTs (see `s3_put_requests`) and one GET per read.
     pub store: f64,
     /// In the fast store: an ECPU per kilobyte written and read (at least one per request),
     /// and its bytes held for [`HOLD_SECONDS`].
@@ -27,7 +27,7 @@ pub struct ObjectCost {
 impl ObjectCost {
     /// The cost of an object of `bytes`, written once and read whole in `reads` requests.
     pub fn of(bytes: u64, reads: u64) -> ObjectCost {
-        let parts = s3_requests(bytes) as f64;
+        let parts = s3_put_requests(bytes) as f64;
         let store = parts * price("s3_put") + reads as f64 * price("s3_get");
         let kb = bytes as f64 / 1024.0;
         let ecpus = kb.max(1.0) + kb.max(reads as f64);

@@ -27,6 +27,9 @@ pub struct StageEstimate {
     /// Its tasks' requests and bytes, and the driver's after it (`slowdowns`: requests past
     /// the store's rate).
     pub io: TaskIo,
+    /// The share of `io` that touches the user's data (input read, output written), not
+    /// intermediate objects.
+    pub data: TaskIo,
 }
 
 /// Estimates `shapes` run one after another on the fleet `model`.
@@ -97,7 +100,8 @@ impl Fleet {
         let task_seconds = task * shape.tasks as f64 + cold + waited;
         self.used = self.used.max(envs);
         self.now = start + seconds;
-        StageEstimate { label: shape.label.clone(), tasks: shape.tasks, seconds, task_seconds, io }
+        let (label, tasks, data) = (shape.label.clone(), shape.tasks, shape.data_total());
+        StageEstimate { label, tasks, seconds, task_seconds, io, data }
     }
 }
 
@@ -108,7 +112,7 @@ mod tests {
 
     fn shape(tasks: usize, work_bytes: u64) -> StageShape {
         let each = TaskSize { io: TaskIo::default(), work_bytes };
-        StageShape { label: "s".into(), tasks, each, driver: TaskIo::default() }
+        StageShape { label: "s".into(), tasks, each, data: TaskIo::default(), driver: TaskIo::default() }
     }
 
     #[test]

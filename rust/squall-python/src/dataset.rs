@@ -335,7 +335,7 @@ impl Datasets {
 
     /// Estimates `plan` into `sink` (as `simulate` takes them) on `fleet` with `budget`: per
     /// stage (label, tasks, seconds, task seconds, requests and bytes as `io_counts` gives
-    /// them).
+    /// them, and those of them that touch the user's data rather than intermediate objects).
     #[pyo3(signature = (plan, sink, verb, fleet, budget, write = None))]
     fn estimate(
         &self,
@@ -350,7 +350,10 @@ impl Datasets {
         let settings = Settings { budget: budget.inner, ..self.settings.clone() };
         let shapes = squall_exec::sized::shapes(&job, &settings);
         let stages = squall_exec::estimate::estimate(&shapes, &fleet.inner);
-        Ok(stages.into_iter().map(|e| (e.label, e.tasks, e.seconds, e.task_seconds, e.io.values())).collect())
+        Ok(stages
+            .into_iter()
+            .map(|e| (e.label, e.tasks, e.seconds, e.task_seconds, e.io.values(), e.data.values()))
+            .collect())
     }
 
     /// Starts running `plan` into `sink` ("collect", "count", or "write" with `write` = (format,
@@ -380,8 +383,9 @@ impl Datasets {
     }
 }
 
-/// One stage of an estimate: (label, tasks, seconds, task seconds, requests and bytes).
-type StageRow = (String, usize, f64, f64, [u64; 9]);
+/// One stage of an estimate: (label, tasks, seconds, task seconds, requests and bytes, those
+/// of them on the user's data).
+type StageRow = (String, usize, f64, f64, [u64; 9], [u64; 9]);
 
 impl Datasets {
     /// A job of `plan` into `sink` that runs no Python function: it is simulated by size.

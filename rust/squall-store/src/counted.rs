@@ -107,7 +107,7 @@ impl Counted {
 
     fn count_put(&self, data: &Bytes) {
         let len = data.len() as u64;
-        self.request(|t| &t.puts, squall_core::prices::s3_requests(len));
+        self.request(|t| &t.puts, squall_core::prices::s3_put_requests(len));
         self.moved(|t| &t.bytes_written, len);
     }
 

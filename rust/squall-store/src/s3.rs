@@ -15,11 +15,11 @@ use aws_sdk_s3::Client;
 use bytes::{Bytes, BytesMut};
 use tokio::sync::OnceCell;
 
+use squall_core::prices::{s3_upload_part_size, S3_MULTIPART_THRESHOLD};
+
 use crate::{check_range, in_parallel, BoxFuture, Error, Expect, ObjectMeta, Result, Store};
 
-/// Objects larger than this are uploaded in parts.
-pub const MULTIPART_THRESHOLD: usize = 16 << 20;
-/// Size of one uploaded part and of one ranged GET of a large object.
+/// Size of one ranged GET of a large object (and the smallest uploaded part).
 pub const PART_SIZE: usize = squall_core::prices::S3_PART_SIZE;
 /// Attempts per request (throttling and 5xx are retried with backoff).
 const MAX_ATTEMPTS: u32 = 6;
@@ -153,11 +153,12 @@ impl S3Store {
     }
 
     async fn upload_parts(&self, key: &str, id: &str, data: Bytes) -> Result<Vec<CompletedPart>> {
+        let part = s3_upload_part_size(data.len() as u64);
         let jobs = (0..data.len())
-            .step_by(PART_SIZE)
+            .step_by(part)
             .enumerate()
             .map(|(i, start)| -> BoxFuture<'static, Result<CompletedPart>> {
-                let chunk = data.slice(start..(start + PART_SIZE).min(data.len()));
+                let chunk = data.slice(start..(start + part).min(data.len()));
                 let (store, key, id) = (self.clone(), key.to_string(), id.to_string());
                 Box::pin(async move {
                     let number = i as i32 + 1;
@@ -214,7 +215,7 @@ impl Store for S3Store {
 
     fn put<'a>(&'a self, key: &'a str, data: Bytes) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            if data.len() > MULTIPART_THRESHOLD {
+            if data.len() > S3_MULTIPART_THRESHOLD {
                 return self.put_multipart(key, data).await;
             }
             client()
