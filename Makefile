@@ -95,6 +95,7 @@ bench: build $(BENCH_VENV)/.installed $(LOCALSTACK_VENV)/.installed
 	$(PY) bench/lambda_overhead.py --localstack-python $(LOCALSTACK_VENV)/bin/python
 	$(PY) bench/fast_tier.py --localstack-python $(LOCALSTACK_VENV)/bin/python
 	$(PY) bench/fleet_ramp.py
+	$(PY) bench/terasort_cost.py --simulate
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) $(LOCALSTACK_VENV) target $(WHEEL_DIR)

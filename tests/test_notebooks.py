@@ -47,6 +47,8 @@ def test_notebook_runs(path: Path, request: pytest.FixtureRequest, tmp_path: Pat
         assert four and float(four[1]) <= 30, text[-2000:]
         assert slow and int(slow[1].replace(",", "")) > 0, text[-2000:]
         assert "200,000 rows back (of 200,000)" in text
+        agree = re.search(r"agree within (\S+)%", text)
+        assert agree and float(agree[1]) < 10, text[-2000:]
     if path.name == "04-observability.ipynb":
         saved = re.search(r"timeline saved: ([\d,]+) bytes", text)
         assert saved and int(saved[1].replace(",", "")) > 10_000, text[-2000:]

@@ -639,8 +639,9 @@ def object_cost(bytes: int, reads: int) -> tuple[float, float]:
     puts it where it costs less."""
 
 def io_counts() -> list[int]:
-    """This process's store requests and bytes so far, or those of the task running on this
-    thread when it runs in-process, named by ``IO_FIELDS``."""
+    """This process's store requests and bytes so far, outside the tasks it ran on its
+    threads, or those of the task running on this thread when it runs in-process, named by
+    ``IO_FIELDS``."""
 
 def release_memory(process_heap: bool = False) -> None:
     """Returns the free memory of squall's allocator (mimalloc) to the system; with

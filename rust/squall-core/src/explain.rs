@@ -319,7 +319,7 @@ mod tests {
             mode: Default::default(),
         };
         let text = plan().explain(&sink, &LOCAL, &BUDGET, &Intermediates::default());
-        assert!(text.contains("3 parquet files (4.5 KB)") && text.contains("6 GET, 4 PUT"), "{text}");
+        assert!(text.contains("3 parquet files (4.5 KB)") && text.contains("7 GET, 9 PUT"), "{text}");
         assert!(text.contains("on the driver's threads") && text.contains("_manifest.json"), "{text}");
     }
 

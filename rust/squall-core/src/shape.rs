@@ -73,7 +73,7 @@ fn times(io: TaskIo, n: usize) -> TaskIo {
     }
 }
 
-/// Objects one LIST or one DeleteObjects request covers.
+/// Objects one LIST request covers.
 const PER_LIST: u64 = 1000;
 /// Bytes of one sampled key row, about.
 const SAMPLE_ROW_BYTES: u64 = 16;
@@ -103,8 +103,11 @@ impl Plan {
             match stage.source {
                 Source::Inputs => {
                     let bytes = self.inputs.iter().map(|i| i.bytes()).sum::<u64>() / n as u64;
-                    let read = (bytes as f64 * self.read_share(stage)) as u64;
-                    each.io.gets = 1 + s3_requests(read);
+                    // Its footer, then each column's chunk (one row group each, about).
+                    let chunks: Vec<u64> =
+                        self.read_shares(stage).iter().map(|share| (bytes as f64 * share) as u64).collect();
+                    let read = chunks.iter().sum();
+                    each.io.gets = 1 + chunks.iter().map(|&c| s3_requests(c)).sum::<u64>();
                     each.io.bytes_read = read;
                     each.work_bytes = self.decoded(read);
                     data = each.io;
@@ -123,8 +126,9 @@ impl Plan {
                         write(&mut merge, bytes);
                         let name = self.shuffles[i].exchange.name();
                         let label = format!("squall.{name} (merge)");
-                        // The merged map objects are deleted at once.
-                        let driver = TaskIo { deletes: (m as u64).div_ceil(PER_LIST), ..Default::default() };
+                        // The merged map objects are deleted at once, one request each.
+                        let driver = TaskIo { deletes: m as u64, ..Default::default() };
+                        scratch_objects -= m as u64;
                         let data = TaskIo::default();
                         out.push(StageShape { label, tasks: merges, each: merge, data, driver });
                         scratch_objects += merges as u64;
@@ -168,24 +172,24 @@ impl Plan {
                         let before = each.io;
                         write(&mut each, written);
                         data = data + (each.io - before);
-                        driver.puts += 1; // the manifest
+                        driver = driver + commit_requests(n as u64);
                     }
                 },
             }
             if k + 1 == stages.len() {
-                // What is left in scratch is listed and deleted at the end.
+                // What is left in scratch is listed and deleted at the end, one request each.
                 driver.lists += scratch_objects.div_ceil(PER_LIST).max(1);
-                driver.deletes += scratch_objects.div_ceil(PER_LIST);
+                driver.deletes += scratch_objects;
             }
             out.push(StageShape { label: self.stage_label(&stages, k, verb), tasks: n, each, data, driver });
         }
         out
     }
 
-    /// Share of an input's bytes that `stage` reads: a sort's sample with no operators before
-    /// it reads only its keys; otherwise the columns the plan uses.
-    fn read_share(&self, stage: &Stage) -> f64 {
-        let Some(all) = &self.schema else { return 1.0 };
+    /// The share of an input's bytes of each column `stage` reads: a sort's sample with no
+    /// operators before it reads only its keys; otherwise the columns the plan uses.
+    fn read_shares(&self, stage: &Stage) -> Vec<f64> {
+        let Some(all) = &self.schema else { return vec![1.0] };
         let read = match (stage.target, &self.shuffles) {
             (Target::Sample(i), shuffles) if stage.ops.is_empty() => match &shuffles[i].exchange {
                 Exchange::Sort { keys, .. } => Some(key_columns(keys)),
@@ -193,15 +197,15 @@ impl Plan {
             },
             _ => self.scan_columns(),
         };
-        let Some(read) = read else { return 1.0 };
+        let read = read.unwrap_or_else(|| all.clone());
         let width = |c: &String| match self.widths.is_empty() {
             true => 1.0,
             false => all.iter().position(|a| a == c).map_or(0.0, |j| self.widths[j] as f64),
         };
         let whole: f64 = all.iter().map(width).sum();
         match whole > 0.0 {
-            true => read.iter().map(width).sum::<f64>() / whole,
-            false => 1.0,
+            true => read.iter().map(|c| width(c) / whole).collect(),
+            false => vec![1.0],
         }
     }
 
@@ -220,6 +224,15 @@ impl Plan {
             _ => format!("squall.{verb}"),
         }
     }
+}
+
+/// The driver's requests to commit `n` files into a new directory (see `squall_exec::commit`):
+/// it reads the manifest (there is none), lists the directory and the attempts of earlier
+/// jobs, records its own; then writes a first manifest of what is there, moves each attempt to
+/// its final name (a copy, billed as a PUT, and a delete), writes the new manifest, and lists
+/// and deletes its attempts' folder.
+fn commit_requests(n: u64) -> TaskIo {
+    TaskIo { gets: 1, lists: 3, puts: 1 + 1 + n + 1, deletes: n + 1, ..Default::default() }
 }
 
 /// A task that reads one whole object of `bytes`.
@@ -267,11 +280,12 @@ mod tests {
         let [sample, map, reduce] = &shapes[..] else { panic!() };
         assert_eq!(sample.each.io.bytes_read, (64 << 20) / 10, "the keys are a tenth of each row");
         assert_eq!((sample.driver.gets, sample.driver.puts), (100, 1));
-        assert_eq!(map.each.io.gets, 1 + 8 + 1, "footer, 8 parts of 8 MB, splitters");
+        assert_eq!(map.each.io.gets, 1 + 1 + 8 + 1, "footer, the keys, 8 parts of 8 MB of values, splitters");
         assert_eq!(map.each.io.puts, 8 + 2, "a multipart upload of 8 parts");
         assert_eq!(reduce.each.io.gets, 100, "one slice of each map object");
         assert_eq!(reduce.each.io.bytes_read, 64 << 20);
-        assert_eq!((reduce.driver.puts, reduce.driver.lists), (1, 1));
+        assert_eq!((reduce.driver.puts, reduce.driver.lists), (100 + 3, 3 + 1), "commit, then clean up");
+        assert_eq!(reduce.driver.deletes, 100 + 1 + 100 + 1 + 100, "moves, attempts, samples, splitters, maps");
     }
 
     #[test]

@@ -157,8 +157,8 @@ pub fn object_cost(bytes: u64, reads: u64) -> (f64, f64) {
     (cost.store, cost.fast)
 }
 
-/// This process's store requests and bytes so far, or those of the task running on this
-/// thread when it runs in-process, named by `IO_FIELDS`.
+/// This process's store requests and bytes so far, outside the tasks it ran on its threads, or
+/// those of the task running on this thread when it runs in-process, named by `IO_FIELDS`.
 #[pyfunction]
 pub fn io_counts() -> Vec<u64> {
     squall_store::io_counts().values().to_vec()

@@ -61,8 +61,8 @@ tokio::task_local! {
     static TASK: Arc<Tally>;
 }
 
-/// Requests and bytes moved by this process's stores since it started or, inside
-/// [`counting_task`], by that task so far.
+/// Requests and bytes moved by this process's stores since it started, outside tasks run in
+/// [`counting_task`] or, inside one, by that task so far.
 pub fn io_counts() -> TaskIo {
     TASK.try_with(|t| t.counts()).unwrap_or_else(|_| PROCESS.counts())
 }
@@ -73,9 +73,13 @@ pub fn counting_task<R>(f: impl FnOnce() -> R) -> R {
     TASK.sync_scope(Arc::new(Tally::new()), f)
 }
 
+/// Counts `n` for the task running (see [`counting_task`]), else for the process: a request
+/// is counted once, so a job's record adds its tasks' counts and its driver's without counting
+/// the tasks that ran on the driver's threads twice.
 fn add(counter: fn(&Tally) -> &AtomicU64, n: u64) {
-    counter(&PROCESS).fetch_add(n, Ordering::Relaxed);
-    let _ = TASK.try_with(|t| counter(t).fetch_add(n, Ordering::Relaxed));
+    if TASK.try_with(|t| counter(t).fetch_add(n, Ordering::Relaxed)).is_err() {
+        counter(&PROCESS).fetch_add(n, Ordering::Relaxed);
+    }
 }
 
 /// A store whose requests are counted. One request is counted per call, as S3 bills a
