@@ -161,6 +161,9 @@ def test_a_modelled_job_prices_compute_requests_and_storage(session):
     )
     text = str(est)
     assert "squall.sort (map)" in text and "total" in text
+    # A fleet that names no store models S3 Standard.
+    plain = terasort(session, 10**9, 100).estimate(squall.FleetModel(), memory_mb=2048)
+    assert plain.seconds == pytest.approx(est.seconds)
 
 
 def test_a_synthetic_input_is_modelled_never_run(session):

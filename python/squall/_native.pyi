@@ -539,8 +539,10 @@ class Running:
         """The stages started so far: (label, job)."""
     def result(self) -> Any:
         """The result, once the action ended: an Arrow stream (collect), a row count (count),
-        the manifest (write), as a dict, or for a simulation the driver's requests (as
-        ``io_counts`` gives them). Raises the action's error."""
+        the manifest (write), as a dict, or None (a simulation). Raises the action's error."""
+    def driver_io(self) -> list[int]:
+        """The requests the driver made itself once the action ended (a simulation's: those it
+        would have made), as ``io_counts`` gives them; its tasks count their own."""
 
 @final
 class ArrowBatch:

@@ -255,8 +255,9 @@ class Dataset:
     ) -> Estimate:
         """What running this dataset into ``action`` (``"write_parquet"``, ``"write_ipc"``,
         ``"collect"`` or ``"count"``) would take and cost on ``fleet`` (default the session's,
-        else :class:`squall.FleetModel`'s defaults) of functions of ``memory_mb``, stage by
-        stage, from its sizes alone and before anything runs (see :mod:`squall.model`).
+        else :class:`squall.FleetModel`'s defaults; its store S3 Standard unless it names one)
+        of functions of ``memory_mb``, stage by stage, from its sizes alone and before anything
+        runs (see :mod:`squall.model`).
 
         Example:
             >>> est = ds.sort("t").estimate(squall.FleetModel(concurrency=5000), memory_mb=3008)
@@ -470,7 +471,7 @@ class Dataset:
         finally:
             if bar is not None:
                 bar.close()
-            record._close()
+            record._close(running.driver_io() if running.wait(0) else None)
         return running.result()
 
     def _functions(self) -> tuple[bytes, str]:

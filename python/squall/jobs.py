@@ -70,10 +70,12 @@ class JobRecord:
     def _add_stage(self, name: str, job: _native.Job) -> None:
         self._stages.append((name, job))
 
-    def _close(self) -> None:
-        """Ends the driver's share of the job (its own store requests count from here back)."""
+    def _close(self, driver_io: list[int] | None = None) -> None:
+        """Ends the driver's share of the job: ``driver_io``, the requests a dataset's driver
+        counted on its own thread, or else this process's since the record began."""
         now = _native.io_counts()
-        self._driver_io = tuple(a - b for a, b in zip(now, self._driver_start, strict=True))
+        diff = [a - b for a, b in zip(now, self._driver_start, strict=True)]
+        self._driver_io = tuple(diff if driver_io is None else driver_io)
 
     def _rows(self) -> list[dict[str, Any]]:
         rows = []

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import _native
-from .fleet import FleetModel, Speculation
+from .fleet import FleetModel, Speculation, StoreModel
 from .jobs import JobRecord
 from .pricing import DEFAULT_MEMORY_MB, Cost, Usage
 
@@ -143,7 +143,8 @@ def _action(action: str) -> tuple[str, tuple[str, str, str, str] | None]:
 def _setup(
     ds: Dataset, fleet: FleetModel | None, memory_mb: int | None
 ) -> tuple[FleetModel, int, _native.Budget]:
-    """The fleet (the session's, else the default one), the functions' memory and its budget."""
+    """The fleet (the session's, else the default one; its store S3 Standard unless it names
+    one), the functions' memory and its budget."""
     if ds._udfs:
         raise ValueError(
             "a plan with Python functions (map_batches, filter, map_groups) cannot be modelled by "
@@ -151,6 +152,8 @@ def _setup(
         )
     s = ds._session
     fleet = fleet or s.fleet or FleetModel()
+    if fleet.store is None:  # a job's data is in a store: S3 Standard unless the fleet says
+        fleet = fleet.replace(store=StoreModel.s3_standard())
     memory = memory_mb or s.memory_mb or DEFAULT_MEMORY_MB
     return fleet, memory, _native.Budget(None, fleet.concurrency, memory)
 
@@ -184,8 +187,7 @@ def simulate(
     def start() -> _native.Running:
         return s._datasets().simulate(ds._plan, sink, action, fleet, budget, speculation, write)
 
-    driver = ds._follow(start, record, progress)
-    record._driver_io = tuple(driver)
+    ds._follow(start, record, progress)
     # Which requests touch the user's data, for pricing intermediate objects apart.
     record._data_io = estimate(ds, fleet, action, memory).data_io
     return record

@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::budget::Budget;
+use crate::codec::Format;
 use crate::merge::MergeLevel;
 use crate::plan::{Exchange, Plan, Sink, Source, Stage, Target, SAMPLE_ROWS_PER_PARTITION};
 use crate::prices::{s3_put_requests, s3_requests};
@@ -103,11 +104,20 @@ impl Plan {
             match stage.source {
                 Source::Inputs => {
                     let bytes = self.inputs.iter().map(|i| i.bytes()).sum::<u64>() / n as u64;
-                    // Its footer, then each column's chunk (one row group each, about).
-                    let chunks: Vec<u64> =
-                        self.read_shares(stage).iter().map(|share| (bytes as f64 * share) as u64).collect();
-                    let read = chunks.iter().sum();
-                    each.io.gets = 1 + chunks.iter().map(|&c| s3_requests(c)).sum::<u64>();
+                    let read = match self.inputs.first().map(|i| i.format) {
+                        // Its footer, then each column's chunk (one row group each, about).
+                        Some(Format::Parquet) => {
+                            let chunks: Vec<u64> =
+                                self.read_shares(stage).iter().map(|share| (bytes as f64 * share) as u64).collect();
+                            each.io.gets = 1 + chunks.iter().map(|&c| s3_requests(c)).sum::<u64>();
+                            chunks.iter().sum()
+                        }
+                        // An Arrow IPC file is read whole.
+                        _ => {
+                            each.io.gets = s3_requests(bytes);
+                            bytes
+                        }
+                    };
                     each.io.bytes_read = read;
                     each.work_bytes = self.decoded(read);
                     data = each.io;
@@ -251,7 +261,6 @@ fn write(each: &mut TaskSize, bytes: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::Format;
     use crate::plan::Input;
     use crate::sort::SortKey;
 

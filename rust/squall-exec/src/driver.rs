@@ -88,9 +88,9 @@ pub enum JobOutput {
     Rows(u64),
     /// The written dataset's manifest.
     Written(Manifest),
-    /// Nothing: the action was simulated by size (see [`crate::sized`]); the requests its
-    /// driver would have made.
-    Simulated(squall_core::TaskIo),
+    /// Nothing: the action was simulated by size (see [`crate::sized`]; the requests its
+    /// driver would have made are [`Running::driver_io`]).
+    Simulated,
 }
 
 /// A running dataset action.
@@ -98,6 +98,8 @@ pub struct Running {
     stages: Mutex<Vec<(String, Arc<JobHandle>)>>,
     cancel: CancelFlag,
     result: Mutex<Option<Result<JobOutput>>>,
+    /// The requests the driver made itself (its tasks count their own).
+    driver_io: Mutex<squall_core::TaskIo>,
     done: Condvar,
 }
 
@@ -108,14 +110,22 @@ impl Running {
             stages: Mutex::new(Vec::new()),
             cancel: CancelFlag::new(),
             result: Mutex::new(None),
+            driver_io: Mutex::new(Default::default()),
             done: Condvar::new(),
         })
     }
 
-    /// Ends the action with `result`.
-    pub(crate) fn end(&self, result: Result<JobOutput>) {
+    /// Ends the action with `result`, the driver having made the requests `driver_io`.
+    pub(crate) fn end(&self, result: Result<JobOutput>, driver_io: squall_core::TaskIo) {
+        *self.driver_io.lock().unwrap_or_else(|e| e.into_inner()) = driver_io;
         *self.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
         self.done.notify_all();
+    }
+
+    /// The requests the driver made itself, once the action ended (its tasks' are in their
+    /// reports): counted on its own thread, whatever else this process does meanwhile.
+    pub fn driver_io(&self) -> squall_core::TaskIo {
+        *self.driver_io.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Runs `spec` on `sched` as the action's next stage; returns its tasks' reports in task
@@ -231,13 +241,16 @@ pub fn start(exec: Executors, settings: Settings, job: DatasetJob) -> Result<Arc
     let fast = settings.scratch.tier(root, &id);
     let driver = Driver { exec, settings, job, stages, places, running: running.clone(), id, scratch, fast, held };
     let spawned = std::thread::Builder::new().name("squall-driver".into()).spawn(move || {
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.run()))
-            .unwrap_or_else(|panic| Err(Error::Panic(panic_text(&panic))));
+        let (result, io) = squall_store::counting_task(|| {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.run()))
+                .unwrap_or_else(|panic| Err(Error::Panic(panic_text(&panic))));
+            (result, squall_store::io_counts())
+        });
         let running = driver.running.clone();
         drop(driver);
         // What the stages freed goes back to the system now, not at squall's next allocation.
         crate::alloc::release();
-        running.end(result);
+        running.end(result, io);
     });
     spawned.map_err(Error::Runtime)?;
     Ok(running)

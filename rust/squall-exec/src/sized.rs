@@ -26,7 +26,8 @@ pub fn shapes(job: &DatasetJob, settings: &Settings) -> Vec<StageShape> {
 }
 
 /// Starts simulating `job` on a fleet following `model` (which is not asked to execute), on a
-/// thread of its own; the result is [`JobOutput::Simulated`].
+/// thread of its own; the result is [`JobOutput::Simulated`], the driver's modelled requests
+/// [`Running::driver_io`].
 pub fn start(settings: Settings, job: DatasetJob, model: FleetModel) -> Result<Arc<Running>> {
     let shapes = shapes(&job, &settings);
     let backend = Arc::new(SimulatedBackend::new(None, FleetModel { execute: false, ..model }));
@@ -35,18 +36,23 @@ pub fn start(settings: Settings, job: DatasetJob, model: FleetModel) -> Result<A
     let run = running.clone();
     let spawned = std::thread::Builder::new().name("squall-simulate".into()).spawn(move || {
         let result = run_shapes(&run, &sched, &settings, shapes);
-        run.end(result);
+        let (result, io) = match result {
+            Ok(io) => (Ok(JobOutput::Simulated), io),
+            Err(e) => (Err(e), TaskIo::default()),
+        };
+        run.end(result, io);
     });
     spawned.map_err(Error::Runtime)?;
     Ok(running)
 }
 
+/// Runs `shapes` one after another; returns the requests the driver would have made.
 fn run_shapes(
     running: &Running,
     sched: &Arc<Scheduler>,
     settings: &Settings,
     shapes: Vec<StageShape>,
-) -> Result<JobOutput> {
+) -> Result<TaskIo> {
     let mut driver = TaskIo::default();
     for shape in shapes {
         let task = Arc::new(PartitionTask {
@@ -70,5 +76,5 @@ fn run_shapes(
         running.run(sched, spec, |task| format!("partition {task} (simulated by size)"))?;
         driver = driver + shape.driver;
     }
-    Ok(JobOutput::Simulated(driver))
+    Ok(driver)
 }

@@ -421,14 +421,19 @@ impl Running {
         self.inner.cancel();
     }
 
+    /// The requests the driver made itself once the action ended (a simulation's: those it
+    /// would have made), as `io_counts` gives them; its tasks count their own.
+    fn driver_io(&self) -> Vec<u64> {
+        self.inner.driver_io().values().to_vec()
+    }
+
     /// The stages started so far: (label, job).
     fn stages(&self) -> Vec<(String, Job)> {
         self.inner.stages().into_iter().map(|(label, job)| (label, Job::of(job))).collect()
     }
 
     /// The result, once the action ended: an Arrow stream (collect), a row count (count), the
-    /// manifest (write), as a dict, or for a simulation the driver's requests (as `io_counts`
-    /// gives them). Raises the action's error.
+    /// manifest (write), as a dict, or None (a simulation). Raises the action's error.
     fn result<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let taken = self.inner.take().ok_or_else(|| {
             pyo3::exceptions::PyRuntimeError::new_err("the action has not ended, or its result was taken")
@@ -436,7 +441,7 @@ impl Running {
         match taken.map_err(|e| exec_error(py, e))? {
             JobOutput::Batches(schema, batches) => Ok(Bound::new(py, ArrowStream::new(schema, batches))?.into_any()),
             JobOutput::Rows(n) => Ok(n.into_pyobject(py)?.into_any()),
-            JobOutput::Simulated(io) => Ok(io.values().into_pyobject(py)?.into_any()),
+            JobOutput::Simulated => Ok(py.None().into_bound(py)),
             JobOutput::Written(manifest) => {
                 let value =
                     serde_json::to_value(&manifest).map_err(|e| crate::errors::json_error(py, "manifest", e))?;
