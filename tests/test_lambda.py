@@ -99,16 +99,6 @@ def test_a_session_spreads_its_tasks_over_the_shards(lam: squall.Session) -> Non
     assert min(ran_on.values()) >= 6, ran_on  # the least busy shard takes each task
 
 
-def test_fewer_shards_delete_the_extra_functions(store: str) -> None:
-    two = deploy("squall-tests-shrink", store, shards=2)
-    assert two.functions == ("squall-tests-shrink", "squall-tests-shrink-shard2")
-    assert squall._native.deployed_hash("squall-tests-shrink-shard2") == two.hash
-    d = deploy("squall-tests-shrink", store, shards=1)
-    assert d.functions == ("squall-tests-shrink",) and d.status == "updated"
-    assert squall._native.deployed_hash("squall-tests-shrink-shard2") is None
-    assert aws.functions("squall-tests-shrink") == ["squall-tests-shrink"]  # what sessions use
-
-
 def test_deploy_again_with_nothing_changed_does_nothing(
     function: str, store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -529,3 +519,13 @@ def test_the_role_policy_covers_the_log_groups_of_every_shard() -> None:
     logs = next(s for s in policy["Statement"] if "logs:PutLogEvents" in s["Action"])  # type: ignore[attr-defined]
     group = "arn:aws:logs:*:*:log-group:/aws/lambda/fit"
     assert logs["Resource"] == [group, f"{group}:*", f"{group}-shard2", f"{group}-shard2:*"]
+
+
+def test_fewer_shards_delete_the_extra_functions(function: str, store: str) -> None:
+    # Last in this module: the module's function goes from two shards to one.
+    two = deploy(function, store, shards=2)
+    assert squall._native.deployed_hash(f"{function}-shard2") == two.hash
+    d = deploy(function, store, shards=1)
+    assert d.functions == (function,) and d.status == "updated"
+    assert squall._native.deployed_hash(f"{function}-shard2") is None
+    assert aws.functions(function) == [function]  # what sessions use
