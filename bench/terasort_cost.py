@@ -12,7 +12,7 @@ whatever its memory, and works through 100 MB/s of rows per vCPU (1,769 MB is on
 3,008 MB is 1.7; measured here: squall's map and reduce of these rows ran 72 and 163 MB/s on
 one core); S3 Standard answers in 150 ms to the first byte, 5,500 GET and 3,500 PUT per second
 on each of 256 prefixes; S3 Express in 5 ms, 2 million GET and 200,000 PUT per second per
-bucket; each function keeps 8 requests in flight; partitions are as big as a function's memory
+bucket; each function keeps 32 requests in flight; partitions are as big as a function's memory
 budget plans a task for (its memory x 0.75 / 4); ten functions' worth of shards
 (``squall.deploy(shards=10)``) for 10,000 functions; list prices of us-east-1.
 
@@ -36,13 +36,13 @@ TERASORT = {"key": 10, "value": 90}
 TB = 10**12
 
 
-def fleet(functions: int, memory_mb: int, store: str) -> squall.FleetModel:
+def fleet(functions: int, memory_mb: int, store: str | squall.StoreModel) -> squall.FleetModel:
     stores = {"s3": squall.StoreModel.s3_standard, "s3_express": squall.StoreModel.s3_express}
     return squall.FleetModel(
         concurrency=functions,
         functions=max(1, functions // 1000),
         work_bytes_s=100e6 * memory_mb / 1769,
-        store=stores[store](),
+        store=stores[store]() if isinstance(store, str) else store,
     )
 
 
@@ -126,6 +126,24 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
+    print(sensitivity(max(float(s) for s in args.sizes.split(","))))
+
+
+def sensitivity(tb: float) -> str:
+    """$/TB of the largest sort on 10,000 functions of 3,008 MB (S3) as a function's bandwidth
+    to S3 grows: the assumption the figure depends on most."""
+    lines = [f"\n{tb:g} TB, 10,000 functions of 3,008 MB, S3: $/TB by a function's bandwidth to S3"]
+    lines += ["| MB/s | estimate, min | compute $/TB | total $/TB |", "|---:|---:|---:|---:|"]
+    ds = dataset(tb, 10_000, 3008)
+    for mb_s in (50, 100, 200, 400):
+        s3 = squall.StoreModel(bandwidth_bytes_s=mb_s * 1e6)
+        est = ds.estimate(fleet(10_000, 3008, s3), memory_mb=3008)
+        cost = est.cost(architecture="arm64")
+        compute = cost.usd["lambda_compute"] + cost.usd["lambda_requests"]
+        lines.append(
+            f"| {mb_s} | {est.seconds / 60:.1f} | {compute / tb:.2f} | {cost.total_usd / tb:.2f} |"
+        )
+    return "\n".join(lines)
 
 
 def table(rows: list[dict[str, float | str]], header: bool) -> str:

@@ -369,9 +369,6 @@ fn one() -> f64 {
     1.0
 }
 
-/// The URL scheme of a synthetic input's partitions, which hold no bytes.
-pub const SYNTHETIC: &str = "synthetic://";
-
 /// A lazy plan: a scan of `inputs`, narrow operators, then shuffles.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
@@ -404,25 +401,6 @@ impl Plan {
         let (schema, decoded_per_byte) = (None, 1.0);
         let (ops, shuffles, widths) = (Vec::new(), Vec::new(), Vec::new());
         Plan { inputs, source, columns: None, schema, decoded_per_byte, widths, ops, shuffles }
-    }
-
-    /// A plan over a synthetic input: `rows` rows of `columns` (name, bytes per row each) in
-    /// `partitions` equal parts, sizes without bytes, for `Dataset.estimate` and
-    /// `Dataset.simulate` (an action that would read it is refused).
-    pub fn synthetic(columns: Vec<(String, u64)>, rows: u64, partitions: usize, source: String) -> Self {
-        let row: u64 = columns.iter().map(|(_, w)| w).sum();
-        let size = (rows * row).div_ceil(partitions.max(1) as u64);
-        let inputs =
-            (0..partitions).map(|p| Input::whole(format!("{SYNTHETIC}{source}/part-{p:06}"), Format::Parquet, size));
-        let (names, widths) = columns.into_iter().unzip();
-        let mut plan = Plan::scan(inputs.collect(), source).with_schema(Some(names), 1.0);
-        plan.widths = widths;
-        plan
-    }
-
-    /// Whether the plan reads a synthetic input (see [`Plan::synthetic`]).
-    pub fn is_synthetic(&self) -> bool {
-        self.inputs.first().is_some_and(|i| i.url.starts_with(SYNTHETIC))
     }
 
     /// This plan, knowing that its input has `columns` (operators are then checked against

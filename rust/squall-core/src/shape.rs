@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::budget::Budget;
 use crate::codec::Format;
 use crate::merge::MergeLevel;
-use crate::plan::{Exchange, Plan, Sink, Source, Stage, Target, SAMPLE_ROWS_PER_PARTITION};
+use crate::plan::{Exchange, Input, Plan, Sink, Source, Stage, Target, SAMPLE_ROWS_PER_PARTITION};
 use crate::prices::{s3_put_requests, s3_requests};
 use crate::spec::TaskIo;
 use crate::stages::key_columns;
@@ -79,7 +79,29 @@ const PER_LIST: u64 = 1000;
 /// Bytes of one sampled key row, about.
 const SAMPLE_ROW_BYTES: u64 = 16;
 
+/// The URL scheme of a synthetic input's partitions, which hold no bytes.
+pub const SYNTHETIC: &str = "synthetic://";
+
 impl Plan {
+    /// A plan over a synthetic input: `rows` rows of `columns` (name, bytes per row each) in
+    /// `partitions` equal parts, sizes without bytes, for `Dataset.estimate` and
+    /// `Dataset.simulate` (an action that would read it is refused).
+    pub fn synthetic(columns: Vec<(String, u64)>, rows: u64, partitions: usize, source: String) -> Self {
+        let row: u64 = columns.iter().map(|(_, w)| w).sum();
+        let size = (rows * row).div_ceil(partitions.max(1) as u64);
+        let inputs =
+            (0..partitions).map(|p| Input::whole(format!("{SYNTHETIC}{source}/part-{p:06}"), Format::Parquet, size));
+        let (names, widths) = columns.into_iter().unzip();
+        let mut plan = Plan::scan(inputs.collect(), source).with_schema(Some(names), 1.0);
+        plan.widths = widths;
+        plan
+    }
+
+    /// Whether the plan reads a synthetic input (see [`Plan::synthetic`]).
+    pub fn is_synthetic(&self) -> bool {
+        self.inputs.first().is_some_and(|i| i.url.starts_with(SYNTHETIC))
+    }
+
     /// The plan's stages by size, run into `sink` under `budget` with intermediate objects as
     /// `tiers` places them; `verb` names the action in labels. A shuffle's merge level, when
     /// it gets one, is a stage of its own.
@@ -261,7 +283,6 @@ fn write(each: &mut TaskSize, bytes: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Input;
     use crate::sort::SortKey;
 
     /// A TeraSort-shaped plan: `m` inputs of `bytes` with 10-byte keys and 90-byte values,

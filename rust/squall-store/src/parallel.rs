@@ -8,8 +8,11 @@ use bytes::Bytes;
 
 use crate::{BoxFuture, Result, Store};
 
-/// Requests in flight per call of [`in_parallel`] or [`get_ranges`].
-pub const MAX_IN_FLIGHT: usize = 8;
+/// Requests in flight per call of [`in_parallel`] or [`get_ranges`]: a reducer reads one small
+/// slice of each of hundreds of objects, each slice a round trip of 100-200 ms to S3's first
+/// byte, so the more in flight the less of its time is waiting (the modelled 100 TB sort's
+/// reducers spent 46% of their time waiting at 8, 17% at 32).
+pub const MAX_IN_FLIGHT: usize = 32;
 
 /// Runs `jobs` with at most [`MAX_IN_FLIGHT`] at once; returns their results in input order, or
 /// the first error. The jobs are polled by the caller's own task, not spawned: a request that
