@@ -170,7 +170,8 @@ def test_a_synthetic_input_is_modelled_never_run(session):
     ds = squall.synthetic(TERASORT, rows=1000, partitions=2, name="tera", session=session)
     for action in (ds.collect, ds.count, lambda: ds.write_parquet("file:///nowhere")):
         with pytest.raises(
-            squall.PlanError, match=r"tera .*synthetic.*estimate\(\) or \.simulate\(\)"
+            squall.PlanError,
+            match=r'"tera" \(made by squall.synthetic\).*estimate\(\) or \.simulate\(\)',
         ):
             action()
     with pytest.raises(ValueError, match="action='show'"):
@@ -179,6 +180,12 @@ def test_a_synthetic_input_is_modelled_never_run(session):
         ds.map_batches(lambda b: b).estimate()
     with pytest.raises(ValueError, match="at least one column"):
         squall.synthetic({}, rows=10, partitions=1, session=session)
+    with squall.Session(workers=2, memory_limit="256MB") as small:
+        big = squall.synthetic(TERASORT, rows=10**12, partitions=100_000, session=small).sort("key")
+        with pytest.raises(
+            ValueError, match=r"simulating [\d,]+ tasks takes about .* estimate\(\)"
+        ):
+            big.simulate()
     # A count reads and writes nothing but its input.
     est = ds.estimate(action="count")
     assert [s.label for s in est.stages] == ["squall.count"]

@@ -218,7 +218,7 @@ impl Running {
 pub fn start(exec: Executors, settings: Settings, job: DatasetJob) -> Result<Arc<Running>> {
     if job.plan.is_synthetic() {
         return Err(Error::Core(squall_core::Error::Plan(format!(
-            "the input {} is synthetic (squall.synthetic): it has sizes but no rows; model it with \
+            "the input {:?} (made by squall.synthetic) has sizes but no rows: model it with \
              .estimate() or .simulate() instead of .{}()",
             job.plan.source, job.verb
         ))));
