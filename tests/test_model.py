@@ -192,25 +192,50 @@ def test_a_synthetic_input_is_modelled_never_run(session):
     assert est.stages[0].io["puts"] == 0
 
 
-@pytest.mark.parametrize("where", ["file", "s3"])
-def test_the_model_counts_a_real_runs_requests_exactly(where, tmp_path, request):
-    # A sort of 8 Parquet files (one row group, two columns each) into 4, written to a new
-    # directory, its intermediate objects in the session's store: the requests the run counted
-    # (its tasks' and its driver's) are those the model predicts from the plan's sizes.
+@pytest.mark.parametrize(
+    "where, plan, action",
+    [
+        ("file", "sort", "write_parquet"),
+        ("s3", "sort", "write_parquet"),
+        ("file", "two-level sort", "write_parquet"),
+        ("file", "sort", "collect"),
+        ("file", "select", "count"),
+    ],
+)
+def test_the_model_counts_a_real_runs_requests_exactly(where, plan, action, tmp_path, request):
+    # 8 Parquet files (one row group, three columns each), their intermediate objects in the
+    # session's store: the requests the run counted (its tasks' and its driver's) are those the
+    # model predicts from the plan's sizes.
     root = request.getfixturevalue("s3_bucket") if where == "s3" else f"file://{tmp_path}"
     rng = np.random.default_rng(5)
     for i in range(8):
-        t = pa.table({"k": rng.integers(0, 10**9, 20_000), "v": rng.random(20_000)})
+        t = pa.table(
+            {
+                "k": rng.integers(0, 10**9, 20_000),
+                "g": rng.integers(0, 50, 20_000),
+                "v": rng.random(20_000),
+            }
+        )
         squall._native.write_table(t, f"{root}/in/p{i}.parquet", "parquet")
-    with squall.Session(workers=2, store=f"{root}/scratch") as s:
-        ds = s.read_parquet(f"{root}/in/").sort("k", num_partitions=4)
-        est = ds.estimate(memory_mb=2048)
-        ds.write_parquet(f"{root}/out")
-        ran = s.last_job.cost()
-        assert s.read_parquet(f"{root}/out").count() == 160_000
+    with squall.Session(
+        workers=2, store=f"{root}/scratch", two_level=plan.startswith("two-level")
+    ) as s:
+        ds = s.read_parquet(f"{root}/in/")
+        ds = ds.select(["v"]) if plan == "select" else ds.sort("k", num_partitions=4)
+        est = ds.estimate(memory_mb=2048, action=action)
+        if action == "write_parquet":
+            ds.write_parquet(f"{root}/out")
+            ran = s.last_job.cost()
+            assert s.read_parquet(f"{root}/out").count() == 160_000
+        else:
+            assert (ds.count() if action == "count" else ds.collect().num_rows) == 160_000
+            ran = s.last_job.cost()
     model = est.cost()
     assert (ran.s3_gets, ran.s3_puts, ran.s3_lists) == (
         model.s3_gets,
         model.s3_puts,
         model.s3_lists,
+    )
+    assert ("squall.sort (merge)" in [st.label for st in est.stages]) == plan.startswith(
+        "two-level"
     )

@@ -6,7 +6,9 @@
 //! Requests are counted as the counted store counts them ([`s3_requests`] per read or write).
 //! A Parquet input is read as its footer plus its columns' bytes; buckets are taken as equal
 //! (keys spread evenly, as a sample sort's splitters aim for); a group-by's map output as big as
-//! its input (no reduction assumed).
+//! its input (no reduction assumed); a reducer per bucket, even where the driver would let
+//! adjacent small buckets share one (a shuffle whose partition count nobody fixed). A sort, a
+//! write, a collect and a count are counted exactly as they run (tests/test_model.py).
 
 use serde::{Deserialize, Serialize};
 
