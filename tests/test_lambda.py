@@ -421,6 +421,29 @@ def test_deploy_refuses_a_wheel_for_a_newer_glibc(tmp_path: Path) -> None:
         aws.find_wheel(wheel, f"{sys.version_info.major}.{sys.version_info.minor}", "x86_64")
 
 
+def test_deploy_takes_arm64_when_a_wheel_for_it_is_at_hand(tmp_path: Path) -> None:
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    v = squall.__version__
+    x86 = tmp_path / f"squall-{v}-cp311-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+    x86.write_bytes(b"")
+    assert aws.find_wheel(x86, python, None) == (x86, "x86_64"), "only x86_64 at hand"
+    arm = tmp_path / f"squall-{v}-cp311-abi3-manylinux_2_17_aarch64.manylinux2014_aarch64.whl"
+    arm.write_bytes(b"")
+    (tmp_path / "squall-0.0.1-cp311-abi3-manylinux2014_aarch64.whl").write_bytes(
+        b""
+    )  # another version
+    assert aws.find_wheel(tmp_path, python, None) == (arm, "arm64"), "a fifth cheaper"
+    assert aws.find_wheel(tmp_path, python, "x86_64") == (x86, "x86_64"), "as asked"
+    with pytest.raises(ValueError, match=r"cannot run on Lambda's .* arm64 runtime"):
+        aws.find_wheel(x86, python, "arm64")
+    with pytest.raises(ValueError, match="architecture='sparc'"):
+        squall.deploy(role=ROLE, architecture="sparc", verbose=False)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match=f"holds no squall {v} wheel"):
+        aws.find_wheel(empty, python, None)
+
+
 def test_cancel_stops_the_job_at_once(lam: squall.Session) -> None:
     futures = lam.map(time.sleep, [3] * 20)
     time.sleep(0.5)

@@ -130,11 +130,13 @@ def _wheel_glibc(wheel: Path) -> tuple[str, list[tuple[int, int]]]:
 def find_wheel(
     wheel: str | os.PathLike[str] | None,
     python: str,
-    architecture: str,
+    architecture: str | None,
     scratch: Path | None = None,
-) -> Path:
-    """The squall wheel to deploy (``wheel``, else ``$SQUALL_WHEEL``, else one rebuilt in
-    ``scratch`` from the installed squall's files), checked for the runtime."""
+) -> tuple[Path, str]:
+    """The squall wheel to deploy and the architecture it runs on, checked for the runtime:
+    ``wheel`` (a wheel, or a folder of wheels), else ``$SQUALL_WHEEL``, else one rebuilt in
+    ``scratch`` from the installed squall's files. With ``architecture`` None: arm64 when a
+    wheel for it is at hand (Lambda's arm64 GB-second is a fifth cheaper), else x86_64."""
     chosen = wheel or os.environ.get("SQUALL_WHEEL")
     if not chosen:
         if scratch is None:
@@ -143,6 +145,15 @@ def find_wheel(
 
         chosen = installed_wheel(scratch)
     path = Path(chosen)
+    paths = sorted(path.glob(f"squall-{_native.__version__}-*.whl")) if path.is_dir() else [path]
+    if not paths:
+        raise ValueError(f"wheel={str(chosen)!r} holds no squall {_native.__version__} wheel")
+    built = {
+        p: "arm64" if _wheel_glibc(p)[0] == ARCHITECTURES["arm64"] else "x86_64" for p in paths
+    }
+    if architecture is None:
+        architecture = "arm64" if "arm64" in built.values() else "x86_64"
+    path = next((p for p in paths if built[p] == architecture), paths[0])
     if not path.is_file() or path.suffix != ".whl":
         raise ValueError(f"wheel={str(chosen)!r} is not a wheel file")
     version = path.name.split("-")[1]
@@ -160,7 +171,14 @@ def find_wheel(
             f"{ARCHITECTURES[architecture]} (maturin build --zig --compatibility manylinux2014) "
             "and pass wheel='dist/squall-...whl' or set SQUALL_WHEEL"
         )
-    return path
+    return path, architecture
+
+
+def _check_architecture(architecture: str | None) -> None:
+    if architecture is not None and architecture not in ARCHITECTURES:
+        raise ValueError(
+            f"architecture={architecture!r}: use 'x86_64' or 'arm64' (or None: arm64 when possible)"
+        )
 
 
 def _pinned(requirements: Sequence[str]) -> list[str]:
@@ -189,7 +207,7 @@ def build_package(
     *,
     wheel: str | os.PathLike[str] | None = None,
     python_version: str | None = None,
-    architecture: str = "x86_64",
+    architecture: str | None = None,
     out_dir: str | os.PathLike[str] | None = None,
     trim: bool = True,
     verbose: bool = True,
@@ -206,17 +224,17 @@ def build_package(
         requirements: pip requirement strings, e.g. ``["scipy>=1.11"]``.
         wheel: The squall wheel (default ``$SQUALL_WHEEL``), built for manylinux2014.
         python_version: Must equal the caller's ``major.minor`` (the default).
-        architecture: ``"x86_64"`` or ``"arm64"``.
+        architecture: ``"x86_64"`` or ``"arm64"``; default arm64 when the squall wheel is
+            built for it (see :func:`find_wheel`), else x86_64.
         out_dir: Where the zip goes (default: a new temporary directory).
         trim: Leave out what tasks never use (see ``TRIM``).
         verbose: Print each step.
         cache: Reuse a package built before from the same inputs (False: build it anew).
     """
-    if architecture not in ARCHITECTURES:
-        raise ValueError(f"architecture={architecture!r}: use 'x86_64' or 'arm64'")
+    _check_architecture(architecture)
     python = _check_python(python_version)
     out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="squall-package-"))
-    whl = find_wheel(wheel, python, architecture, scratch=out)
+    whl, architecture = find_wheel(wheel, python, architecture, scratch=out)
     inputs = package_hash(whl, requirements, {"python": python, "architecture": architecture})
     if cache and (hit := _cached(inputs, out)):
         if verbose:
@@ -245,7 +263,12 @@ def build_package(
         raise RuntimeError(
             f"pip could not collect binary wheels for Lambda (python{python}, {architecture}) "
             f"of {packages}:\n{done.stderr.strip()[-3000:]}\nEvery requirement needs a wheel for "
-            "that platform; pin a version that has one."
+            "that platform; pin a version that has one"
+            + (
+                ", or pass architecture='x86_64' with a squall wheel for it."
+                if architecture == "arm64"
+                else "."
+            )
         )
     for compiled in site.rglob("__pycache__"):
         shutil.rmtree(compiled, ignore_errors=True)
@@ -413,7 +436,7 @@ def deploy(
     store: str | None = None,
     wheel: str | os.PathLike[str] | None = None,
     python_version: str | None = None,
-    architecture: str = "x86_64",
+    architecture: str | None = None,
     reserved_concurrency: int | None = None,
     environment: Mapping[str, str] | None = None,
     shards: int = 1,
@@ -436,10 +459,12 @@ def deploy(
         role: ARN of the execution role (default ``$SQUALL_ROLE``); give it
             :func:`role_policy` of the store, or pass ``create_role=True``.
         store: ``s3://bucket/prefix`` for large packages (default ``$SQUALL_STORE``).
-        wheel: The squall wheel for Lambda (default ``$SQUALL_WHEEL``; else the installed
-            squall's own files, when it was installed from a manylinux2014 wheel).
+        wheel: The squall wheel for Lambda, or a folder of wheels (default ``$SQUALL_WHEEL``;
+            else the installed squall's own files, when it was installed from a manylinux2014
+            wheel).
         python_version: Must be the caller's ``major.minor`` (the default).
-        architecture: ``"x86_64"`` or ``"arm64"``.
+        architecture: ``"x86_64"`` or ``"arm64"``; default arm64 (a fifth cheaper per
+            GB-second) when a squall wheel for it is at hand, else x86_64.
         reserved_concurrency: Cap each function's concurrent executions (None: no cap).
         environment: Environment variables for the function.
         shards: Deploy this many identical functions (``name``, ``name-shard2``...; one package,
@@ -484,8 +509,9 @@ def deploy(
         raise ValueError(f"shards={shards}: use 1 to {MAX_SHARDS} functions")
     functions = tuple(_native.shard_names(name, shards))
     python = _check_python(python_version)
+    _check_architecture(architecture)
     with tempfile.TemporaryDirectory(prefix="squall-deploy-") as tmp:
-        whl = find_wheel(wheel, python, architecture, scratch=Path(tmp))
+        whl, architecture = find_wheel(wheel, python, architecture, scratch=Path(tmp))
         env = dict(environment or {})
         settings = {
             "python": python,
@@ -529,7 +555,8 @@ def deploy(
         if verbose:
             times = f" as {shards} functions" if shards > 1 else ""
             print(
-                f"squall.deploy: deploying {name}{times} ({runtime}, {memory_mb} MB, {timeout_s} s)"
+                f"squall.deploy: deploying {name}{times} ({runtime} {architecture}, {memory_mb} MB, "
+                f"{timeout_s} s)"
             )
         status = _native.deploy_function(
             name, runtime_id=runtime, architecture=architecture, handler=HANDLER,
