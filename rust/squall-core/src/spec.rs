@@ -230,6 +230,26 @@ impl std::ops::Add for TaskIo {
     }
 }
 
+impl std::ops::Mul<u64> for TaskIo {
+    type Output = TaskIo;
+
+    /// The requests of `n` tasks that each make these.
+    fn mul(self, n: u64) -> TaskIo {
+        let v = self.values().map(|x| x * n);
+        TaskIo {
+            puts: v[0],
+            gets: v[1],
+            lists: v[2],
+            deletes: v[3],
+            bytes_read: v[4],
+            bytes_written: v[5],
+            fast_requests: v[6],
+            fast_bytes: v[7],
+            slowdowns: v[8],
+        }
+    }
+}
+
 /// What a worker returns for one attempt. The frame's body holds the pickled result when `ok`,
 /// or the pickled exception (possibly empty, when it could not be pickled) when not.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

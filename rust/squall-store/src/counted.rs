@@ -260,8 +260,25 @@ mod tests {
         let (three, five) = (three.join().unwrap(), five.join().unwrap());
         assert_eq!((three.puts, three.bytes_written, three.gets), (3, 9, 0));
         assert_eq!((five.puts, five.bytes_written), (5, 15));
-        // Outside a task, the process's counts include both.
-        let process = io_counts();
-        assert!(process.puts >= 8 && process.bytes_written >= 24);
+    }
+
+    #[test]
+    fn a_tasks_requests_count_for_it_alone() {
+        // Not for the process too: a job adds its tasks' counts and its driver's (the
+        // process's, outside tasks), and tasks on the driver's threads would count twice.
+        let store = Counted { store: MemoryStore::named("counted-alone-test"), fast: false };
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let before = io_counts();
+        let task = counting_task(|| {
+            for i in 0..1000 {
+                rt.block_on(store.put(&format!("k{i}"), Bytes::from_static(b"x"))).unwrap();
+            }
+            io_counts()
+        });
+        assert_eq!(task.puts, 1000);
+        let process = io_counts() - before;
+        assert!(process.puts < 1000, "other tests' requests at most: {process:?}");
+        rt.block_on(store.put("outside", Bytes::from_static(b"x"))).unwrap();
+        assert!(io_counts().puts > before.puts, "outside a task, the process counts it");
     }
 }

@@ -91,7 +91,8 @@ mod tests {
     #[tokio::test]
     async fn results_come_in_input_order_with_a_bounded_number_in_flight() {
         let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let delays: Vec<u64> = (0..20).map(|i| 20 - i).collect();
+        let n = 2 * MAX_IN_FLIGHT as u64 + 4;
+        let delays: Vec<u64> = (0..n).map(|i| n - i).collect();
         let out = in_parallel(jobs(&delays, &running, &most)).await.unwrap();
         assert_eq!(out, delays);
         assert_eq!(most.load(Ordering::SeqCst), MAX_IN_FLIGHT);
