@@ -555,8 +555,8 @@ def deploy(
         if verbose:
             times = f" as {shards} functions" if shards > 1 else ""
             print(
-                f"squall.deploy: deploying {name}{times} ({runtime} {architecture}, {memory_mb} MB, "
-                f"{timeout_s} s)"
+                f"squall.deploy: deploying {name}{times} ({runtime} {architecture}, "
+                f"{memory_mb} MB, {timeout_s} s)"
             )
         status = _native.deploy_function(
             name, runtime_id=runtime, architecture=architecture, handler=HANDLER,
