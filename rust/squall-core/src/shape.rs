@@ -146,7 +146,7 @@ impl Plan {
                         let label = format!("squall.{name} (merge)");
                         // The merged map objects are deleted at once, one request each.
                         let driver = TaskIo { deletes: m as u64, ..Default::default() };
-                        scratch_objects -= m as u64;
+                        scratch_objects = scratch_objects.saturating_sub(m as u64);
                         let data = TaskIo::default();
                         out.push(StageShape { label, tasks: merges, each: merge, data, driver });
                         scratch_objects += merges as u64;
