@@ -180,6 +180,10 @@ def test_a_synthetic_input_is_modelled_never_run(session):
         ds.map_batches(lambda b: b).estimate()
     with pytest.raises(ValueError, match="at least one column"):
         squall.synthetic({}, rows=10, partitions=1, session=session)
+    with pytest.raises(ValueError, match=r"exceed 2\*\*64 bytes"):
+        squall.synthetic(TERASORT, rows=10**18, partitions=1, session=session)
+    with pytest.raises(ValueError, match="at most 10000000"):
+        squall.synthetic(TERASORT, rows=10, partitions=10**9, session=session)
     with squall.Session(workers=2, memory_limit="256MB") as small:
         big = squall.synthetic(TERASORT, rows=10**12, partitions=100_000, session=small).sort("key")
         with pytest.raises(

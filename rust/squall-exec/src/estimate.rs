@@ -55,7 +55,8 @@ impl Fleet {
     fn stage(&mut self, shape: &StageShape, m: &FleetModel) -> StageEstimate {
         let each = &shape.each;
         let store = m.store.as_ref().map_or(0.0, |s| s.busy_s(&each.io));
-        let task = m.latency_s + each.work_bytes as f64 / m.work_bytes_s.max(1.0) + store;
+        // At least a nanosecond: a task of nothing in a model of no latency still ends.
+        let task = (m.latency_s + each.work_bytes as f64 / m.work_bytes_s.max(1.0) + store).max(1e-9);
         let envs = shape.tasks.min(m.concurrency.max(1));
         // When each environment takes its first task: a new one after its cold start.
         let start = self.now;
@@ -122,6 +123,13 @@ mod tests {
         let e = estimate(&[shape(1000, 100_000_000)], &m);
         assert!((e[0].seconds - 10.0).abs() < 1e-6, "{e:?}");
         assert!((e[0].task_seconds - 1000.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn tasks_of_nothing_take_no_time() {
+        let m = FleetModel { latency_s: 0.0, cold_start_s: 0.0, ..Default::default() };
+        let e = estimate(&[shape(10, 0)], &m);
+        assert!(e[0].seconds < 1e-6 && e[0].task_seconds < 1e-6, "{e:?}");
     }
 
     #[test]

@@ -85,6 +85,21 @@ impl Plan {
                 "synthetic(): give at least one column of 1 byte or more per row, and 1 partition or more",
             ));
         }
+        if partitions > MAX_SYNTHETIC_PARTITIONS {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "synthetic(partitions={partitions}): at most {MAX_SYNTHETIC_PARTITIONS} (each is held in memory)"
+            )));
+        }
+        if columns
+            .iter()
+            .try_fold(0u64, |sum, (_, w)| sum.checked_add(*w))
+            .and_then(|row| row.checked_mul(rows))
+            .is_none()
+        {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "synthetic(rows={rows}): that many rows of these columns exceed 2**64 bytes"
+            )));
+        }
         Ok(Plan { inner: CorePlan::synthetic(columns, rows, partitions, source) })
     }
 
@@ -234,6 +249,9 @@ impl Plan {
         Ok(self.inner.explain(&parse_sink(sink, write)?, &placement, &budget.inner, &tiers))
     }
 }
+
+/// Partitions a synthetic input may have: each is an input held in the plan (about 100 bytes).
+const MAX_SYNTHETIC_PARTITIONS: usize = 10_000_000;
 
 /// Sort keys given from Python as (column, descending, nulls_first).
 fn sort_keys(keys: Vec<(String, bool, bool)>) -> Vec<SortKey> {
