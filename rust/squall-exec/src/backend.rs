@@ -11,8 +11,9 @@ use tokio::sync::watch;
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// A pickled function, stored once per job and cached by workers under its content hash.
-#[derive(Debug)]
+/// A pickled function, stored once per job and cached by workers under its content hash; the
+/// default is none (a job that calls no Python, such as a dataset stage of engine operators).
+#[derive(Debug, Default)]
 pub struct Function {
     /// Content hash of `bytes`.
     pub hash: String,

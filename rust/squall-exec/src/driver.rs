@@ -519,7 +519,7 @@ impl Driver {
         };
         let functions = match tasks.iter().any(PartitionTask::calls_python) {
             true => self.job.functions.clone(),
-            false => Arc::new(Function { hash: String::new(), bytes: Vec::new() }),
+            false => Arc::new(Function::default()),
         };
         let memory = self.memory_limit(&tasks, source);
         let spec = JobSpec {

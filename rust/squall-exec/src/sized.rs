@@ -66,7 +66,7 @@ fn run_shapes(
         let spec = JobSpec {
             label: shape.label,
             results: None,
-            func: Arc::new(Function { hash: String::new(), bytes: Vec::new() }),
+            func: Arc::new(Function::default()),
             work: vec![Work::Partition(task); shape.tasks],
             timeout: None,
             retries: settings.retries,

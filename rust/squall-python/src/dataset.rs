@@ -414,7 +414,7 @@ impl Datasets {
         verb: String,
         write: Option<(String, String, String, String)>,
     ) -> PyResult<DatasetJob> {
-        let functions = Arc::new(Function { hash: String::new(), bytes: Vec::new() });
+        let functions = Arc::new(Function::default());
         Ok(DatasetJob { plan: plan.inner.clone(), sink: parse_sink(sink, write)?, functions, verb })
     }
 }

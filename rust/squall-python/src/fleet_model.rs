@@ -70,11 +70,13 @@ impl FleetModel {
                 }
             }
         }
+        // NaN and infinity included: a simulated clock must move and stop.
+        let positive = |v: f64| v.is_finite() && v > 0.0;
         if m.concurrency == 0
             || m.functions == 0
-            || m.time_scale <= 0.0
-            || m.ramp_per_10s <= 0.0
-            || m.work_bytes_s <= 0.0
+            || !positive(m.time_scale)
+            || !positive(m.ramp_per_10s)
+            || !positive(m.work_bytes_s)
         {
             return Err(pyo3::exceptions::PyValueError::new_err(
                 "FleetModel: concurrency, functions, time_scale, ramp_per_10s and work_bytes_s must be positive",

@@ -27,9 +27,9 @@ impl StoreModel {
         prefixes: Option<usize>,
         put_per_s: Option<f64>,
         get_per_s: Option<f64>,
-    ) -> Self {
+    ) -> PyResult<Self> {
         let m = Model::s3_standard();
-        StoreModel {
+        let model = StoreModel {
             inner: Model {
                 first_byte_s: first_byte_s.unwrap_or(m.first_byte_s),
                 bandwidth_bytes_s: bandwidth_bytes_s.unwrap_or(m.bandwidth_bytes_s),
@@ -39,7 +39,16 @@ impl StoreModel {
                 get_per_s: get_per_s.unwrap_or(m.get_per_s),
                 name: m.name,
             },
+        };
+        let i = &model.inner;
+        // A time of infinity (no bandwidth, no rate) would stop every simulated clock.
+        let positive = [i.bandwidth_bytes_s, i.put_per_s, i.get_per_s].iter().all(|v| v.is_finite() && *v > 0.0);
+        if !(positive && i.first_byte_s.is_finite() && i.first_byte_s >= 0.0) {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "StoreModel: bandwidth_bytes_s, put_per_s and get_per_s must be positive, first_byte_s 0 or more",
+            ));
         }
+        Ok(model)
     }
 
     /// S3 Standard: 150 ms to the first byte, 100 MB/s per function, 3,500 PUT and 5,500 GET
