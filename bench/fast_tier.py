@@ -34,10 +34,10 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from emulators.localstack_server import ENDPOINT, localstack, make_bucket  # noqa: E402
 from emulators.redis_server import redis_server  # noqa: E402
 
 import squall  # noqa: E402
+import squall.localstack  # noqa: E402
 from squall import _native  # noqa: E402
 
 
@@ -109,12 +109,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     # This process and its workers talk to LocalStack, never to AWS.
-    os.environ.update(
-        AWS_ENDPOINT_URL=ENDPOINT,
-        AWS_ACCESS_KEY_ID="test",
-        AWS_SECRET_ACCESS_KEY="test",
-        AWS_REGION="us-east-1",
-    )
+    endpoint = squall.localstack.endpoint_of(4566)
+    os.environ.update(squall.localstack.environment(endpoint))
 
     tables = {
         "small buckets": small_buckets(args.maps, args.reducers, args.bucket_bytes),
@@ -123,10 +119,10 @@ def main() -> None:
     results = []
     with (
         tempfile.TemporaryDirectory() as tmp,
-        localstack(args.localstack_python, sys.executable, Path(tmp)),
+        squall.localstack.run(venv=args.localstack_python.parent.parent, workdir=tmp),
         redis_server(Path(tmp)) as address,
     ):
-        bucket = make_bucket("squall-bench-fast")
+        bucket = squall.localstack.make_bucket("squall-bench-fast", endpoint)
         redis = f"redis://{address}/bench"
         placements = {
             "S3 alone": {"store": f"{bucket}/scratch"},

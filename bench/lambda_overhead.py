@@ -2,7 +2,7 @@
 backend's per-task overhead, side by side in one invocation.
 
 LocalStack (started here unless one is up) runs each Lambda execution environment as a local
-process (tests/emulators), so these figures measure squall's driver and invocation path plus
+process (squall.localstack), so these figures measure squall's driver and invocation path plus
 LocalStack's own gateway on this machine, not AWS; the simulated fleet with zero modelled delays
 measures the scheduler's invocation path. ``--tasks`` no-op tasks, median of ``--repeats`` runs,
 at each ``--concurrency`` (invocations in flight).
@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import map_overhead  # noqa: E402
-from emulators.localstack_server import localstack, make_bucket  # noqa: E402
 from map_overhead import noop, timed  # noqa: E402
 
 import squall  # noqa: E402
+import squall.localstack  # noqa: E402
 
 # The deployed function cannot import the benchmark's modules: its no-op travels by value.
 cloudpickle.register_pickle_by_value(map_overhead)
@@ -43,12 +43,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     n = args.tasks
-    for key, value in {
-        "AWS_ENDPOINT_URL": "http://127.0.0.1:4566",
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_REGION": "us-east-1",
-    }.items():
+    endpoint = squall.localstack.endpoint_of(4566)
+    for key, value in squall.localstack.environment(endpoint).items():
         os.environ.setdefault(key, value)
     wheels = sorted((ROOT / "dist").glob("squall-*.whl"))
     os.environ.setdefault("SQUALL_WHEEL", str(wheels[-1]) if wheels else "")
@@ -68,9 +64,9 @@ def main() -> None:
     rows = []
     with (
         tempfile.TemporaryDirectory() as tmp,
-        localstack(args.localstack_python, sys.executable, Path(tmp)),
+        squall.localstack.run(venv=args.localstack_python.parent.parent, workdir=tmp),
     ):
-        store = f"{make_bucket('squall-bench')}/scratch"
+        store = f"{squall.localstack.make_bucket('squall-bench', endpoint)}/scratch"
         squall.deploy(
             function_name="squall-bench",
             role="arn:aws:iam::000000000000:role/squall-bench",

@@ -4,7 +4,7 @@ Redis-compatible server (Valkey, from the same virtualenv) for the redis:// stor
 LocalStack (``localstack-core``, host mode, its own virtualenv ``.venv-localstack`` that
 ``make test`` installs) is started once, on first use, and stopped at the end of the run. Its
 Lambda functions run as local processes through squall's runtime-executor plugin
-(``tests/emulators``), with this test run's Python: the squall installed here stands in for
+(``squall.localstack``), with this test run's Python: the squall installed here stands in for
 Lambda's own Python runtime, and the deployed package comes first on its path.
 """
 
@@ -12,28 +12,26 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from emulators.localstack_server import ENDPOINT, localstack, make_bucket
 from emulators.redis_server import redis_server
 
 import squall
+import squall.localstack
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALSTACK_PYTHON = Path(
     os.environ.get("SQUALL_LOCALSTACK_PYTHON", ROOT / ".venv-localstack" / "bin" / "python")
 )
+ENDPOINT = squall.localstack.endpoint_of(4566)
 
 # Every process of the run (workers included) talks to LocalStack, never to AWS.
-os.environ.setdefault("AWS_ENDPOINT_URL", ENDPOINT)
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
-os.environ.setdefault("AWS_REGION", "us-east-1")
+for _name, _value in squall.localstack.environment(ENDPOINT).items():
+    os.environ.setdefault(_name, _value)
 # The wheel `make wheel` built for Lambda's Linux: what squall.deploy ships in these tests.
 _wheels = sorted((ROOT / "dist").glob("squall-*.whl"))
 if _wheels:
@@ -61,10 +59,18 @@ def session() -> Iterator[squall.Session]:
 
 
 @pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def localstack_venv() -> Path:
+    """LocalStack's virtualenv (``make test`` installs it)."""
+    return LOCALSTACK_PYTHON.parent.parent
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory, localstack_venv: Path) -> Iterator[str]:
     """LocalStack's endpoint (S3 and Lambda), started for this run (or reused if already up)."""
     try:
-        with localstack(LOCALSTACK_PYTHON, sys.executable, tmp_path_factory.mktemp("ls")) as url:
+        with squall.localstack.run(
+            venv=localstack_venv, workdir=tmp_path_factory.mktemp("ls")
+        ) as url:
             yield url
     except RuntimeError as e:
         pytest.fail(str(e))
@@ -83,7 +89,7 @@ def redis_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def s3_bucket(s3_server: str) -> str:
     """A new, empty bucket; returns its s3:// URL."""
-    return make_bucket(f"squall-test-{uuid.uuid4().hex[:12]}")
+    return squall.localstack.make_bucket(f"squall-test-{uuid.uuid4().hex[:12]}", ENDPOINT)
 
 
 @pytest.fixture(params=["file", "memory", "s3"])

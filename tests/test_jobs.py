@@ -184,7 +184,8 @@ def test_timeline_dots_cold_starts() -> None:
 def test_timeline_labels_lambda_environments_shortly() -> None:
     from squall.jobs import _lane
 
-    assert _lane("2026/12/03/[$LATEST]4f9c0123456789abcdef") == "env 4f9c0123"
+    assert _lane("2026/12/03/[$LATEST]456789abcdef4f9c0123") == "env 4f9c0123"
+    assert _lane("2026/12/03/[1]456789abcdef4f9c0123-a1b2c3d4") == "env a1b2c3d4"
     assert _lane("local-3") == "local-3"
     assert _lane("") == "(no answer)"
 

@@ -26,7 +26,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from emulators.localstack_server import make_bucket
 
 import squall
 from squall import aws
@@ -49,7 +48,7 @@ def deploy(name: str, store: str, **settings: Any) -> aws.Deployment:
 
 @pytest.fixture(scope="module")
 def store(s3_server: str) -> str:
-    return f"{make_bucket('squall-lambda')}/scratch"
+    return f"{squall.localstack.make_bucket('squall-lambda', s3_server)}/scratch"
 
 
 @pytest.fixture(scope="module")
@@ -544,6 +543,69 @@ def test_the_role_policy_covers_the_log_groups_of_every_shard() -> None:
     assert logs["Resource"] == [group, f"{group}:*", f"{group}-shard2", f"{group}-shard2:*"]
 
 
+def snapstart_probe(_: int) -> tuple[str, str, float]:
+    import random
+    import sys
+
+    restored = sys.modules["squall._lambda"]._restored_as
+    return os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE", ""), restored, random.random()
+
+
+def lambda_versions(name: str) -> list[str]:
+    """The function's versions, read from LocalStack's Lambda API (independently of squall)."""
+    url = f"http://127.0.0.1:4566/2015-03-31/functions/{name}/versions"
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return [v["Version"] for v in json.load(r)["Versions"]]
+
+
+def test_snapstart_runs_a_published_version_behind_an_alias_and_reseeds_each_restore(
+    store: str, tmp_path: Path
+) -> None:
+    # LocalStack takes SnapStart for python3.12+ runtimes only and this is Python 3.11: the
+    # function says python3.12 and the emulator runs it with this interpreter (a 3.11 package).
+    package = aws.build_package(out_dir=tmp_path, verbose=False)
+    name, url = "squall-snap", f"{store}/deploy/squall-snap.zip"
+    squall._native.write_bytes(url, package.path.read_bytes())
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+
+    def deploy_snap(hash: str, snapstart: bool) -> str:
+        return squall._native.deploy_function(
+            name, runtime_id="python3.12", architecture="x86_64", handler=aws.HANDLER,
+            memory_mb=512, timeout_s=60, role=ROLE, hash=hash, environment={"V": hash},
+            reserved_concurrency=None, snapstart=snapstart, s3=(bucket, key),
+        )  # fmt: skip
+
+    assert deploy_snap("one", True) == "created"
+    assert deploy_snap("two", True) == "updated"
+    # The alias moved to the second version; the first is gone.
+    assert aws.functions(name) == [f"{name}:squall"]
+    assert lambda_versions(name) == ["$LATEST", "2"]
+    with squall.Session(backend="lambda", function=name, store=store, workers=4) as s:
+        out = s.map(snapstart_probe, range(8)).results()
+        workers = set(s.last_job.stats.column("worker").to_pylist())
+    assert {kind for kind, _, _ in out} == {"snap-start"}
+    restores = {restored for _, restored, _ in out}
+    assert "" not in restores
+    # Each restored environment names itself apart in the job's record.
+    assert len(workers) == len(restores)
+    assert all(w.rsplit("-", 1)[1] in restores for w in workers)
+    assert len({x for _, _, x in out}) == 8
+
+    # Off again: the alias and its version go, sessions invoke the function itself.
+    assert deploy_snap("three", False) == "updated"
+    assert aws.functions(name) == [name]
+    assert lambda_versions(name) == ["$LATEST"]
+    with squall.Session(backend="lambda", function=name, store=store) as s:
+        assert {kind for kind, _, _ in s.map(snapstart_probe, range(2)).results()} == {"on-demand"}
+
+
+def test_snapstart_needs_python_3_12() -> None:
+    with pytest.raises(ValueError, match=r"snapstart=True needs Python 3\.12 or later.*3\.11"):
+        aws._check_snapstart(True, "3.11")
+    aws._check_snapstart(True, "3.12")
+    aws._check_snapstart(False, "3.11")
+
+
 def test_fewer_shards_delete_the_extra_functions(function: str, store: str) -> None:
     # Last in this module: the module's function goes from two shards to one.
     two = deploy(function, store, shards=2)
@@ -552,3 +614,21 @@ def test_fewer_shards_delete_the_extra_functions(function: str, store: str) -> N
     assert d.functions == (function,) and d.status == "updated"
     assert squall._native.deployed_hash(f"{function}-shard2") is None
     assert aws.functions(function) == [function]  # what sessions use
+
+
+def test_after_a_snapstart_restore_random_generators_are_seeded_anew() -> None:
+    import random
+
+    from squall import _lambda
+
+    random.seed(7)
+    np.random.seed(7)
+    from_the_snapshot = (random.random(), np.random.random())
+    random.seed(7)  # the state every environment restored from one snapshot starts in
+    np.random.seed(7)
+    try:
+        _lambda._after_restore()
+        assert (random.random(), np.random.random()) != from_the_snapshot
+        assert len(_lambda._restored_as) == 8
+    finally:
+        _lambda._restored_as = ""

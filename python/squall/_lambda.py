@@ -3,6 +3,10 @@
 Lambda invokes it with the event the driver's ``lambda`` backend sends; it runs the very
 ``squall._native.execute_frame`` the local workers run. Function and arguments come inline
 (base64) or, when too large for an event, from the scratch store; the answer goes back the same way.
+
+Under SnapStart (``deploy(snapstart=True)``) the module imports what every task needs when it is
+loaded, before Lambda snapshots the environment, and after each restore seeds anew the random
+generators that the snapshot would otherwise hand every environment in the same state.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import base64
 import contextlib
 import json
 import os
+import random
 import sys
 import tempfile
 import uuid
@@ -26,11 +31,42 @@ OUTPUT_LIMIT = 64 << 10
 
 
 _cold = True
+#: Set in each environment restored from a SnapStart snapshot: environments of one snapshot
+#: share everything else.
+_restored_as = ""
 
 
 def _worker_name() -> str:
     # One log stream per execution environment: it names the "worker" in job statistics.
-    return os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME") or f"lambda-{os.getpid()}"
+    name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME") or f"lambda-{os.getpid()}"
+    return f"{name}-{_restored_as}" if _restored_as else name
+
+
+def _after_restore() -> None:
+    """Runs in each environment restored from the snapshot, before its first invocation."""
+    global _restored_as
+    _restored_as = uuid.uuid4().hex[:8]  # os.urandom: the kernel's, not the snapshot's
+    random.seed()
+    if numpy := sys.modules.get("numpy"):
+        numpy.random.seed()
+
+
+def _before_snapshot() -> None:
+    """Imports, while Lambda initialises a SnapStart version, what every task imports."""
+    import cloudpickle  # noqa: F401
+    import numpy  # noqa: F401
+    import pyarrow  # noqa: F401
+    from snapshot_restore_py import (  # Lambda runtime 3.12+
+        register_after_restore,
+    )
+
+    from . import _native  # noqa: F401
+
+    register_after_restore(_after_restore)
+
+
+if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
+    _before_snapshot()
 
 
 @contextlib.contextmanager

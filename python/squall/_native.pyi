@@ -623,14 +623,16 @@ def deploy_function(
     environment: dict[str, str],
     reserved_concurrency: int | None,
     shards: int = 1,
+    snapstart: bool = False,
     zip: bytes | None = None,
     s3: tuple[str, str] | None = None,
 ) -> str:
     """Creates or updates function ``name`` and its other ``shards``; returns "created" or
-    "updated"."""
+    "updated". With ``snapstart``, each function's new version is published behind an alias."""
 
 def lambda_functions(function: str) -> list[str]:
-    """The functions a Lambda session over ``function`` invokes (its shards, if deployed so)."""
+    """The functions a Lambda session over ``function`` invokes (its shards, if deployed so; each
+    qualified by its alias when deployed with SnapStart)."""
 
 def shard_names(name: str, shards: int) -> list[str]:
     """The names of the ``shards`` functions a deploy called ``name`` makes."""

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import _native
+from ._cache import cache_dir
 
 HANDLER = "squall._lambda.handler"
 #: Lambda's limits on a function's code: zipped for a direct upload, and unzipped (layers included).
@@ -35,6 +36,8 @@ MAX_UNZIPPED = 250 * 1024 * 1024
 #: later ones on Amazon Linux 2023.
 RUNTIME_GLIBC = {"3.11": (2, 26), "3.12": (2, 34), "3.13": (2, 34), "3.14": (2, 34)}
 ARCHITECTURES = {"x86_64": "x86_64", "arm64": "aarch64"}
+#: The first Python whose Lambda runtime has SnapStart.
+SNAPSTART_PYTHON = (3, 12)
 #: Pure-Python dependencies pinned to the caller's versions (cloudpickle must match: it moves
 #: functions). pyarrow and numpy come at the newest version with a wheel for the runtime's glibc
 #: (for python3.11 on Amazon Linux 2 that can be older than the caller's; Arrow's format is stable).
@@ -103,6 +106,16 @@ def _check_python(python_version: str | None) -> str:
             f"({', '.join(sorted(RUNTIME_GLIBC))}): run squall from one of those versions"
         )
     return caller
+
+
+def _check_snapstart(snapstart: bool, python: str) -> None:
+    if snapstart and tuple(map(int, python.split("."))) < SNAPSTART_PYTHON:
+        least = ".".join(map(str, SNAPSTART_PYTHON))
+        raise ValueError(
+            f"snapstart=True needs Python {least} or later (AWS Lambda has SnapStart for "
+            f"python{least}+ runtimes); this is Python {python}, and the function's Python is "
+            f"always the caller's: deploy from Python {least}+ or leave snapstart off"
+        )
 
 
 def _platform_tags(python: str, architecture: str) -> list[str]:
@@ -307,18 +320,12 @@ def build_package(
 CACHED_PACKAGES = 4
 
 
-def _cache_dir() -> Path:
-    if own := os.environ.get("SQUALL_CACHE_DIR"):
-        return Path(own) / "packages"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "squall" / "packages"
-
-
 def _cached(inputs: str, out: Path) -> Package | None:
     """The package built before from ``inputs``, copied to ``out`` and checked against the
     digest recorded beside it; None when there is none (or it was damaged)."""
-    cached = _cache_dir() / f"{inputs}.zip"
+    cached = cache_dir("packages") / f"{inputs}.zip"
     try:
-        unzipped, digest = (_cache_dir() / f"{inputs}.size").read_text().split()
+        unzipped, digest = (cache_dir("packages") / f"{inputs}.size").read_text().split()
         out.mkdir(parents=True, exist_ok=True)
         path = out / "squall-function.zip"
         shutil.copyfile(cached, path)
@@ -332,7 +339,7 @@ def _cached(inputs: str, out: Path) -> Package | None:
 
 def _keep(package: Package) -> None:
     """Puts ``package`` in the cache (whole or not at all) and drops the least recently used."""
-    folder = _cache_dir()
+    folder = cache_dir("packages")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         part = folder / f".{package.hash}.{os.getpid()}.part"
@@ -440,6 +447,7 @@ def deploy(
     reserved_concurrency: int | None = None,
     environment: Mapping[str, str] | None = None,
     shards: int = 1,
+    snapstart: bool = False,
     create_role: bool = False,
     force: bool = False,
     verbose: bool = True,
@@ -473,6 +481,14 @@ def deploy(
             workers at once reaches them about k times sooner over k shards; a
             ``Session(backend="lambda", function=name)`` spreads its invocations over all of
             them by itself. Deploying fewer shards later deletes the extra ones.
+        snapstart: Lambda SnapStart (Python 3.12 and later): each deploy publishes a version,
+            which Lambda initialises once (squall, pyarrow and numpy imported) and snapshots;
+            new execution environments resume from the snapshot instead of starting Python,
+            and sessions invoke the alias ``squall`` that points at it. Publishing takes longer
+            than a plain deploy; AWS bills Python snapshots for their caching and each restore,
+            and allows no provisioned concurrency, EFS or over 512 MB of ephemeral storage
+            with it. Random generators seeded before the snapshot (Python's ``random``,
+            numpy's global one) are seeded anew in each restored environment.
         create_role: Without ``role``, create (or update) the IAM role ``<function>-squall`` that
             Lambda may assume, allowed only its logs and ``store``'s bucket prefix.
         force: Rebuild and update even when nothing changed.
@@ -509,6 +525,7 @@ def deploy(
         raise ValueError(f"shards={shards}: use 1 to {MAX_SHARDS} functions")
     functions = tuple(_native.shard_names(name, shards))
     python = _check_python(python_version)
+    _check_snapstart(snapstart, python)
     _check_architecture(architecture)
     with tempfile.TemporaryDirectory(prefix="squall-deploy-") as tmp:
         whl, architecture = find_wheel(wheel, python, architecture, scratch=Path(tmp))
@@ -523,7 +540,7 @@ def deploy(
             "reserved_concurrency": reserved_concurrency,
             "environment": env,
             "shards": shards,
-        }
+        } | ({"snapstart": True} if snapstart else {})
         wanted = package_hash(whl, requirements, settings)
         runtime = f"python{python}"
         if not force and all(_native.deployed_hash(f) == wanted for f in functions):
@@ -561,7 +578,8 @@ def deploy(
         status = _native.deploy_function(
             name, runtime_id=runtime, architecture=architecture, handler=HANDLER,
             memory_mb=memory_mb, timeout_s=timeout_s, role=role, hash=wanted, environment=env,
-            reserved_concurrency=reserved_concurrency, shards=shards, **code,  # type: ignore[arg-type]
+            reserved_concurrency=reserved_concurrency, shards=shards, snapstart=snapstart,
+            **code,  # type: ignore[arg-type]
         )  # fmt: skip
         if verbose:
             print(f"squall.deploy: {name} {status}")

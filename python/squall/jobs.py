@@ -307,11 +307,12 @@ _STAGE_COLORS = ("tab:blue", "tab:purple", "tab:brown", "tab:cyan", "tab:pink", 
 
 def _lane(worker: str) -> str:
     """A worker's row label: a Lambda execution environment's log stream
-    (``2026/12/03/[$LATEST]4f9c...``) by its first hex digits."""
+    (``2026/12/03/[$LATEST]...4f9c0123``) by its last eight characters (a SnapStart
+    environment's restore id, when it has one)."""
     if not worker:
         return "(no answer)"
     if "]" in worker:
-        return f"env {worker.rsplit(']', 1)[1][:8]}"
+        return f"env {worker[-8:]}"
     return worker if len(worker) <= 24 else worker[:21] + "..."
 
 

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from emulators.localstack_server import ENDPOINT
 
 
 @pytest.fixture(params=["file", "s3"])
@@ -33,7 +32,9 @@ def _s3_keys(url: str) -> list[str]:
         query = {"list-type": "2", "prefix": prefix} | (
             {"continuation-token": token} if token else {}
         )
-        with urllib.request.urlopen(f"{ENDPOINT}/{bucket}?{urllib.parse.urlencode(query)}") as r:
+        with urllib.request.urlopen(
+            f"{os.environ['AWS_ENDPOINT_URL']}/{bucket}?{urllib.parse.urlencode(query)}"
+        ) as r:
             root = ET.fromstring(r.read())
         ns = {"s3": root.tag.split("}")[0].strip("{")}
         keys += [k.text or "" for k in root.iterfind("s3:Contents/s3:Key", ns)]

@@ -1,12 +1,16 @@
 //! Lambda's control plane for `squall.deploy`: create or update the function, wait until it is
 //! ready, and record the package's content hash in a tag so an unchanged deploy does nothing.
+//! With SnapStart, each deploy publishes a version (Lambda snapshots its initialised
+//! environment) and points the alias [`SNAPSTART_ALIAS`] at it: sessions invoke the alias.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::{Architecture, Environment, FunctionCode, LastUpdateStatus, Runtime, State};
+use aws_sdk_lambda::types::{
+    Architecture, Environment, FunctionCode, LastUpdateStatus, Runtime, SnapStart, SnapStartApplyOn, State,
+};
 
 use crate::lambda::client;
 use crate::{Error, Result};
@@ -17,6 +21,10 @@ pub const HASH_TAG: &str = "squall:hash";
 pub const SHARDS_TAG: &str = "squall:shards";
 /// Most functions one deploy may shard over.
 pub const MAX_SHARDS: usize = 64;
+/// The tag naming the alias sessions invoke (SnapStart runs published versions only).
+pub const ALIAS_TAG: &str = "squall:alias";
+/// The alias a SnapStart deploy points at the version it published.
+pub const SNAPSTART_ALIAS: &str = "squall";
 
 /// The names of the `shards` identical functions a deploy called `name` makes: `name` itself,
 /// then `name-shard2`, `name-shard3`...
@@ -68,6 +76,8 @@ pub struct FunctionSpec {
     pub environment: HashMap<String, String>,
     /// Reserved concurrency, or none.
     pub reserved_concurrency: Option<i32>,
+    /// Lambda SnapStart on published versions (Python 3.12 and later).
+    pub snapstart: bool,
 }
 
 fn failed<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
@@ -99,22 +109,27 @@ pub async fn deployed_hash(name: &str) -> Result<Option<String>> {
     Ok(tags_of(name).await?.map(|t| t.get(HASH_TAG).cloned().unwrap_or_default()))
 }
 
+fn shards_in(tags: &HashMap<String, String>) -> usize {
+    tags.get(SHARDS_TAG).and_then(|n| n.parse().ok()).unwrap_or(1).clamp(1, MAX_SHARDS)
+}
+
 /// How many functions the deploy of `name` made (1 when it was not sharded).
 async fn deployed_shards(name: &str) -> Result<usize> {
-    let tags = tags_of(name).await?.unwrap_or_default();
-    Ok(tags.get(SHARDS_TAG).and_then(|n| n.parse().ok()).unwrap_or(1).clamp(1, MAX_SHARDS))
+    Ok(shards_in(&tags_of(name).await?.unwrap_or_default()))
 }
 
 /// The functions to spread invocations of `function` over: its shards when `squall.deploy`
-/// sharded it, else itself. A qualified name or an ARN, or a function whose tags cannot be
-/// read, is used as given.
+/// sharded it, else itself, each qualified by its alias when deployed with SnapStart. A
+/// qualified name or an ARN, or a function whose tags cannot be read, is used as given.
 pub async fn functions_of(function: &str) -> Vec<String> {
     if function.contains(':') {
         return vec![function.to_string()];
     }
-    match deployed_shards(function).await {
-        Ok(shards) => shard_names(function, shards),
-        Err(_) => vec![function.to_string()],
+    let Ok(Some(tags)) = tags_of(function).await else { return vec![function.to_string()] };
+    let names = shard_names(function, shards_in(&tags));
+    match tags.get(ALIAS_TAG) {
+        Some(alias) => names.into_iter().map(|n| format!("{n}:{alias}")).collect(),
+        None => names,
     }
 }
 
@@ -167,6 +182,8 @@ async fn deploy(spec: &FunctionSpec, shards: Option<usize>) -> Result<&'static s
     };
     let env = Environment::builder().set_variables(Some(spec.environment.clone())).build();
     let arch = Architecture::from(spec.architecture.as_str());
+    let apply_on = if spec.snapstart { SnapStartApplyOn::PublishedVersions } else { SnapStartApplyOn::None };
+    let snapstart = SnapStart::builder().apply_on(apply_on).build();
     let outcome = if exists {
         let update = lambda.update_function_code().function_name(name).architectures(arch);
         let update = match &spec.code {
@@ -175,9 +192,13 @@ async fn deploy(spec: &FunctionSpec, shards: Option<usize>) -> Result<&'static s
         };
         update.send().await.map_err(|e| failed("code update", name, e))?;
         settle(name).await?;
+        // SnapStart is named only when on, or to turn it off: Lambda refuses the setting, even
+        // off, for runtimes without SnapStart.
+        let had_snapstart = snapstart_of(name, None).await?;
         lambda
             .update_function_configuration()
             .function_name(name)
+            .set_snap_start((spec.snapstart || had_snapstart).then_some(snapstart))
             .runtime(Runtime::from(spec.runtime.as_str()))
             .handler(&spec.handler)
             .memory_size(spec.memory_mb)
@@ -195,6 +216,7 @@ async fn deploy(spec: &FunctionSpec, shards: Option<usize>) -> Result<&'static s
             let created = lambda
                 .create_function()
                 .function_name(name)
+                .set_snap_start(spec.snapstart.then(|| snapstart.clone()))
                 .runtime(Runtime::from(spec.runtime.as_str()))
                 .architectures(arch.clone())
                 .handler(&spec.handler)
@@ -247,14 +269,97 @@ async fn deploy(spec: &FunctionSpec, shards: Option<usize>) -> Result<&'static s
                 .map_err(|e| failed("concurrency setting", name, e))?;
         }
     }
+    let alias = publish(name, spec.snapstart).await?;
+    if alias.is_none() {
+        lambda
+            .untag_resource()
+            .resource(&arn)
+            .tag_keys(ALIAS_TAG)
+            .send()
+            .await
+            .map_err(|e| failed("tagging", name, e))?;
+    }
     // The hash goes on last: a deploy that stopped half-way is redone next time.
     let tagging = lambda.tag_resource().resource(arn);
     let tagging = match shards {
         Some(n) => tagging.tags(SHARDS_TAG, n.to_string()),
         None => tagging,
     };
+    let tagging = match alias {
+        Some(alias) => tagging.tags(ALIAS_TAG, alias),
+        None => tagging,
+    };
     tagging.tags(HASH_TAG, &spec.hash).send().await.map_err(|e| failed("tagging", name, e))?;
     Ok(outcome)
+}
+
+/// Whether SnapStart applies to the published versions of function `name` (at `version`, or as
+/// now configured).
+async fn snapstart_of(name: &str, version: Option<&str>) -> Result<bool> {
+    let conf = client()
+        .await
+        .get_function_configuration()
+        .function_name(name)
+        .set_qualifier(version.map(str::to_string))
+        .send()
+        .await
+        .map_err(|e| failed("lookup", name, e))?;
+    Ok(conf.snap_start().and_then(|s| s.apply_on()) == Some(&SnapStartApplyOn::PublishedVersions))
+}
+
+/// With `snapstart`, publishes a version of function `name` (Lambda initialises and snapshots
+/// it), waits until it can be invoked and points [`SNAPSTART_ALIAS`] at it, deleting the
+/// version the alias named before; returns the alias. Without, deletes the alias and its
+/// version if an earlier deploy made them; returns None.
+async fn publish(name: &str, snapstart: bool) -> Result<Option<&'static str>> {
+    let lambda = client().await;
+    let before = match lambda.get_alias().function_name(name).name(SNAPSTART_ALIAS).send().await {
+        Ok(alias) => alias.function_version().map(str::to_string),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => None,
+        Err(e) => return Err(failed("alias lookup", name, e)),
+    };
+    let drop_version = |version: String| async move {
+        // A version something else still refers to stays (and costs only its storage).
+        let _ = lambda.delete_function().function_name(name).qualifier(version).send().await;
+    };
+    if !snapstart {
+        if let Some(version) = before {
+            lambda
+                .delete_alias()
+                .function_name(name)
+                .name(SNAPSTART_ALIAS)
+                .send()
+                .await
+                .map_err(|e| failed("alias removal", name, e))?;
+            drop_version(version).await;
+        }
+        return Ok(None);
+    }
+    let published =
+        lambda.publish_version().function_name(name).send().await.map_err(|e| failed("publishing", name, e))?;
+    let version = published.version().unwrap_or_default().to_string();
+    settle_at(name, Some(&version)).await?;
+    if !snapstart_of(name, Some(&version)).await? {
+        return Err(Error::Lambda {
+            op: "publishing",
+            function: name.into(),
+            message: format!("version {version} was published without SnapStart"),
+        });
+    }
+    match &before {
+        Some(_) => {
+            let update = lambda.update_alias().function_name(name).name(SNAPSTART_ALIAS).function_version(&version);
+            update.send().await.map_err(|e| failed("alias update", name, e))?;
+        }
+        None => {
+            let create = lambda.create_alias().function_name(name).name(SNAPSTART_ALIAS).function_version(&version);
+            create.send().await.map_err(|e| failed("alias creation", name, e))?;
+        }
+    }
+    if let Some(old) = before.filter(|old| *old != version) {
+        drop_version(old).await;
+    }
+    Ok(Some(SNAPSTART_ALIAS))
 }
 
 /// Who may assume a squall function's role: the Lambda service.
@@ -300,12 +405,19 @@ pub async fn ensure_role(name: &str, policy: &str) -> Result<(String, bool)> {
 
 /// Waits until the function is Active and no update is in progress.
 async fn settle(name: &str) -> Result<()> {
+    settle_at(name, None).await
+}
+
+/// Waits until the function (at `version`, else its latest) is Active and no update is in
+/// progress.
+async fn settle_at(name: &str, version: Option<&str>) -> Result<()> {
     let started = Instant::now();
     loop {
         let conf = client()
             .await
             .get_function_configuration()
             .function_name(name)
+            .set_qualifier(version.map(str::to_string))
             .send()
             .await
             .map_err(|e| failed("lookup", name, e))?;

@@ -30,10 +30,11 @@ pub fn shard_names(name: &str, shards: usize) -> Vec<String> {
 
 /// Creates or updates function `name` (and its other `shards`) and waits until they can be
 /// invoked; "created" or "updated". The code is `zip` bytes, or the S3 object `s3` = (bucket,
-/// key).
+/// key). With `snapstart`, each function's new version is published behind an alias.
 #[pyfunction]
 #[pyo3(signature = (name, *, runtime_id, architecture, handler, memory_mb, timeout_s, role, hash,
-                    environment, reserved_concurrency, shards = 1, zip = None, s3 = None))]
+                    environment, reserved_concurrency, shards = 1, snapstart = false, zip = None,
+                    s3 = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn deploy_function(
     py: Python<'_>,
@@ -48,6 +49,7 @@ pub fn deploy_function(
     environment: HashMap<String, String>,
     reserved_concurrency: Option<i32>,
     shards: usize,
+    snapstart: bool,
     zip: Option<Vec<u8>>,
     s3: Option<(String, String)>,
 ) -> PyResult<&'static str> {
@@ -68,6 +70,7 @@ pub fn deploy_function(
         hash,
         environment,
         reserved_concurrency,
+        snapstart,
     };
     py.detach(|| runtime()?.block_on(squall_exec::deploy::deploy_shards(&spec, shards))).map_err(|e| exec_error(py, e))
 }

@@ -100,6 +100,11 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
     def do_GET(self) -> None:
+        if self.path == f"{API}/restore/next":
+            # SnapStart: the runtime has initialised and would be snapshotted here; the "restore"
+            # is the same process going on (its after-restore hooks run next).
+            self._reply(200)
+            return
         if self.path != f"{API}/invocation/next":
             self._reply(404)
             return
@@ -127,7 +132,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self._body()
-        if self.path == f"{API}/init/error":
+        if self.path in (f"{API}/init/error", f"{API}/restore/error"):
             self.server.init_error = body
             self._reply(202)
             return
@@ -165,6 +170,9 @@ class ProcessExecutor(RuntimeExecutor):  # type: ignore[misc]
         base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
         self.env = base | {k: str(v) for k, v in env_vars.items()}
         self.env |= {
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start"
+            if _snapstart(self.function_version)
+            else "on-demand",
             "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{self.api.server_address[1]}",
             "LAMBDA_TASK_ROOT": paths[0] if paths else "",
             "PYTHONPATH": os.pathsep.join(paths),
@@ -296,6 +304,13 @@ class ProcessExecutor(RuntimeExecutor):  # type: ignore[misc]
     @classmethod
     def validate_environment(cls) -> bool:
         return True
+
+
+def _snapstart(version: FunctionVersion) -> bool:
+    """Whether Lambda would start ``version`` from a SnapStart snapshot: a published version of
+    a function whose SnapStart applies to published versions."""
+    snap = version.config.snap_start or {}
+    return version.id.qualifier != "$LATEST" and snap.get("ApplyOn") == "PublishedVersions"
 
 
 def _signal_name(number: int) -> str:
