@@ -1,7 +1,7 @@
-"""The aggregations beyond the sums and means: median, quantile, top_k, bottom_k, corr, cov,
-any, all and n_unique, against numpy and plain Python per group, with nulls, NaN, one-row
-groups, all-null groups, through every path a group-by takes (states merged on the map side,
-rows sent when keys barely repeat, many reducers)."""
+"""The aggregations beyond the sums and means: median, quantile (exact and approximate), top_k,
+bottom_k, corr, cov, any, all and n_unique, against numpy and plain Python per group, with
+nulls, NaN, one-row groups, all-null groups, through every path a group-by takes (states merged
+on the map side, rows sent when keys barely repeat, many reducers)."""
 
 from __future__ import annotations
 
@@ -135,6 +135,8 @@ def test_nan_sorts_above_every_number_and_empty_input_gives_no_groups(
     [
         (("v", "quantile"), "quantile needs a fraction from 0 to 1"),
         (("v", "quantile", 1.5), "quantile needs a fraction from 0 to 1"),
+        (("v", "approx_quantile"), "approx_quantile needs a fraction from 0 to 1"),
+        (("v", "approx_median", 0.5), "approx_median takes no argument"),
         (("v", "top_k", 0), "top_k needs a whole count"),
         (("v", "top_k", 2.5), "top_k needs a whole count"),
         (("v", "corr"), "corr needs two columns"),
@@ -206,3 +208,58 @@ def test_min_and_max_order_nan_infinities_signed_zeros_and_skip_nulls(
                 same = math.isnan(want) and math.isnan(r[name]) if c != "w" else False
                 assert same or r[name] == want, (key, name, r[name], want)
     assert math.isnan(got[10_001]["vmax"]) and got[10_000]["vmax"] is None
+
+
+@pytest.mark.parametrize(
+    ("groups", "partitions"),
+    [(3, 4), (3_000, 3)],
+    ids=["large groups, four reducers", "keys barely repeat"],
+)
+def test_approximate_quantiles_fall_within_a_percent_of_their_rank(
+    session: squall.Session, groups: int, partitions: int
+) -> None:
+    rng = np.random.default_rng(groups)
+    n = 150_000 if groups == 3 else 12_000
+    t = pa.table(
+        {
+            "k": rng.integers(0, groups, n),
+            "v": pa.array(rng.lognormal(0, 2, n), mask=rng.random(n) < 0.05),  # skewed, nulls
+        }
+    )
+    qs = {"med": 0.5, "p01": 0.01, "p90": 0.9, "p999": 0.999}
+    aggs = {name: ("v", "approx_quantile", q) for name, q in qs.items()}
+    aggs |= {"med2": ("v", "approx_median"), "first": ("v", "first")}  # first: rows lifted
+    ds = session.from_arrow(t, 6).groupby("k", num_partitions=partitions).agg(**aggs)
+    got = ds.collect().to_pylist()
+    assert len(got) == len(set(t["k"].to_pylist()))
+    values = per_group(t, "v")
+    for row in got:
+        xs = np.sort(values[row["k"]])
+        if not len(xs):  # every value null: no quantile, as the exact ones
+            assert all(row[name] is None for name in [*qs, "med2"]), row
+            continue
+        slack = max(0.01, 1 / len(xs))
+        for name, q in [*qs.items(), ("med2", 0.5)]:
+            below = np.searchsorted(xs, row[name], "left") / len(xs)
+            above = np.searchsorted(xs, row[name], "right") / len(xs)
+            assert below - slack <= q <= above + slack, (row["k"], name, row[name], below, above)
+
+
+def test_approximate_quantiles_order_infinities_and_nan_as_the_exact_ones(
+    session: squall.Session,
+) -> None:
+    inf, nan = float("inf"), float("nan")
+    t = pa.table({"k": [1] * 6 + [2, 3], "v": [-inf, 1.0, 2.0, 3.0, inf, nan, None, nan]})
+    aggs = {
+        f"{kind}{q}": ("v", kind, q)
+        for kind in ("quantile", "approx_quantile")
+        for q in (0, 0.5, 1)
+    }
+    got = {
+        r["k"]: r for r in session.from_arrow(t, 2).groupby("k").agg(**aggs).collect().to_pylist()
+    }
+    assert [got[1][f"approx_quantile{q}"] for q in (0, 0.5)] == [-inf, 2.5]
+    for k, q in [(1, 0), (1, 0.5), (1, 1), (3, 0.5)]:
+        exact, approx = got[k][f"quantile{q}"], got[k][f"approx_quantile{q}"]
+        assert exact == approx or (math.isnan(exact) and math.isnan(approx)), (k, q)
+    assert got[2]["approx_quantile0.5"] is None  # no values, as the exact one

@@ -504,12 +504,15 @@ class GroupedDataset:
         or ``n_unique`` (exact, non-null), ``sum``, ``mean``, ``min``, ``max``, ``std``,
         ``var`` (sample, ddof=1), ``first``, ``last`` (first/last non-null value in input
         order), ``median`` and ``("v", "quantile", q)`` (exact, interpolated linearly between
-        neighbours as numpy's default; NaN sorts above every number), ``("v", "top_k", k)`` and
+        neighbours as numpy's default; NaN sorts above every number), ``approx_median`` and
+        ``("v", "approx_quantile", q)`` (a t-digest per group: within about 1% of rank, a few
+        kilobytes of state however large the group), ``("v", "top_k", k)`` and
         ``("v", "bottom_k", k)`` (a list of the k largest, largest first, or smallest),
         ``(("x", "y"), "corr")`` and ``(("x", "y"), "cov")`` (Pearson's correlation, sample
         covariance, over rows where both are not null), ``any`` and ``all`` (of booleans).
         Nulls are skipped, as in polars and pandas. Median, quantile and top/bottom-k hold a
-        group's values (or k of them) in memory where it is reduced.
+        group's values (or k of them) in memory where it is reduced; for groups too large for
+        that, take the approximate ones.
 
         Example:
             >>> ds.groupby("station").agg(

@@ -194,6 +194,24 @@ class Expr:
         """
         return self._agg("quantile", float(q))
 
+    def approx_median(self) -> Expr:
+        """Median per group, approximate (a t-digest per group: within about 1% of rank, with
+        a state of a few kilobytes however large the group).
+
+        Example:
+            >>> ds.groupby("k").agg(mid=squall.col("v").approx_median())
+        """
+        return self._agg("approx_median")
+
+    def approx_quantile(self, q: float) -> Expr:
+        """The value at fraction ``q`` per group, approximate (a t-digest per group).
+
+        Example:
+            >>> v = squall.col("v")
+            >>> ds.groupby("k").agg(tail=v.approx_quantile(0.99) - v.approx_median())
+        """
+        return self._agg("approx_quantile", float(q))
+
     def first(self) -> Expr:
         """First non-null value per group, in input order.
 

@@ -25,12 +25,14 @@ use crate::{Error, Result};
 /// Schema metadata marking a map task's unaggregated rows (see `GroupBy::partial`).
 const ROWS_MARK: &str = "squall.groupby.rows";
 
+mod digest;
 mod kernels;
 mod keys;
 mod lists;
 mod pairs;
 mod states;
 
+use digest::{digest_quantiles, group_digests};
 use kernels::{count_valid, moments, sum_numeric};
 use keys::{distinct_values, expected_groups, group, Groups};
 pub use keys::{few_values, hash_buckets, hash_buckets_seeded, DISTINCT_PROBE};
@@ -67,6 +69,10 @@ pub enum AggFunc {
     /// The value at fraction `arg` of the sorted values, interpolated linearly (as numpy's
     /// default), exact.
     Quantile,
+    /// The median, approximate: from a t-digest of each group's values (bounded state).
+    ApproxMedian,
+    /// The value at fraction `arg`, approximate: from a t-digest of each group's values.
+    ApproxQuantile,
     /// The `arg` largest values, largest first, as a list.
     TopK,
     /// The `arg` smallest values, smallest first, as a list.
@@ -83,7 +89,7 @@ pub enum AggFunc {
 
 impl AggFunc {
     /// Every function, by the name `agg()` takes (n_unique is count_distinct's other name).
-    pub const NAMES: [(&'static str, AggFunc); 19] = [
+    pub const NAMES: [(&'static str, AggFunc); 21] = [
         ("count", AggFunc::Count),
         ("count_distinct", AggFunc::CountDistinct),
         ("n_unique", AggFunc::CountDistinct),
@@ -97,6 +103,8 @@ impl AggFunc {
         ("last", AggFunc::Last),
         ("median", AggFunc::Median),
         ("quantile", AggFunc::Quantile),
+        ("approx_median", AggFunc::ApproxMedian),
+        ("approx_quantile", AggFunc::ApproxQuantile),
         ("top_k", AggFunc::TopK),
         ("bottom_k", AggFunc::BottomK),
         ("corr", AggFunc::Corr),
@@ -278,6 +286,7 @@ impl GroupBy {
                 }
                 AggFunc::Std | AggFunc::Var => out.extend(moments(&as_f64(value)?, &g)),
                 AggFunc::Median | AggFunc::Quantile => out.push(group_values(&as_f64(value)?, &g, Keep::All)?),
+                AggFunc::ApproxMedian | AggFunc::ApproxQuantile => out.push(group_digests(&as_f64(value)?, &g)?),
                 AggFunc::Corr | AggFunc::Cov => {
                     let pair = value.expect("checked by state_fields").as_struct();
                     out.extend(pairs_of(&as_f64(Some(pair.column(0)))?, &as_f64(Some(pair.column(1)))?, &g))
@@ -356,6 +365,8 @@ impl GroupBy {
                 AggFunc::TopK | AggFunc::BottomK | AggFunc::Any | AggFunc::All => col(0),
                 AggFunc::Median => quantiles(&col(0), 0.5),
                 AggFunc::Quantile => quantiles(&col(0), agg.arg.unwrap_or(0.5)),
+                AggFunc::ApproxMedian => digest_quantiles(&col(0), 0.5),
+                AggFunc::ApproxQuantile => digest_quantiles(&col(0), agg.arg.unwrap_or(0.5)),
                 AggFunc::Corr | AggFunc::Cov => {
                     let cols: Vec<ArrayRef> = (0..6).map(col).collect();
                     finish_pairs(&cols, agg.func == AggFunc::Corr)

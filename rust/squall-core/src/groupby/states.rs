@@ -9,6 +9,7 @@ use arrow_cast::{cast, cast_with_options, CastOptions};
 use arrow_schema::{DataType, Field};
 use arrow_select::take::take;
 
+use super::digest::{lift_digests, merge_digests};
 use super::kernels::{
     any_all, extreme_values, merge_moments, ones, pick, singletons, sum_numeric, sum_u64, union_sets,
 };
@@ -28,8 +29,10 @@ pub(super) fn check_args(agg: &Agg) -> Result<()> {
         _ => {}
     }
     match (f, agg.arg) {
-        (AggFunc::Quantile, Some(q)) if (0.0..=1.0).contains(&q) => Ok(()),
-        (AggFunc::Quantile, _) => wrong("quantile needs a fraction from 0 to 1, as (column, \"quantile\", 0.9)".into()),
+        (AggFunc::Quantile | AggFunc::ApproxQuantile, Some(q)) if (0.0..=1.0).contains(&q) => Ok(()),
+        (AggFunc::Quantile | AggFunc::ApproxQuantile, _) => {
+            wrong(format!("{name} needs a fraction from 0 to 1, as (column, {name:?}, 0.9)"))
+        }
         (AggFunc::TopK | AggFunc::BottomK, Some(k)) if k >= 1.0 && k.fract() == 0.0 && k <= 1e6 => Ok(()),
         (AggFunc::TopK | AggFunc::BottomK, _) => {
             wrong(format!("{name} needs a whole count from 1 to 1,000,000, as (column, {name:?}, 2)"))
@@ -90,6 +93,10 @@ pub(super) fn state_fields(agg: &Agg, value: Option<&DataType>) -> Result<Vec<Fi
             numeric(value)?;
             vec![f("sorted", list_of(DataType::Float64))]
         }
+        AggFunc::ApproxMedian | AggFunc::ApproxQuantile => {
+            numeric(value)?;
+            vec![f("digest", list_of(DataType::Float64))]
+        }
         AggFunc::TopK | AggFunc::BottomK => {
             let t = value.ok_or_else(|| Error::Plan(format!("{} needs a column", agg_name(agg.func))))?;
             vec![f("kept", list_of(t.clone()))]
@@ -129,6 +136,7 @@ pub(super) fn state_width(f: AggFunc) -> usize {
     match f {
         AggFunc::Count | AggFunc::CountDistinct | AggFunc::Sum | AggFunc::Min | AggFunc::Max => 1,
         AggFunc::Median | AggFunc::Quantile | AggFunc::TopK | AggFunc::BottomK | AggFunc::Any | AggFunc::All => 1,
+        AggFunc::ApproxMedian | AggFunc::ApproxQuantile => 1,
         AggFunc::Mean | AggFunc::First | AggFunc::Last => 2,
         AggFunc::Std | AggFunc::Var => 3,
         AggFunc::Corr | AggFunc::Cov => 6,
@@ -153,6 +161,7 @@ pub(super) fn lift(agg: &Agg, value: Option<&ArrayRef>, rows: usize, order: u64)
             vec![value_or_rows(), Arc::new(UInt64Array::from_iter_values(ord))]
         }
         AggFunc::Median | AggFunc::Quantile => vec![singletons(&as_f64(value)?)?],
+        AggFunc::ApproxMedian | AggFunc::ApproxQuantile => vec![lift_digests(&as_f64(value)?)?],
         AggFunc::TopK | AggFunc::BottomK => vec![singletons(&value_or_rows())?],
         AggFunc::Corr | AggFunc::Cov => {
             let pair = value_or_rows();
@@ -183,6 +192,7 @@ pub(super) fn merge_state(agg: &Agg, cols: &[ArrayRef], g: &Groups) -> Result<Ve
         AggFunc::Median | AggFunc::Quantile | AggFunc::TopK | AggFunc::BottomK => {
             vec![merge_lists(&cols[0], g, keep(agg))?]
         }
+        AggFunc::ApproxMedian | AggFunc::ApproxQuantile => vec![merge_digests(&cols[0], g)?],
         AggFunc::Corr | AggFunc::Cov => merge_pairs(cols, g).to_vec(),
         AggFunc::Any => vec![any_all(&cols[0], g, true)],
         AggFunc::All => vec![any_all(&cols[0], g, false)],
