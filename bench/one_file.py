@@ -41,6 +41,9 @@ QUERIES: dict[str, tuple[list[str], list[tuple[str, str, str]]]] = {
     "i3 median,std": (["i3"], [("x", "v2", "median"), ("y", "v2", "std")]),
     # polars has no approximate median per group: it runs its exact one.
     "i3 approx median,std": (["i3"], [("x", "v2", "approx_median"), ("y", "v2", "std")]),
+    # Ten groups of a million values: the exact median gathers them, the approximate one not.
+    "i1 median": (["i1"], [("x", "v2", "median")]),
+    "i1 approx median": (["i1"], [("x", "v2", "approx_median")]),
     "s3 top-2": (["s3"], [("x", "v2", "top_k")]),
     "i3 corr": (["i3"], [("x", "v2,v3", "corr")]),
     "i3 max-min": (["i3"], [("x", "v2", "range")]),
