@@ -68,7 +68,9 @@ pub struct JobSpec {
 }
 
 /// A job's memory budget: its tasks start, in order, while the estimates of those running fit
-/// in `limit` (one always runs, however big).
+/// in `limit` beside the running tasks of the scheduler's other jobs under a limit (the
+/// session's actions share its budget); a task runs alone when nothing else holds any, however
+/// big.
 #[derive(Debug, Clone)]
 pub struct MemoryLimit {
     /// Bytes the running tasks may hold together.
@@ -143,16 +145,18 @@ pub(crate) struct JobRun {
 }
 
 impl JobRun {
-    /// The next waiting tasks whose estimates fit beside those admitted (the first always).
-    pub(crate) fn admit_more(&mut self, now: f64, job: JobId, queue: &mut VecDeque<Queued>) {
+    /// Queues the next waiting tasks whose estimates fit beside what every job has admitted,
+    /// `total` (which grows by theirs); the first runs alone when nothing is admitted.
+    pub(crate) fn admit_more(&mut self, now: f64, job: JobId, queue: &mut VecDeque<Queued>, total: &mut u64) {
         let Some(memory) = &self.spec.memory else { return };
         while let Some(&task) = self.waiting.front() {
             let need = memory.tasks.get(task).copied().unwrap_or(0);
-            if self.admitted > 0 && self.admitted.saturating_add(need) > memory.limit {
+            if *total > 0 && total.saturating_add(need) > memory.limit {
                 return;
             }
             self.waiting.pop_front();
             self.admitted = self.admitted.saturating_add(need);
+            *total = total.saturating_add(need);
             queue.push_back((job, task, now));
         }
     }

@@ -148,6 +148,8 @@ struct Dispatcher {
     graph: Graph,
     /// Since when every attempt was answered 429 (None: the last one was taken).
     throttled_since: Option<Instant>,
+    /// The estimated peaks of the tasks admitted under a memory limit, over all jobs.
+    admitted: u64,
 }
 
 /// Deletes, in the background, results that attempts stored and nobody will read (another
@@ -197,6 +199,7 @@ impl Dispatcher {
             backups,
             graph,
             throttled_since,
+            admitted: 0,
         }
     }
 
@@ -254,7 +257,7 @@ impl Dispatcher {
         let spec = run.spec.clone();
         if spec.memory.is_some() {
             run.waiting.extend(0..n);
-            run.admit_more(now, job, &mut self.queue);
+            run.admit_more(now, job, &mut self.queue, &mut self.admitted);
         }
         self.jobs.insert(job, run);
         if spec.memory.is_some() {
@@ -333,12 +336,13 @@ impl Dispatcher {
             let (need, fits) = match &run.spec.memory {
                 Some(m) => {
                     let need = m.tasks.get(task).copied().unwrap_or(0);
-                    (need, run.admitted + need <= m.limit)
+                    (need, self.admitted + need <= m.limit)
                 }
                 None => (0, true),
             };
             if !t.committed && !t.running.is_empty() && !cancelled && fits {
                 run.admitted += need;
+                self.admitted += need;
                 t.backups += 1;
                 self.board.count_backup(job);
                 self.start(job, task, now_epoch(), true);
@@ -612,19 +616,35 @@ impl Dispatcher {
 
     /// `task` of `job` is settled for good and none of its attempts runs.
     fn release(&mut self, job: JobId, task: usize) {
-        if let Some(run) = self.jobs.get_mut(&job) {
-            discard(self.board.unpin(run.spec.work[task].inputs()));
-            let backups = run.tasks.remove(&task).map_or(0, |t| t.backups as u64);
-            run.outstanding -= 1;
-            if let Some(memory) = &run.spec.memory {
-                let need = memory.tasks.get(task).copied().unwrap_or(0);
-                run.admitted = run.admitted.saturating_sub(need * (1 + backups));
-                if !run.cancelled {
-                    run.admit_more(now_epoch(), job, &mut self.queue);
+        self.release_task(job, task, true);
+    }
+
+    /// [`Dispatcher::release`]; `admitted`: whether the task had been admitted under its job's
+    /// memory limit (a task still waiting for room holds none).
+    fn release_task(&mut self, job: JobId, task: usize, admitted: bool) {
+        let Some(run) = self.jobs.get_mut(&job) else { return };
+        discard(self.board.unpin(run.spec.work[task].inputs()));
+        let backups = run.tasks.remove(&task).map_or(0, |t| t.backups as u64);
+        run.outstanding -= 1;
+        let mut freed = 0;
+        if let (Some(memory), true) = (&run.spec.memory, admitted) {
+            freed = memory.tasks.get(task).copied().unwrap_or(0) * (1 + backups);
+            run.admitted = run.admitted.saturating_sub(freed);
+        }
+        if run.outstanding == 0 {
+            self.jobs.remove(&job);
+        }
+        if freed > 0 {
+            self.admitted = self.admitted.saturating_sub(freed);
+            // Room for the waiting tasks of any job, oldest job first.
+            let mut waiting: Vec<JobId> =
+                self.jobs.iter().filter(|(_, r)| !r.cancelled && !r.waiting.is_empty()).map(|(j, _)| *j).collect();
+            waiting.sort_unstable();
+            let now = now_epoch();
+            for job in waiting {
+                if let Some(run) = self.jobs.get_mut(&job) {
+                    run.admit_more(now, job, &mut self.queue, &mut self.admitted);
                 }
-            }
-            if run.outstanding == 0 {
-                self.jobs.remove(&job);
             }
         }
     }
@@ -638,11 +658,14 @@ impl Dispatcher {
             abandon(&self.board, job, task, t, "cancelled");
         }
         let mut dropped: Vec<usize> = self.queue.iter().filter(|(j, _, _)| *j == job).map(|(_, t, _)| *t).collect();
-        dropped.extend(run.waiting.drain(..));
+        let unadmitted: Vec<usize> = run.waiting.drain(..).collect();
         dropped.extend(self.graph.drop_job(job));
         self.queue.retain(|(j, _, _)| *j != job);
         for &task in &dropped {
             self.release(job, task);
+        }
+        for &task in &unadmitted {
+            self.release_task(job, task, false);
         }
         // What waits on any task of the job is cancelled with it.
         let awaited = self.graph.awaited_in(job);

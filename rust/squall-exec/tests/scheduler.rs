@@ -371,6 +371,37 @@ fn a_memory_limit_starts_only_the_tasks_whose_estimates_fit_together() {
 }
 
 #[test]
+fn two_jobs_under_one_memory_limit_share_it() {
+    // Two actions of one session at once (user threads), each with tasks of 40 under a limit of
+    // 100: two tasks run at once over both jobs, not two per job; then a job cancelled while
+    // its tasks wait for room gives back nothing it did not hold, and the other job goes on.
+    let backend = Scripted::new(8, |_, _| Act::Sleep(Duration::from_millis(20)));
+    let s = Scheduler::new(backend.clone()).unwrap();
+    let limited = |n: usize| {
+        let mut spec = job(n, 0);
+        spec.memory = Some(squall_exec::MemoryLimit { limit: 100, tasks: vec![40; n] });
+        spec
+    };
+    let (a, b) = (s.submit(limited(6)).unwrap(), s.submit(limited(6)).unwrap());
+    finish(&s, a);
+    finish(&s, b);
+    for (id, i) in [a, b].into_iter().flat_map(|id| (0..6).map(move |i| (id, i))) {
+        assert!(matches!(s.board().take(id, i).unwrap(), Some(Outcome::Returned { .. })), "job {id} task {i}");
+    }
+    assert_eq!(backend.max_in_flight.load(Ordering::SeqCst), 2, "tasks of 40 in 100, over both jobs");
+
+    let backend = Scripted::new(8, |_, _| Act::Sleep(Duration::from_millis(300)));
+    let s = Scheduler::new(backend.clone()).unwrap();
+    let (a, b) = (s.submit(limited(4)).unwrap(), s.submit(limited(4)).unwrap());
+    std::thread::sleep(Duration::from_millis(100));
+    s.cancel(b);
+    finish(&s, a);
+    finish(&s, b);
+    assert!(backend.max_in_flight.load(Ordering::SeqCst) <= 2);
+    assert_eq!(backend.calls.load(Ordering::SeqCst), 4, "a's four tasks ran; b's waited and were cancelled");
+}
+
+#[test]
 fn a_backup_starts_only_where_it_fits_in_the_memory_limit() {
     // The last task's first attempt straggles (1.5 s); the others take 10 ms. Tasks of 40 in
     // 100: a backup of 40 fits beside the straggler. Tasks of 60: it would not, so none starts.
