@@ -127,6 +127,7 @@ def test_cancelling_a_future_cancels_what_depends_on_it(session: squall.Session)
     many = session.map(lambda x: sleep_then(0.5, x), [1] * 8, progress=False)
     total = session.submit(sum, list(many))
     many.cancel()
+    assert total.cancelled(), "a map's cancel returns once what takes its results is cancelled"
     with pytest.raises(squall.CancelledError):
         total.result(timeout=30)
 

@@ -94,6 +94,37 @@ def test_the_estimate_agrees_with_the_simulated_run(session, fleet, rows, partit
         assert slowdowns == estimated == 0
 
 
+def test_crashed_attempts_are_estimated_as_work_done_again():
+    # One attempt in twenty dies after its work and requests: the simulation retries it on a
+    # new environment (up to 6 times: three crashes in a row do happen among 2,000 tasks); the
+    # estimate counts the attempts, their requests and cold starts.
+    fleet = squall.FleetModel(failure_rate=0.05, store=squall.StoreModel.s3_standard())
+    with squall.Session(workers=2, retries=6) as session:
+        check_crashes(session, fleet)
+
+
+def check_crashes(session: squall.Session, fleet: squall.FleetModel) -> None:
+    ds = terasort(session, 10**9, 1000)
+    est = ds.estimate(fleet, memory_mb=3008)
+    job = ds.simulate(fleet, memory_mb=3008, progress=False)
+    outcomes = job.stats["outcome"].to_pylist()
+    assert outcomes.count("lost") > 0
+    tasks = sum(s.tasks for s in est.stages)
+    assert close(len(outcomes), tasks / 0.95, 0.02)
+    sim, model = job.cost(architecture="arm64"), est.cost(architecture="arm64")
+    assert close(sim.invocations, model.invocations, 0.02)
+    # A crashed attempt's requests are billed but never reported (its answer is lost): the
+    # simulated record counts the others', the estimate all of them.
+    for kind in ("s3_puts", "s3_gets"):
+        assert close(getattr(sim, kind) / 0.95, getattr(model, kind), 0.03), kind
+    assert close(makespan(job), est.seconds), (makespan(job), str(est))
+    assert close(sim.total_usd, model.total_usd), (str(sim), str(model))
+    crash_free = ds.estimate(
+        squall.FleetModel(store=squall.StoreModel.s3_standard()), memory_mb=3008
+    )
+    assert est.cost().total_usd > crash_free.cost().total_usd
+
+
 def test_past_the_fleets_burst_the_estimate_is_a_lower_bound(session):
     # One function adding 50 environments a second: the client's window backs off from the
     # 429s, which the estimate does not model.
@@ -174,6 +205,8 @@ def test_a_synthetic_input_is_modelled_never_run(session):
             match=r'"tera" \(made by squall.synthetic\).*estimate\(\) or \.simulate\(\)',
         ):
             action()
+    with pytest.raises(squall.PlanError, match=r"instead of \.schema$"):
+        ds.schema  # noqa: B018 (the property runs the plan)
     with pytest.raises(ValueError, match="action='show'"):
         ds.estimate(action="show")
     with pytest.raises(ValueError, match="Python functions"):

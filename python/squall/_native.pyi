@@ -88,8 +88,9 @@ class Scheduler:
     ) -> Scheduler:
         """A scheduler invoking Lambda function ``function``, ``concurrency`` at once."""
     @staticmethod
-    def in_process(threads: int) -> Scheduler:
-        """A scheduler running tasks on up to ``threads`` threads of this process."""
+    def in_process(threads: int, memory_of: Scheduler | None = None) -> Scheduler:
+        """A scheduler running tasks on up to ``threads`` threads of this process; with
+        ``memory_of``, its tasks under a memory limit share that scheduler's budget."""
     @property
     def workers(self) -> int:
         """Number of worker processes, or invocations in flight at once."""
@@ -164,7 +165,8 @@ class Job:
         finished, outcome, error, its store counters (named by ``IO_FIELDS``), (peak_rss,
         output))."""
     def cancel(self) -> None:
-        """Cancels the job: queued tasks never start, running attempts are stopped."""
+        """Cancels the job: queued tasks never start, running attempts are stopped; returns once
+        the tasks of other jobs that take its results are cancelled too."""
     def release(self) -> None:
         """Drops the outcomes (their futures are gone) and deletes the results they stored;
         progress and attempt records stay."""
@@ -521,9 +523,9 @@ class Datasets:
         fleet: FleetModel,
         budget: Budget,
         write: tuple[str, str, str, str] | None = None,
-    ) -> list[tuple[str, int, float, float, tuple[int, ...], tuple[int, ...]]]:
+    ) -> list[tuple[str, int, int, float, float, tuple[int, ...], tuple[int, ...]]]:
         """Estimates ``plan`` into ``sink`` (as ``simulate`` takes them) on ``fleet`` with
-        ``budget``: per stage (label, tasks, seconds, task seconds, requests and bytes as
+        ``budget``: per stage (label, tasks, attempts, seconds, task seconds, requests and bytes as
         ``io_counts`` gives them, and those of them that touch the user's data rather than
         intermediate objects)."""
 

@@ -332,15 +332,18 @@ class Dataset:
         Example:
             >>> ds.head(10).to_pandas()
         """
+        return self._head(n, "head")
+
+    def _head(self, n: int, verb: str) -> pa.Table:
         parts: list[pa.Table] = []
         rows = 0
         done = 0
         plan = self._plan.then_limit(n)
         if plan.shuffles:  # the first rows come from every input: run it all
-            return self._collect(plan, "head", progress=False).slice(0, n)
+            return self._collect(plan, verb, progress=False).slice(0, n)
         while rows < n and done < self._plan.num_partitions:
             take = min(max(1, done), self._plan.num_partitions - done)  # 1, 1, 2, 4, ... partitions
-            part = self._collect(plan.slice_partitions(done, take), "head", progress=False)
+            part = self._collect(plan.slice_partitions(done, take), verb, progress=False)
             parts.append(part)
             rows += part.num_rows
             done += take
@@ -357,7 +360,7 @@ class Dataset:
             station: string
             temp: double
         """
-        return self.head(1).schema
+        return self._head(1, "schema").schema
 
     @user_facing
     def write_parquet(

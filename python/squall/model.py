@@ -44,6 +44,8 @@ class StageEstimate:
     label: str
     #: Its tasks.
     tasks: int
+    #: Its attempts (invocations): its tasks, and crashed attempts run again.
+    attempts: int
     #: Seconds from its start to its last task's end.
     seconds: float
     #: Seconds of its tasks together (what Lambda bills).
@@ -94,8 +96,9 @@ class Estimate:
         for s in self.stages[:-1]:
             held += s.io["bytes_written"] * (self.seconds - at - s.seconds / 2)
             at += s.seconds
-        tasks, seconds = sum(s.tasks for s in self.stages), sum(s.task_seconds for s in self.stages)
-        usage = Usage(tasks, seconds, self.io, self.seconds, held, self.data_io)
+        attempts = sum(s.attempts for s in self.stages)
+        seconds = sum(s.task_seconds for s in self.stages)
+        usage = Usage(attempts, seconds, self.io, self.seconds, held, self.data_io)
         return usage.price(memory_mb or self.memory_mb, prices, architecture, store)
 
     def __str__(self) -> str:
@@ -169,9 +172,15 @@ def estimate(ds: Dataset, fleet: FleetModel | None, action: str, memory_mb: int 
     fields = _native.IO_FIELDS
     stages = [
         StageEstimate(
-            label, n, t, b, dict(zip(fields, io, strict=True)), dict(zip(fields, data, strict=True))
+            label,
+            n,
+            a,
+            t,
+            b,
+            dict(zip(fields, io, strict=True)),
+            dict(zip(fields, data, strict=True)),
         )
-        for label, n, t, b, io, data in rows
+        for label, n, a, t, b, io, data in rows
     ]
     return Estimate(stages, memory)
 

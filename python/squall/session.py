@@ -567,7 +567,8 @@ class Session:
             self._heartbeat_at = time.monotonic()
             _native.heartbeat(root, self._session_id)
         if self._threads is None:
-            self._threads = _native.Scheduler.in_process(self.workers)
+            # One budget: its tasks under a memory limit share those of the workers.
+            self._threads = _native.Scheduler.in_process(self.workers, memory_of=self._native)
         policy = Speculation()
         scale = self._time_scale()
         shm = f"file://{self._shm_dir}" if self._shm_dir is not None else None

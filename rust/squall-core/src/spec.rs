@@ -73,6 +73,12 @@ impl ResultStores {
         fast.into_iter().chain([url(&self.store)]).collect()
     }
 
+    /// Every object attempt `attempt` of `task` of `job` may have written its result to.
+    pub fn attempt_urls(&self, job: u64, task: u64, attempt: u32) -> Vec<String> {
+        let url = |prefix: &str| result_url(prefix, job, task, attempt);
+        self.fast.as_deref().map(url).into_iter().chain([url(&self.store)]).collect()
+    }
+
     /// Whether `url` is where attempt `attempt` of `task` of `job` may write its result.
     pub fn allows(&self, url: &str, job: u64, task: u64, attempt: u32) -> bool {
         let at = |prefix: &str| result_url(prefix, job, task, attempt);

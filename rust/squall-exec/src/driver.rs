@@ -219,7 +219,7 @@ pub fn start(exec: Executors, settings: Settings, job: DatasetJob) -> Result<Arc
     if job.plan.is_synthetic() {
         return Err(Error::Core(squall_core::Error::Plan(format!(
             "the input {:?} (made by squall.synthetic) has sizes but no rows: model it with \
-             .estimate() or .simulate() instead of .{}()",
+             .estimate() or .simulate() instead of .{}",
             job.plan.source, job.verb
         ))));
     }

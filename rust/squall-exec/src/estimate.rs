@@ -4,9 +4,11 @@
 //! the function's bandwidth; environments come as the fleet's ramp allows (a full bucket of
 //! `ramp_per_10s` per function first, then `ramp_per_10s / 10` per second each), each paying
 //! one cold start, and work back to back; a stage whose requests exceed the store's rate
-//! lasts until the store has served them. Not modelled: stragglers, crashes, throttling by
-//! `throttle_rate`, speculation, and the client's window backing off from 429s (a simulation
-//! runs them all).
+//! lasts until the store has served them. Crashes (`failure_rate`) are attempts run again: a
+//! task takes `1 / (1 - failure_rate)` attempts on average, each crash costs its work and its
+//! requests again and a new environment's cold start. Not modelled: stragglers, throttling by
+//! `throttle_rate`, speculation, retries' backoff and the client's window backing off from
+//! 429s (a simulation runs them all).
 
 use squall_core::shape::StageShape;
 use squall_core::TaskIo;
@@ -20,6 +22,8 @@ pub struct StageEstimate {
     pub label: String,
     /// Its tasks.
     pub tasks: usize,
+    /// Its attempts (invocations): tasks, and the crashed attempts run again.
+    pub attempts: usize,
     /// Seconds from its start to its last task's end.
     pub seconds: f64,
     /// Seconds of its tasks together (what Lambda bills, with the function's memory).
@@ -56,7 +60,12 @@ impl Fleet {
         let each = &shape.each;
         let store = m.store.as_ref().map_or(0.0, |s| s.busy_s(&each.io));
         // At least a nanosecond: a task of nothing in a model of no latency still ends.
-        let task = (m.latency_s + each.work_bytes as f64 / m.work_bytes_s.max(1.0) + store).max(1e-9);
+        let work = (m.latency_s + each.work_bytes as f64 / m.work_bytes_s.max(1.0) + store).max(1e-9);
+        // Attempts, crashed ones run again (each on a new environment, after its cold start).
+        let crash = m.failure_rate.clamp(0.0, 0.99);
+        let attempts = (shape.tasks as f64 / (1.0 - crash)).round().max(shape.tasks as f64) as usize;
+        let crashes = attempts - shape.tasks;
+        let task = work + crash * m.cold_start_s;
         let envs = shape.tasks.min(m.concurrency.max(1));
         // When each environment takes its first task: a new one after its cold start.
         let start = self.now;
@@ -67,19 +76,32 @@ impl Fleet {
             })
             .collect();
         let done_by = |t: f64| -> usize { ready.iter().map(|r| ((t - r) / task).max(0.0).floor() as usize).sum() };
-        // The earliest end by which every task is done: bisect between the first wave's end
-        // and every task on the last environment.
-        let (mut lo, mut hi) = (start, ready.iter().cloned().fold(start, f64::max) + task * shape.tasks as f64);
-        for _ in 0..60 {
-            let mid = (lo + hi) / 2.0;
-            if done_by(mid) >= shape.tasks {
-                hi = mid;
-            } else {
-                lo = mid;
+        // The earliest end by which `n` attempts are done: bisect between the first wave's end
+        // and every attempt on the last environment.
+        let end_of = |n: usize| {
+            let (mut lo, mut hi) = (start, ready.iter().cloned().fold(start, f64::max) + task * n as f64);
+            for _ in 0..60 {
+                let mid = (lo + hi) / 2.0;
+                if done_by(mid) >= n {
+                    hi = mid;
+                } else {
+                    lo = mid;
+                }
             }
+            hi
+        };
+        // Crashes in the last wave are run again after it, each on a new environment: the
+        // stage waits for the longest such chain (`chain` attempts: the longest that one of
+        // the last wave's tasks reaches with a chance of one in ten or more, a planning
+        // margin rather than the mean).
+        let mut chain = 1;
+        while crash > 0.0 && envs as f64 * crash.powi(chain) >= 0.1 && chain < 20 {
+            chain += 1;
         }
-        let mut seconds = hi - start;
-        let mut io = shape.total();
+        let tail = end_of(shape.tasks) + (chain - 1) as f64 * (work + m.cold_start_s);
+        let mut seconds = end_of(attempts).max(tail) - start;
+        // A crashed attempt made its requests before it died.
+        let mut io = shape.total() + shape.each.io * crashes as u64;
         let mut waited = 0.0;
         if let Some(s) = &m.store {
             // Requests past the store's rate wait for it (each answered 503 SlowDown first),
@@ -97,12 +119,12 @@ impl Fleet {
                 seconds = served;
             }
         }
-        let cold = envs.saturating_sub(self.used) as f64 * m.cold_start_s;
-        let task_seconds = task * shape.tasks as f64 + cold + waited;
+        let cold = (envs.saturating_sub(self.used) + crashes) as f64 * m.cold_start_s;
+        let task_seconds = work * attempts as f64 + cold + waited;
         self.used = self.used.max(envs);
         self.now = start + seconds;
-        let (label, tasks, data) = (shape.label.clone(), shape.tasks, shape.data_total());
-        StageEstimate { label, tasks, seconds, task_seconds, io, data }
+        let (label, tasks, data) = (shape.label.clone(), shape.tasks, shape.data_total() + shape.data * crashes as u64);
+        StageEstimate { label, tasks, attempts, seconds, task_seconds, io, data }
     }
 }
 

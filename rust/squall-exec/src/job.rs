@@ -79,6 +79,46 @@ pub struct MemoryLimit {
     pub tasks: Vec<u64>,
 }
 
+/// The estimated peaks of the tasks admitted under memory limits, over every job of the
+/// schedulers that share it (a session's workers and its driver's threads): each scheduler
+/// hears when another frees some.
+#[derive(Debug)]
+pub struct MemoryPool {
+    admitted: std::sync::Mutex<u64>,
+    freed: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for MemoryPool {
+    fn default() -> Self {
+        MemoryPool { admitted: std::sync::Mutex::new(0), freed: tokio::sync::watch::channel(0).0 }
+    }
+}
+
+impl MemoryPool {
+    /// Bytes admitted now.
+    pub fn admitted(&self) -> u64 {
+        *self.lock()
+    }
+
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, u64> {
+        self.admitted.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Gives back `bytes` and tells the schedulers sharing the pool.
+    pub(crate) fn free(&self, bytes: u64) {
+        {
+            let mut admitted = self.lock();
+            *admitted = admitted.saturating_sub(bytes);
+        }
+        self.freed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// What changes whenever memory is freed.
+    pub(crate) fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.freed.subscribe()
+    }
+}
+
 pub(crate) type Done = (JobId, usize, u32, std::result::Result<Reply, Failure>);
 /// A task waiting for a slot, with when it (re-)entered the queue.
 pub(crate) type Queued = (JobId, usize, f64);

@@ -21,7 +21,7 @@ use crate::board::Given;
 use crate::graph::Graph;
 pub use crate::job::JobHandle;
 use crate::job::{Done, JobRun, Queued, Running, TaskRun};
-pub use crate::job::{JobId, JobSpec, MemoryLimit, TaskRef, Work};
+pub use crate::job::{JobId, JobSpec, MemoryLimit, MemoryPool, TaskRef, Work};
 pub use crate::policy::Speculation;
 use crate::policy::{
     backoff, failure_kind, median, JOB_RETRY_BUDGET, MAX_BACKUPS, SPECULATION_TICK, THROTTLE_PATIENCE,
@@ -31,7 +31,7 @@ use crate::{Backend, Board, Error, Failure, Invocation, Outcome, Reply, Result};
 
 enum Command {
     Submit(JobId, JobSpec),
-    Cancel(JobId),
+    Cancel(JobId, Option<std_mpsc::Sender<()>>),
     CancelTask(JobId, usize, std_mpsc::Sender<()>),
     Shutdown(std_mpsc::Sender<()>),
 }
@@ -43,26 +43,43 @@ pub struct Scheduler {
     next_job: AtomicU64,
     /// The virtual clock the scheduler runs on, if it has one of its own.
     _clock: Option<VirtualClock>,
+    memory: Arc<MemoryPool>,
 }
 
 impl Scheduler {
     /// Starts a scheduler over `backend` on the process's runtime.
     pub fn new(backend: Arc<dyn Backend>) -> Result<Self> {
-        Ok(Self::on(backend, runtime()?.handle(), None))
+        Ok(Self::on(backend, runtime()?.handle(), None, Arc::default()))
+    }
+
+    /// Starts a scheduler over `backend` whose tasks under memory limits share `memory` with
+    /// other schedulers' (see [`Scheduler::memory`]).
+    pub fn sharing(backend: Arc<dyn Backend>, memory: Arc<MemoryPool>) -> Result<Self> {
+        Ok(Self::on(backend, runtime()?.handle(), None, memory))
+    }
+
+    /// The memory its tasks under a limit hold, to share with another scheduler.
+    pub fn memory(&self) -> Arc<MemoryPool> {
+        self.memory.clone()
     }
 
     /// Starts a scheduler over `backend` on a virtual clock of its own, which jumps ahead
     /// whenever every task waits (for a backend that runs nothing for real).
     pub fn on_virtual_clock(backend: Arc<dyn Backend>) -> Result<Self> {
         let clock = VirtualClock::start()?;
-        Ok(Self::on(backend, &clock.handle().clone(), Some(clock)))
+        Ok(Self::on(backend, &clock.handle().clone(), Some(clock), Arc::default()))
     }
 
-    fn on(backend: Arc<dyn Backend>, rt: &tokio::runtime::Handle, clock: Option<VirtualClock>) -> Self {
+    fn on(
+        backend: Arc<dyn Backend>,
+        rt: &tokio::runtime::Handle,
+        clock: Option<VirtualClock>,
+        memory: Arc<MemoryPool>,
+    ) -> Self {
         let board = Arc::new(Board::default());
         let (tx, rx) = mpsc::unbounded_channel();
-        rt.spawn(Dispatcher::new(backend, board.clone()).run(rx));
-        Scheduler { tx, board, next_job: AtomicU64::new(1), _clock: clock }
+        rt.spawn(Dispatcher::new(backend, board.clone(), memory.clone()).run(rx));
+        Scheduler { tx, board, next_job: AtomicU64::new(1), _clock: clock, memory }
     }
 
     /// Queues a job's tasks and returns its id at once; outcomes appear on [`Scheduler::board`].
@@ -94,7 +111,17 @@ impl Scheduler {
     /// Cancels a job: queued tasks never start, running attempts are stopped.
     pub fn cancel(&self, job: JobId) {
         self.board.cancel_job(job);
-        let _ = self.tx.send(Command::Cancel(job));
+        let _ = self.tx.send(Command::Cancel(job, None));
+    }
+
+    /// [`Scheduler::cancel`], returning once the tasks of other jobs that take its results are
+    /// cancelled too (for a caller outside the scheduler's runtime: it blocks).
+    pub fn cancel_and_wait(&self, job: JobId) {
+        self.board.cancel_job(job);
+        let (done_tx, done_rx) = std_mpsc::channel();
+        if self.tx.send(Command::Cancel(job, Some(done_tx))).is_ok() {
+            let _ = done_rx.recv_timeout(Duration::from_secs(5));
+        }
     }
 
     /// Drops a job's outcomes (whoever would take them is gone) and deletes the results they
@@ -148,8 +175,9 @@ struct Dispatcher {
     graph: Graph,
     /// Since when every attempt was answered 429 (None: the last one was taken).
     throttled_since: Option<Instant>,
-    /// The estimated peaks of the tasks admitted under a memory limit, over all jobs.
-    admitted: u64,
+    /// The estimated peaks of the tasks admitted under memory limits, over all jobs (of this
+    /// scheduler and those sharing its pool).
+    memory: Arc<MemoryPool>,
 }
 
 /// Deletes, in the background, results that attempts stored and nobody will read (another
@@ -180,7 +208,7 @@ fn abandon(board: &Board, job: JobId, task: usize, t: &TaskRun, outcome: &'stati
 }
 
 impl Dispatcher {
-    fn new(backend: Arc<dyn Backend>, board: Arc<Board>) -> Self {
+    fn new(backend: Arc<dyn Backend>, board: Arc<Board>, memory: Arc<MemoryPool>) -> Self {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let (retry_tx, retry_rx) = mpsc::unbounded_channel();
         let (queue, jobs) = (VecDeque::new(), HashMap::new());
@@ -199,19 +227,25 @@ impl Dispatcher {
             backups,
             graph,
             throttled_since,
-            admitted: 0,
+            memory,
         }
     }
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
         let mut tick = tokio::time::interval(SPECULATION_TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut freed = self.memory.watch();
         loop {
             self.dispatch();
             tokio::select! {
                 cmd = rx.recv() => match cmd {
                     Some(Command::Submit(job, spec)) => self.admit(job, spec),
-                    Some(Command::Cancel(job)) => self.cancel(job),
+                    Some(Command::Cancel(job, done)) => {
+                        self.cancel(job);
+                        if let Some(done) = done {
+                            let _ = done.send(());
+                        }
+                    }
                     Some(Command::CancelTask(job, task, done)) => {
                         self.cancel_task(job, task);
                         let _ = done.send(());
@@ -233,6 +267,8 @@ impl Dispatcher {
                 // A cancelled job's retry is dropped by `dispatch`, which cannot claim it.
                 Some(retry) = self.retry_rx.recv() => self.queue.push_front(retry),
                 _ = tick.tick(), if self.in_flight > 0 => self.speculate(),
+                // Memory freed, here or by a scheduler sharing the pool: room for waiting tasks.
+                Ok(()) = freed.changed() => self.admit_waiting(),
             }
         }
     }
@@ -257,7 +293,7 @@ impl Dispatcher {
         let spec = run.spec.clone();
         if spec.memory.is_some() {
             run.waiting.extend(0..n);
-            run.admit_more(now, job, &mut self.queue, &mut self.admitted);
+            run.admit_more(now, job, &mut self.queue, &mut self.memory.lock());
         }
         self.jobs.insert(job, run);
         if spec.memory.is_some() {
@@ -333,16 +369,21 @@ impl Dispatcher {
             t.backup_pending = false;
             // Under a memory limit a backup holds as much as its task again, until the task is
             // released: it starts only where that fits beside what is admitted.
+            let wanted = !t.committed && !t.running.is_empty() && !cancelled;
             let (need, fits) = match &run.spec.memory {
-                Some(m) => {
+                Some(m) if wanted => {
                     let need = m.tasks.get(task).copied().unwrap_or(0);
-                    (need, self.admitted + need <= m.limit)
+                    let mut admitted = self.memory.lock();
+                    let fits = *admitted + need <= m.limit;
+                    if fits {
+                        *admitted += need;
+                    }
+                    (need, fits)
                 }
-                None => (0, true),
+                _ => (0, true),
             };
-            if !t.committed && !t.running.is_empty() && !cancelled && fits {
+            if wanted && fits {
                 run.admitted += need;
-                self.admitted += need;
                 t.backups += 1;
                 self.board.count_backup(job);
                 self.start(job, task, now_epoch(), true);
@@ -493,6 +534,11 @@ impl Dispatcher {
             }
             other => other,
         };
+        // An attempt that failed (crashed, lost, timed out) may have stored its result before:
+        // nobody will read it.
+        if let (Err(_), Some(results)) = (&result, &run.spec.results) {
+            discard(results.attempt_urls(job, task as u64, attempt));
+        }
         let mut record = me.record(task, finished_at, "ok");
         if let Ok(reply) = &result {
             record.worker = reply.worker.clone();
@@ -635,16 +681,20 @@ impl Dispatcher {
             self.jobs.remove(&job);
         }
         if freed > 0 {
-            self.admitted = self.admitted.saturating_sub(freed);
-            // Room for the waiting tasks of any job, oldest job first.
-            let mut waiting: Vec<JobId> =
-                self.jobs.iter().filter(|(_, r)| !r.cancelled && !r.waiting.is_empty()).map(|(j, _)| *j).collect();
-            waiting.sort_unstable();
-            let now = now_epoch();
-            for job in waiting {
-                if let Some(run) = self.jobs.get_mut(&job) {
-                    run.admit_more(now, job, &mut self.queue, &mut self.admitted);
-                }
+            self.memory.free(freed);
+            self.admit_waiting();
+        }
+    }
+
+    /// Queues the waiting tasks of jobs under a memory limit that now fit, oldest job first.
+    fn admit_waiting(&mut self) {
+        let mut waiting: Vec<JobId> =
+            self.jobs.iter().filter(|(_, r)| !r.cancelled && !r.waiting.is_empty()).map(|(j, _)| *j).collect();
+        waiting.sort_unstable();
+        let now = now_epoch();
+        for job in waiting {
+            if let Some(run) = self.jobs.get_mut(&job) {
+                run.admit_more(now, job, &mut self.queue, &mut self.memory.lock());
             }
         }
     }

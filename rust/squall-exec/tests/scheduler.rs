@@ -402,6 +402,60 @@ fn two_jobs_under_one_memory_limit_share_it() {
 }
 
 #[test]
+fn schedulers_sharing_a_memory_pool_share_its_limit() {
+    // A session's workers and its driver's threads: a job on each, tasks of 40 under 100. The
+    // first job's two tasks hold 80, so the second job's wait until they end.
+    let slow = Scripted::new(8, |_, _| Act::Sleep(Duration::from_millis(400)));
+    let fast = Scripted::new(8, |_, _| Act::Sleep(Duration::from_millis(10)));
+    let workers = Scheduler::new(slow.clone()).unwrap();
+    let threads = Scheduler::sharing(fast.clone(), workers.memory()).unwrap();
+    let limited = |n: usize| {
+        let mut spec = job(n, 0);
+        spec.memory = Some(squall_exec::MemoryLimit { limit: 100, tasks: vec![40; n] });
+        spec
+    };
+    let a = workers.submit(limited(2)).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(workers.memory().admitted(), 80);
+    let b = threads.submit(limited(3)).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(fast.calls.load(Ordering::SeqCst), 0, "no room beside the other scheduler's tasks");
+    finish(&workers, a);
+    finish(&threads, b);
+    assert_eq!(fast.calls.load(Ordering::SeqCst), 3, "they ran once the room was freed");
+    std::thread::sleep(Duration::from_millis(50)); // the dispatcher releases after the outcome
+    assert_eq!(workers.memory().admitted(), 0, "all given back");
+}
+
+#[test]
+fn a_result_stored_by_an_attempt_that_then_crashed_is_deleted() {
+    // Attempt 0 of task 0 stores its result and dies before answering (its object is left
+    // behind); attempt 1 answers. Attempt 0's object is deleted; nothing else is.
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("file://{}", dir.path().display());
+    let results = squall_core::spec::ResultStores { store: prefix, fast: None };
+    let left = |job: u64, attempt: u32| {
+        let url = results.attempt_urls(job, 0, attempt).remove(0);
+        std::path::PathBuf::from(url.trim_start_matches("file://"))
+    };
+    let backend = Scripted::new(2, |_, attempt| if attempt == 0 { Act::Fail } else { Act::Echo });
+    let s = Scheduler::new(backend).unwrap();
+    let spec = JobSpec { results: Some(results.clone()), ..job(1, 2) };
+    // The job's id is known before it runs: the first job of a scheduler is 1.
+    std::fs::write(left(1, 0), b"a pickled result").unwrap();
+    std::fs::write(left(1, 5), b"not this attempt's").unwrap();
+    let id = s.submit(spec).unwrap();
+    assert_eq!(id, 1);
+    finish(&s, id);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while left(1, 0).exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!left(1, 0).exists(), "the crashed attempt's result is gone");
+    assert!(left(1, 5).exists(), "another attempt's object is not touched");
+}
+
+#[test]
 fn a_backup_starts_only_where_it_fits_in_the_memory_limit() {
     // The last task's first attempt straggles (1.5 s); the others take 10 ms. Tasks of 40 in
     // 100: a backup of 40 fits beside the straggler. Tasks of 60: it would not, so none starts.

@@ -370,7 +370,7 @@ impl Datasets {
         let stages = squall_exec::estimate::estimate(&shapes, &fleet.inner);
         Ok(stages
             .into_iter()
-            .map(|e| (e.label, e.tasks, e.seconds, e.task_seconds, e.io.values(), e.data.values()))
+            .map(|e| (e.label, e.tasks, e.attempts, e.seconds, e.task_seconds, e.io.values(), e.data.values()))
             .collect())
     }
 
@@ -403,7 +403,7 @@ impl Datasets {
 
 /// One stage of an estimate: (label, tasks, seconds, task seconds, requests and bytes, those
 /// of them on the user's data).
-type StageRow = (String, usize, f64, f64, [u64; 9], [u64; 9]);
+type StageRow = (String, usize, usize, f64, f64, [u64; 9], [u64; 9]);
 
 impl Datasets {
     /// A job of `plan` into `sink` that runs no Python function: it is simulated by size.

@@ -106,10 +106,16 @@ impl Scheduler {
     }
 
     /// A scheduler whose tasks run on up to `threads` threads of this process (for stages with
-    /// no Python function: see `squall._native` in_process.rs).
+    /// no Python function: see `squall._native` in_process.rs); with `memory_of`, its tasks
+    /// under a memory limit share that scheduler's (one session's budget).
     #[staticmethod]
-    fn in_process(threads: usize) -> PyResult<Self> {
-        Self::over(Arc::new(InProcessBackend::new(threads)), threads.max(1))
+    #[pyo3(signature = (threads, memory_of = None))]
+    fn in_process(threads: usize, memory_of: Option<&Scheduler>) -> PyResult<Self> {
+        let backend: Arc<dyn Backend> = Arc::new(InProcessBackend::new(threads));
+        let Some(other) = memory_of else { return Self::over(backend, threads.max(1)) };
+        let inner = squall_exec::Scheduler::sharing(backend, other.inner.memory())
+            .map_err(|e| Python::attach(|py| exec_error(py, e)))?;
+        Ok(Scheduler { inner: Arc::new(inner), workers: threads.max(1), output: None })
     }
 
     /// Number of worker processes, or invocations in flight at once.
@@ -329,9 +335,10 @@ impl Job {
             .collect())
     }
 
-    /// Cancels the job: queued tasks never start, running attempts are stopped.
-    fn cancel(&self) {
-        self.sched().cancel(self.handle.id());
+    /// Cancels the job: queued tasks never start, running attempts are stopped; returns once
+    /// the tasks of other jobs that take its results are cancelled too.
+    fn cancel(&self, py: Python<'_>) {
+        py.detach(|| self.sched().cancel_and_wait(self.handle.id()));
     }
 
     /// Drops the outcomes (their futures are gone) and deletes the results they stored;
