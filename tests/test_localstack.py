@@ -102,3 +102,12 @@ def test_a_lambda_python_without_the_runtime_client_is_refused_naming_the_fix(
         ):
             pass
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_virtualenv_that_cannot_be_made_is_a_clear_error(tmp_path: Path) -> None:
+    where = tmp_path / "file"
+    where.write_text("not a directory")
+    command = [sys.executable, "-m", "squall.localstack", "install", "--venv", str(where / "v")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "pass --venv a directory you can write" in done.stderr, done.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -72,7 +73,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not installed(args.venv):
         print(f"Installing LocalStack {LOCALSTACK_VERSION} into {args.venv} (once)...", flush=True)
-    install(args.venv)
+    try:
+        install(args.venv)
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(
+            f"squall.localstack: installing LocalStack into {args.venv} failed ({e}); see pip's "
+            "output above, or pass --venv a directory you can write",
+            file=sys.stderr,
+        )
+        return 1
     if args.action == "install":
         print(f"LocalStack {LOCALSTACK_VERSION} is installed in {args.venv}.")
         return 0
