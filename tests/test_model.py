@@ -125,6 +125,23 @@ def check_crashes(session: squall.Session, fleet: squall.FleetModel) -> None:
     assert est.cost().total_usd > crash_free.cost().total_usd
 
 
+def test_stragglers_and_their_backups_are_estimated(session):
+    # One attempt in twenty runs 8 times slower; the session speculates (its default), so a
+    # straggler in a long stage is overtaken by a backup once it runs 3 times the median.
+    fleet = squall.FleetModel(
+        straggler_rate=0.05, straggler_factor=8, store=squall.StoreModel.s3_standard()
+    )
+    ds = terasort(session, 10**9, 1000)
+    est = ds.estimate(fleet, memory_mb=3008)
+    job = ds.simulate(fleet, memory_mb=3008, progress=False)
+    assert sum(job.stats["backup"].to_pylist()) > 0
+    sim, model = job.cost(architecture="arm64"), est.cost(architecture="arm64")
+    assert close(makespan(job), est.seconds), (makespan(job), str(est))
+    assert close(sim.total_usd, model.total_usd), (str(sim), str(model))
+    plain = ds.estimate(squall.FleetModel(store=squall.StoreModel.s3_standard()), memory_mb=3008)
+    assert est.seconds > plain.seconds
+
+
 def test_past_the_fleets_burst_the_estimate_is_a_lower_bound(session):
     # One function adding 50 environments a second: the client's window backs off from the
     # 429s, which the estimate does not model.

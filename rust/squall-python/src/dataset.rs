@@ -367,7 +367,7 @@ impl Datasets {
         let job = self.sized_job(plan, sink, verb, write)?;
         let settings = Settings { budget: budget.inner, ..self.settings.clone() };
         let shapes = squall_exec::sized::shapes(&job, &settings);
-        let stages = squall_exec::estimate::estimate(&shapes, &fleet.inner);
+        let stages = squall_exec::estimate::estimate(&shapes, &fleet.inner, settings.speculation);
         Ok(stages
             .into_iter()
             .map(|e| (e.label, e.tasks, e.attempts, e.seconds, e.task_seconds, e.io.values(), e.data.values()))
