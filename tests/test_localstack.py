@@ -39,8 +39,11 @@ def _free_port() -> int:
 
 
 def test_command_starts_localstack_that_squall_uses_and_ctrl_c_removes_it(
-    tmp_path: Path, localstack_venv: Path
+    tmp_path: Path, localstack_venv: Path, s3_server: str
 ) -> None:
+    # This run's own LocalStack shares the path LocalStack keeps S3 objects under.
+    other = squall.localstack.make_bucket(f"other-{uuid.uuid4().hex[:8]}", s3_server)
+    other_dir = squall.localstack.S3_STORAGE / other.removeprefix("s3://")
     port, bucket = _free_port(), f"cli-{uuid.uuid4().hex[:8]}"
     tmp = tmp_path / "tmp"
     tmp.mkdir()
@@ -81,6 +84,7 @@ def test_command_starts_localstack_that_squall_uses_and_ctrl_c_removes_it(
         assert user.returncode == 0, user.stderr[-3000:]
         assert "squares [0, 1, 4, 9]" in user.stdout
         assert "rows [1, 2, 3]" in user.stdout
+        assert (squall.localstack.S3_STORAGE / bucket).is_dir()
     finally:
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=60)
@@ -88,6 +92,9 @@ def test_command_starts_localstack_that_squall_uses_and_ctrl_c_removes_it(
     assert "Stopped LocalStack." in rest
     assert not squall.localstack.running(f"http://127.0.0.1:{port}")
     assert not list(tmp.iterdir()), "the command left files behind"
+    # Its bucket's objects are gone; another LocalStack's (this run's own) are not touched.
+    assert not (squall.localstack.S3_STORAGE / bucket).exists()
+    assert other_dir.is_dir()
 
 
 def test_a_lambda_python_without_the_runtime_client_is_refused_naming_the_fix(

@@ -33,6 +33,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from xml.etree import ElementTree
 
 from .._cache import cache_dir
 from ._install import LOCALSTACK_VERSION, install, installed
@@ -52,6 +53,8 @@ __all__ = [
 
 #: The services squall uses.
 SERVICES = ("s3", "lambda", "sts", "iam", "logs")
+#: Where LocalStack keeps S3 objects (its S3 provider's fixed path).
+S3_STORAGE = Path("/tmp/localstack-s3-storage")
 #: How long LocalStack may take to answer on every service.
 START_TIMEOUT_S = 120.0
 
@@ -156,10 +159,6 @@ def _started(
     localstack_python: Path, port: int, lambda_python: str, workdir: Path
 ) -> Iterator[str]:
     endpoint = endpoint_of(port)
-    # LocalStack keeps S3 objects under a fixed path of its own (a folder per bucket): removed at
-    # the end unless it was there before (another LocalStack's).
-    s3_storage = Path("/tmp/localstack-s3-storage")
-    s3_storage_was_there = s3_storage.exists()
     log_path = workdir / "localstack.log"
     tmp = workdir / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
@@ -193,6 +192,7 @@ def _started(
             time.sleep(0.5)
         yield endpoint
     finally:
+        buckets = _buckets(endpoint) if proc.poll() is None else []
         # Its state is thrown away below: a short grace, then the whole process group (the
         # functions' processes too) is killed.
         proc.terminate()
@@ -202,5 +202,29 @@ def _started(
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         shutil.rmtree(tmp, ignore_errors=True)
-        if not s3_storage_was_there:
-            shutil.rmtree(s3_storage, ignore_errors=True)
+        # LocalStack keeps S3 objects under a fixed path of its own, a folder per bucket, which
+        # another LocalStack on this machine may share: only this one's buckets go, then, when
+        # no other bucket is left, its Lambda code bucket (which it does not list) and the path.
+        for name in buckets:
+            shutil.rmtree(S3_STORAGE / name, ignore_errors=True)
+        left = list(S3_STORAGE.iterdir()) if S3_STORAGE.is_dir() else []
+        if all(p.name.startswith("awslambda-") for p in left):
+            for p in left:
+                shutil.rmtree(p, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                S3_STORAGE.rmdir()
+
+
+def _buckets(endpoint: str) -> list[str]:
+    """The buckets of the LocalStack at ``endpoint`` (none if it does not answer)."""
+    # LocalStack takes a request for S3 by its (unchecked) signature's scope.
+    scope = "Credential=test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0"
+    request = urllib.request.Request(
+        f"{endpoint}/", headers={"Authorization": f"AWS4-HMAC-SHA256 {scope}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            root = ElementTree.fromstring(r.read())
+    except (OSError, ElementTree.ParseError):
+        return []
+    return [e.text or "" for e in root.iter() if e.tag.endswith("}Name") and e.text]
