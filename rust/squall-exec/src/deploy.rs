@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
     Architecture, Environment, FunctionCode, LastUpdateStatus, Runtime, SnapStart, SnapStartApplyOn, State,
@@ -241,15 +242,7 @@ async fn deploy(spec: &FunctionSpec, shards: Option<usize>) -> Result<&'static s
         "created"
     };
     settle(name).await?;
-    let arn = lambda
-        .get_function_configuration()
-        .function_name(name)
-        .send()
-        .await
-        .map_err(|e| failed("lookup", name, e))?
-        .function_arn()
-        .unwrap_or(name)
-        .to_string();
+    let arn = configuration(name, None).await?.function_arn().unwrap_or(name).to_string();
     match spec.reserved_concurrency {
         Some(n) => {
             lambda
@@ -296,15 +289,14 @@ async fn deploy(spec: &FunctionSpec, shards: Option<usize>) -> Result<&'static s
 /// Whether SnapStart applies to the published versions of function `name` (at `version`, or as
 /// now configured).
 async fn snapstart_of(name: &str, version: Option<&str>) -> Result<bool> {
-    let conf = client()
-        .await
-        .get_function_configuration()
-        .function_name(name)
-        .set_qualifier(version.map(str::to_string))
-        .send()
-        .await
-        .map_err(|e| failed("lookup", name, e))?;
+    let conf = configuration(name, version).await?;
     Ok(conf.snap_start().and_then(|s| s.apply_on()) == Some(&SnapStartApplyOn::PublishedVersions))
+}
+
+/// Function `name`'s configuration (at `version`, else its latest).
+async fn configuration(name: &str, version: Option<&str>) -> Result<GetFunctionConfigurationOutput> {
+    let lookup = client().await.get_function_configuration().function_name(name);
+    lookup.set_qualifier(version.map(str::to_string)).send().await.map_err(|e| failed("lookup", name, e))
 }
 
 /// With `snapstart`, publishes a version of function `name` (Lambda initialises and snapshots
@@ -413,14 +405,7 @@ async fn settle(name: &str) -> Result<()> {
 async fn settle_at(name: &str, version: Option<&str>) -> Result<()> {
     let started = Instant::now();
     loop {
-        let conf = client()
-            .await
-            .get_function_configuration()
-            .function_name(name)
-            .set_qualifier(version.map(str::to_string))
-            .send()
-            .await
-            .map_err(|e| failed("lookup", name, e))?;
+        let conf = configuration(name, version).await?;
         let reason = || conf.state_reason().or(conf.last_update_status_reason()).unwrap_or("no reason given");
         if conf.state() == Some(&State::Failed) || conf.last_update_status() == Some(&LastUpdateStatus::Failed) {
             return Err(Error::Lambda { op: "deployment", function: name.into(), message: reason().to_string() });
