@@ -92,8 +92,9 @@ def main(argv: list[str] | None = None) -> int:
             make_bucket(args.bucket, endpoint)
         print(_usage(endpoint, args.bucket, args.lambda_python))
         return 0
-    # This process is the command the user ran, not a guest in theirs: it may take SIGTERM.
-    signal.signal(signal.SIGTERM, _stop)
+    # SIGTERM stops LocalStack as Ctrl-C does, while this runs; the handler before is put back
+    # (main() may be called from a program of the user's).
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
         with run(args.port, args.venv, args.lambda_python, bucket=args.bucket):
             print(_usage(endpoint, args.bucket, args.lambda_python), flush=True)
@@ -107,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as e:
         print(f"squall.localstack: {e}", file=sys.stderr)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -179,9 +179,8 @@ pub(crate) struct JobRun {
     /// Run times (seconds) of committed successful attempts.
     pub(crate) durations: Vec<f64>,
     pub(crate) retries_spent: usize,
-    /// Under a memory limit: tasks not yet queued, in order, and the estimates of those queued.
+    /// Under a memory limit: tasks not yet queued (admitted), in order.
     pub(crate) waiting: VecDeque<usize>,
-    pub(crate) admitted: u64,
 }
 
 impl JobRun {
@@ -195,7 +194,6 @@ impl JobRun {
                 return;
             }
             self.waiting.pop_front();
-            self.admitted = self.admitted.saturating_add(need);
             *total = total.saturating_add(need);
             queue.push_back((job, task, now));
         }

@@ -290,7 +290,6 @@ impl Dispatcher {
             durations: Vec::new(),
             retries_spent: 0,
             waiting: VecDeque::new(),
-            admitted: 0,
         };
         let spec = run.spec.clone();
         if spec.memory.is_some() {
@@ -372,7 +371,7 @@ impl Dispatcher {
             // Under a memory limit a backup holds as much as its task again, until the task is
             // released: it starts only where that fits beside what is admitted.
             let wanted = !t.committed && !t.running.is_empty() && !cancelled;
-            let (need, fits) = match &run.spec.memory {
+            let fits = match &run.spec.memory {
                 Some(m) if wanted => {
                     let need = m.tasks.get(task).copied().unwrap_or(0);
                     let mut admitted = self.memory.lock();
@@ -380,12 +379,11 @@ impl Dispatcher {
                     if fits {
                         *admitted += need;
                     }
-                    (need, fits)
+                    fits
                 }
-                _ => (0, true),
+                _ => true,
             };
             if wanted && fits {
-                run.admitted += need;
                 t.backups += 1;
                 self.board.count_backup(job);
                 self.start(job, task, now_epoch(), true);

@@ -22,7 +22,6 @@ impl Dispatcher {
         let mut freed = 0;
         if let (Some(memory), true) = (&run.spec.memory, admitted) {
             freed = memory.tasks.get(task).copied().unwrap_or(0) * (1 + backups);
-            run.admitted = run.admitted.saturating_sub(freed);
         }
         if run.outstanding == 0 {
             self.jobs.remove(&job);
