@@ -161,6 +161,62 @@ def test_a_filter_after_a_read_skips_row_groups_its_statistics_rule_out(
         assert "skipping row groups whose statistics rule out the filter" in capsys.readouterr().out
 
 
+def test_pyarrow_expressions_keep_the_rows_pyarrow_keeps(
+    session: squall.Session, tmp_path: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ds.filter(pc.field(...) ...)`: the engine evaluates what it can as pyarrow does (floats
+    by IEEE 754: NaN matches nothing, -0.0 equals 0.0; nulls three-valued, also under `~`) and
+    prunes row groups by it; pyarrow evaluates the rest. The oracle is pyarrow's own filter."""
+    import io
+
+    n = 20_000
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal(n).round(1)
+    x[::97], x[::89], x[::83] = np.nan, -0.0, 0.0
+    t = pa.table(
+        {
+            "id": np.arange(n),
+            "x": pa.array(x, mask=rng.random(n) < 0.05),
+            "i": pa.array(rng.integers(-5, 5, n).astype(np.int32), mask=rng.random(n) < 0.05),
+            "s": pa.array(
+                np.array(["north", "south", "east"], dtype=object)[rng.integers(0, 3, n)],
+                mask=rng.random(n) < 0.05,
+            ),
+            "b": pa.array(rng.random(n) < 0.5, mask=rng.random(n) < 0.05),
+        }
+    )
+    sink = io.BytesIO()
+    pq.write_table(t, sink, row_group_size=n // 10)
+    url = f"file://{tmp_path}/arrow-expr.parquet"
+    squall._native.write_bytes(url, sink.getvalue())
+    ds = session.read_parquet(url)
+    x_, i_, s_ = pc.field("x"), pc.field("i"), pc.field("s")
+    engine = [
+        x_ > 0,
+        x_ == 0,
+        x_ != 0.5,
+        ~(x_ < 1),
+        x_ <= i_,
+        (i_ >= 2) & ~(s_ == "east"),
+        x_.is_valid() | (i_ < 0),
+        i_.is_null() | pc.field("b"),
+        pc.field("id") >= n - 1500,
+    ]
+    by_pyarrow = [s_.isin(["north", "east"]), x_.is_null(nan_is_null=True), i_ + 1 > 3]
+    for expr, pushed in [(e, True) for e in engine] + [(e, False) for e in by_pyarrow]:
+        got = ds.filter(expr).collect()
+        want = t.filter(expr)
+        assert sorted(got["id"].to_pylist()) == sorted(want["id"].to_pylist()), expr
+        ds.filter(expr).explain()
+        shown = capsys.readouterr().out
+        assert ("[Python]" in shown) != pushed, (expr, shown)
+    # Right after the read, the engine's filter fetches the row groups that may match (and
+    # each task's read of the footer, 64 KB at most).
+    ds.filter(pc.field("id") >= n - 1500).collect()
+    stats = session.last_job.stats.to_pandas()
+    assert stats["bytes_read"].sum() <= 0.1 * len(sink.getvalue()) + len(stats) * 64 * 1024
+
+
 def test_expressions_reach_worker_processes_with_any_float(tmp_path: str) -> None:
     """A plan crosses to worker processes as JSON, which has no infinity or NaN."""
     t = pa.table({"t": [1.0, float("inf"), 3.0, float("-inf")], "k": [1, 1, 2, 2]})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,12 +83,12 @@ def test_cholesky_of_a_matrix_that_is_not_positive_definite_says_so(
 
 
 @pytest.mark.parametrize(
-    ("m", "n", "block"),
-    [(4000, 30, 100), (1000, 20, 999), (64, 64, 64)],
+    ("m", "n", "block", "levels"),
+    [(4000, 30, 100, 2), (1000, 20, 999, 1), (64, 64, 64, 1)],
     ids=["tree", "ragged", "square"],
 )
 def test_tsqr_gives_an_orthonormal_q_and_numpys_r(
-    session: squall.Session, m: int, n: int, block: int
+    session: squall.Session, m: int, n: int, block: int, levels: int
 ) -> None:
     a = np.random.default_rng(m).standard_normal((m, n))
     q, r = BlockMatrix.from_numpy(a, block, session).tsqr()
@@ -96,6 +97,12 @@ def test_tsqr_gives_an_orthonormal_q_and_numpys_r(
     close(Q.T @ Q, np.eye(n))
     assert np.allclose(np.tril(r, -1), 0)
     close(np.abs(r), np.abs(np.linalg.qr(a, mode="r")))
+    # Each tile is factored once; its Q waits in the scratch until Q's tiles are made.
+    assert [n for n, _ in q.job._stages] == ["qr_leaf"] + ["qr_stack"] * levels + ["qr_q"]
+    deadline = time.monotonic() + 10
+    while squall._native.list_prefix(f"{session._scratch().rstrip('/')}/tsqr-"):
+        assert time.monotonic() < deadline, "the tiles' Q factors were not deleted"
+        time.sleep(0.05)
 
 
 def test_least_squares_through_tsqr(session: squall.Session) -> None:
@@ -156,3 +163,7 @@ def test_identity_and_the_simulated_fleet() -> None:
         A = BlockMatrix.from_numpy(a, 32, sim)
         close((A @ BlockMatrix.identity(100, 32, sim)).to_numpy(), a)
         close(A.solve(np.ones(100)), np.linalg.solve(a, np.ones(100)), np.linalg.cond(a))
+        # Attempts that crash after writing a tile's Q leave nothing that a later one reads.
+        tall = np.random.default_rng(4).standard_normal((640, 8))
+        q, r = BlockMatrix.from_numpy(tall, 32, sim).tsqr()
+        close(q.to_numpy() @ r, tall)

@@ -218,8 +218,9 @@ class Expr:
     @staticmethod
     def literal(value: bool | int | float | str | None) -> Expr:
         """A literal: a bool, int, float, str or None."""
-    def binary(self, op: str, other: Expr) -> Expr:
-        """``self op other``, ``op`` one of + - * / == != < <= > >= & |."""
+    def binary(self, op: str, other: Expr, ieee: bool = False) -> Expr:
+        """``self op other``, ``op`` one of + - * / == != < <= > >= & |; with ``ieee``, floats
+        compare as IEEE 754 says (pyarrow's way) instead of by their total order."""
     def negate(self) -> Expr:
         """Logical negation."""
     def is_null(self) -> Expr:

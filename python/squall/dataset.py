@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import _native
+from ._arrow_expr import mask_of, translate
 from ._progress import Progress
 from ._udf import Filter, MapBatches, MapGroups
 from .errors import user_facing
@@ -88,20 +90,34 @@ class Dataset:
         """
         return self._with_udf(MapBatches(fn, batch_format), "map_batches")
 
-    def filter(self, fn: Callable[[Any], Any] | Expr, *, batch_format: str = "pyarrow") -> Dataset:
+    def filter(
+        self, fn: Callable[[Any], Any] | Expr | pc.Expression, *, batch_format: str = "pyarrow"
+    ) -> Dataset:
         """Keeps the rows where ``fn`` is true.
 
         Args:
             fn: An expression, e.g. ``squall.col("temp") > 0`` (evaluated by the engine, no
-                Python per batch; null counts as false), or a function that takes a batch and
-                returns a boolean array with one value per row, e.g.
-                ``lambda b: pc.greater(b["temp"], 0)``.
+                Python per batch; null counts as false); a pyarrow compute expression, e.g.
+                ``pc.field("temp") > 0`` (the engine evaluates it when it is made of columns,
+                plain literals, comparisons, ``&``, ``|``, ``~``, ``is_null`` and ``is_valid``;
+                otherwise pyarrow does, batch by batch; ``explain()`` shows which); or a
+                function that takes a batch and returns a boolean array with one value per
+                row, e.g. ``lambda b: pc.greater(b["temp"], 0)``. Right after a read, an
+                expression the engine evaluates skips row groups whose statistics rule it out.
             batch_format: What a function receives, as in :meth:`map_batches`.
 
         Example:
             >>> ds.filter(squall.col("temp") > 30)
+            >>> ds.filter(pc.field("temp") > 30)
             >>> ds.filter(lambda b: pc.greater(b["temp"], 30))
         """
+        if isinstance(fn, pc.Expression):
+            translated = translate(fn)
+            if translated is None:
+                by_pyarrow = Filter(mask_of(fn), "pyarrow")
+                by_pyarrow.name = f"pyarrow: {fn}"
+                return self._with_udf(by_pyarrow, "filter")
+            fn = translated
         if isinstance(fn, Expr):
             if fn._aggs:
                 raise TypeError(f"filter({fn!r}): aggregates belong in groupby(...).agg()")

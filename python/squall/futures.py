@@ -7,7 +7,7 @@ import pickle
 import reprlib
 import threading
 import time
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import _native, _threads
@@ -40,7 +40,16 @@ _short.maxother = 80
 class _Job:
     """A native job plus the decoded outcome of each finished task (shared by its futures)."""
 
-    __slots__ = ("completer", "cursor", "label", "lock", "native", "outcomes", "watched")
+    __slots__ = (
+        "completer",
+        "cursor",
+        "finishers",
+        "label",
+        "lock",
+        "native",
+        "outcomes",
+        "watched",
+    )
 
     def __init__(self, native: _native.Job, completer: _Completer, label: str) -> None:
         self.native = native
@@ -52,6 +61,8 @@ class _Job:
         # Futures with standard-library state, by task, waiting to be completed.
         self.watched: dict[int, list[Future]] = {}
         self.cursor = 0
+        # Called (on the completer's thread) once every task of the job has finished.
+        self.finishers: list[Callable[[], None]] = []
 
     @property
     def scheduler(self) -> _native.Scheduler:
@@ -90,9 +101,20 @@ class _Job:
         else:
             self.completer.watch(self)
 
+    def on_finished(self, finisher: Callable[[], None]) -> None:
+        """Calls ``finisher`` on the completer's thread once every task of the job has
+        finished (returned, failed or cancelled), without reading any result."""
+        with self.lock:
+            self.finishers.append(finisher)
+        self.completer.watch(self)
+
+    def waiting(self) -> bool:
+        """Whether futures or finishers still wait for this job's tasks."""
+        return bool(self.watched or self.finishers)
+
     def drain(self) -> bool:
-        """Completes the watched futures of tasks finished since the last call; True when none
-        are left waiting."""
+        """Completes the watched futures of tasks finished since the last call, and calls the
+        finishers once the job is over; True when nothing is left waiting."""
         with self.lock:
             ready: list[Future] = []
             if self.watched:
@@ -100,9 +122,14 @@ class _Job:
                 self.cursor += len(finished)
                 for task in finished:
                     ready.extend(self.watched.pop(task, ()))
+            over: list[Callable[[], None]] = []
+            if self.finishers and self.native.wait(0.0):
+                over, self.finishers = self.finishers, []
         for future in ready:
             future._complete()
-        return not self.watched
+        for finisher in over:
+            finisher()
+        return not self.waiting()
 
     def fail_watched(self, error: BaseException) -> None:
         """Fails every watched future with ``error`` (their task can no longer be followed)."""
@@ -182,7 +209,7 @@ class _Completer:
                 except Exception as exc:  # the scheduler lost the job: fail its waiters
                     job.fail_watched(exc)
             with self.lock:
-                self.jobs = {job for job in self.jobs if job.watched}
+                self.jobs = {job for job in self.jobs if job.waiting()}
                 if not self.jobs or _threads.EXITING.is_set():
                     self.thread = None
                     return

@@ -125,30 +125,70 @@ def _backward(lii: np.ndarray, y: np.ndarray, ls: Sequence[np.ndarray], xs: Sequ
     return np.linalg.solve(lii.T, rhs)
 
 
-def _qr_r(a: Tile) -> Any:
-    return np.linalg.qr(_op(a), mode="r")
+def _qr_leaf(item: tuple[Tile, str]) -> tuple[str, np.ndarray]:
+    """A tile's QR: its Q written beside the session's scratch (named by this attempt, so that
+    an R and the Q it came with are never from two runs), returned as (Q's URL, R)."""
+    import io
+    import uuid
+
+    from . import _native
+    from ._task import current_attempt
+
+    a, prefix = item
+    q, r = np.linalg.qr(_op(a))
+    url = f"{prefix}{uuid.uuid4().hex}.attempt-{current_attempt()}.npy"
+    buffer = io.BytesIO()
+    np.save(buffer, q, allow_pickle=False)
+    _native.write_bytes(url, buffer.getvalue())
+    return url, r
 
 
-def _qr_stack(children: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """(Q, R) of the R factors below, stacked (each a leaf's R, or a node's (Q, R))."""
-    rs = [c[1] if isinstance(c, tuple) else c for c in children]
-    q, r = np.linalg.qr(np.vstack(rs))
+def _qr_stack(children: Sequence[tuple[Any, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """(Q, R) of the R factors below, stacked (each a leaf's (Q's URL, R) or a node's (Q, R))."""
+    q, r = np.linalg.qr(np.vstack([c[1] for c in children]))
     return q, r
 
 
-def _qr_q(item: tuple[Tile, np.ndarray, Sequence[tuple[Any, int, int]]]) -> Any:
+def _qr_q(item: tuple[tuple[str, np.ndarray], Sequence[tuple[Any, int, int]]]) -> Any:
     """A leaf's rows of Q: its own Q times its rows of the Q factors up the tree (each path
     step: a node's (Q, R) and the rows of its Q that this leaf's branch stacked)."""
-    a, r, path = item
-    q, r_again = np.linalg.qr(_op(a))
-    if not np.array_equal(r, r_again):  # LAPACK gave other numbers for the same tile
-        raise ArithmeticError("tsqr: a tile's QR differs between two runs; run tsqr again")
+    import io
+
+    from . import _native
+
+    (url, _), path = item
+    q = np.load(io.BytesIO(_native.read_bytes(url)), allow_pickle=False)
     factor: np.ndarray | None = None
     for (node_q, _), start, stop in reversed(path):
         rows = node_q[start:stop]
         factor = rows if factor is None else rows @ factor
     assert factor is not None
     return q @ factor
+
+
+def _delete_when_done(futures: Sequence[Future], prefix: str) -> None:
+    """Deletes the objects under ``prefix`` once every task of ``futures`` has finished
+    (returned, failed or cancelled); the session's close deletes them otherwise."""
+    import threading
+
+    from . import _native
+
+    jobs = {id(f._job): f._job for f in futures}.values()
+    left = [len(jobs)]
+    lock = threading.Lock()
+
+    def one_over() -> None:
+        with lock:
+            left[0] -= 1
+            if left[0]:
+                return
+        try:
+            _native.delete([prefix], prefix=True)
+        except Exception:  # the session's close deletes its scratch anyway
+            pass
+
+    for job in jobs:
+        job.on_finished(one_over)
 
 
 class _Graph:
@@ -448,8 +488,9 @@ class BlockMatrix:
     def tsqr(self) -> tuple[BlockMatrix, np.ndarray]:
         """Tall-skinny QR of a matrix one tile wide: (Q, R), Q with orthonormal columns (a
         BlockMatrix like self) and R upper triangular (a numpy array). Each tile's R factor is
-        found by its own task; a tree of tasks (16 at a time) factors them again up to the
-        matrix's R, and each tile's rows of Q come from its task and its path up the tree.
+        factored once by its own task (its Q waits in the session's scratch, deleted when Q's tiles
+        are made); a tree of tasks (16 at a time) factors the R factors again up to the
+        matrix's R, and each tile's rows of Q are its own Q times its path up the tree.
 
         Example:
             >>> q, r = BlockMatrix.from_numpy(np.random.rand(1_000_000, 50), block=100_000).tsqr()
@@ -460,9 +501,13 @@ class BlockMatrix:
                 f"tsqr takes a matrix one tile wide (columns <= block): {self.shape} with block "
                 f"{self.block}; use a block of at least {n}"
             )
+        import uuid
+
         s = _Graph(self.session, "tsqr")
         leaves = [self._tile(i, 0) for i in range(self.grid[0])]
-        rs = s.map(_qr_r, leaves)
+        # Each tile's Q waits in the scratch until its rows of the matrix's Q are made.
+        prefix = f"{self.session._scratch().rstrip('/')}/tsqr-{uuid.uuid4().hex}/"
+        rs = s.map(_qr_leaf, [(a, prefix) for a in leaves])
         # Up the tree: each level stacks up to TSQR_FAN_IN factors from the level below. A
         # factor of h rows stacks into its node's Q as rows start:start+h, and has
         # min(h, n) rows; each leaf keeps its path of (node, start, stop).
@@ -488,8 +533,8 @@ class BlockMatrix:
                 root = nodes[0]
                 break
             level, owners, heights = list(nodes), next_owners, next_heights
-        items = [(a, r, paths[i]) for i, (a, r) in enumerate(zip(leaves, rs, strict=True))]
-        qs = s.map(_qr_q, items)
+        qs = s.map(_qr_q, [(leaf, paths[i]) for i, leaf in enumerate(rs)])
+        _delete_when_done(qs, prefix)
         _, r = root.result()
         return BlockMatrix([[q] for q in qs], (m, n), self.block, self.session, job=s.record), r
 

@@ -38,6 +38,11 @@ pub enum Expr {
         left: Box<Expr>,
         /// Right operand.
         right: Box<Expr>,
+        /// Floats compare as IEEE 754 says (as pyarrow does: NaN equals nothing and orders
+        /// with nothing, -0.0 equals 0.0) rather than by their total order (NaN above every
+        /// number and equal to itself, as in a sort); set for pyarrow's expressions.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        ieee: bool,
     },
     /// Logical negation (null stays null).
     Not {
@@ -241,16 +246,16 @@ impl Expr {
                 let v = expr.value(batch)?;
                 Value { array: Arc::new(is_null(&v.array).map_err(|e| self.error(e))?), scalar: v.scalar }
             }
-            Expr::Binary { op, left, right } => {
+            Expr::Binary { op, left, right, ieee } => {
                 let (l, r) = (left.value(batch)?, right.value(batch)?);
                 let scalar = l.scalar && r.scalar;
-                let array = self.apply(*op, l, r)?;
+                let array = self.apply(*op, l, r, *ieee)?;
                 Value { array, scalar }
             }
         })
     }
 
-    fn apply(&self, op: BinaryOp, l: Value, r: Value) -> Result<ArrayRef> {
+    fn apply(&self, op: BinaryOp, l: Value, r: Value, ieee: bool) -> Result<ArrayRef> {
         use BinaryOp::*;
         let err = |e| self.error(e);
         if matches!(op, And | Or) {
@@ -273,6 +278,9 @@ impl Expr {
         })?;
         let l = Value { array: cast(&l.array, &target).map_err(err)?, scalar: l.scalar };
         let r = Value { array: cast(&r.array, &target).map_err(err)?, scalar: r.scalar };
+        if ieee && target == DataType::Float64 && !matches!(op, Add | Sub | Mul | Div) {
+            return ieee_compare(op, l, r).map_err(err);
+        }
         Ok(match op {
             Add => add(&l, &r).map_err(err)?,
             Sub => sub(&l, &r).map_err(err)?,
@@ -287,6 +295,47 @@ impl Expr {
             And | Or => unreachable!("handled above"),
         })
     }
+}
+
+/// `l op r` on Float64 values as IEEE 754 compares them: -0.0 made 0.0 first, then a NaN on
+/// either side makes the comparison false (`!=`: true). Nulls stay null.
+fn ieee_compare(op: BinaryOp, l: Value, r: Value) -> std::result::Result<ArrayRef, arrow_schema::ArrowError> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Float64Type;
+    let zero = arrow_array::Scalar::new(Float64Array::from(vec![0.0]));
+    let positive = |v: Value| -> std::result::Result<Value, arrow_schema::ArrowError> {
+        Ok(Value { array: add(&v, &zero)?, scalar: v.scalar })
+    };
+    let (l, r) = (positive(l)?, positive(r)?);
+    let mut out = match op {
+        BinaryOp::Eq => eq(&l, &r)?,
+        BinaryOp::NotEq => neq(&l, &r)?,
+        BinaryOp::Lt => lt(&l, &r)?,
+        BinaryOp::LtEq => lt_eq(&l, &r)?,
+        BinaryOp::Gt => gt(&l, &r)?,
+        BinaryOp::GtEq => gt_eq(&l, &r)?,
+        _ => unreachable!("only comparisons are compared"),
+    };
+    let unordered_is = op == BinaryOp::NotEq;
+    for side in [&l, &r] {
+        let values = side.array.as_primitive::<Float64Type>();
+        if side.scalar {
+            if values.is_valid(0) && values.value(0).is_nan() {
+                let all = match unordered_is {
+                    true => arrow_buffer::BooleanBuffer::new_set(out.len()),
+                    false => arrow_buffer::BooleanBuffer::new_unset(out.len()),
+                };
+                out = BooleanArray::new(all, out.nulls().cloned());
+            }
+            continue;
+        }
+        let nan = BooleanArray::from_unary(values, f64::is_nan);
+        out = match unordered_is {
+            true => arrow_arith::boolean::or(&out, &nan)?,
+            false => arrow_arith::boolean::and_not(&out, &nan)?,
+        };
+    }
+    Ok(Arc::new(out))
 }
 
 /// `batch` with each of `columns` computed in turn and added (or replacing the column of its
@@ -367,7 +416,8 @@ impl fmt::Display for Expr {
                 Literal::Bool(v) => write!(f, "{v}"),
                 Literal::Null => write!(f, "null"),
             },
-            Expr::Binary { op, left, right } => write!(f, "({left} {} {right})", op.symbol()),
+            Expr::Binary { op, left, right, ieee: false } => write!(f, "({left} {} {right})", op.symbol()),
+            Expr::Binary { op, left, right, ieee: true } => write!(f, "({left} {} {right}, IEEE)", op.symbol()),
             Expr::Not { expr } => write!(f, "~{expr}"),
             Expr::IsNull { expr } => write!(f, "{expr}.is_null()"),
         }
@@ -389,7 +439,7 @@ mod tests {
     }
 
     fn bin(op: BinaryOp, left: Box<Expr>, right: Box<Expr>) -> Box<Expr> {
-        Box::new(Expr::Binary { op, left, right })
+        Box::new(Expr::Binary { op, left, right, ieee: false })
     }
 
     fn batch() -> RecordBatch {
@@ -449,5 +499,28 @@ mod tests {
         assert!(err.contains("nope"), "{err}");
         let err = Expr::Column { name: "i".into() }.filter(&b).unwrap_err().to_string();
         assert!(err.contains("true/false"), "{err}");
+    }
+
+    #[test]
+    fn ieee_comparisons_treat_nan_and_signed_zeros_as_pyarrow_does() {
+        let x: ArrayRef = Arc::new(Float64Array::from(vec![Some(-0.0), Some(0.0), Some(f64::NAN), Some(1.0), None]));
+        let b = RecordBatch::try_from_iter([("x", x)]).unwrap();
+        let run = |op, right: Box<Expr>, ieee| {
+            let e = Expr::Binary { op, left: col("x"), right, ieee };
+            e.evaluate(&b).unwrap().as_boolean().iter().collect::<Vec<_>>()
+        };
+        let zero = || lit(Literal::Float(0.0));
+        let (t, f) = (Some(true), Some(false));
+        assert_eq!(run(BinaryOp::Eq, zero(), true), vec![t, t, f, f, None]);
+        assert_eq!(run(BinaryOp::Eq, zero(), false), vec![f, t, f, f, None]);
+        assert_eq!(run(BinaryOp::Gt, zero(), true), vec![f, f, f, t, None]);
+        assert_eq!(run(BinaryOp::Gt, zero(), false), vec![f, f, t, t, None]);
+        assert_eq!(run(BinaryOp::NotEq, zero(), true), vec![f, f, t, t, None]);
+        assert_eq!(run(BinaryOp::LtEq, lit(Literal::Int(1)), true), vec![t, t, f, t, None]);
+        assert_eq!(run(BinaryOp::Eq, col("x"), true), vec![t, t, f, t, None]);
+        assert_eq!(run(BinaryOp::NotEq, lit(Literal::Float(f64::NAN)), true), vec![t, t, t, t, None]);
+        assert_eq!(run(BinaryOp::GtEq, lit(Literal::Float(f64::NAN)), true), vec![f, f, f, f, None]);
+        let shown = Expr::Binary { op: BinaryOp::Gt, left: col("x"), right: zero(), ieee: true }.to_string();
+        assert_eq!(shown, "(x > 0.0, IEEE)");
     }
 }

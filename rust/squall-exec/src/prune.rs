@@ -81,9 +81,9 @@ fn column_stats(name: &str, group: &RowGroupMetaData, parquet: &SchemaDescriptor
 /// Whether `e` may be true for some row: false only when the statistics prove it never is.
 fn possible(e: &Expr, stats: &dyn Fn(&str) -> Option<Stats>) -> bool {
     match e {
-        Expr::Binary { op: BinaryOp::And, left, right } => possible(left, stats) && possible(right, stats),
-        Expr::Binary { op: BinaryOp::Or, left, right } => possible(left, stats) || possible(right, stats),
-        Expr::Binary { op, left, right } => match (left.as_ref(), right.as_ref()) {
+        Expr::Binary { op: BinaryOp::And, left, right, .. } => possible(left, stats) && possible(right, stats),
+        Expr::Binary { op: BinaryOp::Or, left, right, .. } => possible(left, stats) || possible(right, stats),
+        Expr::Binary { op, left, right, .. } => match (left.as_ref(), right.as_ref()) {
             (Expr::Column { name }, Expr::Literal { value }) => compare(stats(name), *op, value),
             (Expr::Literal { value }, Expr::Column { name }) => match flipped(*op) {
                 Some(op) => compare(stats(name), op, value),
@@ -190,7 +190,7 @@ mod tests {
     }
 
     fn bin(op: BinaryOp, left: Box<Expr>, right: Box<Expr>) -> Expr {
-        Expr::Binary { op, left, right }
+        Expr::Binary { op, left, right, ieee: false }
     }
 
     #[test]

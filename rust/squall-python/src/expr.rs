@@ -45,11 +45,13 @@ impl Expr {
         Ok(Expr { inner: CoreExpr::Literal { value } })
     }
 
-    /// `self op other`, `op` one of + - * / == != < <= > >= & |.
-    fn binary(&self, py: Python<'_>, op: &str, other: &Expr) -> PyResult<Expr> {
+    /// `self op other`, `op` one of + - * / == != < <= > >= & |; with `ieee`, floats compare
+    /// as IEEE 754 says (pyarrow's way) instead of by their total order.
+    #[pyo3(signature = (op, other, ieee=false))]
+    fn binary(&self, py: Python<'_>, op: &str, other: &Expr, ieee: bool) -> PyResult<Expr> {
         let op = BinaryOp::named(op).map_err(|e| exec_error(py, e.into()))?;
         let (left, right) = (Box::new(self.inner.clone()), Box::new(other.inner.clone()));
-        Ok(Expr { inner: CoreExpr::Binary { op, left, right } })
+        Ok(Expr { inner: CoreExpr::Binary { op, left, right, ieee } })
     }
 
     /// Logical negation.
