@@ -11,7 +11,7 @@
   numpy loads them whole, dask.array maps them.
 
 Every run happens in a fresh process; its time excludes starting Python and importing. "driver
-MB" is the peak resident size of the process that asked (ru_maxrss), "all MB" the peak of its
+MB" is the peak resident size of the process that asked (VmHWM), "all MB" the peak of its
 whole process tree (workers, clusters). Results are checked against numpy (tiles of the product,
 ``L L^T`` on the last block row, ``Q^T Q`` and ``R^T R`` against ``A^T A``).
 
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -199,6 +198,14 @@ def _last_row(low: Any, block: int) -> list[Any]:
     return [rows[:, j * block : (j + 1) * block] for j in range(g)]
 
 
+def _own_peak_mb() -> float:
+    """This process's peak resident size (VmHWM: its own, where ru_maxrss would also count the
+    parent's size when it forked this process)."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+
 def measure(kind: str, case: str, system: str, block: int) -> None:
     """Runs one case in this process; prints seconds, peaks (until the answer is there) and a
     check of the answer."""
@@ -209,7 +216,7 @@ def measure(kind: str, case: str, system: str, block: int) -> None:
             seconds, fetch = globals()[f"linalg_{system.replace('dask.array', 'dask')}"](
                 case, block
             )
-    driver = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    driver = _own_peak_mb()
     if kind == "dag":
         ok = got == (TASKS if case == "chain" else sum(range(1, TASKS + 1)))
     else:

@@ -55,11 +55,10 @@ fn integer_key(keys: &[ArrayRef]) -> Option<(Cow<'_, [i64]>, Option<NullBuffer>)
 /// columns' group numbers combined, or, for other key types, by Arrow's row format.
 pub(super) fn group(keys: &[ArrayRef]) -> Result<Groups> {
     let by_column: Option<Vec<Groups>> = keys.iter().map(column_groups).collect();
-    if let Some(mut parts) = by_column.filter(|p| !p.is_empty()) {
-        let first = parts.remove(0);
-        return Ok(parts.into_iter().fold(first, combine));
+    match by_column {
+        Some(parts) if !parts.is_empty() => Ok(combine(parts)),
+        _ => group_rows(keys),
     }
-    group_rows(keys)
 }
 
 /// Each row's group by the row-encoded keys.
@@ -126,12 +125,30 @@ fn group_bytes<'a>(n: usize, nulls: Option<NullBuffer>, value: impl Fn(usize) ->
     groups
 }
 
-/// The groups of two key columns together: each pair of their groups that occurs, numbered in
-/// order of first appearance as `group` numbers them.
-fn combine(a: Groups, b: Groups) -> Groups {
-    let width = b.len() as u64;
-    let pairs: Vec<i64> = a.of_row.iter().zip(&b.of_row).map(|(&x, &y)| (x as u64 * width + y as u64) as i64).collect();
-    group_integers(&pairs, None)
+/// The groups of several key columns together: each combination of their groups that occurs,
+/// numbered in order of first appearance as `group` numbers them. The columns' group numbers
+/// are packed into one integer per row (as many columns at a time as fit in 63 bits), which is
+/// grouped once: one table for the combinations, not one per column.
+fn combine(parts: Vec<Groups>) -> Groups {
+    let mut parts = parts.into_iter();
+    let Some(mut acc) = parts.next() else {
+        return Groups { of_row: Vec::new(), first: Vec::new() };
+    };
+    let mut parts = parts.peekable();
+    while let Some(next) = parts.next() {
+        // Two columns always pack: group numbers are below 2^32, so x * width + y < 2^64.
+        let mut width = acc.len() as u128 * next.len() as u128;
+        let w = next.len() as u64;
+        let mut packed: Vec<i64> =
+            acc.of_row.iter().zip(&next.of_row).map(|(&x, &y)| (x as u64 * w + y as u64) as i64).collect();
+        while let Some(more) = parts.next_if(|more| width * (more.len() as u128) < 1 << 63) {
+            let w = more.len() as i64;
+            packed.iter_mut().zip(&more.of_row).for_each(|(p, &y)| *p = *p * w + y as i64);
+            width *= more.len() as u128;
+        }
+        acc = group_integers(&packed, None);
+    }
+    acc
 }
 
 /// Key ranges up to this wide (or twice the rows) are grouped through a table indexed by
@@ -395,5 +412,26 @@ mod tests {
         assert_eq!((no_nulls.of_row, no_nulls.first), (vec![0, 1, 0, 2, 1, 3], vec![0, 1, 3, 5]));
         let all_null = group_integers(&[1, 2], Some(NullBuffer::new_null(2)));
         assert_eq!(all_null.of_row, vec![0, 0]);
+    }
+
+    #[test]
+    fn columns_of_many_groups_pack_in_rounds_that_fit_in_63_bits() {
+        // Group numbers as columns of 2^22 groups each would give them (only their first
+        // entries are looked at): three do not fit in 63 bits together.
+        let n = 3000;
+        let column = |m: usize, salt: usize| Groups {
+            of_row: (0..n).map(|i| ((i * 7919 + salt) % m) as u32).collect(),
+            first: vec![0; 1 << 22],
+        };
+        let parts = vec![column(5, 1), column(7, 2), column(11, 3), column(3, 4)];
+        let tuples: Vec<Vec<u32>> = (0..n).map(|i| parts.iter().map(|p| p.of_row[i]).collect()).collect();
+        let mut want = Groups { of_row: Vec::new(), first: Vec::new() };
+        let mut seen: HashMap<&[u32], u32> = HashMap::new();
+        for (i, t) in tuples.iter().enumerate() {
+            let next = want.first.len() as u32;
+            want.push(i, *seen.entry(t.as_slice()).or_insert(next));
+        }
+        let got = combine(parts);
+        assert_eq!((got.of_row, got.first), (want.of_row, want.first));
     }
 }
