@@ -217,6 +217,25 @@ def test_pyarrow_expressions_keep_the_rows_pyarrow_keeps(
     assert stats["bytes_read"].sum() <= 0.1 * len(sink.getvalue()) + len(stats) * 64 * 1024
 
 
+def test_unsigned_64_bit_values_filter_exactly(session: squall.Session) -> None:
+    """Values above 2^63 compare exactly (they once became nulls, dropping rows silently), and
+    arithmetic that overflows is an error naming the expression."""
+    u, i = [2**64 - 1, 5, None, 2**63], [1, 2, 3, -4]
+    ds = session.from_arrow(pa.table({"u": pa.array(u, pa.uint64()), "i": i}), 2)
+    # Plain Python is the oracle: pyarrow itself refuses these comparisons (it casts to int64).
+    for expr, keep in [
+        (col("u") > 5, lambda u, i: u > 5),
+        (col("u") >= col("i"), lambda u, i: u >= i),
+        (pc.field("u") != 5, lambda u, i: u != 5),
+    ]:
+        got = ds.filter(expr).collect()["u"].to_pylist()
+        assert sorted(got) == sorted(
+            a for a, b in zip(u, i, strict=True) if a is not None and keep(a, b)
+        ), expr
+    with pytest.raises(squall.SquallError, match=r"\(u \+ 1\)"):
+        ds.filter(col("u") + 1 > 0).collect()
+
+
 def test_expressions_reach_worker_processes_with_any_float(tmp_path: str) -> None:
     """A plan crosses to worker processes as JSON, which has no infinity or NaN."""
     t = pa.table({"t": [1.0, float("inf"), 3.0, float("-inf")], "k": [1, 1, 2, 2]})

@@ -276,8 +276,11 @@ impl Expr {
         let target = common_type(op, l.array.data_type(), r.array.data_type()).ok_or_else(|| {
             Error::Plan(format!("{self}: {} and {} do not mix", l.array.data_type(), r.array.data_type()))
         })?;
-        let l = Value { array: cast(&l.array, &target).map_err(err)?, scalar: l.scalar };
-        let r = Value { array: cast(&r.array, &target).map_err(err)?, scalar: r.scalar };
+        // A value the common type cannot hold is an error, never a null (a dropped row).
+        let exact = arrow_cast::CastOptions { safe: false, ..Default::default() };
+        let to_common = |v: &Value| arrow_cast::cast_with_options(&v.array, &target, &exact).map_err(err);
+        let (l, r) =
+            (Value { array: to_common(&l)?, scalar: l.scalar }, Value { array: to_common(&r)?, scalar: r.scalar });
         if ieee && target == DataType::Float64 && !matches!(op, Add | Sub | Mul | Div) {
             return ieee_compare(op, l, r).map_err(err);
         }
@@ -381,7 +384,15 @@ fn common_type(op: BinaryOp, l: &DataType, r: &DataType) -> Option<DataType> {
     let number = |t: &DataType| t.is_numeric() || t == &DataType::Null;
     if number(l) && number(r) && (l.is_numeric() || r.is_numeric()) {
         let float = op == BinaryOp::Div || l.is_floating() || r.is_floating() || matches!(l, DataType::Decimal128(..));
-        return Some(if float { DataType::Float64 } else { DataType::Int64 });
+        let unsigned = |t: &DataType| t.is_unsigned_integer() || t == &DataType::Null;
+        let compares = !matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div);
+        return Some(match (float, unsigned(l) && unsigned(r), l == &DataType::UInt64 || r == &DataType::UInt64) {
+            (true, _, _) => DataType::Float64,
+            (false, true, _) => DataType::UInt64,
+            // Every 64-bit integer, signed or not, compares exactly as a 20-digit decimal.
+            (false, false, true) if compares => DataType::Decimal128(20, 0),
+            (false, false, _) => DataType::Int64,
+        });
     }
     match (l, r) {
         (DataType::Null, t) | (t, DataType::Null) => Some(t.clone()),
@@ -522,5 +533,22 @@ mod tests {
         assert_eq!(run(BinaryOp::GtEq, lit(Literal::Float(f64::NAN)), true), vec![f, f, f, f, None]);
         let shown = Expr::Binary { op: BinaryOp::Gt, left: col("x"), right: zero(), ieee: true }.to_string();
         assert_eq!(shown, "(x > 0.0, IEEE)");
+    }
+
+    #[test]
+    fn unsigned_64_bit_values_compare_exactly_and_never_turn_into_nulls() {
+        let u: ArrayRef = Arc::new(arrow_array::UInt64Array::from(vec![Some(u64::MAX), Some(5), None]));
+        let small: ArrayRef = Arc::new(arrow_array::UInt8Array::from(vec![Some(1), Some(5), Some(7)]));
+        let b = RecordBatch::try_from_iter([("u", u), ("small", small)]).unwrap();
+        let flags = |e: Box<Expr>| e.evaluate(&b).unwrap().as_boolean().iter().collect::<Vec<_>>();
+        let (t, f) = (Some(true), Some(false));
+        assert_eq!(flags(bin(BinaryOp::Gt, col("u"), lit(Literal::Int(1)))), vec![t, t, None]);
+        assert_eq!(flags(bin(BinaryOp::Eq, col("u"), lit(Literal::Int(5)))), vec![f, t, None]);
+        assert_eq!(flags(bin(BinaryOp::Lt, lit(Literal::Int(-1)), col("u"))), vec![t, t, None]);
+        assert_eq!(flags(bin(BinaryOp::GtEq, col("u"), col("small"))), vec![t, t, None]);
+        let sum = bin(BinaryOp::Add, col("u"), col("small")).evaluate(&b);
+        assert!(sum.unwrap_err().to_string().contains("u + small"), "overflow is an error, not a null");
+        let err = bin(BinaryOp::Add, col("u"), lit(Literal::Int(1))).evaluate(&b).unwrap_err().to_string();
+        assert!(err.contains("(u + 1)"), "{err}");
     }
 }
