@@ -189,7 +189,7 @@ def main() -> None:
     if "squall" not in results:
         raise SystemExit("squall did not run: nothing to compare with")
     print(f"\n{args.rows:.0e} rows, one Parquet file, 2 cores; median of {args.repeats} runs")
-    print(f"{'query':<18}{'system':<8}{'seconds':>9}{'÷ best peer':>12}{'peak MB':>9}{'rows':>10}")
+    print(f"{'query':<22}{'system':<8}{'seconds':>9}{'÷ best peer':>12}{'peak MB':>9}{'rows':>10}")
     for case, base in results["squall"].items():
         peers = [r[case]["seconds"] for s, r in results.items() if s != "squall" and case in r]
         best = min(peers, default=base["seconds"])
@@ -199,7 +199,7 @@ def main() -> None:
                 continue
             if r["rows"] != base["rows"]:
                 print(f"  ! {system} produced {r['rows']} rows, squall {base['rows']}")
-            line = f"{case:<18}{system:<8}{r['seconds']:>9.3f}{r['seconds'] / best:>11.2f}x"
+            line = f"{case:<22}{system:<8}{r['seconds']:>9.3f}{r['seconds'] / best:>11.2f}x"
             print(f"{line}{r['peak_mb']:>9.0f}{r['rows']:>10}")
     (OUT / "one_file.json").write_text(json.dumps(results, indent=2))
 

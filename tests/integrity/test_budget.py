@@ -79,7 +79,8 @@ def test_a_sort_bigger_than_its_budget_runs_in_small_tasks_and_loses_nothing_to_
 
         def chaos() -> None:
             rand = random.Random(3)
-            while not stop.wait(0.4) and len(kills) < 3:
+            # The first kill comes early: on a quiet machine the whole sort takes under a second.
+            while not stop.wait(0.15 if not kills else 0.3) and len(kills) < 3:
                 pids = worker_pids()
                 if pids:
                     pid = rand.choice(pids)
