@@ -96,14 +96,11 @@ class Dataset:
         """Keeps the rows where ``fn`` is true.
 
         Args:
-            fn: An expression, e.g. ``squall.col("temp") > 0`` (evaluated by the engine, no
-                Python per batch; null counts as false); a pyarrow compute expression, e.g.
-                ``pc.field("temp") > 0`` (the engine evaluates it when it is made of columns,
-                plain literals, comparisons, ``&``, ``|``, ``~``, ``is_null`` and ``is_valid``;
-                otherwise pyarrow does, batch by batch; ``explain()`` shows which); or a
-                function that takes a batch and returns a boolean array with one value per
-                row, e.g. ``lambda b: pc.greater(b["temp"], 0)``. Right after a read, an
-                expression the engine evaluates skips row groups whose statistics rule it out.
+            fn: An expression, ``squall.col("temp") > 0``, or a pyarrow one,
+                ``pc.field("temp") > 0`` (the engine evaluates them; null counts as false; after
+                a read they skip row groups their statistics rule out; pyarrow evaluates what
+                the engine cannot: see the README), or a function of a batch returning one
+                boolean per row, ``lambda b: pc.greater(b["temp"], 0)``.
             batch_format: What a function receives, as in :meth:`map_batches`.
 
         Example:
