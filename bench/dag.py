@@ -271,11 +271,14 @@ def make_inputs(n: int, m: int) -> None:
         np.save(path, r)
 
 
-def run(python: str, kind: str, case: str, system: str, block: int) -> dict[str, Any]:
-    """One measurement in a fresh process."""
+def run(python: str, kind: str, case: str, system: str, block: int) -> dict[str, Any] | None:
+    """One measurement in a fresh process; None (and why, printed) when the process failed."""
     args = [python, __file__, "--measure", kind, case, system, "--block", str(block)]
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).parent))
-    out = subprocess.run(args, check=True, capture_output=True, text=True, env=env)
+    out = subprocess.run(args, capture_output=True, text=True, env=env)
+    if out.returncode:
+        print(f"{case} on {system} failed (exit {out.returncode}): {out.stderr[-500:]}")
+        return None
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
@@ -309,13 +312,18 @@ def main() -> None:
         rows = {}
         block = args.tsqr_block if case == "tsqr" else args.block
         for system, python in systems:
-            runs = [run(python, kind, case, system, block) for _ in range(args.repeats)]
+            done = [run(python, kind, case, system, block) for _ in range(args.repeats)]
+            runs = [r for r in done if r is not None]
+            if not runs:
+                continue
             rows[system] = {
                 "seconds": statistics.median(r["seconds"] for r in runs),
                 "driver_mb": max(r["driver_mb"] for r in runs),
                 "all_mb": max(r["all_mb"] for r in runs),
                 "ok": all(r["ok"] for r in runs),
             }
+        if "squall" not in rows:
+            raise SystemExit(f"squall did not run {case}: nothing to compare with")
         base = rows["squall"]["seconds"]
         for system, r in rows.items():
             table.append(
