@@ -383,7 +383,8 @@ fn boolean<'a>(array: &'a ArrayRef, e: &Expr) -> Result<&'a BooleanArray> {
 fn common_type(op: BinaryOp, l: &DataType, r: &DataType) -> Option<DataType> {
     let number = |t: &DataType| t.is_numeric() || t == &DataType::Null;
     if number(l) && number(r) && (l.is_numeric() || r.is_numeric()) {
-        let float = op == BinaryOp::Div || l.is_floating() || r.is_floating() || matches!(l, DataType::Decimal128(..));
+        let decimal = |t: &DataType| matches!(t, DataType::Decimal128(..));
+        let float = op == BinaryOp::Div || l.is_floating() || r.is_floating() || decimal(l) || decimal(r);
         let unsigned = |t: &DataType| t.is_unsigned_integer() || t == &DataType::Null;
         let compares = !matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div);
         return Some(match (float, unsigned(l) && unsigned(r), l == &DataType::UInt64 || r == &DataType::UInt64) {
@@ -550,5 +551,16 @@ mod tests {
         assert!(sum.unwrap_err().to_string().contains("u + small"), "overflow is an error, not a null");
         let err = bin(BinaryOp::Add, col("u"), lit(Literal::Int(1))).evaluate(&b).unwrap_err().to_string();
         assert!(err.contains("(u + 1)"), "{err}");
+    }
+
+    #[test]
+    fn a_decimal_on_either_side_compares_as_a_float_not_truncated() {
+        let d: ArrayRef =
+            Arc::new(arrow_array::Decimal128Array::from(vec![250, 200]).with_precision_and_scale(10, 2).unwrap());
+        let i: ArrayRef = Arc::new(Int64Array::from(vec![2, 2]));
+        let b = RecordBatch::try_from_iter([("d", d), ("i", i)]).unwrap();
+        let flags = |e: Box<Expr>| e.evaluate(&b).unwrap().as_boolean().iter().collect::<Vec<_>>();
+        assert_eq!(flags(bin(BinaryOp::Lt, col("i"), col("d"))), vec![Some(true), Some(false)]);
+        assert_eq!(flags(bin(BinaryOp::Gt, col("d"), col("i"))), vec![Some(true), Some(false)]);
     }
 }
