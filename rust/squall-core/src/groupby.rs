@@ -113,6 +113,13 @@ impl AggFunc {
         ("all", AggFunc::All),
     ];
 
+    /// Whether a group's state holds its values (or up to a hundred centroids of them) rather
+    /// than a few numbers: a state of a small batch is then no smaller than the batch's rows.
+    pub fn gathers(self) -> bool {
+        use AggFunc::*;
+        matches!(self, CountDistinct | Median | Quantile | ApproxMedian | ApproxQuantile)
+    }
+
     /// The function named `name`, or a PlanError listing them all.
     pub fn named(name: &str) -> Result<AggFunc> {
         match Self::NAMES.iter().find(|(n, _)| *n == name) {
@@ -448,10 +455,12 @@ impl Partials<'_> {
 
     /// The rows of the batches to push: [`BATCH_ROWS`] when groups are sent and such a batch
     /// holds at most a quarter as many groups as rows; else as large as they come (the rows
-    /// sent, or keys so many that small batches would barely shrink before their merge).
+    /// sent, keys so many that small batches would barely shrink before their merge, or
+    /// aggregates that gather values, whose small batches' states would not shrink at all).
     pub fn batch_rows(&self) -> usize {
         let small = BATCH_ROWS as f64;
-        match self.in_batches() && expected_groups(self.values, small) * 4.0 <= small {
+        let gathers = self.group.aggs.iter().any(|a| a.func.gathers());
+        match self.in_batches() && !gathers && expected_groups(self.values, small) * 4.0 <= small {
             true => BATCH_ROWS,
             false => usize::MAX,
         }

@@ -1,8 +1,9 @@
 //! Approximate quantiles (`approx_median`, `approx_quantile`): each group keeps a t-digest of
-//! its finite values (at most [`CENTROIDS`] centroids; the `tdigest` crate compresses and
-//! estimates) and counts of its infinities and NaNs, which a digest cannot hold. States merge
-//! by merging digests, so a group's state stays a few kilobytes however many values it has; a
-//! group of few values keeps them as they are.
+//! its finite values (at most [`CENTROIDS`] centroids, merged in one pass over them in order on
+//! the `tdigest` crate's scale; the crate estimates the quantiles) and counts of its infinities
+//! and NaNs, which a digest cannot hold. States merge by merging digests, so a group's state
+//! stays a few kilobytes however many values it has; a group of few values keeps them as they
+//! are.
 //!
 //! A state is one list of f64 per group: `[-inf count, +inf count, NaN count, count, sum, min,
 //! max, mean_1, weight_1, mean_2, weight_2, ...]`.
@@ -18,11 +19,14 @@ use tdigest::{Centroid, TDigest};
 
 use super::keys::Groups;
 use super::plan_err;
-use crate::Result;
+use crate::{Error, Result};
 
 /// Centroids a digest keeps: quantiles within about 1% of rank (the crate's and the paper's
 /// usual compression).
 pub(super) const CENTROIDS: usize = 100;
+/// The values a group needs for [`States::push_selected`]: the scale's first step,
+/// 2 / CENTROIDS² of them, must hold one.
+const SELECT_FROM: usize = CENTROIDS * CENTROIDS / 2;
 /// Floats before the centroids in a state: -inf, +inf and NaN counts, then the finite values'
 /// count, sum, min and max.
 const HEAD: usize = 7;
@@ -61,36 +65,109 @@ fn digest(head: &[f64], centroids: &[(f64, f64)]) -> TDigest {
     TDigest::new(cs, head[4], head[3], bounds.map(|b| b.1), bounds.map(|b| b.0), CENTROIDS)
 }
 
+/// The fraction of the weight the first `k` centroids hold at most, on a scale of [`CENTROIDS`]
+/// steps that grows quadratically from both tails: narrow centroids at the ends, wide in the
+/// middle (the `tdigest` crate's).
+fn q_of_k(k: f64) -> f64 {
+    let k = k / CENTROIDS as f64;
+    match k >= 0.5 {
+        true => 1.0 - 2.0 * (1.0 - k) * (1.0 - k),
+        false => 2.0 * k * k,
+    }
+}
+
 /// States being written: one list of f64 per group.
-#[derive(Default)]
 struct States {
     values: Vec<f64>,
-    lengths: Vec<usize>,
+    offsets: Vec<i32>,
 }
 
 impl States {
-    /// Appends the state of `head` and `centroids` (any order): sorted, and compressed by the
-    /// t-digest past [`CENTROIDS`].
-    fn push(&mut self, head: &Head, centroids: &mut [(f64, f64)]) {
-        let before = self.values.len();
+    /// Room for `groups` states of up to `centroids` centroids in all.
+    fn with_capacity(groups: usize, centroids: usize) -> Self {
+        let mut offsets = Vec::with_capacity(groups + 1);
+        offsets.push(0);
+        Self { values: Vec::with_capacity(groups * HEAD + 2 * centroids), offsets }
+    }
+
+    /// Appends the state of `head` and `centroids` (in order of their means), merging
+    /// neighbours as the t-digest does when there are more than [`CENTROIDS`].
+    fn push(&mut self, head: &Head, centroids: impl ExactSizeIterator<Item = (f64, f64)>) -> Result<()> {
         self.values.extend_from_slice(head);
-        if centroids.len() > CENTROIDS {
-            // The crate sorts them as it compresses.
-            let d = digest(head, centroids);
-            self.values.extend(d.centroids().iter().flat_map(|c| [c.mean(), c.weight()]));
+        if centroids.len() <= CENTROIDS {
+            self.values.extend(centroids.flat_map(|(m, w)| [m, w]));
         } else {
-            centroids.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
-            self.values.extend(centroids.iter().flat_map(|&(m, w)| [m, w]));
+            let total = head[3];
+            let (mut k, mut limit) = (1.0, q_of_k(1.0) * total);
+            let (mut sum, mut weight, mut before) = (0.0, 0.0, 0.0);
+            for (m, w) in centroids {
+                // The last step takes whatever weight rounding left over.
+                if weight > 0.0 && before + weight + w > limit && k < CENTROIDS as f64 {
+                    self.values.extend([sum / weight, weight]);
+                    before += weight;
+                    (sum, weight) = (0.0, 0.0);
+                    k += 1.0;
+                    limit = q_of_k(k) * total;
+                }
+                sum += m * w;
+                weight += w;
+            }
+            self.values.extend([sum / weight, weight]);
         }
-        self.lengths.push(self.values.len() - before);
+        self.end_state()
+    }
+
+    /// Appends the state of `head` and `values` (unordered, at least [`SELECT_FROM`] of them),
+    /// the centroids [`States::push`] would give them sorted: where each centroid ends is known
+    /// in advance when each step of the scale holds at least one value, so selecting those
+    /// ranks, not sorting, is enough.
+    fn push_selected(&mut self, head: &Head, values: &mut [f64]) -> Result<()> {
+        let n = values.len();
+        let ends = (1..CENTROIDS).map(|k| (q_of_k(k as f64) * n as f64) as usize);
+        let ends: Vec<usize> = ends.chain([n]).collect();
+        select_ranks(values, &ends[..ends.len() - 1], 0);
+        self.values.extend_from_slice(head);
+        let mut from = 0;
+        for end in ends {
+            if end == from {
+                continue;
+            }
+            let part = &values[from..end];
+            self.values.extend([part.iter().sum::<f64>() / part.len() as f64, part.len() as f64]);
+            from = end;
+        }
+        self.end_state()
+    }
+
+    fn end_state(&mut self) -> Result<()> {
+        let end = i32::try_from(self.values.len())
+            .map_err(|_| Error::Plan("approximate quantiles: a batch of states over 2^31 floats".into()))?;
+        self.offsets.push(end);
+        Ok(())
     }
 
     fn finish(self) -> Result<ArrayRef> {
         let field = Arc::new(Field::new_list_field(DataType::Float64, true));
         let values = Arc::new(Float64Array::from(self.values));
-        let lists = ListArray::try_new(field, OffsetBuffer::from_lengths(self.lengths), values, None);
+        let offsets = OffsetBuffer::new(self.offsets.into());
+        let lists = ListArray::try_new(field, offsets, values, None);
         Ok(Arc::new(lists.map_err(plan_err)?))
     }
+}
+
+/// Reorders `values` so that each rank in `ranks` (ascending, counted from `first`) holds the
+/// value of that rank in order, the smaller values before it and the others after.
+fn select_ranks(values: &mut [f64], ranks: &[usize], first: usize) {
+    let (left, right) = ranks.split_at(ranks.len() / 2);
+    let Some((&rank, right)) = right.split_first() else { return };
+    let at = rank - first;
+    if at >= values.len() {
+        return select_ranks(values, left, first);
+    }
+    values.select_nth_unstable_by(at, f64::total_cmp);
+    let (below, above) = values.split_at_mut(at);
+    select_ranks(below, left, first);
+    select_ranks(above, right, rank);
 }
 
 /// Where each group's items start when laid out group after group, from each group's count.
@@ -103,6 +180,11 @@ fn starts(counts: Vec<usize>) -> Vec<usize> {
     start
 }
 
+/// How many centroids states of groups with `counts` items keep at most.
+fn kept(counts: &[usize]) -> usize {
+    counts.iter().map(|&c| c.min(CENTROIDS)).sum()
+}
+
 /// Each group's summary of its non-null values of `values` (Float64, rows in groups `g`).
 pub(super) fn group_digests(values: &ArrayRef, g: &Groups) -> Result<ArrayRef> {
     let values = values.as_primitive::<Float64Type>();
@@ -113,32 +195,38 @@ pub(super) fn group_digests(values: &ArrayRef, g: &Groups) -> Result<ArrayRef> {
             counts[group as usize] += 1;
         }
     }
+    let mut out = States::with_capacity(g.len(), kept(&counts));
     // The finite values laid out group after group (a counting sort by group).
     let start = starts(counts);
     let mut next = start.clone();
-    let mut laid = vec![(0.0, 1.0); start[g.len()]];
+    let mut laid = vec![0.0; start[g.len()]];
     for (row, &group) in g.of_row.iter().enumerate() {
         let v = values.value(row);
         if values.is_valid(row) && v.is_finite() {
-            laid[next[group as usize]].0 = v;
+            laid[next[group as usize]] = v;
             next[group as usize] += 1;
         }
     }
-    let mut out = States::default();
     for (head, b) in heads.iter().zip(start.windows(2)) {
-        out.push(head, &mut laid[b[0]..b[1]]);
+        let group = &mut laid[b[0]..b[1]];
+        if group.len() >= SELECT_FROM {
+            out.push_selected(head, group)?;
+        } else {
+            group.sort_unstable_by(f64::total_cmp);
+            out.push(head, group.iter().map(|&v| (v, 1.0)))?;
+        }
     }
     out.finish()
 }
 
 /// Each row's value of `values` (Float64) summarised alone: what a group of one row holds.
 pub(super) fn lift_digests(values: &ArrayRef) -> Result<ArrayRef> {
-    let mut out = States::default();
+    let mut out = States::with_capacity(values.len(), values.len());
     for v in values.as_primitive::<Float64Type>().iter() {
         let mut head = EMPTY;
         let finite = v.is_some_and(|v| count_value(&mut head, v));
-        let mut centroid = [(v.unwrap_or(0.0), 1.0)];
-        out.push(&head, &mut centroid[..usize::from(finite)]);
+        let centroid = [(v.unwrap_or(0.0), 1.0)];
+        out.push(&head, centroid[..usize::from(finite)].iter().copied())?;
     }
     out.finish()
 }
@@ -158,21 +246,76 @@ pub(super) fn merge_digests(lists: &ArrayRef, g: &Groups) -> Result<ArrayRef> {
         add_heads(&mut heads[group as usize], state(row));
         counts[group as usize] += (state(row).len() - HEAD) / 2;
     }
-    // Every group's centroids laid out group after group.
-    let start = starts(counts);
-    let mut next = start.clone();
-    let mut laid = vec![(0.0, 0.0); start[g.len()]];
-    for (row, &group) in g.of_row.iter().enumerate().filter(|(row, _)| valid(*row)) {
-        for c in state(row)[HEAD..].chunks_exact(2) {
-            laid[next[group as usize]] = (c[0], c[1]);
-            next[group as usize] += 1;
-        }
+    let mut out = States::with_capacity(g.len(), kept(&counts));
+    // Each group's rows, group after group (a counting sort by group).
+    let mut rows_in = vec![0usize; g.len()];
+    for (_, &group) in g.of_row.iter().enumerate().filter(|(row, _)| valid(*row)) {
+        rows_in[group as usize] += 1;
     }
-    let mut out = States::default();
+    let start = starts(rows_in);
+    let mut next = start.clone();
+    let mut by_group = vec![0usize; start[g.len()]];
+    for (row, &group) in g.of_row.iter().enumerate().filter(|(row, _)| valid(*row)) {
+        by_group[next[group as usize]] = row;
+        next[group as usize] += 1;
+    }
+    let mut runs = Runs::default();
     for (head, b) in heads.iter().zip(start.windows(2)) {
-        out.push(head, &mut laid[b[0]..b[1]]);
+        // Each state's centroids are in order already: merging those runs orders the group's.
+        let merged = runs.merge(by_group[b[0]..b[1]].iter().map(|&row| &state(row)[HEAD..]));
+        out.push(head, merged.iter().copied())?;
     }
     out.finish()
+}
+
+/// Merges runs of centroids, each in order of their means, into one run in order, two runs at a
+/// time; the buffers are kept for the next merge.
+#[derive(Default)]
+struct Runs {
+    one: Vec<(f64, f64)>,
+    two: Vec<(f64, f64)>,
+    /// Where each run ends in `one`.
+    ends: Vec<usize>,
+}
+
+impl Runs {
+    /// `runs`, each (mean, weight, mean, weight, ...), merged.
+    fn merge<'a>(&mut self, runs: impl Iterator<Item = &'a [f64]>) -> &[(f64, f64)] {
+        let (one, two, ends) = (&mut self.one, &mut self.two, &mut self.ends);
+        one.clear();
+        ends.clear();
+        for run in runs {
+            one.extend(run.chunks_exact(2).map(|c| (c[0], c[1])));
+            ends.push(one.len());
+        }
+        two.resize(one.len(), (0.0, 0.0));
+        while ends.len() > 1 {
+            let mut from = 0;
+            for k in 0..ends.len().div_ceil(2) {
+                let (mid, end) = (ends[2 * k], ends[(2 * k + 1).min(ends.len() - 1)]);
+                merge_two(&one[from..mid], &one[mid..end], &mut two[from..end]);
+                from = end;
+                ends[k] = end;
+            }
+            ends.truncate(ends.len().div_ceil(2));
+            std::mem::swap(one, two);
+        }
+        &self.one
+    }
+}
+
+/// `a` and `b`, each in order of their means, merged into `out` (as long as both).
+fn merge_two(a: &[(f64, f64)], b: &[(f64, f64)], out: &mut [(f64, f64)]) {
+    let (mut i, mut j) = (0, 0);
+    for slot in out.iter_mut() {
+        let take_a = j == b.len() || (i < a.len() && a[i].0.total_cmp(&b[j].0).is_le());
+        *slot = if take_a { a[i] } else { b[j] };
+        if take_a {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
 }
 
 /// The value at fraction `q` of a state's values in order (-inf first, NaN last); None when it
@@ -248,6 +391,25 @@ mod tests {
             let got = at(&merged, q).unwrap();
             let rank = sorted.partition_point(|v| *v < got) as f64 / sorted.len() as f64;
             assert!((rank - q).abs() < 0.01, "q={q}: {got} is at rank {rank}");
+        }
+    }
+
+    #[test]
+    fn selecting_ranks_gives_the_centroids_sorting_gives() {
+        for n in [SELECT_FROM, 20_000, 123_457] {
+            // Values with ties, in no order.
+            let values: Vec<f64> = (0..n as u64).map(|i| ((i * 7_919) % 10_007) as f64 / 7.0).collect();
+            let mut head = EMPTY;
+            values.iter().for_each(|&v| _ = count_value(&mut head, v));
+            let (mut sorted, mut selected) = (States::with_capacity(1, n), States::with_capacity(1, n));
+            let mut in_order = values.clone();
+            in_order.sort_by(f64::total_cmp);
+            sorted.push(&head, in_order.iter().map(|&v| (v, 1.0))).unwrap();
+            selected.push_selected(&head, &mut values.clone()).unwrap();
+            assert_eq!(sorted.values.len(), selected.values.len(), "n={n}");
+            for (a, b) in sorted.values.iter().zip(&selected.values) {
+                assert!((a - b).abs() <= 1e-9 * a.abs().max(1.0), "n={n}: {a} != {b}");
+            }
         }
     }
 
