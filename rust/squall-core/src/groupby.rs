@@ -477,14 +477,15 @@ impl Partials<'_> {
         Ok(())
     }
 
-    /// What the map task sends; `schema` is the input's (an input without rows still sends a
-    /// schema).
-    pub fn finish(self, schema: &SchemaRef) -> Result<RecordBatch> {
+    /// What the map task sends, in one batch or more of one schema; `schema` is the input's (an
+    /// input without rows still sends a schema). Rows go in the batches they came in (one copy
+    /// fewer than joining them: they are split into buckets next).
+    pub fn finish(self, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
         match self.parts.as_slice() {
-            [] => self.group.partial(&RecordBatch::new_empty(schema.clone()), self.order >> 40),
-            [one] => Ok(one.clone()),
-            _ if self.how == Send::States => self.group.merge(&self.parts),
-            [first, ..] => concat_batches(first.schema_ref(), &self.parts).map_err(plan_err),
+            [] => Ok(vec![self.group.partial(&RecordBatch::new_empty(schema.clone()), self.order >> 40)?]),
+            [_] => Ok(self.parts),
+            _ if self.how == Send::States => Ok(vec![self.group.merge(&self.parts)?]),
+            _ => Ok(self.parts),
         }
     }
 }

@@ -24,8 +24,13 @@ pub struct BucketSlice {
     pub rows: u64,
 }
 
-/// Encodes `buckets` back to back; returns the bytes and each bucket's slice.
-pub fn encode_buckets(schema: &SchemaRef, buckets: &[RecordBatch], url: &str) -> Result<(Vec<u8>, Vec<BucketSlice>)> {
+/// Encodes `buckets` (each one batch or more) back to back; returns the bytes and each bucket's
+/// slice.
+pub fn encode_buckets<B: AsRef<[RecordBatch]>>(
+    schema: &SchemaRef,
+    buckets: &[B],
+    url: &str,
+) -> Result<(Vec<u8>, Vec<BucketSlice>)> {
     let bad = |e: arrow_schema::ArrowError| Error::Data {
         url: url.to_string(),
         what: "write shuffle object".into(),
@@ -33,17 +38,19 @@ pub fn encode_buckets(schema: &SchemaRef, buckets: &[RecordBatch], url: &str) ->
     };
     let codec = Compression::for_scratch(url).ipc(url)?;
     let options = IpcWriteOptions::default().try_with_compression(codec).map_err(bad)?;
-    let mut out = Vec::with_capacity(size_of(buckets));
+    let mut out = Vec::with_capacity(buckets.iter().map(|b| size_of(b.as_ref())).sum());
     let mut slices = Vec::with_capacity(buckets.len());
     for bucket in buckets {
         let offset = out.len() as u64;
         let mut writer = StreamWriter::try_new_with_options(&mut out, schema, options.clone()).map_err(bad)?;
-        if bucket.num_rows() > 0 {
-            writer.write(bucket).map_err(bad)?;
+        let mut rows = 0;
+        for batch in bucket.as_ref().iter().filter(|b| b.num_rows() > 0) {
+            writer.write(batch).map_err(bad)?;
+            rows += batch.num_rows() as u64;
         }
         writer.finish().map_err(bad)?;
         drop(writer);
-        slices.push(BucketSlice { offset, len: out.len() as u64 - offset, rows: bucket.num_rows() as u64 });
+        slices.push(BucketSlice { offset, len: out.len() as u64 - offset, rows });
     }
     Ok((out, slices))
 }
@@ -87,15 +94,21 @@ mod tests {
     #[test]
     fn each_bucket_decodes_alone() {
         let batch = RecordBatch::try_from_iter([("v", Arc::new(Int32Array::from(vec![1, 2, 3, 4])) as _)]).unwrap();
-        let buckets = vec![batch.slice(0, 1), batch.slice(1, 0), batch.slice(1, 3)];
+        // A bucket of one batch, an empty one, one of two pieces.
+        let buckets =
+            vec![vec![batch.slice(0, 1)], vec![batch.slice(1, 0)], vec![batch.slice(1, 1), batch.slice(2, 2)]];
         let (bytes, slices) = encode_buckets(&batch.schema(), &buckets, "mem").unwrap();
         assert_eq!(slices.iter().map(|s| s.rows).collect::<Vec<_>>(), vec![1, 0, 3]);
         let bytes = bytes::Bytes::from(bytes);
         for (s, expected) in slices.iter().zip(&buckets) {
             let part = bytes.slice(s.offset as usize..(s.offset + s.len) as usize);
             let decoded = decode_ipc(part, "mem").unwrap();
-            let rows: usize = decoded.batches.iter().map(|b| b.num_rows()).sum();
-            assert_eq!(rows, expected.num_rows());
+            let values = |bs: &[RecordBatch]| -> Vec<i32> {
+                bs.iter()
+                    .flat_map(|b| b.column(0).as_any().downcast_ref::<Int32Array>().unwrap().values().to_vec())
+                    .collect()
+            };
+            assert_eq!(values(&decoded.batches), values(expected));
             assert_eq!(decoded.schema, batch.schema());
         }
         let keys = vec![vec![1u8, 2], vec![], vec![255]];

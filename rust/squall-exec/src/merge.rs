@@ -60,8 +60,9 @@ pub(crate) fn merge_buckets(task: &PartitionTask, merge: &MergeInput, attempt: u
         })
         .collect::<crate::Result<Vec<RecordBatch>>>()?;
     let out_schema = combined.first().map_or(schema, |b| b.schema());
-    let (bytes, slices) = encode_buckets(&out_schema, &combined, &url)?;
     report.rows = combined.iter().map(|b| b.num_rows() as u64).sum();
+    let combined: Vec<[RecordBatch; 1]> = combined.into_iter().map(|b| [b]).collect();
+    let (bytes, slices) = encode_buckets(&out_schema, &combined, &url)?;
     // Every bucket of the shuffle, those outside the merged range empty (no bytes, no rows).
     let mut buckets = vec![BucketSlice { offset: 0, len: 0, rows: 0 }; merge.total];
     buckets[merge.first..merge.first + n].clone_from_slice(&slices);

@@ -306,12 +306,12 @@ pub fn run_partition<E>(
         Some(TaskOutput::Partial { url, group, partitions }) => {
             let url = attempt_url(url);
             let states = group.partial(&concat(&schema, &batches, &url)?, task.partition as u64)?;
-            let buckets = hash_buckets(&states, &group.keys, *partitions)?;
-            publish_shuffle(&mut report, url, &states.schema(), &buckets, task.fast.as_ref())?;
+            let buckets = split_by_hash(&[states], &group.keys, *partitions)?;
+            publish_shuffle(&mut report, url, &buckets[0][0].schema(), &buckets, task.fast.as_ref())?;
         }
         Some(TaskOutput::Partition { url, keys, partitions }) => {
             let url = attempt_url(url);
-            let buckets = hash_buckets(&concat(&schema, &batches, &url)?, keys, *partitions)?;
+            let buckets = split_by_hash(&batches, keys, *partitions)?;
             publish_shuffle(&mut report, url, &schema, &buckets, task.fast.as_ref())?;
         }
         Some(TaskOutput::Shuffle { url, keys, splitters }) => {
@@ -322,6 +322,7 @@ pub fn run_partition<E>(
             };
             let sorter = Sorter::new(&schema, keys)?;
             let buckets = sorter.cut(&sorter.sort(&schema, &batches)?, &splitters)?;
+            let buckets: Vec<[RecordBatch; 1]> = buckets.into_iter().map(|b| [b]).collect();
             publish_shuffle(&mut report, url, &schema, &buckets, task.fast.as_ref())?;
         }
         Some(TaskOutput::Merged { .. }) => {
@@ -373,7 +374,7 @@ fn aggregate_parquet(
     });
     let schema = rt.block_on(scan)?;
     let sent = partials.finish(&schema)?;
-    let buckets = hash_buckets(&sent, &group.keys, partitions)?;
+    let buckets = split_by_hash(&sent, &group.keys, partitions)?;
     let mut report = PartitionReport {
         partition: task.partition,
         rows_in: rows,
@@ -381,7 +382,7 @@ fn aggregate_parquet(
         bytes_read: file.fetched(),
         ..Default::default()
     };
-    publish_shuffle(&mut report, url.to_string(), &sent.schema(), &buckets, task.fast.as_ref())?;
+    publish_shuffle(&mut report, url.to_string(), &sent[0].schema(), &buckets, task.fast.as_ref())?;
     Ok(report)
 }
 
@@ -421,18 +422,30 @@ pub fn write_placed(url: String, bytes: Bytes, reads: u64, fast: Option<&FastTie
 }
 
 /// Writes a shuffle object of `buckets` back to back and records where each bucket lies.
-fn publish_shuffle(
+fn publish_shuffle<B: AsRef<[RecordBatch]>>(
     report: &mut PartitionReport,
     url: String,
     schema: &SchemaRef,
-    buckets: &[RecordBatch],
+    buckets: &[B],
     fast: Option<&FastTier>,
 ) -> crate::Result<()> {
     let (bytes, slices) = encode_buckets(schema, buckets, &url)?;
-    let reads = buckets.iter().filter(|b| b.num_rows() > 0).count().max(1) as u64;
+    let reads = slices.iter().filter(|b| b.rows > 0).count().max(1) as u64;
     publish(report, url, bytes.into(), (false, reads), fast)?;
     report.buckets = Some(slices);
     Ok(())
+}
+
+/// `batches` split into `partitions` buckets by the hash of `keys`, each bucket a piece of
+/// each batch (the batches are not joined first: one copy of the rows, not two).
+fn split_by_hash(batches: &[RecordBatch], keys: &[String], partitions: usize) -> crate::Result<Vec<Vec<RecordBatch>>> {
+    let mut buckets = vec![Vec::with_capacity(batches.len()); partitions];
+    for batch in batches {
+        for (bucket, piece) in buckets.iter_mut().zip(hash_buckets(batch, keys, partitions)?) {
+            bucket.push(piece);
+        }
+    }
+    Ok(buckets)
 }
 
 /// All of a partition's batches as one.

@@ -44,6 +44,7 @@ pub fn aggregate_in_parts(
         }
         let url = format!("{spill}/{i:05}.arrow");
         let buckets = hash_buckets_seeded(&run, &group.keys, parts, PART_SEED)?;
+        let buckets: Vec<[arrow_array::RecordBatch; 1]> = buckets.into_iter().map(|b| [b]).collect();
         let (data, placed) = encode_buckets(&run.schema(), &buckets, &url)?;
         write_object(&url, data.into())?;
         spilled.push((url, placed));
