@@ -10,7 +10,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-use crate::codec::{decode_ipc, encode_ipc, size_of, Compression};
+use crate::codec::{decode_ipc, encode_ipc, size_of, Compression, BATCH_ROWS};
 use crate::{Error, Result};
 
 /// Where one bucket lies in a map task's shuffle object.
@@ -44,8 +44,12 @@ pub fn encode_buckets<B: AsRef<[RecordBatch]>>(
         let offset = out.len() as u64;
         let mut writer = StreamWriter::try_new_with_options(&mut out, schema, options.clone()).map_err(bad)?;
         let mut rows = 0;
-        for batch in bucket.as_ref().iter().filter(|b| b.num_rows() > 0) {
-            writer.write(batch).map_err(bad)?;
+        for batch in bucket.as_ref() {
+            // In pieces: the writer lays out each batch in a buffer of its own before copying it
+            // to `out`, which for a large batch grows in fresh memory again and again.
+            for at in (0..batch.num_rows()).step_by(BATCH_ROWS) {
+                writer.write(&batch.slice(at, BATCH_ROWS.min(batch.num_rows() - at))).map_err(bad)?;
+            }
             rows += batch.num_rows() as u64;
         }
         writer.finish().map_err(bad)?;

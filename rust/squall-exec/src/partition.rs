@@ -196,9 +196,12 @@ fn read_input(task: &PartitionTask, attempt: u32) -> crate::Result<(Decoded, u64
             for (part, (url, _, _)) in parts.into_iter().zip(slices) {
                 check()?;
                 let decoded = decode_ipc(part, url)?;
-                let run = concat(&decoded.schema, &decoded.batches, url)?;
+                // A sorted run is merged whole; rows to join or group go in the pieces they came in.
+                match combine {
+                    Combine::Merge { .. } => runs.push(concat(&decoded.schema, &decoded.batches, url)?),
+                    _ => runs.extend(decoded.batches),
+                }
                 schema.get_or_insert(decoded.schema);
-                runs.push(run);
             }
             let Some(schema) = schema else {
                 // No map task sent rows here: nothing to merge, and no schema to give.
@@ -208,6 +211,9 @@ fn read_input(task: &PartitionTask, attempt: u32) -> crate::Result<(Decoded, u64
                     where_,
                 ));
             };
+            if runs.is_empty() {
+                runs.push(RecordBatch::new_empty(schema.clone()));
+            }
             let (schema, batches) = match combine {
                 Combine::Merge { keys } => (schema.clone(), Sorter::new(&schema, keys)?.merge(runs)?),
                 Combine::Concat => (schema.clone(), runs),
