@@ -5,9 +5,12 @@ file of 1e7 rows in 10 row groups, three string keys (100, 100 and 100,000 disti
 s3 with 5% nulls), three integer keys (10, 1,000 and 10,000 values), an int64 and two float64
 values (v3 with 5% nulls). Every system scans the same file and collects the answer.
 
-Side by side, each system in a fresh subprocess, median of ``--repeats`` runs, then one more run
-watched for the peak memory of the whole process tree (as in sort_groupby.py). The row count of
-each answer is checked against squall's.
+Side by side, query by query, each system in a fresh subprocess in turn, median of ``--repeats``
+runs, then one more run watched for the peak memory of the whole process tree (as in
+sort_groupby.py). The row count of each answer is checked against squall's.
+
+`--rows 100000000` runs the 1e8-row variant (2 GB of Parquet, written a row group at a time and
+deleted after the run); `make bench` runs both sizes.
 
 Usage: python bench/one_file.py [--rows 10000000] [--repeats 3] [--peer-python PATH]
        [--only NAME]
@@ -21,10 +24,11 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from sort_groupby import OUT, timed
 
-FILE = OUT / "one-file.parquet"
+DEFAULT_ROWS = 10_000_000
 
 # name -> (keys, [(output, column or "x,y", function)]); the same query for every system.
 QUERIES: dict[str, tuple[list[str], list[tuple[str, str, str]]]] = {
@@ -51,45 +55,60 @@ QUERIES: dict[str, tuple[list[str], list[tuple[str, str, str]]]] = {
 TOP = 2  # top_k's k
 
 
-def generate(rows: int) -> None:
+def data_file(rows: int) -> Path:
+    """The table of `rows` rows (the default size keeps its plain name)."""
+    return OUT / ("one-file.parquet" if rows == DEFAULT_ROWS else f"one-file-{rows:.0e}.parquet")
+
+
+def generate(rows: int) -> Path:
+    """Writes the table of `rows` rows unless it is there, a row group (a tenth) at a time."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
+    path = data_file(rows)
     marker = OUT / f".one-file-{rows}"
-    if marker.exists():
-        return
+    if marker.exists() and path.exists():
+        return path
     OUT.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(7)
 
     def words(n: int, prefix: str) -> pa.Array:
         return pa.array([f"{prefix}-{i:06d}-{'x' * (i % 7)}" for i in range(n)])
 
-    def strings(values: int, prefix: str, nulls: float = 0.0) -> pa.Array:
-        codes = pa.array(rng.integers(0, values, rows, dtype=np.int32))
-        taken = words(values, prefix).take(codes)
+    vocab = {"s1": words(100, "alpha"), "s2": words(100, "beta"), "s3": words(100_000, "gamma")}
+
+    def strings(n: int, name: str, nulls: float = 0.0) -> pa.Array:
+        codes = pa.array(rng.integers(0, len(vocab[name]), n, dtype=np.int32))
+        taken = vocab[name].take(codes)
         if nulls:
-            mask = pa.array(rng.random(rows) < nulls)
+            mask = pa.array(rng.random(n) < nulls)
             taken = pc.if_else(mask, pa.scalar(None, pa.string()), taken)
         return taken
 
-    v3 = rng.standard_normal(rows)
-    table = pa.table(
-        {
-            "s1": strings(100, "alpha"),
-            "s2": strings(100, "beta"),
-            "s3": strings(100_000, "gamma", nulls=0.05),
-            "i1": rng.integers(0, 10, rows),
-            "i2": rng.integers(0, 1_000, rows),
-            "i3": rng.integers(0, 10_000, rows),
-            "v1": rng.integers(-1_000, 1_000, rows),
-            "v2": rng.standard_normal(rows),
-            "v3": pa.array(v3, mask=rng.random(rows) < 0.05),
-        }
-    )
-    pq.write_table(table, FILE, row_group_size=rows // 10)
+    def row_group(n: int) -> pa.Table:
+        return pa.table(
+            {
+                "s1": strings(n, "s1"),
+                "s2": strings(n, "s2"),
+                "s3": strings(n, "s3", nulls=0.05),
+                "i1": rng.integers(0, 10, n),
+                "i2": rng.integers(0, 1_000, n),
+                "i3": rng.integers(0, 10_000, n),
+                "v1": rng.integers(-1_000, 1_000, n),
+                "v2": rng.standard_normal(n),
+                "v3": pa.array(rng.standard_normal(n), mask=rng.random(n) < 0.05),
+            }
+        )
+
+    first = row_group(rows // 10)
+    with pq.ParquetWriter(path, first.schema) as writer:
+        writer.write_table(first, row_group_size=rows // 10)
+        for _ in range(9):
+            writer.write_table(row_group(rows // 10), row_group_size=rows // 10)
     marker.touch()
+    return path
 
 
 SQL = {
@@ -100,7 +119,7 @@ SQL = {
 }  # DuckDB's names where they differ
 
 
-def cases(system: str) -> dict[str, Callable[[], int]]:
+def cases(system: str, file: Path) -> dict[str, Callable[[], int]]:
     """Each query as a function of no arguments for `system`, returning the answer's rows."""
     if system == "squall":
         import squall
@@ -113,7 +132,7 @@ def cases(system: str) -> dict[str, Callable[[], int]]:
             return (c, f, TOP) if f == "top_k" else (c, f)
 
         def query(keys: list[str], aggs: list[tuple[str, str, str]]) -> int:
-            ds = squall.read_parquet(f"file://{FILE}")
+            ds = squall.read_parquet(f"file://{file}")
             return ds.groupby(keys).agg(**{o: spec(c, f) for o, c, f in aggs}).collect().num_rows
 
     elif system == "polars":
@@ -130,7 +149,7 @@ def cases(system: str) -> dict[str, Callable[[], int]]:
 
         def query(keys: list[str], aggs: list[tuple[str, str, str]]) -> int:
             exprs = [expr(c, f).alias(o) for o, c, f in aggs]
-            return pl.scan_parquet(str(FILE)).group_by(keys).agg(exprs).collect().height
+            return pl.scan_parquet(str(file)).group_by(keys).agg(exprs).collect().height
 
     else:
         import duckdb
@@ -148,44 +167,49 @@ def cases(system: str) -> dict[str, Callable[[], int]]:
 
             cols = ", ".join(f"{sql(c, f)} AS {o}" for o, c, f in aggs)
             by = ", ".join(keys)
-            q = f"SELECT {by}, {cols} FROM read_parquet('{FILE}') GROUP BY {by}"
+            q = f"SELECT {by}, {cols} FROM read_parquet('{file}') GROUP BY {by}"
             return len(con.execute(q).fetchall())
 
     return {name: functools.partial(query, *spec) for name, spec in QUERIES.items()}
 
 
-def run_system(system: str, repeats: int, only: str | None) -> dict[str, dict[str, float]]:
+def run_system(
+    system: str, file: Path, repeats: int, only: str | None
+) -> dict[str, dict[str, float]]:
     return {
         name: timed(fn, repeats, lambda: None)
-        for name, fn in cases(system).items()
+        for name, fn in cases(system, file).items()
         if not only or name == only
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--rows", type=int, default=DEFAULT_ROWS)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--peer-python", default=None)
     parser.add_argument("--only", choices=list(QUERIES), default=None)
     parser.add_argument("--peer", choices=("squall", "polars", "duckdb"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peer:
-        print(json.dumps(run_system(args.peer, args.repeats, args.only)))
+        print(json.dumps(run_system(args.peer, data_file(args.rows), args.repeats, args.only)))
         return
-    generate(args.rows)
+    file = generate(args.rows)
     systems = [("squall", sys.executable)]
     systems += [(p, args.peer_python) for p in ("polars", "duckdb") if args.peer_python]
-    results = {}
-    for system, python in systems:
-        cmd = [python, __file__, "--peer", system, "--repeats", str(args.repeats)]
-        cmd += ["--only", args.only] if args.only else []
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-        if done.returncode or not lines:
-            print(f"{system} failed:\n{done.stderr[-2000:]}")
-            continue
-        results[system] = json.loads(lines[-1])
+    results: dict[str, dict] = {}
+    # Query by query, each system in turn (a fresh process each): a slow spell of the machine
+    # then falls on every system's run of one query, not on all of one system's queries.
+    for query in [args.only] if args.only else list(QUERIES):
+        for system, python in systems:
+            cmd = [python, __file__, "--peer", system, "--repeats", str(args.repeats)]
+            cmd += ["--rows", str(args.rows), "--only", query]
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+            if done.returncode or not lines:
+                print(f"{system} failed on {query}:\n{done.stderr[-2000:]}")
+                continue
+            results.setdefault(system, {}).update(json.loads(lines[-1]))
     if "squall" not in results:
         raise SystemExit("squall did not run: nothing to compare with")
     print(f"\n{args.rows:.0e} rows, one Parquet file, 2 cores; median of {args.repeats} runs")
@@ -201,7 +225,10 @@ def main() -> None:
                 print(f"  ! {system} produced {r['rows']} rows, squall {base['rows']}")
             line = f"{case:<22}{system:<8}{r['seconds']:>9.3f}{r['seconds'] / best:>11.2f}x"
             print(f"{line}{r['peak_mb']:>9.0f}{r['rows']:>10}")
-    (OUT / "one_file.json").write_text(json.dumps(results, indent=2))
+    (OUT / f"one_file-{args.rows:.0e}.json").write_text(json.dumps(results, indent=2))
+    if args.rows != DEFAULT_ROWS:
+        file.unlink()  # a larger table is made again when asked for, not kept
+        (OUT / f".one-file-{args.rows}").unlink()
 
 
 if __name__ == "__main__":
