@@ -492,6 +492,10 @@ impl Partials<'_> {
 
 /// Each group's key values (from its first row), dictionaries decoded.
 fn take_firsts(keys: &[ArrayRef], g: &Groups) -> Result<Vec<ArrayRef>> {
+    if keys.first().is_some_and(|k| k.len() == g.len()) && g.first.iter().enumerate().all(|(i, &f)| f as usize == i) {
+        // Every row a group of its own, in order: the keys as they are.
+        return keys.iter().map(plain).collect();
+    }
     let firsts = UInt32Array::from(g.first.clone());
     keys.iter().map(|k| take(k, &firsts, None).map_err(plan_err).and_then(|k| plain(&k))).collect()
 }

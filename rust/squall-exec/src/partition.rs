@@ -312,8 +312,9 @@ pub fn run_partition<E>(
         Some(TaskOutput::Partial { url, group, partitions }) => {
             let url = attempt_url(url);
             let states = group.partial(&concat(&schema, &batches, &url)?, task.partition as u64)?;
+            let schema = states.schema();
             let buckets = split_by_hash(&[states], &group.keys, *partitions)?;
-            publish_shuffle(&mut report, url, &buckets[0][0].schema(), &buckets, task.fast.as_ref())?;
+            publish_shuffle(&mut report, url, &schema, &buckets, task.fast.as_ref())?;
         }
         Some(TaskOutput::Partition { url, keys, partitions }) => {
             let url = attempt_url(url);
