@@ -88,7 +88,7 @@ bench: build $(BENCH_VENV)/.installed $(LOCALSTACK_VENV)/.installed
 	$(PY) bench/scan_filter_write.py --peer-python $(BENCH_VENV)/bin/python
 	$(PY) bench/sort_groupby.py --peer-python $(BENCH_VENV)/bin/python
 	$(PY) bench/one_file.py --peer-python $(BENCH_VENV)/bin/python
-	$(PY) bench/one_file.py --rows 100000000 --repeats 1 --peer-python $(BENCH_VENV)/bin/python
+	$(PY) bench/one_file.py --rows 100000000 --repeats 1 --warmup 1 --peer-python $(BENCH_VENV)/bin/python
 	$(PY) bench/out_of_core.py --peer-python $(BENCH_VENV)/bin/python
 	$(PY) bench/dag.py --peer-python $(BENCH_VENV)/bin/python
 	$(PY) bench/lambda_overhead.py --localstack-python $(LOCALSTACK_VENV)/bin/python

@@ -9,11 +9,13 @@ Side by side, query by query, each system in a fresh subprocess in turn, median 
 runs, then one more run watched for the peak memory of the whole process tree (as in
 sort_groupby.py). The row count of each answer is checked against squall's.
 
-`--rows 100000000` runs the 1e8-row variant (2 GB of Parquet, written a row group at a time and
-deleted after the run); `make bench` runs both sizes.
+`--rows 100000000` runs the 1e8-row variant (3 GB of Parquet, written a row group at a time and
+deleted after the run); `make bench` runs both sizes, the larger one timed once after an untimed
+run of each query (`--warmup 1`: a system's first query in a fresh process pays for memory it
+has not touched yet, at this size most of the time of a short query).
 
-Usage: python bench/one_file.py [--rows 10000000] [--repeats 3] [--peer-python PATH]
-       [--only NAME]
+Usage: python bench/one_file.py [--rows 10000000] [--repeats 3] [--warmup 0]
+       [--peer-python PATH] [--only NAME]
 """
 
 from __future__ import annotations
@@ -174,25 +176,29 @@ def cases(system: str, file: Path) -> dict[str, Callable[[], int]]:
 
 
 def run_system(
-    system: str, file: Path, repeats: int, only: str | None
+    system: str, file: Path, repeats: int, only: str | None, warmup: int
 ) -> dict[str, dict[str, float]]:
-    return {
-        name: timed(fn, repeats, lambda: None)
-        for name, fn in cases(system, file).items()
-        if not only or name == only
-    }
+    results = {}
+    for name, fn in cases(system, file).items():
+        if not only or name == only:
+            for _ in range(warmup):
+                fn()
+            results[name] = timed(fn, repeats, lambda: None)
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=0, help="untimed runs before the timed ones")
     parser.add_argument("--peer-python", default=None)
     parser.add_argument("--only", choices=list(QUERIES), default=None)
     parser.add_argument("--peer", choices=("squall", "polars", "duckdb"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peer:
-        print(json.dumps(run_system(args.peer, data_file(args.rows), args.repeats, args.only)))
+        file = data_file(args.rows)
+        print(json.dumps(run_system(args.peer, file, args.repeats, args.only, args.warmup)))
         return
     file = generate(args.rows)
     systems = [("squall", sys.executable)]
@@ -203,6 +209,7 @@ def main() -> None:
     for query in [args.only] if args.only else list(QUERIES):
         for system, python in systems:
             cmd = [python, __file__, "--peer", system, "--repeats", str(args.repeats)]
+            cmd += ["--warmup", str(args.warmup)]
             cmd += ["--rows", str(args.rows), "--only", query]
             done = subprocess.run(cmd, capture_output=True, text=True)
             lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
@@ -212,7 +219,8 @@ def main() -> None:
             results.setdefault(system, {}).update(json.loads(lines[-1]))
     if "squall" not in results:
         raise SystemExit("squall did not run: nothing to compare with")
-    print(f"\n{args.rows:.0e} rows, one Parquet file, 2 cores; median of {args.repeats} runs")
+    warm = f" after {args.warmup} untimed" if args.warmup else ""
+    print(f"\n{args.rows:.0e} rows, one Parquet file, 2 cores; median of {args.repeats} runs{warm}")
     print(f"{'query':<22}{'system':<8}{'seconds':>9}{'÷ best peer':>12}{'peak MB':>9}{'rows':>10}")
     for case, base in results["squall"].items():
         peers = [r[case]["seconds"] for s, r in results.items() if s != "squall" and case in r]
