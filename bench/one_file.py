@@ -214,7 +214,8 @@ def main() -> None:
             done = subprocess.run(cmd, capture_output=True, text=True)
             lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
             if done.returncode or not lines:
-                print(f"{system} failed on {query}:\n{done.stderr[-2000:]}")
+                how = f"killed by signal {-done.returncode}" if done.returncode < 0 else "failed"
+                print(f"{system} {how} on {query} (exit {done.returncode}):\n{done.stderr[-2000:]}")
                 continue
             results.setdefault(system, {}).update(json.loads(lines[-1]))
     if "squall" not in results:
