@@ -313,12 +313,12 @@ pub fn run_partition<E>(
             let url = attempt_url(url);
             let states = group.partial(&concat(&schema, &batches, &url)?, task.partition as u64)?;
             let schema = states.schema();
-            let buckets = split_by_hash(&[states], &group.keys, *partitions)?;
+            let buckets = split_by_hash(&[states], &group.keys, *partitions, &url)?;
             publish_shuffle(&mut report, url, &schema, &buckets, task.fast.as_ref())?;
         }
         Some(TaskOutput::Partition { url, keys, partitions }) => {
             let url = attempt_url(url);
-            let buckets = split_by_hash(&batches, keys, *partitions)?;
+            let buckets = split_by_hash(&batches, keys, *partitions, &url)?;
             publish_shuffle(&mut report, url, &schema, &buckets, task.fast.as_ref())?;
         }
         Some(TaskOutput::Shuffle { url, keys, splitters }) => {
@@ -381,7 +381,7 @@ fn aggregate_parquet(
     });
     let schema = rt.block_on(scan)?;
     let sent = partials.finish(&schema)?;
-    let buckets = split_by_hash(&sent, &group.keys, partitions)?;
+    let buckets = split_by_hash(&sent, &group.keys, partitions, url)?;
     let mut report = PartitionReport {
         partition: task.partition,
         rows_in: rows,
@@ -444,8 +444,20 @@ fn publish_shuffle<B: AsRef<[RecordBatch]>>(
 }
 
 /// `batches` split into `partitions` buckets by the hash of `keys`, each bucket a piece of
-/// each batch (the batches are not joined first: one copy of the rows, not two).
-fn split_by_hash(batches: &[RecordBatch], keys: &[String], partitions: usize) -> crate::Result<Vec<Vec<RecordBatch>>> {
+/// each batch (the batches are not joined first: one copy of the rows, not two), unless the
+/// pieces would be small (then the batches are joined: each piece costs a message of its own in
+/// the shuffle object and a batch of its own to the reducer).
+fn split_by_hash(
+    batches: &[RecordBatch],
+    keys: &[String],
+    partitions: usize,
+    url: &str,
+) -> crate::Result<Vec<Vec<RecordBatch>>> {
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    if batches.len() > 1 && rows / batches.len() / partitions.max(1) < MIN_PIECE_ROWS {
+        let joined = concat(batches[0].schema_ref(), batches, url)?;
+        return split_by_hash(&[joined], keys, partitions, url);
+    }
     let mut buckets = vec![Vec::with_capacity(batches.len()); partitions];
     for batch in batches {
         for (bucket, piece) in buckets.iter_mut().zip(hash_buckets(batch, keys, partitions)?) {
@@ -454,6 +466,9 @@ fn split_by_hash(batches: &[RecordBatch], keys: &[String], partitions: usize) ->
     }
     Ok(buckets)
 }
+
+/// The fewest rows a bucket's piece of a batch should hold on average (see `split_by_hash`).
+const MIN_PIECE_ROWS: usize = 1024;
 
 /// All of a partition's batches as one.
 pub(crate) fn concat(schema: &SchemaRef, batches: &[RecordBatch], url: &str) -> crate::Result<RecordBatch> {
@@ -500,4 +515,37 @@ fn check_schemas(batches: &[RecordBatch], url: &str) -> crate::Result<()> {
 
 fn fields(schema: &arrow_schema::Schema) -> Vec<String> {
     schema.fields().iter().map(|f| format!("{}: {}", f.name(), f.data_type())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+    use arrow_array::{ArrayRef, Int64Array};
+    use std::sync::Arc;
+
+    #[test]
+    fn batches_are_split_apart_unless_their_pieces_would_be_small() {
+        let batch = |from: i64, n: i64| {
+            let k: ArrayRef = Arc::new(Int64Array::from_iter_values(from..from + n));
+            RecordBatch::try_from_iter([("k", k)]).unwrap()
+        };
+        let keys = vec!["k".to_string()];
+        let values = |bucket: &[RecordBatch]| -> Vec<i64> {
+            bucket.iter().flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec()).collect()
+        };
+        for (batches, pieces) in [(10, 1), (2, 2)] {
+            let rows = 40_000 / batches;
+            let input: Vec<RecordBatch> = (0..batches).map(|i| batch(i * rows, rows)).collect();
+            let one = concat(input[0].schema_ref(), &input, "mem").unwrap();
+            // Ten batches of 4,000 rows in 16 buckets: pieces of 250 rows, joined first.
+            let (split, whole) =
+                (split_by_hash(&input, &keys, 16, "mem").unwrap(), split_by_hash(&[one], &keys, 16, "mem").unwrap());
+            assert!(split.iter().all(|b| b.len() == pieces), "{batches} batches");
+            for (a, b) in split.iter().zip(&whole) {
+                assert_eq!(values(a), values(b), "the same rows in the same buckets, in order");
+            }
+        }
+    }
 }

@@ -242,16 +242,14 @@ pub(super) fn merge_digests(lists: &ArrayRef, g: &Groups) -> Result<ArrayRef> {
     let valid = |row: usize| lists.is_valid(row) && state(row).len() >= HEAD;
     let mut heads = vec![EMPTY; g.len()];
     let mut counts = vec![0usize; g.len()];
+    let mut rows_in = vec![0usize; g.len()];
     for (row, &group) in g.of_row.iter().enumerate().filter(|(row, _)| valid(*row)) {
         add_heads(&mut heads[group as usize], state(row));
         counts[group as usize] += (state(row).len() - HEAD) / 2;
+        rows_in[group as usize] += 1;
     }
     let mut out = States::with_capacity(g.len(), kept(&counts));
     // Each group's rows, group after group (a counting sort by group).
-    let mut rows_in = vec![0usize; g.len()];
-    for (_, &group) in g.of_row.iter().enumerate().filter(|(row, _)| valid(*row)) {
-        rows_in[group as usize] += 1;
-    }
     let start = starts(rows_in);
     let mut next = start.clone();
     let mut by_group = vec![0usize; start[g.len()]];
