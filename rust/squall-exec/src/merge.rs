@@ -11,7 +11,7 @@ use squall_core::sort::Sorter;
 use squall_core::stages::attempt_url;
 use squall_store::{get_ranges, open};
 
-use crate::partition::{concat, publish};
+use crate::partition::{add_slice, concat, publish};
 use crate::runtime::runtime;
 
 /// Runs merge task `task` (attempt `attempt`) over `merge`.
@@ -39,10 +39,9 @@ pub(crate) fn merge_buckets(task: &PartitionTask, merge: &MergeInput, attempt: u
             check()?;
             let at = (b.offset - base) as usize;
             let decoded = decode_ipc(data.slice(at..at + b.len as usize), u)?;
-            let run = concat(&decoded.schema, &decoded.batches, u)?;
-            report.rows_in += run.num_rows() as u64;
-            schema.get_or_insert(decoded.schema);
-            runs[j].push(run);
+            report.rows_in += decoded.batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+            schema.get_or_insert(decoded.schema.clone());
+            add_slice(&mut runs[j], &merge.combine, decoded, u)?;
         }
     }
     let Some(schema) = schema else {
@@ -50,6 +49,8 @@ pub(crate) fn merge_buckets(task: &PartitionTask, merge: &MergeInput, attempt: u
     };
     let combined = runs
         .into_iter()
+        // A bucket no map task sent rows to is still a bucket, of no rows.
+        .map(|runs| if runs.is_empty() { vec![RecordBatch::new_empty(schema.clone())] } else { runs })
         .map(|runs| match &merge.combine {
             Combine::Merge { keys } => {
                 let merged = Sorter::new(&schema, keys)?.merge(runs)?;

@@ -196,12 +196,8 @@ fn read_input(task: &PartitionTask, attempt: u32) -> crate::Result<(Decoded, u64
             for (part, (url, _, _)) in parts.into_iter().zip(slices) {
                 check()?;
                 let decoded = decode_ipc(part, url)?;
-                // A sorted run is merged whole; rows to join or group go in the pieces they came in.
-                match combine {
-                    Combine::Merge { .. } => runs.push(concat(&decoded.schema, &decoded.batches, url)?),
-                    _ => runs.extend(decoded.batches),
-                }
-                schema.get_or_insert(decoded.schema);
+                schema.get_or_insert(decoded.schema.clone());
+                add_slice(&mut runs, combine, decoded, url)?;
             }
             let Some(schema) = schema else {
                 // No map task sent rows here: nothing to merge, and no schema to give.
@@ -465,6 +461,21 @@ fn split_by_hash(
         }
     }
     Ok(buckets)
+}
+
+/// Adds one map task's slice of a bucket (`decoded` from `url`) to `runs`, what `combine` takes:
+/// a sorted run whole (it is merged as one), other rows in the pieces they came in.
+pub(crate) fn add_slice(
+    runs: &mut Vec<RecordBatch>,
+    combine: &Combine,
+    decoded: Decoded,
+    url: &str,
+) -> crate::Result<()> {
+    match combine {
+        Combine::Merge { .. } => runs.push(concat(&decoded.schema, &decoded.batches, url)?),
+        _ => runs.extend(decoded.batches),
+    }
+    Ok(())
 }
 
 /// The fewest rows a bucket's piece of a batch should hold on average (see `split_by_hash`).
