@@ -74,6 +74,29 @@ def test_cholesky_and_solve_match_numpy(session: squall.Session) -> None:
     close(x.to_numpy(), np.linalg.solve(a, many), cond)
 
 
+@pytest.mark.parametrize("n", [1, 64, 65, 301])
+def test_triangular_solve_by_halves_matches_numpy(n: int) -> None:
+    # One leaf (1, 64: numpy's solve), one split (65) and three levels of halves (301).
+    from squall.linalg import _solve_triangular
+
+    low = np.linalg.cholesky(spd(n, n))
+    cond = np.linalg.cond(low)
+    rng = np.random.default_rng(n)
+    for t, lower in ((low, True), (low.T, False)):
+        for b in (rng.standard_normal(n), rng.standard_normal((n, 7))):
+            x = _solve_triangular(t, b, lower)
+            assert x.shape == b.shape
+            close(x, np.linalg.solve(t, b), cond)
+        b32 = rng.standard_normal((n, 3)).astype(np.float32)
+        x32 = _solve_triangular(t.astype(np.float32), b32, lower)
+        assert x32.dtype == np.float32
+        assert np.allclose(t @ x32, b32, atol=1e-3 * cond)
+    unit = np.tril(np.ones((n, n), dtype=np.int64))
+    ones = _solve_triangular(unit, np.ones(n, dtype=np.int64), True)
+    assert ones.dtype == np.float64
+    np.testing.assert_allclose(ones, np.eye(n)[0], atol=1e-12)
+
+
 def test_cholesky_of_a_matrix_that_is_not_positive_definite_says_so(
     session: squall.Session,
 ) -> None:
