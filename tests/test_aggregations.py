@@ -6,9 +6,11 @@ on the map side, rows sent when keys barely repeat, many reducers)."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 import squall
@@ -114,6 +116,24 @@ def test_aggregations_match_numpy_per_group(
             x, y = np.array(got_pairs, dtype=float).T
             want = np.corrcoef(x, y)[0, 1] if corr else np.cov(x, y, ddof=1)[0, 1]
             assert close(r[name], float(want)), (k, name, r[name], want)
+
+
+def test_exact_quantiles_of_a_file_read_a_row_group_at_a_time(
+    session: squall.Session, tmp_path: Path
+) -> None:
+    # Twelve row groups over a few map tasks: each sends its row groups' lists unmerged (a merge
+    # would copy every value and shrink nothing), beside sums merged; the reducers join them.
+    t = data(24_000, 7, seed=11)
+    pq.write_table(t, tmp_path / "t.parquet", row_group_size=2_000)
+    ds = session.read_parquet(f"file://{tmp_path}/t.parquet")  # one file: cut by row groups
+    aggs = {"med": ("v", "median"), "p25": ("i", "quantile", 0.25), "n": ("v", "count")}
+    got = {r["k"]: r for r in ds.groupby("k", num_partitions=2).agg(**aggs).collect().to_pylist()}
+    v, i = per_group(t, "v"), per_group(t, "i")
+    assert set(got) == set(v)
+    for k, r in got.items():
+        assert close(r["med"], float(np.median(v[k])) if v[k] else None), (k, r["med"])
+        assert close(r["p25"], float(np.quantile(i[k], 0.25)) if i[k] else None), (k, r["p25"])
+        assert r["n"] == len(v[k])
 
 
 def test_nan_sorts_above_every_number_and_empty_input_gives_no_groups(

@@ -120,6 +120,12 @@ impl AggFunc {
         matches!(self, CountDistinct | Median | Quantile | ApproxMedian | ApproxQuantile)
     }
 
+    /// Whether a group's state holds every one of its values: merging two states then copies
+    /// them and shrinks nothing.
+    pub fn keeps_values(self) -> bool {
+        matches!(self, AggFunc::Median | AggFunc::Quantile)
+    }
+
     /// The function named `name`, or a PlanError listing them all.
     pub fn named(name: &str) -> Result<AggFunc> {
         match Self::NAMES.iter().find(|(n, _)| *n == name) {
@@ -484,7 +490,11 @@ impl Partials<'_> {
         match self.parts.as_slice() {
             [] => Ok(vec![self.group.partial(&RecordBatch::new_empty(schema.clone()), self.order >> 40)?]),
             [_] => Ok(self.parts),
-            _ if self.how == Send::States => Ok(vec![self.group.merge(&self.parts)?]),
+            // States that keep every value would only be copied by a merge here: the reducer
+            // merges them once.
+            _ if self.how == Send::States && !self.group.aggs.iter().any(|a| a.func.keeps_values()) => {
+                Ok(vec![self.group.merge(&self.parts)?])
+            }
             _ => Ok(self.parts),
         }
     }

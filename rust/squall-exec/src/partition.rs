@@ -449,8 +449,8 @@ fn split_by_hash(
     partitions: usize,
     url: &str,
 ) -> crate::Result<Vec<Vec<RecordBatch>>> {
-    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-    if batches.len() > 1 && rows / batches.len() / partitions.max(1) < MIN_PIECE_ROWS {
+    let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+    if batches.len() > 1 && bytes / batches.len() / partitions.max(1) < MIN_PIECE_BYTES {
         let joined = concat(batches[0].schema_ref(), batches, url)?;
         return split_by_hash(&[joined], keys, partitions, url);
     }
@@ -478,8 +478,8 @@ pub(crate) fn add_slice(
     Ok(())
 }
 
-/// The fewest rows a bucket's piece of a batch should hold on average (see `split_by_hash`).
-const MIN_PIECE_ROWS: usize = 1024;
+/// The fewest bytes a bucket's piece of a batch should hold on average (see `split_by_hash`).
+const MIN_PIECE_BYTES: usize = 64 << 10;
 
 /// All of a partition's batches as one.
 pub(crate) fn concat(schema: &SchemaRef, batches: &[RecordBatch], url: &str) -> crate::Result<RecordBatch> {
@@ -547,10 +547,11 @@ mod tests {
             bucket.iter().flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec()).collect()
         };
         for (batches, pieces) in [(10, 1), (2, 2)] {
-            let rows = 40_000 / batches;
+            let rows = 400_000 / batches;
             let input: Vec<RecordBatch> = (0..batches).map(|i| batch(i * rows, rows)).collect();
             let one = concat(input[0].schema_ref(), &input, "mem").unwrap();
-            // Ten batches of 4,000 rows in 16 buckets: pieces of 250 rows, joined first.
+            // Ten batches of 40,000 rows (320 KB) in 16 buckets: pieces of 20 KB, joined first;
+            // two batches: pieces of 100 KB, split apart.
             let (split, whole) =
                 (split_by_hash(&input, &keys, 16, "mem").unwrap(), split_by_hash(&[one], &keys, 16, "mem").unwrap());
             assert!(split.iter().all(|b| b.len() == pieces), "{batches} batches");

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
-use arrow_array::{Array, ArrayRef, Float64Array, ListArray, UInt32Array};
+use arrow_array::{make_array, Array, ArrayRef, Float64Array, ListArray, UInt32Array};
 use arrow_buffer::OffsetBuffer;
+use arrow_data::transform::MutableArrayData;
 use arrow_ord::sort::{lexsort_to_indices, SortColumn, SortOptions};
 use arrow_schema::Field;
 use arrow_select::take::take;
@@ -29,9 +30,10 @@ pub(super) enum Keep {
 
 /// Each group's non-null values of `values` (rows in groups `g`) as one list per group.
 pub(super) fn group_values(values: &ArrayRef, g: &Groups, keep: Keep) -> Result<ArrayRef> {
-    let valid = |i: usize| values.is_valid(i);
-    let (at, owner): (Vec<u32>, Vec<u32>) =
-        (0..values.len()).filter(|&i| valid(i)).map(|i| (i as u32, g.of_row[i])).unzip();
+    let (at, owner): (Vec<u32>, Vec<u32>) = match values.logical_nulls() {
+        None => ((0..values.len() as u32).collect(), g.of_row.clone()),
+        Some(nulls) => nulls.valid_indices().map(|i| (i as u32, g.of_row[i])).unzip(),
+    };
     lists_of(values, at, owner, g.len(), keep)
 }
 
@@ -40,6 +42,9 @@ pub(super) fn group_values(values: &ArrayRef, g: &Groups, keep: Keep) -> Result<
 pub(super) fn merge_lists(lists: &ArrayRef, g: &Groups, keep: Keep) -> Result<ArrayRef> {
     let lists = lists.as_list::<i32>();
     let values = lists.values();
+    if matches!(keep, Keep::All) && values.logical_nulls().is_none() {
+        return join_lists(lists, g);
+    }
     let mut at = Vec::new();
     let mut owner = Vec::new();
     for (row, bounds) in lists.value_offsets().windows(2).enumerate() {
@@ -51,6 +56,35 @@ pub(super) fn merge_lists(lists: &ArrayRef, g: &Groups, keep: Keep) -> Result<Ar
         }
     }
     lists_of(values, at, owner, g.len(), keep)
+}
+
+/// Each group's lists joined into one, group after group: the lists' rows ordered by group (a
+/// counting sort of the rows, not of the values), then each list's values copied whole.
+fn join_lists(lists: &ListArray, g: &Groups) -> Result<ArrayRef> {
+    let offsets = lists.value_offsets();
+    let span = |row: usize| (offsets[row] as usize, offsets[row + 1] as usize);
+    let mut lengths = vec![0usize; g.len()];
+    let mut rows_of = vec![0usize; g.len()];
+    for (row, &o) in g.of_row.iter().enumerate() {
+        let (start, end) = span(row);
+        lengths[o as usize] += end - start;
+        rows_of[o as usize] += 1;
+    }
+    let mut next: Vec<usize> = rows_of.iter().scan(0, |sum, &n| Some(std::mem::replace(sum, *sum + n))).collect();
+    let mut order = vec![0usize; g.of_row.len()];
+    for (row, &o) in g.of_row.iter().enumerate() {
+        order[next[o as usize]] = row;
+        next[o as usize] += 1;
+    }
+    let data = lists.values().to_data();
+    let mut joined = MutableArrayData::new(vec![&data], false, lengths.iter().sum());
+    for row in order {
+        let (start, end) = span(row);
+        joined.try_extend(0, start, end).map_err(plan_err)?;
+    }
+    let field = Arc::new(Field::new_list_field(lists.values().data_type().clone(), true));
+    let offsets = OffsetBuffer::<i32>::from_lengths(lengths);
+    Ok(Arc::new(ListArray::try_new(field, offsets, make_array(joined.freeze()), None).map_err(plan_err)?))
 }
 
 /// The values at positions `at` of `values`, each of group `owner[j]`, as `groups` lists.
@@ -194,6 +228,30 @@ mod tests {
         assert_eq!(top.value(0).as_string::<i32>().iter().collect::<Vec<_>>(), vec![Some("y"), Some("c")]);
         assert_eq!(top.value(1).as_string::<i32>().iter().collect::<Vec<_>>(), vec![Some("z")]);
         assert_eq!(top.value(2).len(), 0);
+    }
+
+    #[test]
+    fn lists_without_nulls_are_joined_whole_as_value_by_value() {
+        // Strings (offsets rebuilt) and floats; groups out of row order; a sliced list array.
+        let g = Groups { of_row: vec![2, 0, 2, 1, 0, 2], first: vec![1, 3, 0] };
+        let lengths = [3, 0, 2, 4, 1, 2];
+        let words: ArrayRef = Arc::new(StringArray::from_iter_values((0..14).map(|i| format!("w{i}"))));
+        let floats: ArrayRef = Arc::new(Float64Array::from_iter_values((0..14).map(|i| i as f64 * 0.5)));
+        for values in [words, floats] {
+            let whole = lists(values.clone(), &[1, 3, 0, 2, 4, 1, 2, 1]).slice(1, 6);
+            let lists = lists(values.slice(1, 12), &lengths);
+            for input in [lists, whole] {
+                let list = input.as_list::<i32>();
+                let at: Vec<u32> = (0..list.values().len() as u32).collect();
+                let (mut at_v, mut owner) = (Vec::new(), Vec::new());
+                for (row, b) in list.value_offsets().windows(2).enumerate() {
+                    at_v.extend(&at[b[0] as usize..b[1] as usize]);
+                    owner.extend(std::iter::repeat_n(g.of_row[row], (b[1] - b[0]) as usize));
+                }
+                let one_by_one = lists_of(list.values(), at_v, owner, g.len(), Keep::All).unwrap();
+                assert_eq!(merge_lists(&input, &g, Keep::All).unwrap().to_data(), one_by_one.to_data());
+            }
+        }
     }
 
     #[test]
