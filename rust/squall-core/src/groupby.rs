@@ -36,7 +36,7 @@ use digest::{digest_quantiles, group_digests};
 use kernels::{count_valid, moments, sum_numeric};
 use keys::{distinct_values, expected_groups, group, Groups};
 pub use keys::{few_values, hash_buckets, hash_buckets_seeded, DISTINCT_PROBE};
-use lists::{group_values, quantiles, Keep};
+use lists::{group_values, merge_lists_of, quantiles, Keep};
 use pairs::{finish_pairs, pairs_of};
 use states::{as_f64, check_args, input, keep, lift, merge_state, state_fields, state_width, widen_for_sum};
 
@@ -342,17 +342,41 @@ impl GroupBy {
         let Some(first) = states.first() else {
             return Err(Error::Plan("group by: nothing to merge".into()));
         };
-        let states = concat_batches(first.schema_ref(), &states).map_err(plan_err)?;
-        let keys = self.key_columns(&states)?;
+        let schema = first.schema();
+        // The states joined, but for the lists of every value (median, quantile): those are
+        // joined group by group straight from each batch below, in one copy, not two.
+        let mut lists = Vec::new();
+        let mut at = self.keys.len();
+        for agg in &self.aggs {
+            if agg.func.keeps_values() {
+                lists.push(at);
+            }
+            at += state_width(agg.func);
+        }
+        let rest: Vec<usize> = (0..schema.fields().len()).filter(|i| !lists.contains(i)).collect();
+        let projected: Vec<RecordBatch> =
+            states.iter().map(|s| s.project(&rest)).collect::<std::result::Result<_, _>>().map_err(plan_err)?;
+        let joined =
+            concat_batches(&Arc::new(schema.project(&rest).map_err(plan_err)?), &projected).map_err(plan_err)?;
+        let keys = self.key_columns(&joined)?;
         let g = group(&keys)?;
         let mut out = take_firsts(&keys, &g)?;
         let mut at = self.keys.len();
         for agg in &self.aggs {
+            if agg.func.keeps_values() {
+                let parts: Vec<ArrayRef> = states.iter().map(|s| s.column(at).clone()).collect();
+                out.push(merge_lists_of(&parts, &g)?);
+                at += 1;
+                continue;
+            }
             let width = state_width(agg.func);
-            out.extend(merge_state(agg, &states.columns()[at..at + width], &g)?);
+            let cols: Vec<ArrayRef> = (at..at + width)
+                .map(|i| joined.column(rest.iter().position(|&r| r == i).expect("a joined column")).clone())
+                .collect();
+            out.extend(merge_state(agg, &cols, &g)?);
             at += width;
         }
-        RecordBatch::try_new(states.schema(), out).map_err(plan_err)
+        RecordBatch::try_new(schema, out).map_err(plan_err)
     }
 
     /// Turns merged states into the answer: key columns, then one column per aggregate.

@@ -10,8 +10,10 @@ use arrow_array::types::Float64Type;
 use arrow_array::{make_array, Array, ArrayRef, Float64Array, ListArray, UInt32Array};
 use arrow_buffer::OffsetBuffer;
 use arrow_data::transform::MutableArrayData;
+use arrow_data::ArrayData;
 use arrow_ord::sort::{lexsort_to_indices, SortColumn, SortOptions};
 use arrow_schema::Field;
+use arrow_select::concat::concat;
 use arrow_select::take::take;
 
 use super::kernels::ordered_i64;
@@ -43,7 +45,7 @@ pub(super) fn merge_lists(lists: &ArrayRef, g: &Groups, keep: Keep) -> Result<Ar
     let lists = lists.as_list::<i32>();
     let values = lists.values();
     if matches!(keep, Keep::All) && values.logical_nulls().is_none() {
-        return join_lists(lists, g);
+        return join_lists(&[lists], g);
     }
     let mut at = Vec::new();
     let mut owner = Vec::new();
@@ -58,15 +60,29 @@ pub(super) fn merge_lists(lists: &ArrayRef, g: &Groups, keep: Keep) -> Result<Ar
     lists_of(values, at, owner, g.len(), keep)
 }
 
-/// Each group's lists joined into one, group after group: the lists' rows ordered by group (a
-/// counting sort of the rows, not of the values), then each list's values copied whole.
-fn join_lists(lists: &ListArray, g: &Groups) -> Result<ArrayRef> {
-    let offsets = lists.value_offsets();
-    let span = |row: usize| (offsets[row] as usize, offsets[row + 1] as usize);
+/// The lists of all values (median, quantile) in the states `parts` (one column per batch of
+/// states; their rows, one after another, in groups `g`) merged into one list per group.
+pub(super) fn merge_lists_of(parts: &[ArrayRef], g: &Groups) -> Result<ArrayRef> {
+    let lists: Vec<&ListArray> = parts.iter().map(|p| p.as_list::<i32>()).collect();
+    if lists.iter().all(|l| l.values().logical_nulls().is_none()) {
+        return join_lists(&lists, g);
+    }
+    let refs: Vec<&dyn Array> = parts.iter().map(|p| p.as_ref()).collect();
+    merge_lists(&concat(&refs).map_err(plan_err)?, g, Keep::All)
+}
+
+/// Each group's lists joined into one, group after group: the lists' rows (those of `parts`,
+/// one after another) ordered by group (a counting sort of the rows, not of the values), then
+/// each list's values copied whole.
+fn join_lists(parts: &[&ListArray], g: &Groups) -> Result<ArrayRef> {
+    let spans: Vec<(usize, usize, usize)> = parts
+        .iter()
+        .enumerate()
+        .flat_map(|(p, l)| l.value_offsets().windows(2).map(move |w| (p, w[0] as usize, w[1] as usize)))
+        .collect();
     let mut lengths = vec![0usize; g.len()];
     let mut rows_of = vec![0usize; g.len()];
-    for (row, &o) in g.of_row.iter().enumerate() {
-        let (start, end) = span(row);
+    for (&(_, start, end), &o) in spans.iter().zip(&g.of_row) {
         lengths[o as usize] += end - start;
         rows_of[o as usize] += 1;
     }
@@ -76,13 +92,13 @@ fn join_lists(lists: &ListArray, g: &Groups) -> Result<ArrayRef> {
         order[next[o as usize]] = row;
         next[o as usize] += 1;
     }
-    let data = lists.values().to_data();
-    let mut joined = MutableArrayData::new(vec![&data], false, lengths.iter().sum());
+    let data: Vec<ArrayData> = parts.iter().map(|l| l.values().to_data()).collect();
+    let mut joined = MutableArrayData::new(data.iter().collect(), false, lengths.iter().sum());
     for row in order {
-        let (start, end) = span(row);
-        joined.try_extend(0, start, end).map_err(plan_err)?;
+        let (p, start, end) = spans[row];
+        joined.try_extend(p, start, end).map_err(plan_err)?;
     }
-    let field = Arc::new(Field::new_list_field(lists.values().data_type().clone(), true));
+    let field = Arc::new(Field::new_list_field(parts[0].values().data_type().clone(), true));
     let offsets = OffsetBuffer::<i32>::from_lengths(lengths);
     Ok(Arc::new(ListArray::try_new(field, offsets, make_array(joined.freeze()), None).map_err(plan_err)?))
 }
@@ -213,6 +229,8 @@ mod tests {
             (0..a.len()).map(|i| a.value(i).as_primitive::<Int64Type>().values().to_vec()).collect()
         };
         let mut all = int_lists(merge_lists(&ints, &g, Keep::All).unwrap());
+        let parts = [ints.slice(0, 1), ints.slice(1, 3)];
+        assert_eq!(int_lists(merge_lists_of(&parts, &g).unwrap()), all, "a null among the values: joined first");
         all[0].sort();
         assert_eq!(all, vec![vec![-1, 5, 5, 7, 9], vec![], vec![]]);
         for k in [1, 2, 9] {
@@ -250,6 +268,9 @@ mod tests {
                 }
                 let one_by_one = lists_of(list.values(), at_v, owner, g.len(), Keep::All).unwrap();
                 assert_eq!(merge_lists(&input, &g, Keep::All).unwrap().to_data(), one_by_one.to_data());
+                // The same rows as two batches of states, joined straight from both.
+                let parts = [input.slice(0, 2), input.slice(2, 4)];
+                assert_eq!(merge_lists_of(&parts, &g).unwrap().to_data(), one_by_one.to_data());
             }
         }
     }
