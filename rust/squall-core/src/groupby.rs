@@ -366,7 +366,7 @@ impl GroupBy {
             if agg.func.keeps_values() {
                 let parts: Vec<ArrayRef> = states.iter().map(|s| s.column(at).clone()).collect();
                 out.push(merge_lists_of(&parts, &g)?);
-                at += 1;
+                at += state_width(agg.func);
                 continue;
             }
             let width = state_width(agg.func);
