@@ -361,19 +361,17 @@ impl GroupBy {
         let keys = self.key_columns(&joined)?;
         let g = group(&keys)?;
         let mut out = take_firsts(&keys, &g)?;
-        let mut at = self.keys.len();
+        // `at`: an aggregate's first state column in the states; `j`: in the joined ones.
+        let (mut at, mut j) = (self.keys.len(), self.keys.len());
         for agg in &self.aggs {
+            let width = state_width(agg.func);
             if agg.func.keeps_values() {
                 let parts: Vec<ArrayRef> = states.iter().map(|s| s.column(at).clone()).collect();
                 out.push(merge_lists_of(&parts, &g)?);
-                at += state_width(agg.func);
-                continue;
+            } else {
+                out.extend(merge_state(agg, &joined.columns()[j..j + width], &g)?);
+                j += width;
             }
-            let width = state_width(agg.func);
-            let cols: Vec<ArrayRef> = (at..at + width)
-                .map(|i| joined.column(rest.iter().position(|&r| r == i).expect("a joined column")).clone())
-                .collect();
-            out.extend(merge_state(agg, &cols, &g)?);
             at += width;
         }
         RecordBatch::try_new(schema, out).map_err(plan_err)

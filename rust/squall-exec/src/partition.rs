@@ -449,7 +449,7 @@ fn split_by_hash(
     partitions: usize,
     url: &str,
 ) -> crate::Result<Vec<Vec<RecordBatch>>> {
-    let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+    let bytes: usize = batches.iter().map(slice_bytes).sum();
     if batches.len() > 1 && bytes / batches.len() / partitions.max(1) < MIN_PIECE_BYTES {
         let joined = concat(batches[0].schema_ref(), batches, url)?;
         return split_by_hash(&[joined], keys, partitions, url);
@@ -476,6 +476,12 @@ pub(crate) fn add_slice(
         _ => runs.extend(decoded.batches),
     }
     Ok(())
+}
+
+/// The bytes of `batch`'s rows (of a slice, its own rows, not the buffers it shares).
+fn slice_bytes(batch: &RecordBatch) -> usize {
+    let column = |c: &arrow_array::ArrayRef| c.to_data().get_slice_memory_size().unwrap_or(c.get_array_memory_size());
+    batch.columns().iter().map(column).sum()
 }
 
 /// The fewest bytes a bucket's piece of a batch should hold on average (see `split_by_hash`).

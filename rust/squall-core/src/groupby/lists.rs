@@ -80,22 +80,17 @@ fn join_lists(parts: &[&ListArray], g: &Groups) -> Result<ArrayRef> {
         .enumerate()
         .flat_map(|(p, l)| l.value_offsets().windows(2).map(move |w| (p, w[0] as usize, w[1] as usize)))
         .collect();
+    debug_assert_eq!(spans.len(), g.of_row.len(), "a group for every list");
     let mut lengths = vec![0usize; g.len()];
-    let mut rows_of = vec![0usize; g.len()];
     for (&(_, start, end), &o) in spans.iter().zip(&g.of_row) {
         lengths[o as usize] += end - start;
-        rows_of[o as usize] += 1;
     }
-    let mut next: Vec<usize> = rows_of.iter().scan(0, |sum, &n| Some(std::mem::replace(sum, *sum + n))).collect();
-    let mut order = vec![0usize; g.of_row.len()];
-    for (row, &o) in g.of_row.iter().enumerate() {
-        order[next[o as usize]] = row;
-        next[o as usize] += 1;
-    }
+    let rows: Vec<u32> = (0..spans.len() as u32).collect();
+    let (_, order) = by_group(&rows, &g.of_row, g.len());
     let data: Vec<ArrayData> = parts.iter().map(|l| l.values().to_data()).collect();
     let mut joined = MutableArrayData::new(data.iter().collect(), false, lengths.iter().sum());
     for row in order {
-        let (p, start, end) = spans[row];
+        let (p, start, end) = spans[row as usize];
         joined.try_extend(p, start, end).map_err(plan_err)?;
     }
     let field = Arc::new(Field::new_list_field(parts[0].values().data_type().clone(), true));
