@@ -189,6 +189,37 @@ def test_string_keys_of_few_and_many_values_in_one_big_file(
         assert_same_groups(out, oracle(plain, keys, aggs), keys)
 
 
+def test_rows_sent_with_string_keys_read_as_dictionary_codes(
+    session: squall.Session, tmp_path: Path
+) -> None:
+    """Keys that barely repeat (so map tasks send their rows, not groups) with string keys that
+    map tasks read as dictionary codes: few-valued ones, and many-valued ones where the file
+    stores them as a dictionary (a.parquet) but not where it stores them plainly (b.parquet), so
+    that a reducer joins coded rows with plain ones."""
+    rng = np.random.default_rng(12)
+    n = 60_000
+
+    def part(seed: int) -> pa.Table:
+        table = readings(n, rng.permutation(n) + seed * n, seed=seed)
+        few = np.array(["north", "süd", "", "ost-😀"], dtype=object)[rng.integers(0, 4, n)]
+        few[rng.random(n) < 0.03] = None
+        many = np.array([f"id-{i}" for i in rng.integers(0, 3_000, n)], dtype=object)
+        many[rng.random(n) < 0.02] = None
+        return table.append_column("few", pa.array(few)).append_column("many", pa.array(many))
+
+    a, b = part(1), part(2)
+    pq.write_table(a, tmp_path / "a.parquet", row_group_size=15_000)
+    pq.write_table(b, tmp_path / "b.parquet", row_group_size=15_000, use_dictionary=["few"])
+    table = pa.concat_tables([a, b])
+    ds = session.read_parquet(f"file://{tmp_path}/")
+    aggs = {k: a for k, a in ALL_AGGS.items() if a[1] not in ("first", "last")}
+    for keys in (["few", "k"], ["many", "k"], ["few", "many", "k"]):
+        for chosen in (aggs, ALL_AGGS):
+            out = ds.groupby(keys).agg(**chosen).collect()
+            assert out.num_rows > 0.9 * table.num_rows
+            assert_same_groups(out, oracle(table, keys, chosen), keys)
+
+
 def test_all_null_keys_empty_input_single_row(session: squall.Session) -> None:
     nulls = pa.table({"k": pa.array([None] * 50, pa.string()), "v": [float(i) for i in range(50)]})
     out = session.from_arrow(nulls, 3).groupby("k").agg(s=("v", "sum"), n=(None, "count")).collect()

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_buffer::Buffer;
+use arrow_data::ArrayData;
 use arrow_ipc::convert::try_fb_to_schema;
 use arrow_ipc::reader::{read_footer_length, FileDecoder, StreamDecoder};
 use arrow_ipc::writer::{FileWriter, IpcWriteOptions};
@@ -259,12 +260,31 @@ impl IpcFooter {
     }
 }
 
-/// The bytes `batches` hold (of their slices only), plus a margin: what an encoded copy of
-/// them is sized for up front, since growing a buffer of hundreds of MB copies it over and over.
+/// The bytes an Arrow IPC copy of `batches` takes, or a little more: their data (of their
+/// slices only), and for each message (a piece of [`BATCH_ROWS`] rows, see [`pieces`]) its
+/// header, a validity bitmap for every array (written even without nulls) and each buffer's
+/// padding. An encoded copy is sized for it up front: growing a buffer of hundreds of MB when
+/// it is a few bytes short copies it whole into fresh memory.
 pub fn size_of(batches: &[RecordBatch]) -> usize {
-    let data: usize =
-        batches.iter().flat_map(|b| b.columns()).map(|c| c.to_data().get_slice_memory_size().unwrap_or(0)).sum();
-    data + 1024 * (batches.len() + 1)
+    fn arrays(data: &ArrayData) -> (usize, usize) {
+        data.child_data().iter().map(arrays).fold((1, data.buffers().len() + 1), |a, b| (a.0 + b.0, a.1 + b.1))
+    }
+    let batch = |b: &RecordBatch| {
+        let data: usize = b.columns().iter().map(|c| c.to_data().get_slice_memory_size().unwrap_or(0)).sum();
+        let (nodes, buffers) =
+            b.columns().iter().map(|c| arrays(&c.to_data())).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        let piece = 1024 + nodes * (BATCH_ROWS / 8 + 64) + buffers * 64;
+        data + b.num_rows().div_ceil(BATCH_ROWS).max(1) * piece
+    };
+    batches.iter().map(batch).sum::<usize>() + 4096
+}
+
+/// `batch` in pieces of at most [`BATCH_ROWS`] rows (an empty batch whole), for an IPC writer:
+/// it lays out each batch it writes in a buffer of its own before copying it out, which for a
+/// large batch grows in fresh memory again and again.
+pub fn pieces(batch: &RecordBatch) -> impl Iterator<Item = RecordBatch> + '_ {
+    let n = batch.num_rows();
+    (0..n.max(1)).step_by(BATCH_ROWS).map(move |at| batch.slice(at, BATCH_ROWS.min(n - at)))
 }
 
 /// Encodes batches as Parquet.
@@ -302,8 +322,8 @@ pub fn encode_ipc(schema: &SchemaRef, batches: &[RecordBatch], compression: Comp
         IpcWriteOptions::default().try_with_compression(compression.ipc(url)?).map_err(arrow_err(url, "write"))?;
     let mut writer = FileWriter::try_new_with_options(Vec::with_capacity(size_of(batches)), schema, options)
         .map_err(arrow_err(url, "write Arrow IPC"))?;
-    for batch in batches {
-        writer.write(batch).map_err(arrow_err(url, "write Arrow IPC"))?;
+    for piece in batches.iter().flat_map(pieces) {
+        writer.write(&piece).map_err(arrow_err(url, "write Arrow IPC"))?;
     }
     Ok(Bytes::from(writer.into_inner().map_err(arrow_err(url, "write Arrow IPC"))?))
 }
@@ -372,6 +392,40 @@ mod tests {
         for cut in [bytes.slice(..8), bytes.slice(..bytes.len() - 3), bytes.slice(..bytes.len() / 2)] {
             let err = decode_ipc(cut, "file:///cut.arrow").unwrap_err().to_string();
             assert!(err.contains("cut.arrow"), "{err}");
+        }
+    }
+
+    #[test]
+    fn ipc_copies_fit_the_room_made_for_them() {
+        use arrow_array::types::{Int32Type, Int8Type};
+        use arrow_array::{BooleanArray, DictionaryArray, ListArray};
+        // Many narrow columns of many rows (headers, bitmaps and padding outweigh the data), a
+        // dictionary, a list, nulls, slices and an empty batch.
+        let n = 3 * BATCH_ROWS + 17;
+        let mut columns: Vec<(String, ArrayRef)> = (0..12)
+            .map(|c| (format!("b{c}"), Arc::new(BooleanArray::from_iter((0..n).map(|i| Some(i % 3 == c)))) as ArrayRef))
+            .collect();
+        let words = (0..n).map(|i| (i % 7 != 0).then(|| ["a", "bb", "ccc"][i % 3]));
+        columns.push(("d".into(), Arc::new(words.collect::<DictionaryArray<Int8Type>>())));
+        let lists = (0..n).map(|i| Some((0..(i % 4) as i32).map(Some).collect::<Vec<_>>()));
+        columns.push(("l".into(), Arc::new(ListArray::from_iter_primitive::<Int32Type, _, _>(lists))));
+        let batch = RecordBatch::try_from_iter(columns).unwrap();
+        let sets =
+            [vec![batch.clone()], vec![batch.slice(5, BATCH_ROWS + 1), batch.slice(0, 0)], vec![batch.slice(0, 0)]];
+        for batches in sets {
+            let bytes = encode_ipc(&batch.schema(), &batches, Compression::None, "mem").unwrap();
+            assert!(bytes.len() <= size_of(&batches), "{} encoded, {} made room for", bytes.len(), size_of(&batches));
+            assert_eq!(
+                decode_ipc(bytes, "mem").unwrap().batches.iter().map(|b| b.num_rows()).sum::<usize>(),
+                batches.iter().map(|b| b.num_rows()).sum::<usize>()
+            );
+            let (bytes, _) = crate::shuffle::encode_buckets(&batch.schema(), &[&batches, &batches], "mem").unwrap();
+            assert!(
+                bytes.len() <= 2 * size_of(&batches),
+                "{} encoded, {} made room for",
+                bytes.len(),
+                2 * size_of(&batches)
+            );
         }
     }
 

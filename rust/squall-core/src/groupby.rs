@@ -328,8 +328,9 @@ impl GroupBy {
         let (rows, states): (Vec<&RecordBatch>, Vec<&RecordBatch>) =
             parts.iter().partition(|p| p.schema_ref().metadata().contains_key(ROWS_MARK));
         let mut states: Vec<RecordBatch> = states.into_iter().cloned().collect();
-        if let Some(first) = rows.first() {
-            let rows = concat_batches(first.schema_ref(), rows.iter().copied()).map_err(plan_err)?;
+        if !rows.is_empty() {
+            let rows = same_types(rows)?;
+            let rows = concat_batches(rows[0].schema_ref(), &rows).map_err(plan_err)?;
             let keys = self.key_columns(&rows)?;
             if states.is_empty() {
                 // Only rows (keys that barely repeated in each map task): one grouping pass.
@@ -520,6 +521,29 @@ impl Partials<'_> {
             _ => Ok(self.parts),
         }
     }
+}
+
+/// Rows from map tasks of which some read a key as dictionary codes and others as values
+/// (each decides from its own part of the input): all decoded, so that they join; rows of one
+/// schema as they are.
+fn same_types(rows: Vec<&RecordBatch>) -> Result<Vec<RecordBatch>> {
+    let first = rows[0].schema();
+    if rows.iter().all(|r| r.schema_ref().fields() == first.fields()) {
+        return Ok(rows.into_iter().cloned().collect());
+    }
+    let decoded = |r: &RecordBatch| {
+        let columns = r.columns().iter().map(plain).collect::<Result<Vec<_>>>()?;
+        let fields: Vec<Field> = r
+            .schema()
+            .fields()
+            .iter()
+            .zip(&columns)
+            .map(|(f, c)| f.as_ref().clone().with_data_type(c.data_type().clone()))
+            .collect();
+        RecordBatch::try_new(Arc::new(Schema::new_with_metadata(fields, r.schema().metadata().clone())), columns)
+            .map_err(plan_err)
+    };
+    rows.into_iter().map(decoded).collect()
 }
 
 /// Each group's key values (from its first row), dictionaries decoded.

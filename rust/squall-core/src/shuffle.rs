@@ -10,7 +10,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-use crate::codec::{decode_ipc, encode_ipc, size_of, Compression, BATCH_ROWS};
+use crate::codec::{decode_ipc, encode_ipc, pieces, size_of, Compression};
 use crate::{Error, Result};
 
 /// Where one bucket lies in a map task's shuffle object.
@@ -39,16 +39,15 @@ pub fn encode_buckets<B: AsRef<[RecordBatch]>>(
     let codec = Compression::for_scratch(url).ipc(url)?;
     let options = IpcWriteOptions::default().try_with_compression(codec).map_err(bad)?;
     let mut out = Vec::with_capacity(buckets.iter().map(|b| size_of(b.as_ref())).sum());
+    let room = out.capacity();
     let mut slices = Vec::with_capacity(buckets.len());
     for bucket in buckets {
         let offset = out.len() as u64;
         let mut writer = StreamWriter::try_new_with_options(&mut out, schema, options.clone()).map_err(bad)?;
         let mut rows = 0;
-        for batch in bucket.as_ref() {
-            // In pieces: the writer lays out each batch in a buffer of its own before copying it
-            // to `out`, which for a large batch grows in fresh memory again and again.
-            for at in (0..batch.num_rows()).step_by(BATCH_ROWS) {
-                writer.write(&batch.slice(at, BATCH_ROWS.min(batch.num_rows() - at))).map_err(bad)?;
+        for batch in bucket.as_ref().iter().filter(|b| b.num_rows() > 0) {
+            for piece in pieces(batch) {
+                writer.write(&piece).map_err(bad)?;
             }
             rows += batch.num_rows() as u64;
         }
@@ -56,6 +55,7 @@ pub fn encode_buckets<B: AsRef<[RecordBatch]>>(
         drop(writer);
         slices.push(BucketSlice { offset, len: out.len() as u64 - offset, rows });
     }
+    debug_assert!(out.capacity() == room, "{} bytes encoded, {room} estimated", out.len());
     Ok((out, slices))
 }
 

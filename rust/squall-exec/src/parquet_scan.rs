@@ -12,6 +12,7 @@ use bytes::Bytes;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
 use parquet::arrow::ProjectionMask;
+use parquet::basic::{Encoding, EncodingMask, PageType};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use squall_core::codec::{column_indices, Decoded};
@@ -181,6 +182,30 @@ impl ParquetFile {
         Ok(self)
     }
 
+    /// Whether the top-level column `name` is stored as a dictionary in every row group a scan
+    /// reads: each column chunk has a dictionary page and only dictionary-encoded data pages
+    /// (by the footer's page encoding statistics; without them, false). Such a column decodes
+    /// to dictionary codes without hashing any value.
+    pub fn stored_as_dictionary(&self, name: &str) -> bool {
+        let meta = self.metadata.metadata();
+        let columns = meta.file_metadata().schema_descr().columns();
+        let Some(leaf) = columns.iter().position(|c| c.path().parts() == [name]) else { return false };
+        let dictionary_only =
+            |mask: &EncodingMask| mask.is_only(Encoding::RLE_DICTIONARY) || mask.is_only(Encoding::PLAIN_DICTIONARY);
+        self.groups().all(|g| {
+            let chunk = meta.row_group(g).column(leaf);
+            let pages = match (chunk.page_encoding_stats_mask(), chunk.page_encoding_stats()) {
+                (Some(mask), _) => dictionary_only(mask),
+                (None, Some(stats)) => stats
+                    .iter()
+                    .filter(|p| p.page_type != PageType::DICTIONARY_PAGE)
+                    .all(|p| matches!(p.encoding, Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY)),
+                (None, None) => false,
+            };
+            chunk.dictionary_page_offset().is_some() && pages
+        })
+    }
+
     /// The names of the file's columns, in order.
     pub fn columns(&self) -> Vec<String> {
         self.metadata.schema().fields().iter().map(|f| f.name().clone()).collect()
@@ -341,6 +366,25 @@ mod tests {
     fn corrupt_bytes_name_the_file() {
         let err = read(Bytes::from_static(b"not parquet"), None, "file:///bad.parquet");
         assert!(err.unwrap_err().to_string().contains("file:///bad.parquet"));
+    }
+
+    #[test]
+    fn knows_which_columns_are_stored_as_dictionaries() {
+        // 200,000 distinct ids outgrow a dictionary page (written plainly); 20 words do not.
+        let n = 200_000;
+        let ids: ArrayRef = Arc::new(Int64Array::from_iter_values((0..n).map(|i| i * 7919)));
+        let words: ArrayRef = Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("w{}", i % 20))));
+        let batch = RecordBatch::try_from_iter([("ids", ids), ("words", words)]).unwrap();
+        let bytes =
+            encode(Format::Parquet, Compression::None, &batch.schema(), std::slice::from_ref(&batch), "mem").unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let store = MemoryStore::named("parquet-scan-dictionaries");
+            store.put("d", bytes.clone()).await.unwrap();
+            let file = ParquetFile::open(store, "d", bytes.len() as u64, "mem://d").await.unwrap();
+            let stored = |c: &str| file.stored_as_dictionary(c);
+            assert_eq!((stored("words"), stored("ids"), stored("nope")), (true, false, false));
+        });
     }
 
     #[test]

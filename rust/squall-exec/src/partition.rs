@@ -360,11 +360,13 @@ fn aggregate_parquet(
     let leading = concat(&keys_schema, &leading, &input.url)?;
     let mut partials = group.partials(task.partition as u64, &leading, file.rows())?;
     let batch_rows = partials.batch_rows();
-    // Keys of few values are grouped by their dictionary codes, not their bytes (many values
-    // would be coded per row group first, which costs more than it saves).
+    // Keys are read as dictionary codes, so that hashing and grouping them hash each distinct
+    // value once, not each row: keys of few values, and keys the file stores as dictionaries
+    // when whole row groups are read at once (in smaller batches, each would hash its row
+    // group's whole dictionary again).
     let mut coded = Vec::new();
     for (key, column) in group.keys.iter().zip(leading.columns()) {
-        if partials.in_batches() && few_values(column)? {
+        if few_values(column)? || (batch_rows == usize::MAX && file.stored_as_dictionary(key)) {
             coded.push(key.clone());
         }
     }
