@@ -265,6 +265,29 @@ def test_approximate_quantiles_fall_within_a_percent_of_their_rank(
             assert below - slack <= q <= above + slack, (row["k"], name, row[name], below, above)
 
 
+def test_approximate_quantiles_of_groups_of_few_values_are_exact(session: squall.Session) -> None:
+    """Groups of at most 2,048 values keep them (gathered across map tasks), and their
+    approximate quantiles are the exact ones."""
+    rng = np.random.default_rng(9)
+    n = 40_000
+    t = pa.table(
+        {
+            "k": rng.integers(0, 40, n),  # about a thousand values a group
+            "v": pa.array(rng.standard_normal(n), mask=rng.random(n) < 0.05),
+        }
+    )
+    qs = (0.1, 0.5, 0.97)
+    aggs = {f"{kind}{q}": ("v", kind, q) for kind in ("quantile", "approx_quantile") for q in qs}
+    got = session.from_arrow(t, 6).groupby("k", num_partitions=3).agg(**aggs).collect().to_pylist()
+    values = per_group(t, "v")
+    assert len(got) == 40
+    for row in got:
+        for q in qs:
+            assert row[f"approx_quantile{q}"] == row[f"quantile{q}"], (row["k"], q)
+            want = np.quantile(values[row["k"]], q)
+            assert math.isclose(row[f"quantile{q}"], want, rel_tol=1e-12)
+
+
 def test_approximate_quantiles_order_infinities_and_nan_as_the_exact_ones(
     session: squall.Session,
 ) -> None:

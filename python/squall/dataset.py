@@ -522,7 +522,8 @@ class GroupedDataset:
         order), ``median`` and ``("v", "quantile", q)`` (exact, interpolated linearly between
         neighbours as numpy's default; NaN sorts above every number), ``approx_median`` and
         ``("v", "approx_quantile", q)`` (a t-digest per group: within about 1% of rank, a few
-        kilobytes of state however large the group), ``("v", "top_k", k)`` and
+        kilobytes of state however large the group; exact for groups of at most 2,048
+        values), ``("v", "top_k", k)`` and
         ``("v", "bottom_k", k)`` (a list of the k largest, largest first, or smallest),
         ``(("x", "y"), "corr")`` and ``(("x", "y"), "cov")`` (Pearson's correlation, sample
         covariance, over rows where both are not null), ``any`` and ``all`` (of booleans).

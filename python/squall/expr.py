@@ -196,7 +196,8 @@ class Expr:
 
     def approx_median(self) -> Expr:
         """Median per group, approximate (a t-digest per group: within about 1% of rank, with
-        a state of a few kilobytes however large the group).
+        a state of a few kilobytes however large the group; exact for groups of at most 2,048
+        values).
 
         Example:
             >>> ds.groupby("k").agg(mid=squall.col("v").approx_median())

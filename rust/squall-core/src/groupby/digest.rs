@@ -2,11 +2,13 @@
 //! its finite values (at most [`CENTROIDS`] centroids, merged in one pass over them in order on
 //! the `tdigest` crate's scale; the crate estimates the quantiles) and counts of its infinities
 //! and NaNs, which a digest cannot hold. States merge by merging digests, so a group's state
-//! stays a few kilobytes however many values it has; a group of few values keeps them as they
-//! are.
+//! stays a few kilobytes however many values it has. A group of at most [`RAW_MAX`] values
+//! keeps them as they are, in no order, and its quantiles are exact: that costs no sort, and
+//! its state is at most ten times a digest's.
 //!
 //! A state is one list of f64 per group: `[-inf count, +inf count, NaN count, count, sum, min,
-//! max, mean_1, weight_1, mean_2, weight_2, ...]`.
+//! max, kind, ...]`, then for a digest (kind [`DIGEST`]) `mean_1, weight_1, mean_2, weight_2,
+//! ...` in order of the means, for raw values (kind [`RAW`]) the finite values.
 
 use std::sync::Arc;
 
@@ -18,6 +20,7 @@ use arrow_schema::{DataType, Field};
 use tdigest::{Centroid, TDigest};
 
 use super::keys::Groups;
+use super::lists::exact_quantile;
 use super::plan_err;
 use crate::{Error, Result};
 
@@ -27,11 +30,28 @@ pub(super) const CENTROIDS: usize = 100;
 /// The values a group needs for [`States::push_selected`]: the scale's first step,
 /// 2 / CENTROIDS² of them, must hold one.
 const SELECT_FROM: usize = CENTROIDS * CENTROIDS / 2;
-/// Floats before the centroids in a state: -inf, +inf and NaN counts, then the finite values'
-/// count, sum, min and max.
-const HEAD: usize = 7;
+/// The most values (infinities and NaNs counted) a group keeps as they are, not as a digest.
+pub(super) const RAW_MAX: usize = 2048;
+/// Floats before the centroids or values in a state: -inf, +inf and NaN counts, the finite
+/// values' count, sum, min and max, and the state's kind.
+const HEAD: usize = 8;
 type Head = [f64; HEAD];
-const EMPTY: Head = [0.0, 0.0, 0.0, 0.0, 0.0, f64::INFINITY, f64::NEG_INFINITY];
+/// A state's kind: a digest's centroids follow its head.
+const DIGEST: f64 = 0.0;
+/// A state's kind: its finite values follow its head, as they are.
+const RAW: f64 = 1.0;
+const KIND: usize = 7;
+const EMPTY: Head = [0.0, 0.0, 0.0, 0.0, 0.0, f64::INFINITY, f64::NEG_INFINITY, RAW];
+
+/// A state's values counted by its head: infinities, NaNs and finite values.
+fn values_in(head: &[f64]) -> f64 {
+    head[..4].iter().sum()
+}
+
+/// Whether a state holds its finite values as they are.
+fn is_raw(state: &[f64]) -> bool {
+    state[KIND] == RAW
+}
 
 /// Adds value `v` to `head`; whether it is finite (a centroid of its own).
 fn count_value(head: &mut Head, v: f64) -> bool {
@@ -83,17 +103,40 @@ struct States {
 }
 
 impl States {
-    /// Room for `groups` states of up to `centroids` centroids in all.
-    fn with_capacity(groups: usize, centroids: usize) -> Self {
+    /// Room for `groups` states of `floats` floats in all after their heads.
+    fn with_capacity(groups: usize, floats: usize) -> Self {
         let mut offsets = Vec::with_capacity(groups + 1);
         offsets.push(0);
-        Self { values: Vec::with_capacity(groups * HEAD + 2 * centroids), offsets }
+        Self { values: Vec::with_capacity(groups * HEAD + floats), offsets }
+    }
+
+    /// Appends `head`, marked as of `kind`.
+    fn head(&mut self, head: &Head, kind: f64) {
+        self.values.extend_from_slice(&head[..KIND]);
+        self.values.push(kind);
+    }
+
+    /// Appends the state of `head` and its finite values as they are.
+    fn push_raw(&mut self, head: &Head, values: impl Iterator<Item = f64>) -> Result<()> {
+        self.head(head, RAW);
+        self.values.extend(values);
+        self.end_state()
+    }
+
+    /// Appends the digest of `head` and its finite `values` (unordered; reordered here): by
+    /// selecting ranks when there are enough, else by sorting.
+    fn push_digest(&mut self, head: &Head, values: &mut [f64]) -> Result<()> {
+        if values.len() >= SELECT_FROM {
+            return self.push_selected(head, values);
+        }
+        values.sort_unstable_by(f64::total_cmp);
+        self.push(head, values.iter().map(|&v| (v, 1.0)))
     }
 
     /// Appends the state of `head` and `centroids` (in order of their means), merging
     /// neighbours as the t-digest does when there are more than [`CENTROIDS`].
     fn push(&mut self, head: &Head, centroids: impl ExactSizeIterator<Item = (f64, f64)>) -> Result<()> {
-        self.values.extend_from_slice(head);
+        self.head(head, DIGEST);
         if centroids.len() <= CENTROIDS {
             self.values.extend(centroids.flat_map(|(m, w)| [m, w]));
         } else {
@@ -126,7 +169,7 @@ impl States {
         let ends = (1..CENTROIDS).map(|k| (q_of_k(k as f64) * n as f64) as usize);
         let ends: Vec<usize> = ends.chain([n]).collect();
         select_ranks(values, &ends[..ends.len() - 1], 0);
-        self.values.extend_from_slice(head);
+        self.head(head, DIGEST);
         let mut from = 0;
         for end in ends {
             if end == from {
@@ -180,9 +223,11 @@ fn starts(counts: Vec<usize>) -> Vec<usize> {
     start
 }
 
-/// How many centroids states of groups with `counts` items keep at most.
-fn kept(counts: &[usize]) -> usize {
-    counts.iter().map(|&c| c.min(CENTROIDS)).sum()
+/// How many floats follow the heads of the states of groups of `values` values (`finite` of
+/// them finite) at most.
+fn kept(values: &[f64], finite: &[usize]) -> usize {
+    let floats = |(&n, &f): (&f64, &usize)| if n <= RAW_MAX as f64 { f } else { 2 * CENTROIDS.min(f) };
+    values.iter().zip(finite).map(floats).sum()
 }
 
 /// Each group's summary of its non-null values of `values` (Float64, rows in groups `g`).
@@ -195,7 +240,8 @@ pub(super) fn group_digests(values: &ArrayRef, g: &Groups) -> Result<ArrayRef> {
             counts[group as usize] += 1;
         }
     }
-    let mut out = States::with_capacity(g.len(), kept(&counts));
+    let totals: Vec<f64> = heads.iter().map(|h| values_in(h)).collect();
+    let mut out = States::with_capacity(g.len(), kept(&totals, &counts));
     // The finite values laid out group after group (a counting sort by group).
     let start = starts(counts);
     let mut next = start.clone();
@@ -207,13 +253,11 @@ pub(super) fn group_digests(values: &ArrayRef, g: &Groups) -> Result<ArrayRef> {
             next[group as usize] += 1;
         }
     }
-    for (head, b) in heads.iter().zip(start.windows(2)) {
+    for ((head, b), &n) in heads.iter().zip(start.windows(2)).zip(&totals) {
         let group = &mut laid[b[0]..b[1]];
-        if group.len() >= SELECT_FROM {
-            out.push_selected(head, group)?;
-        } else {
-            group.sort_unstable_by(f64::total_cmp);
-            out.push(head, group.iter().map(|&v| (v, 1.0)))?;
+        match n <= RAW_MAX as f64 {
+            true => out.push_raw(head, group.iter().copied())?,
+            false => out.push_digest(head, group)?,
         }
     }
     out.finish()
@@ -225,8 +269,8 @@ pub(super) fn lift_digests(values: &ArrayRef) -> Result<ArrayRef> {
     for v in values.as_primitive::<Float64Type>().iter() {
         let mut head = EMPTY;
         let finite = v.is_some_and(|v| count_value(&mut head, v));
-        let centroid = [(v.unwrap_or(0.0), 1.0)];
-        out.push(&head, centroid[..usize::from(finite)].iter().copied())?;
+        let value = [v.unwrap_or(0.0)];
+        out.push_raw(&head, value[..usize::from(finite)].iter().copied())?;
     }
     out.finish()
 }
@@ -245,10 +289,12 @@ pub(super) fn merge_digests(lists: &ArrayRef, g: &Groups) -> Result<ArrayRef> {
     let mut rows_in = vec![0usize; g.len()];
     for (row, &group) in g.of_row.iter().enumerate().filter(|(row, _)| valid(*row)) {
         add_heads(&mut heads[group as usize], state(row));
-        counts[group as usize] += (state(row).len() - HEAD) / 2;
+        let floats = state(row).len() - HEAD;
+        counts[group as usize] += if is_raw(state(row)) { floats } else { floats / 2 };
         rows_in[group as usize] += 1;
     }
-    let mut out = States::with_capacity(g.len(), kept(&counts));
+    let totals: Vec<f64> = heads.iter().map(|h| values_in(h)).collect();
+    let mut out = States::with_capacity(g.len(), kept(&totals, &counts));
     // Each group's rows, group after group (a counting sort by group).
     let start = starts(rows_in);
     let mut next = start.clone();
@@ -257,10 +303,28 @@ pub(super) fn merge_digests(lists: &ArrayRef, g: &Groups) -> Result<ArrayRef> {
         by_group[next[group as usize]] = row;
         next[group as usize] += 1;
     }
-    let mut runs = Runs::default();
-    for (head, b) in heads.iter().zip(start.windows(2)) {
-        // Each state's centroids are in order already: merging those runs orders the group's.
-        let merged = runs.merge(by_group[b[0]..b[1]].iter().map(|&row| &state(row)[HEAD..]));
+    let (mut runs, mut raw, mut pairs) = (Runs::default(), Vec::new(), Vec::new());
+    for ((head, b), &n) in heads.iter().zip(start.windows(2)).zip(&totals) {
+        let rows = &by_group[b[0]..b[1]];
+        let raw_values = || rows.iter().filter(|&&r| is_raw(state(r))).flat_map(|&r| &state(r)[HEAD..]).copied();
+        let all_raw = rows.iter().all(|&r| is_raw(state(r)));
+        if all_raw && n <= RAW_MAX as f64 {
+            out.push_raw(head, raw_values())?;
+            continue;
+        }
+        raw.clear();
+        raw.extend(raw_values());
+        if all_raw {
+            out.push_digest(head, &mut raw)?;
+            continue;
+        }
+        // Each digest's centroids are in order already, and so are the raw values once sorted:
+        // merging those runs orders the group's.
+        raw.sort_unstable_by(f64::total_cmp);
+        pairs.clear();
+        pairs.extend(raw.iter().flat_map(|&v| [v, 1.0]));
+        let digests = rows.iter().filter(|&&r| !is_raw(state(r))).map(|&r| &state(r)[HEAD..]);
+        let merged = runs.merge(digests.chain([pairs.as_slice()]));
         out.push(head, merged.iter().copied())?;
     }
     out.finish()
@@ -317,9 +381,18 @@ fn merge_two(a: &[(f64, f64)], b: &[(f64, f64)], out: &mut [(f64, f64)]) {
 }
 
 /// The value at fraction `q` of a state's values in order (-inf first, NaN last); None when it
-/// has none.
-fn quantile(state: &[f64], q: f64) -> Option<f64> {
+/// has none. Exact for raw values (see [`exact_quantile`]), estimated from a digest.
+fn quantile(state: &[f64], q: f64, scratch: &mut Vec<f64>) -> Option<f64> {
     let (head, centroids) = state.split_at(HEAD);
+    if is_raw(state) {
+        let count = |i: usize| head[i] as usize;
+        scratch.clear();
+        scratch.extend(std::iter::repeat_n(f64::NEG_INFINITY, count(0)));
+        scratch.extend_from_slice(centroids);
+        scratch.extend(std::iter::repeat_n(f64::INFINITY, count(1)));
+        scratch.extend(std::iter::repeat_n(f64::NAN, count(2)));
+        return exact_quantile(scratch, q);
+    }
     let centroids: Vec<(f64, f64)> = centroids.chunks_exact(2).map(|c| (c[0], c[1])).collect();
     let total: f64 = head[..4].iter().sum();
     if total == 0.0 {
@@ -342,11 +415,12 @@ fn quantile(state: &[f64], q: f64) -> Option<f64> {
 pub(super) fn digest_quantiles(lists: &ArrayRef, q: f64) -> ArrayRef {
     let lists = lists.as_list::<i32>();
     let flat = lists.values().as_primitive::<Float64Type>().values();
+    let mut scratch = Vec::new();
     let out: Float64Array = lists
         .value_offsets()
         .windows(2)
         .map(|b| &flat[b[0] as usize..b[1] as usize])
-        .map(|state| if state.len() < HEAD { None } else { quantile(state, q) })
+        .map(|state| if state.len() < HEAD { None } else { quantile(state, q, &mut scratch) })
         .collect();
     Arc::new(out)
 }
@@ -387,6 +461,49 @@ mod tests {
         sorted.sort_by(f64::total_cmp);
         for q in [0.0, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0] {
             let got = at(&merged, q).unwrap();
+            let rank = sorted.partition_point(|v| *v < got) as f64 / sorted.len() as f64;
+            assert!((rank - q).abs() < 0.01, "q={q}: {got} is at rank {rank}");
+        }
+    }
+
+    /// `values` in `parts` (sizes), each summarised alone, then merged as one group.
+    fn merged(values: &[f64], parts: &[usize]) -> ArrayRef {
+        let mut at = 0;
+        let states: Vec<ArrayRef> = parts
+            .iter()
+            .map(|&n| {
+                let (g, v) = one_group(values[at..at + n].iter().copied().map(Some).collect());
+                at += n;
+                group_digests(&v, &g).unwrap()
+            })
+            .collect();
+        let all = arrow_select::concat::concat(&states.iter().map(|p| p.as_ref()).collect::<Vec<_>>()).unwrap();
+        merge_digests(&all, &one_group(vec![None; parts.len()]).0).unwrap()
+    }
+
+    #[test]
+    fn groups_of_few_values_keep_them_and_answer_exactly() {
+        let values: Vec<f64> = (0..6_000u64).map(|i| ((i * 7_919) % 6_007) as f64 / 3.0).collect();
+        let exact = |n: usize, q: f64| exact_quantile(&mut values[..n].to_vec(), q);
+        // Raw parts that stay raw merged (up to RAW_MAX values), and that become a digest.
+        for (n, parts) in [(1_000, vec![400, 600]), (RAW_MAX, vec![RAW_MAX - 1, 1]), (RAW_MAX + 1, vec![RAW_MAX, 1])] {
+            let state = merged(&values, &parts);
+            let floats = state.as_list::<i32>().value(0).len();
+            assert_eq!(floats, if n <= RAW_MAX { HEAD + n } else { HEAD + 2 * CENTROIDS }, "n={n}");
+            for q in [0.0, 0.3, 0.5, 0.99, 1.0] {
+                let got = at(&state, q).unwrap();
+                match n <= RAW_MAX {
+                    true => assert_eq!(Some(got), exact(n, q), "n={n} q={q}"),
+                    false => assert!((got - exact(n, q).unwrap()).abs() <= 0.01 * 2_000.0, "n={n} q={q}: {got}"),
+                }
+            }
+        }
+        // A digest merged with raw values: within a percent of rank of the exact answer.
+        let state = merged(&values, &[5_000, 7, 993]);
+        let mut sorted = values.clone();
+        sorted.sort_by(f64::total_cmp);
+        for q in [0.01, 0.5, 0.9] {
+            let got = at(&state, q).unwrap();
             let rank = sorted.partition_point(|v| *v < got) as f64 / sorted.len() as f64;
             assert!((rank - q).abs() < 0.01, "q={q}: {got} is at rank {rank}");
         }

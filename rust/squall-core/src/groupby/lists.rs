@@ -188,19 +188,26 @@ pub(super) fn quantiles(lists: &ArrayRef, q: f64) -> ArrayRef {
             let list = lists.value(i);
             values.clear();
             values.extend_from_slice(list.as_primitive::<Float64Type>().values());
-            let n = values.len();
-            if n == 0 {
-                return None;
-            }
-            let at = q * (n - 1) as f64;
-            let lo = at.floor() as usize;
-            // The lo-th in order, then the smallest after it: no full sort.
-            let (_, &mut a, above) = values.select_nth_unstable_by(lo, f64::total_cmp);
-            let b = above.iter().copied().min_by(f64::total_cmp).unwrap_or(a);
-            Some(if at == lo as f64 { a } else { a + (b - a) * (at - lo as f64) })
+            exact_quantile(&mut values, q)
         })
         .collect();
     Arc::new(out)
+}
+
+/// The value at fraction `q` of `values` in sorted order (NaN above every number), linearly
+/// interpolated between its neighbours as numpy's default does (`values` are reordered); None
+/// when there are none.
+pub(super) fn exact_quantile(values: &mut [f64], q: f64) -> Option<f64> {
+    let n = values.len();
+    if n == 0 {
+        return None;
+    }
+    let at = q * (n - 1) as f64;
+    let lo = at.floor() as usize;
+    // The lo-th in order, then the smallest after it: no full sort.
+    let (_, &mut a, above) = values.select_nth_unstable_by(lo, f64::total_cmp);
+    let b = above.iter().copied().min_by(f64::total_cmp).unwrap_or(a);
+    Some(if at == lo as f64 { a } else { a + (b - a) * (at - lo as f64) })
 }
 
 #[cfg(test)]
