@@ -5,16 +5,19 @@ file of 1e7 rows in 10 row groups, three string keys (100, 100 and 100,000 disti
 s3 with 5% nulls), three integer keys (10, 1,000 and 10,000 values), an int64 and two float64
 values (v3 with 5% nulls). Every system scans the same file and collects the answer.
 
-Side by side, query by query, each system in a fresh subprocess in turn, median of ``--repeats``
-runs, then one more run watched for the peak memory of the whole process tree (as in
-sort_groupby.py). The row count of each answer is checked against squall's.
+Side by side, query by query: each of ``--repeats`` rounds runs each system once, in turn, in a
+fresh subprocess (so that a slow spell of the machine falls on every system alike, not on all of
+one system's runs); median of the rounds. The first round's processes then run the query once
+more, watched for the peak memory of the whole process tree (as in sort_groupby.py). The row
+count of each answer is checked against squall's.
 
-`--rows 100000000` runs the 1e8-row variant (3 GB of Parquet, written a row group at a time and
-deleted after the run); `make bench` runs both sizes, the larger one timed once after an untimed
-run of each query (`--warmup 1`: a system's first query in a fresh process pays for memory it
-has not touched yet, at this size most of the time of a short query).
+Each process runs the query ``--warmup`` times untimed first (1 by default: a system's first
+query in a fresh process pays for memory and threads it has not used yet, and for the modules
+it imports on first use; 0 times the first query). `--rows 100000000` runs the 1e8-row variant
+(3 GB of Parquet, written a row group at a time and deleted after the run); `make bench` runs
+both sizes, the larger one in one round.
 
-Usage: python bench/one_file.py [--rows 10000000] [--repeats 3] [--warmup 0]
+Usage: python bench/one_file.py [--rows 10000000] [--repeats 3] [--warmup 1]
        [--peer-python PATH] [--only NAME]
 """
 
@@ -24,8 +27,10 @@ import argparse
 import functools
 import importlib
 import json
+import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -181,52 +186,75 @@ def cases(system: str, file: Path) -> dict[str, Callable[[], int]]:
 
 
 def run_system(
-    system: str, file: Path, repeats: int, only: str | None, warmup: int
+    system: str, file: Path, repeats: int, only: str | None, warmup: int, peak: bool
 ) -> dict[str, dict[str, float]]:
     results = {}
     for name, fn in cases(system, file).items():
         if not only or name == only:
             for _ in range(warmup):
                 fn()
-            results[name] = timed(fn, repeats, lambda: None)
+            if peak:
+                results[name] = timed(fn, repeats, lambda: None)
+            else:
+                times = [seconds(fn) for _ in range(repeats)]
+                results[name] = {
+                    "seconds": statistics.median(t for t, _ in times),
+                    "rows": times[-1][1],
+                }
     return results
+
+
+def seconds(fn: Callable[[], int]) -> tuple[float, int]:
+    """One run of `fn`: its seconds and the rows it gave."""
+    start = time.perf_counter()
+    rows = fn()
+    return time.perf_counter() - start, rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--warmup", type=int, default=0, help="untimed runs before the timed ones")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs before the timed one")
     parser.add_argument("--peer-python", default=None)
     parser.add_argument("--only", choices=list(QUERIES), default=None)
     parser.add_argument("--peer", choices=("squall", "polars", "duckdb"), help=argparse.SUPPRESS)
+    parser.add_argument("--no-peak", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peer:
         file = data_file(args.rows)
-        print(json.dumps(run_system(args.peer, file, args.repeats, args.only, args.warmup)))
+        runs = run_system(args.peer, file, args.repeats, args.only, args.warmup, not args.no_peak)
+        print(json.dumps(runs))
         return
     file = generate(args.rows)
     systems = [("squall", sys.executable)]
     systems += [(p, args.peer_python) for p in ("polars", "duckdb") if args.peer_python]
     results: dict[str, dict] = {}
-    # Query by query, each system in turn (a fresh process each): a slow spell of the machine
-    # then falls on every system's run of one query, not on all of one system's queries.
+    # Query by query, round by round, each system in turn (a fresh process each): a slow spell
+    # of the machine then falls on every system's runs alike.
     for query in [args.only] if args.only else list(QUERIES):
-        for system, python in systems:
-            cmd = [python, __file__, "--peer", system, "--repeats", str(args.repeats)]
-            cmd += ["--warmup", str(args.warmup)]
-            cmd += ["--rows", str(args.rows), "--only", query]
-            done = subprocess.run(cmd, capture_output=True, text=True)
-            lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-            if done.returncode or not lines:
-                how = f"killed by signal {-done.returncode}" if done.returncode < 0 else "failed"
-                print(f"{system} {how} on {query} (exit {done.returncode}):\n{done.stderr[-2000:]}")
-                continue
-            results.setdefault(system, {}).update(json.loads(lines[-1]))
+        runs: dict[str, list[dict]] = {}
+        for round in range(args.repeats):
+            for system, python in systems:
+                cmd = [python, __file__, "--peer", system, "--repeats", "1"]
+                cmd += ["--warmup", str(args.warmup), "--rows", str(args.rows), "--only", query]
+                cmd += ["--no-peak"] if round else []
+                done = subprocess.run(cmd, capture_output=True, text=True)
+                lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+                if done.returncode or not lines:
+                    how = "failed" if done.returncode >= 0 else f"killed by {-done.returncode}"
+                    print(f"{system} {how} on {query} (exit {done.returncode}):")
+                    print(done.stderr[-2000:])
+                    continue
+                runs.setdefault(system, []).append(json.loads(lines[-1])[query])
+        for system, got in runs.items():
+            first = got[0] | {"seconds": statistics.median(r["seconds"] for r in got)}
+            results.setdefault(system, {})[query] = first
     if "squall" not in results:
         raise SystemExit("squall did not run: nothing to compare with")
     warm = f" after {args.warmup} untimed" if args.warmup else ""
-    print(f"\n{args.rows:.0e} rows, one Parquet file, 2 cores; median of {args.repeats} runs{warm}")
+    rounds = f"median of {args.repeats} rounds, each run in a fresh process{warm}"
+    print(f"\n{args.rows:.0e} rows, one Parquet file, 2 cores; {rounds}")
     print(f"{'query':<22}{'system':<8}{'seconds':>9}{'÷ best peer':>12}{'peak MB':>9}{'rows':>10}")
     for case, base in results["squall"].items():
         peers = [r[case]["seconds"] for s, r in results.items() if s != "squall" and case in r]
@@ -238,7 +266,7 @@ def main() -> None:
             if r["rows"] != base["rows"]:
                 print(f"  ! {system} produced {r['rows']} rows, squall {base['rows']}")
             line = f"{case:<22}{system:<8}{r['seconds']:>9.3f}{r['seconds'] / best:>11.2f}x"
-            print(f"{line}{r['peak_mb']:>9.0f}{r['rows']:>10}")
+            print(f"{line}{r.get('peak_mb', float('nan')):>9.0f}{r['rows']:>10}")
     (OUT / f"one_file-{args.rows:.0e}.json").write_text(json.dumps(results, indent=2))
     if args.rows != DEFAULT_ROWS:
         file.unlink()  # a larger table is made again when asked for, not kept
