@@ -368,6 +368,20 @@ mod tests {
         assert!(err.unwrap_err().to_string().contains("file:///bad.parquet"));
     }
 
+    /// `batch` written as Parquet to a memory store named `name`, opened, and given to `check`
+    /// with the file's bytes.
+    fn with_parquet(batch: &RecordBatch, name: &str, check: impl AsyncFnOnce(ParquetFile, Bytes)) {
+        let bytes =
+            encode(Format::Parquet, Compression::None, &batch.schema(), std::slice::from_ref(batch), "mem").unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let store = MemoryStore::named(name);
+            store.put("p", bytes.clone()).await.unwrap();
+            let file = ParquetFile::open(store, "p", bytes.len() as u64, "mem://p").await.unwrap();
+            check(file, bytes).await
+        });
+    }
+
     #[test]
     fn knows_which_columns_are_stored_as_dictionaries() {
         // 200,000 distinct ids outgrow a dictionary page (written plainly); 20 words do not.
@@ -375,13 +389,7 @@ mod tests {
         let ids: ArrayRef = Arc::new(Int64Array::from_iter_values((0..n).map(|i| i * 7919)));
         let words: ArrayRef = Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("w{}", i % 20))));
         let batch = RecordBatch::try_from_iter([("ids", ids), ("words", words)]).unwrap();
-        let bytes =
-            encode(Format::Parquet, Compression::None, &batch.schema(), std::slice::from_ref(&batch), "mem").unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async {
-            let store = MemoryStore::named("parquet-scan-dictionaries");
-            store.put("d", bytes.clone()).await.unwrap();
-            let file = ParquetFile::open(store, "d", bytes.len() as u64, "mem://d").await.unwrap();
+        with_parquet(&batch, "parquet-scan-dictionaries", async |file, _| {
             let stored = |c: &str| file.stored_as_dictionary(c);
             assert_eq!((stored("words"), stored("ids"), stored("nope")), (true, false, false));
         });
@@ -393,13 +401,7 @@ mod tests {
         let a: ArrayRef = Arc::new(Int64Array::from_iter_values((0..n).map(|i| i * 7919 % 1_000_003)));
         let b: ArrayRef = Arc::new(Int64Array::from_iter_values((0..n).map(|i| i ^ 0x5555)));
         let batch = RecordBatch::try_from_iter([("a", a), ("b", b)]).unwrap();
-        let bytes =
-            encode(Format::Parquet, Compression::None, &batch.schema(), std::slice::from_ref(&batch), "mem").unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async {
-            let store = MemoryStore::named("parquet-scan-probe");
-            store.put("p", bytes.clone()).await.unwrap();
-            let file = ParquetFile::open(store, "p", bytes.len() as u64, "mem://p").await.unwrap();
+        with_parquet(&batch, "parquet-scan-probe", async |file, bytes| {
             let mut head = Vec::new();
             file.scan(Some(&["a".to_string()]), 10, Some(10), |b| {
                 head.push(b);

@@ -223,11 +223,11 @@ fn starts(counts: Vec<usize>) -> Vec<usize> {
     start
 }
 
-/// How many floats follow the heads of the states of groups of `values` values (`finite` of
+/// How many floats follow the heads of the states of groups of `totals` values (`finite` of
 /// them finite) at most.
-fn kept(values: &[f64], finite: &[usize]) -> usize {
+fn kept(totals: &[f64], finite: &[usize]) -> usize {
     let floats = |(&n, &f): (&f64, &usize)| if n <= RAW_MAX as f64 { f } else { 2 * CENTROIDS.min(f) };
-    values.iter().zip(finite).map(floats).sum()
+    totals.iter().zip(finite).map(floats).sum()
 }
 
 /// Each group's summary of its non-null values of `values` (Float64, rows in groups `g`).
