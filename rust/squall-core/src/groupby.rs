@@ -22,6 +22,10 @@ use serde::{Deserialize, Serialize};
 use crate::codec::BATCH_ROWS;
 use crate::{Error, Result};
 
+/// The most [`BATCH_ROWS`] a map task's batch of input takes when it sends groups (see
+/// [`Partials::batch_rows`]).
+const MAX_BATCHES: usize = 16;
+
 /// Schema metadata marking a map task's unaggregated rows (see `GroupBy::partial`).
 const ROWS_MARK: &str = "squall.groupby.rows";
 
@@ -482,15 +486,23 @@ impl Partials<'_> {
         self.how == Send::States
     }
 
-    /// The rows of the batches to push: [`BATCH_ROWS`] when groups are sent and such a batch
-    /// holds at most a quarter as many groups as rows; else as large as they come (the rows
-    /// sent, keys so many that small batches would barely shrink before their merge, or
-    /// aggregates that gather values, whose small batches' states would not shrink at all).
+    /// The rows of the batches to push. When groups are sent: [`BATCH_ROWS`], or up to
+    /// [`MAX_BATCHES`] times that until a batch holds at most a sixteenth as many groups as rows
+    /// (the states of all its batches are joined and merged once more at the end, so each
+    /// batch's should be few), provided a batch that large holds at most a quarter; else as
+    /// large as they come (the rows sent, keys so many that small batches would barely shrink
+    /// before their merge, or aggregates that gather values, whose small batches' states would
+    /// not shrink at all).
     pub fn batch_rows(&self) -> usize {
-        let small = BATCH_ROWS as f64;
         let gathers = self.group.aggs.iter().any(|a| a.func.gathers());
-        match self.in_batches() && !gathers && expected_groups(self.values, small) * 4.0 <= small {
-            true => BATCH_ROWS,
+        if !self.in_batches() || gathers {
+            return usize::MAX;
+        }
+        let groups = |rows: usize| expected_groups(self.values, rows as f64);
+        let mut sizes = (0..=MAX_BATCHES.ilog2()).map(|k| BATCH_ROWS << k);
+        let rows = sizes.find(|&rows| groups(rows) * 16.0 <= rows as f64).unwrap_or(BATCH_ROWS * MAX_BATCHES);
+        match groups(rows) * 4.0 <= rows as f64 {
+            true => rows,
             false => usize::MAX,
         }
     }

@@ -203,3 +203,30 @@ fn a_sum_that_cannot_be_widened_is_an_error_not_a_null() {
     let err = gb.partial(&batch, 0).unwrap_err().to_string();
     assert!(err.contains("float64"), "{err}");
 }
+
+#[test]
+fn batches_grow_until_their_states_are_few() {
+    // Leading keys drawn (pseudo-randomly) from `values` distinct ones: the batch size the
+    // estimate leads to.
+    let rows_for = |values: u64, aggs: Vec<Agg>| {
+        let draw = |i: u64| {
+            let x = (i + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb) % values
+        };
+        let keys: ArrayRef = Arc::new(Int64Array::from_iter_values((0..DISTINCT_PROBE as u64).map(|i| draw(i) as i64)));
+        let leading = RecordBatch::try_from_iter([("k", keys)]).unwrap();
+        let gb = GroupBy { keys: vec!["k".into()], aggs };
+        gb.partials(0, &leading, 50_000_000).unwrap().batch_rows()
+    };
+    let sum = || vec![agg("s", AggFunc::Sum)];
+    assert_eq!(rows_for(10, sum()), BATCH_ROWS, "ten groups: a batch of the usual size");
+    assert_eq!(rows_for(5_000, sum()), 2 * BATCH_ROWS);
+    assert_eq!(rows_for(10_000, sum()), 4 * BATCH_ROWS, "a sixteenth as many groups as rows");
+    assert_eq!(rows_for(100_000, sum()), 16 * BATCH_ROWS, "no larger than sixteen times");
+    assert_eq!(rows_for(4_000, vec![agg("m", AggFunc::Median)]), usize::MAX, "states that gather values");
+    // Groups too many even for the largest batch, and keys that barely repeat (rows are sent):
+    // batches as they come.
+    assert_eq!(rows_for(400_000, sum()), usize::MAX);
+    assert_eq!(rows_for(1 << 40, sum()), usize::MAX);
+}
