@@ -234,11 +234,11 @@ def main() -> None:
     # of the machine then falls on every system's runs alike.
     for query in [args.only] if args.only else list(QUERIES):
         runs: dict[str, list[dict]] = {}
-        for round in range(args.repeats):
+        for turn in range(args.repeats):
             for system, python in systems:
                 cmd = [python, __file__, "--peer", system, "--repeats", "1"]
                 cmd += ["--warmup", str(args.warmup), "--rows", str(args.rows), "--only", query]
-                cmd += ["--no-peak"] if round else []
+                cmd += ["--no-peak"] if turn else []
                 done = subprocess.run(cmd, capture_output=True, text=True)
                 lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
                 if done.returncode or not lines:
