@@ -124,16 +124,6 @@ fn arrow_err<'a>(url: &'a str, what: &str) -> impl Fn(ArrowError) -> Error + 'a 
     move |e| Error::Data { url: url.to_string(), what: what.clone(), message: e.to_string() }
 }
 
-/// Decodes Arrow IPC bytes, keeping only `columns` (in that order) when given. Parquet is read
-/// with ranged requests instead, by `squall_exec::parquet_scan`.
-pub fn decode_ipc_columns(data: Bytes, columns: Option<&[String]>, url: &str) -> Result<Decoded> {
-    let decoded = decode_ipc(data, url)?;
-    match columns {
-        Some(cols) => project(decoded, cols, url),
-        None => Ok(decoded),
-    }
-}
-
 /// The positions of `columns` in `schema`; a missing one is an error naming the object.
 pub fn column_indices(schema: &arrow_schema::Schema, columns: &[String], url: &str) -> Result<Vec<usize>> {
     columns
@@ -358,11 +348,11 @@ mod tests {
     fn ipc_round_trips_and_projects() {
         let (schema, batch) = sample();
         let bytes = encode(Format::Ipc, Compression::Zstd, &schema, std::slice::from_ref(&batch), "mem").unwrap();
-        let all = decode_ipc_columns(bytes.clone(), None, "mem").unwrap();
+        let all = decode_ipc(bytes.clone(), "mem").unwrap();
         assert_eq!(all.batches, vec![batch.clone()]);
-        let only_b = decode_ipc_columns(bytes.clone(), Some(&["b".to_string(), "a".to_string()]), "mem").unwrap();
+        let only_b = project(all.clone(), &["b".to_string(), "a".to_string()], "mem").unwrap();
         assert_eq!(only_b.schema.field(0).name(), "b");
-        let err = decode_ipc_columns(bytes, Some(&["nope".to_string()]), "file:///x").unwrap_err();
+        let err = project(all, &["nope".to_string()], "file:///x").unwrap_err();
         assert!(err.to_string().contains("nope") && err.to_string().contains("file:///x"), "{err}");
     }
 

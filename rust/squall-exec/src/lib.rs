@@ -28,6 +28,7 @@ mod prune;
 pub mod runtime;
 pub mod scheduler;
 pub mod scratch;
+mod shuffle_io;
 pub mod simulated;
 pub mod sized;
 mod spill;

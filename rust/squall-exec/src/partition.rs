@@ -5,19 +5,20 @@
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use squall_core::codec::{decode_ipc, decode_ipc_columns, encode, project, schema_text, Decoded, Format, BATCH_ROWS};
+use squall_core::codec::{encode, project, schema_text, Decoded, Format, BATCH_ROWS};
 use squall_core::expr::add_columns;
 use squall_core::groupby::{few_values, hash_buckets, GroupBy, DISTINCT_PROBE};
 use squall_core::plan::{Combine, Input, Op, PartitionReport, PartitionTask, TaskInput, TaskOutput};
-use squall_core::shuffle::{decode_rows, encode_buckets, encode_rows};
+use squall_core::shuffle::{decode_rows, encode_rows, BucketSlice};
 use squall_core::sort::{splitters, Sorter};
 use squall_core::stages::attempt_url;
 use squall_core::tier::FastTier;
-use squall_store::{get_ranges, open, Bytes};
+use squall_store::{open, Bytes};
 
 use crate::ipc_scan::read_ipc_batches;
 use crate::parquet_scan::{read_parquet, ParquetFile, Selection};
 use crate::runtime::runtime;
+use crate::shuffle_io::{hold_part, read_buckets, read_part, slice_bytes, write_buckets};
 use crate::spill::aggregate_in_parts;
 use squall_core::cancel::check;
 
@@ -95,7 +96,7 @@ pub fn read_parts(urls: &[String], names: &[String]) -> crate::Result<(SchemaRef
     let mut batches = Vec::new();
     for (url, name) in urls.iter().zip(names) {
         check()?;
-        let decoded = decode_ipc(read_object(url)?, url)?;
+        let (decoded, _) = read_part(url)?;
         let rows: usize = decoded.batches.iter().map(|b| b.num_rows()).sum();
         match &schema {
             Some(_) if rows == 0 => continue,
@@ -117,13 +118,12 @@ pub fn read_parts(urls: &[String], names: &[String]) -> crate::Result<(SchemaRef
     Ok((schema, batches))
 }
 
-/// Reads `(url, offset, len)` slices, several at once.
-pub fn read_slices(slices: &[(String, u64, u64)]) -> crate::Result<Vec<Bytes>> {
-    let reads = slices
+/// Shuffle objects of one bucket each: the `(url, offset, len)` slices a reducer reads.
+pub(crate) fn one_bucket_each(slices: &[(String, u64, u64)]) -> Vec<(String, Vec<BucketSlice>)> {
+    slices
         .iter()
-        .map(|(url, offset, len)| open(url).map(|(store, key)| (store, key, *offset..offset + len)))
-        .collect::<squall_store::Result<Vec<_>>>()?;
-    Ok(runtime()?.block_on(get_ranges(reads))?)
+        .map(|(url, offset, len)| (url.clone(), vec![BucketSlice { offset: *offset, len: *len, rows: 0 }]))
+        .collect()
 }
 
 /// Picks `partitions - 1` splitters from the key samples at `samples`; writes them to `out`
@@ -174,9 +174,12 @@ fn read_input(task: &PartitionTask, attempt: u32) -> crate::Result<(Decoded, u64
             Ok((decoded, fetched, input.url.clone()))
         }
         TaskInput::File(input) => {
-            let data = read_object(&input.url)?;
-            let n = data.len() as u64;
-            Ok((decode_ipc_columns(data, task.columns.as_deref(), &input.url)?, n, input.url.clone()))
+            let (decoded, n) = read_part(&input.url)?;
+            let decoded = match task.columns.as_deref() {
+                Some(cols) => project(decoded, cols, &input.url)?,
+                None => decoded,
+            };
+            Ok((decoded, n, input.url.clone()))
         }
         TaskInput::Merge(_) => Err(squall_core::Error::Plan("a merge task is run by merge_buckets".into()).into()),
         TaskInput::Sized(_) => Err(squall_core::Error::Plan(
@@ -189,15 +192,16 @@ fn read_input(task: &PartitionTask, attempt: u32) -> crate::Result<(Decoded, u64
         }
         TaskInput::Shuffle { slices, combine, .. } => {
             let where_ = format!("shuffle partition {}", task.partition);
-            let parts = read_slices(slices)?;
-            let n = parts.iter().map(|p| p.len() as u64).sum();
+            let mut n = 0;
             let mut schema: Option<SchemaRef> = None;
             let mut runs = Vec::new();
-            for (part, (url, _, _)) in parts.into_iter().zip(slices) {
+            for ((read, decoded), (url, _, _)) in read_buckets(&one_bucket_each(slices))?.into_iter().zip(slices) {
                 check()?;
-                let decoded = decode_ipc(part, url)?;
-                schema.get_or_insert(decoded.schema.clone());
-                add_slice(&mut runs, combine, decoded, url)?;
+                n += read;
+                for decoded in decoded {
+                    schema.get_or_insert(decoded.schema.clone());
+                    add_slice(&mut runs, combine, decoded, url)?;
+                }
             }
             let Some(schema) = schema else {
                 // No map task sent rows here: nothing to merge, and no schema to give.
@@ -294,9 +298,18 @@ pub fn run_partition<E>(
         None => {}
         Some(TaskOutput::File(output)) => {
             let url = attempt_url(&output.url);
-            let bytes = encode(output.format, output.compression, &schema, &batches, &url)?;
             report.schema = Some(schema_text(&schema));
-            publish(&mut report, url, bytes, (output.result, 1), task.fast.as_ref())?;
+            let held = match output.format == Format::Ipc && !output.result {
+                true => hold_part(&url, &schema, &batches)?,
+                false => None,
+            };
+            match held {
+                Some(bytes) => (report.bytes_written, report.url) = (bytes, Some(url)),
+                None => {
+                    let bytes = encode(output.format, output.compression, &schema, &batches, &url)?;
+                    publish(&mut report, url, bytes, (output.result, 1), task.fast.as_ref())?;
+                }
+            }
         }
         Some(TaskOutput::Sample { url, keys, rows }) => {
             let url = attempt_url(url);
@@ -434,9 +447,9 @@ fn publish_shuffle<B: AsRef<[RecordBatch]>>(
     buckets: &[B],
     fast: Option<&FastTier>,
 ) -> crate::Result<()> {
-    let (bytes, slices) = encode_buckets(schema, buckets, &url)?;
-    let reads = slices.iter().filter(|b| b.rows > 0).count().max(1) as u64;
-    publish(report, url, bytes.into(), (false, reads), fast)?;
+    let (at, slices, written) = write_buckets(url, schema, buckets, fast)?;
+    report.bytes_written = written;
+    report.url = Some(at);
     report.buckets = Some(slices);
     Ok(())
 }
@@ -478,12 +491,6 @@ pub(crate) fn add_slice(
         _ => runs.extend(decoded.batches),
     }
     Ok(())
-}
-
-/// The bytes of `batch`'s rows (of a slice, its own rows, not the buffers it shares).
-fn slice_bytes(batch: &RecordBatch) -> usize {
-    let column = |c: &arrow_array::ArrayRef| c.to_data().get_slice_memory_size().unwrap_or(c.get_array_memory_size());
-    batch.columns().iter().map(column).sum()
 }
 
 /// The fewest bytes a bucket's piece of a batch should hold on average (see `split_by_hash`).

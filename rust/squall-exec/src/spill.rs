@@ -7,11 +7,12 @@
 //! spill object are read, merged and finished alone. A key lands in one part, so its groups are
 //! whole; the finished parts are the reducer's rows.
 
-use squall_core::codec::{decode_ipc, Decoded};
+use squall_core::codec::Decoded;
 use squall_core::groupby::{hash_buckets_seeded, GroupBy};
-use squall_core::shuffle::{encode_buckets, BucketSlice};
+use squall_core::shuffle::BucketSlice;
 
-use crate::partition::{concat, read_slices, write_object};
+use crate::partition::{concat, one_bucket_each};
+use crate::shuffle_io::{read_buckets, write_buckets};
 use squall_core::cancel::check;
 
 /// The seed of the second hash, apart from the shuffle's.
@@ -34,9 +35,9 @@ pub fn aggregate_in_parts(
     let mut schema = None;
     for (i, slice) in slices.iter().enumerate() {
         check()?;
-        let bytes = read_slices(std::slice::from_ref(slice))?.remove(0);
-        read += bytes.len() as u64;
-        let decoded = decode_ipc(bytes, &slice.0)?;
+        let (bytes, mut decoded) = read_buckets(&one_bucket_each(std::slice::from_ref(slice)))?.remove(0);
+        read += bytes;
+        let Some(decoded) = decoded.pop() else { continue };
         let run = concat(&decoded.schema, &decoded.batches, &slice.0)?;
         schema.get_or_insert(decoded.schema);
         if run.num_rows() == 0 {
@@ -45,27 +46,22 @@ pub fn aggregate_in_parts(
         let url = format!("{spill}/{i:05}.arrow");
         let buckets = hash_buckets_seeded(&run, &group.keys, parts, PART_SEED)?;
         let buckets: Vec<[arrow_array::RecordBatch; 1]> = buckets.into_iter().map(|b| [b]).collect();
-        let (data, placed) = encode_buckets(&run.schema(), &buckets, &url)?;
-        write_object(&url, data.into())?;
+        let (url, placed, _) = write_buckets(url, &run.schema(), &buckets, None)?;
         spilled.push((url, placed));
     }
     let schema = schema.unwrap_or_else(|| arrow_schema::SchemaRef::new(arrow_schema::Schema::empty()));
     let mut finished = Vec::new();
     for p in 0..parts {
         check()?;
-        let wanted: Vec<(String, u64, u64)> = spilled
-            .iter()
-            .filter(|(_, b)| b[p].rows > 0)
-            .map(|(url, b)| (url.clone(), b[p].offset, b[p].len))
-            .collect();
+        let wanted: Vec<(String, Vec<BucketSlice>)> =
+            spilled.iter().filter(|(_, b)| b[p].rows > 0).map(|(url, b)| (url.clone(), vec![b[p]])).collect();
         if wanted.is_empty() {
             continue;
         }
         let mut runs = Vec::with_capacity(wanted.len());
-        for (bytes, (url, _, _)) in read_slices(&wanted)?.into_iter().zip(&wanted) {
-            read += bytes.len() as u64;
-            let decoded = decode_ipc(bytes, url)?;
-            runs.extend(decoded.batches);
+        for (bytes, decoded) in read_buckets(&wanted)? {
+            read += bytes;
+            runs.extend(decoded.into_iter().flat_map(|d| d.batches));
         }
         finished.push(group.finish(&group.merge(&runs)?)?);
     }

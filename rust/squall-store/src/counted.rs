@@ -82,6 +82,17 @@ fn add(counter: fn(&Tally) -> &AtomicU64, n: u64) {
     }
 }
 
+/// Counts the writing (`put`) or the reading of a value held by a memory store
+/// ([`crate::MemoryStore::hold`]) as the request for the `len` bytes it stands for: what a job
+/// counts and costs does not depend on whether its objects were held or encoded.
+pub fn count_held(put: bool, len: u64) {
+    match put {
+        true => add(|t| &t.puts, squall_core::prices::s3_put_requests(len)),
+        false => add(|t| &t.gets, squall_core::prices::s3_requests(len)),
+    }
+    add(if put { |t: &Tally| &t.bytes_written } else { |t: &Tally| &t.bytes_read }, len);
+}
+
 /// A store whose requests are counted. One request is counted per call, as S3 bills a
 /// multipart upload or a split read roughly by its parts (8 MB each). A fast store's (`fast`)
 /// requests count apart, one per call.

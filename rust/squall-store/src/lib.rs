@@ -23,11 +23,11 @@ use std::pin::Pin;
 
 pub use aws::aws_config;
 pub use bytes::Bytes;
-pub use counted::{counting_task, io_counts, Counted};
+pub use counted::{count_held, counting_task, io_counts, Counted};
 pub use error::{Error, Result};
 pub use glob::glob_match;
 pub use local::LocalStore;
-pub use memory::MemoryStore;
+pub use memory::{Held, MemoryStore};
 pub use parallel::{get_ranges, in_parallel, MAX_IN_FLIGHT};
 pub use redis::{RedisStore, CHUNK as REDIS_CHUNK};
 pub use s3::S3Store;

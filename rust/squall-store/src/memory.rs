@@ -1,5 +1,9 @@
 //! `memory://name/key`: objects in this process's memory, shared by every user of `name`.
+//!
+//! An object is bytes, or a value held as it is ([`MemoryStore::hold`]): what a task wrote for
+//! another task of this process to read, with no encoding in between.
 
+use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -8,11 +12,30 @@ use bytes::Bytes;
 
 use crate::{check_range, content_tag, expected, BoxFuture, Error, Expect, ObjectMeta, Result, Store};
 
+/// A value a memory store holds in place of bytes.
+pub type Held = Arc<dyn Any + Send + Sync>;
+
+#[derive(Debug, Clone)]
+enum Object {
+    Bytes(Bytes),
+    /// A held value and the bytes it stands for (its size in listings).
+    Held(Held, u64),
+}
+
+impl Object {
+    fn size(&self) -> u64 {
+        match self {
+            Object::Bytes(b) => b.len() as u64,
+            Object::Held(_, size) => *size,
+        }
+    }
+}
+
 /// An in-memory store. Only this process sees it: worker processes do not.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     name: String,
-    objects: Mutex<BTreeMap<String, Bytes>>,
+    objects: Mutex<BTreeMap<String, Object>>,
 }
 
 impl MemoryStore {
@@ -26,12 +49,35 @@ impl MemoryStore {
             .clone()
     }
 
-    fn objects(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Bytes>> {
+    /// Keeps `value` at `key` as it is, standing for `size` bytes. It is listed, renamed and
+    /// deleted as any object is; reading its bytes is an error: read it with [`MemoryStore::held`].
+    pub fn hold(&self, key: &str, value: Held, size: u64) {
+        self.objects().insert(key.to_string(), Object::Held(value, size));
+    }
+
+    /// The value held at `key`: `None` if the object there is bytes, an error if there is none.
+    pub fn held(&self, key: &str) -> Result<Option<Held>> {
+        match self.objects().get(key) {
+            Some(Object::Held(value, _)) => Ok(Some(value.clone())),
+            Some(Object::Bytes(_)) => Ok(None),
+            None => Err(Error::NotFound { url: self.url_of(key) }),
+        }
+    }
+
+    fn objects(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Object>> {
         self.objects.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn lookup(&self, key: &str) -> Result<Bytes> {
-        self.objects().get(key).cloned().ok_or_else(|| Error::NotFound { url: self.url_of(key) })
+        match self.objects().get(key) {
+            Some(Object::Bytes(data)) => Ok(data.clone()),
+            Some(Object::Held(..)) => Err(Error::Io {
+                op: "read the bytes of",
+                url: self.url_of(key),
+                source: std::io::Error::other("the object is held in memory as a value, not as bytes"),
+            }),
+            None => Err(Error::NotFound { url: self.url_of(key) }),
+        }
     }
 }
 
@@ -42,7 +88,7 @@ impl Store for MemoryStore {
 
     fn put<'a>(&'a self, key: &'a str, data: Bytes) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            self.objects().insert(key.to_string(), data);
+            self.objects().insert(key.to_string(), Object::Bytes(data));
             Ok(())
         })
     }
@@ -60,14 +106,18 @@ impl Store for MemoryStore {
     }
 
     fn head<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<ObjectMeta>> {
-        Box::pin(async move { Ok(ObjectMeta { key: key.to_string(), size: self.lookup(key)?.len() as u64 }) })
+        Box::pin(async move {
+            let size = self.objects().get(key).map(Object::size);
+            let size = size.ok_or_else(|| Error::NotFound { url: self.url_of(key) })?;
+            Ok(ObjectMeta { key: key.to_string(), size })
+        })
     }
 
     fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<ObjectMeta>>> {
         Box::pin(async move {
             let objects = self.objects();
             let found = objects.range(prefix.to_string()..).take_while(|(k, _)| k.starts_with(prefix));
-            Ok(found.map(|(k, v)| ObjectMeta { key: k.clone(), size: v.len() as u64 }).collect())
+            Ok(found.map(|(k, v)| ObjectMeta { key: k.clone(), size: v.size() }).collect())
         })
     }
 
@@ -80,10 +130,9 @@ impl Store for MemoryStore {
 
     fn rename<'a>(&'a self, from: &'a str, to: &'a str) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let data = self.lookup(from)?;
             let mut objects = self.objects();
-            objects.insert(to.to_string(), data);
-            objects.remove(from);
+            let object = objects.remove(from).ok_or_else(|| Error::NotFound { url: self.url_of(from) })?;
+            objects.insert(to.to_string(), object);
             Ok(())
         })
     }
@@ -99,13 +148,44 @@ impl Store for MemoryStore {
     fn put_if<'a>(&'a self, key: &'a str, data: Bytes, expect: Expect<'a>) -> BoxFuture<'a, Result<String>> {
         Box::pin(async move {
             let mut objects = self.objects();
-            let current = objects.get(key).map(|d| content_tag(d));
+            let current = match objects.get(key) {
+                Some(Object::Bytes(d)) => Some(content_tag(d)),
+                // A held value has no bytes to compare: no expectation matches it.
+                Some(Object::Held(..)) => return Err(Error::Precondition { url: self.url_of(key) }),
+                None => None,
+            };
             if !expected(expect, current.as_deref()) {
                 return Err(Error::Precondition { url: self.url_of(key) });
             }
             let tag = content_tag(&data);
-            objects.insert(key.to_string(), data);
+            objects.insert(key.to_string(), Object::Bytes(data));
             Ok(tag)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn held_values_are_listed_moved_and_deleted_but_not_read_as_bytes() {
+        let store = MemoryStore::named("held-test");
+        store.hold("a/x", Arc::new(vec![1u32, 2, 3]), 12);
+        store.put("a/y", Bytes::from_static(b"yy")).await.unwrap();
+        let sizes: Vec<u64> = store.list("a/").await.unwrap().iter().map(|o| o.size).collect();
+        assert_eq!(sizes, [12, 2]);
+        assert_eq!(store.head("a/x").await.unwrap().size, 12);
+        let err = store.get("a/x").await.unwrap_err().to_string();
+        assert!(err.contains("memory://held-test/a/x") && err.contains("held in memory"), "{err}");
+        assert!(store.get_range("a/x", 0..1).await.is_err());
+        assert!(store.put_if("a/x", Bytes::new(), Expect::Absent).await.is_err());
+        assert!(store.held("a/y").unwrap().is_none(), "bytes are not a held value");
+        store.rename("a/x", "a/z").await.unwrap();
+        assert!(store.held("a/x").unwrap_err().is_not_found());
+        let value = store.held("a/z").unwrap().unwrap();
+        assert_eq!(value.downcast_ref::<Vec<u32>>(), Some(&vec![1, 2, 3]));
+        store.delete("a/z").await.unwrap();
+        assert!(store.held("a/z").unwrap_err().is_not_found());
     }
 }
