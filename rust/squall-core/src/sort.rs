@@ -30,18 +30,41 @@ pub struct SortKey {
     pub nulls_first: bool,
 }
 
-/// A sorted batch and its keys, for cutting it into buckets.
-pub struct SortedRun {
-    /// The rows in sorted order.
-    pub batch: RecordBatch,
+/// Batches in sorted order, not yet gathered: the order that sorts their rows and the sorted
+/// keys, for cutting them into buckets ([`Sorter::cut`]) or taking the first rows.
+pub struct SortedRun<'a> {
+    schema: SchemaRef,
+    input: &'a [RecordBatch],
+    /// Positions of the sorted rows, counted across `input`.
+    order: Vec<u32>,
     keys: RunKeys,
 }
 
 enum RunKeys {
-    /// The order keys of the sorted rows (see `order_keys`).
-    Native(Vec<u64>),
-    /// The encoded key rows of the unsorted input, and the order that sorts them.
-    Rows { rows: Rows, order: Vec<u32> },
+    /// The order keys of the sorted rows (see `order_keys`), and the key columns of the input.
+    Native(Vec<u64>, Vec<ArrayRef>),
+    /// The encoded key rows of the input.
+    Rows(Rows),
+}
+
+impl SortedRun<'_> {
+    /// Rows in the run.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether the run has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// The sorted rows `range`, gathered into one batch of their own.
+    pub fn rows(&self, range: std::ops::Range<usize>) -> Result<RecordBatch> {
+        if range.is_empty() {
+            return Ok(RecordBatch::new_empty(self.schema.clone()));
+        }
+        gather(self.input, &self.order[range])
+    }
 }
 
 /// Turns the key columns of batches of one schema into comparable rows.
@@ -109,10 +132,12 @@ impl Sorter {
     }
 
     /// Sorts `batches` (one schema) into one run. Only the key columns are concatenated; the
-    /// other columns are gathered from the input batches in sorted order, one copy.
-    pub fn sort(&self, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<SortedRun> {
+    /// other columns are gathered from the input batches in sorted order (one copy) when the
+    /// run's rows are taken.
+    pub fn sort<'a>(&self, schema: &SchemaRef, batches: &'a [RecordBatch]) -> Result<SortedRun<'a>> {
+        let run = |order, keys| SortedRun { schema: schema.clone(), input: batches, order, keys };
         if batches.is_empty() {
-            return Ok(SortedRun { batch: RecordBatch::new_empty(schema.clone()), keys: RunKeys::Native(vec![]) });
+            return Ok(run(vec![], RunKeys::Native(vec![], vec![])));
         }
         let keys = self
             .columns
@@ -123,10 +148,10 @@ impl Sorter {
         crate::cancel::check()?;
         if let Some(native) = self.native(&keys) {
             // Ties keep input order (the index is the second half of each pair).
-            let (keys, order): (Vec<u64>, Vec<u32>) =
+            let (sorted, order): (Vec<u64>, Vec<u32>) =
                 sort_pairs(native.into_iter().zip(0..).collect()).into_iter().unzip();
             crate::cancel::check()?;
-            return Ok(SortedRun { batch: gather(batches, order)?, keys: RunKeys::Native(keys) });
+            return Ok(run(order, RunKeys::Native(sorted, keys)));
         }
         let rows = self.converter.convert_columns(&keys).map_err(arrow("sort keys"))?;
         let mut order: Vec<u32> = (0..rows.num_rows() as u32).collect();
@@ -137,38 +162,43 @@ impl Sorter {
             false => rows.row(a as usize).cmp(&rows.row(b as usize)),
         });
         crate::cancel::check()?;
-        let batch = gather(batches, order.clone())?;
-        Ok(SortedRun { batch, keys: RunKeys::Rows { rows, order } })
+        Ok(run(order, RunKeys::Rows(rows)))
     }
 
     /// Cuts a sorted run into `splitters.len() + 1` contiguous buckets: bucket `b` holds the
     /// keys from splitter `b - 1` to splitter `b`. Rows equal to a splitter repeated over several
     /// buckets are shared evenly between those buckets, so one heavy key cannot flood a reducer.
+    /// Each bucket is gathered into buffers of its own: its memory is freed when its reducer is
+    /// done with it, not with the last bucket.
     pub fn cut(&self, run: &SortedRun, splitters: &[Vec<u8>]) -> Result<Vec<RecordBatch>> {
-        let n = run.batch.num_rows();
+        let n = run.len();
+        if n == 0 {
+            return Ok(vec![RecordBatch::new_empty(run.schema.clone()); splitters.len() + 1]);
+        }
+        let order = &run.order;
         let ends = match &run.keys {
-            RunKeys::Native(keys) => match self.native_splitters(splitters)? {
+            RunKeys::Native(keys, columns) => match self.native_splitters(splitters)? {
                 Some(split) => bucket_ends(n, &split, |i, s| keys[i].cmp(&split[s])),
                 // A null splitter: compare encoded rows.
                 None => {
-                    let rows = self.rows(&run.batch)?;
-                    bucket_ends(n, splitters, |i, s| rows.row(i).as_ref().cmp(&splitters[s]))
+                    let rows = self.converter.convert_columns(columns).map_err(arrow("sort keys"))?;
+                    bucket_ends(n, splitters, |i, s| rows.row(order[i] as usize).as_ref().cmp(&splitters[s]))
                 }
             },
-            RunKeys::Rows { rows, order } => {
+            RunKeys::Rows(rows) => {
                 bucket_ends(n, splitters, |i, s| rows.row(order[i] as usize).as_ref().cmp(&splitters[s]))
             }
         };
         let mut start = 0;
-        Ok(ends
-            .into_iter()
+        ends.into_iter()
             .map(|end| {
+                crate::cancel::check()?;
                 let end = end.max(start);
-                let bucket = run.batch.slice(start, end - start);
+                let bucket = run.rows(start..end);
                 start = end;
                 bucket
             })
-            .collect())
+            .collect()
     }
 
     /// The order keys of encoded splitters; None when one is null or the empty key (or the
@@ -269,9 +299,9 @@ fn sort_pairs(mut pairs: Vec<(u64, u32)>) -> Vec<(u64, u32)> {
 }
 
 /// The rows of `batches` at positions `order` (counted across the batches), as one batch.
-fn gather(batches: &[RecordBatch], order: Vec<u32>) -> Result<RecordBatch> {
+fn gather(batches: &[RecordBatch], order: &[u32]) -> Result<RecordBatch> {
     if let [one] = batches {
-        return take_record_batch(one, &UInt32Array::from(order)).map_err(arrow("sort"));
+        return take_record_batch(one, &UInt32Array::from(order.to_vec())).map_err(arrow("sort"));
     }
     let mut starts = Vec::with_capacity(batches.len());
     let mut total = 0;
@@ -428,7 +458,7 @@ mod tests {
         let input = batch(vec![Some(3), None, Some(9), Some(1), Some(5), Some(7)]);
         let s = Sorter::new(&input.schema(), &key(true, false)).unwrap();
         let run = s.sort(&input.schema(), std::slice::from_ref(&input)).unwrap();
-        let sorted = run.batch.clone();
+        let sorted = run.rows(0..run.len()).unwrap();
         assert_eq!(keys(&sorted), vec![Some(9), Some(7), Some(5), Some(3), Some(1), None]);
         let split = s.sample(&batch(vec![Some(6)]), 1, 0).unwrap();
         let buckets = s.cut(&run, &split).unwrap();
@@ -444,8 +474,9 @@ mod tests {
         values.extend((0..10).map(Some));
         let input = batch(values);
         let s = Sorter::new(&input.schema(), &key(false, true)).unwrap();
-        let run = s.sort(&input.schema(), &[input]).unwrap();
-        let sorted = run.batch.clone();
+        let input = [input];
+        let run = s.sort(&input[0].schema(), &input).unwrap();
+        let sorted = run.rows(0..run.len()).unwrap();
         let five = s.sample(&batch(vec![Some(5)]), 1, 0).unwrap().remove(0);
         let buckets = s.cut(&run, &[five.clone(), five.clone(), five]).unwrap();
         let sizes: Vec<usize> = buckets.iter().map(|b| b.num_rows()).collect();
@@ -464,13 +495,15 @@ mod tests {
         let schema = parts[0].schema();
         let s = Sorter::new(&schema, &[SortKey { column: "k".into(), descending: false, nulls_first: false }]).unwrap();
         let run = s.sort(&schema, &parts).unwrap();
-        assert_eq!(values(&run.batch), vec![0, 3, 7, 1 << 63, u64::MAX]);
+        let sorted = run.rows(0..run.len()).unwrap();
+        assert_eq!(values(&sorted), vec![0, 3, 7, 1 << 63, u64::MAX]);
+        assert_eq!(values(&run.rows(1..3).unwrap()), vec![3, 7]);
         let seven = s.sample(&u(vec![Some(7)]), 1, 0).unwrap();
         let buckets = s.cut(&run, &seven).unwrap();
         assert_eq!(values(&buckets[0]), vec![0, 3]);
         assert_eq!(values(&buckets[1]), vec![7, 1 << 63, u64::MAX]);
         let merged = s.merge(vec![buckets[1].clone(), buckets[0].clone()]).unwrap();
-        assert_eq!(values(&merged[0]), values(&run.batch));
+        assert_eq!(values(&merged[0]), values(&sorted));
         // A null splitter (nulls last: above every value) takes nothing of a run without nulls.
         let null = s.sample(&u(vec![None]), 1, 0).unwrap();
         let buckets = s.cut(&run, &null).unwrap();
@@ -478,12 +511,20 @@ mod tests {
         // The empty key (no samples anywhere) is below every value.
         let buckets = s.cut(&run, &splitters(vec![], 2)).unwrap();
         assert_eq!((buckets[0].num_rows(), buckets[1].num_rows()), (0, 5));
+        // No rows: empty buckets, whatever the splitters.
+        let none = s.sort(&schema, &parts[2..]).unwrap();
+        for split in [null, seven] {
+            let buckets = s.cut(&none, &split).unwrap();
+            assert_eq!(buckets.iter().map(|b| b.num_rows()).collect::<Vec<_>>(), [0, 0]);
+        }
         // Descending signed keys.
         let i =
             RecordBatch::try_from_iter([("k", Arc::new(Int32Array::from(vec![-5, 3, -1, 0, i32::MIN])) as _)]).unwrap();
         let s = Sorter::new(&i.schema(), &key(true, false)).unwrap();
-        let run = s.sort(&i.schema(), &[i.slice(0, 2), i.slice(2, 3)]).unwrap();
-        assert_eq!(run.batch.column(0).as_primitive::<Int32Type>().values().to_vec(), vec![3, 0, -1, -5, i32::MIN]);
+        let parts = [i.slice(0, 2), i.slice(2, 3)];
+        let run = s.sort(&i.schema(), &parts).unwrap();
+        let sorted = run.rows(0..run.len()).unwrap();
+        assert_eq!(sorted.column(0).as_primitive::<Int32Type>().values().to_vec(), vec![3, 0, -1, -5, i32::MIN]);
     }
 
     #[test]

@@ -31,6 +31,7 @@ use crate::owner::new_job_id;
 use crate::partition::{choose_splitters, delete_objects, delete_prefix, read_parts};
 use crate::scheduler::{JobHandle, Work};
 use crate::scratch::Scratch;
+use crate::shuffle_io::release_buckets;
 use crate::{Error, Function, JobSpec, MemoryLimit, Outcome, Result, Scheduler, Speculation};
 
 /// A reducer reads at least this much when buckets may share one: below it a task's fixed costs
@@ -130,7 +131,8 @@ impl Running {
 
     /// Runs `spec` on `sched` as the action's next stage; returns its tasks' reports in task
     /// order. The first task that fails for good stops the stage (`input` describes a task,
-    /// for the error).
+    /// for the error). A reducer's buckets held in memory are freed as soon as its outcome is
+    /// final (see `release_buckets`): no attempt of it reads them again.
     pub(crate) fn run(
         &self,
         sched: &Arc<Scheduler>,
@@ -138,6 +140,7 @@ impl Running {
         input: impl Fn(usize) -> String,
     ) -> Result<Vec<PartitionReport>> {
         let (label, n) = (spec.label.clone(), spec.work.len());
+        let work = spec.work.clone();
         let job = sched.start(spec)?;
         self.stages.lock().unwrap_or_else(|e| e.into_inner()).push((label.clone(), job.clone()));
         let board = sched.board();
@@ -159,6 +162,11 @@ impl Running {
                 let fault = match board.take(job.id(), task)? {
                     Some(Outcome::Returned { report, .. }) => match report.partition {
                         Some(r) => {
+                            if let Work::Partition(t) = &work[task] {
+                                if let TaskInput::Shuffle { slices, .. } = &t.input {
+                                    release_buckets(slices);
+                                }
+                            }
                             reports[task] = Some(r);
                             done += 1;
                             continue;

@@ -283,7 +283,7 @@ pub fn run_partition<E>(
             }
             Op::TopK { keys, rows } => {
                 let run = Sorter::new(&schema, keys)?.sort(&schema, &batches)?;
-                vec![run.batch.slice(0, run.batch.num_rows().min(*rows))]
+                vec![run.rows(0..run.len().min(*rows))?]
             }
         };
         if let Some(first) = batches.first() {

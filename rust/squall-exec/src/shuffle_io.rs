@@ -3,7 +3,7 @@
 //! run on this process's threads, so nothing is encoded or decoded in between. Elsewhere it is
 //! Arrow IPC bytes.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrow_array::{make_array, RecordBatch};
 use arrow_data::transform::MutableArrayData;
@@ -17,10 +17,39 @@ use crate::partition::{read_object, write_placed};
 use crate::runtime::runtime;
 
 /// A shuffle object held in memory: each bucket's slice (about as an encoded copy would lie)
-/// and batches.
+/// and batches, until they are released.
 struct HeldBuckets {
     schema: SchemaRef,
-    buckets: Vec<(BucketSlice, Vec<RecordBatch>)>,
+    buckets: Vec<(BucketSlice, Mutex<Option<Vec<RecordBatch>>>)>,
+}
+
+impl HeldBuckets {
+    fn new(schema: &SchemaRef, buckets: Vec<(BucketSlice, Vec<RecordBatch>)>) -> Arc<Self> {
+        let buckets = buckets.into_iter().map(|(s, b)| (s, Mutex::new(Some(b)))).collect();
+        Arc::new(HeldBuckets { schema: schema.clone(), buckets })
+    }
+
+    /// The batches of the bucket at `slice` of the object at `url`.
+    fn bucket(&self, slice: &BucketSlice, url: &str) -> crate::Result<Vec<RecordBatch>> {
+        let at = self.buckets.binary_search_by_key(&slice.offset, |(b, _)| b.offset);
+        match at.ok().map(|i| &self.buckets[i]) {
+            Some((b, batches)) if b.len == slice.len => {
+                let batches = batches.lock().unwrap_or_else(|e| e.into_inner());
+                batches.clone().ok_or_else(|| {
+                    let why = "was released when the reducer that read it finished";
+                    bad(url, format!("the bucket at bytes {}..{} {why}", b.offset, b.offset + b.len))
+                })
+            }
+            _ => Err(bad(url, format!("no bucket lies at bytes {}..{}", slice.offset, slice.offset + slice.len))),
+        }
+    }
+
+    /// Drops the batches of the bucket at `offset` (nothing if there is none).
+    fn release(&self, offset: u64) {
+        if let Ok(i) = self.buckets.binary_search_by_key(&offset, |(b, _)| b.offset) {
+            *self.buckets[i].1.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
+    }
 }
 
 /// The memory store and key of `url`, if it is a `memory://` URL.
@@ -55,7 +84,7 @@ pub(crate) fn write_buckets<B: AsRef<[RecordBatch]>>(
             offset += len;
         }
         let slices = held.iter().map(|(s, _)| *s).collect();
-        store.hold(&key, Arc::new(HeldBuckets { schema: schema.clone(), buckets: held }), offset);
+        store.hold(&key, HeldBuckets::new(schema, held), offset);
         count_held(true, offset);
         return Ok((url, slices, offset));
     }
@@ -77,7 +106,7 @@ pub(crate) fn hold_part(url: &str, schema: &SchemaRef, batches: &[RecordBatch]) 
     };
     let len = held_bytes(&batches);
     let bucket = BucketSlice { offset: 0, len, rows: batches.iter().map(|b| b.num_rows() as u64).sum() };
-    store.hold(&key, Arc::new(HeldBuckets { schema: schema.clone(), buckets: vec![(bucket, batches)] }), len);
+    store.hold(&key, HeldBuckets::new(schema, vec![(bucket, batches)]), len);
     count_held(true, len);
     Ok(Some(len))
 }
@@ -88,7 +117,10 @@ pub(crate) fn read_part(url: &str) -> crate::Result<(Decoded, u64)> {
     if let Some((store, key)) = in_memory(url)? {
         if let Some(value) = store.held(&key)? {
             let held = downcast(&value, url)?;
-            let batches = held.buckets.iter().flat_map(|(_, b)| b.iter().cloned()).collect();
+            let mut batches = Vec::new();
+            for (slice, _) in &held.buckets {
+                batches.extend(held.bucket(slice, url)?);
+            }
             let len = held.buckets.iter().map(|(s, _)| s.len).sum();
             count_held(false, len);
             return Ok((Decoded { schema: held.schema.clone(), batches }, len));
@@ -179,18 +211,22 @@ pub(crate) fn read_buckets(objects: &[(String, Vec<BucketSlice>)]) -> crate::Res
 /// The buckets `slices` of the held shuffle object `value` at `url`.
 fn pick(value: &squall_store::Held, slices: &[BucketSlice], url: &str) -> crate::Result<Vec<Decoded>> {
     let held = downcast(value, url)?;
-    slices
-        .iter()
-        .map(|s| {
-            let at = held.buckets.binary_search_by_key(&s.offset, |(b, _)| b.offset);
-            match at.ok().map(|i| &held.buckets[i]) {
-                Some((b, batches)) if b.len == s.len => {
-                    Ok(Decoded { schema: held.schema.clone(), batches: batches.clone() })
-                }
-                _ => Err(bad(url, format!("no bucket lies at bytes {}..{}", s.offset, s.offset + s.len))),
+    let bucket = |s| Ok(Decoded { schema: held.schema.clone(), batches: held.bucket(s, url)? });
+    slices.iter().map(bucket).collect()
+}
+
+/// Frees the held buckets among `slices` (`(url, offset, len)`: a reducer's input, once the
+/// reducer's outcome is final), so that a shuffle's memory shrinks as its reducers finish.
+/// Reading one again is an error, never an empty bucket. Buckets in bytes are left as they are.
+pub(crate) fn release_buckets(slices: &[(String, u64, u64)]) {
+    for (url, offset, _) in slices {
+        let Ok(Some((store, key))) = in_memory(url) else { continue };
+        if let Ok(Some(value)) = store.held(&key) {
+            if let Some(held) = value.downcast_ref::<HeldBuckets>() {
+                held.release(*offset);
             }
-        })
-        .collect()
+        }
+    }
 }
 
 fn downcast<'a>(value: &'a squall_store::Held, url: &str) -> crate::Result<&'a HeldBuckets> {
@@ -240,6 +276,11 @@ mod tests {
                 assert!(err.contains("no bucket lies at bytes"), "{err}");
                 let err = crate::partition::read_object(&url).unwrap_err().to_string();
                 assert!(err.contains("held in memory"), "{err}");
+                // A finished reducer's bucket is freed; reading it again fails, never empty.
+                release_buckets(&[(url.clone(), slices[2].offset, slices[2].len)]);
+                let err = read_buckets(&[(url.clone(), vec![slices[2]])]).unwrap_err().to_string();
+                assert!(err.contains("was released"), "{err}");
+                assert_eq!(read_buckets(&[(url.clone(), vec![slices[0]])]).unwrap()[0].1[0].batches.len(), 2);
             }
         }
         assert_eq!(read[0], read[1], "the same rows held as encoded");
