@@ -29,6 +29,7 @@ const MAX_BATCHES: usize = 16;
 /// Schema metadata marking a map task's unaggregated rows (see `GroupBy::partial`).
 const ROWS_MARK: &str = "squall.groupby.rows";
 
+mod byte_groups;
 mod digest;
 mod kernels;
 mod keys;

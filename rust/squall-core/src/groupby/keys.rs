@@ -13,6 +13,7 @@ use arrow_schema::DataType;
 use arrow_select::take::take_record_batch;
 use foldhash::fast::FixedState;
 
+use super::byte_groups::ByteGroups;
 use super::{column, plan_err};
 use crate::native::integer_values;
 use crate::Result;
@@ -64,11 +65,10 @@ pub(super) fn group(keys: &[ArrayRef]) -> Result<Groups> {
 /// Each row's group by the row-encoded keys.
 fn group_rows(keys: &[ArrayRef]) -> Result<Groups> {
     let rows = key_rows(keys)?;
-    let mut ids: HashMap<&[u8], u32, FixedState> = HashMap::default();
+    let mut ids = ByteGroups::default();
     let mut groups = Groups { of_row: Vec::with_capacity(rows.num_rows()), first: Vec::new() };
     for (i, row) in rows.iter().enumerate() {
-        let next = groups.first.len() as u32;
-        groups.push(i, *ids.entry(row.data()).or_insert(next));
+        groups.push(i, ids.id(row.data()));
     }
     Ok(groups)
 }
@@ -99,26 +99,52 @@ fn column_groups(key: &ArrayRef) -> Option<Groups> {
 /// Each value's bytes, by row, of a string or binary column; None for other types.
 fn value_bytes<'a>(col: &'a ArrayRef) -> Option<Box<dyn Fn(usize) -> &'a [u8] + 'a>> {
     Some(match col.data_type() {
-        DataType::Utf8 => Box::new(|i| col.as_string::<i32>().value(i).as_bytes()),
-        DataType::LargeUtf8 => Box::new(|i| col.as_string::<i64>().value(i).as_bytes()),
-        DataType::Utf8View => Box::new(|i| col.as_string_view().value(i).as_bytes()),
-        DataType::Binary => Box::new(|i| col.as_binary::<i32>().value(i)),
-        DataType::LargeBinary => Box::new(|i| col.as_binary::<i64>().value(i)),
-        DataType::BinaryView => Box::new(|i| col.as_binary_view().value(i)),
+        DataType::Utf8 => {
+            let a = col.as_string::<i32>();
+            Box::new(|i| a.value(i).as_bytes())
+        }
+        DataType::LargeUtf8 => {
+            let a = col.as_string::<i64>();
+            Box::new(|i| a.value(i).as_bytes())
+        }
+        DataType::Utf8View => {
+            let a = col.as_string_view();
+            Box::new(|i| a.value(i).as_bytes())
+        }
+        DataType::Binary => {
+            let a = col.as_binary::<i32>();
+            Box::new(|i| a.value(i))
+        }
+        DataType::LargeBinary => {
+            let a = col.as_binary::<i64>();
+            Box::new(|i| a.value(i))
+        }
+        DataType::BinaryView => {
+            let a = col.as_binary_view();
+            Box::new(|i| a.value(i))
+        }
         _ => return None,
     })
 }
 
 /// Each row's group by the bytes `value(i)` gives for it.
 fn group_bytes<'a>(n: usize, nulls: Option<NullBuffer>, value: impl Fn(usize) -> &'a [u8]) -> Groups {
-    let mut ids: HashMap<&[u8], u32, FixedState> = HashMap::default();
+    let mut ids = ByteGroups::default();
     let mut groups = Groups { of_row: Vec::with_capacity(n), first: Vec::new() };
+    // Nulls take a group of their own: the bytes no value has (ByteGroups numbers values only).
     let mut null_id = None;
+    let mut of_id: Vec<u32> = Vec::new();
     for i in 0..n {
         let next = groups.first.len() as u32;
         let id = match nulls.as_ref().is_some_and(|m| m.is_null(i)) {
             true => *null_id.get_or_insert(next),
-            false => *ids.entry(value(i)).or_insert(next),
+            false => {
+                let value = ids.id(value(i)) as usize;
+                if value == of_id.len() {
+                    of_id.push(next);
+                }
+                of_id[value]
+            }
         };
         groups.push(i, id);
     }
