@@ -39,7 +39,7 @@ def _free_port() -> int:
 
 
 def test_command_starts_localstack_that_squall_uses_and_ctrl_c_removes_it(
-    tmp_path: Path, localstack_venv: Path, s3_server: str
+    tmp_path: Path, localstack_venv: Path, s3_server: str, ctrl_c: None
 ) -> None:
     # This run's own LocalStack shares the path LocalStack keeps S3 objects under.
     other = squall.localstack.make_bucket(f"other-{uuid.uuid4().hex[:8]}", s3_server)
