@@ -70,23 +70,8 @@ pub(crate) fn write_buckets<B: AsRef<[RecordBatch]>>(
     fast: Option<&FastTier>,
 ) -> crate::Result<(String, Vec<BucketSlice>, u64)> {
     if let Some((store, key)) = in_memory(&url)? {
-        let mut held = Vec::with_capacity(buckets.len());
-        let mut offset = 0;
-        let all: Vec<&RecordBatch> = buckets.iter().flat_map(|b| b.as_ref()).collect();
-        let copy = mostly_unused(&all);
-        for bucket in buckets {
-            let batches = bucket.as_ref().iter().filter(|b| b.num_rows() > 0);
-            let batches = batches.map(|b| if copy { compact(b, &url) } else { Ok(b.clone()) });
-            let batches = batches.collect::<crate::Result<Vec<RecordBatch>>>()?;
-            let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
-            let len = held_bytes(&batches);
-            held.push((BucketSlice { offset, len, rows }, batches));
-            offset += len;
-        }
-        let slices = held.iter().map(|(s, _)| *s).collect();
-        store.hold(&key, HeldBuckets::new(schema, held), offset);
-        count_held(true, offset);
-        return Ok((url, slices, offset));
+        let (slices, held) = hold(&store, &key, &url, schema, buckets)?;
+        return Ok((url, slices, held));
     }
     let (bytes, slices) = encode_buckets(schema, buckets, &url)?;
     let written = bytes.len() as u64;
@@ -100,15 +85,35 @@ pub(crate) fn write_buckets<B: AsRef<[RecordBatch]>>(
 /// encoded copy would take, or `None` where the part must be encoded and written.
 pub(crate) fn hold_part(url: &str, schema: &SchemaRef, batches: &[RecordBatch]) -> crate::Result<Option<u64>> {
     let Some((store, key)) = in_memory(url)? else { return Ok(None) };
-    let batches: Vec<RecordBatch> = match mostly_unused(&batches.iter().collect::<Vec<_>>()) {
-        true => batches.iter().map(|b| compact(b, url)).collect::<crate::Result<_>>()?,
-        false => batches.to_vec(),
-    };
-    let len = held_bytes(&batches);
-    let bucket = BucketSlice { offset: 0, len, rows: batches.iter().map(|b| b.num_rows() as u64).sum() };
-    store.hold(&key, HeldBuckets::new(schema, vec![(bucket, batches)]), len);
-    count_held(true, len);
-    Ok(Some(len))
+    Ok(Some(hold(&store, &key, url, schema, &[batches])?.1))
+}
+
+/// Holds `buckets` at `key` of `store` (`url`), their slices laid out as an encoded copy's
+/// would be (about); returns the slices and the bytes they stand for.
+fn hold<B: AsRef<[RecordBatch]>>(
+    store: &MemoryStore,
+    key: &str,
+    url: &str,
+    schema: &SchemaRef,
+    buckets: &[B],
+) -> crate::Result<(Vec<BucketSlice>, u64)> {
+    let all: Vec<&RecordBatch> = buckets.iter().flat_map(|b| b.as_ref()).collect();
+    let copy = mostly_unused(&all);
+    let mut held = Vec::with_capacity(buckets.len());
+    let mut offset = 0;
+    for bucket in buckets {
+        let batches = bucket.as_ref().iter().filter(|b| b.num_rows() > 0);
+        let batches = batches.map(|b| if copy { compact(b, url) } else { Ok(b.clone()) });
+        let batches = batches.collect::<crate::Result<Vec<RecordBatch>>>()?;
+        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+        let len = held_bytes(&batches);
+        held.push((BucketSlice { offset, len, rows }, batches));
+        offset += len;
+    }
+    let slices = held.iter().map(|(s, _)| *s).collect();
+    store.hold(key, HeldBuckets::new(schema, held), offset);
+    count_held(true, offset);
+    Ok((slices, offset))
 }
 
 /// Reads the part (a task's Arrow IPC output) at `url`, held or encoded; returns it and the
