@@ -116,7 +116,7 @@ CTRL_C = """
 import json, os, signal, sys, threading, time
 import numpy as np, pyarrow as pa, squall
 rng = np.random.default_rng(0)
-rows = 4_000_000
+rows = 8_000_000
 keys = pa.array(rng.integers(0, 1000, rows).astype(str))
 table = pa.table({"k": rng.integers(0, 1 << 60, rows), "s": keys})
 with squall.Session(workers=2) as s:
