@@ -236,6 +236,39 @@ def test_unsigned_64_bit_values_filter_exactly(session: squall.Session) -> None:
         ds.filter(col("u") + 1 > 0).collect()
 
 
+def test_decimals_compare_and_sum_exactly(session: squall.Session) -> None:
+    """Decimals of 38 digits (as Spark writes them) compare and sum exactly: as floats,
+    1.000000000000000001 equals 1.000000000000000002 and ten times 0.10 is not 1.00. An
+    integer sum past int64 is an error naming the column, never a wrapped value."""
+    from decimal import Decimal
+
+    d = pa.decimal128(38, 18)
+    a = [Decimal("1.000000000000000001"), Decimal("0.1"), None, Decimal("12345678901234567890.5")]
+    b = [Decimal("1.000000000000000002"), Decimal("0.1"), Decimal("3"), Decimal("0")]
+    i = [1, 0, 3, 12345678901234567]
+    t = pa.table({"k": [1, 2, 1, 2], "a": pa.array(a, d), "b": pa.array(b, d), "i": i})
+    ds = session.from_arrow(t, 2)
+    rows = list(zip(a, b, i, strict=True))
+    for expr, keep in [
+        (col("a") == col("b"), lambda a, b, i: a == b),
+        (col("a") < col("b"), lambda a, b, i: a < b),
+        (col("a") > col("i"), lambda a, b, i: a > i),
+        (col("a") >= 1, lambda a, b, i: a >= 1),
+    ]:
+        got = ds.filter(expr).collect()["a"].to_pylist()
+        want = [r[0] for r in rows if None not in r and keep(*r)]
+        assert sorted(got) == sorted(want), expr
+    tenths = pa.table({"k": [1] * 10, "v": pa.array([Decimal("0.10")] * 10, d)})
+    tenths = session.from_arrow(tenths, 3)
+    got = tenths.groupby("k").agg(s=("v", "sum")).collect()
+    assert got["s"].type == d and got["s"].to_pylist() == [Decimal("1.00")]
+    sums = ds.groupby("k").agg(s=("a", "sum")).collect().sort_by("k")
+    assert sums["s"].to_pylist() == [a[0], a[1] + a[3]]
+    big = session.from_arrow(pa.table({"k": [1, 1], "v": [2**62, 2**62]}), 2)
+    with pytest.raises(squall.SquallError, match=r'sum of "v".*does not fit int64'):
+        big.groupby("k").agg(s=("v", "sum")).collect()
+
+
 def test_expressions_reach_worker_processes_with_any_float(tmp_path: str) -> None:
     """A plan crosses to worker processes as JSON, which has no infinity or NaN."""
     t = pa.table({"t": [1.0, float("inf"), 3.0, float("-inf")], "k": [1, 1, 2, 2]})

@@ -10,6 +10,7 @@ import itertools
 import os
 import random
 import signal
+import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -201,8 +202,13 @@ def test_explain_shows_each_stage_s_memory_and_the_budget(tmp_path: Path) -> Non
 
 
 def test_a_group_by_reducer_too_big_for_the_budget_aggregates_part_by_part(
-    where: str, tmp_path: Path
+    where: str,
+    tmp_path: Path,
+    worker_pids: Callable[[], list[int]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """...and a kill -9 of the workers while the reducer spills its parts loses nothing: its
+    retry spills apart (its attempt's own objects) and the answer is still pyarrow's."""
     rng = np.random.default_rng(5)
     n = 400_000
     # Keys that barely repeat: map tasks send rows, and one reducer gets all 400,000 of them
@@ -213,14 +219,35 @@ def test_a_group_by_reducer_too_big_for_the_budget_aggregates_part_by_part(
     src = tmp_path / "in"
     src.mkdir()
     write_files(table, f"file://{src}", files=4, row_group=50_000)
-    with squall.Session(workers=2, in_process=False, memory_limit="24MB") as s:
+    # The session's scratch (where the reducer spills) in a directory of the test's own.
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    kills: list[int] = []
+    with squall.Session(workers=2, in_process=False, memory_limit="24MB", retries=3) as s:
         url = f"file://{src}"
         if where.startswith("s3://"):
             s.read_parquet(url).write_parquet(f"{where}/in")
             url = f"{where}/in"
         grouped = s.read_parquet(url).groupby("k", num_partitions=1)
         aggs = {"n": ("v", "count"), "s": ("v", "sum"), "hi": ("w", "max"), "mid": ("v", "median")}
-        grouped.agg(**aggs).write_parquet(f"{where}/out")
+        stop = threading.Event()
+
+        def kill_when_spilling() -> None:
+            while not stop.wait(0.005):
+                if any(scratch.glob("**/spill-*/*")):
+                    for pid in worker_pids():
+                        os.kill(pid, signal.SIGKILL)
+                        kills.append(pid)
+                    return
+
+        killer = threading.Thread(target=kill_when_spilling, daemon=True)
+        killer.start()
+        try:
+            grouped.agg(**aggs).write_parquet(f"{where}/out")
+        finally:
+            stop.set()
+            killer.join()
         record = s.last_job
     with squall.Session() as reader:
         got = reader.read_parquet(f"{where}/out").collect().sort_by("k")
@@ -238,5 +265,8 @@ def test_a_group_by_reducer_too_big_for_the_budget_aggregates_part_by_part(
     assert record is not None
     reduces = [r for r in record.stats.to_pylist() if r["stage"] == "squall.write_parquet (reduce)"]
     assert len({r["task"] for r in reduces}) == 1
+    assert kills, "no worker was killed while the reducer spilled"
+    assert any(r["outcome"] != "ok" for r in reduces), reduces
     # The reducer spilled its slices split in parts (one object each), then wrote its file.
     assert all(r["puts"] > 1 for r in reduces if r["outcome"] == "ok"), reduces
+    assert not list(scratch.glob("**/spill-*/*")), "a spill was left behind"

@@ -379,16 +379,30 @@ fn boolean<'a>(array: &'a ArrayRef, e: &Expr) -> Result<&'a BooleanArray> {
 }
 
 /// The type both sides of `op` are cast to: Float64 for division or when either is a float,
-/// Int64 for integers, else their own type when they agree (a null takes the other's).
+/// Int64 for integers, else their own type when they agree (a null takes the other's). A
+/// comparison of decimals and integers is exact: in a decimal wide enough for both.
 fn common_type(op: BinaryOp, l: &DataType, r: &DataType) -> Option<DataType> {
     let number = |t: &DataType| t.is_numeric() || t == &DataType::Null;
     if number(l) && number(r) && (l.is_numeric() || r.is_numeric()) {
-        let decimal = |t: &DataType| matches!(t, DataType::Decimal128(..));
-        let float = op == BinaryOp::Div || l.is_floating() || r.is_floating() || decimal(l) || decimal(r);
+        let float = op == BinaryOp::Div || l.is_floating() || r.is_floating();
         let unsigned = |t: &DataType| t.is_unsigned_integer() || t == &DataType::Null;
         let compares = !matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div);
+        let decimal = |t: &DataType| matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..));
+        let decimals = (digits(l), digits(r));
         return Some(match (float, unsigned(l) && unsigned(r), l == &DataType::UInt64 || r == &DataType::UInt64) {
             (true, _, _) => DataType::Float64,
+            _ if decimal(l) || decimal(r) => match (compares, decimals) {
+                (true, (Some((li, ls)), Some((ri, rs)))) => {
+                    let scale = ls.max(rs);
+                    let precision = (li.max(ri) + scale as i16).clamp(1, 76);
+                    match precision <= 38 {
+                        true => DataType::Decimal128(precision as u8, scale),
+                        false => DataType::Decimal256(precision as u8, scale),
+                    }
+                }
+                // Arithmetic on decimals is on floats.
+                _ => DataType::Float64,
+            },
             (false, true, _) => DataType::UInt64,
             // Every 64-bit integer, signed or not, compares exactly as a 20-digit decimal.
             (false, false, true) if compares => DataType::Decimal128(20, 0),
@@ -401,6 +415,15 @@ fn common_type(op: BinaryOp, l: &DataType, r: &DataType) -> Option<DataType> {
             Some(a.clone())
         }
         (a, b) if a == b && a.is_temporal() => Some(a.clone()),
+        _ => None,
+    }
+}
+
+/// A decimal's or an integer's (digits before the point, digits after it); None for others.
+fn digits(t: &DataType) -> Option<(i16, i8)> {
+    match t {
+        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => Some((*p as i16 - *s as i16, *s)),
+        t if t.is_integer() || t == &DataType::Null => Some((20, 0)),
         _ => None,
     }
 }
@@ -554,13 +577,35 @@ mod tests {
     }
 
     #[test]
-    fn a_decimal_on_either_side_compares_as_a_float_not_truncated() {
-        let d: ArrayRef =
-            Arc::new(arrow_array::Decimal128Array::from(vec![250, 200]).with_precision_and_scale(10, 2).unwrap());
-        let i: ArrayRef = Arc::new(Int64Array::from(vec![2, 2]));
-        let b = RecordBatch::try_from_iter([("d", d), ("i", i)]).unwrap();
+    fn decimals_compare_exactly_with_decimals_and_integers() {
+        let decimal = |v: Vec<i128>, p: u8, s: i8| -> ArrayRef {
+            Arc::new(arrow_array::Decimal128Array::from(v).with_precision_and_scale(p, s).unwrap())
+        };
+        // 1.000000000000000001 and 1.000000000000000002 are one float apart from nothing.
+        let a = decimal(vec![1_000_000_000_000_000_001, 250, 9_223_372_036_854_775_807_000], 38, 18);
+        let b = decimal(vec![1_000_000_000_000_000_002, 250, 0], 38, 18);
+        // Another scale: 2.5 is 25 tenths.
+        let c = decimal(vec![10, 25, 0], 10, 1);
+        // 38 digits before the point: compared with `a` in 56 digits (a 256-bit decimal).
+        let d = decimal(vec![1, 0, 10i128.pow(37)], 38, 0);
+        let i: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 9_223_372_036_854_775_807]));
+        let b = RecordBatch::try_from_iter([("a", a), ("b", b), ("c", c), ("d", d), ("i", i)]).unwrap();
         let flags = |e: Box<Expr>| e.evaluate(&b).unwrap().as_boolean().iter().collect::<Vec<_>>();
-        assert_eq!(flags(bin(BinaryOp::Lt, col("i"), col("d"))), vec![Some(true), Some(false)]);
-        assert_eq!(flags(bin(BinaryOp::Gt, col("d"), col("i"))), vec![Some(true), Some(false)]);
+        assert_eq!(flags(bin(BinaryOp::Eq, col("a"), col("b"))), vec![Some(false), Some(true), Some(false)]);
+        assert_eq!(flags(bin(BinaryOp::Lt, col("a"), col("b"))), vec![Some(true), Some(false), Some(false)]);
+        // a is 0.000000000000000250 in its second row; c is 2.5.
+        assert_eq!(flags(bin(BinaryOp::Lt, col("c"), col("a"))), vec![Some(true), Some(false), Some(true)]);
+        assert_eq!(flags(bin(BinaryOp::Gt, col("c"), col("i"))), vec![Some(false), Some(true), Some(false)]);
+        // i64::MAX / 10^15 against i64::MAX: the decimal is smaller, exactly.
+        assert_eq!(flags(bin(BinaryOp::Lt, col("a"), col("i"))), vec![Some(false), Some(true), Some(true)]);
+        assert_eq!(flags(bin(BinaryOp::Lt, col("i"), col("c"))), vec![Some(false), Some(true), Some(false)]);
+        assert_eq!(flags(bin(BinaryOp::GtEq, col("a"), col("d"))), vec![Some(true), Some(true), Some(false)]);
+        // A float literal still compares as a float; arithmetic is on floats.
+        assert_eq!(
+            flags(bin(BinaryOp::Gt, col("c"), lit(Literal::Float(2.0)))),
+            vec![Some(false), Some(true), Some(false)]
+        );
+        let sum = bin(BinaryOp::Add, col("c"), col("i")).evaluate(&b).unwrap();
+        assert_eq!(sum.data_type(), &DataType::Float64);
     }
 }

@@ -43,7 +43,7 @@ use keys::{distinct_values, expected_groups, group, Groups};
 pub use keys::{few_values, hash_buckets, hash_buckets_seeded, DISTINCT_PROBE};
 use lists::{group_values, merge_lists_of, quantiles, Keep};
 use pairs::{finish_pairs, pairs_of};
-use states::{as_f64, check_args, input, keep, lift, merge_state, state_fields, state_width, widen_for_sum};
+use states::{as_f64, check_args, described, input, keep, lift, merge_state, state_fields, state_width, widen_for_sum};
 
 /// An aggregate function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -289,7 +289,7 @@ impl GroupBy {
                 Entry::Vacant(slot) => Ok(slot.insert(f()?).clone()),
             };
             let count = || Ok(Arc::new(UInt64Array::from(count_valid(value, &g))) as ArrayRef);
-            let f64_sum = || Ok(sum_numeric(&as_f64(value)?, &g));
+            let f64_sum = || sum_numeric(&as_f64(value)?, &g, &described(agg));
             // The common aggregates accumulate straight from the values; the others lift each
             // row into a state and merge those.
             match agg.func {
@@ -297,7 +297,7 @@ impl GroupBy {
                 AggFunc::Sum if value.is_some_and(|v| v.data_type().is_floating()) => {
                     out.push(once("f64 sum", &f64_sum)?)
                 }
-                AggFunc::Sum => out.push(sum_numeric(&widen_for_sum(agg, value)?, &g)),
+                AggFunc::Sum => out.push(sum_numeric(&widen_for_sum(agg, value)?, &g, &described(agg))?),
                 AggFunc::Mean => {
                     out.push(once("f64 sum", &f64_sum)?);
                     out.push(once("count", &count)?);

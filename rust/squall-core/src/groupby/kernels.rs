@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type, UInt64Type};
+use arrow_array::types::{Decimal128Type, Float64Type, Int64Type, UInt64Type};
 use arrow_array::ArrowNativeTypeOp;
 use arrow_array::{
-    Array, ArrayRef, ArrowPrimitiveType, Float64Array, Int64Array, ListArray, PrimitiveArray, UInt32Array, UInt64Array,
+    Array, ArrayRef, ArrowPrimitiveType, Decimal128Array, Float64Array, Int64Array, ListArray, PrimitiveArray,
+    UInt32Array, UInt64Array,
 };
 use arrow_buffer::OffsetBuffer;
 use arrow_row::{RowConverter, SortField};
@@ -25,6 +26,16 @@ fn fold<T: ArrowPrimitiveType>(
     init: T::Native,
     f: impl Fn(T::Native, T::Native) -> T::Native,
 ) -> Vec<T::Native> {
+    fold_into(a, g, init, f)
+}
+
+/// `f` folded over each group's non-null values into an accumulator of its own type.
+fn fold_into<T: ArrowPrimitiveType, A: Copy>(
+    a: &PrimitiveArray<T>,
+    g: &Groups,
+    init: A,
+    f: impl Fn(A, T::Native) -> A,
+) -> Vec<A> {
     let mut acc = vec![init; g.len()];
     let values = a.values();
     match a.nulls().filter(|n| n.null_count() > 0) {
@@ -65,12 +76,40 @@ pub(super) fn sum_u64(a: &ArrayRef, g: &Groups) -> ArrayRef {
     Arc::new(UInt64Array::from(fold(a.as_primitive::<UInt64Type>(), g, 0, |s, v| s + v)))
 }
 
-/// Sums of an Int64 (wrapping) or Float64 column.
-pub(super) fn sum_numeric(a: &ArrayRef, g: &Groups) -> ArrayRef {
-    match a.data_type() {
-        DataType::Int64 => Arc::new(Int64Array::from(fold(a.as_primitive::<Int64Type>(), g, 0, i64::wrapping_add))),
+/// Sums of an Int64, Decimal128 or Float64 column (`what` names it in errors). A sum that does
+/// not fit its type (int64; a decimal's 38 digits) is an error, never a wrapped value.
+pub(super) fn sum_numeric(a: &ArrayRef, g: &Groups, what: &str) -> Result<ArrayRef> {
+    let too_big = |kind: &str, fix: &str| {
+        crate::Error::Plan(format!("sum of {what}: a group's sum does not fit {kind}; cast the column to {fix} first"))
+    };
+    Ok(match a.data_type() {
+        DataType::Int64 => {
+            // Wrapping sums are exact whenever the true sum fits, so only a batch where some
+            // addition wrapped is summed again, wide, to see whether any group's sum does not.
+            let wrapped = std::cell::Cell::new(false);
+            let sums = fold(a.as_primitive::<Int64Type>(), g, 0, |s, v| {
+                let (s, o) = s.overflowing_add(v);
+                wrapped.set(wrapped.get() | o);
+                s
+            });
+            if wrapped.get() {
+                let wide = fold_into(a.as_primitive::<Int64Type>(), g, 0i128, |s, v| s + v as i128);
+                if wide.iter().any(|s| i64::try_from(*s).is_err()) {
+                    return Err(too_big("int64", "float64 or to a decimal"));
+                }
+            }
+            Arc::new(Int64Array::from(sums))
+        }
+        DataType::Decimal128(p, s) => {
+            let sums = fold_into(a.as_primitive::<Decimal128Type>(), g, Some(0i128), |acc, v| acc?.checked_add(v));
+            let limit = 10u128.pow(*p as u32);
+            let sums = sums.into_iter().map(|s| s.filter(|s| s.unsigned_abs() < limit));
+            let sums: Option<Vec<i128>> = sums.collect();
+            let sums = sums.ok_or_else(|| too_big(&format!("{p} digits"), "float64"))?;
+            Arc::new(Decimal128Array::from(sums).with_precision_and_scale(*p, *s).map_err(plan_err)?)
+        }
         _ => Arc::new(Float64Array::from(fold(a.as_primitive::<Float64Type>(), g, 0.0, |s, v| s + v))),
-    }
+    })
 }
 
 /// (count, mean, M2) per group, in two passes: the mean first, then squared deviations from it.

@@ -72,7 +72,10 @@ pub(super) fn state_fields(agg: &Agg, value: Option<&DataType>) -> Result<Vec<Fi
             let t = value.ok_or_else(|| Error::Plan("count_distinct needs a column".into()))?;
             vec![f("set", DataType::List(Arc::new(Field::new_list_field(t.clone(), true))))]
         }
-        AggFunc::Sum => vec![f("sum", numeric(value)?)],
+        AggFunc::Sum => {
+            numeric(value)?;
+            vec![f("sum", sum_type(value.expect("checked by numeric")))]
+        }
         AggFunc::Mean => {
             numeric(value)?;
             vec![f("sum", DataType::Float64), f("n", DataType::UInt64)]
@@ -178,8 +181,8 @@ pub(super) fn merge_state(agg: &Agg, cols: &[ArrayRef], g: &Groups) -> Result<Ve
     Ok(match agg.func {
         AggFunc::Count => vec![sum_u64(&cols[0], g)],
         AggFunc::CountDistinct => vec![union_sets(&cols[0], g)?],
-        AggFunc::Sum => vec![sum_numeric(&cols[0], g)],
-        AggFunc::Mean => vec![sum_numeric(&cols[0], g), sum_u64(&cols[1], g)],
+        AggFunc::Sum => vec![sum_numeric(&cols[0], g, &described(agg))?],
+        AggFunc::Mean => vec![sum_numeric(&cols[0], g, &described(agg))?, sum_u64(&cols[1], g)],
         AggFunc::Std | AggFunc::Var => merge_moments(&cols[0], &cols[1], &cols[2], g).to_vec(),
         AggFunc::Min | AggFunc::Max => match extreme_values(&cols[0], g, largest) {
             Some(values) => vec![values],
@@ -209,14 +212,28 @@ pub(super) fn keep(agg: &Agg) -> Keep {
     }
 }
 
-/// A sum's input as Int64 or Float64; a value that does not fit (a u64 above i64::MAX) is an
+/// What a sum of `t` adds up in: Int64 for integers, a 38-digit decimal of the same scale for
+/// decimals (exact, as pyarrow's), else Float64.
+fn sum_type(t: &DataType) -> DataType {
+    match t {
+        t if t.is_integer() => DataType::Int64,
+        DataType::Decimal128(_, scale) => DataType::Decimal128(38, *scale),
+        _ => DataType::Float64,
+    }
+}
+
+/// A sum's input in its [`sum_type`]; a value that does not fit (a u64 above i64::MAX) is an
 /// error, never a null.
 pub(super) fn widen_for_sum(agg: &Agg, value: Option<&ArrayRef>) -> Result<ArrayRef> {
     let v = value.expect("checked by state_fields");
-    let t = if v.data_type().is_integer() { DataType::Int64 } else { DataType::Float64 };
     let strict = CastOptions { safe: false, ..Default::default() };
-    cast_with_options(v, &t, &strict)
-        .map_err(|e| Error::Plan(format!("sum of {:?}: {e}; cast the column to float64 first", agg.column)))
+    cast_with_options(v, &sum_type(v.data_type()), &strict)
+        .map_err(|e| Error::Plan(format!("sum of {}: {e}; cast the column to float64 first", described(agg))))
+}
+
+/// The aggregate's column, as errors name it.
+pub(super) fn described(agg: &Agg) -> String {
+    format!("{:?}", agg.column.as_deref().unwrap_or(&agg.name))
 }
 
 pub(super) fn as_f64(value: Option<&ArrayRef>) -> Result<ArrayRef> {

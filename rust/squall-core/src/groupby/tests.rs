@@ -205,6 +205,56 @@ fn a_sum_that_cannot_be_widened_is_an_error_not_a_null() {
 }
 
 #[test]
+fn an_integer_sum_that_overflows_is_an_error_and_one_that_wraps_back_is_exact() {
+    let gb = GroupBy { keys: vec!["k".into()], aggs: vec![agg("s", AggFunc::Sum)] };
+    let run = |k: Vec<i64>, v: Vec<i64>| {
+        let (k, v): (ArrayRef, ArrayRef) = (Arc::new(Int64Array::from(k)), Arc::new(Int64Array::from(v)));
+        let batch = RecordBatch::try_from_iter([("k", k), ("v", v)]).unwrap();
+        // One phase, and two (the overflow may come only where partial states meet).
+        let one = gb.partial(&batch, 0).and_then(|p| gb.finish(&gb.merge(&[p])?));
+        let parts = [gb.partial(&batch.slice(0, 1), 0), gb.partial(&batch.slice(1, batch.num_rows() - 1), 1)];
+        let two = parts.into_iter().collect::<Result<Vec<_>>>().and_then(|p| gb.finish(&gb.merge(&p)?));
+        (one, two)
+    };
+    // Group 1 passes i64::MAX on the way and comes back; group 2 stays past it (in two phases,
+    // only once its states meet).
+    let (one, two) = run(vec![2, 1, 1, 1, 2], vec![i64::MAX, i64::MAX, 5, -10, 1]);
+    for r in [one, two] {
+        let err = r.unwrap_err().to_string();
+        assert!(err.contains("sum of \"v\"") && err.contains("does not fit int64"), "{err}");
+    }
+    let (one, two) = run(vec![1, 1, 1, 2], vec![i64::MAX, 5, -10, i64::MIN]);
+    for r in [one, two] {
+        let sums = r.unwrap();
+        assert_eq!(sums.column(1).as_primitive::<Int64Type>().values().to_vec(), vec![i64::MAX - 5, i64::MIN]);
+    }
+}
+
+#[test]
+fn a_decimal_sum_is_an_exact_decimal_of_38_digits() {
+    let cents = |v: Vec<Option<i128>>, p: u8| -> ArrayRef {
+        Arc::new(arrow_array::Decimal128Array::from(v).with_precision_and_scale(p, 2).unwrap())
+    };
+    // Ten times 0.10 is 1.00 (in float64, 0.9999999999999999), a null skipped.
+    let mut tenths = vec![Some(10); 10];
+    tenths[3] = None;
+    tenths.push(Some(10));
+    let k: ArrayRef = Arc::new(Int64Array::from(vec![1; 11]));
+    let batch = RecordBatch::try_from_iter([("k", k), ("v", cents(tenths, 5))]).unwrap();
+    let gb = GroupBy { keys: vec!["k".into()], aggs: vec![agg("s", AggFunc::Sum)] };
+    let parts = [gb.partial(&batch.slice(0, 4), 0).unwrap(), gb.partial(&batch.slice(4, 7), 1).unwrap()];
+    let sums = gb.finish(&gb.merge(&parts).unwrap()).unwrap();
+    assert_eq!(sums.column(1).data_type(), &DataType::Decimal128(38, 2));
+    assert_eq!(sums.column(1).as_primitive::<arrow_array::types::Decimal128Type>().value(0), 100);
+    // 38 nines and one cent more: past any decimal128.
+    let big: ArrayRef = cents(vec![Some(10i128.pow(38) - 1), Some(1)], 38);
+    let k: ArrayRef = Arc::new(Int64Array::from(vec![1, 1]));
+    let batch = RecordBatch::try_from_iter([("k", k), ("v", big)]).unwrap();
+    let err = gb.partial(&batch, 0).unwrap_err().to_string();
+    assert!(err.contains("does not fit 38 digits"), "{err}");
+}
+
+#[test]
 fn batches_grow_until_their_states_are_few() {
     // Leading keys drawn (pseudo-randomly) from `values` distinct ones: the batch size the
     // estimate leads to.
