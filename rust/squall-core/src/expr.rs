@@ -281,8 +281,27 @@ impl Expr {
         let to_common = |v: &Value| arrow_cast::cast_with_options(&v.array, &target, &exact).map_err(err);
         let (l, r) =
             (Value { array: to_common(&l)?, scalar: l.scalar }, Value { array: to_common(&r)?, scalar: r.scalar });
-        if ieee && target == DataType::Float64 && !matches!(op, Add | Sub | Mul | Div) {
-            return ieee_compare(op, l, r).map_err(err);
+        if target == DataType::Float64 && !matches!(op, Add | Sub | Mul | Div) {
+            if ieee {
+                return ieee_compare(op, l, r).map_err(err);
+            }
+            // By the total order, but with every NaN one NaN (above every number) and -0.0 equal
+            // to 0.0.
+            let (l, r) = (
+                Value { array: crate::floats::canonical(&l.array, true), scalar: l.scalar },
+                Value { array: crate::floats::canonical(&r.array, true), scalar: r.scalar },
+            );
+            return Ok(Arc::new(
+                match op {
+                    Eq => eq(&l, &r),
+                    NotEq => neq(&l, &r),
+                    Lt => lt(&l, &r),
+                    LtEq => lt_eq(&l, &r),
+                    Gt => gt(&l, &r),
+                    _ => gt_eq(&l, &r),
+                }
+                .map_err(err)?,
+            ));
         }
         Ok(match op {
             Add => add(&l, &r).map_err(err)?,
@@ -547,7 +566,8 @@ mod tests {
         let zero = || lit(Literal::Float(0.0));
         let (t, f) = (Some(true), Some(false));
         assert_eq!(run(BinaryOp::Eq, zero(), true), vec![t, t, f, f, None]);
-        assert_eq!(run(BinaryOp::Eq, zero(), false), vec![f, t, f, f, None]);
+        // By the total order, but -0.0 equals 0.0 there too.
+        assert_eq!(run(BinaryOp::Eq, zero(), false), vec![t, t, f, f, None]);
         assert_eq!(run(BinaryOp::Gt, zero(), true), vec![f, f, f, t, None]);
         assert_eq!(run(BinaryOp::Gt, zero(), false), vec![f, f, t, t, None]);
         assert_eq!(run(BinaryOp::NotEq, zero(), true), vec![f, f, t, t, None]);
@@ -555,6 +575,10 @@ mod tests {
         assert_eq!(run(BinaryOp::Eq, col("x"), true), vec![t, t, f, t, None]);
         assert_eq!(run(BinaryOp::NotEq, lit(Literal::Float(f64::NAN)), true), vec![t, t, t, t, None]);
         assert_eq!(run(BinaryOp::GtEq, lit(Literal::Float(f64::NAN)), true), vec![f, f, f, f, None]);
+        // A NaN with its sign bit set (x86's 0/0) is the NaN above every number, equal to NaN.
+        let computed = || lit(Literal::Float(f64::from_bits(0xfff8_0000_0000_0000)));
+        assert_eq!(run(BinaryOp::Lt, computed(), false), vec![t, t, f, t, None]);
+        assert_eq!(run(BinaryOp::Eq, computed(), false), vec![f, f, t, f, None]);
         let shown = Expr::Binary { op: BinaryOp::Gt, left: col("x"), right: zero(), ieee: true }.to_string();
         assert_eq!(shown, "(x > 0.0, IEEE)");
     }

@@ -20,6 +20,7 @@ use arrow_select::take::take;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::BATCH_ROWS;
+use crate::floats::canonical;
 use crate::{Error, Result};
 
 /// The most [`BATCH_ROWS`] a map task's batch of input takes when it sends groups (see
@@ -225,8 +226,9 @@ impl GroupBy {
         Ok(Partials { group: self, order: partition << 40, how, values, parts: Vec::new() })
     }
 
+    /// The key columns of `batch`, floats equal by value (one NaN, one zero).
     fn key_columns(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
-        self.keys.iter().map(|k| column(batch, k)).collect()
+        self.keys.iter().map(|k| column(batch, k).map(|c| canonical(&c, true))).collect()
     }
 
     /// What to send for an input of `rows` rows whose leading rows have `keys` (see

@@ -12,6 +12,7 @@ mod dictionary;
 pub mod error;
 mod explain;
 pub mod expr;
+mod floats;
 pub mod frame;
 pub mod groupby;
 pub mod manifest;

@@ -6,6 +6,8 @@
 
 use arrow_array::{ArrayRef, RecordBatch, UInt32Array};
 use arrow_row::{RowConverter, Rows, SortField};
+
+use crate::floats::canonical;
 use arrow_schema::{SchemaRef, SortOptions};
 use arrow_select::concat::concat;
 use arrow_select::interleave::interleave_record_batch;
@@ -103,8 +105,7 @@ impl Sorter {
 
     /// The key rows of `batch`.
     pub fn rows(&self, batch: &RecordBatch) -> Result<Rows> {
-        let cols: Vec<_> = self.columns.iter().map(|&i| batch.column(i).clone()).collect();
-        self.converter.convert_columns(&cols).map_err(arrow("sort keys"))
+        self.converter.convert_columns(&self.key_columns(batch)).map_err(arrow("sort keys"))
     }
 
     /// Up to `n` keys of `batch`, picked at random (seeded), as row bytes.
@@ -127,8 +128,9 @@ impl Sorter {
         }
     }
 
+    /// The key columns of `batch`, every NaN one NaN (above every number).
     fn key_columns(&self, batch: &RecordBatch) -> Vec<ArrayRef> {
-        self.columns.iter().map(|&i| batch.column(i).clone()).collect()
+        self.columns.iter().map(|&i| canonical(batch.column(i), false)).collect()
     }
 
     /// Sorts `batches` (one schema) into one run. Only the key columns are concatenated; the
@@ -143,6 +145,7 @@ impl Sorter {
             .columns
             .iter()
             .map(|&c| concat(&batches.iter().map(|b| b.column(c).as_ref()).collect::<Vec<_>>()))
+            .map(|keys| keys.map(|k| canonical(&k, false)))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(arrow("sort"))?;
         crate::cancel::check()?;

@@ -15,6 +15,7 @@ use foldhash::fast::FixedState;
 
 use super::byte_groups::ByteGroups;
 use super::{column, plan_err};
+use crate::floats::canonical;
 use crate::native::integer_values;
 use crate::Result;
 
@@ -37,10 +38,12 @@ impl Groups {
     }
 }
 
-/// Row-encoded `columns` (ascending, nulls last): equal keys give equal bytes.
+/// Row-encoded `columns` (ascending, nulls last): equal keys give equal bytes (floats too: one
+/// NaN, one zero).
 pub(super) fn key_rows(columns: &[ArrayRef]) -> Result<Rows> {
+    let columns: Vec<ArrayRef> = columns.iter().map(|c| canonical(c, true)).collect();
     let fields = columns.iter().map(|k| SortField::new(k.data_type().clone())).collect();
-    RowConverter::new(fields).and_then(|c| c.convert_columns(columns)).map_err(plan_err)
+    RowConverter::new(fields).and_then(|c| c.convert_columns(&columns)).map_err(plan_err)
 }
 
 /// The values and nulls of a single integer (or date/time) key column, which grouping and

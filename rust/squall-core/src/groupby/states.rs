@@ -17,6 +17,7 @@ use super::keys::Groups;
 use super::lists::{merge_lists, Keep};
 use super::pairs::{lift_pairs, merge_pairs};
 use super::{column, plan_err, Agg, AggFunc};
+use crate::floats::canonical;
 use crate::{Error, Result};
 
 /// Whether `agg` has the second column and the argument its function takes, and no others.
@@ -43,12 +44,16 @@ pub(super) fn check_args(agg: &Agg) -> Result<()> {
 }
 
 /// What `agg` reads of `batch`: its column (for corr and cov, a struct of its two columns, x
-/// and y); None for a count of rows.
+/// and y); None for a count of rows. Where values are ordered, every NaN is one NaN (above every
+/// number); sums and moments take a NaN as it is, whatever its bits.
 pub(super) fn input(agg: &Agg, batch: &RecordBatch) -> Result<Option<ArrayRef>> {
-    let Some(x) = agg.column.as_deref().map(|c| column(batch, c)).transpose()? else {
+    let ordered =
+        agg.func.gathers() || matches!(agg.func, AggFunc::Min | AggFunc::Max | AggFunc::TopK | AggFunc::BottomK);
+    let read = |c: &str| column(batch, c).map(|a| if ordered { canonical(&a, false) } else { a });
+    let Some(x) = agg.column.as_deref().map(read).transpose()? else {
         return Ok(None);
     };
-    let Some(y) = agg.with.as_deref().map(|c| column(batch, c)).transpose()? else {
+    let Some(y) = agg.with.as_deref().map(read).transpose()? else {
         return Ok(Some(x));
     };
     let fields = vec![Field::new("x", x.data_type().clone(), true), Field::new("y", y.data_type().clone(), true)];
