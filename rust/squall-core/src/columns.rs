@@ -8,7 +8,7 @@ use crate::plan::{Exchange, Op, Plan};
 
 /// The columns of the plan's output, in order (None: unknown).
 pub fn output_columns(plan: &Plan) -> Option<Vec<String>> {
-    let mut columns = plan.columns.clone().or_else(|| plan.schema.clone())?;
+    let mut columns = plan.columns.clone().or_else(|| plan.input_names())?;
     columns = after_ops(columns, &plan.ops)?;
     for shuffle in &plan.shuffles {
         columns = match &shuffle.exchange {

@@ -116,6 +116,7 @@ impl Shuffle {
                         combine: self.exchange.combine(),
                     })),
                     columns: None,
+                    expected: None,
                     ops: Vec::new(),
                     output: Some(TaskOutput::Merged { url: url(partition) }),
                     fast: None,

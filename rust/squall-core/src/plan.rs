@@ -27,6 +27,57 @@ pub struct Input {
     pub row_groups: Option<RowGroups>,
 }
 
+/// A column of a plan's input, as its first file's footer gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputColumn {
+    /// Its name.
+    pub name: String,
+    /// Its Arrow type as Arrow prints it (`Int64`, `Utf8`, ...), a dictionary's as its values'
+    /// type (a scan may read strings either way); None: unknown (a synthetic input's).
+    pub data_type: Option<String>,
+}
+
+impl InputColumn {
+    /// The column `field` of a file.
+    pub fn of(field: &arrow_schema::Field) -> Self {
+        let data_type = match field.data_type() {
+            arrow_schema::DataType::Dictionary(_, values) => values.to_string(),
+            t => t.to_string(),
+        };
+        InputColumn { name: field.name().clone(), data_type: Some(data_type) }
+    }
+}
+
+/// The columns every file of a plan's input must have the types of: those of its first file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expected {
+    /// The first file.
+    pub url: String,
+    /// Its columns.
+    pub columns: Vec<InputColumn>,
+}
+
+impl Expected {
+    /// An error naming `url`'s first column whose type differs from the first file's (among
+    /// `fields`, the columns read), and what to do; None when they agree.
+    pub fn check(&self, url: &str, fields: &arrow_schema::Fields) -> Option<crate::Error> {
+        fields.iter().find_map(|field| {
+            let here = InputColumn::of(field);
+            let want = self.columns.iter().find(|c| c.name == here.name)?;
+            let (Some(want), Some(got)) = (&want.data_type, &here.data_type) else { return None };
+            (want != got).then(|| crate::Error::Data {
+                url: url.to_string(),
+                what: "read".into(),
+                message: format!(
+                    "its column {:?} is {got}, but {want} in {}, the first file of the input, whose types every \
+                     file must have: rewrite the files with one type, or read the two kinds as separate datasets",
+                    here.name, self.url
+                ),
+            })
+        })
+    }
+}
+
 /// Row groups `start..end` of a Parquet file, `bytes` of it (compressed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RowGroups {
@@ -332,6 +383,10 @@ pub struct PartitionTask {
     pub input: TaskInput,
     /// Columns to read (None: all).
     pub columns: Option<Vec<String>>,
+    /// The types its input file's columns must have (the first file's), when it reads a file
+    /// of the plan's input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<Expected>,
     /// Operators, in order.
     pub ops: Vec<Op>,
     /// Where the result goes (None: nowhere, rows are only counted).
@@ -379,9 +434,9 @@ pub struct Plan {
     /// Columns to read (None: all), from selects pushed into the scan.
     pub columns: Option<Vec<String>>,
     /// The input's columns, from the first file's footer (None: unknown), to check operators
-    /// against when they are added (see `columns`).
+    /// against when they are added (see `columns`), and every file's columns against.
     #[serde(default)]
-    pub schema: Option<Vec<String>>,
+    pub schema: Option<Vec<InputColumn>>,
     /// Decoded (in-memory) bytes per byte of input, from the first file's footer.
     #[serde(default = "one")]
     pub decoded_per_byte: f64,
@@ -405,10 +460,21 @@ impl Plan {
 
     /// This plan, knowing that its input has `columns` (operators are then checked against
     /// them as they are added) and grows `decoded_per_byte` times when decoded.
-    pub fn with_schema(mut self, columns: Option<Vec<String>>, decoded_per_byte: f64) -> Self {
+    pub fn with_schema(mut self, columns: Option<Vec<InputColumn>>, decoded_per_byte: f64) -> Self {
         self.schema = columns;
         self.decoded_per_byte = decoded_per_byte;
         self
+    }
+
+    /// The names of the input's columns, when known.
+    pub fn input_names(&self) -> Option<Vec<String>> {
+        Some(self.schema.as_ref()?.iter().map(|c| c.name.clone()).collect())
+    }
+
+    /// What each file of the input must agree with: the first file's columns and types.
+    pub fn expected(&self) -> Option<Expected> {
+        let columns = self.schema.clone()?;
+        Some(Expected { url: self.inputs.first()?.url.clone(), columns })
     }
 
     /// This plan followed by a shuffle; with `coalesce`, reducers may take several adjacent
@@ -597,6 +663,25 @@ mod tests {
     fn plan() -> Plan {
         let input = |i: usize| Input::whole(format!("file:///d/{i}.parquet"), Format::Parquet, 1500);
         Plan::scan((0..3).map(input).collect(), "file:///d/".into())
+    }
+
+    #[test]
+    fn every_file_must_have_the_first_file_s_types_where_it_is_read() {
+        use arrow_schema::{DataType, Field, Fields};
+        let first = [Field::new("k", DataType::Int64, true), Field::new("s", DataType::Utf8, true)];
+        let plan = plan().with_schema(Some(first.iter().map(InputColumn::of).collect()), 1.0);
+        let expected = plan.expected().unwrap();
+        assert_eq!(expected.url, "file:///d/0.parquet");
+        let coded = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        // Strings read as dictionary codes, another column, or fewer columns: they agree.
+        let agree = Fields::from(vec![Field::new("s", coded, false), Field::new("extra", DataType::Float64, true)]);
+        assert!(expected.check("file:///d/1.parquet", &agree).is_none());
+        let differ = Fields::from(vec![Field::new("k", DataType::Int32, true)]);
+        let err = expected.check("file:///d/1.parquet", &differ).unwrap().to_string();
+        assert!(err.contains("1.parquet") && err.contains("\"k\" is Int32, but Int64 in file:///d/0.parquet"), "{err}");
+        // A synthetic input's columns have no types: nothing to check.
+        let untyped = plan.with_schema(Some(vec![InputColumn { name: "k".into(), data_type: None }]), 1.0);
+        assert!(untyped.expected().unwrap().check("file:///d/1.parquet", &differ).is_none());
     }
 
     fn key(c: &str) -> SortKey {

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::budget::Budget;
 use crate::codec::Format;
 use crate::merge::MergeLevel;
-use crate::plan::{Exchange, Input, Plan, Sink, Source, Stage, Target, SAMPLE_ROWS_PER_PARTITION};
+use crate::plan::{Exchange, Input, InputColumn, Plan, Sink, Source, Stage, Target, SAMPLE_ROWS_PER_PARTITION};
 use crate::prices::{s3_put_requests, s3_requests};
 use crate::spec::TaskIo;
 use crate::stages::key_columns;
@@ -77,7 +77,8 @@ impl Plan {
         let size = (rows * row).div_ceil(partitions.max(1) as u64);
         let inputs =
             (0..partitions).map(|p| Input::whole(format!("{SYNTHETIC}{source}/part-{p:06}"), Format::Parquet, size));
-        let (names, widths) = columns.into_iter().unzip();
+        let (names, widths): (Vec<String>, _) = columns.into_iter().unzip();
+        let names = names.into_iter().map(|name| InputColumn { name, data_type: None }).collect();
         let mut plan = Plan::scan(inputs.collect(), source).with_schema(Some(names), 1.0);
         plan.widths = widths;
         plan
@@ -207,7 +208,7 @@ impl Plan {
     /// The share of an input's bytes of each column `stage` reads: a sort's sample with no
     /// operators before it reads only its keys; otherwise the columns the plan uses.
     fn read_shares(&self, stage: &Stage) -> Vec<f64> {
-        let Some(all) = &self.schema else { return vec![1.0] };
+        let Some(all) = &self.input_names() else { return vec![1.0] };
         let read = match (stage.target, &self.shuffles) {
             (Target::Sample(i), shuffles) if stage.ops.is_empty() => match &shuffles[i].exchange {
                 Exchange::Sort { keys, .. } => Some(key_columns(keys)),
@@ -275,7 +276,8 @@ mod tests {
     /// sorted into `r` partitions and written.
     fn terasort(m: usize, bytes: u64, r: usize) -> Plan {
         let inputs = (0..m).map(|i| Input::whole(format!("synthetic://t/{i}"), Format::Parquet, bytes)).collect();
-        let mut plan = Plan::scan(inputs, "t".into()).with_schema(Some(vec!["key".into(), "value".into()]), 1.0);
+        let columns = ["key", "value"].map(|name| InputColumn { name: name.into(), data_type: None });
+        let mut plan = Plan::scan(inputs, "t".into()).with_schema(Some(columns.to_vec()), 1.0);
         plan.widths = vec![10, 90];
         let key = SortKey { column: "key".into(), descending: false, nulls_first: false };
         plan.then_exchange(Exchange::Sort { keys: vec![key], partitions: r }, false).unwrap()

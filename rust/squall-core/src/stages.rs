@@ -2,15 +2,20 @@
 //! shuffle, and its reducers; the objects each attempt writes, and may report.
 
 use crate::plan::{
-    Combine, Exchange, Input, Op, PartitionTask, Shuffle, TaskInput, TaskOutput, SAMPLE_ROWS_PER_PARTITION,
+    Combine, Exchange, Expected, Input, Op, PartitionTask, Shuffle, TaskInput, TaskOutput, SAMPLE_ROWS_PER_PARTITION,
 };
 use crate::shuffle::BucketSlice;
 use crate::sort::SortKey;
 use crate::{Error, Result};
 
-/// One task per object of `inputs`: read it (only `columns`, when given) and apply `ops`; the
-/// caller says where each writes (`output`).
-pub fn file_tasks(inputs: &[Input], columns: Option<&[String]>, ops: &[Op]) -> Vec<PartitionTask> {
+/// One task per object of `inputs`: read it (only `columns`, when given; their types as
+/// `expected` says, when given) and apply `ops`; the caller says where each writes (`output`).
+pub fn file_tasks(
+    inputs: &[Input],
+    columns: Option<&[String]>,
+    expected: Option<&Expected>,
+    ops: &[Op],
+) -> Vec<PartitionTask> {
     inputs
         .iter()
         .enumerate()
@@ -18,6 +23,7 @@ pub fn file_tasks(inputs: &[Input], columns: Option<&[String]>, ops: &[Op]) -> V
             partition,
             input: TaskInput::File(input.clone()),
             columns: columns.map(<[String]>::to_vec),
+            expected: expected.cloned(),
             ops: ops.to_vec(),
             output: None,
             fast: None,
@@ -175,6 +181,7 @@ impl Shuffle {
                     partition,
                     input: TaskInput::Shuffle { slices, combine: combine.clone(), parts: 1 },
                     columns: None,
+                    expected: None,
                     ops: ops.to_vec(),
                     output: None,
                     fast: None,
@@ -224,7 +231,7 @@ mod tests {
     fn map_tasks_write_one_object_each_and_samples_read_only_keys() {
         let sort = Exchange::Sort { keys: vec![key(), key()], partitions: 2 };
         let inputs: Vec<Input> = (0..3).map(|i| Input::whole(format!("file:///d/{i}"), Format::Ipc, 10)).collect();
-        let tasks = file_tasks(&inputs, None, &[]);
+        let tasks = file_tasks(&inputs, None, None, &[]);
         assert_eq!(tasks.len(), 3);
         match sort.map_output("file:///s/", tasks[2].partition, Some("file:///sp")) {
             TaskOutput::Shuffle { url, splitters, .. } => {

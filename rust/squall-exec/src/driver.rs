@@ -362,8 +362,8 @@ impl Driver {
             };
             let columns = self.columns(stage);
             let tasks: Vec<PartitionTask> = match stage.source {
-                Source::Inputs => file_tasks(&plan.inputs, columns.as_deref(), &stage.ops),
-                Source::Parts(j) => file_tasks(&made.parts[&j], columns.as_deref(), &stage.ops),
+                Source::Inputs => file_tasks(&plan.inputs, columns.as_deref(), plan.expected().as_ref(), &stage.ops),
+                Source::Parts(j) => file_tasks(&made.parts[&j], columns.as_deref(), None, &stage.ops),
                 Source::Shuffle(i) => {
                     let maps = &made.maps[&i];
                     let (min_bytes, max_bytes) = self.reducer_bytes(maps, k);

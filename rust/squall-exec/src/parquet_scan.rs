@@ -206,9 +206,9 @@ impl ParquetFile {
         })
     }
 
-    /// The names of the file's columns, in order.
-    pub fn columns(&self) -> Vec<String> {
-        self.metadata.schema().fields().iter().map(|f| f.name().clone()).collect()
+    /// The file's Arrow schema.
+    pub fn schema(&self) -> &arrow_schema::SchemaRef {
+        self.metadata.schema()
     }
 
     /// The rows a scan reads (of its row groups).

@@ -59,6 +59,7 @@ fn run_shapes(
             partition: 0,
             input: TaskInput::Sized(shape.each),
             columns: None,
+            expected: None,
             ops: Vec::new(),
             output: None,
             fast: None,

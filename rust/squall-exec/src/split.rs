@@ -6,7 +6,7 @@
 //! checked against.
 
 use squall_core::codec::{Format, IpcFooter};
-use squall_core::plan::{Input, RowGroups};
+use squall_core::plan::{Input, InputColumn, RowGroups};
 use tokio::task::JoinSet;
 
 use crate::ipc_scan::ipc_footer;
@@ -20,9 +20,10 @@ use squall_core::budget::Budget;
 pub struct Scanned {
     /// The inputs, big files cut into ranges of row groups (record batches).
     pub inputs: Vec<Input>,
-    /// The first file's columns, to check a plan's operators against (None when it has no
-    /// footer to say, an IPC stream, or cannot be read now: its task will say why).
-    pub columns: Option<Vec<String>>,
+    /// The first file's columns and types, to check a plan's operators and the other files
+    /// against (None when it has no footer to say, an IPC stream, or cannot be read now: its
+    /// task will say why).
+    pub columns: Option<Vec<InputColumn>>,
     /// Decoded bytes per byte read, as the first file's footer says (1 when it does not).
     pub decoded_per_byte: f64,
 }
@@ -90,8 +91,8 @@ pub fn split_inputs(inputs: Vec<Input>, target_bytes: u64, slots: usize, budget:
 
 /// What a file's footer says.
 struct Footer {
-    /// Its column names (None for an IPC stream, which has no footer).
-    columns: Option<Vec<String>>,
+    /// Its columns (None for an IPC stream, which has no footer).
+    columns: Option<Vec<InputColumn>>,
     /// The bytes of each row group (record batch; an IPC stream is one piece).
     bytes: Vec<u64>,
     /// Decoded bytes per byte of the file (at least 1).
@@ -106,11 +107,12 @@ async fn footer(input: &Input) -> Result<Footer> {
             let bytes = file.row_group_bytes();
             let decoded = file.decoded_bytes();
             let ratio = decoded as f64 / bytes.iter().sum::<u64>().max(1) as f64;
-            Footer { columns: Some(file.columns()), bytes, decoded_per_byte: ratio.max(1.0) }
+            let columns = file.schema().fields().iter().map(|f| InputColumn::of(f)).collect();
+            Footer { columns: Some(columns), bytes, decoded_per_byte: ratio.max(1.0) }
         }
         Format::Ipc => match ipc_footer(&store, &key, input.size, &input.url).await {
             Ok((footer, _)) => Footer {
-                columns: Some(footer.schema.fields().iter().map(|f| f.name().clone()).collect()),
+                columns: Some(footer.schema.fields().iter().map(|f| InputColumn::of(f)).collect()),
                 bytes: footer.batches.iter().map(|b| IpcFooter::span(b).end - IpcFooter::span(b).start).collect(),
                 decoded_per_byte: 1.0,
             },

@@ -317,7 +317,8 @@ fn a_partition_report_naming_another_object_is_a_lost_worker_never_read() {
         a => Act::Report(attempt_url(planned, a)),
     });
     let s = Scheduler::new(backend.clone()).unwrap();
-    let mut task = file_tasks(&[Input::whole("file:///lab/in.arrow".into(), Format::Ipc, 10)], None, &[]).remove(0);
+    let mut task =
+        file_tasks(&[Input::whole("file:///lab/in.arrow".into(), Format::Ipc, 10)], None, None, &[]).remove(0);
     let url = planned.to_string();
     task.output =
         Some(TaskOutput::File(Output { format: Format::Ipc, url, compression: Compression::None, result: false }));
