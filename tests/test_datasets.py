@@ -234,8 +234,8 @@ def test_schema_mismatch_across_files_is_named(session: squall.Session, tmp_path
     ]:
         with pytest.raises(squall.DataError, match=wrong):
             action()
-    # Columns that agree, read alone, are fine; so are strings stored as a dictionary in one
-    # file and plainly in another (a scan may read either way).
+    # Columns that agree, read alone, are fine; strings stored as a dictionary in one file
+    # (a pandas categorical) and plainly in another are read as the first file has them.
     got = ds.select(["k", "s"]).groupby("s").agg(n=("k", "count")).collect().sort_by("s")
     assert got.to_pylist() == [{"s": "x", "n": n}, {"s": "y", "n": n}]
     coded = pa.table({"k": np.arange(n), "s": pa.array(["z"] * n).dictionary_encode()})
@@ -244,6 +244,15 @@ def test_schema_mismatch_across_files_is_named(session: squall.Session, tmp_path
     both = session.read_parquet([f"file://{tmp_path}/c.parquet", f"file://{tmp_path}/d.parquet"])
     got = both.groupby("s").agg(n=("k", "count")).collect().sort_by("s")
     assert got.to_pylist() == [{"s": "w", "n": n}, {"s": "z", "n": n}]
+    whole = both.collect()
+    assert pa.types.is_dictionary(whole["s"].type)
+    assert whole["s"].to_pylist() == ["z"] * n + ["w"] * n
+    assert both.sort("s").collect()["s"].to_pylist() == ["w"] * n + ["z"] * n
+    both.write_parquet(f"file://{tmp_path}/both")
+    written = session.read_parquet(f"file://{tmp_path}/both").collect()
+    assert sorted(written["s"].to_pylist()) == ["w"] * n + ["z"] * n
+    plain = session.read_parquet([f"file://{tmp_path}/d.parquet", f"file://{tmp_path}/c.parquet"])
+    assert plain.collect()["s"].type == pa.string()
 
 
 def test_udf_returning_the_wrong_type(session: squall.Session) -> None:
