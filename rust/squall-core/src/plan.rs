@@ -430,9 +430,9 @@ pub struct PartitionTask {
     /// Columns to read (None: all).
     pub columns: Option<Vec<String>>,
     /// The types its input file's columns must have (the first file's), when it reads a file
-    /// of the plan's input.
+    /// of the plan's input: one copy for all the tasks of a stage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected: Option<Expected>,
+    pub expected: Option<std::sync::Arc<Expected>>,
     /// Operators, in order.
     pub ops: Vec<Op>,
     /// Where the result goes (None: nowhere, rows are only counted).

@@ -1,6 +1,8 @@
 //! The partition tasks of a plan's stages: scans of files, the map and sample sides of a
 //! shuffle, and its reducers; the objects each attempt writes, and may report.
 
+use std::sync::Arc;
+
 use crate::plan::{
     Combine, Exchange, Expected, Input, Op, PartitionTask, Shuffle, TaskInput, TaskOutput, SAMPLE_ROWS_PER_PARTITION,
 };
@@ -13,7 +15,7 @@ use crate::{Error, Result};
 pub fn file_tasks(
     inputs: &[Input],
     columns: Option<&[String]>,
-    expected: Option<&Expected>,
+    expected: Option<&Arc<Expected>>,
     ops: &[Op],
 ) -> Vec<PartitionTask> {
     inputs

@@ -362,7 +362,10 @@ impl Driver {
             };
             let columns = self.columns(stage);
             let tasks: Vec<PartitionTask> = match stage.source {
-                Source::Inputs => file_tasks(&plan.inputs, columns.as_deref(), plan.expected().as_ref(), &stage.ops),
+                Source::Inputs => {
+                    let expected = plan.expected().map(Arc::new);
+                    file_tasks(&plan.inputs, columns.as_deref(), expected.as_ref(), &stage.ops)
+                }
                 Source::Parts(j) => file_tasks(&made.parts[&j], columns.as_deref(), None, &stage.ops),
                 Source::Shuffle(i) => {
                     let maps = &made.maps[&i];
