@@ -321,6 +321,24 @@ def test_map_groups_calls_the_function_once_per_group(session: squall.Session, r
     assert_same_groups(out, expected, ["station", "day"])
 
 
+def test_map_groups_takes_every_nan_as_one_key(session: squall.Session) -> None:
+    """As the group-by does: NaN keys (whatever their bits) are one group, not one per row,
+    and -0.0 and 0.0 one; a null key is a group of its own."""
+    neg_nan = np.array([0xFFF8000000000000], np.uint64).view(np.float64)[0]  # x86's 0/0
+    k = [1.0, np.nan, None, 1.0, -0.0, 0.0, neg_nan, np.nan]
+    table = pa.table({"k": pa.array(k, pa.float64()), "v": range(len(k))})
+
+    def total(t: pa.Table) -> dict[str, list[object]]:  # pyarrow keeps NaN apart from null
+        return {"k": t["k"][:1].to_pylist(), "n": [t.num_rows], "s": [pc.sum(t["v"]).as_py()]}
+
+    grouped = session.from_arrow(table, 3).groupby("k", num_partitions=2)
+    out = grouped.map_groups(total, batch_format="pyarrow").collect()
+    got = sorted(
+        ("null" if r["k"] is None else str(r["k"] + 0.0), r["n"], r["s"]) for r in out.to_pylist()
+    )
+    assert got == [("0.0", 2, 9), ("1.0", 2, 3), ("nan", 3, 14), ("null", 1, 2)]
+
+
 @pytest.mark.parametrize("rows_per_call", [1, 700, 1 << 20])
 def test_map_batches_of_whole_groups_calls_python_once_per_batch(
     session: squall.Session, rows_per_call: int

@@ -149,6 +149,10 @@ class MapGroups(_UserFunction):
             prev, cur = col.slice(0, n - 1), col.slice(1)
             nulls_differ = pc.xor(pc.is_null(prev), pc.is_null(cur))
             values_differ = pc.fill_null(pc.not_equal(prev, cur), False)
+            if pa.types.is_floating(col.type):
+                # Every NaN is one key (as the engine's group-by has it), though NaN != NaN.
+                both_nan = pc.fill_null(pc.and_(pc.is_nan(prev), pc.is_nan(cur)), False)
+                values_differ = pc.and_not(values_differ, both_nan)
             starts[1:] |= pc.or_(nulls_differ, values_differ).to_numpy(zero_copy_only=False)
         bounds = [*np.flatnonzero(starts).tolist(), n]
         kind = "map_groups" if self.rows_per_call is None else "map_batches"
