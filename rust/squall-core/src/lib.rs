@@ -12,6 +12,7 @@ mod dictionary;
 pub mod error;
 mod explain;
 pub mod expr;
+pub mod file_types;
 mod floats;
 pub mod frame;
 pub mod groupby;

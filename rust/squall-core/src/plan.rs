@@ -4,10 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use arrow_schema::DataType;
-
-use crate::codec::{Compression, Decoded, Format};
+use crate::codec::{Compression, Format};
 use crate::expr::Expr;
+use crate::file_types::{Expected, InputColumn};
 use crate::groupby::GroupBy;
 use crate::shuffle::BucketSlice;
 use crate::sort::SortKey;
@@ -27,101 +26,6 @@ pub struct Input {
     /// file is read as several partitions); None: the whole object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub row_groups: Option<RowGroups>,
-}
-
-/// A column of a plan's input, as its first file's footer gives it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InputColumn {
-    /// Its name.
-    pub name: String,
-    /// Its Arrow type; None: unknown (a synthetic input's).
-    pub data_type: Option<DataType>,
-}
-
-impl InputColumn {
-    /// The column `field` of a file.
-    pub fn of(field: &arrow_schema::Field) -> Self {
-        InputColumn { name: field.name().clone(), data_type: Some(field.data_type().clone()) }
-    }
-}
-
-/// The columns every file of a plan's input must have the types of: those of its first file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Expected {
-    /// The first file.
-    pub url: String,
-    /// Its columns.
-    pub columns: Vec<InputColumn>,
-}
-
-/// A dictionary's values' type; other types as they are.
-fn values_of(t: &DataType) -> &DataType {
-    match t {
-        DataType::Dictionary(_, values) => values,
-        t => t,
-    }
-}
-
-impl Expected {
-    /// For each of `fields` (the columns read of `url`): the first file's type where it is the
-    /// same column stored another way (a dictionary of the same values, or its values plainly),
-    /// which the file's column is to be cast to; None where they agree. An error naming the
-    /// first column whose type differs otherwise, and what to do.
-    pub fn check(&self, url: &str, fields: &arrow_schema::Fields) -> crate::Result<Vec<Option<DataType>>> {
-        let mut casts = Vec::with_capacity(fields.len());
-        for field in fields.iter() {
-            let want = self.columns.iter().find(|c| &c.name == field.name()).and_then(|c| c.data_type.as_ref());
-            let got = field.data_type();
-            casts.push(match want {
-                Some(want) if want != got && values_of(want) == values_of(got) => Some(want.clone()),
-                Some(want) if want != got => {
-                    return Err(crate::Error::Data {
-                        url: url.to_string(),
-                        what: "read".into(),
-                        message: format!(
-                            "its column {:?} is {got}, but {want} in {}, the first file of the input, whose types \
-                             every file must have: rewrite the files with one type, or read the two kinds as \
-                             separate datasets",
-                            field.name(),
-                            self.url
-                        ),
-                    })
-                }
-                _ => None,
-            });
-        }
-        Ok(casts)
-    }
-
-    /// `decoded` (read of `url`) with the first file's types: a column stored another way cast
-    /// to its type; an error where a type differs otherwise (see [`Expected::check`]).
-    pub fn conform(&self, url: &str, decoded: Decoded) -> crate::Result<Decoded> {
-        let casts = self.check(url, decoded.schema.fields())?;
-        if casts.iter().all(Option::is_none) {
-            return Ok(decoded);
-        }
-        let bad = |e: arrow_schema::ArrowError| crate::Error::Data {
-            url: url.to_string(),
-            what: "read".into(),
-            message: e.to_string(),
-        };
-        let fields: arrow_schema::Fields = (decoded.schema.fields().iter().zip(&casts))
-            .map(|(f, t)| match t {
-                Some(t) => std::sync::Arc::new(f.as_ref().clone().with_data_type(t.clone())),
-                None => f.clone(),
-            })
-            .collect();
-        let schema =
-            std::sync::Arc::new(arrow_schema::Schema::new_with_metadata(fields, decoded.schema.metadata().clone()));
-        let batches = decoded.batches.iter().map(|b| {
-            let columns = (b.columns().iter().zip(&casts))
-                .map(|(c, t)| t.as_ref().map_or(Ok(c.clone()), |t| arrow_cast::cast(c, t)))
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(bad)?;
-            arrow_array::RecordBatch::try_new(schema.clone(), columns).map_err(bad)
-        });
-        Ok(Decoded { batches: batches.collect::<crate::Result<_>>()?, schema })
-    }
 }
 
 /// Row groups `start..end` of a Parquet file, `bytes` of it (compressed).
@@ -709,29 +613,6 @@ mod tests {
     fn plan() -> Plan {
         let input = |i: usize| Input::whole(format!("file:///d/{i}.parquet"), Format::Parquet, 1500);
         Plan::scan((0..3).map(input).collect(), "file:///d/".into())
-    }
-
-    #[test]
-    fn every_file_must_have_the_first_file_s_types_where_it_is_read() {
-        use arrow_schema::{DataType, Field, Fields};
-        let first = [Field::new("k", DataType::Int64, true), Field::new("s", DataType::Utf8, true)];
-        let plan = plan().with_schema(Some(first.iter().map(InputColumn::of).collect()), 1.0);
-        let expected = plan.expected().unwrap();
-        assert_eq!(expected.url, "file:///d/0.parquet");
-        let coded = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
-        // Strings stored as a dictionary (cast to the first file's plain strings), another
-        // column, fewer columns: they agree.
-        let agree = Fields::from(vec![Field::new("s", coded, false), Field::new("extra", DataType::Float64, true)]);
-        assert_eq!(expected.check("file:///d/1.parquet", &agree).unwrap(), vec![Some(DataType::Utf8), None]);
-        let differ = Fields::from(vec![Field::new("k", DataType::Int32, true)]);
-        let err = expected.check("file:///d/1.parquet", &differ).unwrap_err().to_string();
-        assert!(err.contains("1.parquet") && err.contains("\"k\" is Int32, but Int64 in file:///d/0.parquet"), "{err}");
-        // A synthetic input's columns have no types: nothing to check.
-        let untyped = plan.with_schema(Some(vec![InputColumn { name: "k".into(), data_type: None }]), 1.0);
-        assert_eq!(untyped.expected().unwrap().check("file:///d/1.parquet", &differ).unwrap(), vec![None]);
-        // The expectation crosses to workers as JSON.
-        let json = serde_json::to_string(&expected).unwrap();
-        assert_eq!(serde_json::from_str::<Expected>(&json).unwrap(), expected);
     }
 
     fn key(c: &str) -> SortKey {

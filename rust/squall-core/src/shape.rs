@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::budget::Budget;
 use crate::codec::Format;
+use crate::file_types::InputColumn;
 use crate::merge::MergeLevel;
-use crate::plan::{Exchange, Input, InputColumn, Plan, Sink, Source, Stage, Target, SAMPLE_ROWS_PER_PARTITION};
+use crate::plan::{Exchange, Input, Plan, Sink, Source, Stage, Target, SAMPLE_ROWS_PER_PARTITION};
 use crate::prices::{s3_put_requests, s3_requests};
 use crate::spec::TaskIo;
 use crate::stages::key_columns;

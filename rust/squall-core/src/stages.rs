@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
+use crate::file_types::Expected;
 use crate::plan::{
-    Combine, Exchange, Expected, Input, Op, PartitionTask, Shuffle, TaskInput, TaskOutput, SAMPLE_ROWS_PER_PARTITION,
+    Combine, Exchange, Input, Op, PartitionTask, Shuffle, TaskInput, TaskOutput, SAMPLE_ROWS_PER_PARTITION,
 };
 use crate::shuffle::BucketSlice;
 use crate::sort::SortKey;

@@ -6,7 +6,8 @@
 //! checked against.
 
 use squall_core::codec::{Format, IpcFooter};
-use squall_core::plan::{Input, InputColumn, RowGroups};
+use squall_core::file_types::InputColumn;
+use squall_core::plan::{Input, RowGroups};
 use tokio::task::JoinSet;
 
 use crate::ipc_scan::ipc_footer;
