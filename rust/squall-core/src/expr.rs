@@ -279,7 +279,7 @@ impl Expr {
         // A value the common type cannot hold is an error, never a null (a dropped row).
         let exact = arrow_cast::CastOptions { safe: false, ..Default::default() };
         let to_common = |v: &Value| arrow_cast::cast_with_options(&v.array, &target, &exact).map_err(err);
-        let (l, r) =
+        let (mut l, mut r) =
             (Value { array: to_common(&l)?, scalar: l.scalar }, Value { array: to_common(&r)?, scalar: r.scalar });
         if target == DataType::Float64 && !matches!(op, Add | Sub | Mul | Div) {
             if ieee {
@@ -287,21 +287,7 @@ impl Expr {
             }
             // By the total order, but with every NaN one NaN (above every number) and -0.0 equal
             // to 0.0.
-            let (l, r) = (
-                Value { array: crate::floats::canonical(&l.array, true), scalar: l.scalar },
-                Value { array: crate::floats::canonical(&r.array, true), scalar: r.scalar },
-            );
-            return Ok(Arc::new(
-                match op {
-                    Eq => eq(&l, &r),
-                    NotEq => neq(&l, &r),
-                    Lt => lt(&l, &r),
-                    LtEq => lt_eq(&l, &r),
-                    Gt => gt(&l, &r),
-                    _ => gt_eq(&l, &r),
-                }
-                .map_err(err)?,
-            ));
+            (l.array, r.array) = (crate::floats::canonical(&l.array, true), crate::floats::canonical(&r.array, true));
         }
         Ok(match op {
             Add => add(&l, &r).map_err(err)?,

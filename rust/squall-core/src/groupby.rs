@@ -291,7 +291,7 @@ impl GroupBy {
                 Entry::Vacant(slot) => Ok(slot.insert(f()?).clone()),
             };
             let count = || Ok(Arc::new(UInt64Array::from(count_valid(value, &g))) as ArrayRef);
-            let f64_sum = || sum_numeric(&as_f64(value)?, &g, &described(agg));
+            let f64_sum = || sum_numeric(&as_f64(value)?, &g, described(agg));
             // The common aggregates accumulate straight from the values; the others lift each
             // row into a state and merge those.
             match agg.func {
@@ -299,7 +299,7 @@ impl GroupBy {
                 AggFunc::Sum if value.is_some_and(|v| v.data_type().is_floating()) => {
                     out.push(once("f64 sum", &f64_sum)?)
                 }
-                AggFunc::Sum => out.push(sum_numeric(&widen_for_sum(agg, value)?, &g, &described(agg))?),
+                AggFunc::Sum => out.push(sum_numeric(&widen_for_sum(agg, value)?, &g, described(agg))?),
                 AggFunc::Mean => {
                     out.push(once("f64 sum", &f64_sum)?);
                     out.push(once("count", &count)?);

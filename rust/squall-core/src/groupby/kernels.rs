@@ -80,7 +80,9 @@ pub(super) fn sum_u64(a: &ArrayRef, g: &Groups) -> ArrayRef {
 /// not fit its type (int64; a decimal's 38 digits) is an error, never a wrapped value.
 pub(super) fn sum_numeric(a: &ArrayRef, g: &Groups, what: &str) -> Result<ArrayRef> {
     let too_big = |kind: &str, fix: &str| {
-        crate::Error::Plan(format!("sum of {what}: a group's sum does not fit {kind}; cast the column to {fix} first"))
+        crate::Error::Plan(format!(
+            "sum of {what:?}: a group's sum does not fit {kind}; cast the column to {fix} first"
+        ))
     };
     Ok(match a.data_type() {
         DataType::Int64 => {

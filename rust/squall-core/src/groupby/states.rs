@@ -186,8 +186,8 @@ pub(super) fn merge_state(agg: &Agg, cols: &[ArrayRef], g: &Groups) -> Result<Ve
     Ok(match agg.func {
         AggFunc::Count => vec![sum_u64(&cols[0], g)],
         AggFunc::CountDistinct => vec![union_sets(&cols[0], g)?],
-        AggFunc::Sum => vec![sum_numeric(&cols[0], g, &described(agg))?],
-        AggFunc::Mean => vec![sum_numeric(&cols[0], g, &described(agg))?, sum_u64(&cols[1], g)],
+        AggFunc::Sum => vec![sum_numeric(&cols[0], g, described(agg))?],
+        AggFunc::Mean => vec![sum_numeric(&cols[0], g, described(agg))?, sum_u64(&cols[1], g)],
         AggFunc::Std | AggFunc::Var => merge_moments(&cols[0], &cols[1], &cols[2], g).to_vec(),
         AggFunc::Min | AggFunc::Max => match extreme_values(&cols[0], g, largest) {
             Some(values) => vec![values],
@@ -233,12 +233,12 @@ pub(super) fn widen_for_sum(agg: &Agg, value: Option<&ArrayRef>) -> Result<Array
     let v = value.expect("checked by state_fields");
     let strict = CastOptions { safe: false, ..Default::default() };
     cast_with_options(v, &sum_type(v.data_type()), &strict)
-        .map_err(|e| Error::Plan(format!("sum of {}: {e}; cast the column to float64 first", described(agg))))
+        .map_err(|e| Error::Plan(format!("sum of {:?}: {e}; cast the column to float64 first", described(agg))))
 }
 
 /// The aggregate's column, as errors name it.
-pub(super) fn described(agg: &Agg) -> String {
-    format!("{:?}", agg.column.as_deref().unwrap_or(&agg.name))
+pub(super) fn described(agg: &Agg) -> &str {
+    agg.column.as_deref().unwrap_or(&agg.name)
 }
 
 pub(super) fn as_f64(value: Option<&ArrayRef>) -> Result<ArrayRef> {
