@@ -6,8 +6,6 @@
 
 use arrow_array::{ArrayRef, RecordBatch, UInt32Array};
 use arrow_row::{RowConverter, Rows, SortField};
-
-use crate::floats::canonical;
 use arrow_schema::{SchemaRef, SortOptions};
 use arrow_select::concat::concat;
 use arrow_select::interleave::interleave_record_batch;
@@ -15,6 +13,7 @@ use arrow_select::take::take_record_batch;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 
+use crate::floats::canonical;
 use crate::native::integer_values;
 use crate::{Error, Result};
 
