@@ -255,6 +255,43 @@ def test_schema_mismatch_across_files_is_named(session: squall.Session, tmp_path
     assert plain.collect()["s"].type == pa.string()
 
 
+def test_files_whose_columns_lie_in_another_order_are_read_by_name(
+    session: squall.Session, tmp_path: Path
+) -> None:
+    """Files of one input with the same columns in another order, one more column, or another
+    nullability (pyarrow and Spark write non-null columns as required): every file is read as
+    the first file has its columns. A sort once stacked them by position, with no error: the
+    second file's `v` values under `k`."""
+    n = 2_000
+    rng = np.random.default_rng(7)
+    k = rng.permutation(3 * n)
+    v = rng.integers(0, 50, 3 * n)
+    required = pa.schema([pa.field("k", pa.int64(), nullable=False), pa.field("v", pa.int64())])
+    pq.write_table(pa.table({"k": k[:n], "v": v[:n]}, schema=required), tmp_path / "a.parquet")
+    holes = np.arange(n) % 7 == 0
+    b = {"v": pa.array(v[n : 2 * n], mask=holes), "extra": ["e"] * n, "k": k[n : 2 * n]}
+    pq.write_table(pa.table(b), tmp_path / "b.parquet", row_group_size=500)
+    pq.write_table(pa.table({"v": v[2 * n :], "k": k[2 * n :]}), tmp_path / "c.parquet")
+    files = [pq.read_table(tmp_path / f"{f}.parquet", columns=["k", "v"]) for f in "abc"]
+    expected = pa.concat_tables([f.cast(required) for f in files])
+    by_k = expected.sort_by("k").to_pylist()
+    ds = session.read_parquet(f"file://{tmp_path}/")
+    assert ds.collect().sort_by("k").to_pylist() == by_k
+    assert ds.sort("k", num_partitions=3).collect().to_pylist() == by_k
+    assert ds.map_batches(lambda t: t).collect().sort_by("k").to_pylist() == by_k
+    assert ds.filter(squall.col("k") >= 0).collect().sort_by("k").to_pylist() == by_k
+    sums = ds.groupby("v").agg(s=("k", "sum")).collect().sort_by("v").to_pylist()
+    oracle = expected.group_by("v").aggregate([("k", "sum")]).rename_columns(["v", "s"])
+    assert sums == oracle.sort_by("v").to_pylist()
+    ds.write_parquet(f"file://{tmp_path}/out")
+    written = pq.read_table(tmp_path / "out").select(["k", "v"])
+    assert written.sort_by("k").to_pylist() == by_k
+    # A file without a column that is read is named, with the column.
+    pq.write_table(pa.table({"k": [1]}), tmp_path / "d.parquet")
+    with pytest.raises(squall.DataError, match=r"d\.parquet.*no column named \"v\""):
+        session.read_parquet(f"file://{tmp_path}/*.parquet").sort("k").collect()
+
+
 def test_udf_returning_the_wrong_type(session: squall.Session) -> None:
     def wrong(batch: pa.RecordBatch) -> list[int]:
         return [1, 2, 3]

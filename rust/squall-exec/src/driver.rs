@@ -420,7 +420,9 @@ impl Driver {
     }
 
     /// Columns a stage reads: a sort's sample with no operators before it reads only its
-    /// keys; the first stages read the columns the plan uses.
+    /// keys; the first stages read the columns the plan uses, by name: every column of the
+    /// first file (in its order) when the plan uses them all, so a file whose columns lie in
+    /// another order, or that has more, is read as the first file is.
     fn columns(&self, stage: &Stage) -> Option<Vec<String>> {
         let plan = &self.job.plan;
         match (stage.target, stage.source) {
@@ -430,7 +432,7 @@ impl Driver {
                     _ => None,
                 }
             }
-            (_, Source::Inputs) => plan.scan_columns(),
+            (_, Source::Inputs) => plan.scan_columns().or_else(|| plan.input_names()),
             _ => None,
         }
     }

@@ -88,9 +88,11 @@ pub fn delete_objects(urls: &[String]) -> crate::Result<()> {
     Ok(runtime()?.block_on(squall_store::in_parallel(jobs)).map(drop)?)
 }
 
-/// Reads Arrow IPC objects into one schema and their batches; their schemas must agree. Errors
-/// name each object by its entry in `names` (e.g. the input a scratch object was computed from).
-/// A partition without rows may not know the schema a function would give: it is skipped.
+/// Reads Arrow IPC objects into one schema and their batches; their schemas must agree, but
+/// for which columns may hold nulls (files of one input may differ there: the result's column
+/// may if any part's may). Errors name each object by its entry in `names` (e.g. the input a
+/// scratch object was computed from). A partition without rows may not know the schema a
+/// function would give: it is skipped.
 pub fn read_parts(urls: &[String], names: &[String]) -> crate::Result<(SchemaRef, Vec<RecordBatch>)> {
     let mut schema: Option<(SchemaRef, &str)> = None;
     let mut batches = Vec::new();
@@ -101,21 +103,52 @@ pub fn read_parts(urls: &[String], names: &[String]) -> crate::Result<(SchemaRef
         match &schema {
             Some(_) if rows == 0 => continue,
             Some((s, _)) if *s != decoded.schema && batches.is_empty() => schema = Some((decoded.schema.clone(), name)),
-            Some((s, first)) if *s != decoded.schema => {
-                return Err(squall_core::Error::Data {
-                    url: name.clone(),
-                    what: "combine the result of".into(),
-                    message: format!("its schema differs from that of {first}:\n  {}\nvs\n  {}", decoded.schema, s),
+            Some((s, first)) => match nullable_union(s, &decoded.schema) {
+                Some(union) => schema = Some((union, first)),
+                None => {
+                    return Err(squall_core::Error::Data {
+                        url: name.clone(),
+                        what: "combine the result of".into(),
+                        message: format!("its schema differs from that of {first}:\n  {}\nvs\n  {}", decoded.schema, s),
+                    }
+                    .into())
                 }
-                .into())
-            }
-            Some(_) => {}
+            },
             None => schema = Some((decoded.schema.clone(), name)),
         }
         batches.extend(decoded.batches.into_iter().filter(|b| b.num_rows() > 0));
     }
     let schema = schema.map_or_else(|| SchemaRef::new(arrow_schema::Schema::empty()), |(s, _)| s);
+    let batches = batches
+        .into_iter()
+        .map(|b| match b.schema() == schema {
+            true => Ok(b),
+            // Only ever a column that may hold nulls where the batch's may not.
+            false => b.with_schema(schema.clone()),
+        })
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| squall_core::Error::Plan(format!("combine the result: {e}")))?;
     Ok((schema, batches))
+}
+
+/// `a` with the columns that may hold nulls in `b` made to, when the two differ at most there
+/// (names, types and metadata alike); None when they differ otherwise.
+fn nullable_union(a: &SchemaRef, b: &SchemaRef) -> Option<SchemaRef> {
+    if a == b {
+        return Some(a.clone());
+    }
+    if a.fields().len() != b.fields().len() || a.metadata() != b.metadata() {
+        return None;
+    }
+    let mut fields = Vec::with_capacity(a.fields().len());
+    for (x, y) in a.fields().iter().zip(b.fields()) {
+        let x = x.as_ref().clone().with_nullable(x.is_nullable() || y.is_nullable());
+        if x != y.as_ref().clone().with_nullable(x.is_nullable()) {
+            return None;
+        }
+        fields.push(x);
+    }
+    Some(SchemaRef::new(arrow_schema::Schema::new_with_metadata(fields, a.metadata().clone())))
 }
 
 /// Shuffle objects of one bucket each: the `(url, offset, len)` slices a reducer reads.
