@@ -41,6 +41,19 @@ impl ObjectCost {
     }
 }
 
+/// Which of a job's objects go to its fast tier.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// Those cheaper there at list prices: a fast store beside the session's store.
+    #[default]
+    Cheaper,
+    /// Those of at most this many bytes: this process's memory beside a shuffle on disk, for
+    /// the small objects (a group-by's partial states of few keys, samples, small results)
+    /// that would each cost a file.
+    AtMost(u64),
+}
+
 /// A job's two tiers of intermediate objects.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FastTier {
@@ -48,14 +61,21 @@ pub struct FastTier {
     pub scratch: String,
     /// The job's prefix in the fast store.
     pub fast: String,
+    /// Which objects go to the fast store.
+    #[serde(default)]
+    pub rule: Rule,
 }
 
 impl FastTier {
     /// Where an object of `bytes`, planned at `url` and to be read in `reads` requests, goes in
-    /// the fast store; None when it belongs in the store (cheaper there, or not one of the
-    /// job's objects).
+    /// the fast store; None when it belongs in the store (by the tier's rule, or not one of
+    /// the job's objects).
     pub fn place(&self, url: &str, bytes: u64, reads: u64) -> Option<String> {
-        ObjectCost::of(bytes, reads).fast_is_cheaper().then(|| self.in_fast(url)).flatten()
+        let fast = match self.rule {
+            Rule::Cheaper => ObjectCost::of(bytes, reads).fast_is_cheaper(),
+            Rule::AtMost(max) => bytes <= max,
+        };
+        fast.then(|| self.in_fast(url)).flatten()
     }
 
     /// The fast store's object for the job's object `url` (None: not one of the job's).
@@ -105,12 +125,20 @@ mod tests {
 
     #[test]
     fn small_objects_and_many_small_reads_go_to_the_fast_store() {
-        let tier = FastTier { scratch: "s3://b/s/job-1".into(), fast: "redis://h:1/s/job-1".into() };
+        let tier =
+            FastTier { scratch: "s3://b/s/job-1".into(), fast: "redis://h:1/s/job-1".into(), rule: Rule::Cheaper };
         let url = "s3://b/s/job-1/s0/m-1.arrow";
         assert_eq!(tier.place(url, 50_000, 50).as_deref(), Some("redis://h:1/s/job-1/s0/m-1.arrow"));
         assert_eq!(tier.place(url, 64 << 20, 1), None, "a large object read whole: the store");
         assert!(tier.place(url, 100 << 20, 10_000).is_some(), "read in 10,000 slices: the fast store");
         assert_eq!(tier.place("s3://b/other/x.arrow", 1, 1), None, "not the job's");
+        let local =
+            FastTier { scratch: "file:///t/job-1".into(), fast: "memory://m/job-1".into(), rule: Rule::AtMost(4096) };
+        assert_eq!(
+            local.place("file:///t/job-1/s0/m-1.arrow", 4096, 1000).as_deref(),
+            Some("memory://m/job-1/s0/m-1.arrow")
+        );
+        assert_eq!(local.place("file:///t/job-1/s0/m-1.arrow", 4097, 1), None, "past its size: the disk");
     }
 
     #[test]

@@ -23,14 +23,14 @@ use squall_core::plan::{
 };
 use squall_core::shuffle::BucketSlice;
 use squall_core::stages::{file_tasks, key_columns};
-use squall_core::tier::FastTier;
+use squall_core::tier::{FastTier, Rule};
 
 use crate::commit::Commit;
 use crate::error::{Fault, TaskFailure};
 use crate::owner::new_job_id;
 use crate::partition::{choose_splitters, delete_objects, delete_prefix, read_parts};
 use crate::scheduler::{JobHandle, Work};
-use crate::scratch::Scratch;
+use crate::scratch::{memory_room, Scratch};
 use crate::shuffle_io::release_buckets;
 use crate::{Error, Function, JobSpec, MemoryLimit, Outcome, Result, Scheduler, Speculation};
 
@@ -244,9 +244,18 @@ pub fn start(exec: Executors, settings: Settings, job: DatasetJob) -> Result<Arc
     let budget = settings.budget.shared().unwrap_or(u64::MAX);
     let root = settings.scratch.choose(decoded, all_on_threads, budget);
     // A shuffle kept in memory (this process's, or shared memory) holds part of the budget.
-    let held = if root == settings.scratch.disk || settings.scratch.remote.is_some() { 0 } else { decoded };
+    let mut held = if root == settings.scratch.disk || settings.scratch.remote.is_some() { 0 } else { decoded };
+    // Beside a shuffle on disk, the small objects (of few keys' partial states, samples, small
+    // results: each would cost a file) are held in memory, at most an eighth of the budget.
+    let room = budget.min(memory_room()) / 8;
+    let widest = job.plan.shuffles.iter().map(|s| s.exchange.partitions()).fold(job.plan.inputs.len(), usize::max);
+    let objects = (stages.len() * widest.max(1)) as u64;
+    let small = (all_on_threads && root != settings.scratch.memory).then_some(room / objects);
+    let fast = settings.scratch.tier(root, &id, small);
+    if fast.as_ref().is_some_and(|f| matches!(f.rule, Rule::AtMost(_))) {
+        held += room;
+    }
     let scratch = format!("{root}/{id}");
-    let fast = settings.scratch.tier(root, &id);
     let driver = Driver { exec, settings, job, stages, places, running: running.clone(), id, scratch, fast, held };
     let spawned = std::thread::Builder::new().name("squall-driver".into()).spawn(move || {
         let (result, io) = squall_store::counting_task(|| {

@@ -345,11 +345,11 @@ pub fn run_partition<E>(
             let url = attempt_url(&output.url);
             report.schema = Some(schema_text(&schema));
             let held = match output.format == Format::Ipc && !output.result {
-                true => hold_part(&url, &schema, &batches)?,
+                true => hold_part(&url, &schema, &batches, task.fast.as_ref())?,
                 false => None,
             };
             match held {
-                Some(bytes) => (report.bytes_written, report.url) = (bytes, Some(url)),
+                Some((at, bytes)) => (report.bytes_written, report.url) = (bytes, Some(at)),
                 None => {
                     let bytes = encode(output.format, output.compression, &schema, &batches, &url)?;
                     publish(&mut report, url, bytes, (output.result, 1), task.fast.as_ref())?;

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use squall_core::tier::FastTier;
+use squall_core::tier::{FastTier, Rule};
 
 use crate::owner::Owner;
 
@@ -52,15 +52,21 @@ impl Scratch {
 
     /// The fast tier of job `id`, whose objects go under `root` (what [`Scratch::choose`]
     /// gave): small ones go to the session's fast store when the job's objects go to the
-    /// session's store (this machine's memory and disks are faster than any network store).
-    pub fn tier(&self, root: &str, id: &str) -> Option<FastTier> {
-        let fast = self.fast.as_ref().filter(|_| self.remote.as_deref() == Some(root))?;
-        Some(FastTier { scratch: format!("{root}/{id}"), fast: format!("{fast}/{id}") })
+    /// session's store (this machine's memory and disks are faster than any network store);
+    /// objects of at most `small` bytes (when given: every task runs on this process's
+    /// threads) to this process's memory when the job's objects go to a disk.
+    pub fn tier(&self, root: &str, id: &str, small: Option<u64>) -> Option<FastTier> {
+        let scratch = format!("{root}/{id}");
+        if let Some(fast) = self.fast.as_ref().filter(|_| self.remote.as_deref() == Some(root)) {
+            return Some(FastTier { scratch, fast: format!("{fast}/{id}"), rule: Rule::Cheaper });
+        }
+        let max = small.filter(|_| self.remote.is_none() && root.starts_with("file://"))?;
+        Some(FastTier { scratch, fast: format!("{}/{id}", self.memory), rule: Rule::AtMost(max) })
     }
 }
 
 /// Bytes of memory available to new allocations (Linux's MemAvailable), 0 if unknown.
-fn memory_room() -> u64 {
+pub(crate) fn memory_room() -> u64 {
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let line = meminfo.lines().find_map(|l| l.strip_prefix("MemAvailable:"));
     line.and_then(|l| l.split_whitespace().next()?.parse::<u64>().ok()).map_or(0, |kb| kb * 1024)
@@ -204,14 +210,20 @@ mod tests {
             fast: None,
         };
         assert_eq!(s.choose(1 << 40, true, u64::MAX), "s3://b/p");
-        assert_eq!(s.tier("s3://b/p", "job-1"), None, "no fast store");
+        assert_eq!(s.tier("s3://b/p", "job-1", Some(1 << 20)), None, "no fast store, nor memory beside S3");
         let hybrid = Scratch { fast: Some("redis://h:1/p".into()), ..s.clone() };
-        let tier = hybrid.tier("s3://b/p", "job-1").unwrap();
+        let tier = hybrid.tier("s3://b/p", "job-1", None).unwrap();
         assert_eq!((tier.scratch.as_str(), tier.fast.as_str()), ("s3://b/p/job-1", "redis://h:1/p/job-1"));
-        assert_eq!(hybrid.tier("file:///tmp/d", "job-1"), None, "only beside the session's store");
+        assert_eq!(tier.rule, Rule::Cheaper);
+        assert_eq!(hybrid.tier("file:///tmp/d", "job-1", None), None, "only beside the session's store");
         let local = Scratch { remote: None, ..s };
         assert_eq!(local.choose(u64::MAX / 8, true, u64::MAX), "file:///tmp/d", "no room anywhere: the disk");
         assert_eq!(local.choose(1 << 20, true, u64::MAX), "memory://m");
         assert_eq!(local.choose(1 << 20, true, 1 << 21), "file:///tmp/d", "over the budget: the disk");
+        // Beside a shuffle on disk, small objects are held in memory when every task runs here.
+        let small = local.tier("file:///tmp/d", "job-1", Some(4096)).unwrap();
+        assert_eq!((small.fast.as_str(), small.rule), ("memory://m/job-1", Rule::AtMost(4096)));
+        assert_eq!(local.tier("file:///tmp/d", "job-1", None), None, "tasks in other processes");
+        assert_eq!(local.tier("memory://m", "job-1", Some(4096)), None, "all in memory already");
     }
 }

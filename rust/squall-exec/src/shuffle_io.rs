@@ -10,7 +10,7 @@ use arrow_data::transform::MutableArrayData;
 use arrow_schema::SchemaRef;
 use squall_core::codec::{decode_ipc, Decoded};
 use squall_core::shuffle::{encode_buckets, BucketSlice};
-use squall_core::tier::FastTier;
+use squall_core::tier::{FastTier, Rule};
 use squall_store::{count_held, get_ranges, open, MemoryStore, StoreUrl};
 
 use crate::partition::{read_object, write_placed};
@@ -69,9 +69,10 @@ pub(crate) fn write_buckets<B: AsRef<[RecordBatch]>>(
     buckets: &[B],
     fast: Option<&FastTier>,
 ) -> crate::Result<(String, Vec<BucketSlice>, u64)> {
-    if let Some((store, key)) = in_memory(&url)? {
-        let (slices, held) = hold(&store, &key, &url, schema, buckets)?;
-        return Ok((url, slices, held));
+    let bytes = || buckets.iter().flat_map(|b| b.as_ref()).map(slice_bytes).sum::<usize>() as u64;
+    if let Some((store, key, at)) = held_at(&url, fast, bytes)? {
+        let (slices, held) = hold(&store, &key, &at, schema, buckets)?;
+        return Ok((at, slices, held));
     }
     let (bytes, slices) = encode_buckets(schema, buckets, &url)?;
     let written = bytes.len() as u64;
@@ -81,11 +82,35 @@ pub(crate) fn write_buckets<B: AsRef<[RecordBatch]>>(
     Ok((at, slices, written))
 }
 
-/// Holds the part `batches` at `url` when it is a `memory://` URL; returns the bytes an
-/// encoded copy would take, or `None` where the part must be encoded and written.
-pub(crate) fn hold_part(url: &str, schema: &SchemaRef, batches: &[RecordBatch]) -> crate::Result<Option<u64>> {
-    let Some((store, key)) = in_memory(url)? else { return Ok(None) };
-    Ok(Some(hold(&store, &key, url, schema, &[batches])?.1))
+/// Holds the part `batches` planned at `url` in memory when it goes there (see [`held_at`]);
+/// returns where, and the bytes an encoded copy would take, or `None` where the part must be
+/// encoded and written.
+pub(crate) fn hold_part(
+    url: &str,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    fast: Option<&FastTier>,
+) -> crate::Result<Option<(String, u64)>> {
+    let bytes = || batches.iter().map(slice_bytes).sum::<usize>() as u64;
+    let Some((store, key, at)) = held_at(url, fast, bytes)? else { return Ok(None) };
+    let held = hold(&store, &key, &at, schema, &[batches])?.1;
+    Ok(Some((at, held)))
+}
+
+/// Where an object planned at `url`, of about `bytes()` bytes, is held as record batches: at
+/// `url` when it is in this process's memory, or in the job's fast tier when that is this
+/// process's memory and takes objects of its size; None where it is encoded and written.
+fn held_at(
+    url: &str,
+    fast: Option<&FastTier>,
+    bytes: impl FnOnce() -> u64,
+) -> crate::Result<Option<(Arc<MemoryStore>, String, String)>> {
+    if let Some((store, key)) = in_memory(url)? {
+        return Ok(Some((store, key, url.to_string())));
+    }
+    let Some(tier) = fast.filter(|f| matches!(f.rule, Rule::AtMost(_))) else { return Ok(None) };
+    let Some(at) = tier.place(url, bytes(), 1) else { return Ok(None) };
+    Ok(in_memory(&at)?.map(|(store, key)| (store, key, at)))
 }
 
 /// Holds `buckets` at `key` of `store` (`url`), their slices laid out as an encoded copy's
@@ -292,13 +317,39 @@ mod tests {
     }
 
     #[test]
+    fn beside_a_disk_small_objects_are_held_in_memory_and_large_ones_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let scratch = format!("file://{}/job-1", dir.path().display());
+        let tier =
+            FastTier { scratch: scratch.clone(), fast: "memory://tier-test/job-1".into(), rule: Rule::AtMost(1000) };
+        let rows = |n: i64| {
+            let k: ArrayRef = Arc::new(Int64Array::from_iter_values(0..n));
+            RecordBatch::try_from_iter([("k", k)]).unwrap()
+        };
+        let schema = rows(1).schema();
+        let (small, slices, _) =
+            write_buckets(format!("{scratch}/s0/m-0.arrow"), &schema, &[[rows(10)], [rows(5)]], Some(&tier)).unwrap();
+        assert_eq!(small, "memory://tier-test/job-1/s0/m-0.arrow");
+        let read = read_buckets(&[(small, slices)]).unwrap();
+        assert_eq!(read[0].1[1].batches, vec![rows(5)]);
+        let (large, slices, _) =
+            write_buckets(format!("{scratch}/s0/m-1.arrow"), &schema, &[[rows(1000)], [rows(5)]], Some(&tier)).unwrap();
+        assert_eq!(large, format!("{scratch}/s0/m-1.arrow"), "8,040 bytes: past the tier's 1,000");
+        assert_eq!(read_buckets(&[(large, slices)]).unwrap()[0].1[0].batches, vec![rows(1000)]);
+        let (part, _) =
+            hold_part(&format!("{scratch}/s1/r-0.arrow"), &schema, &[rows(3)], Some(&tier)).unwrap().unwrap();
+        assert_eq!(read_part(&part).unwrap().0.batches, vec![rows(3)]);
+        assert!(hold_part(&format!("{scratch}/s1/r-1.arrow"), &schema, &[rows(200)], Some(&tier)).unwrap().is_none());
+    }
+
+    #[test]
     fn held_slices_are_copied_out_unless_together_they_fill_their_buffers() {
         let big: ArrayRef = Arc::new(Int64Array::from_iter_values(0..1_000_000));
         let big = RecordBatch::try_from_iter([("k", big)]).unwrap();
         let schema = big.schema();
         let url = "memory://shuffle-io-test/part.arrow";
         // Ten rows of a million, as a limit or a top-k leaves them: copied out.
-        hold_part(url, &schema, &[big.slice(5, 10)]).unwrap().unwrap();
+        hold_part(url, &schema, &[big.slice(5, 10)], None).unwrap().unwrap();
         let (part, _) = read_part(url).unwrap();
         assert_eq!(part.batches, vec![big.slice(5, 10)]);
         assert!(part.batches[0].get_array_memory_size() < 1_000, "{}", part.batches[0].get_array_memory_size());
