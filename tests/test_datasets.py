@@ -292,6 +292,21 @@ def test_files_whose_columns_lie_in_another_order_are_read_by_name(
         session.read_parquet(f"file://{tmp_path}/*.parquet").sort("k").collect()
 
 
+def test_a_file_rewritten_after_its_dataset_was_made_is_named(
+    session: squall.Session, tmp_path: Path
+) -> None:
+    """A notebook cell run again after the data was made anew: the dataset made before reads
+    a file that is no longer the one planned. The error says so (it once said the footer was
+    corrupt), and a dataset made again reads the new file."""
+    path = tmp_path / "a.parquet"
+    pq.write_table(pa.table({"k": np.arange(1_000)}), path, row_group_size=100)
+    ds = session.read_parquet(f"file://{path}")
+    pq.write_table(pa.table({"k": np.arange(5_000)}), path, row_group_size=100)
+    with pytest.raises(squall.DataError, match=r"a\.parquet.*changed after its dataset was made"):
+        ds.collect()
+    assert session.read_parquet(f"file://{path}").count() == 5_000
+
+
 def test_udf_returning_the_wrong_type(session: squall.Session) -> None:
     def wrong(batch: pa.RecordBatch) -> list[int]:
         return [1, 2, 3]

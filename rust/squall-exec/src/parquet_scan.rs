@@ -136,19 +136,35 @@ impl ParquetFile {
     pub async fn open(store: Arc<dyn Store>, key: &str, size: u64, url: &str) -> crate::Result<Self> {
         let fetched = Arc::new(AtomicU64::new(0));
         let kept = Arc::new(Mutex::new(Vec::new()));
-        let mut reader = StoreReader { store, key: key.to_string(), size, fetched, kept, keep: false };
-        let metadata = ArrowReaderMetadata::load_async(&mut reader, Default::default()).await.map_err(bad(url))?;
+        let mut reader = StoreReader { store: store.clone(), key: key.to_string(), size, fetched, kept, keep: false };
+        let metadata = match ArrowReaderMetadata::load_async(&mut reader, Default::default()).await {
+            Ok(metadata) => metadata,
+            // A file rewritten since the plan was made (a notebook cell run again after the
+            // data was made anew) has its footer elsewhere: say so, not that it is corrupt.
+            Err(e) => match store.head(key).await {
+                Ok(now) if now.size != size => {
+                    return Err(changed(url, format!("it was {size} bytes when planned, and is {} now", now.size)))
+                }
+                _ => return Err(bad(url)(e)),
+            },
+        };
         Ok(ParquetFile { reader, metadata, url: url.to_string(), row_groups: None })
     }
 
     /// Scans read only `row_groups` (all when None); a range past the file's row groups is an
     /// error naming it (the file changed since it was planned).
     pub fn only(mut self, row_groups: Option<RowGroups>) -> crate::Result<Self> {
-        if let Some(RowGroups { start, end, .. }) = row_groups {
+        if let Some(RowGroups { start, end, bytes }) = row_groups {
             let count = self.metadata.metadata().num_row_groups();
             if start > end || end > count {
-                let message = format!("row groups {start}..{end} were planned, the file has {count}: it changed");
-                return Err(data_error(&self.url, message));
+                let message = format!("row groups {start}..{end} were planned, and it has {count} now");
+                return Err(changed(&self.url, message));
+            }
+            // The same size, but row groups cut elsewhere: the planned ranges would skip rows.
+            let now: u64 = self.row_group_bytes()[start..end].iter().sum();
+            if now != bytes {
+                let message = format!("row groups {start}..{end} were {bytes} bytes when planned, and are {now} now");
+                return Err(changed(&self.url, message));
             }
             self.row_groups = Some((start..end).collect());
         }
@@ -320,6 +336,15 @@ fn bad(url: &str) -> impl Fn(ParquetError) -> crate::Error + '_ {
     }
 }
 
+/// The error for a file that changed after its dataset was planned (`why`: how it differs).
+fn changed(url: &str, why: String) -> crate::Error {
+    let message = format!(
+        "the file changed after its dataset was made ({why}): make the dataset again (read_parquet) \
+         to read the new file"
+    );
+    data_error(url, message)
+}
+
 fn data_error(url: &str, message: String) -> crate::Error {
     squall_core::Error::Data { url: url.to_string(), what: "read Parquet".into(), message }.into()
 }
@@ -379,6 +404,25 @@ mod tests {
             store.put("p", bytes.clone()).await.unwrap();
             let file = ParquetFile::open(store, "p", bytes.len() as u64, "mem://p").await.unwrap();
             check(file, bytes).await
+        });
+    }
+
+    #[test]
+    fn a_file_that_changed_after_its_plan_is_named_so() {
+        let a: ArrayRef = Arc::new(Int64Array::from_iter_values(0..1000));
+        let batch = RecordBatch::try_from_iter([("a", a)]).unwrap();
+        with_parquet(&batch, "parquet-scan-changed", async |file, bytes| {
+            let planned = RowGroups { start: 0, end: 1, bytes: file.row_group_bytes()[0] };
+            let file = file.only(Some(planned)).unwrap();
+            // Its row groups cut elsewhere, the same bytes in all.
+            let other = RowGroups { bytes: planned.bytes + 1, ..planned };
+            let err = file.only(Some(other)).err().unwrap().to_string();
+            assert!(err.contains("changed after its dataset was made") && err.contains("read_parquet"), "{err}");
+            // A file of another size than planned: its footer is not where the plan said.
+            let store: Arc<dyn Store> = MemoryStore::named("parquet-scan-changed");
+            let err = ParquetFile::open(store, "p", bytes.len() as u64 - 100, "mem://p").await.err().unwrap();
+            let err = err.to_string();
+            assert!(err.contains(&format!("when planned, and is {} now", bytes.len())), "{err}");
         });
     }
 
