@@ -11,6 +11,21 @@ use arrow_array::types::{Float32Type, Float64Type};
 use arrow_array::{ArrayRef, PrimitiveArray};
 use arrow_schema::DataType;
 
+/// The order of two numbers (no NaN among them), as plain comparisons: selecting ranks with
+/// it takes about three quarters of the time the total order takes (which turns both into
+/// integers first), and half of `partial_cmp`'s (whose NaN case keeps a partition from being
+/// branch-free). -0.0 and 0.0 are equal here.
+pub fn number_cmp(a: &f64, b: &f64) -> std::cmp::Ordering {
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    if a < b {
+        Less
+    } else if a > b {
+        Greater
+    } else {
+        Equal
+    }
+}
+
 /// `a` with every NaN made the positive quiet NaN and, with `zeros` (where values are compared
 /// for equality: keys, distinct values), -0.0 made 0.0. Other types, and float columns with
 /// nothing to change, are returned as they are (no copy).

@@ -22,6 +22,7 @@ use tdigest::{Centroid, TDigest};
 use super::keys::Groups;
 use super::lists::exact_quantile;
 use super::plan_err;
+use crate::floats::number_cmp;
 use crate::{Error, Result};
 
 /// Centroids a digest keeps: quantiles within about 1% of rank (the crate's and the paper's
@@ -129,7 +130,7 @@ impl States {
         if values.len() >= SELECT_FROM {
             return self.push_selected(head, values);
         }
-        values.sort_unstable_by(f64::total_cmp);
+        values.sort_unstable_by(number_cmp);
         self.push(head, values.iter().map(|&v| (v, 1.0)))
     }
 
@@ -198,7 +199,7 @@ impl States {
     }
 }
 
-/// Reorders `values` so that each rank in `ranks` (ascending, counted from `first`) holds the
+/// Reorders `values` (finite) so that each rank in `ranks` (ascending, counted from `first`) holds the
 /// value of that rank in order, the smaller values before it and the others after.
 fn select_ranks(values: &mut [f64], ranks: &[usize], first: usize) {
     let (left, right) = ranks.split_at(ranks.len() / 2);
@@ -207,7 +208,7 @@ fn select_ranks(values: &mut [f64], ranks: &[usize], first: usize) {
     if at >= values.len() {
         return select_ranks(values, left, first);
     }
-    values.select_nth_unstable_by(at, f64::total_cmp);
+    values.select_nth_unstable_by(at, number_cmp);
     let (below, above) = values.split_at_mut(at);
     select_ranks(below, left, first);
     select_ranks(above, right, rank);

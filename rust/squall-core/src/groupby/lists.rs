@@ -19,6 +19,7 @@ use arrow_select::take::take;
 use super::kernels::ordered_i64;
 use super::keys::Groups;
 use super::plan_err;
+use crate::floats::number_cmp;
 use crate::Result;
 
 /// Which of a group's values a list keeps.
@@ -204,9 +205,23 @@ pub(super) fn exact_quantile(values: &mut [f64], q: f64) -> Option<f64> {
     }
     let at = q * (n - 1) as f64;
     let lo = at.floor() as usize;
+    // NaNs (above every number) go last, so the numbers before them compare plainly.
+    let mut numbers = 0;
+    for i in 0..n {
+        if !values[i].is_nan() {
+            values.swap(numbers, i);
+            numbers += 1;
+        }
+    }
     // The lo-th in order, then the smallest after it: no full sort.
-    let (_, &mut a, above) = values.select_nth_unstable_by(lo, f64::total_cmp);
-    let b = above.iter().copied().min_by(f64::total_cmp).unwrap_or(a);
+    let (a, b) = match lo < numbers {
+        true => {
+            let (_, &mut a, above) = values[..numbers].select_nth_unstable_by(lo, number_cmp);
+            let next = above.iter().copied().reduce(f64::min);
+            (a, next.unwrap_or(if numbers < n { f64::NAN } else { a }))
+        }
+        false => (f64::NAN, f64::NAN),
+    };
     Some(if at == lo as f64 { a } else { a + (b - a) * (at - lo as f64) })
 }
 
