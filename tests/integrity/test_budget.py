@@ -52,6 +52,15 @@ def write_files(table: pa.Table, where: str, files: int, row_group: int) -> str:
     return where
 
 
+@pytest.fixture
+def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The sessions' scratch (shuffles on disk, spills) in a directory of the test's own."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    return scratch
+
+
 def spans(record: squall.JobRecord, stage: str) -> list[tuple[float, float]]:
     """(started, finished) of each attempt of ``stage``, in start order."""
     stats = record.stats.to_pylist()
@@ -205,7 +214,7 @@ def test_a_group_by_reducer_too_big_for_the_budget_aggregates_part_by_part(
     where: str,
     tmp_path: Path,
     worker_pids: Callable[[], list[int]],
-    monkeypatch: pytest.MonkeyPatch,
+    scratch: Path,
 ) -> None:
     """...and a kill -9 of the workers while the reducer spills its parts loses nothing: its
     retry spills apart (its attempt's own objects) and the answer is still pyarrow's."""
@@ -219,10 +228,6 @@ def test_a_group_by_reducer_too_big_for_the_budget_aggregates_part_by_part(
     src = tmp_path / "in"
     src.mkdir()
     write_files(table, f"file://{src}", files=4, row_group=50_000)
-    # The session's scratch (where the reducer spills) in a directory of the test's own.
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     kills: list[int] = []
     with squall.Session(workers=2, in_process=False, memory_limit="24MB", retries=3) as s:
         url = f"file://{src}"
@@ -273,7 +278,7 @@ def test_a_group_by_reducer_too_big_for_the_budget_aggregates_part_by_part(
 
 
 def test_beside_a_shuffle_on_disk_small_objects_stay_in_memory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, scratch: Path
 ) -> None:
     """A group-by of few keys over an input too big to shuffle in memory: its shuffle goes to
     disk, but its map tasks' partial states (a few rows each) and its reducers' results are
@@ -285,9 +290,6 @@ def test_beside_a_shuffle_on_disk_small_objects_stay_in_memory(
     src = tmp_path / "in"
     src.mkdir()
     write_files(table, f"file://{src}", files=8, row_group=125_000)
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     seen: set[str] = set()
     stop = threading.Event()
 

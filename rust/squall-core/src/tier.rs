@@ -82,6 +82,11 @@ impl FastTier {
     pub fn in_fast(&self, url: &str) -> Option<String> {
         Some(format!("{}{}", self.fast, url.strip_prefix(&self.scratch)?))
     }
+
+    /// The store's object for the job's object `url` in the fast store (None: not there).
+    pub fn in_store(&self, url: &str) -> Option<String> {
+        Some(format!("{}{}", self.scratch, url.strip_prefix(&self.fast)?))
+    }
 }
 
 /// How a session keeps its jobs' intermediate objects, for `explain()`: where, and whether
@@ -139,6 +144,8 @@ mod tests {
             Some("memory://m/job-1/s0/m-1.arrow")
         );
         assert_eq!(local.place("file:///t/job-1/s0/m-1.arrow", 4097, 1), None, "past its size: the disk");
+        assert_eq!(local.in_store("memory://m/job-1/s0/m-1.arrow").as_deref(), Some("file:///t/job-1/s0/m-1.arrow"));
+        assert_eq!(local.in_store("file:///t/job-1/s0/m-1.arrow"), None);
     }
 
     #[test]

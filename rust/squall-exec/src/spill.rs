@@ -10,6 +10,7 @@
 use squall_core::codec::Decoded;
 use squall_core::groupby::{hash_buckets_seeded, GroupBy};
 use squall_core::shuffle::BucketSlice;
+use squall_core::tier::FastTier;
 
 use crate::partition::{concat, one_bucket_each};
 use crate::shuffle_io::{read_buckets, write_buckets};
@@ -19,15 +20,18 @@ use squall_core::cancel::check;
 const PART_SEED: u64 = 0x5eed_0002;
 
 /// Aggregates the `slices` of reducer `partition` (attempt `attempt`) in `parts` parts; returns
-/// the finished groups and the bytes read (the slices and the spill objects).
+/// the finished groups and the bytes read (the slices and the spill objects). The spill goes
+/// where the shuffle's large objects go, also when small ones are in the job's `fast` tier.
 pub fn aggregate_in_parts(
     slices: &[(String, u64, u64)],
     group: &GroupBy,
     parts: usize,
-    partition: usize,
-    attempt: u32,
+    (partition, attempt): (usize, u32),
+    fast: Option<&FastTier>,
 ) -> crate::Result<(Decoded, u64)> {
-    let dir = slices.first().and_then(|(url, _, _)| url.rsplit_once('/')).map_or("", |(dir, _)| dir);
+    let first = slices.first().map_or("", |(url, _, _)| url.as_str());
+    let first = fast.and_then(|f| f.in_store(first)).unwrap_or_else(|| first.to_string());
+    let dir = first.rsplit_once('/').map_or("", |(dir, _)| dir);
     // Attempts of one reducer (a retry, a backup) spill apart.
     let spill = format!("{dir}/spill-{partition:05}.attempt-{attempt}");
     let mut read = 0u64;
