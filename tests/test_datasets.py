@@ -286,6 +286,15 @@ def test_files_whose_columns_lie_in_another_order_are_read_by_name(
     ds.write_parquet(f"file://{tmp_path}/out")
     written = pq.read_table(tmp_path / "out").select(["k", "v"])
     assert written.sort_by("k").to_pylist() == by_k
+    # Columns that share a name are read as they lie, not the first of them twice.
+    twins = pa.Table.from_arrays([pa.array([1, 2]), pa.array([3, 4])], names=["a", "a"])
+    pq.write_table(twins, tmp_path / "twins.parquet")
+    for dataset in [
+        session.read_parquet(f"file://{tmp_path}/twins.parquet"),
+        session.from_arrow(twins),
+    ]:
+        assert dataset.collect().equals(twins)
+    (tmp_path / "twins.parquet").unlink()
     # A file without a column that is read is named, with the column.
     pq.write_table(pa.table({"k": [1]}), tmp_path / "d.parquet")
     with pytest.raises(squall.DataError, match=r"d\.parquet.*no column named \"v\""):

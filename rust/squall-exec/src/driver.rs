@@ -431,7 +431,8 @@ impl Driver {
     /// Columns a stage reads: a sort's sample with no operators before it reads only its
     /// keys; the first stages read the columns the plan uses, by name: every column of the
     /// first file (in its order) when the plan uses them all, so a file whose columns lie in
-    /// another order, or that has more, is read as the first file is.
+    /// another order, or that has more, is read as the first file is. Columns that share a
+    /// name (Arrow and Parquet allow it) can only be told apart by position: read as they lie.
     fn columns(&self, stage: &Stage) -> Option<Vec<String>> {
         let plan = &self.job.plan;
         match (stage.target, stage.source) {
@@ -441,7 +442,11 @@ impl Driver {
                     _ => None,
                 }
             }
-            (_, Source::Inputs) => plan.scan_columns().or_else(|| plan.input_names()),
+            (_, Source::Inputs) => plan.scan_columns().or_else(|| {
+                let names = plan.input_names()?;
+                let distinct: std::collections::HashSet<&String> = names.iter().collect();
+                (distinct.len() == names.len()).then_some(names)
+            }),
             _ => None,
         }
     }

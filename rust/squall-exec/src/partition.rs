@@ -224,7 +224,7 @@ fn read_input(task: &PartitionTask, attempt: u32) -> crate::Result<(Decoded, u64
         .into()),
         TaskInput::Shuffle { slices, combine: Combine::Aggregate { group }, parts } if *parts > 1 => {
             let (decoded, read) =
-                aggregate_in_parts(slices, group, *parts, (task.partition, attempt), task.fast.as_ref())?;
+                aggregate_in_parts(slices, group, *parts, task.partition, attempt, task.fast.as_ref())?;
             Ok((decoded, read, format!("shuffle partition {}", task.partition)))
         }
         TaskInput::Shuffle { slices, combine, .. } => {

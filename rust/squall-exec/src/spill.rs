@@ -26,7 +26,8 @@ pub fn aggregate_in_parts(
     slices: &[(String, u64, u64)],
     group: &GroupBy,
     parts: usize,
-    (partition, attempt): (usize, u32),
+    partition: usize,
+    attempt: u32,
     fast: Option<&FastTier>,
 ) -> crate::Result<(Decoded, u64)> {
     let first = slices.first().map_or("", |(url, _, _)| url.as_str());
