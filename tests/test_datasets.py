@@ -356,7 +356,7 @@ def test_writes_commit_one_attempt_per_partition_and_hide_late_duplicates(
     tag = manifest["job"].rsplit("-", 1)[1]
     assert names == [f"part-0000{i}-{tag}.parquet" for i in range(4)]
     listed = squall._native.resolve(f"{out}/")
-    assert [u.rsplit("/", 1)[1] for u, _ in listed] == names  # no _attempts/ left behind
+    assert [u.rsplit("/", 1)[1] for u, _, _ in listed] == names  # no _attempts/ left behind
     # A superseded attempt that finishes after the commit writes under _attempts/ only:
     # readers never see it, and the committed files are untouched.
     late = pa.table({"id": pa.array([-1, -2], pa.int64())})
@@ -417,7 +417,7 @@ def test_selecting_columns_reads_only_their_bytes(session: squall.Session, root:
     big = pa.array([rng.bytes(50) for _ in range(n)], pa.binary())  # incompressible
     table = pa.table({"small": np.arange(n, dtype=np.int8) % 100, "big": big})
     session.from_arrow(table, 1).write_parquet(f"{root}/wide")
-    size = sum(s for _, s in squall._native.resolve(f"{root}/wide/"))
+    size = sum(s for _, s, _ in squall._native.resolve(f"{root}/wide/"))
     ds = session.read_parquet(f"{root}/wide/").select(["small"])
     assert ds.count() == n
     assert session.last_job is not None

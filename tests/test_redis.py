@@ -53,9 +53,9 @@ def test_objects_round_trip_and_every_key_expires(redis_address: str, prefix: st
         == big[2**20 - 5 : 2**20 + 5]
     )
     assert _native.resolve(f"{prefix}/a/") == [
-        (f"{prefix}/a/big.bin", len(big)),
-        (f"{prefix}/a/empty.bin", 0),
-        (f"{prefix}/a/one.bin", 10),
+        (f"{prefix}/a/big.bin", len(big), []),
+        (f"{prefix}/a/empty.bin", 0, []),
+        (f"{prefix}/a/one.bin", 10, []),
     ]
     assert keys_without_expiry(redis_address) == []
     ttl = client(redis_address).pttl(f"{prefix.split('/', 3)[3]}/a/one.bin")

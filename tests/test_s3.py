@@ -28,11 +28,11 @@ def test_put_get_range_list_delete(s3_bucket: str) -> None:
     assert _native.read_range(f"{s3_bucket}/a/one.bin", 2, 5) == b"234"
     listed = _native.resolve(f"{s3_bucket}/a/")
     assert listed == [
-        (f"{s3_bucket}/a/empty.bin", 0),
-        (f"{s3_bucket}/a/one.bin", 10),
-        (f"{s3_bucket}/a/two.bin", 2),
+        (f"{s3_bucket}/a/empty.bin", 0, []),
+        (f"{s3_bucket}/a/one.bin", 10, []),
+        (f"{s3_bucket}/a/two.bin", 2, []),
     ]
-    assert [u for u, _ in _native.resolve(f"{s3_bucket}/a/t*.bin")] == [f"{s3_bucket}/a/two.bin"]
+    assert [u for u, _, _ in _native.resolve(f"{s3_bucket}/a/t*.bin")] == [f"{s3_bucket}/a/two.bin"]
     _native.delete([f"{s3_bucket}/a/one.bin", f"{s3_bucket}/a/never-existed.bin"])
     with pytest.raises(squall.StoreNotFoundError, match=r"one\.bin"):
         _native.read_bytes(f"{s3_bucket}/a/one.bin")

@@ -390,15 +390,15 @@ class Plan:
 
     @staticmethod
     def scan(
-        inputs: list[tuple[str, str, int]],
+        inputs: list[tuple[str, str, int, list[tuple[str, str | None]]]],
         source: str,
         target_bytes: int,
         slots: int,
         budget: Budget,
     ) -> Plan:
-        """A scan of ``inputs``, given as (url, format, size); Parquet files bigger than
-        ``target_bytes`` (or than ``budget`` wants a task's input to be), or fewer than
-        ``slots``, are read in several partitions of row groups."""
+        """A scan of ``inputs``, given as (url, format, size, the columns of its path);
+        Parquet files bigger than ``target_bytes`` (or than ``budget`` wants a task's input to
+        be), or fewer than ``slots``, are read in several partitions of row groups."""
     @staticmethod
     def synthetic(columns: list[tuple[str, int]], rows: int, partitions: int, source: str) -> Plan:
         """A plan over a synthetic input of ``rows`` rows of ``columns`` ((name, bytes per row)
@@ -564,8 +564,9 @@ def execute_frame(header: bytes, payload: bytes) -> tuple[bytes, bytes]:
     returns the reply frame's header (the report) and body. For squall's worker processes
     only: it restarts the process's resident high-water mark, to report the attempt's peak."""
 
-def resolve(url: str) -> list[tuple[str, int]]:
-    """Objects that ``url`` names (a file, a prefix or a glob), as (url, size), sorted."""
+def resolve(url: str) -> list[tuple[str, int, list[tuple[str, str | None]]]]:
+    """Objects that ``url`` names (a file, a prefix or a glob), as (url, size, the
+    (column, value) pairs of its ``column=value`` directories below ``url``), sorted."""
 
 def list_prefix(url: str) -> list[tuple[str, int]]:
     """Every object whose URL starts with ``url`` (a raw prefix), as (url, size), sorted."""

@@ -645,13 +645,18 @@ def _has_pandas() -> bool:
 # -- sources ------------------------------------------------------------------------------
 
 
+# An input file as a scan takes it: url, format, size, and the (column, value) pairs of its
+# `column=value` directories.
+ScanInput = tuple[str, str, int, list[tuple[str, str | None]]]
+
+
 def _scan(session: Session, urls: str | Sequence[str], format: str) -> Dataset:
     sources = [urls] if isinstance(urls, str) else list(urls)
     if not sources:
         raise ValueError(f"read_{format}() needs at least one URL")
-    found: list[tuple[str, str, int]] = []
+    found: list[ScanInput] = []
     for source in sources:
-        found.extend((url, format, size) for url, size in _native.resolve(source))
+        found.extend((url, format, size, path) for url, size, path in _native.resolve(source))
     label = sources[0] if len(sources) == 1 else f"{len(sources)} locations"
     plan = _native.Plan.scan(
         found, label, session.target_partition_bytes, session.workers, session.budget
@@ -677,12 +682,12 @@ def from_arrow_in(session: Session, table: pa.Table, num_partitions: int | None)
         raise ValueError(f"num_partitions={num_partitions}: use 1 or more")
     prefix = f"{session._scratch()}/table-{uuid.uuid4().hex}"
     step = -(-table.num_rows // n) if table.num_rows else 0
-    inputs = []
+    inputs: list[ScanInput] = []
     for i in range(n):
         part = table.slice(i * step, step) if step else table.slice(0, 0)
         url = f"{prefix}/part-{i:05}.arrow"
         size = _native.write_table(part, url, "ipc")
-        inputs.append((url, "ipc", size))
+        inputs.append((url, "ipc", size, []))
     # Arrow IPC parts, already cut to size: none is split.
     plan = _native.Plan.scan(
         inputs, "an in-memory table", session.target_partition_bytes, n, session.budget

@@ -332,7 +332,7 @@ class BlockMatrix:
         found = _native.resolve(url)
         if len(found) != 1:
             raise ValueError(f"from_store takes one .npy file; {url} names {len(found)} objects")
-        url, size = found[0]
+        url, size, _ = found[0]
         dtype, (m, n), header = _npy_header(_native.read_range(url, 0, min(size, 4096)), url)
         if header + m * n * dtype.itemsize != size:
             raise ValueError(f"{url} holds {size} bytes, not the {m} x {n} {dtype} it says")

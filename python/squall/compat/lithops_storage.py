@@ -129,7 +129,7 @@ class Storage:
             f.write(data)
 
     def _size(self, url: str) -> int:
-        for found, size in _native.resolve(url):
+        for found, size, _ in _native.resolve(url):
             if found == url:
                 return size
         raise StoreNotFoundError(f"{url} does not exist")

@@ -100,6 +100,13 @@ impl Plan {
                     let unit = if format == "parquet" { "row groups" } else { "record batches" };
                     out.push(format!("          as {m} partitions of {unit} (big files are split)"));
                 }
+                if !self.path_columns.is_empty() {
+                    let names: Vec<&str> = self.path_columns.iter().map(|c| c.name.as_str()).collect();
+                    out.push(format!(
+                        "          with columns {} from their directories (name=value)",
+                        names.join(", ")
+                    ));
+                }
                 if matches!(stage.ops.first(), Some(Op::Filter { .. })) {
                     out.push("          skipping row groups whose statistics rule out the filter".to_string());
                 }

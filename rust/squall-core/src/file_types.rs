@@ -33,6 +33,9 @@ pub struct Expected {
     pub url: String,
     /// Its columns.
     pub columns: Vec<InputColumn>,
+    /// The columns the files' paths give them (`hive`), which no file is read for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub path_columns: Vec<InputColumn>,
 }
 
 /// A dictionary's values' type; other types as they are.

@@ -16,6 +16,7 @@ pub mod file_types;
 mod floats;
 pub mod frame;
 pub mod groupby;
+pub mod hive;
 pub mod manifest;
 pub mod merge;
 mod native;

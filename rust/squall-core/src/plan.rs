@@ -26,6 +26,9 @@ pub struct Input {
     /// file is read as several partitions); None: the whole object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub row_groups: Option<RowGroups>,
+    /// The columns its path gives it, `column=value` directories (`hive`), value None: null.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub path_values: crate::hive::PathValues,
 }
 
 /// Row groups `start..end` of a Parquet file, `bytes` of it (compressed).
@@ -42,7 +45,7 @@ pub struct RowGroups {
 impl Input {
     /// The whole object `url`.
     pub fn whole(url: String, format: Format, size: u64) -> Input {
-        Input { url, format, size, row_groups: None }
+        Input { url, format, size, row_groups: None, path_values: Vec::new() }
     }
 
     /// The bytes this input reads: its row groups', or the whole object's.
@@ -387,6 +390,9 @@ pub struct Plan {
     /// against when they are added (see `columns`), and every file's columns against.
     #[serde(default)]
     pub schema: Option<Vec<InputColumn>>,
+    /// The input's columns its files' paths give them (`hive`), after `schema`'s.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub path_columns: Vec<InputColumn>,
     /// Decoded (in-memory) bytes per byte of input, from the first file's footer.
     #[serde(default = "one")]
     pub decoded_per_byte: f64,
@@ -405,7 +411,8 @@ impl Plan {
     pub fn scan(inputs: Vec<Input>, source: String) -> Self {
         let (schema, decoded_per_byte) = (None, 1.0);
         let (ops, shuffles, widths) = (Vec::new(), Vec::new(), Vec::new());
-        Plan { inputs, source, columns: None, schema, decoded_per_byte, widths, ops, shuffles }
+        let path_columns = Vec::new();
+        Plan { inputs, source, columns: None, schema, path_columns, decoded_per_byte, widths, ops, shuffles }
     }
 
     /// This plan, knowing that its input has `columns` (operators are then checked against
@@ -416,15 +423,27 @@ impl Plan {
         self
     }
 
-    /// The names of the input's columns, when known.
-    pub fn input_names(&self) -> Option<Vec<String>> {
-        Some(self.schema.as_ref()?.iter().map(|c| c.name.clone()).collect())
+    /// This plan, whose input also has `columns` from its files' paths, after the files' own.
+    pub fn with_path_columns(mut self, columns: Vec<InputColumn>) -> Self {
+        self.path_columns = columns;
+        self
     }
 
-    /// What each file of the input must agree with: the first file's columns and types.
+    /// The names of the input's columns, when known: its files', then its paths'.
+    pub fn input_names(&self) -> Option<Vec<String>> {
+        let all = self.schema.as_ref()?.iter().chain(&self.path_columns);
+        Some(all.map(|c| c.name.clone()).collect())
+    }
+
+    /// What each file of the input must agree with: the first file's columns and types, and
+    /// the columns the paths give.
     pub fn expected(&self) -> Option<Expected> {
-        let columns = self.schema.clone()?;
-        Some(Expected { url: self.inputs.first()?.url.clone(), columns })
+        if self.schema.is_none() && self.path_columns.is_empty() {
+            return None;
+        }
+        let columns = self.schema.clone().unwrap_or_default();
+        let path_columns = self.path_columns.clone();
+        Some(Expected { url: self.inputs.first()?.url.clone(), columns, path_columns })
     }
 
     /// This plan followed by a shuffle; with `coalesce`, reducers may take several adjacent
@@ -463,6 +482,16 @@ impl Plan {
         }
         crate::columns::check_op(self, &op)?;
         let mut next = self.clone();
+        let leading = next.shuffles.is_empty() && next.ops.iter().all(|o| matches!(o, Op::Filter { .. }));
+        if let (true, Op::Filter { expr }) = (leading && !next.path_columns.is_empty(), &op) {
+            // Files whose paths rule every row out are not read (the first stays, so that the
+            // plan has an input, whose rows the filter removes).
+            let (first, cols) = (next.inputs.first().cloned(), &next.path_columns);
+            next.inputs.retain(|input| crate::hive::may_keep(expr, input, cols));
+            if next.inputs.is_empty() {
+                next.inputs.extend(first);
+            }
+        }
         match (next.shuffles.last_mut(), op) {
             (Some(last), op) => last.ops.push(op),
             (None, Op::Select { columns }) if next.ops.is_empty() => next.columns = Some(columns),

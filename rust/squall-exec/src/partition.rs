@@ -7,7 +7,9 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use squall_core::codec::{encode, project, schema_text, Decoded, Format, BATCH_ROWS};
 use squall_core::expr::add_columns;
+use squall_core::file_types::InputColumn;
 use squall_core::groupby::{few_values, hash_buckets, GroupBy, DISTINCT_PROBE};
+use squall_core::hive;
 use squall_core::plan::{Combine, Input, Op, PartitionReport, PartitionTask, TaskInput, TaskOutput};
 use squall_core::shuffle::{decode_rows, encode_rows, BucketSlice};
 use squall_core::sort::{splitters, Sorter};
@@ -187,35 +189,35 @@ fn read_input(task: &PartitionTask, attempt: u32) -> crate::Result<(Decoded, u64
                 Op::Filter { expr } => Some(expr),
                 _ => None,
             });
+            let from_path = path_columns(task);
+            let file_columns = hive::file_part(task.columns.as_deref(), from_path);
+            // (Not by a column of the path: a file may hold a column of that name, which its
+            // path's value replaces.)
+            let of_file =
+                |e: &&squall_core::expr::Expr| e.columns().iter().all(|c| from_path.iter().all(|p| &p.name != c));
             let selection = Selection {
-                columns: task.columns.as_deref(),
+                columns: file_columns.as_deref(),
                 row_groups: input.row_groups,
-                filters: filters.collect(),
+                filters: filters.filter(of_file).collect(),
             };
             let read = read_parquet(store, &key, input.size, selection, &input.url, batch_rows);
             let (decoded, fetched) = runtime()?.block_on(read)?;
-            let decoded = conform(task, &input.url, decoded)?;
-            Ok((decoded, fetched, input.url.clone()))
-        }
-        TaskInput::File(input @ Input { row_groups: Some(batches), .. }) => {
-            let (store, key) = open(&input.url)?;
-            let read = read_ipc_batches(store, &key, input.size, *batches, &input.url);
-            let (decoded, fetched) = runtime()?.block_on(read)?;
-            let decoded = match task.columns.as_deref() {
-                Some(cols) => project(decoded, cols, &input.url)?,
-                None => decoded,
-            };
-            let decoded = conform(task, &input.url, decoded)?;
-            Ok((decoded, fetched, input.url.clone()))
+            Ok((with_path(task, input, conform(task, &input.url, decoded)?)?, fetched, input.url.clone()))
         }
         TaskInput::File(input) => {
-            let (decoded, n) = read_part(&input.url)?;
-            let decoded = match task.columns.as_deref() {
-                Some(cols) => project(decoded, cols, &input.url)?,
+            let (decoded, n) = match input.row_groups {
+                Some(batches) => {
+                    let (store, key) = open(&input.url)?;
+                    let read = read_ipc_batches(store, &key, input.size, batches, &input.url);
+                    runtime()?.block_on(read)?
+                }
+                None => read_part(&input.url)?,
+            };
+            let decoded = match hive::file_part(task.columns.as_deref(), path_columns(task)) {
+                Some(cols) => project(decoded, &cols, &input.url)?,
                 None => decoded,
             };
-            let decoded = conform(task, &input.url, decoded)?;
-            Ok((decoded, n, input.url.clone()))
+            Ok((with_path(task, input, conform(task, &input.url, decoded)?)?, n, input.url.clone()))
         }
         TaskInput::Merge(_) => Err(squall_core::Error::Plan("a merge task is run by merge_buckets".into()).into()),
         TaskInput::Sized(_) => Err(squall_core::Error::Plan(
@@ -266,6 +268,16 @@ fn read_input(task: &PartitionTask, attempt: u32) -> crate::Result<(Decoded, u64
 
 /// `decoded`, read of `url`, with the column types the task expects (those of the input's
 /// first file; see `Expected::conform`).
+/// The columns the paths of the input's files give them (`hive`); none for a scratch file.
+fn path_columns(task: &PartitionTask) -> &[InputColumn] {
+    task.expected.as_deref().map_or(&[], |e| &e.path_columns)
+}
+
+/// `decoded`, the columns read of `input`'s file, with those its path gives, as the task reads them.
+fn with_path(task: &PartitionTask, input: &Input, decoded: Decoded) -> crate::Result<Decoded> {
+    Ok(hive::with_path_columns(decoded, input, task.columns.as_deref(), path_columns(task))?)
+}
+
 fn conform(task: &PartitionTask, url: &str, decoded: Decoded) -> crate::Result<Decoded> {
     match &task.expected {
         Some(expected) => Ok(expected.conform(url, decoded)?),
@@ -282,8 +294,9 @@ pub fn run_partition<E>(
     if let TaskInput::Merge(merge) = &task.input {
         return Ok(crate::merge::merge_buckets(task, merge, attempt)?);
     }
+    // (Columns of a file's path are added by `read_input`.)
     if let (TaskInput::File(input), Some(TaskOutput::Partial { url, group, partitions }), true) =
-        (&task.input, &task.output, task.ops.is_empty())
+        (&task.input, &task.output, task.ops.is_empty() && path_columns(task).is_empty())
     {
         if input.format == Format::Parquet {
             return Ok(aggregate_parquet(task, input, &attempt_url(url, attempt), group, *partitions)?);

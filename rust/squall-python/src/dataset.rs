@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use squall_core::codec::{Compression, Format};
 use squall_core::groupby::{Agg, AggFunc, GroupBy};
+use squall_core::hive::PathValues;
 use squall_core::placement::Placement;
 use squall_core::plan::{Exchange, Input, Op, Plan as CorePlan, Sink, WriteMode};
 use squall_core::sort::SortKey;
@@ -53,13 +54,13 @@ type AggSpec = (String, Option<String>, Option<String>, String, Option<f64>);
 
 #[pymethods]
 impl Plan {
-    /// A scan of `inputs`, given as (url, format, size); Parquet files bigger than
-    /// `target_bytes` (or than `budget` wants a task's input to be), or fewer than `slots`,
-    /// are read in several partitions of row groups.
+    /// A scan of `inputs`, given as (url, format, size, the columns of its path); Parquet
+    /// files bigger than `target_bytes` (or than `budget` wants a task's input to be), or fewer
+    /// than `slots`, are read in several partitions of row groups.
     #[staticmethod]
     fn scan(
         py: Python<'_>,
-        inputs: Vec<(String, String, u64)>,
+        inputs: Vec<(String, String, u64, PathValues)>,
         source: String,
         target_bytes: u64,
         slots: usize,
@@ -67,12 +68,18 @@ impl Plan {
     ) -> PyResult<Plan> {
         let inputs = inputs
             .into_iter()
-            .map(|(url, format, size)| Ok(Input::whole(url, parse_format(&format)?, size)))
+            .map(|(url, format, size, path_values)| {
+                Ok(Input { path_values, ..Input::whole(url, parse_format(&format)?, size) })
+            })
             .collect::<PyResult<Vec<_>>>()?;
         let scanned = py
             .detach(|| split_inputs(inputs, target_bytes, slots, Some(&budget.inner)))
             .map_err(|e| exec_error(py, e))?;
-        let plan = CorePlan::scan(scanned.inputs, source).with_schema(scanned.columns, scanned.decoded_per_byte);
+        let from_paths = squall_core::hive::path_columns(&scanned.inputs, scanned.columns.as_deref(), &source)
+            .map_err(|e| exec_error(py, e.into()))?;
+        let plan = CorePlan::scan(scanned.inputs, source)
+            .with_schema(scanned.columns, scanned.decoded_per_byte)
+            .with_path_columns(from_paths);
         Ok(Plan { inner: plan })
     }
 

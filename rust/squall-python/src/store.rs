@@ -10,12 +10,18 @@ use crate::arrow::stream_from_py;
 use crate::dataset::{parse_compression, parse_format};
 use crate::errors::exec_error;
 
-/// Objects that `url` names (a file, a prefix or a glob), as (url, size), sorted.
+/// A file's URL, its size, and the (column, value) pairs of its `column=value` directories
+/// below the location it was found under (`squall_core::hive`).
+type Found = (String, u64, squall_core::hive::PathValues);
+
+/// Objects that `url` names (a file, a prefix or a glob), as (url, size, path's columns), sorted.
 #[pyfunction]
-pub fn resolve(py: Python<'_>, url: String) -> PyResult<Vec<(String, u64)>> {
+pub fn resolve(py: Python<'_>, url: String) -> PyResult<Vec<Found>> {
     let found = py.detach(|| -> squall_exec::Result<_> {
+        let under = squall_store::listed_under(squall_store::StoreUrl::parse(&url)?.key());
         let (store, objects) = runtime()?.block_on(squall_store::resolve(&url))?;
-        Ok(objects.into_iter().map(|o| (store.url_of(&o.key), o.size)).collect())
+        let values = |key: &str| key.get(under..).map(squall_core::hive::path_values).unwrap_or_default();
+        Ok(objects.into_iter().map(|o| (store.url_of(&o.key), o.size, values(&o.key))).collect())
     });
     found.map_err(|e| exec_error(py, e))
 }

@@ -31,7 +31,7 @@ pub use memory::{Held, MemoryStore};
 pub use parallel::{get_ranges, in_parallel, MAX_IN_FLIGHT};
 pub use redis::{RedisStore, CHUNK as REDIS_CHUNK};
 pub use s3::S3Store;
-pub use url::{open, resolve, StoreUrl};
+pub use url::{listed_under, open, resolve, StoreUrl};
 
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -108,6 +108,18 @@ pub fn open(url: &str) -> Result<(Arc<dyn Store>, String)> {
     Ok((parsed.store(), parsed.key().to_string()))
 }
 
+/// Where the keys of the objects that `key` (given to [`resolve`]) names start to differ:
+/// after its directory, for a prefix or a glob (past the end of `key` for one object).
+pub fn listed_under(key: &str) -> usize {
+    if key.contains(['*', '?', '[']) {
+        literal_prefix(key).rfind('/').map_or(0, |i| i + 1)
+    } else if key.ends_with('/') || key.is_empty() {
+        key.len()
+    } else {
+        key.len() + 1
+    }
+}
+
 /// The objects `url` names: one object, every object under a prefix (a URL ending in `/`, or
 /// a directory), or the objects matching a glob. Sorted by key, except that a dataset directory
 /// with a manifest gives exactly the files its manifest lists, in its order; an empty match is an
@@ -115,13 +127,7 @@ pub fn open(url: &str) -> Result<(Arc<dyn Store>, String)> {
 /// unfinished attempts).
 pub async fn resolve(url: &str) -> Result<(Arc<dyn Store>, Vec<ObjectMeta>)> {
     let (store, key) = open(url)?;
-    let listed_under = if key.contains(['*', '?', '[']) {
-        literal_prefix(&key).rfind('/').map_or(0, |i| i + 1)
-    } else if key.ends_with('/') || key.is_empty() {
-        key.len()
-    } else {
-        key.len() + 1
-    };
+    let listed_under = listed_under(&key);
     let listed = if key.contains(['*', '?', '[']) {
         store.list(literal_prefix(&key)).await?
     } else if key.ends_with('/') || key.is_empty() {
