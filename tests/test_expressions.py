@@ -111,6 +111,48 @@ def test_wrong_expressions_are_clear_errors(session: squall.Session) -> None:
         ds.filter(col("nope") > 0)
 
 
+def test_remainders_negation_and_is_in_match_numpy(session: squall.Session, tmp_path: str) -> None:
+    t = table()
+    session.from_arrow(t, 4).write_parquet(f"file://{tmp_path}/in")
+    ds = session.read_parquet(f"file://{tmp_path}/in")
+    i, k, s = t["i"].to_numpy(), t["k"].to_numpy(), t["s"].to_numpy(zero_copy_only=False)
+    v = t["t"].to_numpy(zero_copy_only=False)  # nulls as NaN: a comparison with one is false
+    with np.errstate(invalid="ignore"):
+        cases = [
+            (col("i") % 3 == 1, np.mod(i, 3) == 1),
+            (col("i") % -3 == -1, np.mod(i, -3) == -1),
+            (7 % (col("k") + 1) == 0, np.mod(7, k + 1) == 0),
+            (col("t") % 0.5 > 0.25, np.mod(v, 0.5) > 0.25),
+            (col("t") % -0.5 < -0.25, np.mod(v, -0.5) < -0.25),
+            (-col("i") > 2, -i > 2),
+            (-(col("t") * 2) >= 1, -(v * 2) >= 1),
+            (col("k").is_in([1, 7, 49, 100]), np.isin(k, [1, 7, 49, 100])),
+            (col("k").is_in(np.array([3, 4], dtype=np.int32)), np.isin(k, [3, 4])),
+            (col("k").is_in([2.0, 2.5]), k == 2),
+            (col("s").is_in({"east", "west"}), s == "east"),
+            (col("s").is_in(pa.array(["north"])), s == "north"),
+            (~col("t").is_in([]), ~np.isnan(v)),
+            (col("k") > np.int64(45), k > 45),
+        ]
+    for expr, mask in cases:
+        want = t.filter(pa.array(mask))
+        got = ds.filter(expr).collect()
+        by = [("k", "ascending"), ("t", "ascending"), ("i", "ascending")]
+        assert got.sort_by(by).equals(want.sort_by(by)), expr
+    got = ds.groupby("k").agg(neg=-col("t").max(), m=col("i").sum() % 7).collect().sort_by("k")
+    frame = t.to_pandas().groupby("k")
+    assert got["neg"].to_pylist() == (-frame["t"].max()).tolist()
+    assert got["m"].to_pylist() == [int(x) % 7 for x in frame["i"].sum()]
+    with pytest.raises(ValueError, match=r"is_in\(\.\.\.\) was given None"):
+        col("k").is_in([1, None])
+    with pytest.raises(TypeError, match="collection of values"):
+        col("s").is_in("east")
+    with pytest.raises(squall.PlanError, match=r"s\.is_in\(\[1\]\).*do not mix"):
+        ds.filter(col("s").is_in([1])).collect()
+    with pytest.raises(squall.PlanError, match=r"\(i % 0\).*zero"):
+        ds.filter(col("i") % 0 == 1).collect()
+
+
 def test_a_filter_after_a_read_skips_row_groups_its_statistics_rule_out(
     session: squall.Session, root: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -147,6 +189,11 @@ def test_a_filter_after_a_read_skips_row_groups_its_statistics_rule_out(
                 0.15,
             ),
             (col("f") > 5, pc.or_(pc.greater(t["f"], 5), pc.is_nan(t["f"])), 1.0),
+            (
+                col("station").is_in(["s001", "s019", "nowhere"]),
+                pc.is_in(t["station"], pa.array(["s001", "s019"])),
+                0.15,
+            ),
         ]:
             got, want = ds.filter(expr).collect(), t.filter(mask)
             assert got.drop_columns("f").equals(want.drop_columns("f")), expr

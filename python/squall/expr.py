@@ -4,7 +4,10 @@ aggregates, ``squall.col("hi").max() - squall.col("lo").min()``, for
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
+
+import numpy as np
 
 from . import _native
 
@@ -14,9 +17,10 @@ AggLeaf = tuple[str, str, float | None]
 
 class Expr:
     """An expression over columns, built with :func:`col`, :func:`lit` and operators:
-    ``+ - * /`` (``/`` is true division), ``== != < <= > >=``, ``&`` (and), ``|`` (or), ``~``
-    (not) and :meth:`is_null`. Nulls propagate; a filter keeps rows where the condition is
-    true. A column's aggregate (``col("v").max()``) makes an expression for ``agg()``."""
+    ``+ - * / %`` (``/`` is true division; ``%`` has the divisor's sign, as in Python), unary
+    ``-``, ``== != < <= > >=``, ``&`` (and), ``|`` (or), ``~`` (not), :meth:`is_null` and
+    :meth:`is_in`. Nulls propagate; a filter keeps rows where the condition is true. A
+    column's aggregate (``col("v").max()``) makes an expression for ``agg()``."""
 
     __slots__ = ("_aggs", "_native")
     __hash__ = None  # type: ignore[assignment]  # == builds an expression
@@ -63,6 +67,15 @@ class Expr:
     def __rtruediv__(self, other: Any) -> Expr:
         return self._binary("/", other, True)
 
+    def __mod__(self, other: Any) -> Expr:
+        return self._binary("%", other)
+
+    def __rmod__(self, other: Any) -> Expr:
+        return self._binary("%", other, True)
+
+    def __neg__(self) -> Expr:
+        return Expr(self._native.neg(), self._aggs)
+
     def __eq__(self, other: Any) -> Expr:  # type: ignore[override]
         return self._binary("==", other)
 
@@ -103,6 +116,22 @@ class Expr:
             >>> ds.filter(~squall.col("station").is_null())
         """
         return Expr(self._native.is_null(), self._aggs)
+
+    def is_in(self, values: Iterable[Any]) -> Expr:
+        """Whether each value is one of ``values`` (a list, set, numpy array, pandas Series or
+        pyarrow Array of bools, numbers or strings), compared as ``==`` compares; a null stays
+        null, so a filter drops it (add ``| col.is_null()`` to keep nulls).
+
+        Example:
+            >>> ds.filter(squall.col("station").is_in(["KBOS", "KJFK"]))
+        """
+        if isinstance(values, str | bytes | Expr):
+            raise TypeError(f"is_in() takes a collection of values, not {values!r}")
+        if hasattr(values, "to_pylist"):
+            values = values.to_pylist()
+        elif hasattr(values, "tolist"):
+            values = values.tolist()
+        return Expr(self._native.is_in([_plain(v) for v in values]), self._aggs)
 
     # -- aggregates of a column, for agg() -------------------------------------------------
 
@@ -249,4 +278,9 @@ def lit(value: bool | int | float | str | None) -> Expr:
     Example:
         >>> squall.col("temp") * squall.lit(1.8) + 32
     """
-    return Expr(_native.Expr.literal(value))
+    return Expr(_native.Expr.literal(_plain(value)))
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar (``np.int64(3)``) as the Python value it holds; others as they are."""
+    return value.item() if isinstance(value, np.generic) else value

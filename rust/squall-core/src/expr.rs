@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use arrow_arith::boolean::{and_kleene, is_null, not, or_kleene};
-use arrow_arith::numeric::{add, div, mul, sub};
+use arrow_arith::numeric::{add, div, mul, neg, sub};
 use arrow_array::StringArray;
 use arrow_array::{Array, ArrayRef, BooleanArray, Datum, Float64Array, Int64Array, NullArray, RecordBatch};
 use arrow_cast::cast;
@@ -53,6 +53,18 @@ pub enum Expr {
     IsNull {
         /// The operand.
         expr: Box<Expr>,
+    },
+    /// The negated number (`-x`).
+    Neg {
+        /// The operand.
+        expr: Box<Expr>,
+    },
+    /// Whether each value is one of `values` (a null stays null; no value is null).
+    IsIn {
+        /// The operand.
+        expr: Box<Expr>,
+        /// The values it is checked against.
+        values: Vec<Literal>,
     },
 }
 
@@ -118,6 +130,8 @@ pub enum BinaryOp {
     Mul,
     /// `/`
     Div,
+    /// `%`, with the divisor's sign (as Python and numpy take it)
+    Mod,
     /// `==`
     Eq,
     /// `!=`
@@ -138,11 +152,12 @@ pub enum BinaryOp {
 
 impl BinaryOp {
     /// Every operator by the name the binding gives it.
-    pub const NAMES: [(&'static str, BinaryOp); 12] = [
+    pub const NAMES: [(&'static str, BinaryOp); 13] = [
         ("+", BinaryOp::Add),
         ("-", BinaryOp::Sub),
         ("*", BinaryOp::Mul),
         ("/", BinaryOp::Div),
+        ("%", BinaryOp::Mod),
         ("==", BinaryOp::Eq),
         ("!=", BinaryOp::NotEq),
         ("<", BinaryOp::Lt),
@@ -160,6 +175,11 @@ impl BinaryOp {
             .find(|(n, _)| *n == symbol)
             .map(|(_, op)| *op)
             .ok_or_else(|| Error::Plan(format!("no operator {symbol:?} in expressions")))
+    }
+
+    /// Whether it computes a number (not a comparison, nor logic).
+    fn arithmetic(self) -> bool {
+        matches!(self, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod)
     }
 
     fn symbol(self) -> &'static str {
@@ -219,7 +239,7 @@ impl Expr {
                 left.visit(f);
                 right.visit(f);
             }
-            Expr::Not { expr } | Expr::IsNull { expr } => expr.visit(f),
+            Expr::Not { expr } | Expr::IsNull { expr } | Expr::Neg { expr } | Expr::IsIn { expr, .. } => expr.visit(f),
         }
     }
 
@@ -246,6 +266,22 @@ impl Expr {
                 let v = expr.value(batch)?;
                 Value { array: Arc::new(is_null(&v.array).map_err(|e| self.error(e))?), scalar: v.scalar }
             }
+            Expr::Neg { expr } => {
+                let v = expr.value(batch)?;
+                // Unsigned integers as signed ones (an error for one past i64::MAX).
+                let exact = arrow_cast::CastOptions { safe: false, ..Default::default() };
+                let signed = match v.array.data_type().is_unsigned_integer() {
+                    true => {
+                        arrow_cast::cast_with_options(&v.array, &DataType::Int64, &exact).map_err(|e| self.error(e))?
+                    }
+                    false => v.array,
+                };
+                Value { array: neg(&signed).map_err(|e| self.error(e))?, scalar: v.scalar }
+            }
+            Expr::IsIn { expr, values } => {
+                let v = expr.value(batch)?;
+                Value { array: Arc::new(self.is_in(&v.array, values)?), scalar: v.scalar }
+            }
             Expr::Binary { op, left, right, ieee } => {
                 let (l, r) = (left.value(batch)?, right.value(batch)?);
                 let scalar = l.scalar && r.scalar;
@@ -253,6 +289,38 @@ impl Expr {
                 Value { array, scalar }
             }
         })
+    }
+
+    /// Whether each of `array`'s values is one of `values` (null where it is null), compared
+    /// as `==` compares them: in their common type, NaN equal to NaN, -0.0 to 0.0.
+    fn is_in(&self, array: &ArrayRef, values: &[Literal]) -> Result<BooleanArray> {
+        let err = |e| self.error(e);
+        let listed: Vec<ArrayRef> = values.iter().filter(|v| **v != Literal::Null).map(Literal::array).collect();
+        let mut target = array.data_type().clone();
+        for v in &listed {
+            target = common_type(BinaryOp::Eq, &target, v.data_type()).ok_or_else(|| {
+                Error::Plan(format!("{self}: {} and {} do not mix", array.data_type(), v.data_type()))
+            })?;
+        }
+        let exact = arrow_cast::CastOptions { safe: false, ..Default::default() };
+        let as_target = |a: &ArrayRef| {
+            let a = arrow_cast::cast_with_options(a, &target, &exact).map_err(err)?;
+            Ok::<_, Error>(if target == DataType::Float64 { crate::floats::canonical(&a, true) } else { a })
+        };
+        let column = as_target(array)?;
+        let listed = listed.iter().map(as_target).collect::<Result<Vec<_>>>()?;
+        let rows = arrow_row::RowConverter::new(vec![arrow_row::SortField::new(target.clone())]).map_err(err)?;
+        let listed = match listed.is_empty() {
+            true => rows.empty_rows(0, 0),
+            false => {
+                let all = arrow_select::concat::concat(&listed.iter().map(|a| a.as_ref()).collect::<Vec<_>>())
+                    .map_err(err)?;
+                rows.convert_columns(&[all]).map_err(err)?
+            }
+        };
+        let set: hashbrown::HashSet<&[u8]> = listed.iter().map(|r| r.data()).collect();
+        let converted = rows.convert_columns(std::slice::from_ref(&column)).map_err(err)?;
+        Ok((0..column.len()).map(|i| column.is_valid(i).then(|| set.contains(converted.row(i).data()))).collect())
     }
 
     fn apply(&self, op: BinaryOp, l: Value, r: Value, ieee: bool) -> Result<ArrayRef> {
@@ -281,7 +349,7 @@ impl Expr {
         let to_common = |v: &Value| arrow_cast::cast_with_options(&v.array, &target, &exact).map_err(err);
         let (mut l, mut r) =
             (Value { array: to_common(&l)?, scalar: l.scalar }, Value { array: to_common(&r)?, scalar: r.scalar });
-        if target == DataType::Float64 && !matches!(op, Add | Sub | Mul | Div) {
+        if target == DataType::Float64 && !op.arithmetic() {
             if ieee {
                 return ieee_compare(op, l, r).map_err(err);
             }
@@ -294,6 +362,7 @@ impl Expr {
             Sub => sub(&l, &r).map_err(err)?,
             Mul => mul(&l, &r).map_err(err)?,
             Div => div(&l, &r).map_err(err)?,
+            Mod => floor_mod(&l, &r).map_err(err)?,
             Eq => Arc::new(eq(&l, &r).map_err(err)?),
             NotEq => Arc::new(neq(&l, &r).map_err(err)?),
             Lt => Arc::new(lt(&l, &r).map_err(err)?),
@@ -303,6 +372,44 @@ impl Expr {
             And | Or => unreachable!("handled above"),
         })
     }
+}
+
+/// `l % r` with the sign of `r` (Python's and numpy's `%`; Arrow's, as C's, has the sign of `l`):
+/// a remainder of the other sign has `r` added, and a zero one is a zero of `r`'s sign. An
+/// integer divided by zero is an error.
+fn floor_mod(l: &Value, r: &Value) -> std::result::Result<ArrayRef, arrow_schema::ArrowError> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int64Type};
+    let rem = arrow_arith::numeric::rem(l, r)?;
+    let divisor = |i: usize| if r.scalar { 0 } else { i };
+    Ok(match rem.data_type() {
+        DataType::Int64 => {
+            let (m, d) = (rem.as_primitive::<Int64Type>(), r.array.as_primitive::<Int64Type>());
+            let values = m.values().iter().enumerate().map(|(i, &m)| {
+                let d = d.values().get(divisor(i)).copied().unwrap_or(1);
+                if m != 0 && (m < 0) != (d < 0) {
+                    m + d
+                } else {
+                    m
+                }
+            });
+            Arc::new(Int64Array::new(values.collect(), m.nulls().cloned()))
+        }
+        DataType::Float64 => {
+            let (m, d) = (rem.as_primitive::<Float64Type>(), r.array.as_primitive::<Float64Type>());
+            let values = m.values().iter().enumerate().map(|(i, &m)| {
+                let d = d.values().get(divisor(i)).copied().unwrap_or(1.0);
+                match m {
+                    0.0 => 0f64.copysign(d),
+                    m if (m < 0.0) != (d < 0.0) => m + d,
+                    m => m,
+                }
+            });
+            Arc::new(Float64Array::new(values.collect(), m.nulls().cloned()))
+        }
+        // Unsigned integers have no sign to fix.
+        _ => rem,
+    })
 }
 
 /// `l op r` on Float64 values as IEEE 754 compares them: -0.0 made 0.0 first, then a NaN on
@@ -391,7 +498,7 @@ fn common_type(op: BinaryOp, l: &DataType, r: &DataType) -> Option<DataType> {
     if number(l) && number(r) && (l.is_numeric() || r.is_numeric()) {
         let float = op == BinaryOp::Div || l.is_floating() || r.is_floating();
         let unsigned = |t: &DataType| t.is_unsigned_integer() || t == &DataType::Null;
-        let compares = !matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div);
+        let compares = !op.arithmetic();
         let decimal = |t: &DataType| matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..));
         let decimals = (digits(l), digits(r));
         return Some(match (float, unsigned(l) && unsigned(r), l == &DataType::UInt64 || r == &DataType::UInt64) {
@@ -416,9 +523,7 @@ fn common_type(op: BinaryOp, l: &DataType, r: &DataType) -> Option<DataType> {
     }
     match (l, r) {
         (DataType::Null, t) | (t, DataType::Null) => Some(t.clone()),
-        (a, b) if a == b && !matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div) => {
-            Some(a.clone())
-        }
+        (a, b) if a == b && !op.arithmetic() => Some(a.clone()),
         (a, b) if a == b && a.is_temporal() => Some(a.clone()),
         _ => None,
     }
@@ -460,6 +565,12 @@ impl fmt::Display for Expr {
             Expr::Binary { op, left, right, ieee: true } => write!(f, "({left} {} {right}, IEEE)", op.symbol()),
             Expr::Not { expr } => write!(f, "~{expr}"),
             Expr::IsNull { expr } => write!(f, "{expr}.is_null()"),
+            Expr::Neg { expr } => write!(f, "-{expr}"),
+            Expr::IsIn { expr, values } => {
+                let values: Vec<String> =
+                    values.iter().map(|v| Expr::Literal { value: v.clone() }.to_string()).collect();
+                write!(f, "{expr}.is_in([{}])", values.join(", "))
+            }
         }
     }
 }
@@ -500,6 +611,51 @@ mod tests {
         assert_eq!(half.as_primitive::<Float64Type>().value(0), 0.5);
         let by_zero = bin(BinaryOp::Div, col("i"), lit(Literal::Int(0))).evaluate(&b).unwrap();
         assert!(by_zero.as_primitive::<Float64Type>().value(0).is_infinite());
+    }
+
+    #[test]
+    fn remainders_take_the_divisor_s_sign_and_minus_negates() {
+        let b = batch();
+        let ints = |e: &Expr| e.evaluate(&b).unwrap().as_primitive::<Int64Type>().iter().collect::<Vec<_>>();
+        assert_eq!(ints(&bin(BinaryOp::Mod, col("i"), lit(Literal::Int(3)))), [Some(1), Some(2), None, Some(1)]);
+        assert_eq!(ints(&bin(BinaryOp::Mod, col("i"), lit(Literal::Int(-3)))), [Some(-2), Some(-1), None, Some(-2)]);
+        assert_eq!(ints(&bin(BinaryOp::Mod, lit(Literal::Int(7)), col("i"))), [Some(0), Some(2), None, Some(-1)]);
+        let by_zero = bin(BinaryOp::Mod, col("i"), lit(Literal::Int(0))).evaluate(&b).unwrap_err().to_string();
+        assert!(by_zero.contains("(i % 0)") && by_zero.contains("zero"), "{by_zero}");
+        let floats = bin(BinaryOp::Mod, lit(Literal::Float(-4.0)), lit(Literal::Float(2.0))).evaluate(&b).unwrap();
+        assert!(floats.as_primitive::<Float64Type>().values().iter().all(|v| *v == 0.0 && v.is_sign_positive()));
+        assert_eq!(ints(&Expr::Neg { expr: col("i") }), [Some(-1), Some(-5), None, Some(2)]);
+        let big: ArrayRef = Arc::new(arrow_array::UInt64Array::from(vec![3, u64::MAX]));
+        let big = RecordBatch::try_from_iter([("u", big)]).unwrap();
+        let err = Expr::Neg { expr: col("u") }.evaluate(&big).unwrap_err().to_string();
+        assert!(err.contains("-u"), "{err}");
+        let min: ArrayRef = Arc::new(Int64Array::from(vec![i64::MIN]));
+        let min = RecordBatch::try_from_iter([("m", min)]).unwrap();
+        assert!(Expr::Neg { expr: col("m") }.evaluate(&min).is_err(), "-i64::MIN overflows: an error, not a wrap");
+    }
+
+    #[test]
+    fn is_in_compares_as_equality_does() {
+        let b = batch();
+        let bools = |e: &Expr| e.evaluate(&b).unwrap().as_boolean().iter().collect::<Vec<_>>();
+        let is_in = |e: Box<Expr>, values: Vec<Literal>| Expr::IsIn { expr: e, values };
+        assert_eq!(
+            bools(&is_in(col("i"), vec![Literal::Int(5), Literal::Int(-2)])),
+            [Some(false), Some(true), None, Some(true)]
+        );
+        // Integers among floats, NaN equal to NaN (as `==`), a null never listed.
+        let f = is_in(col("f"), vec![Literal::Int(2), Literal::Float(f64::NAN), Literal::Null]);
+        assert_eq!(bools(&f), [Some(false), Some(true), Some(false), Some(true)]);
+        assert_eq!(
+            bools(&is_in(col("s"), vec![Literal::Str("b".into())])),
+            [Some(false), Some(true), Some(true), Some(false)]
+        );
+        assert_eq!(bools(&is_in(col("s"), vec![])), [Some(false); 4]);
+        let mixed = is_in(col("s"), vec![Literal::Int(1)]);
+        assert!(mixed.evaluate(&b).unwrap_err().to_string().contains("do not mix"));
+        assert_eq!(mixed.to_string(), "s.is_in([1])");
+        let back: Expr = serde_json::from_str(&serde_json::to_string(&f).unwrap()).unwrap();
+        assert_eq!(back.to_string(), f.to_string());
     }
 
     #[test]

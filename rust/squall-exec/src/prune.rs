@@ -102,6 +102,10 @@ fn possible(e: &Expr, stats: &dyn Fn(&str) -> Option<Stats>) -> bool {
             },
             _ => true,
         },
+        Expr::IsIn { expr, values } => match expr.as_ref() {
+            Expr::Column { name } => values.iter().any(|v| compare(stats(name), BinaryOp::Eq, v)),
+            _ => true,
+        },
         Expr::Literal { value: Literal::Bool(false) | Literal::Null } => false,
         _ => true,
     }
