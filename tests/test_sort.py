@@ -68,7 +68,7 @@ def test_written_files_are_globally_ordered_in_name_order(
     rng = np.random.default_rng(5)
     table = sample_table(30_000, rng.integers(0, 10**9, 30_000))
     session.from_arrow(table, 5).sort("k", num_partitions=6).write_parquet(f"{root}/sorted")
-    files = [url for url, _ in squall._native.resolve(f"{root}/sorted/")]
+    files = [url for url, _, _ in squall._native.resolve(f"{root}/sorted/")]
     assert len(files) == 6 and files == sorted(files)
     back = session.read_parquet(files).collect()
     assert_sorted_like(back, table, [("k", "ascending")])
