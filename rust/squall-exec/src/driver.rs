@@ -260,7 +260,7 @@ pub fn start(exec: Executors, settings: Settings, job: DatasetJob) -> Result<Arc
     let spawned = std::thread::Builder::new().name("squall-driver".into()).spawn(move || {
         let (result, io) = squall_store::counting_task(|| {
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.run()))
-                .unwrap_or_else(|panic| Err(Error::Panic(panic_text(&panic))));
+                .unwrap_or_else(|panic| Err(Error::Panic(crate::task_threads::panic_text(&panic))));
             (result, squall_store::io_counts())
         });
         let running = driver.running.clone();
@@ -595,12 +595,4 @@ fn describe(task: &PartitionTask, source: Source) -> String {
         }
         _ => format!("partition {}", task.partition),
     }
-}
-
-fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_default()
 }

@@ -35,6 +35,7 @@ mod spill;
 pub mod split;
 pub mod spread;
 pub mod store_model;
+pub mod task_threads;
 pub mod window;
 
 pub use backend::{Backend, Failure, Function, Invocation, Reply};

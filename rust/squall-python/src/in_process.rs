@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use squall_core::cancel::CancelFlag;
 use squall_exec::backend::{bounded, BoxFuture};
+use squall_exec::task_threads::TaskThreads;
 use squall_exec::{Backend, Failure, Invocation, Reply};
 use tokio::sync::Semaphore;
 
@@ -21,6 +22,8 @@ pub struct InProcessBackend {
     /// Free thread names' indices.
     free: Arc<Mutex<Vec<usize>>>,
     threads: usize,
+    /// The threads that run the attempts.
+    pool: TaskThreads,
 }
 
 impl InProcessBackend {
@@ -31,6 +34,7 @@ impl InProcessBackend {
             permits: Arc::new(Semaphore::new(threads)),
             free: Arc::new(Mutex::new((0..threads).rev().collect())),
             threads,
+            pool: TaskThreads::new(threads),
         }
     }
 
@@ -43,7 +47,7 @@ impl InProcessBackend {
         let free = self.free.clone();
         let flag = CancelFlag::new();
         let stop = flag.clone();
-        let attempt = tokio::task::spawn_blocking(move || {
+        let attempt = self.pool.run(move || {
             let out = squall_store::counting_task(|| flag.run(|| run_attempt(&spec, &func.bytes, &input)));
             free.lock().unwrap_or_else(|e| e.into_inner()).push(slot);
             drop(permit);
