@@ -233,6 +233,14 @@ def test_all_null_keys_empty_input_single_row(session: squall.Session) -> None:
     out = session.from_arrow(one, 2).groupby("k").agg(sd=("v", "std"), m=("v", "max")).collect()
     assert out.to_pylist() == [{"k": 3, "sd": None, "m": 2.5}]
 
+    # pyarrow encodes a column all null as a dictionary without values (a pandas categorical
+    # of NaNs, `dictionary_encode()`): its keys are one null group, as the plain column's.
+    coded = nulls.set_column(0, "k", nulls["k"].dictionary_encode())
+    assert len(coded["k"].chunk(0).dictionary) == 0
+    out = session.from_arrow(coded, 3).groupby("k").agg(s=("v", "sum"), n=(None, "count")).collect()
+    assert out.to_pylist() == [{"k": None, "s": float(sum(range(50))), "n": 50}]
+    assert session.from_arrow(coded, 3).distinct(["k"]).collect()["k"].to_pylist() == [None]
+
 
 def test_groupby_count_and_following_operators(
     session: squall.Session, capsys: pytest.CaptureFixture[str]

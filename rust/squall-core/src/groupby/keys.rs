@@ -91,12 +91,21 @@ fn column_groups(key: &ArrayRef) -> Option<Groups> {
         DataType::Dictionary(..) => {
             let dict = key.as_any_dictionary();
             let of_value = column_groups(dict.values())?.of_row;
-            let codes = dict.normalized_keys();
+            let codes = codes(dict);
             let ids: Vec<i64> = codes.iter().map(|&c| of_value.get(c).map_or(0, |&g| g as i64)).collect();
             group_integers(&ids, nulls)
         }
         _ => return None,
     })
+}
+
+/// A dictionary's codes as indices into its values; 0 for every row of a dictionary without
+/// values (pyarrow's encoding of a column all null), whose rows are all null.
+fn codes(dict: &dyn arrow_array::AnyDictionaryArray) -> Vec<usize> {
+    match dict.values().is_empty() {
+        true => vec![0; dict.keys().len()],
+        false => dict.normalized_keys(),
+    }
 }
 
 /// Each value's bytes, by row, of a string or binary column; None for other types.
@@ -317,7 +326,7 @@ fn value_hashes(col: &ArrayRef, hasher: &FixedState) -> Option<Vec<u64>> {
             DataType::Dictionary(..) => {
                 let dict = col.as_any_dictionary();
                 let of_value = value_hashes(dict.values(), hasher)?;
-                dict.normalized_keys().iter().map(|&c| of_value.get(c).copied().unwrap_or(NULL)).collect()
+                codes(dict).iter().map(|&c| of_value.get(c).copied().unwrap_or(NULL)).collect()
             }
             _ => return None,
         },
