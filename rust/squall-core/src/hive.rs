@@ -167,16 +167,38 @@ pub fn may_keep(filter: &Expr, input: &Input, path_columns: &[InputColumn]) -> b
     })
 }
 
-/// `rows` copies of `value` as `data_type` (an integer or a string column).
+/// `rows` copies of `value` as `data_type`: an integer column, a string column, or a
+/// dictionary of strings (one value, every row's code 0: what a group-by groups fastest).
 fn constant(value: Option<&str>, data_type: &DataType, rows: usize) -> std::result::Result<ArrayRef, String> {
-    let Some(value) = value else { return Ok(new_null_array(data_type, rows)) };
+    let Some(value) = value else {
+        if let DataType::Dictionary(..) = data_type {
+            // Null codes into one value, as a group-by's dictionaries have (never no values).
+            let (codes, values) = (arrow_array::Int32Array::new_null(rows), Arc::new(StringArray::from(vec![""])));
+            return Ok(Arc::new(arrow_array::Int32DictionaryArray::try_new(codes, values).map_err(|e| e.to_string())?));
+        }
+        return Ok(new_null_array(data_type, rows));
+    };
     Ok(match data_type {
         DataType::Int64 => {
             let v: i64 = value.parse().map_err(|_| format!("the path's value {value:?} is not an integer"))?;
             Arc::new(Int64Array::from_value(v, rows))
         }
+        DataType::Dictionary(..) => {
+            let codes = arrow_array::Int32Array::from_value(0, rows);
+            let values: ArrayRef = Arc::new(StringArray::from(vec![value]));
+            Arc::new(arrow_array::Int32DictionaryArray::try_new(codes, values).map_err(|e| e.to_string())?)
+        }
         _ => Arc::new(StringArray::from_iter_values(std::iter::repeat_n(value, rows))),
     })
+}
+
+/// `columns` with their strings as dictionaries (see `constant`), for a reader that takes them.
+pub fn coded(columns: &[InputColumn]) -> Vec<InputColumn> {
+    let code = |t: &DataType| match t {
+        DataType::Utf8 => DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+        t => t.clone(),
+    };
+    columns.iter().map(|c| InputColumn { name: c.name.clone(), data_type: c.data_type.as_ref().map(code) }).collect()
 }
 
 fn bad(input: &Input, message: String) -> Error {
@@ -253,6 +275,12 @@ mod tests {
         let b = &all.batches[0];
         assert_eq!(b.column(1).as_any().downcast_ref::<Int64Array>().unwrap().values().to_vec(), vec![2024; 3]);
         assert_eq!(b.column(2).null_count(), 3);
+        let inputs = [input("y=2024/s=x/f")];
+        let coded = with_path_columns(decoded.clone(), &inputs[0], None, &coded(&cols)).unwrap();
+        let s = coded.batches[0].column(2);
+        assert!(matches!(s.data_type(), DataType::Dictionary(..)));
+        let plain = arrow_cast::cast(s, &DataType::Utf8).unwrap();
+        assert_eq!(plain.as_any().downcast_ref::<StringArray>().unwrap().iter().collect::<Vec<_>>(), [Some("x"); 3]);
         let wanted = ["y".to_string(), "x".to_string()];
         assert_eq!(file_part(Some(&wanted), &cols), Some(vec!["x".to_string()]));
         let some = with_path_columns(decoded, &inputs[0], Some(&wanted), &cols).unwrap();

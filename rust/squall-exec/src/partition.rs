@@ -294,9 +294,8 @@ pub fn run_partition<E>(
     if let TaskInput::Merge(merge) = &task.input {
         return Ok(crate::merge::merge_buckets(task, merge, attempt)?);
     }
-    // (Columns of a file's path are added by `read_input`.)
     if let (TaskInput::File(input), Some(TaskOutput::Partial { url, group, partitions }), true) =
-        (&task.input, &task.output, task.ops.is_empty() && path_columns(task).is_empty())
+        (&task.input, &task.output, task.ops.is_empty())
     {
         if input.format == Format::Parquet {
             return Ok(aggregate_parquet(task, input, &attempt_url(url, attempt), group, *partitions)?);
@@ -429,13 +428,25 @@ fn aggregate_parquet(
         let read = file.schema().fields().iter().filter(|f| task.columns.as_ref().is_none_or(|c| c.contains(f.name())));
         expected.check(&input.url, &read.cloned().collect())?;
     }
+    // Columns of the file's path are added to each batch read of the file (strings as
+    // dictionaries of one value, which the group-by groups by their codes).
+    let from_path = &hive::coded(path_columns(task))[..];
+    let with_path = |batch: RecordBatch, wanted: Option<&[String]>| -> crate::Result<RecordBatch> {
+        if from_path.is_empty() {
+            return Ok(batch);
+        }
+        let decoded = Decoded { schema: batch.schema(), batches: vec![batch] };
+        let mut added = hive::with_path_columns(decoded, input, wanted, from_path)?;
+        Ok(added.batches.pop().expect("one batch in, one out"))
+    };
     let mut leading = Vec::new();
-    let probe = file.scan(Some(&group.keys), DISTINCT_PROBE, Some(DISTINCT_PROBE), |b| {
+    let file_keys = hive::file_part(Some(&group.keys), from_path).expect("keys were given");
+    let probe = file.scan(Some(&file_keys), DISTINCT_PROBE, Some(DISTINCT_PROBE), |b| {
         leading.push(b);
         Ok(())
     });
     let keys_schema = rt.block_on(probe)?;
-    let leading = concat(&keys_schema, &leading, &input.url)?;
+    let leading = with_path(concat(&keys_schema, &leading, &input.url)?, Some(&group.keys))?;
     let mut partials = group.partials(task.partition as u64, &leading, file.rows())?;
     let batch_rows = partials.batch_rows();
     // Keys are read as dictionary codes, so that hashing and grouping them hash each distinct
@@ -443,19 +454,21 @@ fn aggregate_parquet(
     // when whole row groups are read at once (in smaller batches, each would hash its row
     // group's whole dictionary again).
     let mut coded = Vec::new();
-    for (key, column) in group.keys.iter().zip(leading.columns()) {
+    for (key, column) in group.keys.iter().zip(leading.columns()).filter(|(k, _)| file_keys.contains(k)) {
         if few_values(column)? || (batch_rows == usize::MAX && file.stored_as_dictionary(key)) {
             coded.push(key.clone());
         }
     }
     let file = file.dictionaries(&coded)?;
     let mut rows = 0u64;
-    let scan = file.scan(task.columns.as_deref(), batch_rows, None, |batch| {
+    let wanted = task.columns.as_deref();
+    let file_columns = hive::file_part(wanted, from_path);
+    let scan = file.scan(file_columns.as_deref(), batch_rows, None, |batch| {
         check()?;
         rows += batch.num_rows() as u64;
-        Ok(partials.push(&batch)?)
+        Ok(partials.push(&with_path(batch, wanted)?)?)
     });
-    let schema = rt.block_on(scan)?;
+    let schema = with_path(RecordBatch::new_empty(rt.block_on(scan)?), wanted)?.schema();
     let sent = partials.finish(&schema)?;
     let buckets = split_by_hash(&sent, &group.keys, partitions, url)?;
     let mut report = PartitionReport {
