@@ -240,6 +240,9 @@ mod tests {
         assert_eq!(path_columns(&inputs, Some(&file), "d").unwrap().len(), 1, "the file's own column is kept");
         let only_nulls = path_columns(&[input("y=/f")], None, "d").unwrap();
         assert_eq!(only_nulls[0].data_type, Some(DataType::Utf8));
+        // They reach workers (processes, Lambda functions) in the task's JSON.
+        let back: Input = serde_json::from_str(&serde_json::to_string(&inputs[2]).unwrap()).unwrap();
+        assert_eq!(back, inputs[2]);
         let err = path_columns(&[input("y=1/f"), input("f")], None, "d").unwrap_err().to_string();
         assert!(err.contains("not all in directories of the same columns") && err.contains("[\"y\"]"), "{err}");
     }
