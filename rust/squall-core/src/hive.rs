@@ -91,35 +91,41 @@ pub fn with_path_columns(
     if path_columns.is_empty() {
         return Ok(decoded);
     }
-    let is_path = |name: &String| path_columns.iter().any(|c| &c.name == name);
+    let path_column = |name: &String| path_columns.iter().find(|c| &c.name == name);
     let value = |name: &str| input.path_values.iter().find(|(n, _)| n == name).and_then(|(_, v)| v.as_deref());
-    let order: Vec<String> = match wanted {
-        Some(w) => w.to_vec(),
+    // Each column out: the file's by position (columns that share a name are told apart only
+    // so), or the path's.
+    let file = &decoded.schema;
+    let sources: Vec<Source> = match wanted {
+        Some(w) => w
+            .iter()
+            .map(|name| match path_column(name) {
+                Some(c) => Ok(Source::Path(c)),
+                None => file.index_of(name).map(Source::File).map_err(|e| bad(input, e.to_string())),
+            })
+            .collect::<Result<_>>()?,
         None => {
-            let from_file = decoded.schema.fields().iter().map(|f| f.name()).filter(|n| !is_path(n));
-            from_file.chain(path_columns.iter().map(|c| &c.name)).cloned().collect()
+            let own = (0..file.fields().len()).filter(|&i| path_column(file.field(i).name()).is_none());
+            own.map(Source::File).chain(path_columns.iter().map(Source::Path)).collect()
         }
     };
-    let mut fields = Vec::with_capacity(order.len());
-    for name in &order {
-        fields.push(match path_columns.iter().find(|c| &c.name == name) {
-            Some(c) => Arc::new(Field::new(name, c.data_type.clone().unwrap_or(DataType::Utf8), true)),
-            None => decoded.schema.field_with_name(name).map_err(|e| bad(input, e.to_string()))?.clone().into(),
-        });
-    }
+    let fields: Vec<arrow_schema::FieldRef> = sources
+        .iter()
+        .map(|s| match s {
+            Source::File(i) => file.fields()[*i].clone(),
+            Source::Path(c) => Arc::new(Field::new(&c.name, c.data_type.clone().unwrap_or(DataType::Utf8), true)),
+        })
+        .collect();
     let schema = Arc::new(Schema::new(fields));
     let mut batches = Vec::with_capacity(decoded.batches.len());
     for batch in &decoded.batches {
         let rows = batch.num_rows();
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(order.len());
-        for (name, field) in order.iter().zip(schema.fields()) {
-            columns.push(match is_path(name) {
-                true => {
-                    constant(value(name), field.data_type(), rows).map_err(|m| bad(input, format!("{name}: {m}")))?
-                }
-                false => {
-                    batch.column_by_name(name).cloned().ok_or_else(|| bad(input, format!("no column {name:?}")))?
-                }
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(sources.len());
+        for (source, field) in sources.iter().zip(schema.fields()) {
+            columns.push(match source {
+                Source::File(i) => batch.column(*i).clone(),
+                Source::Path(c) => constant(value(&c.name), field.data_type(), rows)
+                    .map_err(|m| bad(input, format!("{}: {m}", c.name)))?,
             });
         }
         let options = RecordBatchOptions::new().with_row_count(Some(rows));
@@ -129,6 +135,14 @@ pub fn with_path_columns(
         );
     }
     Ok(Decoded { schema, batches })
+}
+
+/// Where a column read of a file with its path's columns comes from.
+enum Source<'a> {
+    /// The file's column at this position.
+    File(usize),
+    /// The path's column.
+    Path(&'a InputColumn),
 }
 
 /// Whether `filter` may keep a row of `input`: false when one of its conjuncts (`a & b`) reads
@@ -284,6 +298,15 @@ mod tests {
         assert!(matches!(s.data_type(), DataType::Dictionary(..)));
         let plain = arrow_cast::cast(s, &DataType::Utf8).unwrap();
         assert_eq!(plain.as_any().downcast_ref::<StringArray>().unwrap().iter().collect::<Vec<_>>(), [Some("x"); 3]);
+        // Columns that share a name stay apart (told apart by position).
+        let (one, two): (ArrayRef, ArrayRef) =
+            (Arc::new(Int64Array::from(vec![1])), Arc::new(Int64Array::from(vec![2])));
+        let twins = RecordBatch::try_from_iter([("a", one), ("a", two)]).unwrap();
+        let twins =
+            with_path_columns(Decoded { schema: twins.schema(), batches: vec![twins] }, &inputs[0], None, &cols);
+        let twins = &twins.unwrap().batches[0];
+        assert_eq!(twins.num_columns(), 4);
+        assert_eq!(twins.column(1).as_any().downcast_ref::<Int64Array>().unwrap().value(0), 2);
         let wanted = ["y".to_string(), "x".to_string()];
         assert_eq!(file_part(Some(&wanted), &cols), Some(vec!["x".to_string()]));
         let some = with_path_columns(decoded, &inputs[0], Some(&wanted), &cols).unwrap();

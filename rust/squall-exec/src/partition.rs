@@ -266,8 +266,6 @@ fn read_input(task: &PartitionTask, attempt: u32) -> crate::Result<(Decoded, u64
     }
 }
 
-/// `decoded`, read of `url`, with the column types the task expects (those of the input's
-/// first file; see `Expected::conform`).
 /// The columns the paths of the input's files give them (`hive`); none for a scratch file.
 fn path_columns(task: &PartitionTask) -> &[InputColumn] {
     task.expected.as_deref().map_or(&[], |e| &e.path_columns)
@@ -278,6 +276,8 @@ fn with_path(task: &PartitionTask, input: &Input, decoded: Decoded) -> crate::Re
     Ok(hive::with_path_columns(decoded, input, task.columns.as_deref(), path_columns(task))?)
 }
 
+/// `decoded`, read of `url`, with the column types the task expects (those of the input's
+/// first file; see `Expected::conform`).
 fn conform(task: &PartitionTask, url: &str, decoded: Decoded) -> crate::Result<Decoded> {
     match &task.expected {
         Some(expected) => Ok(expected.conform(url, decoded)?),
