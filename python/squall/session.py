@@ -490,7 +490,7 @@ class Session:
         Example:
             >>> ds = session.read_parquet("file:///data/events/*.parquet")
         """
-        from .dataset import read_parquet_in
+        from ._sources import read_parquet_in
 
         return read_parquet_in(self, urls)
 
@@ -500,7 +500,7 @@ class Session:
         Example:
             >>> session.read_ipc("s3://lab/frames/*.arrow").count()
         """
-        from .dataset import read_ipc_in
+        from ._sources import read_ipc_in
 
         return read_ipc_in(self, urls)
 
@@ -510,7 +510,7 @@ class Session:
         Example:
             >>> session.from_arrow(table, num_partitions=8).sort("t").collect()
         """
-        from .dataset import from_arrow_in
+        from ._sources import from_arrow_in
 
         return from_arrow_in(self, table, num_partitions)
 
@@ -532,7 +532,7 @@ class Session:
         Example:
             >>> session.from_items([{"site": "a", "v": 1.0}]).collect()
         """
-        from .dataset import from_items_in
+        from ._sources import from_items_in
 
         return from_items_in(self, items, num_partitions)
 
@@ -543,7 +543,7 @@ class Session:
             >>> session.range(1_000_000, num_partitions=8).count()
             1000000
         """
-        from .dataset import range_in
+        from ._sources import range_in
 
         return range_in(self, n, num_partitions)
 
