@@ -3,8 +3,9 @@
 //! (`events/year=2024/site=K%C3%B8ge/part-0.parquet`), and its files do not hold those
 //! columns. Read from the directories below the location the user gave (as Spark and pyarrow
 //! do), every file must have the same names in the same order; a column is a 64-bit integer
-//! when every file's value is one, else a string. `__HIVE_DEFAULT_PARTITION__` (and an empty
-//! value) is a null, and values are percent-decoded, as their writers encode them.
+//! when every file's value is one written plainly (not `007`: zip codes stay strings), else a
+//! string. `__HIVE_DEFAULT_PARTITION__` (and an empty value) is a null, and values are
+//! percent-decoded, as their writers encode them.
 
 use std::sync::Arc;
 
@@ -35,11 +36,23 @@ pub fn path_values(relative: &str) -> PathValues {
             if name.is_empty() {
                 return None;
             }
-            let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy().into_owned();
+            let value = decoded(value);
             let value = (!value.is_empty() && value != NULL_VALUE).then_some(value);
-            Some((percent_encoding::percent_decode_str(name).decode_utf8_lossy().into_owned(), value))
+            Some((decoded(name), value))
         })
         .collect()
+}
+
+/// `text` percent-decoded; as it is where its bytes would not be UTF-8 once decoded (so that
+/// two such values never become one).
+fn decoded(text: &str) -> String {
+    percent_encoding::percent_decode_str(text).decode_utf8().map_or_else(|_| text.to_string(), |d| d.into_owned())
+}
+
+/// Whether `value` is an integer written as Rust writes it back (`7`, `-3`; not `007` or
+/// `+7`, which would read as another directory's value).
+fn integer(value: &str) -> bool {
+    value.parse::<i64>().is_ok_and(|v| v.to_string() == value)
 }
 
 /// The columns `inputs`' paths give them, after `file_columns` (the first file's, which a
@@ -66,7 +79,7 @@ pub fn path_columns(inputs: &[Input], file_columns: Option<&[InputColumn]>, sour
             continue;
         }
         let values = inputs.iter().filter_map(|input| input.path_values[i].1.as_deref());
-        let integers = values.clone().all(|v| v.parse::<i64>().is_ok());
+        let integers = values.clone().all(integer);
         let data_type = if integers && values.count() > 0 { DataType::Int64 } else { DataType::Utf8 };
         columns.push(InputColumn { name: name.clone(), data_type: Some(data_type) });
     }
@@ -240,6 +253,8 @@ mod tests {
         assert_eq!(path_values("part=1.parquet"), vec![], "a file's own name is no column");
         assert_eq!(path_values("raw/x=1/=2/a/f.parquet"), some(&[("x", "1")]));
         assert_eq!(path_values("k=a=b/f"), some(&[("k", "a=b")]));
+        // Bytes that are not UTF-8 once decoded stay as written: two such values stay two.
+        assert_eq!(path_values("k=%FF/f"), some(&[("k", "%FF")]));
         let nulls = path_values("k=__HIVE_DEFAULT_PARTITION__/j=/f");
         assert_eq!(nulls, vec![("k".to_string(), None), ("j".to_string(), None)]);
     }
@@ -252,6 +267,9 @@ mod tests {
         assert_eq!(types, [("y", DataType::Int64), ("s", DataType::Utf8)]);
         let file = [InputColumn { name: "s".into(), data_type: Some(DataType::Utf8) }];
         assert_eq!(path_columns(&inputs, Some(&file), "d").unwrap().len(), 1, "the file's own column is kept");
+        // Zip codes are strings: 02134 and 2134 are two values, not one number.
+        let zips = path_columns(&[input("z=02134/f"), input("z=2134/f")], None, "d").unwrap();
+        assert_eq!(zips[0].data_type, Some(DataType::Utf8));
         let only_nulls = path_columns(&[input("y=/f")], None, "d").unwrap();
         assert_eq!(only_nulls[0].data_type, Some(DataType::Utf8));
         // They reach workers (processes, Lambda functions) in the task's JSON.
