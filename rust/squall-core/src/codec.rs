@@ -277,6 +277,10 @@ pub fn pieces(batch: &RecordBatch) -> impl Iterator<Item = RecordBatch> + '_ {
     (0..n.max(1)).step_by(BATCH_ROWS).map(move |at| batch.slice(at, BATCH_ROWS.min(n - at)))
 }
 
+/// About the most encoded bytes a Parquet row group squall writes holds (it may hold fewer rows:
+/// at most the writer's 1,048,576).
+pub const ROW_GROUP_BYTES: usize = 32 << 20;
+
 /// Encodes batches as Parquet.
 pub fn encode_parquet(
     schema: &SchemaRef,
@@ -284,9 +288,24 @@ pub fn encode_parquet(
     compression: Compression,
     url: &str,
 ) -> Result<Bytes> {
+    encode_parquet_from(schema, batches, batches.iter().cloned().map(Ok), compression, url)
+}
+
+/// Encodes `batches` as Parquet as they come, each dropped once encoded; `like` holds the same
+/// rows (in any order and batches), for choosing each column's encoding and the room the file
+/// takes. A row group is closed, its pages moved into the file, once it holds about
+/// [`ROW_GROUP_BYTES`]: the file's bytes and its open row group's together are never much more
+/// than the file.
+pub fn encode_parquet_from(
+    schema: &SchemaRef,
+    like: &[RecordBatch],
+    batches: impl IntoIterator<Item = Result<RecordBatch>>,
+    compression: Compression,
+    url: &str,
+) -> Result<Bytes> {
     let mut props = WriterProperties::builder().set_compression(compression.parquet());
     // Columns whose dictionary would be given up anyway are plain from the start.
-    for c in crate::dictionary::too_distinct(batches, DEFAULT_DICTIONARY_PAGE_SIZE_LIMIT) {
+    for c in crate::dictionary::too_distinct(like, DEFAULT_DICTIONARY_PAGE_SIZE_LIMIT) {
         props = props.set_column_dictionary_enabled(ColumnPath::from(schema.field(c).name().as_str()), false);
     }
     let props = props.build();
@@ -297,11 +316,18 @@ pub fn encode_parquet(
     };
     // Room for the file whole, so its buffer never grows by copying: Parquet's own layout may
     // exceed Arrow's (incompressible pages, a dictionary page given up on, headers, statistics).
-    let room = size_of(batches);
+    let room = size_of(like);
     let room = room + room / 16 + schema.fields().len() * (1 << 20);
     let mut writer = ArrowWriter::try_new(Vec::with_capacity(room), schema.clone(), Some(props)).map_err(bad)?;
     for batch in batches {
-        writer.write(batch).map_err(bad)?;
+        let batch = batch?;
+        // In pieces, so that a row group ends near its bound even within a large batch.
+        for start in (0..batch.num_rows()).step_by(BATCH_ROWS) {
+            writer.write(&batch.slice(start, BATCH_ROWS.min(batch.num_rows() - start))).map_err(bad)?;
+            if writer.in_progress_size() >= ROW_GROUP_BYTES {
+                writer.flush().map_err(bad)?;
+            }
+        }
     }
     Ok(Bytes::from(writer.into_inner().map_err(bad)?))
 }
@@ -336,6 +362,7 @@ pub fn encode(
 mod tests {
     use super::*;
     use arrow_array::{ArrayRef, Int64Array, StringArray};
+    use arrow_select::concat::concat_batches;
 
     fn sample() -> (SchemaRef, RecordBatch) {
         let a: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), None, Some(3)]));
@@ -435,6 +462,34 @@ mod tests {
         assert!(encodings(1).contains(&Encoding::RLE_DICTIONARY), "{:?}", encodings(1));
         let decoded = read_parquet(bytes);
         assert_eq!(decoded, vec![batch]);
+    }
+
+    #[test]
+    fn parquet_row_groups_close_at_their_bound_as_batches_stream_in() {
+        use arrow_array::BinaryArray;
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        // 40 MB of 200-byte values, in batches of 50,000 rows and one large batch.
+        let value = |i: usize| format!("{i:0>200}");
+        let batch = |rows: std::ops::Range<usize>| {
+            let v: ArrayRef = Arc::new(BinaryArray::from_iter_values(rows.clone().map(value)));
+            let i: ArrayRef = Arc::new(Int64Array::from_iter_values(rows.map(|i| i as i64)));
+            RecordBatch::try_from_iter([("i", i), ("v", v)]).unwrap()
+        };
+        let batches = vec![batch(0..50_000), batch(50_000..100_000), batch(100_000..200_000)];
+        let schema = batches[0].schema();
+        let stream = batches.clone().into_iter().map(Ok);
+        let bytes = encode_parquet_from(&schema, &batches, stream, Compression::None, "mem").unwrap();
+        let reader = SerializedFileReader::new(bytes.clone()).unwrap();
+        let groups: Vec<i64> = reader.metadata().row_groups().iter().map(|g| g.compressed_size()).collect();
+        assert!(groups.len() >= 2, "{groups:?}");
+        // At most the bound and one piece of a batch (65,536 rows of 208 bytes) more.
+        assert!(groups.iter().all(|&g| g as usize <= ROW_GROUP_BYTES + BATCH_ROWS * 208 + (1 << 20)), "{groups:?}");
+        let all = concat_batches(&schema, &batches).unwrap();
+        assert_eq!(concat_batches(&schema, &read_parquet(bytes)).unwrap(), all);
+        // A batch that fails to come fails the file.
+        let failing = [Ok(batches[0].clone()), Err(Error::Plan("no more".into()))];
+        let err = encode_parquet_from(&schema, &batches, failing, Compression::None, "mem").unwrap_err();
+        assert!(err.to_string().contains("no more"), "{err}");
     }
 
     fn read_parquet(bytes: Bytes) -> Vec<RecordBatch> {

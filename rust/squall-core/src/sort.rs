@@ -224,9 +224,15 @@ impl Sorter {
 
     /// Merges sorted runs into one sorted sequence of batches.
     pub fn merge(&self, runs: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+        self.merged(runs)?.collect()
+    }
+
+    /// Merges sorted runs; the merged batches are gathered one at a time, as they are taken,
+    /// so a caller that writes each away never holds the merged rows whole.
+    pub fn merged(&self, runs: Vec<RecordBatch>) -> Result<Merged> {
         let runs: Vec<RecordBatch> = runs.into_iter().filter(|r| r.num_rows() > 0).collect();
         if runs.len() <= 1 {
-            return Ok(runs);
+            return Ok(Merged { runs, picks: None, at: 0 });
         }
         crate::cancel::check()?;
         let lens: Vec<usize> = runs.iter().map(|r| r.num_rows()).collect();
@@ -241,14 +247,44 @@ impl Sorter {
                 kway(&lens, |run, i| (false, Some(rows[run].row(i)), run), |h| h.2, (true, None, 0))
             }
         };
-        let refs: Vec<&RecordBatch> = runs.iter().collect();
-        picks
-            .chunks(MERGE_BATCH_ROWS)
-            .map(|chunk| {
-                crate::cancel::check()?;
-                interleave_record_batch(&refs, chunk).map_err(arrow("merge"))
-            })
-            .collect()
+        // A cancelled merge stops short: its picks are not all the rows.
+        crate::cancel::check()?;
+        Ok(Merged { runs, picks: Some(picks), at: 0 })
+    }
+}
+
+/// Sorted runs merged, given as batches of [`MERGE_BATCH_ROWS`] rows, each gathered when it is
+/// taken (see [`Sorter::merged`]).
+pub struct Merged {
+    runs: Vec<RecordBatch>,
+    /// The (run, row) of each merged row; None for a single run (or none), given as it is.
+    picks: Option<Vec<(usize, usize)>>,
+    /// The next pick (or run) to give.
+    at: usize,
+}
+
+impl Merged {
+    /// The runs being merged: the same rows in another order.
+    pub fn runs(&self) -> &[RecordBatch] {
+        &self.runs
+    }
+}
+
+impl Iterator for Merged {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Result<RecordBatch>> {
+        let Some(picks) = &self.picks else {
+            self.at += 1;
+            return self.runs.get(self.at - 1).cloned().map(Ok);
+        };
+        let chunk = picks.get(self.at..(self.at + MERGE_BATCH_ROWS).min(picks.len())).filter(|c| !c.is_empty())?;
+        self.at += chunk.len();
+        if let Err(e) = crate::cancel::check() {
+            return Some(Err(e));
+        }
+        let refs: Vec<&RecordBatch> = self.runs.iter().collect();
+        Some(interleave_record_batch(&refs, chunk).map_err(arrow("merge")))
     }
 }
 
@@ -438,7 +474,7 @@ impl SplitMix {
 mod tests {
     use super::*;
     use arrow_array::cast::AsArray;
-    use arrow_array::types::{Int32Type, UInt64Type};
+    use arrow_array::types::{Int32Type, Int64Type, UInt64Type};
     use arrow_array::{Array, Int32Array, Int64Array, UInt64Array};
     use std::sync::Arc;
 
@@ -527,6 +563,34 @@ mod tests {
         let run = s.sort(&i.schema(), &parts).unwrap();
         let sorted = run.rows(0..run.len()).unwrap();
         assert_eq!(sorted.column(0).as_primitive::<Int32Type>().values().to_vec(), vec![3, 0, -1, -5, i32::MIN]);
+    }
+
+    #[test]
+    fn a_merge_gives_its_rows_a_batch_at_a_time() {
+        let mut rng = SplitMix(9);
+        let run = |n: usize, rng: &mut SplitMix| {
+            let mut v: Vec<i64> = (0..n).map(|_| (rng.next() % 1000) as i64).collect();
+            v.sort_unstable();
+            RecordBatch::try_from_iter([("k", Arc::new(Int64Array::from(v)) as _)]).unwrap()
+        };
+        let runs = vec![run(70_000, &mut rng), run(0, &mut rng), run(50_001, &mut rng)];
+        let s = Sorter::new(&runs[0].schema(), &key(false, false)).unwrap();
+        let merged = s.merged(runs.clone()).unwrap();
+        assert_eq!(merged.runs().len(), 2, "the empty run is left out");
+        let batches: Vec<RecordBatch> = merged.collect::<Result<_>>().unwrap();
+        assert_eq!(
+            batches.iter().map(|b| b.num_rows()).collect::<Vec<_>>(),
+            [MERGE_BATCH_ROWS, 120_001 - MERGE_BATCH_ROWS]
+        );
+        let values: Vec<i64> =
+            batches.iter().flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec()).collect();
+        let mut expected: Vec<i64> =
+            runs.iter().flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec()).collect();
+        expected.sort_unstable();
+        assert_eq!(values, expected);
+        // One run is given as it is.
+        let one: Vec<RecordBatch> = s.merged(runs[..1].to_vec()).unwrap().collect::<Result<_>>().unwrap();
+        assert_eq!(one, runs[..1]);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use squall_core::codec::{encode, project, schema_text, Decoded, Format, BATCH_ROWS};
+use squall_core::codec::{encode, encode_parquet_from, project, schema_text, Decoded, Format, BATCH_ROWS};
 use squall_core::expr::add_columns;
 use squall_core::file_types::InputColumn;
 use squall_core::groupby::{few_values, hash_buckets, GroupBy, DISTINCT_PROBE};
@@ -231,18 +231,7 @@ fn read_input(task: &PartitionTask, attempt: u32) -> crate::Result<(Decoded, u64
         }
         TaskInput::Shuffle { slices, combine, .. } => {
             let where_ = format!("shuffle partition {}", task.partition);
-            let mut n = 0;
-            let mut schema: Option<SchemaRef> = None;
-            let mut runs = Vec::new();
-            for ((read, decoded), (url, _, _)) in read_buckets(&one_bucket_each(slices))?.into_iter().zip(slices) {
-                check()?;
-                n += read;
-                for decoded in decoded {
-                    schema.get_or_insert(decoded.schema.clone());
-                    add_slice(&mut runs, combine, decoded, url)?;
-                }
-            }
-            let Some(schema) = schema else {
+            let Some((schema, runs, n)) = shuffle_runs(slices, combine)? else {
                 // No map task sent rows here: nothing to merge, and no schema to give.
                 return Ok((
                     Decoded { schema: SchemaRef::new(arrow_schema::Schema::empty()), batches: vec![] },
@@ -250,9 +239,6 @@ fn read_input(task: &PartitionTask, attempt: u32) -> crate::Result<(Decoded, u64
                     where_,
                 ));
             };
-            if runs.is_empty() {
-                runs.push(RecordBatch::new_empty(schema.clone()));
-            }
             let (schema, batches) = match combine {
                 Combine::Merge { keys } => (schema.clone(), Sorter::new(&schema, keys)?.merge(runs)?),
                 Combine::Concat => (schema.clone(), runs),
@@ -264,6 +250,61 @@ fn read_input(task: &PartitionTask, attempt: u32) -> crate::Result<(Decoded, u64
             Ok((Decoded { schema, batches }, n, where_))
         }
     }
+}
+
+/// A reducer's input: its bucket of each map object (`slices`), as the runs `combine` takes,
+/// their schema and the bytes read; None when no map task sent it any.
+fn shuffle_runs(
+    slices: &[(String, u64, u64)],
+    combine: &Combine,
+) -> crate::Result<Option<(SchemaRef, Vec<RecordBatch>, u64)>> {
+    let mut n = 0;
+    let mut schema: Option<SchemaRef> = None;
+    let mut runs = Vec::new();
+    for ((read, decoded), (url, _, _)) in read_buckets(&one_bucket_each(slices))?.into_iter().zip(slices) {
+        check()?;
+        n += read;
+        for decoded in decoded {
+            schema.get_or_insert(decoded.schema.clone());
+            add_slice(&mut runs, combine, decoded, url)?;
+        }
+    }
+    let Some(schema) = schema else { return Ok(None) };
+    if runs.is_empty() {
+        runs.push(RecordBatch::new_empty(schema.clone()));
+    }
+    Ok(Some((schema, runs, n)))
+}
+
+/// A sort's reducer that writes its rows to a Parquet file as they are merged, so that it never
+/// holds them merged whole (nor the file's pages twice; see `encode_parquet_from`); None where
+/// the task is not one (other operators follow, or another output) or no map task sent rows.
+fn merge_to_parquet(task: &PartitionTask, attempt: u32) -> crate::Result<Option<PartitionReport>> {
+    let (TaskInput::Shuffle { slices, combine: combine @ Combine::Merge { keys }, .. }, Some(TaskOutput::File(output))) =
+        (&task.input, &task.output)
+    else {
+        return Ok(None);
+    };
+    if !task.ops.is_empty() || output.format != Format::Parquet {
+        return Ok(None);
+    }
+    let Some((schema, runs, bytes_read)) = shuffle_runs(slices, combine)? else { return Ok(None) };
+    check_schemas(&runs, &format!("shuffle partition {}", task.partition))?;
+    let rows: u64 = runs.iter().map(|b| b.num_rows() as u64).sum();
+    let merged = Sorter::new(&schema, keys)?.merged(runs)?;
+    let url = attempt_url(&output.url, attempt);
+    let like = merged.runs().to_vec();
+    let bytes = encode_parquet_from(&schema, &like, merged, output.compression, &url)?;
+    let mut report = PartitionReport {
+        partition: task.partition,
+        rows_in: rows,
+        rows,
+        bytes_read,
+        schema: Some(schema_text(&schema)),
+        ..Default::default()
+    };
+    publish(&mut report, url, bytes, (output.result, 1), task.fast.as_ref())?;
+    Ok(Some(report))
 }
 
 /// The columns the paths of the input's files give them (`hive`); none for a scratch file.
@@ -300,6 +341,9 @@ pub fn run_partition<E>(
         if input.format == Format::Parquet {
             return Ok(aggregate_parquet(task, input, &attempt_url(url, attempt), group, *partitions)?);
         }
+    }
+    if let Some(report) = merge_to_parquet(task, attempt)? {
+        return Ok(report);
     }
     let (decoded, bytes_read, url) = read_input(task, attempt)?;
     let rows_in: u64 = decoded.batches.iter().map(|b| b.num_rows() as u64).sum();
