@@ -3,6 +3,7 @@ default session, created on first use."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -21,16 +22,23 @@ if TYPE_CHECKING:
 
 _default: Session | None = None
 _default_lock = threading.Lock()
+# Sessions a forked child inherited from its parent: kept, never closed or freed here (their
+# workers, threads and scratch data are the parent's).
+_inherited: list[Session] = []
 
 
 def default_session() -> Session:
-    """The session the module-level functions use, created on first use.
+    """The session the module-level functions use, created on first use (and again in a
+    process forked from one that used it: the parent's workers and threads are not the child's).
 
     Example:
         >>> squall.default_session().close()  # the next call starts a new one
     """
     global _default
     with _default_lock:
+        if _default is not None and _default._pid != os.getpid():
+            _inherited.append(_default)  # this process was forked after the parent used it
+            _default = None
         if _default is None or _default._closed:
             _default = Session()
         return _default

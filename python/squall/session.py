@@ -259,6 +259,8 @@ class Session:
         # not kept) unless the session keeps them.
         self._unclaimed: list[Callable[[], Future | None]] = []
         self._closed = False
+        # The process whose workers and threads these are (see `_check_open`).
+        self._pid = os.getpid()
         name = _native.scratch_name()
         self._scratch_dir = os.path.join(tempfile.gettempdir(), name)
         self._shm_dir = os.path.join(SHM_DIR, name) if os.path.isdir(SHM_DIR) else None
@@ -442,6 +444,9 @@ class Session:
         """
         if not self._closed:
             self._closed = True
+            if self._pid != os.getpid():
+                # A forked child's copy: the workers, threads and scratch data are its parent's.
+                return
             self._native.close()
             # Their waits release the GIL in native code: they must end before the interpreter
             # does (a thread that comes back into a finalizing interpreter is killed mid-frame).
@@ -465,6 +470,18 @@ class Session:
                         f"squall could not delete the session's scratch data under {where}: {exc}",
                         stacklevel=2,
                     )
+
+    def _check_open(self) -> None:
+        """Raises unless this session may run work in this process."""
+        if self._pid != os.getpid():
+            raise RuntimeError(
+                f"this squall.Session was created in process {self._pid}, which this process "
+                "was forked from: its workers and threads belong to that process. Create a new "
+                "squall.Session() in this process (squall.map, squall.read_parquet and the other "
+                "module-level functions make their own)."
+            )
+        if self._closed:
+            raise ValueError("this session is closed: create a new squall.Session")
 
     def _use_store(self, store: str) -> str:
         """Keeps jobs' intermediate objects under ``<store>/<session id>/`` (returned);
@@ -560,8 +577,7 @@ class Session:
 
     def _datasets(self) -> _native.Datasets:
         """The engine's runner of dataset actions, with this session's settings."""
-        if self._closed:
-            raise ValueError("this session is closed: create a new squall.Session")
+        self._check_open()
         root = self._store_root
         if root is not None and time.monotonic() - self._heartbeat_at > HEARTBEAT_SECONDS:
             self._heartbeat_at = time.monotonic()
@@ -624,8 +640,7 @@ class Session:
         retries: int | None,
         speculation: bool | Speculation = True,
     ) -> _Job:
-        if self._closed:
-            raise ValueError("this session is closed: create a new squall.Session")
+        self._check_open()
         if timeout is not None and timeout <= 0:
             raise ValueError(f"timeout={timeout}: use a positive number of seconds, or None")
         retries = self.retries if retries is None else retries

@@ -194,3 +194,71 @@ def test_no_squall_thread_is_left_in_native_code_when_the_interpreter_exits() ->
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "left: []" in done.stdout, done.stdout + done.stderr[-3000:]
+
+
+FORK_PROBE = textwrap.dedent(
+    """
+    import json, os, sys, time
+    import pyarrow as pa, pyarrow.parquet as pq
+    import squall
+
+    path = sys.argv[1]
+    rows = 20_000
+    pq.write_table(pa.table({"k": [i % 7 for i in range(rows)], "v": list(range(rows))}), path)
+    expected = {k: sum(v for v in range(rows) if v % 7 == k) for k in range(7)}
+
+    def grouped():
+        # In-process stages: the session's threads and the process's runtime.
+        got = squall.read_parquet(path).groupby("k").agg(s=("v", "sum")).collect()
+        return dict(zip(got["k"].to_pylist(), got["s"].to_pylist())) == expected
+
+    def mapped():
+        return squall.map(abs, [-1, -2, 3]).results()  # worker processes
+
+    parent = squall.default_session()
+    assert grouped() and mapped() == [1, 2, 3]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        seen = {"grouped": grouped(), "mapped": mapped()}
+        try:
+            parent.map(abs, [1])
+        except RuntimeError as e:
+            seen["inherited"] = str(e)
+        os.write(write, json.dumps(seen).encode())
+        os.close(write)
+        sys.exit(0)  # as a child that ends normally: the interpreter's exit handlers run
+    os.close(write)
+    deadline = time.monotonic() + 90
+    while not os.waitpid(pid, os.WNOHANG)[0]:
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            break
+        time.sleep(0.05)
+    seen = json.loads(os.read(read, 1 << 16) or b"{}")
+    # The parent's session, its workers and scratch data are untouched by the child's exit.
+    seen["parent_after"] = [grouped(), mapped()]
+    print(json.dumps(seen))
+    """
+)
+
+
+def test_a_forked_child_runs_jobs_of_its_own_and_leaves_its_parents_alone(tmp_path: Path) -> None:
+    # A process forked after squall ran (multiprocessing's default on Linux, a data loader's
+    # workers) inherited a runtime and threads that do not exist in it: its first job hung.
+    out = subprocess.run(
+        [sys.executable, "-c", FORK_PROBE, str(tmp_path / "t.parquet")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen.get("grouped") is True and seen.get("mapped") == [1, 2, 3], (
+        seen,
+        out.stderr[-3000:],
+    )
+    assert "forked" in seen["inherited"] and "squall.Session()" in seen["inherited"], seen
+    assert seen["parent_after"] == [True, [1, 2, 3]], seen

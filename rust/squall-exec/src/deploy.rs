@@ -15,6 +15,7 @@ use aws_sdk_lambda::types::{
 
 use crate::lambda::client;
 use crate::{Error, Result};
+use squall_store::process::PerProcess;
 
 /// The tag holding the deployed package's content hash.
 pub const HASH_TAG: &str = "squall:hash";
@@ -360,8 +361,11 @@ const LAMBDA_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Al
 pub const ROLE_POLICY_NAME: &str = "squall-store-access";
 
 async fn iam() -> &'static aws_sdk_iam::Client {
-    static CLIENT: tokio::sync::OnceCell<aws_sdk_iam::Client> = tokio::sync::OnceCell::const_new();
-    CLIENT.get_or_init(|| async { aws_sdk_iam::Client::new(squall_store::aws_config().await) }).await
+    static CLIENT: PerProcess<tokio::sync::OnceCell<aws_sdk_iam::Client>> = PerProcess::new();
+    CLIENT
+        .get_or_init(Default::default)
+        .get_or_init(|| async { aws_sdk_iam::Client::new(squall_store::aws_config().await) })
+        .await
 }
 
 /// Creates role `name` for Lambda (or reuses it) and sets its inline policy to `policy` (JSON);

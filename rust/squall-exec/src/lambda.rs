@@ -23,6 +23,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use squall_core::{TaskReport, TaskSpec};
+use squall_store::process::PerProcess;
 use squall_store::Store;
 use tokio::sync::OnceCell;
 
@@ -38,8 +39,9 @@ pub const INLINE_LIMIT: usize = 4 << 20;
 
 /// The shared Lambda client. The SDK does not retry: the scheduler owns retries and backoff.
 pub async fn client() -> &'static Client {
-    static CLIENT: OnceCell<Client> = OnceCell::const_new();
+    static CLIENT: PerProcess<OnceCell<Client>> = PerProcess::new();
     CLIENT
+        .get_or_init(OnceCell::new)
         .get_or_init(|| async {
             let config = aws_sdk_lambda::config::Builder::from(squall_store::aws_config().await)
                 .retry_config(RetryConfig::disabled());

@@ -15,11 +15,12 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use squall_core::frame::{decode_header, decode_prefix, encode_header, encode_prefix, PREFIX_LEN};
 use squall_core::{TaskReport, WorkerHello};
+use squall_store::process::PerProcess;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::Semaphore;
@@ -152,6 +153,17 @@ struct Worker {
     ended: Arc<tokio::sync::Notify>,
     /// No task has run on it yet.
     fresh: bool,
+    /// The process that started it: only that one stops it when it is dropped (a forked
+    /// child's copy of this is dropped without a signal to its parent's worker).
+    owner: u32,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if std::process::id() == self.owner {
+            let _ = self.child.start_kill();
+        }
+    }
 }
 
 impl Worker {
@@ -166,7 +178,6 @@ impl Worker {
             // Its own process group: a Ctrl-C in the terminal reaches the driver only, which
             // then decides what to stop.
             .process_group(0)
-            .kill_on_drop(true)
             .spawn()
             .map_err(|e| Failure::Spawn(format!("`{python} -m squall._worker` did not start: {e}")))?;
         let stdin = BufWriter::new(child.stdin.take().expect("stdin is piped"));
@@ -184,7 +195,9 @@ impl Worker {
         tokio::spawn(forward_stderr(stderr, sinks));
         let name = format!("local-{index}");
         let functions = HashSet::new();
-        let mut worker = Worker { name, child, stdin, stdout, functions, stderr_tail, capture, ended, fresh: true };
+        let owner = std::process::id();
+        let mut worker =
+            Worker { name, child, stdin, stdout, functions, stderr_tail, capture, ended, fresh: true, owner };
         let hello = tokio::time::timeout(config.startup_timeout, read_frame(&mut worker.stdout)).await;
         let why = match hello {
             Ok(Ok((header, _))) => match decode_header::<WorkerHello>(&header) {
@@ -316,7 +329,7 @@ async fn read_frame(r: &mut BufReader<ChildStdout>) -> std::io::Result<(Vec<u8>,
 /// full or closed stderr only ever blocks or fails that thread; lines that find the queue full
 /// are dropped.
 fn stderr_queue() -> Option<&'static SyncSender<Vec<u8>>> {
-    static QUEUE: OnceLock<Option<SyncSender<Vec<u8>>>> = OnceLock::new();
+    static QUEUE: PerProcess<Option<SyncSender<Vec<u8>>>> = PerProcess::new();
     QUEUE
         .get_or_init(|| {
             let (tx, rx) = sync_channel::<Vec<u8>>(STDERR_BACKLOG);

@@ -1,46 +1,26 @@
-//! The one tokio runtime of a process, created on first use (never before a fork), and virtual
-//! clocks for simulations that run nothing for real.
+//! The tokio runtime of a process, created on first use (a forked child creates its own: see
+//! `squall_store::process`), and virtual clocks for simulations that run nothing for real.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
-
+use squall_store::process::PerProcess;
 use tokio::runtime::{Builder, Runtime};
 
 use crate::{Error, Result};
 
-static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+static RUNTIME: PerProcess<Runtime> = PerProcess::new();
 
 /// The runtime's async workers: its other threads are its blocking pool.
 const WORKERS: usize = 2;
 
-/// The runtime's threads alive now.
-static THREADS: AtomicUsize = AtomicUsize::new(0);
-
-/// Threads of the runtime's blocking pool alive now (those that run tasks and file I/O).
-pub fn blocking_threads() -> usize {
-    THREADS.load(Ordering::Relaxed).saturating_sub(WORKERS)
-}
-
-/// Returns the process-wide runtime, creating it on first call.
+/// Returns this process's runtime, creating it on first call.
 pub fn runtime() -> Result<&'static Runtime> {
-    if let Some(rt) = RUNTIME.get() {
-        return Ok(rt);
-    }
-    let rt = Builder::new_multi_thread()
-        .worker_threads(WORKERS)
-        .thread_name("squall-io")
-        .on_thread_start(|| {
-            THREADS.fetch_add(1, Ordering::Relaxed);
-        })
-        .on_thread_stop(|| {
-            THREADS.fetch_sub(1, Ordering::Relaxed);
-        })
-        .enable_all()
-        .build()
-        .map_err(Error::Runtime)?;
-    // Another thread may have won the race; its runtime is kept and ours dropped.
-    let _ = RUNTIME.set(rt);
-    Ok(RUNTIME.get().expect("runtime was just set"))
+    RUNTIME.get_or_try_init(|| {
+        Builder::new_multi_thread()
+            .worker_threads(WORKERS)
+            .thread_name("squall-io")
+            .enable_all()
+            .build()
+            .map_err(Error::Runtime)
+    })
 }
 
 /// A runtime of its own on one thread whose clock is virtual: it stands still while tasks

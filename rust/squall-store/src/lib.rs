@@ -12,6 +12,7 @@ mod glob;
 mod local;
 mod memory;
 mod parallel;
+pub mod process;
 mod redis;
 mod s3;
 mod url;

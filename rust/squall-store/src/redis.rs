@@ -16,6 +16,7 @@ use bytes::{Bytes, BytesMut};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, RedisError, Script, Value};
 
+use crate::process::PerProcess;
 use crate::{check_range, BoxFuture, Error, Expect, ObjectMeta, Result, Store};
 
 /// Objects larger than this are split into chunks of this size (Redis holds a value up to
@@ -401,7 +402,7 @@ impl RedisStore {
 
 /// The process's connections, one per server.
 fn connections() -> std::sync::MutexGuard<'static, HashMap<String, MultiplexedConnection>> {
-    static CONNECTIONS: OnceLock<Mutex<HashMap<String, MultiplexedConnection>>> = OnceLock::new();
+    static CONNECTIONS: PerProcess<Mutex<HashMap<String, MultiplexedConnection>>> = PerProcess::new();
     CONNECTIONS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner())
 }
 

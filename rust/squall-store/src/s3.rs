@@ -17,6 +17,7 @@ use tokio::sync::OnceCell;
 
 use squall_core::prices::{s3_upload_part_size, S3_MULTIPART_THRESHOLD};
 
+use crate::process::PerProcess;
 use crate::{check_range, in_parallel, BoxFuture, Error, Expect, ObjectMeta, Result, Store};
 
 /// Size of one ranged GET of a large object (and the smallest uploaded part).
@@ -25,8 +26,9 @@ pub const PART_SIZE: usize = squall_core::prices::S3_PART_SIZE;
 const MAX_ATTEMPTS: u32 = 6;
 
 async fn client() -> &'static Client {
-    static CLIENT: OnceCell<Client> = OnceCell::const_new();
+    static CLIENT: PerProcess<OnceCell<Client>> = PerProcess::new();
     CLIENT
+        .get_or_init(OnceCell::new)
         .get_or_init(|| async {
             let custom_endpoint =
                 std::env::var_os("AWS_ENDPOINT_URL_S3").is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some();
