@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import pickle
 import reprlib
 import threading
@@ -48,6 +49,7 @@ class _Job:
         "lock",
         "native",
         "outcomes",
+        "pid",
         "watched",
     )
 
@@ -55,6 +57,8 @@ class _Job:
         self.native = native
         self.completer = completer
         self.label = label
+        # The process the job runs for: only it hears of its tasks' outcomes.
+        self.pid = os.getpid()
         self.outcomes: dict[int, tuple[Any, ...]] = {}
         # Guards `outcomes` and `watched`; never held while a future's condition is taken.
         self.lock = threading.RLock()
@@ -139,8 +143,19 @@ class _Job:
         for future in ready:
             concurrent.futures.Future.set_exception(future, error)
 
+    def check_process(self) -> None:
+        """Raises in a process forked from the one that started the job, which would wait
+        forever: the outcomes of the job's tasks reach only that process."""
+        if self.pid != os.getpid():
+            raise RuntimeError(
+                f"squall job {self.label!r} was started by process {self.pid}, which this process "
+                "was forked from: its results reach only that process. Wait for them there, or "
+                "run the job again in this process."
+            )
+
     def wait(self, deadline: float | None, progress: Progress | None = None) -> bool:
         """Waits until every task finished or the deadline; cancels the job on Ctrl-C."""
+        self.check_process()
         try:
             while True:
                 remaining = 0.2 if deadline is None else deadline - time.monotonic()
@@ -532,6 +547,8 @@ def _wait_for_change(
     sched: _native.Scheduler, seq: int, deadline: float | None, jobs: Iterable[_Job]
 ) -> None:
     """Waits up to 0.2 s (or to the deadline) for any outcome to change; Ctrl-C cancels `jobs`."""
+    for job in jobs:
+        job.check_process()
     remaining = 0.2 if deadline is None else deadline - time.monotonic()
     try:
         sched.wait_change(seq, max(remaining, 0.0))

@@ -217,6 +217,7 @@ FORK_PROBE = textwrap.dedent(
 
     parent = squall.default_session()
     assert grouped() and mapped() == [1, 2, 3]
+    pending = squall.map(time.sleep, [2])
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -226,6 +227,10 @@ FORK_PROBE = textwrap.dedent(
             parent.map(abs, [1])
         except RuntimeError as e:
             seen["inherited"] = str(e)
+        try:
+            pending.results(timeout=30)
+        except RuntimeError as e:
+            seen["pending"] = str(e)
         os.write(write, json.dumps(seen).encode())
         os.close(write)
         sys.exit(0)  # as a child that ends normally: the interpreter's exit handlers run
@@ -239,7 +244,7 @@ FORK_PROBE = textwrap.dedent(
         time.sleep(0.05)
     seen = json.loads(os.read(read, 1 << 16) or b"{}")
     # The parent's session, its workers and scratch data are untouched by the child's exit.
-    seen["parent_after"] = [grouped(), mapped()]
+    seen["parent_after"] = [grouped(), mapped(), pending.results()]
     print(json.dumps(seen))
     """
 )
@@ -261,4 +266,6 @@ def test_a_forked_child_runs_jobs_of_its_own_and_leaves_its_parents_alone(tmp_pa
         out.stderr[-3000:],
     )
     assert "forked" in seen["inherited"] and "squall.Session()" in seen["inherited"], seen
-    assert seen["parent_after"] == [True, [1, 2, 3]], seen
+    # A job the parent started is its own: the child is told, not left waiting.
+    assert "forked" in seen["pending"] and "squall.map(sleep)" in seen["pending"], seen
+    assert seen["parent_after"] == [True, [1, 2, 3], [None]], seen
