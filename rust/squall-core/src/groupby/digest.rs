@@ -513,8 +513,10 @@ mod tests {
     #[test]
     fn selecting_ranks_gives_the_centroids_sorting_gives() {
         for n in [SELECT_FROM, 20_000, 123_457] {
-            // Values with ties, in no order.
-            let values: Vec<f64> = (0..n as u64).map(|i| ((i * 7_919) % 10_007) as f64 / 7.0).collect();
+            // Values with ties, negative and positive zeros among them, in no order.
+            let value = |i: u64| ((i * 7_919) % 10_007) as f64 / 7.0 - 700.0;
+            let zero = |i: u64| if i % 2 == 0 { 0.0 } else { -0.0 };
+            let values: Vec<f64> = (0..n as u64).map(|i| if i % 100 == 0 { zero(i / 100) } else { value(i) }).collect();
             let mut head = EMPTY;
             values.iter().for_each(|&v| _ = count_value(&mut head, v));
             let (mut sorted, mut selected) = (States::with_capacity(1, n), States::with_capacity(1, n));

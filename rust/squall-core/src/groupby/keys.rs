@@ -91,12 +91,48 @@ fn column_groups(key: &ArrayRef) -> Option<Groups> {
         DataType::Dictionary(..) => {
             let dict = key.as_any_dictionary();
             let of_value = column_groups(dict.values())?.of_row;
+            if nulls.is_none() {
+                if let Some(groups) = by_codes(dict.keys(), &of_value) {
+                    return Some(groups);
+                }
+            }
             let codes = codes(dict);
             let ids: Vec<i64> = codes.iter().map(|&c| of_value.get(c).map_or(0, |&g| g as i64)).collect();
             group_integers(&ids, nulls)
         }
         _ => return None,
     })
+}
+
+/// Each row's group by its dictionary code (`codes`, without nulls), in one pass: `of_value`
+/// gives each value's group among the values, renumbered here in order of first appearance
+/// among the rows. None for codes of a type other than the usual (or out of range).
+fn by_codes(codes: &dyn Array, of_value: &[u32]) -> Option<Groups> {
+    fn of<T: arrow_buffer::ArrowNativeType>(codes: &[T], of_value: &[u32]) -> Option<Groups> {
+        let mut id = vec![u32::MAX; of_value.iter().max().map_or(0, |&m| m as usize + 1)];
+        let mut first = Vec::new();
+        let mut of_row = Vec::with_capacity(codes.len());
+        for (i, code) in codes.iter().enumerate() {
+            let slot = &mut id[*of_value.get(code.as_usize())? as usize];
+            if *slot == u32::MAX {
+                *slot = first.len() as u32;
+                first.push(i as u32);
+            }
+            of_row.push(*slot);
+        }
+        Some(Groups { of_row, first })
+    }
+    use arrow_array::types::{Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type, UInt8Type};
+    match codes.data_type() {
+        DataType::Int8 => of(codes.as_primitive::<Int8Type>().values(), of_value),
+        DataType::Int16 => of(codes.as_primitive::<Int16Type>().values(), of_value),
+        DataType::Int32 => of(codes.as_primitive::<Int32Type>().values(), of_value),
+        DataType::Int64 => of(codes.as_primitive::<Int64Type>().values(), of_value),
+        DataType::UInt8 => of(codes.as_primitive::<UInt8Type>().values(), of_value),
+        DataType::UInt16 => of(codes.as_primitive::<UInt16Type>().values(), of_value),
+        DataType::UInt32 => of(codes.as_primitive::<UInt32Type>().values(), of_value),
+        _ => None,
+    }
 }
 
 /// A dictionary's codes as indices into its values; 0 for every row of a dictionary without
@@ -406,14 +442,30 @@ mod tests {
         let wide: ArrayRef = Arc::new(Int32Array::from_iter_values((0..n).map(|i| (pick(i, 97) as i32) << 20)));
         let dwords: Vec<Option<String>> = (0..n).map(|i| word(i, 6)).collect();
         let dict: ArrayRef = Arc::new(dwords.iter().map(|w| w.as_deref()).collect::<DictionaryArray<Int8Type>>());
-        let sets: [&[&ArrayRef]; 6] =
-            [&[&s], &[&view], &[&dict], &[&s, &ints], &[&ints, &dict, &view, &wide], &[&wide, &s]];
+        // Without nulls (grouped by code), one value twice in the dictionary, and a slice.
+        let codes = arrow_array::Int32Array::from_iter_values((0..n).map(|i| pick(i, 4) as i32));
+        let values: ArrayRef = Arc::new(StringArray::from(vec!["b", "a", "b", "c"]));
+        let coded: ArrayRef =
+            Arc::new(DictionaryArray::<arrow_array::types::Int32Type>::try_new(codes, values).unwrap());
+        let sliced = coded.slice(7, n - 20);
+        let sets: [&[&ArrayRef]; 9] = [
+            &[&s],
+            &[&view],
+            &[&dict],
+            &[&s, &ints],
+            &[&ints, &dict, &view, &wide],
+            &[&wide, &s],
+            &[&coded],
+            &[&sliced],
+            &[&coded, &dict],
+        ];
         for keys in sets {
             let keys: Vec<ArrayRef> = keys.iter().map(|k| (*k).clone()).collect();
             let (fast, rows) = (group(&keys).unwrap(), group_rows(&keys).unwrap());
             assert!(fast.len() > 1);
             assert_eq!((&fast.of_row, &fast.first), (&rows.of_row, &rows.first), "{:?}", keys[0].data_type());
         }
+        assert_eq!(group(&[coded]).unwrap().len(), 3, "b, a and c");
     }
 
     #[test]
