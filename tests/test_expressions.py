@@ -111,7 +111,9 @@ def test_wrong_expressions_are_clear_errors(session: squall.Session) -> None:
         ds.filter(col("nope") > 0)
 
 
-def test_remainders_negation_and_is_in_match_numpy(session: squall.Session, tmp_path: str) -> None:
+def test_remainders_floor_division_negation_abs_and_is_in_match_numpy(
+    session: squall.Session, tmp_path: str
+) -> None:
     t = table()
     session.from_arrow(t, 4).write_parquet(f"file://{tmp_path}/in")
     ds = session.read_parquet(f"file://{tmp_path}/in")
@@ -124,6 +126,13 @@ def test_remainders_negation_and_is_in_match_numpy(session: squall.Session, tmp_
             (7 % (col("k") + 1) == 0, np.mod(7, k + 1) == 0),
             (col("t") % 0.5 > 0.25, np.mod(v, 0.5) > 0.25),
             (col("t") % -0.5 < -0.25, np.mod(v, -0.5) < -0.25),
+            (col("i") // 3 == -1, np.floor_divide(i, 3) == -1),
+            (col("i") // -4 == 1, np.floor_divide(i, -4) == 1),
+            (100 // (col("k") + 1) == 3, np.floor_divide(100, k + 1) == 3),
+            (col("t") // 0.1 == -3, np.floor_divide(v, 0.1) == -3),
+            (col("t") // -0.25 >= 2, np.floor_divide(v, -0.25) >= 2),
+            (abs(col("i")) > 3, np.abs(i) > 3),
+            (col("t").abs() < 0.5, np.abs(v) < 0.5),
             (-col("i") > 2, -i > 2),
             (-(col("t") * 2) >= 1, -(v * 2) >= 1),
             (col("k").is_in([1, 7, 49, 100]), np.isin(k, [1, 7, 49, 100])),
@@ -139,10 +148,18 @@ def test_remainders_negation_and_is_in_match_numpy(session: squall.Session, tmp_
         got = ds.filter(expr).collect()
         by = [("k", "ascending"), ("t", "ascending"), ("i", "ascending")]
         assert got.sort_by(by).equals(want.sort_by(by)), expr
-    got = ds.groupby("k").agg(neg=-col("t").max(), m=col("i").sum() % 7).collect().sort_by("k")
+    got = ds.groupby("k").agg(
+        neg=-col("t").max(),
+        m=col("i").sum() % 7,
+        d=col("i").sum() // -7,
+        a=abs(col("t").min()),
+    )
+    got = got.collect().sort_by("k")
     frame = t.to_pandas().groupby("k")
     assert got["neg"].to_pylist() == (-frame["t"].max()).tolist()
     assert got["m"].to_pylist() == [int(x) % 7 for x in frame["i"].sum()]
+    assert got["d"].to_pylist() == [int(x) // -7 for x in frame["i"].sum()]
+    assert got["a"].to_pylist() == frame["t"].min().abs().tolist()
     with pytest.raises(ValueError, match=r"is_in\(\.\.\.\) was given None"):
         col("k").is_in([1, None])
     with pytest.raises(TypeError, match="collection of values"):
@@ -151,6 +168,8 @@ def test_remainders_negation_and_is_in_match_numpy(session: squall.Session, tmp_
         ds.filter(col("s").is_in([1])).collect()
     with pytest.raises(squall.PlanError, match=r"\(i % 0\).*zero"):
         ds.filter(col("i") % 0 == 1).collect()
+    with pytest.raises(squall.PlanError, match=r"\(i // 0\).*zero"):
+        ds.filter(col("i") // 0 == 1).collect()
 
 
 def test_a_filter_after_a_read_skips_row_groups_its_statistics_rule_out(

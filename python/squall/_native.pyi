@@ -219,12 +219,14 @@ class Expr:
     def literal(value: bool | int | float | str | None) -> Expr:
         """A literal: a bool, int, float, str or None."""
     def binary(self, op: str, other: Expr, ieee: bool = False) -> Expr:
-        """``self op other``, ``op`` one of + - * / % == != < <= > >= & |; with ``ieee``,
+        """``self op other``, ``op`` one of + - * / % // == != < <= > >= & |; with ``ieee``,
         floats compare as IEEE 754 says (pyarrow's way) instead of by their total order."""
     def negate(self) -> Expr:
         """Logical negation."""
     def neg(self) -> Expr:
         """The number negated (``-self``)."""
+    def abs(self) -> Expr:
+        """The number without its sign (``abs(self)``)."""
     def is_in(self, values: list[bool | int | float | str]) -> Expr:
         """Whether each value is one of ``values`` (bools, ints, floats or strs; not None)."""
     def is_null(self) -> Expr:

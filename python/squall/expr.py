@@ -17,10 +17,11 @@ AggLeaf = tuple[str, str, float | None]
 
 class Expr:
     """An expression over columns, built with :func:`col`, :func:`lit` and operators:
-    ``+ - * / %`` (``/`` is true division; ``%`` has the divisor's sign, as in Python), unary
-    ``-``, ``== != < <= > >=``, ``&`` (and), ``|`` (or), ``~`` (not), :meth:`is_null` and
-    :meth:`is_in`. Nulls propagate; a filter keeps rows where the condition is true. A
-    column's aggregate (``col("v").max()``) makes an expression for ``agg()``."""
+    ``+ - * / % //`` (``/`` is true division; ``%`` has the divisor's sign and ``//`` rounds
+    down, as in Python), unary ``-``, ``abs()``, ``== != < <= > >=``, ``&`` (and), ``|``
+    (or), ``~`` (not), :meth:`is_null` and :meth:`is_in`. Nulls propagate; a filter keeps rows
+    where the condition is true. A column's aggregate (``col("v").max()``) makes an expression
+    for ``agg()``."""
 
     __slots__ = ("_aggs", "_native")
     __hash__ = None  # type: ignore[assignment]  # == builds an expression
@@ -73,8 +74,26 @@ class Expr:
     def __rmod__(self, other: Any) -> Expr:
         return self._binary("%", other, True)
 
+    def __floordiv__(self, other: Any) -> Expr:
+        return self._binary("//", other)
+
+    def __rfloordiv__(self, other: Any) -> Expr:
+        return self._binary("//", other, True)
+
     def __neg__(self) -> Expr:
         return Expr(self._native.neg(), self._aggs)
+
+    def __abs__(self) -> Expr:
+        return self.abs()
+
+    def abs(self) -> Expr:
+        """Each number without its sign (``abs(col)`` says the same); ``abs`` of an integer
+        type's least value (``-2**63`` for int64) is an error, not a wrapped value.
+
+        Example:
+            >>> ds.filter(squall.col("anomaly").abs() > 3.0)
+        """
+        return Expr(self._native.abs(), self._aggs)
 
     def __eq__(self, other: Any) -> Expr:  # type: ignore[override]
         return self._binary("==", other)

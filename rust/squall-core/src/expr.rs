@@ -59,6 +59,11 @@ pub enum Expr {
         /// The operand.
         expr: Box<Expr>,
     },
+    /// The number without its sign (`abs(x)`).
+    Abs {
+        /// The operand.
+        expr: Box<Expr>,
+    },
     /// Whether each value is one of `values` (a null stays null; no value is null).
     IsIn {
         /// The operand.
@@ -132,6 +137,8 @@ pub enum BinaryOp {
     Div,
     /// `%`, with the divisor's sign (as Python and numpy take it)
     Mod,
+    /// `//`, rounded down (as Python and numpy take it): integers give integers
+    FloorDiv,
     /// `==`
     Eq,
     /// `!=`
@@ -152,12 +159,13 @@ pub enum BinaryOp {
 
 impl BinaryOp {
     /// Every operator by the name the binding gives it.
-    pub const NAMES: [(&'static str, BinaryOp); 13] = [
+    pub const NAMES: [(&'static str, BinaryOp); 14] = [
         ("+", BinaryOp::Add),
         ("-", BinaryOp::Sub),
         ("*", BinaryOp::Mul),
         ("/", BinaryOp::Div),
         ("%", BinaryOp::Mod),
+        ("//", BinaryOp::FloorDiv),
         ("==", BinaryOp::Eq),
         ("!=", BinaryOp::NotEq),
         ("<", BinaryOp::Lt),
@@ -179,7 +187,8 @@ impl BinaryOp {
 
     /// Whether it computes a number (not a comparison, nor logic).
     fn arithmetic(self) -> bool {
-        matches!(self, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod)
+        use BinaryOp::*;
+        matches!(self, Add | Sub | Mul | Div | Mod | FloorDiv)
     }
 
     fn symbol(self) -> &'static str {
@@ -239,7 +248,11 @@ impl Expr {
                 left.visit(f);
                 right.visit(f);
             }
-            Expr::Not { expr } | Expr::IsNull { expr } | Expr::Neg { expr } | Expr::IsIn { expr, .. } => expr.visit(f),
+            Expr::Not { expr }
+            | Expr::IsNull { expr }
+            | Expr::Neg { expr }
+            | Expr::Abs { expr }
+            | Expr::IsIn { expr, .. } => expr.visit(f),
         }
     }
 
@@ -277,6 +290,10 @@ impl Expr {
                     false => v.array,
                 };
                 Value { array: neg(&signed).map_err(|e| self.error(e))?, scalar: v.scalar }
+            }
+            Expr::Abs { expr } => {
+                let v = expr.value(batch)?;
+                Value { array: abs(&v.array).map_err(|e| self.error(e))?, scalar: v.scalar }
             }
             Expr::IsIn { expr, values } => {
                 let v = expr.value(batch)?;
@@ -363,6 +380,7 @@ impl Expr {
             Mul => mul(&l, &r).map_err(err)?,
             Div => div(&l, &r).map_err(err)?,
             Mod => floor_mod(&l, &r).map_err(err)?,
+            FloorDiv => floor_div(&l, &r).map_err(err)?,
             Eq => Arc::new(eq(&l, &r).map_err(err)?),
             NotEq => Arc::new(neq(&l, &r).map_err(err)?),
             Lt => Arc::new(lt(&l, &r).map_err(err)?),
@@ -409,6 +427,119 @@ fn floor_mod(l: &Value, r: &Value) -> std::result::Result<ArrayRef, arrow_schema
         }
         // Unsigned integers have no sign to fix.
         _ => rem,
+    })
+}
+
+/// `l // r` rounded down, as Python and numpy divide: integers give integers (dividing by zero,
+/// or `i64::MIN // -1`, is an error), floats the float below the true quotient as numpy's
+/// `floor_divide` computes it (from the remainder, so `1 // 0.1` is 9.0), and `x // 0.0` what
+/// `x / 0.0` is.
+fn floor_div(l: &Value, r: &Value) -> std::result::Result<ArrayRef, arrow_schema::ArrowError> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int64Type};
+    let at = |v: &Value, i: usize| if v.scalar { 0 } else { i };
+    let len = if l.scalar { r.array.len() } else { l.array.len() };
+    let nulls = arrow_buffer::NullBuffer::union(spread_nulls(l, len).as_ref(), spread_nulls(r, len).as_ref());
+    let valid = |i: usize| nulls.as_ref().is_none_or(|n| n.is_valid(i));
+    Ok(match l.array.data_type() {
+        DataType::Int64 => {
+            let (a, b) = (l.array.as_primitive::<Int64Type>().values(), r.array.as_primitive::<Int64Type>().values());
+            let mut out = Vec::with_capacity(len);
+            for i in 0..len {
+                let (x, y) = (a[at(l, i)], b[at(r, i)]);
+                out.push(match valid(i) {
+                    false => 0,
+                    true => {
+                        let q = x.checked_div(y).ok_or_else(|| {
+                            arrow_schema::ArrowError::ComputeError(match y {
+                                0 => "division by zero".into(),
+                                _ => format!("{x} // {y} overflows int64"),
+                            })
+                        })?;
+                        if x % y != 0 && (x < 0) != (y < 0) {
+                            q - 1
+                        } else {
+                            q
+                        }
+                    }
+                });
+            }
+            Arc::new(Int64Array::new(out.into(), nulls))
+        }
+        DataType::Float64 => {
+            let (a, b) =
+                (l.array.as_primitive::<Float64Type>().values(), r.array.as_primitive::<Float64Type>().values());
+            let values = (0..len).map(|i| float_floor_div(a[at(l, i)], b[at(r, i)]));
+            Arc::new(Float64Array::new(values.collect(), nulls))
+        }
+        // Unsigned integers: the quotient is already rounded down.
+        _ => arrow_arith::numeric::div(l, r)?,
+    })
+}
+
+/// numpy's floor division of floats (its `npy_divmod`).
+fn float_floor_div(a: f64, b: f64) -> f64 {
+    if b == 0.0 {
+        return a / b;
+    }
+    let m = a % b;
+    let mut div = (a - m) / b;
+    if m != 0.0 && (b < 0.0) != (m < 0.0) {
+        div -= 1.0;
+    }
+    if div == 0.0 {
+        return 0f64.copysign(a / b);
+    }
+    let floor = div.floor();
+    if div - floor > 0.5 {
+        floor + 1.0
+    } else {
+        floor
+    }
+}
+
+/// The nulls of `v` over `len` rows (a literal's spread to every row).
+fn spread_nulls(v: &Value, len: usize) -> Option<arrow_buffer::NullBuffer> {
+    match v.scalar {
+        true => v.array.is_null(0).then(|| arrow_buffer::NullBuffer::new_null(len)),
+        false => v.array.logical_nulls(),
+    }
+}
+
+/// Each number without its sign: integers checked (`abs` of a type's least value is an
+/// error), unsigned integers as they are, floats with their sign bit cleared (NaN stays NaN).
+fn abs(array: &ArrayRef) -> std::result::Result<ArrayRef, arrow_schema::ArrowError> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::*;
+    macro_rules! checked {
+        ($t:ty) => {{
+            let a = array.as_primitive::<$t>();
+            let out: arrow_array::PrimitiveArray<$t> = arrow_arith::arity::try_unary(a, |v| {
+                v.checked_abs().ok_or_else(|| {
+                    arrow_schema::ArrowError::ComputeError(format!("abs({v}) overflows {}", array.data_type()))
+                })
+            })?;
+            Arc::new(out) as ArrayRef
+        }};
+    }
+    Ok(match array.data_type() {
+        DataType::Int8 => checked!(Int8Type),
+        DataType::Int16 => checked!(Int16Type),
+        DataType::Int32 => checked!(Int32Type),
+        DataType::Int64 => checked!(Int64Type),
+        // Through float32, which holds every float16 exactly.
+        DataType::Float16 => {
+            let wide = abs(&arrow_cast::cast(array, &DataType::Float32)?)?;
+            arrow_cast::cast(&wide, &DataType::Float16)?
+        }
+        DataType::Float32 => Arc::new(array.as_primitive::<Float32Type>().unary::<_, Float32Type>(f32::abs)),
+        DataType::Float64 => Arc::new(array.as_primitive::<Float64Type>().unary::<_, Float64Type>(f64::abs)),
+        DataType::Decimal128(..) => checked!(Decimal128Type),
+        DataType::Null => array.clone(),
+        t if t.is_unsigned_integer() => array.clone(),
+        t => {
+            return Err(arrow_schema::ArrowError::ComputeError(format!("abs of {t}: not a number")));
+        }
     })
 }
 
@@ -566,6 +697,7 @@ impl fmt::Display for Expr {
             Expr::Not { expr } => write!(f, "~{expr}"),
             Expr::IsNull { expr } => write!(f, "{expr}.is_null()"),
             Expr::Neg { expr } => write!(f, "-{expr}"),
+            Expr::Abs { expr } => write!(f, "abs({expr})"),
             Expr::IsIn { expr, values } => {
                 let values: Vec<String> =
                     values.iter().map(|v| Expr::Literal { value: v.clone() }.to_string()).collect();

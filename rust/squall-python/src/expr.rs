@@ -34,6 +34,11 @@ impl Expr {
         Expr { inner: CoreExpr::Neg { expr: Box::new(self.inner.clone()) } }
     }
 
+    /// The number without its sign (`abs(self)`).
+    fn abs(&self) -> Expr {
+        Expr { inner: CoreExpr::Abs { expr: Box::new(self.inner.clone()) } }
+    }
+
     /// Whether each value is one of `values` (bools, ints, floats or strs; not None).
     fn is_in(&self, values: Vec<Bound<'_, PyAny>>) -> PyResult<Expr> {
         let values = values.iter().map(literal_of).collect::<PyResult<Vec<_>>>()?;
@@ -46,7 +51,7 @@ impl Expr {
         Ok(Expr { inner: CoreExpr::IsIn { expr: Box::new(self.inner.clone()), values } })
     }
 
-    /// `self op other`, `op` one of + - * / % == != < <= > >= & |; with `ieee`, floats compare
+    /// `self op other`, `op` one of + - * / % // == != < <= > >= & |; with `ieee`, floats compare
     /// as IEEE 754 says (pyarrow's way) instead of by their total order.
     #[pyo3(signature = (op, other, ieee=false))]
     fn binary(&self, py: Python<'_>, op: &str, other: &Expr, ieee: bool) -> PyResult<Expr> {

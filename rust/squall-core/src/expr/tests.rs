@@ -58,6 +58,41 @@ fn remainders_take_the_divisor_s_sign_and_minus_negates() {
 }
 
 #[test]
+fn floor_division_rounds_down_and_abs_drops_the_sign() {
+    let b = batch();
+    let ints = |e: &Expr| e.evaluate(&b).unwrap().as_primitive::<Int64Type>().iter().collect::<Vec<_>>();
+    let (int, float) = (|v| lit(Literal::Int(v)), |v| lit(Literal::Float(v)));
+    assert_eq!(ints(&bin(BinaryOp::FloorDiv, col("i"), int(2))), [Some(0), Some(2), None, Some(-1)]);
+    assert_eq!(ints(&bin(BinaryOp::FloorDiv, col("i"), int(-2))), [Some(-1), Some(-3), None, Some(1)]);
+    assert_eq!(ints(&bin(BinaryOp::FloorDiv, int(7), col("i"))), [Some(7), Some(1), None, Some(-4)]);
+    assert_eq!(ints(&bin(BinaryOp::FloorDiv, col("i"), lit(Literal::Null))), [None; 4]);
+    let by_zero = bin(BinaryOp::FloorDiv, col("i"), int(0)).evaluate(&b).unwrap_err().to_string();
+    assert!(by_zero.contains("(i // 0)") && by_zero.contains("zero"), "{by_zero}");
+    let min: ArrayRef = Arc::new(Int64Array::from(vec![i64::MIN]));
+    let min = RecordBatch::try_from_iter([("m", min)]).unwrap();
+    assert!(bin(BinaryOp::FloorDiv, col("m"), int(-1)).evaluate(&min).is_err(), "overflows: an error");
+    assert!(Expr::Abs { expr: col("m") }.evaluate(&min).is_err(), "abs(i64::MIN) overflows: an error");
+    // Floats as numpy's floor_divide: from the remainder (1 // 0.1 is 9), by zero as `/`.
+    let one = |l: f64, r: f64| {
+        bin(BinaryOp::FloorDiv, float(l), float(r)).evaluate(&b).unwrap().as_primitive::<Float64Type>().value(0)
+    };
+    assert_eq!(
+        [one(1.0, 0.1), one(-7.5, 2.0), one(-0.5, 1.0), one(0.5, -1.0), one(7.0, 2.0)],
+        [9.0, -4.0, -1.0, -1.0, 3.0]
+    );
+    assert!(one(1.0, 0.0).is_infinite() && one(0.0, 0.0).is_nan());
+    assert!(one(0.0, -1.0) == 0.0 && one(0.0, -1.0).is_sign_negative(), "a zero quotient keeps its sign");
+    assert_eq!(ints(&Expr::Abs { expr: col("i") }), [Some(1), Some(5), None, Some(2)]);
+    let abs = |v: f64| Expr::Abs { expr: float(v) }.evaluate(&b).unwrap().as_primitive::<Float64Type>().value(0);
+    assert!(abs(-0.0).is_sign_positive() && abs(f64::NAN).is_nan() && abs(-2.5) == 2.5);
+    let small: ArrayRef = Arc::new(arrow_array::Int32Array::from(vec![-3, 4]));
+    let small = RecordBatch::try_from_iter([("s", small)]).unwrap();
+    let got = Expr::Abs { expr: col("s") }.evaluate(&small).unwrap();
+    assert_eq!(got.as_primitive::<arrow_array::types::Int32Type>().values().to_vec(), [3, 4], "the type is kept");
+    assert_eq!(Expr::Abs { expr: col("i") }.to_string(), "abs(i)");
+}
+
+#[test]
 fn is_in_compares_as_equality_does() {
     let b = batch();
     let bools = |e: &Expr| e.evaluate(&b).unwrap().as_boolean().iter().collect::<Vec<_>>();
