@@ -34,6 +34,19 @@ pub struct Scheduler {
     workers: usize,
     /// Tasks' output for the driver to show (local workers with `forward_output`).
     output: Option<Arc<OutputQueue>>,
+    /// The process it was made in (see `Drop`).
+    owner: u32,
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        // A forked child's copy is never dropped: its worker pipes are registered in an epoll
+        // instance the child shares with its parent, and deregistering them from the child
+        // would take them from the parent too.
+        if std::process::id() != self.owner {
+            std::mem::forget(self.inner.clone());
+        }
+    }
 }
 
 #[pymethods]
@@ -76,7 +89,7 @@ impl Scheduler {
             let backend = Arc::new(SimulatedBackend::new(None, m));
             let inner = squall_exec::Scheduler::on_virtual_clock(backend)
                 .map_err(|e| Python::attach(|py| exec_error(py, e)))?;
-            return Ok(Scheduler { inner: Arc::new(inner), workers: concurrency, output: None });
+            return Ok(Scheduler::made(inner, concurrency));
         }
         let output = forward_output.then(|| Arc::new(OutputQueue::default()));
         let config = LocalConfig { python, workers, env, startup_timeout, output: output.clone() };
@@ -115,7 +128,7 @@ impl Scheduler {
         let Some(other) = memory_of else { return Self::over(backend, threads.max(1)) };
         let inner = squall_exec::Scheduler::sharing(backend, other.inner.memory())
             .map_err(|e| Python::attach(|py| exec_error(py, e)))?;
-        Ok(Scheduler { inner: Arc::new(inner), workers: threads.max(1), output: None })
+        Ok(Scheduler::made(inner, threads.max(1)))
     }
 
     /// Number of worker processes, or invocations in flight at once.
@@ -228,11 +241,16 @@ pub fn speculation_of(given: Option<(f64, f64, f64)>) -> PyResult<Option<Specula
 impl Scheduler {
     fn over(backend: Arc<dyn Backend>, workers: usize) -> PyResult<Self> {
         let inner = squall_exec::Scheduler::new(backend).map_err(|e| Python::attach(|py| exec_error(py, e)))?;
-        Ok(Scheduler { inner: Arc::new(inner), workers, output: None })
+        Ok(Scheduler::made(inner, workers))
     }
 
-    fn with_output(self, output: Option<Arc<OutputQueue>>) -> Self {
-        Scheduler { output, ..self }
+    fn made(inner: squall_exec::Scheduler, workers: usize) -> Self {
+        Scheduler { inner: Arc::new(inner), workers, output: None, owner: std::process::id() }
+    }
+
+    fn with_output(mut self, output: Option<Arc<OutputQueue>>) -> Self {
+        self.output = output;
+        self
     }
 }
 
