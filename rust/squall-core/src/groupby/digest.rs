@@ -101,6 +101,8 @@ fn q_of_k(k: f64) -> f64 {
 struct States {
     values: Vec<f64>,
     offsets: Vec<i32>,
+    /// Room that [`place_ranks`] spreads values into, kept from one group to the next.
+    scratch: Vec<f64>,
 }
 
 impl States {
@@ -108,7 +110,7 @@ impl States {
     fn with_capacity(groups: usize, floats: usize) -> Self {
         let mut offsets = Vec::with_capacity(groups + 1);
         offsets.push(0);
-        Self { values: Vec::with_capacity(groups * HEAD + floats), offsets }
+        Self { values: Vec::with_capacity(groups * HEAD + floats), offsets, scratch: Vec::new() }
     }
 
     /// Appends `head`, marked as of `kind`.
@@ -169,7 +171,9 @@ impl States {
         let n = values.len();
         let ends = (1..CENTROIDS).map(|k| (q_of_k(k as f64) * n as f64) as usize);
         let ends: Vec<usize> = ends.chain([n]).collect();
-        let values = &*place_ranks(values, &ends[..ends.len() - 1]);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        // The head's minimum and maximum are those of the values: the ranges' span.
+        let values = place_ranks(values, &ends[..ends.len() - 1], (head[5], head[6]), &mut scratch);
         self.head(head, DIGEST);
         let mut from = 0;
         for end in ends {
@@ -180,6 +184,7 @@ impl States {
             self.values.extend([part.iter().sum::<f64>() / part.len() as f64, part.len() as f64]);
             from = end;
         }
+        self.scratch = scratch;
         self.end_state()
     }
 
@@ -206,14 +211,19 @@ const RANGES: usize = 4096;
 /// rank in order, the smaller values before it and the others after: first spread over
 /// [`RANGES`] equal ranges of value in order (a counting sort by range, two passes), then each
 /// rank selected within its range, a small part of the values when they spread out (all of
-/// them, as [`select_ranks`] alone, when they do not).
-fn place_ranks<'a>(values: &'a mut [f64], ranks: &[usize]) -> std::borrow::Cow<'a, [f64]> {
-    let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+/// them, as [`select_ranks`] alone, when they do not). The values span `lo..=hi` (were they
+/// not to, the result would be the same, only slower to come); they are spread into `scratch`.
+fn place_ranks<'a>(
+    values: &'a mut [f64],
+    ranks: &[usize],
+    (lo, hi): (f64, f64),
+    scratch: &'a mut Vec<f64>,
+) -> &'a [f64] {
     let scale = RANGES as f64 / (hi - lo);
     // (No spread to use: every value equal, or a span wider than a float holds.)
     if !(scale.is_finite() && scale > 0.0) || values.len() < RANGES {
         select_ranks(values, ranks, 0);
-        return std::borrow::Cow::Borrowed(values);
+        return values;
     }
     // Never decreasing with the value: a range's values are all at most the next range's.
     let range = |v: f64| (((v - lo) * scale) as usize).min(RANGES - 1);
@@ -225,7 +235,9 @@ fn place_ranks<'a>(values: &'a mut [f64], ranks: &[usize]) -> std::borrow::Cow<'
         starts[r] += starts[r - 1];
     }
     let mut next = starts.clone();
-    let mut spread = vec![0.0; values.len()];
+    scratch.clear();
+    scratch.resize(values.len(), 0.0);
+    let spread = &mut scratch[..];
     for &v in values.iter() {
         let r = range(v);
         spread[next[r]] = v;
@@ -245,7 +257,7 @@ fn place_ranks<'a>(values: &'a mut [f64], ranks: &[usize]) -> std::borrow::Cow<'
             select_ranks(&mut spread[from..to], &inside, from);
         }
     }
-    std::borrow::Cow::Owned(spread)
+    spread
 }
 
 /// Reorders `values` (finite) so that each rank in `ranks` (ascending, counted from `first`) holds the
