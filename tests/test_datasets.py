@@ -255,6 +255,37 @@ def test_schema_mismatch_across_files_is_named(session: squall.Session, tmp_path
     assert plain.collect()["s"].type == pa.string()
 
 
+def test_a_column_declared_without_nulls_in_one_file_and_with_them_in_another(
+    session: squall.Session, tmp_path: Path
+) -> None:
+    """Spark writes columns it knows hold no nulls as required, pandas as optional: a sort of
+    such files put both kinds in one batch, which failed ("declared as non-nullable but
+    contains null values")."""
+    rng = np.random.default_rng(3)
+    n = 20_000
+    required = pa.schema([pa.field("k", pa.int64(), nullable=False), pa.field("v", pa.float64())])
+    a = pa.table({"k": rng.integers(0, 500, n), "v": rng.standard_normal(n)}, schema=required)
+    keys = rng.integers(0, 500, n).astype(float)
+    keys[::7] = np.nan
+    b = pa.table({"k": pa.array(keys, mask=np.isnan(keys)).cast(pa.int64()), "v": rng.random(n)})
+    pq.write_table(a, tmp_path / "a.parquet")
+    pq.write_table(b, tmp_path / "b.parquet")
+    ds = session.read_parquet(f"file://{tmp_path}/")
+    oracle = pa.concat_tables([a.cast(b.schema), b])
+    by = [("k", "ascending"), ("v", "ascending")]
+    want = oracle.sort_by(by)
+    sorted_ = ds.sort("k").collect()
+    assert sorted_["k"].null_count == b["k"].null_count
+    assert sorted_.sort_by(by).equals(want)
+    assert sorted_["k"].drop_null().to_pylist() == sorted(oracle["k"].drop_null().to_pylist())
+    ds.sort("k").write_parquet(f"file://{tmp_path}/out")
+    assert pq.read_table(tmp_path / "out").sort_by(by).equals(want)
+    counts = ds.groupby("k").agg(n=("v", "count")).collect().sort_by("k")
+    assert counts.equals(
+        oracle.group_by("k").aggregate([("v", "count")]).rename_columns(["k", "n"]).sort_by("k")
+    )
+
+
 def test_files_whose_columns_lie_in_another_order_are_read_by_name(
     session: squall.Session, tmp_path: Path
 ) -> None:

@@ -78,18 +78,23 @@ impl Expected {
     }
 
     /// `decoded` (read of `url`) with the first file's types: a column stored another way cast
-    /// to its type; an error where a type differs otherwise (see [`Expected::check`]).
+    /// to its type; an error where a type differs otherwise (see [`Expected::check`]). Every
+    /// column may hold nulls: one file may declare a column without nulls that another has
+    /// nulls in (Spark's writers and pandas' differ), and their rows end up in one batch.
     pub fn conform(&self, url: &str, decoded: Decoded) -> crate::Result<Decoded> {
         let casts = self.check(url, decoded.schema.fields())?;
-        if casts.iter().all(Option::is_none) {
+        if casts.iter().all(Option::is_none) && decoded.schema.fields().iter().all(|f| f.is_nullable()) {
             return Ok(decoded);
         }
         let bad =
             |e: ArrowError| crate::Error::Data { url: url.to_string(), what: "read".into(), message: e.to_string() };
         let fields: Fields = (decoded.schema.fields().iter().zip(&casts))
-            .map(|(f, t)| match t {
-                Some(t) => Arc::new(f.as_ref().clone().with_data_type(t.clone())),
-                None => f.clone(),
+            .map(|(f, t)| {
+                let f = f.as_ref().clone().with_nullable(true);
+                Arc::new(match t {
+                    Some(t) => f.with_data_type(t.clone()),
+                    None => f,
+                })
             })
             .collect();
         let schema = Arc::new(Schema::new_with_metadata(fields, decoded.schema.metadata().clone()));

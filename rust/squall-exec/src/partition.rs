@@ -289,7 +289,6 @@ fn merge_to_parquet(task: &PartitionTask, attempt: u32) -> crate::Result<Option<
         return Ok(None);
     }
     let Some((schema, runs, bytes_read)) = shuffle_runs(slices, combine)? else { return Ok(None) };
-    check_schemas(&runs, &format!("shuffle partition {}", task.partition))?;
     let rows: u64 = runs.iter().map(|b| b.num_rows() as u64).sum();
     let merged = Sorter::new(&schema, keys)?.merged(runs)?;
     let url = attempt_url(&output.url, attempt);
