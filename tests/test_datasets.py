@@ -255,6 +255,45 @@ def test_schema_mismatch_across_files_is_named(session: squall.Session, tmp_path
     assert plain.collect()["s"].type == pa.string()
 
 
+def test_later_files_in_narrower_types_are_read_in_the_first_file_s(
+    session: squall.Session, tmp_path: Path
+) -> None:
+    """A dataset whose later files store a column in a narrower type the first file's holds
+    exactly (int32 for int64, float32 for float64: a writer that changed) is read in the first
+    file's types by every action, the Parquet group-by included; the other way round (values
+    that may not fit) is refused, naming both files."""
+    rng = np.random.default_rng(4)
+    n = 5_000
+    wide = pa.table({"k": rng.integers(-50, 50, n), "v": rng.standard_normal(n)})
+    narrow = pa.table(
+        {
+            "k": pa.array(rng.integers(-50, 50, n), pa.int32()),
+            "v": pa.array(rng.standard_normal(n), pa.float32()),
+        }
+    )
+    pq.write_table(wide, tmp_path / "a.parquet")
+    pq.write_table(narrow, tmp_path / "b.parquet")
+    ds = session.read_parquet(f"file://{tmp_path}/")
+    oracle = pa.concat_tables([wide, narrow.cast(wide.schema)])
+    by = [("k", "ascending"), ("v", "ascending")]
+    got = ds.collect()
+    assert got.schema.field("k").type == pa.int64() and got.schema.field("v").type == pa.float64()
+    assert got.sort_by(by).equals(oracle.sort_by(by))
+    assert ds.sort("k").collect().sort_by(by).equals(oracle.sort_by(by))
+    sums = ds.groupby("k").agg(s=("v", "sum"), n=("v", "count")).collect().sort_by("k")
+    want = oracle.group_by("k").aggregate([("v", "sum"), ("v", "count")]).sort_by("k")
+    assert sums["k"].to_pylist() == want["k"].to_pylist()
+    assert sums["n"].to_pylist() == want["v_count"].to_pylist()
+    assert np.allclose(sums["s"].to_numpy(), want["v_sum"].to_numpy())
+    backwards = session.read_parquet(
+        [f"file://{tmp_path}/b.parquet", f"file://{tmp_path}/a.parquet"]
+    )
+    with pytest.raises(
+        squall.DataError, match=r"a\.parquet.*\"k\" is Int64, but Int32 in .*b\.parquet"
+    ):
+        backwards.collect()
+
+
 def test_a_column_declared_without_nulls_in_one_file_and_with_them_in_another(
     session: squall.Session, tmp_path: Path
 ) -> None:

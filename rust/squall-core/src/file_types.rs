@@ -1,7 +1,9 @@
 //! What every file of an input must agree on: the column types of its first file, whose
 //! footer the plan reads. A file whose column is the same one stored another way (a dictionary
-//! of the same values, or its values plainly) is read as the first file has it; any other
-//! difference stops the task with an error naming both files, the column and the two types.
+//! of the same values, or its values plainly) or in a narrower type that the first file's holds
+//! exactly (int32 where the first has int64, float32 where it has float64) is read as the first
+//! file has it; any other difference stops the task with an error naming both files, the column
+//! and the two types.
 
 use std::sync::Arc;
 
@@ -38,6 +40,33 @@ pub struct Expected {
     pub path_columns: Vec<InputColumn>,
 }
 
+/// Whether every value of type `from` is one of type `to`, exactly: integers into wider ones
+/// (an unsigned one into a wider signed one), floats and integers of up to 32 bits into
+/// float64, strings and binaries into their large and view forms.
+fn widens(from: &DataType, to: &DataType) -> bool {
+    use DataType::*;
+    let int = |t: &DataType| match t {
+        Int8 => Some((true, 8)),
+        Int16 => Some((true, 16)),
+        Int32 => Some((true, 32)),
+        Int64 => Some((true, 64)),
+        UInt8 => Some((false, 8)),
+        UInt16 => Some((false, 16)),
+        UInt32 => Some((false, 32)),
+        UInt64 => Some((false, 64)),
+        _ => None,
+    };
+    match (from, to) {
+        (Float16, Float32 | Float64) | (Float32, Float64) => true,
+        (Utf8, LargeUtf8 | Utf8View) | (Binary, LargeBinary | BinaryView) => true,
+        (f, Float64) => int(f).is_some_and(|(_, bits)| bits <= 32),
+        (f, t) => match (int(f), int(t)) {
+            (Some((fs, fb)), Some((ts, tb))) => (fs == ts && fb <= tb) || (!fs && ts && fb < tb),
+            _ => false,
+        },
+    }
+}
+
 /// A dictionary's values' type; other types as they are.
 fn values_of(t: &DataType) -> &DataType {
     match t {
@@ -58,6 +87,7 @@ impl Expected {
             let got = field.data_type();
             casts.push(match want {
                 Some(want) if want != got && values_of(want) == values_of(got) => Some(want.clone()),
+                Some(want) if widens(values_of(got), values_of(want)) => Some(want.clone()),
                 Some(want) if want != got => {
                     return Err(crate::Error::Data {
                         url: url.to_string(),
@@ -75,6 +105,16 @@ impl Expected {
             });
         }
         Ok(casts)
+    }
+
+    /// The columns of `fields` (read of `url`) whose values must be cast to the first file's
+    /// type (by name), leaving out those only stored another way; an error as [`Expected::check`].
+    pub fn widened(&self, url: &str, fields: &Fields) -> crate::Result<Vec<(String, DataType)>> {
+        let casts = self.check(url, fields)?;
+        let widened = fields.iter().zip(casts).filter_map(|(f, cast)| {
+            cast.filter(|t| values_of(t) != values_of(f.data_type())).map(|t| (f.name().clone(), t))
+        });
+        Ok(widened.collect())
     }
 
     /// `decoded` (read of `url`) with the first file's types: a column stored another way cast
@@ -109,6 +149,36 @@ impl Expected {
     }
 }
 
+/// `batch` with its columns named in `casts` cast to the type given (see
+/// [`Expected::widened`]: each value is kept exactly); `url` names the file in errors.
+pub fn widen(
+    batch: arrow_array::RecordBatch,
+    casts: &[(String, DataType)],
+    url: &str,
+) -> crate::Result<arrow_array::RecordBatch> {
+    if casts.is_empty() {
+        return Ok(batch);
+    }
+    let bad = |e: ArrowError| crate::Error::Data { url: url.to_string(), what: "read".into(), message: e.to_string() };
+    let schema = batch.schema();
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut columns = Vec::with_capacity(fields.capacity());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        match casts.iter().find(|(name, _)| name == field.name()) {
+            Some((_, to)) => {
+                columns.push(arrow_cast::cast(column, to).map_err(bad)?);
+                fields.push(field.as_ref().clone().with_data_type(to.clone()));
+            }
+            None => {
+                columns.push(column.clone());
+                fields.push(field.as_ref().clone());
+            }
+        }
+    }
+    let schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    arrow_array::RecordBatch::try_new(schema, columns).map_err(bad)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,11 +199,47 @@ mod tests {
         let coded = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
         // Strings stored as a dictionary (cast to the first file's plain strings), another
         // column, fewer columns: they agree.
-        let agree = Fields::from(vec![Field::new("s", coded, false), Field::new("extra", DataType::Float64, true)]);
+        let agree =
+            Fields::from(vec![Field::new("s", coded.clone(), false), Field::new("extra", DataType::Float64, true)]);
         assert_eq!(expected.check("file:///d/1.parquet", &agree).unwrap(), vec![Some(DataType::Utf8), None]);
-        let differ = Fields::from(vec![Field::new("k", DataType::Int32, true)]);
+        let differ = Fields::from(vec![Field::new("k", DataType::Float64, true)]);
         let err = expected.check("file:///d/1.parquet", &differ).unwrap_err().to_string();
-        assert!(err.contains("1.parquet") && err.contains("\"k\" is Int32, but Int64 in file:///d/0.parquet"), "{err}");
+        assert!(
+            err.contains("1.parquet") && err.contains("\"k\" is Float64, but Int64 in file:///d/0.parquet"),
+            "{err}"
+        );
+        // A narrower type the first file's holds exactly is cast to it (and only that is
+        // widened: the dictionary is no cast of values).
+        let narrow = Fields::from(vec![Field::new("k", DataType::Int32, true), Field::new("s", coded.clone(), true)]);
+        assert_eq!(
+            expected.check("file:///d/1.parquet", &narrow).unwrap(),
+            vec![Some(DataType::Int64), Some(DataType::Utf8)]
+        );
+        assert_eq!(expected.widened("file:///d/1.parquet", &narrow).unwrap(), vec![("k".to_string(), DataType::Int64)]);
+        use DataType::*;
+        for (from, to, exact) in [
+            (UInt32, Int64, true),
+            (UInt64, Int64, false),
+            (Int64, UInt64, false),
+            (Int8, Int16, true),
+            (Int32, Float64, true),
+            (Int64, Float64, false),
+            (Float32, Float64, true),
+            (Float64, Float32, false),
+            (Utf8, LargeUtf8, true),
+            (LargeUtf8, Utf8, false),
+        ] {
+            assert_eq!(widens(&from, &to), exact, "{from} into {to}");
+        }
+        let batch = arrow_array::RecordBatch::try_from_iter([(
+            "k",
+            Arc::new(arrow_array::Int32Array::from(vec![Some(-3), None, Some(i32::MAX)])) as arrow_array::ArrayRef,
+        )])
+        .unwrap();
+        let wide = widen(batch, &[("k".into(), Int64)], "mem").unwrap();
+        let values: Vec<Option<i64>> =
+            arrow_array::cast::AsArray::as_primitive::<arrow_array::types::Int64Type>(wide.column(0)).iter().collect();
+        assert_eq!(values, [Some(-3), None, Some(i32::MAX as i64)]);
         // A synthetic input's columns have no types: nothing to check.
         let untyped = plan.with_schema(Some(vec![InputColumn { name: "k".into(), data_type: None }]), 1.0);
         assert_eq!(untyped.expected().unwrap().check("file:///d/1.parquet", &differ).unwrap(), vec![None]);

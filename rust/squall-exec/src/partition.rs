@@ -465,16 +465,18 @@ fn aggregate_parquet(
     let (store, key) = open(&input.url)?;
     let rt = runtime()?;
     let file = rt.block_on(ParquetFile::open(store, &key, input.size, &input.url))?.only(input.row_groups)?;
+    // A column stored another way is no matter here (a group-by decodes dictionaries where its
+    // inputs differ); one in a narrower type is cast to the first file's.
+    let mut widened = Vec::new();
     if let Some(expected) = &task.expected {
-        // A column stored another way is no matter here: a group-by decodes dictionaries where
-        // its inputs differ.
         let read = file.schema().fields().iter().filter(|f| task.columns.as_ref().is_none_or(|c| c.contains(f.name())));
-        expected.check(&input.url, &read.cloned().collect())?;
+        widened = expected.widened(&input.url, &read.cloned().collect())?;
     }
     // Columns of the file's path are added to each batch read of the file (strings as
     // dictionaries of one value, which the group-by groups by their codes).
     let from_path = &hive::coded(path_columns(task))[..];
     let with_path = |batch: RecordBatch, wanted: Option<&[String]>| -> crate::Result<RecordBatch> {
+        let batch = squall_core::file_types::widen(batch, &widened, &input.url)?;
         if from_path.is_empty() {
             return Ok(batch);
         }
