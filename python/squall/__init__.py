@@ -22,6 +22,7 @@ from ._default import (
     submit,
 )
 from ._native import __version__
+from ._waiting import DoneAndNotDone, as_completed, wait
 from .aws import deploy
 from .errors import (
     CancelledError,
@@ -46,11 +47,8 @@ from .futures import (
     ALL_COMPLETED,
     FIRST_COMPLETED,
     FIRST_EXCEPTION,
-    DoneAndNotDone,
     Future,
     FutureList,
-    as_completed,
-    wait,
 )
 from .jobs import Cost, JobRecord
 from .model import Estimate, StageEstimate, synthetic

@@ -6,8 +6,8 @@ answers on its reply pipe. Both pipes are private: the worker moves them off std
 forwards, and closes them in any child it forks, so a task that forks (or prints) cannot write
 a frame. An answer names the job, task and attempt it answers; the driver takes anything else
 for a broken worker. A worker keeps freed memory for its next task (see
-``squall.session.WORKER_MALLOC``), and gives it back to the system once idle for a second (its
-own process only: the user's process is never trimmed).
+``squall._local_workers.WORKER_MALLOC``), and gives it back to the system once idle for a
+second (its own process only: the user's process is never trimmed).
 """
 
 from __future__ import annotations

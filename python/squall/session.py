@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _native, _threads
 from ._arguments import pickle_calls
+from ._local_workers import default_workers, worker_env
 from ._scratch import HEARTBEAT_SECONDS, SHM_DIR, reap_dead_scratch, reap_dead_sessions
 from ._task import run_chunk
 from .aws import DEFAULT_FUNCTION
@@ -45,42 +46,6 @@ TARGET_PARTITION_BYTES = 128 << 20
 DEFAULT_CONCURRENCY = 256
 
 _sessions: weakref.WeakSet[Session] = weakref.WeakSet()
-
-
-#: glibc malloc settings for squall's worker processes (never the user's process). squall's
-#: engine allocates from its own allocator; these cover what Python and the task's libraries
-#: take from glibc: freed memory is kept for the next task, as a warm Lambda container keeps
-#: it, and one arena serves the worker's threads, so that no thread's arena keeps its own peak.
-WORKER_MALLOC = (
-    "glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=4294967295"
-    ":glibc.malloc.arena_max=1"
-)
-
-
-def default_workers() -> int:
-    """Local workers by default: the CPUs this process may use, plus one, so that while a
-    worker waits on a disk (a dataset's file being written) another keeps that CPU busy."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return cpus + 1
-
-
-def _worker_env() -> list[tuple[str, str]]:
-    # About one worker per core: a BLAS thread pool in each would only fight the others (and
-    # its idle threads spin). A caller's own settings win.
-    env = [("PYTHONPATH", _worker_pythonpath())]
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.append((var, os.environ.get(var, "1")))
-    env.append(("GLIBC_TUNABLES", os.environ.get("GLIBC_TUNABLES", WORKER_MALLOC)))
-    return env
-
-
-def _worker_pythonpath() -> str:
-    # Workers must import what the caller can: modules beside a script or notebook included.
-    entries = [os.path.abspath(p or os.curdir) for p in sys.path]
-    return os.pathsep.join(dict.fromkeys(entries))
 
 
 def _label(fn: Callable[..., Any], verb: str) -> str:
@@ -212,14 +177,14 @@ class Session:
         self.fleet: FleetModel | None = None
         if backend == "local":
             count = workers or default_workers()
-            env = _worker_env()
+            env = worker_env()
             self._native = _native.Scheduler(
                 python or sys.executable, count, env, startup_timeout, forward_output
             )
         elif backend == "simulated":
             self.fleet = fleet or FleetModel()
             count = workers or default_workers()
-            env = _worker_env()
+            env = worker_env()
             self._native = _native.Scheduler.simulated(
                 python or sys.executable, count, env, self.fleet, startup_timeout, forward_output
             )

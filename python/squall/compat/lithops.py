@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .. import futures as _futures
+from .._waiting import as_completed
 from ..futures import FutureList, own_exception
 from ..jobs import JobRecord
 from ..session import Session
@@ -323,7 +323,7 @@ class FunctionExecutor:
         elif need > 0:
             finished = sum(f.done() for f in inner)
             try:
-                for _ in _futures.as_completed([f for f in inner if not f.done()], timeout):
+                for _ in as_completed([f for f in inner if not f.done()], timeout):
                     finished += 1
                     if finished >= need:
                         break

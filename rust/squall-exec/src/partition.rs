@@ -8,7 +8,7 @@ use arrow_schema::SchemaRef;
 use squall_core::codec::{encode, encode_parquet_from, project, schema_text, Decoded, Format, BATCH_ROWS};
 use squall_core::expr::add_columns;
 use squall_core::file_types::InputColumn;
-use squall_core::groupby::{few_values, hash_buckets, GroupBy, DISTINCT_PROBE};
+use squall_core::groupby::hash_buckets;
 use squall_core::hive;
 use squall_core::plan::{Combine, Input, Op, PartitionReport, PartitionTask, TaskInput, TaskOutput};
 use squall_core::shuffle::{decode_rows, encode_rows, BucketSlice};
@@ -18,7 +18,7 @@ use squall_core::tier::FastTier;
 use squall_store::{open, Bytes};
 
 use crate::ipc_scan::read_ipc_batches;
-use crate::parquet_scan::{read_parquet, ParquetFile, Selection};
+use crate::parquet_scan::{read_parquet, Selection};
 use crate::runtime::runtime;
 use crate::shuffle_io::{hold_part, read_buckets, read_part, slice_bytes, write_buckets};
 use crate::spill::aggregate_in_parts;
@@ -338,7 +338,7 @@ pub fn run_partition<E>(
         (&task.input, &task.output, task.ops.is_empty())
     {
         if input.format == Format::Parquet {
-            return Ok(aggregate_parquet(task, input, &attempt_url(url, attempt), group, *partitions)?);
+            return Ok(aggregate::aggregate_parquet(task, input, &attempt_url(url, attempt), group, *partitions)?);
         }
     }
     if let Some(report) = merge_to_parquet(task, attempt)? {
@@ -449,81 +449,6 @@ pub fn run_partition<E>(
             .into());
         }
     }
-    Ok(report)
-}
-
-/// A group-by map task over a Parquet file. Where groups (not rows) are sent, each batch is
-/// aggregated as it is decoded: the task holds one decoded batch (and its row group's bytes),
-/// not the whole file. The leading rows' keys, decoded first, decide.
-fn aggregate_parquet(
-    task: &PartitionTask,
-    input: &Input,
-    url: &str,
-    group: &GroupBy,
-    partitions: usize,
-) -> crate::Result<PartitionReport> {
-    let (store, key) = open(&input.url)?;
-    let rt = runtime()?;
-    let file = rt.block_on(ParquetFile::open(store, &key, input.size, &input.url))?.only(input.row_groups)?;
-    // A column stored another way is no matter here (a group-by decodes dictionaries where its
-    // inputs differ); one in a narrower type is cast to the first file's.
-    let mut widened = Vec::new();
-    if let Some(expected) = &task.expected {
-        let read = file.schema().fields().iter().filter(|f| task.columns.as_ref().is_none_or(|c| c.contains(f.name())));
-        widened = expected.widened(&input.url, &read.cloned().collect())?;
-    }
-    // Columns of the file's path are added to each batch read of the file (strings as
-    // dictionaries of one value, which the group-by groups by their codes).
-    let from_path = &hive::coded(path_columns(task))[..];
-    let with_path = |batch: RecordBatch, wanted: Option<&[String]>| -> crate::Result<RecordBatch> {
-        let batch = squall_core::file_types::widen(batch, &widened, &input.url)?;
-        if from_path.is_empty() {
-            return Ok(batch);
-        }
-        let decoded = Decoded { schema: batch.schema(), batches: vec![batch] };
-        let mut added = hive::with_path_columns(decoded, input, wanted, from_path)?;
-        Ok(added.batches.pop().expect("one batch in, one out"))
-    };
-    let mut leading = Vec::new();
-    let file_keys = hive::file_part(Some(&group.keys), from_path).expect("keys were given");
-    let probe = file.scan(Some(&file_keys), DISTINCT_PROBE, Some(DISTINCT_PROBE), |b| {
-        leading.push(b);
-        Ok(())
-    });
-    let keys_schema = rt.block_on(probe)?;
-    let leading = with_path(concat(&keys_schema, &leading, &input.url)?, Some(&group.keys))?;
-    let mut partials = group.partials(task.partition as u64, &leading, file.rows())?;
-    let batch_rows = partials.batch_rows();
-    // Keys are read as dictionary codes, so that hashing and grouping them hash each distinct
-    // value once, not each row: keys of few values, and keys the file stores as dictionaries
-    // when whole row groups are read at once (in smaller batches, each would hash its row
-    // group's whole dictionary again).
-    let mut coded = Vec::new();
-    for (key, column) in group.keys.iter().zip(leading.columns()).filter(|(k, _)| file_keys.contains(k)) {
-        if few_values(column)? || (batch_rows == usize::MAX && file.stored_as_dictionary(key)) {
-            coded.push(key.clone());
-        }
-    }
-    let file = file.dictionaries(&coded)?;
-    let mut rows = 0u64;
-    let wanted = task.columns.as_deref();
-    let file_columns = hive::file_part(wanted, from_path);
-    let scan = file.scan(file_columns.as_deref(), batch_rows, None, |batch| {
-        check()?;
-        rows += batch.num_rows() as u64;
-        Ok(partials.push(&with_path(batch, wanted)?)?)
-    });
-    let schema = with_path(RecordBatch::new_empty(rt.block_on(scan)?), wanted)?.schema();
-    let sent = partials.finish(&schema)?;
-    let buckets = split_by_hash(&sent, &group.keys, partitions, url)?;
-    let mut report = PartitionReport {
-        partition: task.partition,
-        rows_in: rows,
-        rows,
-        bytes_read: file.fetched(),
-        ..Default::default()
-    };
-    publish_shuffle(&mut report, url.to_string(), &sent[0].schema(), &buckets, task.fast.as_ref())?;
     Ok(report)
 }
 
@@ -665,6 +590,8 @@ fn check_schemas(batches: &[RecordBatch], url: &str) -> crate::Result<()> {
 fn fields(schema: &arrow_schema::Schema) -> Vec<String> {
     schema.fields().iter().map(|f| format!("{}: {}", f.name(), f.data_type())).collect()
 }
+
+mod aggregate;
 
 #[cfg(test)]
 mod tests {
