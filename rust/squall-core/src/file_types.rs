@@ -126,25 +126,8 @@ impl Expected {
         if casts.iter().all(Option::is_none) && decoded.schema.fields().iter().all(|f| f.is_nullable()) {
             return Ok(decoded);
         }
-        let bad =
-            |e: ArrowError| crate::Error::Data { url: url.to_string(), what: "read".into(), message: e.to_string() };
-        let fields: Fields = (decoded.schema.fields().iter().zip(&casts))
-            .map(|(f, t)| {
-                let f = f.as_ref().clone().with_nullable(true);
-                Arc::new(match t {
-                    Some(t) => f.with_data_type(t.clone()),
-                    None => f,
-                })
-            })
-            .collect();
-        let schema = Arc::new(Schema::new_with_metadata(fields, decoded.schema.metadata().clone()));
-        let batches = decoded.batches.iter().map(|b| {
-            let columns = (b.columns().iter().zip(&casts))
-                .map(|(c, t)| t.as_ref().map_or(Ok(c.clone()), |t| arrow_cast::cast(c, t)))
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(bad)?;
-            arrow_array::RecordBatch::try_new(schema.clone(), columns).map_err(bad)
-        });
+        let schema = cast_schema(&decoded.schema, &casts, true);
+        let batches = decoded.batches.iter().map(|b| cast_columns(b, &schema, &casts, url));
         Ok(Decoded { batches: batches.collect::<crate::Result<_>>()?, schema })
     }
 }
@@ -156,27 +139,44 @@ pub fn widen(
     casts: &[(String, DataType)],
     url: &str,
 ) -> crate::Result<arrow_array::RecordBatch> {
-    if casts.is_empty() {
+    let by_position: Vec<Option<DataType>> = (batch.schema().fields().iter())
+        .map(|f| casts.iter().find(|(name, _)| name == f.name()).map(|(_, to)| to.clone()))
+        .collect();
+    if by_position.iter().all(Option::is_none) {
         return Ok(batch);
     }
+    let schema = cast_schema(&batch.schema(), &by_position, false);
+    cast_columns(&batch, &schema, &by_position, url)
+}
+
+/// `schema` with each column `casts` gives a type for (by position) of that type; with
+/// `nullable`, every column may hold nulls.
+fn cast_schema(schema: &Schema, casts: &[Option<DataType>], nullable: bool) -> Arc<Schema> {
+    let fields: Fields = (schema.fields().iter().zip(casts))
+        .map(|(f, t)| {
+            let f = f.as_ref().clone().with_nullable(nullable || f.is_nullable());
+            Arc::new(match t {
+                Some(t) => f.with_data_type(t.clone()),
+                None => f,
+            })
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// `batch` as `schema` (from [`cast_schema`]): each column `casts` gives a type for cast to it.
+fn cast_columns(
+    batch: &arrow_array::RecordBatch,
+    schema: &Arc<Schema>,
+    casts: &[Option<DataType>],
+    url: &str,
+) -> crate::Result<arrow_array::RecordBatch> {
     let bad = |e: ArrowError| crate::Error::Data { url: url.to_string(), what: "read".into(), message: e.to_string() };
-    let schema = batch.schema();
-    let mut fields = Vec::with_capacity(schema.fields().len());
-    let mut columns = Vec::with_capacity(fields.capacity());
-    for (field, column) in schema.fields().iter().zip(batch.columns()) {
-        match casts.iter().find(|(name, _)| name == field.name()) {
-            Some((_, to)) => {
-                columns.push(arrow_cast::cast(column, to).map_err(bad)?);
-                fields.push(field.as_ref().clone().with_data_type(to.clone()));
-            }
-            None => {
-                columns.push(column.clone());
-                fields.push(field.as_ref().clone());
-            }
-        }
-    }
-    let schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
-    arrow_array::RecordBatch::try_new(schema, columns).map_err(bad)
+    let columns = (batch.columns().iter().zip(casts))
+        .map(|(c, t)| t.as_ref().map_or(Ok(c.clone()), |t| arrow_cast::cast(c, t)))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(bad)?;
+    arrow_array::RecordBatch::try_new(schema.clone(), columns).map_err(bad)
 }
 
 #[cfg(test)]
