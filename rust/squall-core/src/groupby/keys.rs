@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 
 use arrow_array::cast::AsArray;
-use arrow_array::{Array, ArrayRef, RecordBatch, UInt32Array};
+use arrow_array::{make_array, Array, ArrayRef, RecordBatch, RecordBatchOptions, UInt32Array};
 use arrow_buffer::NullBuffer;
+use arrow_data::transform::{Capacities, MutableArrayData};
 use arrow_row::{RowConverter, Rows, SortField};
 use arrow_schema::DataType;
 use arrow_select::take::take_record_batch;
@@ -421,7 +422,47 @@ pub fn hash_buckets_seeded(
             }
         },
     }
-    picks.into_iter().map(|p| take_record_batch(batch, &UInt32Array::from(p)).map_err(plan_err)).collect()
+    picks.into_iter().map(|p| take_rows(batch, p)).collect()
+}
+
+/// Rows `picks` of `batch`. A batch with lists (partial states that keep values: few rows, many
+/// values each) is copied a run of rows at a time, each list's values in one piece, where
+/// `take` would gather them value by value.
+fn take_rows(batch: &RecordBatch, picks: Vec<u32>) -> Result<RecordBatch> {
+    let lists = batch.columns().iter().any(|c| matches!(c.data_type(), DataType::List(_) | DataType::LargeList(_)));
+    if !lists {
+        return take_record_batch(batch, &UInt32Array::from(picks)).map_err(plan_err);
+    }
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for &p in &picks {
+        match runs.last_mut() {
+            Some((_, end)) if *end == p as usize => *end += 1,
+            _ => runs.push((p as usize, p as usize + 1)),
+        }
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|c| {
+            let data = c.to_data();
+            // A list's values' room made once, not grown as they come.
+            let capacity = match c.as_list_opt::<i32>() {
+                Some(list) => {
+                    let offsets = list.value_offsets();
+                    let values: usize = runs.iter().map(|&(start, end)| (offsets[end] - offsets[start]) as usize).sum();
+                    Capacities::List(picks.len(), Some(Box::new(Capacities::Array(values))))
+                }
+                None => Capacities::Array(picks.len()),
+            };
+            let mut out = MutableArrayData::with_capacities(vec![&data], false, capacity);
+            for &(start, end) in &runs {
+                out.try_extend(0, start, end).map_err(plan_err)?;
+            }
+            Ok(make_array(out.freeze()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let options = RecordBatchOptions::new().with_row_count(Some(picks.len()));
+    RecordBatch::try_new_with_options(batch.schema(), columns, &options).map_err(plan_err)
 }
 
 #[cfg(test)]
@@ -466,6 +507,38 @@ mod tests {
             assert_eq!((&fast.of_row, &fast.first), (&rows.of_row, &rows.first), "{:?}", keys[0].data_type());
         }
         assert_eq!(group(&[coded]).unwrap().len(), 3, "b, a and c");
+    }
+
+    #[test]
+    fn batches_of_lists_split_by_runs_of_rows_as_take_would() {
+        use arrow_array::types::Int64Type;
+        use arrow_array::{Int64Array, ListArray, StringArray};
+        use arrow_schema::{Field, Schema};
+        use std::sync::Arc;
+        let lists =
+            ListArray::from_iter_primitive::<Int64Type, _, _>((0..40i64).map(|i| {
+                (i % 7 != 3).then(|| (0..i % 5).map(|v| (v % 3 != 1).then_some(i * 10 + v)).collect::<Vec<_>>())
+            }));
+        let keys = Int64Array::from_iter((0..40i64).map(|i| (i % 6 != 5).then_some(i / 3)));
+        let names = StringArray::from_iter_values((0..40).map(|i| format!("n{i}")));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, true),
+            Field::new("v", lists.data_type().clone(), true),
+            Field::new("s", DataType::Utf8, false),
+        ]));
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(keys), Arc::new(lists), Arc::new(names)]).unwrap();
+        let buckets = hash_buckets(&batch, &["k".to_string()], 3).unwrap();
+        assert_eq!(buckets.iter().map(|b| b.num_rows()).sum::<usize>(), 40);
+        for bucket in &buckets {
+            // The same rows as a take of them, found by their unique names.
+            let names = bucket.column(2).as_string::<i32>();
+            let rows: Vec<u32> = names.iter().map(|n| n.unwrap()[1..].parse().unwrap()).collect();
+            let taken = take_record_batch(&batch, &UInt32Array::from(rows)).unwrap();
+            assert_eq!(bucket, &taken);
+        }
+        // A run of picks in a row, and none.
+        assert_eq!(take_rows(&batch, (5..12).collect()).unwrap(), batch.slice(5, 7));
+        assert_eq!(take_rows(&batch, vec![]).unwrap().num_rows(), 0);
     }
 
     #[test]

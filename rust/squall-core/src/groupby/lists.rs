@@ -12,7 +12,7 @@ use arrow_buffer::OffsetBuffer;
 use arrow_data::transform::MutableArrayData;
 use arrow_data::ArrayData;
 use arrow_ord::sort::{lexsort_to_indices, SortColumn, SortOptions};
-use arrow_schema::Field;
+use arrow_schema::{DataType, Field};
 use arrow_select::concat::concat;
 use arrow_select::take::take;
 
@@ -33,11 +33,38 @@ pub(super) enum Keep {
 
 /// Each group's non-null values of `values` (rows in groups `g`) as one list per group.
 pub(super) fn group_values(values: &ArrayRef, g: &Groups, keep: Keep) -> Result<ArrayRef> {
+    if let (Keep::All, Some(numbers)) = (keep, values.as_primitive_opt::<Float64Type>()) {
+        return Ok(scatter_numbers(numbers, g));
+    }
     let (at, owner): (Vec<u32>, Vec<u32>) = match values.logical_nulls() {
         None => ((0..values.len() as u32).collect(), g.of_row.clone()),
         Some(nulls) => nulls.valid_indices().map(|i| (i as u32, g.of_row[i])).unzip(),
     };
     lists_of(values, at, owner, g.len(), keep)
+}
+
+/// Each group's non-null numbers of `numbers` (rows in groups `g`) as one list per group: the
+/// groups' lengths counted, then each number written straight to its group's place (no
+/// positions gathered, sorted and taken).
+fn scatter_numbers(numbers: &Float64Array, g: &Groups) -> ArrayRef {
+    let nulls = numbers.nulls().filter(|n| n.null_count() > 0);
+    let valid = |row: usize| nulls.is_none_or(|n| n.is_valid(row));
+    let mut lengths = vec![0usize; g.len()];
+    for (row, &o) in g.of_row.iter().enumerate() {
+        lengths[o as usize] += usize::from(valid(row));
+    }
+    let mut next: Vec<usize> = lengths.iter().scan(0, |sum, &n| Some(std::mem::replace(sum, *sum + n))).collect();
+    let mut out = vec![0f64; lengths.iter().sum()];
+    for (row, (&v, &o)) in numbers.values().iter().zip(&g.of_row).enumerate() {
+        if valid(row) {
+            let at = &mut next[o as usize];
+            out[*at] = v;
+            *at += 1;
+        }
+    }
+    let field = Arc::new(Field::new_list_field(DataType::Float64, true));
+    let offsets = OffsetBuffer::<i32>::from_lengths(lengths);
+    Arc::new(ListArray::new(field, offsets, Arc::new(Float64Array::from(out)), None))
 }
 
 /// The values of the lists of each group's rows (`lists`, rows in groups `g`) as one list per
@@ -290,6 +317,36 @@ mod tests {
                 assert_eq!(merge_lists_of(&parts, &g).unwrap().to_data(), one_by_one.to_data());
             }
         }
+    }
+
+    #[test]
+    fn numbers_are_scattered_to_their_groups_in_order_of_rows_without_nulls() {
+        // Float64 (what median and quantile keep) is written straight to each group's place;
+        // the same values as Int64 go the general way (positions gathered, then taken).
+        let of_row: Vec<u32> = (0..1000u32).map(|i| (i * 7 + i / 13) % 5).collect();
+        let g = Groups {
+            of_row: of_row.clone(),
+            first: (0..5).map(|o| of_row.iter().position(|&r| r == o).unwrap() as u32).collect(),
+        };
+        let value = |i: usize| (i % 9 != 4).then_some(i as i64 - 300);
+        let floats: ArrayRef = Arc::new(Float64Array::from_iter((0..1000).map(|i| value(i).map(|v| v as f64))));
+        let ints: ArrayRef = Arc::new(Int64Array::from_iter((0..1000).map(value)));
+        let scattered = group_values(&floats, &g, Keep::All).unwrap();
+        let taken = group_values(&ints, &g, Keep::All).unwrap();
+        let (scattered, taken) = (scattered.as_list::<i32>(), taken.as_list::<i32>());
+        assert_eq!(scattered.len(), 5);
+        for o in 0..5 {
+            let expected: Vec<f64> =
+                (0..1000).filter(|&i| of_row[i] == o as u32).filter_map(value).map(|v| v as f64).collect();
+            assert_eq!(scattered.value(o).as_primitive::<Float64Type>().values().to_vec(), expected);
+            assert_eq!(taken.value(o).len(), expected.len());
+            assert_eq!(scattered.value(o).null_count(), 0);
+        }
+        // No rows: as many empty lists as groups.
+        let none: ArrayRef = Arc::new(Float64Array::from(vec![None::<f64>; 3]));
+        let g = Groups { of_row: vec![0, 1, 0], first: vec![0, 1] };
+        let empty = group_values(&none, &g, Keep::All).unwrap();
+        assert_eq!(empty.as_list::<i32>().value_offsets(), &[0, 0, 0]);
     }
 
     #[test]
