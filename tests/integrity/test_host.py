@@ -138,9 +138,9 @@ def test_importing_and_running_squall_leaves_the_process_as_it_was(
 @pytest.mark.parametrize(
     ("conf", "warning"),
     [
-        ("purge_delay=0, arena_eager_commit=0", None),
-        ("purge_dely=0", 'unknown option "purge_dely"'),
-        ("purge_delay=soon", "the value is not an integer"),
+        ("dirty_decay_ms=0, muzzy_decay_ms=-1", None),
+        ("dirty_decay=0", 'unknown option "dirty_decay"'),
+        ("dirty_decay_ms=soon", "the value is not an integer"),
     ],
 )
 def test_squall_malloc_conf_tunes_squalls_allocator_and_names_mistakes(
@@ -157,6 +157,52 @@ def test_squall_malloc_conf_tunes_squalls_allocator_and_names_mistakes(
     else:
         assert "RuntimeWarning" in out.stderr
         assert f'SQUALL_MALLOC_CONF="{conf}" was ignored' in out.stderr and warning in out.stderr
+
+
+IDLE_PROBE = textwrap.dedent(
+    """
+    import json, time
+    import numpy as np, pyarrow as pa, squall
+
+    def resident():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096
+
+    rng = np.random.default_rng(7)
+    n = 6_000_000
+    table = pa.table({"k": rng.integers(0, 1 << 40, n), "v": rng.random(n)})
+    with squall.Session(workers=2) as s:
+        data = s.from_arrow(table, num_partitions=4)
+        before = resident()
+        out = data.sort("k").collect()
+        kept = resident()
+        again = data.sort("k").collect()
+        after_two = resident()
+        time.sleep(3)
+        idle = resident()
+        ordered = out.column("k").to_numpy()
+        ok = bool((np.diff(ordered) >= 0).all()) and again.equals(out) and out.num_rows == n
+    seen = {"before": before, "kept": kept, "after_two": after_two, "idle": idle, "ok": ok}
+    print(json.dumps(seen))
+    """
+)
+
+
+def test_squalls_allocator_keeps_what_a_job_freed_for_the_next_and_gives_it_back_when_idle() -> (
+    None
+):
+    out = subprocess.run(
+        [sys.executable, "-c", IDLE_PROBE], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    mb = {k: v / 2**20 for k, v in seen.items() if k != "ok"}
+    assert seen["ok"], "the sorts are ordered and equal"
+    # The sort's freed memory stays mapped after it (the second sort reuses it rather than
+    # growing by as much again), and goes back once no job has run for a second.
+    assert mb["kept"] - mb["before"] > 150, mb
+    assert mb["after_two"] - mb["kept"] < (mb["kept"] - mb["before"]) / 2, mb
+    assert mb["after_two"] - mb["idle"] > 100, mb
 
 
 EXIT_PROBE = textwrap.dedent(

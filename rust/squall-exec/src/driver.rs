@@ -257,6 +257,7 @@ pub fn start(exec: Executors, settings: Settings, job: DatasetJob) -> Result<Arc
     }
     let scratch = format!("{root}/{id}");
     let driver = Driver { exec, settings, job, stages, places, running: running.clone(), id, scratch, fast, held };
+    let busy = crate::alloc::Busy::start();
     let spawned = std::thread::Builder::new().name("squall-driver".into()).spawn(move || {
         let (result, io) = squall_store::counting_task(|| {
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.run()))
@@ -265,8 +266,8 @@ pub fn start(exec: Executors, settings: Settings, job: DatasetJob) -> Result<Arc
         });
         let running = driver.running.clone();
         drop(driver);
-        // What the stages freed goes back to the system now, not at squall's next allocation.
-        crate::alloc::release();
+        // What the stages freed is kept for a next job, and given back once none comes.
+        drop(busy);
         running.end(result, io);
     });
     spawned.map_err(Error::Runtime)?;

@@ -41,7 +41,10 @@ impl Scratch {
         let held = MARGIN.saturating_mul(input_bytes);
         let room = held.saturating_add(1 << 30);
         let fits = held <= budget;
-        if all_on_threads && fits && memory_room() >= room {
+        // What earlier jobs freed and squall's allocator still keeps is room too: given back
+        // when the room is short.
+        let ample = || memory_room() >= room;
+        if all_on_threads && fits && (ample() || crate::alloc::release_kept() && ample()) {
             return &self.memory;
         }
         match &self.shm {
