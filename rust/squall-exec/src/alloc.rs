@@ -1,7 +1,7 @@
 //! squall's own allocations come from jemalloc, the extension's global allocator, built in with
 //! a prefix of its own (`_rjem_`): the host's malloc (glibc's, which Python and the user's
-//! libraries use) is never retuned: squall calls neither `mallopt` nor `malloc_trim` there.
-//! jemalloc is tuned through `SQUALL_MALLOC_CONF` only, e.g.
+//! libraries use) is never tuned or trimmed by squall in the user's process. jemalloc is tuned
+//! through `SQUALL_MALLOC_CONF` only, e.g.
 //! `SQUALL_MALLOC_CONF="dirty_decay_ms=0"`.
 //!
 //! Why jemalloc: it reuses the pages a query freed for the next allocations, where mimalloc (tried
@@ -213,6 +213,22 @@ mod tests {
         assert!(parse("dirty_decay_ms").unwrap_err().contains("not name=value"));
         assert!(parse("dirty_decay_ms=soon").unwrap_err().contains("not an integer"));
         assert!(parse("dirty_decay_ms=-2").unwrap_err().contains("below -1"));
+    }
+
+    #[test]
+    fn zeroed_blocks_are_zero_where_a_freed_block_held_data() {
+        for size in [24, 80_000, 5 << 20] {
+            let layout = Layout::from_size_align(size, 64).unwrap();
+            // SAFETY: blocks of `layout` from the allocator, written and read within their size.
+            unsafe {
+                let used = Allocator.alloc(layout);
+                used.write_bytes(0xab, size);
+                Allocator.dealloc(used, layout);
+                let zeroed = Allocator.alloc_zeroed(layout);
+                assert!(std::slice::from_raw_parts(zeroed, size).iter().all(|&b| b == 0), "{size} bytes");
+                Allocator.dealloc(zeroed, layout);
+            }
+        }
     }
 
     #[test]
