@@ -137,7 +137,11 @@ struct Jobs {
     kept: AtomicBool,
 }
 
-static JOBS: PerProcess<Jobs> = PerProcess::new();
+/// This process's jobs.
+fn jobs() -> &'static Jobs {
+    static JOBS: PerProcess<Jobs> = PerProcess::new();
+    JOBS.get_or_init(Jobs::default)
+}
 
 /// A running job's hold on what squall's allocator has freed: while any job holds one, nothing
 /// is given back; once the last is dropped and no job starts for [`IDLE`], everything is.
@@ -146,7 +150,7 @@ pub struct Busy(&'static Jobs);
 impl Busy {
     /// Marks a job running.
     pub fn start() -> Busy {
-        let jobs = JOBS.get_or_init(Jobs::default);
+        let jobs = jobs();
         jobs.running.fetch_add(1, Ordering::SeqCst);
         Busy(jobs)
     }
@@ -174,7 +178,7 @@ impl Drop for Busy {
 /// Gives back now what finished jobs freed, if the allocator may still keep some (a job that
 /// needs the room cannot wait for [`IDLE`]); whether it did.
 pub fn release_kept() -> bool {
-    let kept = JOBS.get_or_init(Jobs::default).kept.swap(false, Ordering::SeqCst);
+    let kept = jobs().kept.swap(false, Ordering::SeqCst);
     if kept {
         release();
     }
@@ -184,7 +188,7 @@ pub fn release_kept() -> bool {
 /// Returns the free pages of squall's allocator (every arena's) to the system. The host's heap
 /// is not touched.
 pub fn release() {
-    JOBS.get_or_init(Jobs::default).kept.store(false, Ordering::SeqCst);
+    jobs().kept.store(false, Ordering::SeqCst);
     // 4096 is MALLCTL_ARENAS_ALL: every arena. It only fails where jemalloc cannot purge; then
     // its pages go back as they decay.
     let _ = write("arena.4096.purge", ());
