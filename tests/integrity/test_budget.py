@@ -283,7 +283,8 @@ def test_beside_a_shuffle_on_disk_small_objects_stay_in_memory(
     """A group-by of few keys over an input too big to shuffle in memory: its shuffle goes to
     disk, but its map tasks' partial states (a few rows each) and its reducers' results are
     held in memory, not written as a file each (creating files cost a 1e8-row group-by of 100
-    keys a sixth of its time). A sort's runs, as big as its input, still go to disk."""
+    keys a sixth of its time). A sort's runs, as big as its input, still go to disk past the
+    quarter of the budget held in memory."""
     rng = np.random.default_rng(11)
     n = 2_000_000
     table = pa.table({"k": rng.integers(0, 100, n), "v": rng.standard_normal(n)})
@@ -321,3 +322,50 @@ def test_beside_a_shuffle_on_disk_small_objects_stay_in_memory(
     assert not list(scratch.glob("**/*.arrow")), "scratch was left behind"
     sorted_v = pq.read_table(tmp_path / "sorted").column("v").to_numpy()
     assert np.array_equal(np.sort(table.column("v").to_numpy()), np.sort(sorted_v))
+
+
+def test_a_shuffle_too_big_for_memory_spills_only_what_does_not_fit(
+    tmp_path: Path, scratch: Path
+) -> None:
+    """A group-by of distinct keys over an input too big to shuffle in memory: the map tasks'
+    objects are held in memory while they fit in a quarter of the budget and the rest go to
+    disk; the collected result is held in memory from the start, never written and read back.
+    """
+    rng = np.random.default_rng(12)
+    n = 2_000_000
+    table = pa.table({"k": rng.permutation(n), "v": rng.standard_normal(n)})
+    src = tmp_path / "in"
+    src.mkdir()
+    write_files(table, f"file://{src}", files=8, row_group=125_000)
+    seen: set[str] = set()
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.002):
+            try:
+                seen.update(p.name for p in scratch.glob("**/*.arrow"))
+            except FileNotFoundError:  # a directory went while this walk was in it
+                continue
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        # 32 MB of keys and values, decoded: four times that is past the budget.
+        with squall.Session(memory_limit="64MB") as s:
+            got = s.read_parquet(f"file://{src}").groupby("k").agg(s=("v", "sum")).collect()
+            record = s.last_job
+    finally:
+        stop.set()
+        watcher.join()
+    got = got.sort_by("k")
+    assert got.column("k").to_numpy().tolist() == list(range(n))
+    order = np.argsort(table.column("k").to_numpy())
+    assert np.array_equal(got.column("s").to_numpy(), table.column("v").to_numpy()[order])
+    assert record is not None
+    maps = {r["task"] for r in record.stats.to_pylist() if r["stage"].endswith("(map)")}
+    # Written through a temporary name first: map-00004.attempt-0.arrow, .squall-tmp-...
+    written = {name.split("map-")[1].split(".")[0] for name in seen if "map-" in name}
+    assert written, f"nothing spilled: {sorted(seen)}"
+    assert len(written) < len(maps), f"every map object went to disk: {sorted(written)}"
+    assert not [name for name in seen if "map-" not in name], sorted(seen)
+    assert not list(scratch.glob("**/*.arrow")), "scratch was left behind"

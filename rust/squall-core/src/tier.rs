@@ -5,6 +5,9 @@
 //! shuffle's map outputs with many reducers) go to the fast store, large ones read whole to
 //! the store.
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
 use serde::{Deserialize, Serialize};
 
 use crate::prices::{price, s3_put_requests};
@@ -48,11 +51,17 @@ pub enum Rule {
     /// Those cheaper there at list prices: a fast store beside the session's store.
     #[default]
     Cheaper,
-    /// Those of at most this many bytes: this process's memory beside a shuffle on disk, for
-    /// the small objects (a group-by's partial states of few keys, samples, small results)
-    /// that would each cost a file.
-    AtMost(u64),
+    /// Those that arrive while the job's objects there total at most this many bytes: this
+    /// process's memory beside a shuffle on disk (or in shared memory), which holds what fits
+    /// and spills the rest; small objects (partial states of few keys, samples) then cost no
+    /// file, and a shuffle a little too big for memory writes only what does not fit.
+    Within(u64),
 }
+
+/// The bytes each [`Rule::Within`] tier of this process took so far, by its prefix. Only
+/// additions count (a reducer's buckets freed early leave their room taken): a bound, not a
+/// measure.
+static TAKEN: LazyLock<Mutex<HashMap<String, u64>>> = LazyLock::new(Mutex::default);
 
 /// A job's two tiers of intermediate objects.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,13 +78,27 @@ pub struct FastTier {
 impl FastTier {
     /// Where an object of `bytes`, planned at `url` and to be read in `reads` requests, goes in
     /// the fast store; None when it belongs in the store (by the tier's rule, or not one of
-    /// the job's objects).
+    /// the job's objects). Under [`Rule::Within`] an object placed takes its room.
     pub fn place(&self, url: &str, bytes: u64, reads: u64) -> Option<String> {
+        let at = self.in_fast(url)?;
         let fast = match self.rule {
             Rule::Cheaper => ObjectCost::of(bytes, reads).fast_is_cheaper(),
-            Rule::AtMost(max) => bytes <= max,
+            Rule::Within(room) => {
+                let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+                let taken = taken.entry(self.fast.clone()).or_default();
+                let fits = taken.saturating_add(bytes) <= room;
+                if fits {
+                    *taken += bytes;
+                }
+                fits
+            }
         };
-        fast.then(|| self.in_fast(url)).flatten()
+        fast.then_some(at)
+    }
+
+    /// Forgets the room this tier's objects took (its job ended).
+    pub fn forget(&self) {
+        TAKEN.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.fast);
     }
 
     /// The fast store's object for the job's object `url` (None: not one of the job's).
@@ -138,12 +161,19 @@ mod tests {
         assert!(tier.place(url, 100 << 20, 10_000).is_some(), "read in 10,000 slices: the fast store");
         assert_eq!(tier.place("s3://b/other/x.arrow", 1, 1), None, "not the job's");
         let local =
-            FastTier { scratch: "file:///t/job-1".into(), fast: "memory://m/job-1".into(), rule: Rule::AtMost(4096) };
-        assert_eq!(
-            local.place("file:///t/job-1/s0/m-1.arrow", 4096, 1000).as_deref(),
-            Some("memory://m/job-1/s0/m-1.arrow")
-        );
-        assert_eq!(local.place("file:///t/job-1/s0/m-1.arrow", 4097, 1), None, "past its size: the disk");
+            FastTier { scratch: "file:///t/job-1".into(), fast: "memory://m/job-1".into(), rule: Rule::Within(4096) };
+        let place = |name: &str, bytes: u64| local.place(&format!("file:///t/job-1/s0/{name}"), bytes, 1);
+        assert_eq!(place("m-1.arrow", 4097), None, "past the whole room: the disk");
+        assert_eq!(place("m-1.arrow", 3000).as_deref(), Some("memory://m/job-1/s0/m-1.arrow"));
+        assert_eq!(place("m-2.arrow", 1500), None, "past the room left: the disk");
+        assert_eq!(place("m-3.arrow", 1096).as_deref(), Some("memory://m/job-1/s0/m-3.arrow"), "what is left");
+        assert_eq!(place("m-4.arrow", 1), None, "full");
+        let other = FastTier { fast: "memory://m/job-2".into(), scratch: "file:///t/job-2".into(), ..local.clone() };
+        assert!(other.place("file:///t/job-2/s0/m-1.arrow", 4096, 1).is_some(), "each job has a room of its own");
+        local.forget();
+        assert!(place("m-5.arrow", 4096).is_some(), "a room forgotten is whole again");
+        local.forget();
+        other.forget();
         assert_eq!(local.in_store("memory://m/job-1/s0/m-1.arrow").as_deref(), Some("file:///t/job-1/s0/m-1.arrow"));
         assert_eq!(local.in_store("file:///t/job-1/s0/m-1.arrow"), None);
     }

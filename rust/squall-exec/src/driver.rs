@@ -245,15 +245,14 @@ pub fn start(exec: Executors, settings: Settings, job: DatasetJob) -> Result<Arc
     let root = settings.scratch.choose(decoded, all_on_threads, budget);
     // A shuffle kept in memory (this process's, or shared memory) holds part of the budget.
     let mut held = if root == settings.scratch.disk || settings.scratch.remote.is_some() { 0 } else { decoded };
-    // Beside a shuffle on disk, the small objects (of few keys' partial states, samples, small
-    // results: each would cost a file) are held in memory, at most an eighth of the budget.
-    let room = budget.min(memory_room()) / 8;
-    let widest = job.plan.shuffles.iter().map(|s| s.exchange.partitions()).fold(job.plan.inputs.len(), usize::max);
-    let objects = (stages.len() * widest.max(1)) as u64;
-    let small = (all_on_threads && root != settings.scratch.memory).then_some(room / objects);
-    let fast = settings.scratch.tier(root, &id, small);
-    if fast.as_ref().is_some_and(|f| matches!(f.rule, Rule::AtMost(_))) {
-        held += room;
+    // Beside a shuffle on disk (or in shared memory), the job's objects are held in this
+    // process's memory while they take at most a quarter of the budget: small ones (partial
+    // states of few keys, samples) cost no file, and of a shuffle a little too big for memory
+    // only the rest is written.
+    let room = (all_on_threads && root != settings.scratch.memory).then_some(budget.min(memory_room()) / 4);
+    let fast = settings.scratch.tier(root, &id, room);
+    if fast.as_ref().is_some_and(|f| matches!(f.rule, Rule::Within(_))) {
+        held += room.unwrap_or(0);
     }
     let scratch = format!("{root}/{id}");
     let driver = Driver { exec, settings, job, stages, places, running: running.clone(), id, scratch, fast, held };
@@ -327,8 +326,25 @@ impl Driver {
         let _ = delete_prefix(&format!("{scratch}/"));
         if let Some(fast) = &self.fast {
             let _ = delete_prefix(&format!("{}/", fast.fast));
+            fast.forget();
+        }
+        let last = self.stages.len().saturating_sub(1);
+        let result = self.result_root(last);
+        if result != *scratch && self.fast.as_ref().is_none_or(|f| f.fast != result) {
+            let _ = delete_prefix(&format!("{result}/"));
         }
         output
+    }
+
+    /// Where stage `k`, the last, puts the parts of a collected result: this process's memory
+    /// when its tasks run on this process's threads and the session has no store (the driver
+    /// holds the whole result next, so writing it to a disk first and reading it back would
+    /// only add a copy through the page cache); else the job's scratch space.
+    fn result_root(&self, k: usize) -> String {
+        match self.places[k] == Place::Threads && self.settings.scratch.remote.is_none() {
+            true => format!("{}/{}", self.settings.scratch.memory, self.id),
+            false => self.scratch.clone(),
+        }
     }
 
     /// The result of a collect or count from the last stage's reports; `inputs` describe what
@@ -366,7 +382,7 @@ impl Driver {
                     Target::Sink => match (&self.job.sink, commit) {
                         (Sink::Count, _) => None,
                         (Sink::Write { .. }, Some(c)) => Some(c.attempt_output(p)),
-                        _ => Some(scratch_file(&format!("{under}/part-{p:05}.arrow"))),
+                        _ => Some(scratch_file(&format!("{}/s{k}/part-{p:05}.arrow", self.result_root(k)))),
                     },
                 })
             };

@@ -56,15 +56,15 @@ impl Scratch {
     /// The fast tier of job `id`, whose objects go under `root` (what [`Scratch::choose`]
     /// gave): small ones go to the session's fast store when the job's objects go to the
     /// session's store (this machine's memory and disks are faster than any network store);
-    /// objects of at most `small` bytes (when given: every task runs on this process's
-    /// threads) to this process's memory when the job's objects go to a disk.
-    pub fn tier(&self, root: &str, id: &str, small: Option<u64>) -> Option<FastTier> {
+    /// objects go to this process's memory, while they total at most `room` bytes (when given:
+    /// every task runs on this process's threads), when the job's objects go to a disk.
+    pub fn tier(&self, root: &str, id: &str, room: Option<u64>) -> Option<FastTier> {
         let scratch = format!("{root}/{id}");
         if let Some(fast) = self.fast.as_ref().filter(|_| self.remote.as_deref() == Some(root)) {
             return Some(FastTier { scratch, fast: format!("{fast}/{id}"), rule: Rule::Cheaper });
         }
-        let max = small.filter(|_| self.remote.is_none() && root.starts_with("file://"))?;
-        Some(FastTier { scratch, fast: format!("{}/{id}", self.memory), rule: Rule::AtMost(max) })
+        let room = room.filter(|_| self.remote.is_none() && root.starts_with("file://"))?;
+        Some(FastTier { scratch, fast: format!("{}/{id}", self.memory), rule: Rule::Within(room) })
     }
 }
 
@@ -223,9 +223,9 @@ mod tests {
         assert_eq!(local.choose(u64::MAX / 8, true, u64::MAX), "file:///tmp/d", "no room anywhere: the disk");
         assert_eq!(local.choose(1 << 20, true, u64::MAX), "memory://m");
         assert_eq!(local.choose(1 << 20, true, 1 << 21), "file:///tmp/d", "over the budget: the disk");
-        // Beside a shuffle on disk, small objects are held in memory when every task runs here.
-        let small = local.tier("file:///tmp/d", "job-1", Some(4096)).unwrap();
-        assert_eq!((small.fast.as_str(), small.rule), ("memory://m/job-1", Rule::AtMost(4096)));
+        // Beside a shuffle on disk, objects are held in memory when every task runs here.
+        let held = local.tier("file:///tmp/d", "job-1", Some(4096)).unwrap();
+        assert_eq!((held.fast.as_str(), held.rule), ("memory://m/job-1", Rule::Within(4096)));
         assert_eq!(local.tier("file:///tmp/d", "job-1", None), None, "tasks in other processes");
         assert_eq!(local.tier("memory://m", "job-1", Some(4096)), None, "all in memory already");
     }

@@ -108,7 +108,7 @@ fn held_at(
     if let Some((store, key)) = in_memory(url)? {
         return Ok(Some((store, key, url.to_string())));
     }
-    let Some(tier) = fast.filter(|f| matches!(f.rule, Rule::AtMost(_))) else { return Ok(None) };
+    let Some(tier) = fast.filter(|f| matches!(f.rule, Rule::Within(_))) else { return Ok(None) };
     let Some(at) = tier.place(url, bytes(), 1) else { return Ok(None) };
     Ok(in_memory(&at)?.map(|(store, key)| (store, key, at)))
 }
@@ -317,29 +317,32 @@ mod tests {
     }
 
     #[test]
-    fn beside_a_disk_small_objects_are_held_in_memory_and_large_ones_written() {
+    fn beside_a_disk_objects_are_held_in_memory_until_their_room_is_taken() {
         let dir = tempfile::tempdir().unwrap();
         let scratch = format!("file://{}/job-1", dir.path().display());
         let tier =
-            FastTier { scratch: scratch.clone(), fast: "memory://tier-test/job-1".into(), rule: Rule::AtMost(1000) };
+            FastTier { scratch: scratch.clone(), fast: "memory://tier-test/job-1".into(), rule: Rule::Within(1000) };
         let rows = |n: i64| {
             let k: ArrayRef = Arc::new(Int64Array::from_iter_values(0..n));
             RecordBatch::try_from_iter([("k", k)]).unwrap()
         };
         let schema = rows(1).schema();
+        let (large, slices, _) =
+            write_buckets(format!("{scratch}/s0/m-0.arrow"), &schema, &[[rows(1000)], [rows(5)]], Some(&tier)).unwrap();
+        assert_eq!(large, format!("{scratch}/s0/m-0.arrow"), "8,040 bytes: past the tier's 1,000");
+        assert_eq!(read_buckets(&[(large, slices)]).unwrap()[0].1[0].batches, vec![rows(1000)]);
         let (small, slices, _) =
-            write_buckets(format!("{scratch}/s0/m-0.arrow"), &schema, &[[rows(10)], [rows(5)]], Some(&tier)).unwrap();
-        assert_eq!(small, "memory://tier-test/job-1/s0/m-0.arrow");
+            write_buckets(format!("{scratch}/s0/m-1.arrow"), &schema, &[[rows(10)], [rows(5)]], Some(&tier)).unwrap();
+        assert_eq!(small, "memory://tier-test/job-1/s0/m-1.arrow");
         let read = read_buckets(&[(small, slices)]).unwrap();
         assert_eq!(read[0].1[1].batches, vec![rows(5)]);
-        let (large, slices, _) =
-            write_buckets(format!("{scratch}/s0/m-1.arrow"), &schema, &[[rows(1000)], [rows(5)]], Some(&tier)).unwrap();
-        assert_eq!(large, format!("{scratch}/s0/m-1.arrow"), "8,040 bytes: past the tier's 1,000");
-        assert_eq!(read_buckets(&[(large, slices)]).unwrap()[0].1[0].batches, vec![rows(1000)]);
         let (part, _) =
             hold_part(&format!("{scratch}/s1/r-0.arrow"), &schema, &[rows(3)], Some(&tier)).unwrap().unwrap();
         assert_eq!(read_part(&part).unwrap().0.batches, vec![rows(3)]);
-        assert!(hold_part(&format!("{scratch}/s1/r-1.arrow"), &schema, &[rows(200)], Some(&tier)).unwrap().is_none());
+        // 120 + 24 bytes held so far: 100 rows (800 bytes) still fit, then nothing does.
+        assert!(hold_part(&format!("{scratch}/s1/r-1.arrow"), &schema, &[rows(100)], Some(&tier)).unwrap().is_some());
+        assert!(hold_part(&format!("{scratch}/s1/r-2.arrow"), &schema, &[rows(10)], Some(&tier)).unwrap().is_none());
+        tier.forget();
     }
 
     #[test]
