@@ -28,7 +28,7 @@ use squall_core::tier::{FastTier, Rule};
 use crate::commit::Commit;
 use crate::error::{Fault, TaskFailure};
 use crate::owner::new_job_id;
-use crate::partition::{choose_splitters, delete_objects, delete_prefix, read_parts};
+use crate::partition::{choose_splitters, delete_objects, end_prefix, read_parts};
 use crate::scheduler::{JobHandle, Work};
 use crate::scratch::{memory_room, Scratch};
 use crate::shuffle_io::release_buckets;
@@ -323,15 +323,14 @@ impl Driver {
         };
         // Everything under the prefix: committed attempts' objects and any a late duplicate
         // (a retried or superseded attempt) wrote under its own attempt-named key.
-        let _ = delete_prefix(&format!("{scratch}/"));
+        let _ = end_prefix(&format!("{scratch}/"));
         if let Some(fast) = &self.fast {
-            let _ = delete_prefix(&format!("{}/", fast.fast));
+            let _ = end_prefix(&format!("{}/", fast.fast));
             fast.forget();
         }
-        let last = self.stages.len().saturating_sub(1);
-        let result = self.result_root(last);
+        let result = self.result_root(self.stages.len().saturating_sub(1));
         if result != *scratch && self.fast.as_ref().is_none_or(|f| f.fast != result) {
-            let _ = delete_prefix(&format!("{result}/"));
+            let _ = end_prefix(&format!("{result}/"));
         }
         output
     }

@@ -15,7 +15,7 @@ use squall_core::shuffle::{decode_rows, encode_rows, BucketSlice};
 use squall_core::sort::{splitters, Sorter};
 use squall_core::stages::attempt_url;
 use squall_core::tier::FastTier;
-use squall_store::{open, Bytes};
+use squall_store::{open, Bytes, MemoryStore, StoreUrl};
 
 use crate::ipc_scan::read_ipc_batches;
 use crate::parquet_scan::{read_parquet, Selection};
@@ -76,6 +76,17 @@ pub fn delete_prefix(prefix: &str) -> crate::Result<()> {
         }
         Ok(())
     })
+}
+
+/// Deletes everything under the folder `prefix` (ending in `/`) of a job that ended. In this
+/// process's memory the folder is ended too: a write there later (an attempt that finished
+/// after its job) is refused rather than kept until the process exits.
+pub fn end_prefix(prefix: &str) -> crate::Result<()> {
+    if let StoreUrl::Memory { name, key } = StoreUrl::parse(prefix)? {
+        MemoryStore::named(&name).end(&key);
+        return Ok(());
+    }
+    delete_prefix(prefix)
 }
 
 /// Deletes the objects at `urls`, several at once (a missing one is no error).

@@ -136,7 +136,7 @@ fn hold<B: AsRef<[RecordBatch]>>(
         offset += len;
     }
     let slices = held.iter().map(|(s, _)| *s).collect();
-    store.hold(key, HeldBuckets::new(schema, held), offset);
+    store.hold(key, HeldBuckets::new(schema, held), offset)?;
     count_held(true, offset);
     Ok((slices, offset))
 }

@@ -4,7 +4,7 @@
 //! another task of this process to read, with no encoding in between.
 
 use std::any::Any;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -36,6 +36,8 @@ impl Object {
 pub struct MemoryStore {
     name: String,
     objects: Mutex<BTreeMap<String, Object>>,
+    /// Folders (`job-1/`) whose job ended: nothing more is written under them.
+    ended: Mutex<HashSet<String>>,
 }
 
 impl MemoryStore {
@@ -51,8 +53,39 @@ impl MemoryStore {
 
     /// Keeps `value` at `key` as it is, standing for `size` bytes. It is listed, renamed and
     /// deleted as any object is; reading its bytes is an error: read it with [`MemoryStore::held`].
-    pub fn hold(&self, key: &str, value: Held, size: u64) {
-        self.objects().insert(key.to_string(), Object::Held(value, size));
+    pub fn hold(&self, key: &str, value: Held, size: u64) -> Result<()> {
+        let mut objects = self.objects();
+        self.open_for(key)?;
+        objects.insert(key.to_string(), Object::Held(value, size));
+        Ok(())
+    }
+
+    /// Ends the folder `prefix` (`job-1/`): the objects under it go, and a write under it from
+    /// now on is an error rather than memory kept until the process exits (an attempt that
+    /// finished after its job did: a superseded backup, a cancelled task past its last check).
+    pub fn end(&self, prefix: &str) {
+        let mut objects = self.objects();
+        self.ended.lock().unwrap_or_else(|e| e.into_inner()).insert(prefix.to_string());
+        let under = objects.range(prefix.to_string()..).take_while(|(key, _)| key.starts_with(prefix));
+        for key in under.map(|(key, _)| key.clone()).collect::<Vec<_>>() {
+            objects.remove(&key);
+        }
+    }
+
+    /// An error if `key` lies in a folder that [`MemoryStore::end`] ended. Writers ask while
+    /// they hold the objects' lock, as `end` does: none writes between its question and its
+    /// write.
+    fn open_for(&self, key: &str) -> Result<()> {
+        let ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
+        let folders = key.match_indices('/').map(|(at, _)| &key[..=at]);
+        match folders.into_iter().find(|folder| ended.contains(*folder)) {
+            None => Ok(()),
+            Some(folder) => Err(Error::Io {
+                op: "write",
+                url: self.url_of(key),
+                source: std::io::Error::other(format!("the job of {} has ended", self.url_of(folder))),
+            }),
+        }
     }
 
     /// The value held at `key`: `None` if the object there is bytes, an error if there is none.
@@ -88,7 +121,9 @@ impl Store for MemoryStore {
 
     fn put<'a>(&'a self, key: &'a str, data: Bytes) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            self.objects().insert(key.to_string(), Object::Bytes(data));
+            let mut objects = self.objects();
+            self.open_for(key)?;
+            objects.insert(key.to_string(), Object::Bytes(data));
             Ok(())
         })
     }
@@ -131,6 +166,7 @@ impl Store for MemoryStore {
     fn rename<'a>(&'a self, from: &'a str, to: &'a str) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let mut objects = self.objects();
+            self.open_for(to)?;
             let object = objects.remove(from).ok_or_else(|| Error::NotFound { url: self.url_of(from) })?;
             objects.insert(to.to_string(), object);
             Ok(())
@@ -148,6 +184,7 @@ impl Store for MemoryStore {
     fn put_if<'a>(&'a self, key: &'a str, data: Bytes, expect: Expect<'a>) -> BoxFuture<'a, Result<String>> {
         Box::pin(async move {
             let mut objects = self.objects();
+            self.open_for(key)?;
             let current = match objects.get(key) {
                 Some(Object::Bytes(d)) => Some(content_tag(d)),
                 // A held value has no bytes to compare: no expectation matches it.
@@ -171,7 +208,7 @@ mod tests {
     #[tokio::test]
     async fn held_values_are_listed_moved_and_deleted_but_not_read_as_bytes() {
         let store = MemoryStore::named("held-test");
-        store.hold("a/x", Arc::new(vec![1u32, 2, 3]), 12);
+        store.hold("a/x", Arc::new(vec![1u32, 2, 3]), 12).unwrap();
         store.put("a/y", Bytes::from_static(b"yy")).await.unwrap();
         let sizes: Vec<u64> = store.list("a/").await.unwrap().iter().map(|o| o.size).collect();
         assert_eq!(sizes, [12, 2]);
@@ -187,5 +224,23 @@ mod tests {
         assert_eq!(value.downcast_ref::<Vec<u32>>(), Some(&vec![1, 2, 3]));
         store.delete("a/z").await.unwrap();
         assert!(store.held("a/z").unwrap_err().is_not_found());
+    }
+
+    #[tokio::test]
+    async fn nothing_is_written_under_an_ended_folder() {
+        let store = MemoryStore::named("ended-test");
+        store.put("job-1/s0/a", Bytes::from_static(b"a")).await.unwrap();
+        store.hold("job-1/s1/b", Arc::new(1u8), 1).unwrap();
+        store.put("job-10/c", Bytes::from_static(b"c")).await.unwrap();
+        store.end("job-1/");
+        assert!(store.list("job-1/").await.unwrap().is_empty(), "its objects went");
+        let late = store.put("job-1/s0/a.attempt-1", Bytes::from_static(b"late")).await.unwrap_err().to_string();
+        assert!(late.contains("memory://ended-test/job-1/s0/a.attempt-1") && late.contains("has ended"), "{late}");
+        assert!(store.hold("job-1/s1/b", Arc::new(2u8), 1).is_err());
+        assert!(store.put_if("job-1/x", Bytes::new(), Expect::Absent).await.is_err());
+        assert!(store.rename("job-10/c", "job-1/c").await.is_err());
+        assert_eq!(store.get("job-10/c").await.unwrap(), Bytes::from_static(b"c"), "a folder of another name stays");
+        store.put("job-2/d", Bytes::from_static(b"d")).await.unwrap();
+        assert!(store.list("job-1/").await.unwrap().is_empty());
     }
 }
