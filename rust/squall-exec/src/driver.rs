@@ -246,10 +246,12 @@ pub fn start(exec: Executors, settings: Settings, job: DatasetJob) -> Result<Arc
     // A shuffle kept in memory (this process's, or shared memory) holds part of the budget.
     let mut held = if root == settings.scratch.disk || settings.scratch.remote.is_some() { 0 } else { decoded };
     // Beside a shuffle on disk (or in shared memory), the job's objects are held in this
-    // process's memory while they take at most a quarter of the budget: small ones (partial
+    // process's memory while they take at most an eighth of the budget: small ones (partial
     // states of few keys, samples) cost no file, and of a shuffle a little too big for memory
-    // only the rest is written.
-    let room = (all_on_threads && root != settings.scratch.memory).then_some(budget.min(memory_room()) / 4);
+    // only the rest is written. (Rooms as large as what the tasks' estimates leave of the budget
+    // slowed a sort under a 4 GB budget by half: the estimates are loose, and held objects
+    // crowd the tasks.)
+    let room = (all_on_threads && root != settings.scratch.memory).then_some(budget.min(memory_room()) / 8);
     let fast = settings.scratch.tier(root, &id, room);
     if fast.as_ref().is_some_and(|f| matches!(f.rule, Rule::Within(_))) {
         held += room.unwrap_or(0);

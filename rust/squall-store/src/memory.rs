@@ -4,7 +4,7 @@
 //! another task of this process to read, with no encoding in between.
 
 use std::any::Any;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::ops::Range;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -31,13 +31,37 @@ impl Object {
     }
 }
 
+/// How many ended folders a store remembers: a late write comes within its job's last attempts,
+/// not thousands of jobs later, and a process that runs jobs for weeks keeps a bounded list.
+const ENDED: usize = 4096;
+
+/// The latest folders ended, in order and as a set.
+#[derive(Debug, Default)]
+struct Ended {
+    order: VecDeque<String>,
+    set: HashSet<String>,
+}
+
+impl Ended {
+    fn add(&mut self, folder: &str) {
+        if self.set.insert(folder.to_string()) {
+            self.order.push_back(folder.to_string());
+        }
+        while self.order.len() > ENDED {
+            let oldest = self.order.pop_front().expect("longer than ENDED");
+            self.set.remove(&oldest);
+        }
+    }
+}
+
 /// An in-memory store. Only this process sees it: worker processes do not.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     name: String,
     objects: Mutex<BTreeMap<String, Object>>,
-    /// Folders (`job-1/`) whose job ended: nothing more is written under them.
-    ended: Mutex<HashSet<String>>,
+    /// Folders (`job-1/`) whose job ended, the latest [`ENDED`]: nothing more is written under
+    /// them.
+    ended: Mutex<Ended>,
 }
 
 impl MemoryStore {
@@ -65,7 +89,7 @@ impl MemoryStore {
     /// finished after its job did: a superseded backup, a cancelled task past its last check).
     pub fn end(&self, prefix: &str) {
         let mut objects = self.objects();
-        self.ended.lock().unwrap_or_else(|e| e.into_inner()).insert(prefix.to_string());
+        self.ended.lock().unwrap_or_else(|e| e.into_inner()).add(prefix);
         let under = objects.range(prefix.to_string()..).take_while(|(key, _)| key.starts_with(prefix));
         for key in under.map(|(key, _)| key.clone()).collect::<Vec<_>>() {
             objects.remove(&key);
@@ -78,7 +102,7 @@ impl MemoryStore {
     fn open_for(&self, key: &str) -> Result<()> {
         let ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
         let folders = key.match_indices('/').map(|(at, _)| &key[..=at]);
-        match folders.into_iter().find(|folder| ended.contains(*folder)) {
+        match folders.into_iter().find(|folder| ended.set.contains(*folder)) {
             None => Ok(()),
             Some(folder) => Err(Error::Io {
                 op: "write",
@@ -242,5 +266,11 @@ mod tests {
         assert_eq!(store.get("job-10/c").await.unwrap(), Bytes::from_static(b"c"), "a folder of another name stays");
         store.put("job-2/d", Bytes::from_static(b"d")).await.unwrap();
         assert!(store.list("job-1/").await.unwrap().is_empty());
+        // Only the latest folders are remembered.
+        for i in 0..ENDED {
+            store.end(&format!("later-{i}/"));
+        }
+        store.put("job-1/y", Bytes::from_static(b"y")).await.unwrap();
+        assert!(store.put(&format!("later-{}/z", ENDED - 1), Bytes::new()).await.is_err());
     }
 }
