@@ -2,7 +2,7 @@
 
 use crate::budget::{task_peak, Budget, WORK_FACTOR};
 use crate::merge::MergeLevel;
-use crate::placement::Placement;
+use crate::placement::{Place, Placement};
 use crate::plan::{Exchange, Input, Op, Plan, Sink, Source, Stage, Target, SAMPLE_ROWS_PER_PARTITION};
 use crate::spec::TaskIo;
 use crate::tier::Intermediates;
@@ -32,10 +32,14 @@ impl Plan {
                 Source::Parts(j) => tasks[j],
             };
             tasks.push(n);
-            let place = match placement.place(self, sink, stage) {
-                Ok(p) => placement.describe(p).to_string(),
+            let placed = placement.place(self, sink, stage);
+            let place = match &placed {
+                Ok(p) => placement.describe(*p).to_string(),
                 Err(e) => format!("nowhere: {e}"),
             };
+            // A collected result made on the driver's threads is held in its memory (see the
+            // driver's `result_root`).
+            let held = matches!(placed, Ok(Place::Threads)) && tiers.store.is_none();
             let kind = match (stage.source, stage.target) {
                 (_, Target::Sample(_)) => "sample ",
                 (_, Target::Shuffle(_)) => "map ",
@@ -49,8 +53,12 @@ impl Plan {
             out.push(format!("stage {k}: {n} {kind}task{}{fewer}, on {place}", s(n)));
             self.read_lines(stage, &tasks, budget, tiers, &mut out);
             out.extend(explain_ops(&stage.ops));
-            self.write_lines(stage, n, sink, &mut out);
-            if let Some((bytes, reads)) = self.objects(stage, sink) {
+            let held = held && stage.target == Target::Sink && *sink == Sink::Collect;
+            match held {
+                true => out.push(format!("  hold    {n} result part{} in this process's memory, for the driver", s(n))),
+                false => self.write_lines(stage, n, sink, &mut out),
+            }
+            if let Some((bytes, reads)) = self.objects(stage, sink).filter(|_| !held) {
                 out.push(format!("          to {}", tiers.describe(bytes, reads)));
             }
             out.push(memory_line(self.stage_input(stage), budget));
@@ -304,7 +312,7 @@ pub fn human(bytes: u64) -> String {
 mod tests {
     use crate::budget::Budget;
     use crate::codec::{Compression, Format};
-    use crate::placement::Placement;
+    use crate::placement::{Place, Placement};
     use crate::plan::{Exchange, Input, Plan, RowGroups, Sink};
     use crate::sort::SortKey;
     use crate::tier::Intermediates;
@@ -341,6 +349,9 @@ mod tests {
         // Footer and data of each file, twice (sample, map), the samples, the splitters, 2 x 3 slices.
         assert!(text.contains("requests: about 24 GET, 7 PUT, 1 LIST"), "{text}");
         assert_eq!(text.matches("to this machine's memory or disk").count(), 2, "{text}");
+        let text = p.explain(&Sink::Collect, &LOCAL, &BUDGET, &Intermediates::default());
+        assert!(text.contains("hold    2 result parts in this process's memory, for the driver"), "{text}");
+        assert_eq!(text.matches("to this machine's memory or disk").count(), 2, "sample, map: {text}");
         let tiers =
             Intermediates { store: Some("s3://b/s".into()), fast: Some("redis://h:1/s".into()), two_level: None };
         let text = p.explain(&Sink::Collect, &LOCAL, &BUDGET, &tiers);
