@@ -312,7 +312,7 @@ pub fn human(bytes: u64) -> String {
 mod tests {
     use crate::budget::Budget;
     use crate::codec::{Compression, Format};
-    use crate::placement::{Place, Placement};
+    use crate::placement::Placement;
     use crate::plan::{Exchange, Input, Plan, RowGroups, Sink};
     use crate::sort::SortKey;
     use crate::tier::Intermediates;
