@@ -12,7 +12,7 @@ import random
 import signal
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -277,20 +277,10 @@ def test_a_group_by_reducer_too_big_for_the_budget_aggregates_part_by_part(
     assert not list(scratch.glob("**/spill-*/*")), "a spill was left behind"
 
 
-def test_beside_a_shuffle_on_disk_small_objects_stay_in_memory(
-    tmp_path: Path, scratch: Path
-) -> None:
-    """A group-by of few keys over an input too big to shuffle in memory: its shuffle goes to
-    disk, but its map tasks' partial states (a few rows each) and its reducers' results are
-    held in memory, not written as a file each (creating files cost a 1e8-row group-by of 100
-    keys a sixth of its time). A sort's runs, as big as its input, still go to disk past the
-    quarter of the budget held in memory."""
-    rng = np.random.default_rng(11)
-    n = 2_000_000
-    table = pa.table({"k": rng.integers(0, 100, n), "v": rng.standard_normal(n)})
-    src = tmp_path / "in"
-    src.mkdir()
-    write_files(table, f"file://{src}", files=8, row_group=125_000)
+@contextlib.contextmanager
+def files_seen(scratch: Path) -> Iterator[set[str]]:
+    """The names of the Arrow files that appear under `scratch` while the block runs (looked
+    for every 2 ms)."""
     seen: set[str] = set()
     stop = threading.Event()
 
@@ -304,15 +294,32 @@ def test_beside_a_shuffle_on_disk_small_objects_stay_in_memory(
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        # 32 MB of keys and values, decoded: four times that is past the budget.
-        with squall.Session(memory_limit="64MB") as s:
-            ds = s.read_parquet(f"file://{src}")
-            got = ds.groupby("k").agg(n=("v", "count"), s=("v", "sum")).collect().sort_by("k")
-            grouped = set(seen)
-            ds.sort("v").write_parquet(f"file://{tmp_path}/sorted")
+        yield seen
     finally:
         stop.set()
         watcher.join()
+
+
+def test_beside_a_shuffle_on_disk_small_objects_stay_in_memory(
+    tmp_path: Path, scratch: Path
+) -> None:
+    """A group-by of few keys over an input too big to shuffle in memory: its shuffle goes to
+    disk, but its map tasks' partial states (a few rows each) and its reducers' results are
+    held in memory, not written as a file each (creating files cost a 1e8-row group-by of 100
+    keys a sixth of its time). A sort's runs, as big as its input, still go to disk past the
+    eighth of the budget held in memory."""
+    rng = np.random.default_rng(11)
+    n = 2_000_000
+    table = pa.table({"k": rng.integers(0, 100, n), "v": rng.standard_normal(n)})
+    src = tmp_path / "in"
+    src.mkdir()
+    write_files(table, f"file://{src}", files=8, row_group=125_000)
+    # 32 MB of keys and values, decoded: four times that is past the budget.
+    with files_seen(scratch) as seen, squall.Session(memory_limit="64MB") as s:
+        ds = s.read_parquet(f"file://{src}")
+        got = ds.groupby("k").agg(n=("v", "count"), s=("v", "sum")).collect().sort_by("k")
+        grouped = set(seen)
+        ds.sort("v").write_parquet(f"file://{tmp_path}/sorted")
     expected = table.group_by("k").aggregate([("v", "count"), ("v", "sum")]).sort_by("k")
     assert got.column("k").equals(expected.column("k"))
     assert got.column("n").to_pylist() == expected.column("v_count").to_pylist()
@@ -328,7 +335,7 @@ def test_a_shuffle_too_big_for_memory_spills_only_what_does_not_fit(
     tmp_path: Path, scratch: Path
 ) -> None:
     """A group-by of distinct keys over an input too big to shuffle in memory: the map tasks'
-    objects are held in memory while they fit in a quarter of the budget and the rest go to
+    objects are held in memory while they fit in an eighth of the budget and the rest go to
     disk; the collected result is held in memory from the start, never written and read back.
     """
     rng = np.random.default_rng(12)
@@ -337,26 +344,10 @@ def test_a_shuffle_too_big_for_memory_spills_only_what_does_not_fit(
     src = tmp_path / "in"
     src.mkdir()
     write_files(table, f"file://{src}", files=8, row_group=125_000)
-    seen: set[str] = set()
-    stop = threading.Event()
-
-    def watch() -> None:
-        while not stop.wait(0.002):
-            try:
-                seen.update(p.name for p in scratch.glob("**/*.arrow"))
-            except FileNotFoundError:  # a directory went while this walk was in it
-                continue
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
-        # 32 MB of keys and values, decoded: four times that is past the budget.
-        with squall.Session(memory_limit="64MB") as s:
-            got = s.read_parquet(f"file://{src}").groupby("k").agg(s=("v", "sum")).collect()
-            record = s.last_job
-    finally:
-        stop.set()
-        watcher.join()
+    # 32 MB of keys and values, decoded: four times that is past the budget.
+    with files_seen(scratch) as seen, squall.Session(memory_limit="64MB") as s:
+        got = s.read_parquet(f"file://{src}").groupby("k").agg(s=("v", "sum")).collect()
+        record = s.last_job
     got = got.sort_by("k")
     assert got.column("k").to_numpy().tolist() == list(range(n))
     order = np.argsort(table.column("k").to_numpy())
