@@ -324,24 +324,27 @@ impl Driver {
         };
         // Everything under the prefix: committed attempts' objects and any a late duplicate
         // (a retried or superseded attempt) wrote under its own attempt-named key.
-        let _ = end_prefix(&format!("{scratch}/"));
-        if let Some(fast) = &self.fast {
-            let _ = end_prefix(&format!("{}/", fast.fast));
-            fast.forget();
+        // The job's folders (its scratch, its fast tier, its result's), each ended once.
+        let mut folders = vec![scratch.clone(), self.result_root()];
+        folders.extend(self.fast.iter().map(|f| f.fast.clone()));
+        folders.sort();
+        folders.dedup();
+        for folder in folders {
+            let _ = end_prefix(&format!("{folder}/"));
         }
-        let result = self.result_root(self.stages.len().saturating_sub(1));
-        if result != *scratch && self.fast.as_ref().is_none_or(|f| f.fast != result) {
-            let _ = end_prefix(&format!("{result}/"));
+        if let Some(fast) = &self.fast {
+            fast.forget();
         }
         output
     }
 
-    /// Where stage `k`, the last, puts the parts of a collected result: this process's memory
-    /// when its tasks run on this process's threads and the session has no store (the driver
-    /// holds the whole result next, so writing it to a disk first and reading it back would
-    /// only add a copy through the page cache); else the job's scratch space.
-    fn result_root(&self, k: usize) -> String {
-        match self.places[k] == Place::Threads && self.settings.scratch.remote.is_none() {
+    /// Where the last stage puts the parts of a collected result: this process's memory when
+    /// its tasks run on this process's threads and the session has no store (the driver holds
+    /// the whole result next, so writing it to a disk first and reading it back would only add
+    /// a copy through the page cache); else the job's scratch space.
+    fn result_root(&self) -> String {
+        let on_threads = self.places.last() == Some(&Place::Threads);
+        match on_threads && self.settings.scratch.remote.is_none() {
             true => format!("{}/{}", self.settings.scratch.memory, self.id),
             false => self.scratch.clone(),
         }
@@ -382,7 +385,7 @@ impl Driver {
                     Target::Sink => match (&self.job.sink, commit) {
                         (Sink::Count, _) => None,
                         (Sink::Write { .. }, Some(c)) => Some(c.attempt_output(p)),
-                        _ => Some(scratch_file(&format!("{}/s{k}/part-{p:05}.arrow", self.result_root(k)))),
+                        _ => Some(scratch_file(&format!("{}/s{k}/part-{p:05}.arrow", self.result_root()))),
                     },
                 })
             };
